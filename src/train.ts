@@ -1,0 +1,253 @@
+import * as fs from "fs";
+import * as tf from "@tensorflow/tfjs";
+import { Split, toTensors } from "./data";
+import { writeFileAtomic } from "./fsutil";
+import { Model, ModelSpec, Params, forward, getWeights, modelFromWeights, paramShapes } from "./model";
+import { Mask } from "./prune/mask";
+import { deriveSeed, shuffledIndices } from "./random";
+
+export type LossKind = "crossentropy" | "mse";
+
+/** Mean loss of logits against integer labels: softmax cross-entropy, or squared error of softmax vs one-hot. */
+export function lossOf(logits: tf.Tensor2D, labels: tf.Tensor1D, kind: LossKind = "crossentropy"): tf.Scalar {
+  return tf.tidy(() => {
+    const onehot = tf.oneHot(labels, logits.shape[1]);
+    if (kind === "crossentropy") return tf.losses.softmaxCrossEntropy(onehot, logits) as tf.Scalar;
+    return tf.mean(tf.sum(tf.square(tf.sub(tf.softmax(logits), onehot)), 1)) as tf.Scalar;
+  });
+}
+
+/** Thrown when the training loss stops being finite; the runner records the run as failed with this message. */
+export class DivergenceError extends Error {}
+
+export interface BatchInfo {
+  epoch: number;
+  batch: number;
+  batches: number;
+  loss: number;
+}
+export interface EpochInfo {
+  epoch: number;
+  meanLoss: number;
+  seconds: number;
+  model: Model;
+}
+
+export interface TrainOptions {
+  epochs: number;
+  batchSize?: number;
+  lr?: number;
+  momentum?: number;
+  seed: number;
+  /** Held fixed: pruned weights are zeroed after every optimizer step, so momentum cannot revive them. */
+  mask?: Mask;
+  /** Epoch numbering starts here (1-based); it also picks the shuffling of each epoch. */
+  firstEpoch?: number;
+  /** Separates the shuffling streams of different phases (pre-training vs retraining). */
+  streamLabel?: string;
+  onBatch?: (info: BatchInfo) => void;
+  onEpoch?: (info: EpochInfo) => void | Promise<void>;
+}
+
+export interface TrainResult {
+  epochLosses: number[];
+  samples: number;
+  seconds: number;
+}
+
+export interface Batches {
+  x: tf.Tensor4D;
+  y: tf.Tensor1D;
+  count: number;
+}
+
+/** Keep pruned weights at exactly zero: w ← w ⊙ mask, for every kernel the mask names. */
+export function applyMaskInPlace(model: Model, maskTensors: Record<string, tf.Tensor>): void {
+  tf.tidy(() => {
+    for (const [name, m] of Object.entries(maskTensors)) model.params[name].assign(tf.mul(model.params[name], m));
+  });
+}
+
+export function maskToTensors(model: Model, mask: Mask): Record<string, tf.Tensor> {
+  const out: Record<string, tf.Tensor> = {};
+  for (const [name, values] of Object.entries(mask)) {
+    const v = model.params[name];
+    if (!v) throw new Error(`mask names "${name}", which is not a parameter of ${model.spec.name}`);
+    if (values.length !== v.size) throw new Error(`mask["${name}"] has ${values.length} entries; expected ${v.size}`);
+    out[name] = tf.tensor(values, v.shape);
+  }
+  return out;
+}
+
+/** One SGD step on a minibatch; returns the minibatch loss (before the update). */
+export function trainStep(
+  model: Model,
+  optimizer: tf.Optimizer,
+  xb: tf.Tensor4D,
+  yb: tf.Tensor1D,
+  maskTensors?: Record<string, tf.Tensor>,
+): number {
+  const vars = Object.values(model.params);
+  const loss = optimizer.minimize(() => lossOf(forward(model.spec, model.params, xb), yb), true, vars) as tf.Scalar;
+  const value = loss.dataSync()[0];
+  loss.dispose();
+  if (maskTensors) applyMaskInPlace(model, maskTensors);
+  return value;
+}
+
+/** Train for opts.epochs with minibatch SGD (momentum), seeded shuffling per epoch; throws DivergenceError on NaN. */
+export async function train(model: Model, split: Split, opts: TrainOptions): Promise<TrainResult> {
+  const batchSize = opts.batchSize ?? 64;
+  const optimizer = tf.train.momentum(opts.lr ?? 0.01, opts.momentum ?? 0.9);
+  const data = toTensors(split);
+  const maskTensors = opts.mask ? maskToTensors(model, opts.mask) : undefined;
+  if (maskTensors) applyMaskInPlace(model, maskTensors);
+  const firstEpoch = opts.firstEpoch ?? 1;
+  const batches = Math.ceil(split.count / batchSize);
+  const epochLosses: number[] = [];
+  const start = performance.now();
+  try {
+    for (let epoch = firstEpoch; epoch < firstEpoch + opts.epochs; epoch++) {
+      const epochStart = performance.now();
+      const order = shuffledIndices(split.count, deriveSeed(opts.seed, `${opts.streamLabel ?? "train"}/shuffle/${epoch}`));
+      let sum = 0;
+      for (let b = 0; b < batches; b++) {
+        const idx = order.subarray(b * batchSize, Math.min(split.count, (b + 1) * batchSize));
+        const [xb, yb] = tf.tidy(() => {
+          const i = tf.tensor1d(idx, "int32");
+          return [tf.gather(data.x, i), tf.gather(data.y, i)] as [tf.Tensor4D, tf.Tensor1D];
+        });
+        const loss = trainStep(model, optimizer, xb, yb, maskTensors);
+        tf.dispose([xb, yb]);
+        if (!Number.isFinite(loss)) {
+          throw new DivergenceError(`training loss became ${loss} at epoch ${epoch}, batch ${b + 1}/${batches} (lr ${opts.lr ?? 0.01})`);
+        }
+        sum += loss;
+        opts.onBatch?.({ epoch, batch: b + 1, batches, loss });
+      }
+      epochLosses.push(sum / batches);
+      await opts.onEpoch?.({ epoch, meanLoss: sum / batches, seconds: (performance.now() - epochStart) / 1000, model });
+    }
+  } finally {
+    optimizer.dispose();
+    tf.dispose([data.x, data.y]);
+    if (maskTensors) tf.dispose(Object.values(maskTensors));
+  }
+  return { epochLosses, samples: opts.epochs * split.count, seconds: (performance.now() - start) / 1000 };
+}
+
+export interface Evaluation {
+  accuracy: number;
+  loss: number;
+}
+
+/** Accuracy and mean cross-entropy over a whole split, in batches. */
+export function evaluate(model: Model, split: Split, batchSize = 1000): Evaluation {
+  return evaluateParams(model.spec, model.params, split, batchSize);
+}
+
+export function evaluateParams(spec: ModelSpec, params: Params, split: Split, batchSize = 1000): Evaluation {
+  const data = toTensors(split);
+  let correct = 0;
+  let lossSum = 0;
+  try {
+    for (let start = 0; start < split.count; start += batchSize) {
+      const size = Math.min(batchSize, split.count - start);
+      const [c, l] = tf.tidy(() => {
+        const xb = tf.slice(data.x, [start, 0, 0, 0], [size, -1, -1, -1]);
+        const yb = tf.slice(data.y, [start], [size]);
+        const logits = forward(spec, params, xb);
+        const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), yb), "float32"));
+        return [hits.dataSync()[0], lossOf(logits, yb).dataSync()[0] * size];
+      });
+      correct += c;
+      lossSum += l;
+    }
+  } finally {
+    tf.dispose([data.x, data.y]);
+  }
+  return { accuracy: correct / split.count, loss: lossSum / split.count };
+}
+
+export interface InferenceTiming {
+  medianSeconds: number;
+  seconds: number[];
+  samplesPerSec: number;
+}
+
+/** Median wall time of predicting the whole split in batches, after one warm-up batch (PAPER.md's protocol). */
+export function timeInference(model: Model, split: Split, opts: { repeats?: number; batchSize?: number } = {}): InferenceTiming {
+  const repeats = opts.repeats ?? 5;
+  const batchSize = opts.batchSize ?? 1000;
+  const data = toTensors(split);
+  const batches: tf.Tensor4D[] = [];
+  for (let s = 0; s < split.count; s += batchSize) {
+    batches.push(tf.slice(data.x, [s, 0, 0, 0], [Math.min(batchSize, split.count - s), -1, -1, -1]));
+  }
+  const predict = (xb: tf.Tensor4D) => tf.tidy(() => forward(model.spec, model.params, xb).dataSync());
+  try {
+    predict(batches[0]);
+    const seconds: number[] = [];
+    for (let r = 0; r < repeats; r++) {
+      const t0 = performance.now();
+      for (const xb of batches) predict(xb);
+      seconds.push((performance.now() - t0) / 1000);
+    }
+    const sorted = [...seconds].sort((a, b) => a - b);
+    const mid = sorted.length >> 1;
+    const medianSeconds = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+    return { medianSeconds, seconds, samplesPerSec: split.count / medianSeconds };
+  } finally {
+    tf.dispose([data.x, data.y, ...batches]);
+  }
+}
+
+const CHECKPOINT_MAGIC = "FWPCKPT1";
+
+/**
+ * A checkpoint file: "FWPCKPT1", a uint32 header length, a JSON header (spec, parameter table, meta), then the
+ * float32 weights. Written atomically; no tfjs-node needed.
+ */
+export function saveCheckpoint(file: string, model: Model, meta: Record<string, unknown> = {}): void {
+  const weights = getWeights(model);
+  const table: { name: string; shape: number[]; offset: number; length: number }[] = [];
+  let offset = 0;
+  for (const p of paramShapes(model.spec)) {
+    table.push({ name: p.name, shape: p.shape, offset, length: weights[p.name].length });
+    offset += weights[p.name].length;
+  }
+  const header = Buffer.from(JSON.stringify({ spec: model.spec, params: table, meta }), "utf8");
+  const headerLen = Buffer.alloc(4);
+  headerLen.writeUInt32LE(header.length);
+  const body = new Float32Array(offset);
+  for (const t of table) body.set(weights[t.name], t.offset);
+  writeFileAtomic(file, Buffer.concat([Buffer.from(CHECKPOINT_MAGIC), headerLen, header, Buffer.from(body.buffer)]));
+}
+
+export interface Checkpoint {
+  model: Model;
+  meta: Record<string, unknown>;
+}
+
+export function loadCheckpoint(file: string): Checkpoint {
+  const buf = fs.readFileSync(file);
+  if (buf.length < 12 || buf.subarray(0, 8).toString() !== CHECKPOINT_MAGIC) {
+    throw new Error(`${file}: not an fwprune checkpoint (expected magic "${CHECKPOINT_MAGIC}")`);
+  }
+  const headerLen = buf.readUInt32LE(8);
+  if (12 + headerLen > buf.length) throw new Error(`${file}: truncated checkpoint header`);
+  const header = JSON.parse(buf.subarray(12, 12 + headerLen).toString("utf8")) as {
+    spec: ModelSpec;
+    params: { name: string; offset: number; length: number }[];
+    meta: Record<string, unknown>;
+  };
+  const dataStart = 12 + headerLen;
+  const total = header.params.reduce((n, p) => n + p.length, 0);
+  if (buf.length !== dataStart + 4 * total) {
+    throw new Error(`${file}: expected ${dataStart + 4 * total} bytes, found ${buf.length} (truncated or corrupt checkpoint)`);
+  }
+  const body = new Float32Array(buf.buffer.slice(buf.byteOffset + dataStart, buf.byteOffset + buf.length));
+  const weights: Record<string, Float32Array> = {};
+  for (const p of header.params) weights[p.name] = body.subarray(p.offset, p.offset + p.length);
+  return { model: modelFromWeights(header.spec, weights), meta: header.meta };
+}
