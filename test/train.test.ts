@@ -1,0 +1,68 @@
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { initBackend } from "../src/backend";
+import { loadDataset } from "../src/data";
+import { PAPER_CNN, countParams, createModel, getWeights, paramShapes, prunableNames, disposeModel } from "../src/model";
+import { evaluate, loadCheckpoint, saveCheckpoint, timeInference, train } from "../src/train";
+
+const data = loadDataset({ name: "mnist-embedded" });
+const tiny = loadDataset({ name: "mnist-embedded", limitTrain: 256, limitTest: 200 });
+
+test("the paper CNN has 225,034 parameters and four prunable kernels", () => {
+  assert.equal(countParams(PAPER_CNN), 225034);
+  assert.deepEqual(prunableNames(PAPER_CNN), ["conv1/kernel", "conv2/kernel", "dense1/kernel", "dense2/kernel"]);
+  assert.deepEqual(paramShapes(PAPER_CNN).find((p) => p.name === "dense1/kernel")?.shape, [1600, 128]);
+});
+
+test("a spec that does not fit is rejected with the layer named", () => {
+  assert.throws(() => paramShapes({ name: "bad", inputShape: [4, 4, 1], layers: [{ type: "conv2d", filters: 2, kernelSize: 5 }] }), /layers\[0\]/);
+  assert.throws(() => paramShapes({ name: "bad", inputShape: [4, 4, 1], layers: [{ type: "dense", units: 2 }] }), /flatten/);
+});
+
+test("same seed, same backend: identical initial and trained weights", async () => {
+  await initBackend("wasm", { quiet: true });
+  const run = async (seed: number) => {
+    const m = createModel(PAPER_CNN, seed);
+    await train(m, tiny.train, { epochs: 1, seed });
+    const w = getWeights(m);
+    disposeModel(m);
+    return w;
+  };
+  const a = await run(1);
+  const b = await run(1);
+  const c = await run(2);
+  for (const name of Object.keys(a)) assert.deepEqual(a[name], b[name], name);
+  assert.notDeepEqual(a["conv1/kernel"], c["conv1/kernel"]);
+});
+
+test("checkpoints round-trip exactly and reject truncated files", async () => {
+  await initBackend("wasm", { quiet: true });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-ckpt-"));
+  const m = createModel(PAPER_CNN, 3);
+  const file = path.join(dir, "e1.ckpt");
+  saveCheckpoint(file, m, { epoch: 1 });
+  const back = loadCheckpoint(file);
+  assert.deepEqual(back.meta, { epoch: 1 });
+  assert.deepEqual(getWeights(back.model), getWeights(m));
+  assert.deepEqual(fs.readdirSync(dir), ["e1.ckpt"], "no temp files left behind");
+  fs.truncateSync(file, fs.statSync(file).size - 10);
+  assert.throws(() => loadCheckpoint(file), new RegExp(`${file}.*truncated`));
+  fs.writeFileSync(file, "not a checkpoint");
+  assert.throws(() => loadCheckpoint(file), /not an fwprune checkpoint/);
+});
+
+test("one epoch on the 8,000 embedded digits reaches test accuracy ≥ 0.75", async () => {
+  await initBackend("wasm", { quiet: true });
+  const m = createModel(PAPER_CNN, 0);
+  const result = await train(m, data.train, { epochs: 1, seed: 0 });
+  const { accuracy, loss } = evaluate(m, data.test);
+  assert.equal(result.samples, 8000);
+  assert.ok(accuracy >= 0.75, `accuracy ${accuracy}`);
+  assert.ok(loss < result.epochLosses[0] * 1.5 && Number.isFinite(loss), `loss ${loss}`);
+  const timing = timeInference(m, data.test, { repeats: 3 });
+  assert.equal(timing.seconds.length, 3);
+  assert.ok(timing.medianSeconds > 0);
+});
