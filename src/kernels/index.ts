@@ -1,6 +1,33 @@
-/** Gradient kernels the wasm backend lacks or runs slowly; registered once, before the backend starts. */
+import * as tf from "@tensorflow/tfjs";
+import { makeBatchMatMulConfig } from "./batch-mat-mul";
+import { conv2DBackpropFilterConfig } from "./conv2d-backprop-filter";
+import { makeConv2DBackpropInputConfig } from "./conv2d-backprop-input";
+import { maxPoolGradConfig } from "./max-pool-grad";
+import { makeSumConfig } from "./sum";
+import { overrideWasmKernel } from "./util";
+
+export { profileKernels } from "./profile";
+export type { KernelProfiler, KernelTiming } from "./profile";
+
+/**
+ * Gradient kernels the wasm backend lacks (Conv2DBackpropFilter) or runs slowly (the others), registered
+ * once, before the backend starts. Kernels that fall back to wasm's own keep its setup function.
+ */
 let registered = false;
 export function registerWasmKernels(): void {
   if (registered) return;
+  const wasmKernel = (name: string) => {
+    const config = tf.getKernel(name, "wasm");
+    if (!config) throw new Error(`wasm kernel ${name} is not registered; import "@tensorflow/tfjs-backend-wasm" first`);
+    return config;
+  };
+  const configs = [
+    conv2DBackpropFilterConfig,
+    makeConv2DBackpropInputConfig(wasmKernel(tf.Conv2DBackpropInput)),
+    maxPoolGradConfig,
+    makeSumConfig(wasmKernel(tf.Sum)),
+    makeBatchMatMulConfig(wasmKernel(tf.BatchMatMul)),
+  ];
+  for (const config of configs) overrideWasmKernel(config);
   registered = true;
 }

@@ -1,0 +1,64 @@
+import * as tf from "@tensorflow/tfjs";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { callKernel, checkNhwc, dispose, Pad, sliceInfo, transposeInfo } from "./util";
+
+/**
+ * dW[kh,kw,ci,co] = Σ_{b,oh,ow} x[b, oh·sh + kh − top, ow·sw + kw − left, ci] · dy[b,oh,ow,co],
+ * computed as one wasm (XNNPACK) Conv2D: input xᵀ[ci,H,W,b], filter dyᵀ[oh,ow,b,co], dilation = stride,
+ * giving [ci,kh,kw,co], then transposed to [kh,kw,ci,co].
+ */
+function conv2DBackpropFilter(args: {
+  inputs: tf.NamedTensorInfoMap;
+  backend: unknown;
+  attrs?: tf.NamedAttrMap;
+}): tf.TensorInfo {
+  const backend = args.backend as BackendWasm;
+  const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+  const attrs = (args.attrs ?? {}) as unknown as tf.Conv2DBackpropFilterAttrs & { dilations?: unknown };
+  checkNhwc("Conv2DBackpropFilter", attrs);
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    attrs.filterShape,
+    attrs.strides,
+    1,
+    attrs.pad as Pad,
+    attrs.dimRoundingMode,
+  );
+  const { inHeight, inWidth, outHeight, outWidth, filterHeight, filterWidth, strideHeight, strideWidth } = info;
+  const { top, left } = info.padInfo;
+  // Input rows/cols the last filter tap can read; beyond them nothing contributes (valid + uneven stride),
+  // short of them the conv needs zero padding at the bottom/right.
+  const bottom = filterHeight + (outHeight - 1) * strideHeight - inHeight - top;
+  const right = filterWidth + (outWidth - 1) * strideWidth - inWidth - left;
+  let cropped = x;
+  if (bottom < 0 || right < 0) {
+    const rows = inHeight + Math.min(bottom, 0);
+    const cols = inWidth + Math.min(right, 0);
+    cropped = sliceInfo(backend, x, [0, 0, 0, 0], [x.shape[0], rows, cols, x.shape[3]]);
+  }
+  const xT = transposeInfo(backend, cropped, [3, 1, 2, 0]);
+  if (cropped !== x) dispose(backend, cropped);
+  const dyT = transposeInfo(backend, dy, [1, 2, 0, 3]);
+  const pad: tf.backend_util.ExplicitPadding = [
+    [0, 0],
+    [top, Math.max(bottom, 0)],
+    [left, Math.max(right, 0)],
+    [0, 0],
+  ];
+  const dwT = callKernel(
+    "Conv2D",
+    backend,
+    { x: xT, filter: dyT },
+    { strides: 1, pad, dataFormat: "NHWC", dilations: [strideHeight, strideWidth] },
+  );
+  dispose(backend, xT, dyT);
+  const dw = transposeInfo(backend, dwT, [1, 2, 0, 3]);
+  dispose(backend, dwT);
+  return dw;
+}
+
+export const conv2DBackpropFilterConfig: tf.KernelConfig = {
+  kernelName: tf.Conv2DBackpropFilter,
+  backendName: "wasm",
+  kernelFunc: conv2DBackpropFilter as tf.KernelFunc,
+};

@@ -1,0 +1,32 @@
+import * as tf from "@tensorflow/tfjs";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+
+/**
+ * Sum over the leading axes of a float32 tensor (bias gradients: [b,h,w,c] → [c]) as one pass over the
+ * wasm heap; wasm's own kernel transposes first and is ~5× slower. Every other case uses wasm's kernel.
+ */
+export function makeSumConfig(original: tf.KernelConfig): tf.KernelConfig {
+  const sum = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => {
+    const backend = args.backend as BackendWasm;
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    const { axis, keepDims } = (args.attrs ?? {}) as unknown as tf.SumAttrs;
+    const rank = x.shape.length;
+    const axes = tf.util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
+    const leading = axes.length > 0 && axes.length < rank && axes.every((a, i) => a === i);
+    if (x.dtype !== "float32" || !leading) return original.kernelFunc(args as Parameters<tf.KernelFunc>[0]);
+    const kept = x.shape.slice(axes.length);
+    const columns = tf.util.sizeFromShape(kept);
+    const rows = tf.util.sizeFromShape(x.shape) / columns;
+    const outShape = keepDims ? [...axes.map(() => 1), ...kept] : kept;
+    const out = backend.makeOutput(outShape, "float32");
+    const src = backend.typedArrayFromHeap(x) as Float32Array;
+    const acc = new Float64Array(columns);
+    for (let r = 0; r < rows; r++) {
+      const base = r * columns;
+      for (let c = 0; c < columns; c++) acc[c] += src[base + c];
+    }
+    (backend.typedArrayFromHeap(out) as Float32Array).set(acc);
+    return out;
+  };
+  return { kernelName: tf.Sum, backendName: "wasm", setupFunc: original.setupFunc, kernelFunc: sum as tf.KernelFunc };
+}

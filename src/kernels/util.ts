@@ -1,0 +1,48 @@
+import * as tf from "@tensorflow/tfjs";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+
+export type Pad = "valid" | "same" | number | tf.backend_util.ExplicitPadding;
+
+/** Run another wasm kernel directly (inside a kernelFunc, where tf ops must not be used). */
+export function callKernel(
+  kernelName: string,
+  backend: BackendWasm,
+  inputs: tf.NamedTensorInfoMap,
+  attrs: tf.NamedAttrMap = {},
+): tf.TensorInfo {
+  const config = tf.getKernel(kernelName, "wasm");
+  if (!config) throw new Error(`wasm kernel ${kernelName} is not registered`);
+  return config.kernelFunc({ inputs, backend, attrs }) as tf.TensorInfo;
+}
+
+export function transposeInfo(backend: BackendWasm, x: tf.TensorInfo, perm: number[]): tf.TensorInfo {
+  return callKernel("Transpose", backend, { x }, { perm });
+}
+
+export function sliceInfo(backend: BackendWasm, x: tf.TensorInfo, begin: number[], size: number[]): tf.TensorInfo {
+  return callKernel("Slice", backend, { x }, { begin, size });
+}
+
+export function dispose(backend: BackendWasm, ...infos: tf.TensorInfo[]): void {
+  for (const info of infos) backend.disposeData(info.dataId);
+}
+
+/** Reject attributes the wasm gradient kernels do not implement, naming the attribute and value. */
+export function checkNhwc(kernelName: string, attrs: { dataFormat?: string; dilations?: unknown }): void {
+  if (attrs.dataFormat !== undefined && attrs.dataFormat !== "NHWC") {
+    throw new Error(`${kernelName} on wasm: dataFormat "${attrs.dataFormat}" is not supported; expected "NHWC"`);
+  }
+  const dilations = attrs.dilations;
+  if (dilations !== undefined && dilations !== null) {
+    const list = Array.isArray(dilations) ? dilations : [dilations];
+    if (list.some((d) => d !== 1)) {
+      throw new Error(`${kernelName} on wasm: dilations ${JSON.stringify(dilations)} are not supported; expected 1`);
+    }
+  }
+}
+
+/** Replace whatever kernel `kernelName` has on wasm with `config`. */
+export function overrideWasmKernel(config: tf.KernelConfig): void {
+  if (tf.getKernel(config.kernelName, "wasm")) tf.unregisterKernel(config.kernelName, "wasm");
+  tf.registerKernel(config);
+}
