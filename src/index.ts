@@ -4,4 +4,4 @@ export * from "./data";
 export * from "./model";
 export * from "./random";
 export * from "./train";
-export * from "./prune/mask";
+export * from "./prune";

@@ -1,2 +1,186 @@
+import * as fs from "fs";
+import { writeFileAtomic } from "../fsutil";
+import { Model, ModelSpec, getWeights, modelFromWeights, paramShapes } from "../model";
+
 /** One binary mask per prunable kernel (1 = kept, 0 = pruned), keyed by kernel name, same length as the kernel. */
 export type Mask = Record<string, Float32Array>;
+export type Weights = Record<string, Float32Array>;
+
+/** Where each prunable kernel sits in the flat vector of all prunable weights (spec order). */
+export interface LayoutEntry {
+  name: string;
+  offset: number;
+  length: number;
+  shape: number[];
+}
+export type Layout = LayoutEntry[];
+
+export function prunableLayout(spec: ModelSpec): Layout {
+  const out: Layout = [];
+  let offset = 0;
+  for (const p of paramShapes(spec)) {
+    if (!p.prunable) continue;
+    const length = p.shape.reduce((a, b) => a * b, 1);
+    out.push({ name: p.name, offset, length, shape: p.shape });
+    offset += length;
+  }
+  return out;
+}
+
+export function layoutSize(layout: Layout): number {
+  return layout.reduce((n, e) => n + e.length, 0);
+}
+
+/** Concatenate per-kernel arrays (a mask or weights) into one flat vector, in layout order. */
+export function flatten(record: Record<string, Float32Array>, layout: Layout, what = "record"): Float32Array {
+  const out = new Float32Array(layoutSize(layout));
+  for (const e of layout) {
+    const values = record[e.name];
+    if (!values || values.length !== e.length) {
+      throw new Error(`${what}["${e.name}"]: expected ${e.length} values, got ${values ? values.length : "none"}`);
+    }
+    out.set(values, e.offset);
+  }
+  return out;
+}
+
+/** Split a flat vector back into per-kernel arrays (copies). */
+export function unflatten(flat: Float32Array, layout: Layout): Record<string, Float32Array> {
+  if (flat.length !== layoutSize(layout)) throw new Error(`flat vector has ${flat.length} entries; layout expects ${layoutSize(layout)}`);
+  const out: Record<string, Float32Array> = {};
+  for (const e of layout) out[e.name] = flat.slice(e.offset, e.offset + e.length);
+  return out;
+}
+
+/** Keep everything. */
+export function fullMask(spec: ModelSpec): Mask {
+  const out: Mask = {};
+  for (const e of prunableLayout(spec)) out[e.name] = new Float32Array(e.length).fill(1);
+  return out;
+}
+
+/** 1 where the weight is non-zero, 0 where it is exactly zero, for every prunable kernel. */
+export function maskFromWeights(spec: ModelSpec, weights: Weights): Mask {
+  const out: Mask = {};
+  for (const e of prunableLayout(spec)) {
+    const w = weights[e.name];
+    if (!w || w.length !== e.length) throw new Error(`weights["${e.name}"]: expected ${e.length} values, got ${w ? w.length : "none"}`);
+    out[e.name] = w.map((x) => (x !== 0 ? 1 : 0));
+  }
+  return out;
+}
+
+function checkMask(mask: Mask, weights: Weights): void {
+  for (const [name, m] of Object.entries(mask)) {
+    const w = weights[name];
+    if (!w) throw new Error(`mask names "${name}", which is not among the weights (${Object.keys(weights).join(", ")})`);
+    if (w.length !== m.length) throw new Error(`mask["${name}"] has ${m.length} entries; expected ${w.length}`);
+  }
+}
+
+/** w ⊙ mask for every kernel the mask names; other weights are copied unchanged. */
+export function applyMaskToWeights(weights: Weights, mask: Mask): Weights {
+  checkMask(mask, weights);
+  const out: Weights = {};
+  for (const [name, w] of Object.entries(weights)) {
+    const m = mask[name];
+    out[name] = m ? w.map((x, i) => (m[i] !== 0 ? x * m[i] : 0)) : w.slice();
+  }
+  return out;
+}
+
+/** A new model whose weights are the checkpoint's with the mask folded in (pruned entries exactly 0). */
+export function applyMask(model: Model, mask: Mask): Model {
+  return modelFromWeights(model.spec, applyMaskToWeights(getWeights(model), mask));
+}
+
+export interface SparsityReport {
+  /** Fraction of exact zeros over all prunable entries. */
+  global: number;
+  perLayer: Record<string, number>;
+  zeros: number;
+  total: number;
+}
+
+function sparsityOf(arrays: [string, Float32Array][]): SparsityReport {
+  const perLayer: Record<string, number> = {};
+  let zeros = 0;
+  let total = 0;
+  for (const [name, a] of arrays) {
+    let z = 0;
+    for (let i = 0; i < a.length; i++) if (a[i] === 0) z++;
+    perLayer[name] = a.length ? z / a.length : 0;
+    zeros += z;
+    total += a.length;
+  }
+  return { global: total ? zeros / total : 0, perLayer, zeros, total };
+}
+
+/** Sparsity measured on the WEIGHTS (exact zeros in conv/dense kernels; biases excluded): what a model really is. */
+export function weightSparsity(model: Model): SparsityReport {
+  return sparsityOfWeights(model.spec, getWeights(model));
+}
+
+export function sparsityOfWeights(spec: ModelSpec, weights: Weights): SparsityReport {
+  return sparsityOf(prunableLayout(spec).map((e) => {
+    const w = weights[e.name];
+    if (!w || w.length !== e.length) throw new Error(`weights["${e.name}"]: expected ${e.length} values, got ${w ? w.length : "none"}`);
+    return [e.name, w];
+  }));
+}
+
+/** Sparsity of a mask: the fraction of its entries that are 0. */
+export function maskSparsity(mask: Mask): SparsityReport {
+  return sparsityOf(Object.entries(mask));
+}
+
+const MASK_MAGIC = "FWPMASK1";
+
+/** The mask file that belongs to a checkpoint file. */
+export function maskFileFor(checkpointFile: string): string {
+  return `${checkpointFile}.mask`;
+}
+
+/**
+ * A mask file: "FWPMASK1", a uint32 header length, a JSON header (kernel table, meta), then one byte (0/1) per
+ * entry. Written atomically. Only binary masks can be saved.
+ */
+export function saveMask(file: string, mask: Mask, meta: Record<string, unknown> = {}): void {
+  const table: { name: string; offset: number; length: number }[] = [];
+  let offset = 0;
+  for (const [name, m] of Object.entries(mask)) {
+    table.push({ name, offset, length: m.length });
+    offset += m.length;
+  }
+  const body = new Uint8Array(offset);
+  for (const t of table) {
+    const m = mask[t.name];
+    for (let i = 0; i < m.length; i++) {
+      if (m[i] !== 0 && m[i] !== 1) throw new Error(`saveMask ${file}: mask["${t.name}"][${i}] = ${m[i]}; expected 0 or 1`);
+      body[t.offset + i] = m[i];
+    }
+  }
+  const header = Buffer.from(JSON.stringify({ kernels: table, meta }), "utf8");
+  const headerLen = Buffer.alloc(4);
+  headerLen.writeUInt32LE(header.length);
+  writeFileAtomic(file, Buffer.concat([Buffer.from(MASK_MAGIC), headerLen, header, Buffer.from(body)]));
+}
+
+export function loadMask(file: string): { mask: Mask; meta: Record<string, unknown> } {
+  const buf = fs.readFileSync(file);
+  if (buf.length < 12 || buf.subarray(0, 8).toString() !== MASK_MAGIC) {
+    throw new Error(`${file}: not an fwprune mask (expected magic "${MASK_MAGIC}")`);
+  }
+  const headerLen = buf.readUInt32LE(8);
+  if (12 + headerLen > buf.length) throw new Error(`${file}: truncated mask header`);
+  const header = JSON.parse(buf.subarray(12, 12 + headerLen).toString("utf8")) as {
+    kernels: { name: string; offset: number; length: number }[];
+    meta: Record<string, unknown>;
+  };
+  const start = 12 + headerLen;
+  const total = header.kernels.reduce((n, k) => n + k.length, 0);
+  if (buf.length !== start + total) throw new Error(`${file}: expected ${start + total} bytes, found ${buf.length} (truncated or corrupt mask)`);
+  const mask: Mask = {};
+  for (const k of header.kernels) mask[k.name] = Float32Array.from(buf.subarray(start + k.offset, start + k.offset + k.length));
+  return { mask, meta: header.meta };
+}

@@ -1,0 +1,95 @@
+import * as tf from "@tensorflow/tfjs";
+import { Split, toTensors } from "../data";
+import { Model, Params, forward, getWeights } from "../model";
+import { deriveSeed, shuffledIndices } from "../random";
+import { LossKind, lossOf } from "../train";
+import { FwOracle } from "./frank-wolfe";
+import { Layout, flatten, prunableLayout } from "./mask";
+
+export interface MaskOracleOptions {
+  batchSize: number;
+  seed: number;
+  loss: LossKind;
+}
+
+export interface MaskOracle extends FwOracle {
+  /** The checkpoint's prunable weights θ, flat, in layout order. */
+  theta: Float32Array;
+  layout: Layout;
+  dispose(): void;
+}
+
+/**
+ * The FW oracle on a CNN's mask: F(m) = L(θ ⊙ m) on a minibatch; gradient gₜ = θ ⊙ ∇_w L(w) at w = θ ⊙ mₜ (one
+ * backward pass). Minibatch t is slice t of seeded shuffles of the split (without replacement within a pass),
+ * so every method with the same seed sees the same minibatches.
+ */
+export function cnnMaskOracle(model: Model, split: Split, opts: MaskOracleOptions): MaskOracle {
+  const { spec } = model;
+  const layout = prunableLayout(spec);
+  const theta = flatten(getWeights(model), layout, "checkpoint weights");
+  const thetaTensors = layout.map((e) => tf.tensor(theta.subarray(e.offset, e.offset + e.length), e.shape));
+  const fixed: Params = {};
+  for (const [name, v] of Object.entries(model.params)) if (!layout.some((e) => e.name === name)) fixed[name] = v;
+  const data = toTensors(split);
+  const batchSize = Math.min(opts.batchSize, split.count);
+  if (!(batchSize >= 1)) throw new Error(`batchSize: expected ≥ 1 (and a non-empty split), got ${opts.batchSize} with ${split.count} samples`);
+  const batchesPerPass = Math.floor(split.count / batchSize);
+  let pass = -1;
+  let order = new Int32Array(0);
+  let batch: { x: tf.Tensor4D; y: tf.Tensor1D } | undefined;
+
+  const drawBatch = (t: number) => {
+    const p = Math.floor(t / batchesPerPass);
+    if (p !== pass) {
+      pass = p;
+      order = shuffledIndices(split.count, deriveSeed(opts.seed, `fw/minibatch/${p}`));
+    }
+    const j = t % batchesPerPass;
+    const idx = order.subarray(j * batchSize, (j + 1) * batchSize);
+    if (batch) tf.dispose([batch.x, batch.y]);
+    batch = tf.tidy(() => {
+      const i = tf.tensor1d(idx, "int32");
+      return { x: tf.gather(data.x, i) as tf.Tensor4D, y: tf.gather(data.y, i) as tf.Tensor1D };
+    });
+    return batch;
+  };
+  const maskedWeights = (m: Float32Array) =>
+    layout.map((e, l) => tf.mul(thetaTensors[l], tf.tensor(m.subarray(e.offset, e.offset + e.length), e.shape)));
+  const paramsWith = (ws: tf.Tensor[]): Params => {
+    const p: Params = { ...fixed };
+    layout.forEach((e, l) => (p[e.name] = ws[l]));
+    return p;
+  };
+  const checkLength = (m: Float32Array) => {
+    if (m.length !== theta.length) throw new Error(`mask vector: expected ${theta.length} entries, got ${m.length}`);
+  };
+
+  return {
+    n: theta.length,
+    theta,
+    layout,
+    evaluate(m, t) {
+      checkLength(m);
+      const { x, y } = drawBatch(t);
+      const [lossValue, grad] = tf.tidy(() => {
+        const f = (...ws: tf.Tensor[]) => lossOf(forward(spec, paramsWith(ws), x), y, opts.loss);
+        const { value, grads } = tf.valueAndGrads(f)(maskedWeights(m));
+        const g = tf.concat(layout.map((_, l) => tf.reshape(tf.mul(thetaTensors[l], grads[l]), [-1])));
+        return [value.dataSync()[0], g.dataSync() as Float32Array];
+      });
+      return { loss: lossValue, grad, samples: x.shape[0] };
+    },
+    lossAt(m) {
+      checkLength(m);
+      if (!batch) throw new Error("lossAt: call evaluate() first (it draws the minibatch)");
+      const { x, y } = batch;
+      return tf.tidy(() => lossOf(forward(spec, paramsWith(maskedWeights(m)), x), y, opts.loss).dataSync()[0]);
+    },
+    dispose() {
+      tf.dispose([...thetaTensors, data.x, data.y]);
+      if (batch) tf.dispose([batch.x, batch.y]);
+      batch = undefined;
+    },
+  };
+}

@@ -1,0 +1,170 @@
+import { deriveSeed, shuffledIndices } from "../random";
+import {
+  DEFAULT_LINE_SEARCH_EVALUATIONS,
+  MomentumInput,
+  StepSizeInput,
+  goldenSectionStep,
+  momentumAt,
+  stepSizeAt,
+  toMomentum,
+  toStepSize,
+} from "./schedules";
+import { selectSmallest } from "./select";
+
+/**
+ * Frank-Wolfe over C = { m ∈ [0,1]ⁿ : Σ mᵢ ≤ k }, generic over a (stochastic) gradient oracle, so the same loop
+ * runs on a convex quadratic in tests and on a CNN's mask.
+ */
+export interface FwOracle {
+  n: number;
+  /** F(m) and ∇F(m) at iteration t; a stochastic oracle draws its minibatch from t. `samples`: samples consumed. */
+  evaluate(m: Float32Array, t: number): { loss: number; grad: Float32Array; samples: number };
+  /** F at m on the same minibatch as the last evaluate(): needed by the line-search step size. */
+  lossAt?(m: Float32Array): number;
+}
+
+/** One FW iteration t: the state at mₜ, and what the step did. */
+export interface FwIteration {
+  t: number;
+  /** F(mₜ) on this iteration's minibatch. */
+  loss: number;
+  /** FW gap ⟨dₜ, mₜ − vₜ⟩ (with the momentum direction dₜ). */
+  gap: number;
+  /** γₜ actually used. */
+  stepSize: number;
+  /** βₜ, the weight on dₜ₋₁ (0 for plain FW and at t = 0). */
+  beta: number;
+  /** Number of ones in the LMO vertex vₜ (≤ k). */
+  vertexSize: number;
+  /** Non-zero entries of mₜ₊₁ (after the step). */
+  nonzero: number;
+  /** Training samples consumed so far, this iteration included. */
+  samples: number;
+}
+
+/**
+ * Indices of the LMO vertex over C: the k most negative entries of d (only entries < 0), among `candidates`
+ * (all coordinates when omitted). Ties: the lower index wins. Expected O(n) (selection, not a sort).
+ */
+export function lmoIndices(d: Float32Array, k: number, candidates?: Int32Array): Int32Array {
+  const negative: number[] = [];
+  if (candidates) {
+    for (let j = 0; j < candidates.length; j++) if (d[candidates[j]] < 0) negative.push(candidates[j]);
+  } else {
+    for (let i = 0; i < d.length; i++) if (d[i] < 0) negative.push(i);
+  }
+  const idx = Int32Array.from(negative);
+  if (idx.length <= k) return idx;
+  selectSmallest(idx, k, (a, b) => d[a] < d[b] || (d[a] === d[b] && a < b));
+  return idx.slice(0, k);
+}
+
+/** The LMO vertex v ∈ {0,1}ⁿ: vᵢ = 1 for the k most negative entries of d among `sampleIndices` (or all), else 0. */
+export function lmo(d: Float32Array, k: number, sampleIndices?: Int32Array): Float32Array {
+  const v = new Float32Array(d.length);
+  for (const i of lmoIndices(d, k, sampleIndices)) v[i] = 1;
+  return v;
+}
+
+/**
+ * Round a relaxed mask: keep entries with m ≥ τ, at most k of them (largest m first; ties by larger |θ|, then by
+ * lower index). Returns a binary vector.
+ */
+export function roundMask(m: Float32Array, k: number, tau: number, theta?: Float32Array): Float32Array {
+  const above: number[] = [];
+  for (let i = 0; i < m.length; i++) if (m[i] >= tau) above.push(i);
+  const idx = Int32Array.from(above);
+  const abs = (i: number) => (theta ? Math.abs(theta[i]) : 0);
+  if (idx.length > k) {
+    selectSmallest(idx, k, (a, b) => m[a] > m[b] || (m[a] === m[b] && (abs(a) > abs(b) || (abs(a) === abs(b) && a < b))));
+  }
+  const out = new Float32Array(m.length);
+  for (let j = 0; j < Math.min(k, idx.length); j++) out[idx[j]] = 1;
+  return out;
+}
+
+export interface FrankWolfeOptions {
+  /** The budget: Σ mᵢ ≤ k. */
+  k: number;
+  iterations: number;
+  stepSize: StepSizeInput;
+  momentum: MomentumInput;
+  /** < 1: the LMO sees only a fresh random subset of round(f·n) coordinates each iteration. */
+  lmoSampleFraction?: number;
+  /** Seeds the LMO's coordinate sampling. */
+  seed?: number;
+  /** Called after each iteration with its record and mₜ₊₁ (do not keep a reference: it is updated in place). */
+  onIteration?: (it: FwIteration, m: Float32Array) => void | Promise<void>;
+}
+
+export interface FrankWolfeResult {
+  /** The relaxed mask after the last iteration. */
+  m: Float32Array;
+  history: FwIteration[];
+  samples: number;
+}
+
+/** Run T Frank-Wolfe iterations from m₀ (which must lie in C); plain FW or with a momentum direction. */
+export async function frankWolfe(oracle: FwOracle, m0: Float32Array, opts: FrankWolfeOptions): Promise<FrankWolfeResult> {
+  const n = oracle.n;
+  if (m0.length !== n) throw new Error(`m0: expected ${n} entries, got ${m0.length}`);
+  if (!(Number.isInteger(opts.k) && opts.k >= 0 && opts.k <= n)) throw new Error(`k: expected an integer in [0, ${n}], got ${opts.k}`);
+  if (!(Number.isInteger(opts.iterations) && opts.iterations >= 0)) throw new Error(`iterations: expected an integer ≥ 0, got ${opts.iterations}`);
+  const fraction = opts.lmoSampleFraction ?? 1;
+  if (!(fraction > 0 && fraction <= 1)) throw new Error(`lmoSampleFraction: expected a number in (0, 1], got ${fraction}`);
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    if (!(m0[i] >= 0 && m0[i] <= 1)) throw new Error(`m0[${i}] = ${m0[i]}; expected a value in [0, 1]`);
+    sum += m0[i];
+  }
+  if (sum > opts.k + 1e-6 * Math.max(1, opts.k)) throw new Error(`m0 sums to ${sum}, more than the budget k = ${opts.k}`);
+  const stepSize = toStepSize(opts.stepSize);
+  const momentum = toMomentum(opts.momentum);
+  if (stepSize.kind === "line-search" && !oracle.lossAt) throw new Error("stepSize line-search: the oracle has no lossAt()");
+  const sampleSize = Math.max(1, Math.round(fraction * n));
+  const seed = opts.seed ?? 0;
+
+  const m = m0.slice();
+  const d = new Float32Array(n);
+  const history: FwIteration[] = [];
+  let samples = 0;
+  for (let t = 0; t < opts.iterations; t++) {
+    const { loss, grad, samples: used } = oracle.evaluate(m, t);
+    samples += used;
+    const beta = t === 0 ? 0 : momentumAt(momentum, t);
+    if (t === 0 || momentum.kind === "none") d.set(grad);
+    else for (let i = 0; i < n; i++) d[i] = beta * d[i] + (1 - beta) * grad[i];
+
+    const candidates = fraction < 1 ? shuffledIndices(n, deriveSeed(seed, `fw/lmo-sample/${t}`)).subarray(0, sampleSize) : undefined;
+    const chosen = lmoIndices(d, opts.k, candidates);
+    let gap = 0;
+    for (let i = 0; i < n; i++) gap += d[i] * m[i];
+    for (const i of chosen) gap -= d[i];
+
+    let gamma: number;
+    if (stepSize.kind === "line-search") {
+      const trial = new Float32Array(n);
+      const v = new Float32Array(n);
+      for (const i of chosen) v[i] = 1;
+      const phi = (g: number) => {
+        for (let i = 0; i < n; i++) trial[i] = m[i] + g * (v[i] - m[i]);
+        return oracle.lossAt!(trial);
+      };
+      gamma = goldenSectionStep(phi, loss, stepSize.evaluations ?? DEFAULT_LINE_SEARCH_EVALUATIONS).gamma;
+    } else {
+      gamma = stepSizeAt(stepSize, t);
+    }
+    if (gamma !== 0) {
+      const keep = 1 - gamma;
+      for (let i = 0; i < n; i++) m[i] *= keep;
+      for (const i of chosen) m[i] += gamma;
+    }
+    let nonzero = 0;
+    for (let i = 0; i < n; i++) if (m[i] !== 0) nonzero++;
+    const it: FwIteration = { t, loss, gap, stepSize: gamma, beta, vertexSize: chosen.length, nonzero, samples };
+    history.push(it);
+    await opts.onIteration?.(it, m);
+  }
+  return { m, history, samples };
+}
+
