@@ -3,9 +3,12 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { callKernel, checkNhwc, dispose, Pad, sliceInfo, transposeInfo } from "./util";
 
 /**
- * dW[kh,kw,ci,co] = Σ_{b,oh,ow} x[b, oh·sh + kh − top, ow·sw + kw − left, ci] · dy[b,oh,ow,co],
- * computed as one wasm (XNNPACK) Conv2D: input xᵀ[ci,H,W,b], filter dyᵀ[oh,ow,b,co], dilation = stride,
- * giving [ci,kh,kw,co], then transposed to [kh,kw,ci,co].
+ * dW[kh,kw,ci,co] = Σ_{b,oh,ow} x[b, oh·sh + kh − top, ow·sw + kw − left, ci] · dy[b,oh,ow,co], on wasm's fast
+ * (XNNPACK) kernels, one of two ways, whichever measured faster for the shape:
+ * - few input channels: dW = Aᵀ·dy with A the im2col matrix of x, one matrix product
+ *   Aᵀ[(kh,kw,ci), (b,oh,ow)] · dy[(b,oh,ow), co], whose result is dW's layout already;
+ * - otherwise one Conv2D: input xᵀ[ci,H,W,b], filter dyᵀ[oh,ow,b,co], dilation = stride, giving
+ *   [ci,kh,kw,co], then transposed to [kh,kw,ci,co].
  */
 function conv2DBackpropFilter(args: {
   inputs: tf.NamedTensorInfoMap;
@@ -24,6 +27,51 @@ function conv2DBackpropFilter(args: {
     attrs.pad as Pad,
     attrs.dimRoundingMode,
   );
+  return info.inChannels <= 2 ? viaIm2col(backend, x, dy, info) : viaConv2D(backend, x, dy, info);
+}
+
+function viaIm2col(backend: BackendWasm, x: tf.TensorInfo, dy: tf.TensorInfo, info: tf.backend_util.Conv2DInfo): tf.TensorInfo {
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
+  const { filterHeight, filterWidth, strideHeight, strideWidth } = info;
+  const { top, left } = info.padInfo;
+  const n = batchSize * outHeight * outWidth;
+  const k = filterHeight * filterWidth * inChannels;
+  const colsT = backend.makeOutput([1, k, n], "float32");
+  const src = backend.typedArrayFromHeap(x) as Float32Array;
+  const dst = backend.typedArrayFromHeap(colsT) as Float32Array;
+  let at = 0;
+  for (let kh = 0; kh < filterHeight; kh++) {
+    for (let kw = 0; kw < filterWidth; kw++) {
+      for (let ci = 0; ci < inChannels; ci++) {
+        for (let b = 0; b < batchSize; b++) {
+          for (let oh = 0; oh < outHeight; oh++) {
+            const ih = oh * strideHeight + kh - top;
+            if (ih < 0 || ih >= inHeight) {
+              dst.fill(0, at, at + outWidth);
+              at += outWidth;
+              continue;
+            }
+            const row = (b * inHeight + ih) * inWidth;
+            for (let ow = 0; ow < outWidth; ow++) {
+              const iw = ow * strideWidth + kw - left;
+              dst[at++] = iw >= 0 && iw < inWidth ? src[(row + iw) * inChannels + ci] : 0;
+            }
+          }
+        }
+      }
+    }
+  }
+  const dw = callKernel(
+    "BatchMatMul",
+    backend,
+    { a: colsT, b: { ...dy, shape: [1, n, outChannels] } },
+    { transposeA: false, transposeB: false },
+  );
+  dispose(backend, colsT);
+  return { ...dw, shape: [filterHeight, filterWidth, inChannels, outChannels] };
+}
+
+function viaConv2D(backend: BackendWasm, x: tf.TensorInfo, dy: tf.TensorInfo, info: tf.backend_util.Conv2DInfo): tf.TensorInfo {
   const { inHeight, inWidth, outHeight, outWidth, filterHeight, filterWidth, strideHeight, strideWidth } = info;
   const { top, left } = info.padInfo;
   // Input rows/cols the last filter tap can read; beyond them nothing contributes (valid + uneven stride),

@@ -27,33 +27,30 @@ function maxPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; at
   const g = backend.typedArrayFromHeap(dy) as Float32Array;
   const dx = backend.typedArrayFromHeap(out) as Float32Array;
   dx.fill(0);
-  const best = new Float32Array(channels);
-  const bestAt = new Int32Array(channels);
   for (let b = 0; b < batchSize; b++) {
     for (let oh = 0; oh < outHeight; oh++) {
       const h0 = oh * strideHeight - top;
+      const hFrom = Math.max(0, h0);
+      const hTo = Math.min(inHeight, h0 + filterHeight);
       for (let ow = 0; ow < outWidth; ow++) {
         const w0 = ow * strideWidth - left;
-        best.fill(-Infinity);
-        bestAt.fill(-1);
-        for (let fh = 0; fh < filterHeight; fh++) {
-          const h = h0 + fh;
-          if (h < 0 || h >= inHeight) continue;
-          for (let fw = 0; fw < filterWidth; fw++) {
-            const w = w0 + fw;
-            if (w < 0 || w >= inWidth) continue;
-            const base = ((b * inHeight + h) * inWidth + w) * channels;
-            for (let c = 0; c < channels; c++) {
-              const v = x[base + c];
-              if (v > best[c]) {
-                best[c] = v;
-                bestAt[c] = base + c;
+        const wFrom = Math.max(0, w0);
+        const wTo = Math.min(inWidth, w0 + filterWidth);
+        const gBase = ((b * outHeight + oh) * outWidth + ow) * channels;
+        for (let c = 0; c < channels; c++) {
+          let best = -Infinity;
+          let bestAt = -1;
+          for (let h = hFrom; h < hTo; h++) {
+            for (let w = wFrom; w < wTo; w++) {
+              const at = ((b * inHeight + h) * inWidth + w) * channels + c;
+              if (x[at] > best) {
+                best = x[at];
+                bestAt = at;
               }
             }
           }
+          if (bestAt >= 0) dx[bestAt] += g[gBase + c];
         }
-        const gBase = ((b * outHeight + oh) * outWidth + ow) * channels;
-        for (let c = 0; c < channels; c++) if (bestAt[c] >= 0) dx[bestAt[c]] += g[gBase + c];
       }
     }
   }

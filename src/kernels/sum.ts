@@ -21,7 +21,15 @@ export function makeSumConfig(original: tf.KernelConfig): tf.KernelConfig {
     const out = backend.makeOutput(outShape, "float32");
     const src = backend.typedArrayFromHeap(x) as Float32Array;
     const acc = new Float64Array(columns);
-    for (let r = 0; r < rows; r++) {
+    let r = 0;
+    for (; r + 4 <= rows; r += 4) {
+      const b0 = r * columns;
+      const b1 = b0 + columns;
+      const b2 = b1 + columns;
+      const b3 = b2 + columns;
+      for (let c = 0; c < columns; c++) acc[c] += src[b0 + c] + src[b1 + c] + (src[b2 + c] + src[b3 + c]);
+    }
+    for (; r < rows; r++) {
       const base = r * columns;
       for (let c = 0; c < columns; c++) acc[c] += src[base + c];
     }

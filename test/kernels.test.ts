@@ -1,0 +1,174 @@
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import "@tensorflow/tfjs-backend-wasm";
+import { registerWasmKernels } from "../src/kernels";
+import { mulberry32 } from "../src/random";
+
+// Every wasm kernel fwprune registers must match the cpu backend (the reference) within 1e-4 relative error.
+registerWasmKernels();
+
+type Shape = number[];
+interface Input {
+  shape: Shape;
+  values: Float32Array;
+}
+
+function randomInput(shape: Shape, seed: number, zeroFraction = 0): Input {
+  const rand = mulberry32(seed);
+  const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < values.length; i++) values[i] = rand() < zeroFraction ? 0 : 2 * rand() - 1;
+  return { shape, values };
+}
+
+async function runOn(backend: string, kernel: string, inputs: Record<string, Input>, attrs: tf.NamedAttrMap) {
+  await tf.setBackend(backend);
+  return tf.tidy(() => {
+    const tensors: tf.NamedTensorMap = {};
+    for (const [name, input] of Object.entries(inputs)) tensors[name] = tf.tensor(input.values, input.shape);
+    const out = tf.engine().runKernel(kernel, tensors, attrs) as tf.Tensor;
+    return { shape: out.shape, values: out.dataSync() as Float32Array };
+  });
+}
+
+async function expectSameAsCpu(label: string, kernel: string, inputs: Record<string, Input>, attrs: tf.NamedAttrMap) {
+  const cpu = await runOn("cpu", kernel, inputs, attrs);
+  const wasm = await runOn("wasm", kernel, inputs, attrs);
+  assert.deepEqual(wasm.shape, cpu.shape, `${label}: shape`);
+  let scale = 0;
+  let diff = 0;
+  for (let i = 0; i < cpu.values.length; i++) {
+    scale = Math.max(scale, Math.abs(cpu.values[i]));
+    diff = Math.max(diff, Math.abs(cpu.values[i] - wasm.values[i]));
+  }
+  const relative = diff / Math.max(scale, 1e-12);
+  assert.ok(relative <= 1e-4, `${label}: relative error ${relative.toExponential(2)} (max |Δ| ${diff}, max |cpu| ${scale})`);
+}
+
+const PADS: ("valid" | "same")[] = ["valid", "same"];
+const SIZES = [[7, 7], [8, 6]];
+const GRID: { batch: number; inChannels: number; stride: number; pad: "valid" | "same"; size: number[] }[] = [];
+for (const batch of [1, 7]) {
+  for (const inChannels of [1, 5]) {
+    for (const stride of [1, 2]) for (const pad of PADS) for (const size of SIZES) GRID.push({ batch, inChannels, stride, pad, size });
+  }
+}
+
+function convCase(c: (typeof GRID)[number], seed: number, kernel = 3) {
+  const outChannels = 4;
+  const [h, w] = c.size;
+  const info = tf.backend_util.computeConv2DInfo([c.batch, h, w, c.inChannels], [kernel, kernel, c.inChannels, outChannels], c.stride, 1, c.pad);
+  return {
+    x: randomInput([c.batch, h, w, c.inChannels], seed),
+    filter: randomInput([kernel, kernel, c.inChannels, outChannels], seed + 1),
+    dy: randomInput(info.outShape, seed + 2),
+    filterShape: [kernel, kernel, c.inChannels, outChannels],
+  };
+}
+
+test("Conv2DBackpropFilter on wasm matches cpu over the grid (stride, padding, sizes, batch, channels)", async () => {
+  let seed = 1;
+  for (const c of GRID) {
+    for (const kernel of [2, 3]) {
+      const { x, dy, filterShape } = convCase(c, (seed += 3), kernel);
+      const attrs = { strides: c.stride, pad: c.pad, dataFormat: "NHWC", filterShape };
+      await expectSameAsCpu(`dW ${JSON.stringify(c)} k${kernel}`, "Conv2DBackpropFilter", { x, dy }, attrs);
+    }
+  }
+});
+
+test("Conv2DBackpropFilter on wasm: explicit padding, and the paper CNN's conv shapes", async () => {
+  const explicit: tf.backend_util.ExplicitPadding = [[0, 0], [1, 2], [0, 1], [0, 0]];
+  for (const stride of [1, 2]) {
+    for (const inChannels of [1, 5]) {
+      const info = tf.backend_util.computeConv2DInfo([3, 9, 8, inChannels], [3, 3, inChannels, 4], stride, 1, explicit);
+      const x = randomInput([3, 9, 8, inChannels], 100 + stride + inChannels);
+      const dy = randomInput(info.outShape, 200 + stride + inChannels);
+      const attrs = { strides: stride, pad: explicit, dataFormat: "NHWC", filterShape: [3, 3, inChannels, 4] };
+      await expectSameAsCpu(`dW explicit s${stride} c${inChannels}`, "Conv2DBackpropFilter", { x, dy }, attrs);
+    }
+  }
+  const conv2 = { x: randomInput([2, 13, 13, 32], 7), dy: randomInput([2, 11, 11, 64], 8) };
+  await expectSameAsCpu("dW conv2", "Conv2DBackpropFilter", conv2, { strides: 1, pad: "valid", dataFormat: "NHWC", filterShape: [3, 3, 32, 64] });
+});
+
+test("Conv2DBackpropInput on wasm matches cpu over the grid", async () => {
+  let seed = 500;
+  for (const c of GRID) {
+    for (const kernel of [2, 3]) {
+      const { filter, dy } = convCase(c, (seed += 3), kernel);
+      const attrs = { strides: c.stride, pad: c.pad, dataFormat: "NHWC", inputShape: [c.batch, c.size[0], c.size[1], c.inChannels] };
+      await expectSameAsCpu(`dx ${JSON.stringify(c)} k${kernel}`, "Conv2DBackpropInput", { dy, filter }, attrs);
+    }
+  }
+  const explicit: tf.backend_util.ExplicitPadding = [[0, 0], [2, 1], [1, 0], [0, 0]];
+  const info = tf.backend_util.computeConv2DInfo([3, 9, 8, 5], [3, 3, 5, 4], 1, 1, explicit);
+  await expectSameAsCpu(
+    "dx explicit",
+    "Conv2DBackpropInput",
+    { dy: randomInput(info.outShape, 9), filter: randomInput([3, 3, 5, 4], 10) },
+    { strides: 1, pad: explicit, dataFormat: "NHWC", inputShape: [3, 9, 8, 5] },
+  );
+});
+
+test("MaxPoolGrad on wasm matches cpu: window and stride, padding, sizes, batch, channels, ties", async () => {
+  let seed = 900;
+  for (const batch of [1, 7]) {
+    for (const channels of [1, 5]) {
+      for (const [h, w] of SIZES) {
+        for (const [filterSize, stride] of [[2, 2], [3, 2], [2, 1], [3, 1]]) {
+          for (const pad of PADS) {
+            const shape = [batch, h, w, channels];
+            const info = tf.backend_util.computePool2DInfo(shape as [number, number, number, number], filterSize, stride, 1, pad);
+            // Many exact zeros (as after a ReLU) make ties; the gradient must go to the first maximum, as on cpu.
+            const input = randomInput(shape, (seed += 2), 0.5);
+            const dy = randomInput(info.outShape, seed + 1);
+            const output = await runOn("cpu", "MaxPool", { x: input }, { filterSize, strides: stride, pad });
+            const attrs = { filterSize, strides: stride, pad };
+            const label = `maxPoolGrad ${JSON.stringify({ shape, filterSize, stride, pad })}`;
+            await expectSameAsCpu(label, "MaxPoolGrad", { dy, input, output: { shape: output.shape, values: output.values } }, attrs);
+          }
+        }
+      }
+    }
+  }
+});
+
+test("Sum and BatchMatMul (transposed operands) on wasm match cpu", async () => {
+  const x = randomInput([7, 5, 6, 3], 41);
+  for (const axis of [[0], [0, 1], [0, 1, 2], [1, 2], [3], [0, 3]]) {
+    for (const keepDims of [false, true]) await expectSameAsCpu(`sum ${axis} ${keepDims}`, "Sum", { x }, { axis, keepDims });
+  }
+  for (const [transposeA, transposeB] of [[false, false], [true, false], [false, true], [true, true]]) {
+    const a = randomInput(transposeA ? [2, 6, 7] : [2, 7, 6], 42);
+    const b = randomInput(transposeB ? [2, 5, 6] : [2, 6, 5], 43);
+    await expectSameAsCpu(`matMul ${transposeA} ${transposeB}`, "BatchMatMul", { a, b }, { transposeA, transposeB });
+    const a2 = randomInput(transposeA ? [6, 7] : [7, 6], 44);
+    const b2 = randomInput(transposeB ? [5, 6] : [6, 5], 45);
+    await expectSameAsCpu(`matMul 2d ${transposeA} ${transposeB}`, "BatchMatMul", { a: a2, b: b2 }, { transposeA, transposeB });
+  }
+});
+
+test("Identity on wasm shares memory safely: disposing the copy keeps the original", async () => {
+  await tf.setBackend("wasm");
+  const a = tf.tensor([1, 2, 3]);
+  const b = tf.engine().runKernel("Identity", { x: a }, {}) as tf.Tensor;
+  b.dispose();
+  assert.deepEqual(Array.from(a.dataSync()), [1, 2, 3]);
+  a.dispose();
+});
+
+test("wasm gradient kernels reject attributes they do not implement, naming them", async () => {
+  await tf.setBackend("wasm");
+  const x = tf.zeros([1, 5, 5, 2]);
+  const dy = tf.zeros([1, 3, 3, 4]);
+  assert.throws(
+    () => tf.engine().runKernel("Conv2DBackpropFilter", { x, dy }, { strides: 1, pad: "valid", dataFormat: "NHWC", filterShape: [3, 3, 2, 4], dilations: 2 }),
+    /Conv2DBackpropFilter on wasm: dilations 2 are not supported; expected 1/,
+  );
+  assert.throws(
+    () => tf.engine().runKernel("Conv2DBackpropFilter", { x, dy }, { strides: 1, pad: "valid", dataFormat: "NCHW", filterShape: [3, 3, 2, 4] }),
+    /dataFormat "NCHW" is not supported; expected "NHWC"/,
+  );
+  tf.dispose([x, dy]);
+});
