@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { Command } from "commander";
+import type { BackendName } from "./backend";
+import { formatBench, runBench } from "./bench";
 
 // commander: a well-kept, typed argument parser with generated --help for every subcommand.
 const program = new Command();
@@ -7,6 +9,18 @@ program
   .name("fwprune")
   .description("Projection-free CNN pruning via Frank-Wolfe with momentum: train, prune, sweep, report.")
   .showHelpAfterError();
+
+program
+  .command("bench")
+  .description("time training (batch 64) and inference (batch 1000) of the paper CNN on this machine")
+  .option("--json", "print exactly one JSON line")
+  .option("--backend <name>", "tensorflow | wasm | cpu (default: the fastest available)")
+  .option("--samples <n>", "samples to time, at least 2000", "4096")
+  .option("--profile", "also time each kernel of a training step")
+  .action(async (opts: { json?: boolean; backend?: BackendName; samples: string; profile?: boolean }) => {
+    const report = await runBench({ backend: opts.backend, samples: Number(opts.samples), profile: opts.profile });
+    console.log(opts.json ? JSON.stringify(report.profile ? { ...report.result, profile: report.profile } : report.result) : formatBench(report));
+  });
 
 export { program };
 
