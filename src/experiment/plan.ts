@@ -1,0 +1,165 @@
+import { createHash } from "crypto";
+import { DatasetSpec } from "../data";
+import { ModelSpec } from "../model";
+import {
+  ExperimentConfig, FwParams, MethodEntry, MethodName, PRUNING_METHODS, RETRAINING_METHODS, RetrainParams,
+  budgetsOf, isPlainObject, sparsitiesOf,
+} from "./config";
+
+/** Bump when the meaning of a record changes, so old records are not mistaken for new ones. */
+export const RECORD_FORMAT = 1;
+
+/** JSON with object keys sorted at every level and undefined fields dropped: equal values, equal text. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? "null" : canonicalJson(v))).join(",")}]`;
+  if (isPlainObject(value)) {
+    const keys = Object.keys(value).filter((k) => value[k] !== undefined).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(",")}}`;
+  }
+  if (typeof value === "number" && !Number.isFinite(value)) throw new Error(`canonicalJson: non-finite number ${value}`);
+  return JSON.stringify(value);
+}
+
+export function hashKey(value: unknown): string {
+  return createHash("sha256").update(canonicalJson(value)).digest("hex").slice(0, 32);
+}
+
+/** The dataset spec with defaults filled in, so `{name:"mnist-embedded"}` and its explicit defaults hash the same. */
+export function canonicalDataset(spec: DatasetSpec): DatasetSpec {
+  if (spec.name === "mnist-embedded") return { trainSize: 8000, testSize: 2000, seed: 0, ...spec };
+  return { ...spec };
+}
+
+/** Only what the training split depends on: test-side fields do not change a checkpoint. */
+function trainSideDataset(spec: DatasetSpec): Record<string, unknown> {
+  const { limitTest: _limitTest, ...rest } = canonicalDataset(spec) as DatasetSpec & { testSize?: number };
+  if (rest.name === "mnist-embedded") delete (rest as { testSize?: number }).testSize;
+  return rest;
+}
+
+/** Everything a dense pre-training run (and so each of its checkpoints) depends on. Max epochs is not among them. */
+export interface PretrainInputs {
+  format: number;
+  dataset: Record<string, unknown>;
+  model: ModelSpec;
+  pretrain: { lr: number; momentum: number; batchSize: number };
+  seed: number;
+}
+
+export interface PretrainPlan {
+  key: string;
+  inputs: PretrainInputs;
+  /** The highest checkpoint epoch the planned runs need. */
+  epochs: number;
+  /** What to train on (the full spec: the worker loads it). */
+  dataset: DatasetSpec;
+}
+
+export function pretrainInputs(config: ExperimentConfig, seed: number): PretrainInputs {
+  const { lr, momentum, batchSize } = config.pretrain;
+  return { format: RECORD_FORMAT, dataset: trainSideDataset(config.dataset as DatasetSpec), model: config.model as ModelSpec, pretrain: { lr, momentum, batchSize }, seed };
+}
+
+/** Method parameters, resolved: only those the method reads. */
+export type MethodParams =
+  | ({ sparsity: number } & ExperimentConfig["magnitude"])
+  | ({ sparsity: number } & Omit<FwParams, "momentum"> & { momentum?: FwParams["momentum"] })
+  | Record<string, never>;
+
+/** Exactly the fields that change a run's result; its key is their hash. */
+export interface RunInputs {
+  format: number;
+  checkpoint: { pretrainKey: string; epoch: number };
+  /** The test side of the data (the train side is in the checkpoint key). */
+  dataset: Record<string, unknown>;
+  method: MethodName;
+  params: MethodParams;
+  retrain?: RetrainParams;
+  inference: { repeats: number; batchSize: number };
+}
+
+export interface RunPlan {
+  key: string;
+  /** The method's name in the config (a variant's own name); not part of the key. */
+  label: string;
+  method: MethodName;
+  seed: number;
+  budget: number;
+  sparsity: number | null;
+  pretrainKey: string;
+  inputs: RunInputs;
+  dataset: DatasetSpec;
+}
+
+export function methodParams(config: ExperimentConfig, entry: MethodEntry, sparsity: number | null): MethodParams {
+  if (entry.method === "magnitude") return { sparsity: sparsity as number, ...config.magnitude, ...entry.magnitude };
+  if (entry.method === "fw" || entry.method === "fw-momentum") {
+    const fw = { ...config.fw, ...entry.fw } as FwParams;
+    const { momentum, ...rest } = fw;
+    return entry.method === "fw" ? { sparsity: sparsity as number, ...rest } : { sparsity: sparsity as number, ...rest, momentum };
+  }
+  return {};
+}
+
+/** Every run the config asks for, sorted by key (a stable order, which sharding slices). */
+export function planRuns(config: ExperimentConfig): RunPlan[] {
+  const dataset = canonicalDataset(config.dataset as DatasetSpec);
+  const testSide: Record<string, unknown> = { name: dataset.name, limitTest: dataset.limitTest };
+  if (dataset.name === "mnist-embedded") testSide.testSize = dataset.testSize;
+  const runs: RunPlan[] = [];
+  for (const seed of config.seeds) {
+    const pretrainKey = hashKey(pretrainInputs(config, seed));
+    for (const entry of config.methods) {
+      const sparsities = PRUNING_METHODS.includes(entry.method) ? sparsitiesOf(config, entry) : [null];
+      const retrain = RETRAINING_METHODS.includes(entry.method) ? { ...config.retrain, ...entry.retrain } : undefined;
+      for (const budget of budgetsOf(config, entry)) {
+        for (const sparsity of sparsities) {
+          const inputs: RunInputs = {
+            format: RECORD_FORMAT,
+            checkpoint: { pretrainKey, epoch: budget },
+            dataset: testSide,
+            method: entry.method,
+            params: methodParams(config, entry, sparsity),
+            retrain,
+            inference: { ...config.inference },
+          };
+          runs.push({ key: hashKey(inputs), label: entry.name, method: entry.method, seed, budget, sparsity, pretrainKey, inputs, dataset });
+        }
+      }
+    }
+  }
+  const byKey = new Map<string, RunPlan>();
+  for (const r of runs) if (!byKey.has(r.key)) byKey.set(r.key, r); // two variants with identical parameters share one run
+  return [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/** The pre-training each seed needs, up to the highest budget among `runs`. */
+export function planPretraining(config: ExperimentConfig, runs: RunPlan[]): PretrainPlan[] {
+  const out = new Map<string, PretrainPlan>();
+  for (const run of runs) {
+    const existing = out.get(run.pretrainKey);
+    if (existing) existing.epochs = Math.max(existing.epochs, run.budget);
+    else out.set(run.pretrainKey, { key: run.pretrainKey, inputs: pretrainInputs(config, run.seed), epochs: run.budget, dataset: run.dataset });
+  }
+  return [...out.values()];
+}
+
+export interface Shard {
+  index: number;
+  count: number;
+}
+
+/** "i/n" with 1 ≤ i ≤ n. */
+export function parseShard(text: string): Shard {
+  const m = /^(\d+)\/(\d+)$/.exec(text.trim());
+  const index = m ? Number(m[1]) : NaN;
+  const count = m ? Number(m[2]) : NaN;
+  if (!m || count < 1 || index < 1 || index > count) throw new Error(`--shard: expected i/n with 1 ≤ i ≤ n (e.g. 1/2), got ${JSON.stringify(text)}`);
+  return { index, count };
+}
+
+/** Shard i/n of the key-sorted run list: the runs at positions p with p mod n = i − 1. */
+export function shardRuns<T>(sortedRuns: T[], shard?: Shard): T[] {
+  if (!shard || shard.count === 1) return sortedRuns;
+  return sortedRuns.filter((_, p) => p % shard.count === shard.index - 1);
+}

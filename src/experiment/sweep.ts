@@ -1,0 +1,292 @@
+import { ChildProcess, fork } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { ExperimentConfig, validateConfig } from "./config";
+import { PretrainPlan, RunPlan, Shard, parseShard, planPretraining, planRuns, shardRuns } from "./plan";
+import { failedRecord, intactEpochs } from "./run";
+import { RunRecord, defaultDataDir, readRecord, writeRecord } from "./store";
+import { Task, WorkerMessage, executeTask } from "./worker";
+
+export interface SweepProgress {
+  /** Steps done and to do: one per run and one per pre-training epoch this sweep computes. */
+  done: number;
+  total: number;
+  runsDone: number;
+  runsTotal: number;
+  computed: number;
+  cached: number;
+  failed: number;
+  /** What each worker is doing now. */
+  current: string[];
+  etaSeconds?: number;
+  /** A notable event: a corrupt record, a failed run, a finished run. */
+  event?: string;
+}
+
+export interface SweepOptions {
+  dataDir?: string;
+  /** Worker processes; default one per core; 0 runs everything in this process. */
+  workers?: number;
+  shard?: Shard | string;
+  /** Recompute runs recorded as failed (and pre-training recorded as diverged). */
+  retryFailed?: boolean;
+  onProgress?: (p: SweepProgress) => void;
+}
+
+export interface SweepResult {
+  /** One record per run of the config (of the shard), by method (config order), budget, seed, sparsity. */
+  records: RunRecord[];
+  runs: number;
+  computed: number;
+  cached: number;
+  failed: number;
+  /** Records that did not parse (reported, then recomputed). */
+  corrupt: string[];
+  seconds: number;
+}
+
+const describeRun = (r: RunPlan) => `${r.label} budget ${r.budget} seed ${r.seed}${r.sparsity === null ? "" : ` s=${r.sparsity}`}`;
+const checkpointId = (key: string, epoch: number) => `${key}/${epoch}`;
+
+/** Run what is missing; returns every record of the config (computed now or found in the cache). */
+export async function runSweep(config: ExperimentConfig | unknown, opts: SweepOptions = {}): Promise<RunRecord[]> {
+  return (await sweep(config, opts)).records;
+}
+
+export async function sweep(configInput: ExperimentConfig | unknown, opts: SweepOptions = {}): Promise<SweepResult> {
+  const started = performance.now();
+  const startedAt = new Date().toISOString();
+  const config = validateConfig(configInput);
+  const dataDir = opts.dataDir ?? defaultDataDir();
+  const shard = typeof opts.shard === "string" ? parseShard(opts.shard) : opts.shard;
+  const runs = shardRuns(planRuns(config), shard);
+  const records = new Map<string, RunRecord>();
+  const corrupt: string[] = [];
+  const todo: RunPlan[] = [];
+  let cached = 0;
+  let computed = 0;
+  let failed = 0;
+  const progress = (current: string[], event?: string) => {
+    const doneSteps = done;
+    const elapsed = (performance.now() - started) / 1000;
+    const etaSeconds = doneSteps > 0 ? (elapsed / doneSteps) * (total - doneSteps) : undefined;
+    opts.onProgress?.({ done: doneSteps, total, runsDone: records.size, runsTotal: runs.length, computed, cached, failed, current, etaSeconds, event });
+  };
+  for (const run of runs) {
+    const r = readRecord(dataDir, run.key);
+    if (r.kind === "ok" && !(opts.retryFailed && r.record.status === "failed")) {
+      records.set(run.key, { ...r.record, label: run.label });
+      cached++;
+      if (r.record.status === "failed") failed++;
+      continue;
+    }
+    if (r.kind === "corrupt") corrupt.push(r.reason);
+    todo.push(run);
+  }
+  todo.sort((a, b) => a.budget - b.budget || a.seed - b.seed || a.label.localeCompare(b.label) || (a.sparsity ?? 0) - (b.sparsity ?? 0));
+
+  const ready = new Set<string>();
+  const pretrainFailures = new Map<string, string>();
+  const pretrainQueue: PretrainPlan[] = [];
+  let pretrainSteps = 0;
+  for (const plan of planPretraining(config, todo)) {
+    const intact = intactEpochs(dataDir, plan.key, plan.epochs);
+    for (const e of intact) ready.add(checkpointId(plan.key, e));
+    if (intact.length < plan.epochs) {
+      pretrainQueue.push(plan);
+      pretrainSteps += plan.epochs - intact.length;
+    }
+  }
+  const total = todo.length + pretrainSteps;
+  let done = 0;
+  for (const reason of corrupt) progress([], `corrupt record, recomputing: ${reason}`);
+  progress([]);
+
+  const workerCount = Math.max(0, Math.min(opts.workers ?? os.cpus().length, todo.length + pretrainQueue.length));
+  const slots: Slot[] = workerCount === 0 ? [inProcessSlot()] : Array.from({ length: workerCount }, () => workerSlot());
+  const current: string[] = slots.map(() => "idle");
+  const pending = [...todo];
+
+  const finishRun = (record: RunRecord, run: RunPlan, wasComputed: boolean) => {
+    records.set(run.key, { ...record, label: run.label });
+    done++;
+    if (wasComputed) computed++;
+    else cached++;
+    if (record.status === "failed") failed++;
+    const what = record.status === "ok"
+      ? `acc ${record.metrics?.testAccuracy.toFixed(4)} sparsity ${record.metrics?.sparsity.toFixed(4)}`
+      : `FAILED: ${record.reason}`;
+    progress(current, `${wasComputed ? "computed" : "cached (by another process)"} ${describeRun(run)}: ${what}`);
+  };
+
+  const nextTask = (): { task: Task; label: string; run?: RunPlan } | undefined => {
+    const plan = pretrainQueue.shift();
+    if (plan) return { task: { type: "pretrain", plan, dataDir, retryFailed: opts.retryFailed === true }, label: `pretraining seed ${plan.inputs.seed} to epoch ${plan.epochs}` };
+    for (let i = 0; i < pending.length; i++) {
+      const run = pending[i];
+      const failure = pretrainFailures.get(run.pretrainKey);
+      if (failure !== undefined) {
+        pending.splice(i--, 1);
+        const record = failedRecord(run, config, failure, "none");
+        writeRecord(dataDir, record);
+        finishRun(record, run, true);
+        continue;
+      }
+      if (ready.has(checkpointId(run.pretrainKey, run.budget))) {
+        pending.splice(i, 1);
+        return { task: { type: "run", plan: run, dataDir, config, retryFailedBefore: opts.retryFailed ? startedAt : undefined }, label: describeRun(run), run };
+      }
+    }
+    return undefined;
+  };
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let inFlight = 0;
+      let stopped = false;
+      const fail = (err: Error) => {
+        if (!stopped) {
+          stopped = true;
+          reject(err);
+        }
+      };
+      const pump = () => {
+        if (stopped) return;
+        slots.forEach((slot, i) => {
+          if (slot.busy || stopped) return;
+          const next = nextTask();
+          if (!next) return;
+          slot.busy = true;
+          inFlight++;
+          current[i] = next.label;
+          progress(current);
+          slot
+            .execute(next.task, (m) => {
+              if (m.type === "checkpoint") {
+                if (ready.has(checkpointId(m.pretrainKey, m.epoch))) return;
+                ready.add(checkpointId(m.pretrainKey, m.epoch));
+                done++;
+                current[i] = `pretraining seed ${(next.task as { plan: PretrainPlan }).plan.inputs.seed}: epoch ${m.epoch} saved`;
+                progress(current);
+                pump();
+              } else if (m.type === "pretrained") {
+                if (m.failed !== undefined) {
+                  pretrainFailures.set(m.pretrainKey, m.failed);
+                  progress(current, m.failed);
+                }
+              } else if (m.type === "run-done" && next.run) {
+                finishRun(m.record, next.run, m.computed);
+              } else if (m.type === "error") {
+                fail(new Error(`worker failed on ${next.label}:\n${m.message}`));
+              }
+            })
+            .then(() => {
+              slot.busy = false;
+              inFlight--;
+              current[i] = "idle";
+              pump();
+            }, fail);
+        });
+        if (stopped) return;
+        if (inFlight === 0) {
+          if (pending.length === 0) resolve();
+          else fail(new Error(`sweep stalled: ${pending.length} runs wait for checkpoints that pre-training did not produce (first: ${describeRun(pending[0])})`));
+        }
+      };
+      pump();
+    });
+  } finally {
+    for (const slot of slots) slot.close();
+  }
+  done = total;
+  progress(current.map(() => "idle"));
+  const methodOrder = new Map(config.methods.map((m, i) => [m.name, i]));
+  const readable = [...runs].sort((a, b) =>
+    (methodOrder.get(a.label) ?? 0) - (methodOrder.get(b.label) ?? 0) || a.budget - b.budget || a.seed - b.seed || (a.sparsity ?? 0) - (b.sparsity ?? 0));
+  const ordered = readable.map((r) => records.get(r.key)).filter((r): r is RunRecord => r !== undefined);
+  return { records: ordered, runs: runs.length, computed, cached, failed, corrupt, seconds: (performance.now() - started) / 1000 };
+}
+
+// ---------------------------------------------------------------- where tasks run
+
+interface Slot {
+  busy: boolean;
+  /** Resolves when the task's final message ("pretrained", "run-done" or "error") has been handled. */
+  execute(task: Task, onMessage: (m: WorkerMessage) => void): Promise<void>;
+  close(): void;
+}
+
+function inProcessSlot(): Slot {
+  return { busy: false, execute: (task, onMessage) => executeTask(task, onMessage), close: () => {} };
+}
+
+/** The compiled worker next to this file; under tsx (tests) the .ts source, run through tsx. */
+function workerEntry(): { file: string; execArgv: string[] } {
+  const js = path.join(__dirname, "worker.js");
+  if (fs.existsSync(js)) return { file: js, execArgv: [] };
+  return { file: path.join(__dirname, "worker.ts"), execArgv: ["--import", "tsx"] };
+}
+
+function workerSlot(): Slot {
+  const entry = workerEntry();
+  const child: ChildProcess = fork(entry.file, [], { execArgv: entry.execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"], env: { ...process.env, FWPRUNE_QUIET: "1" } });
+  let current: { onMessage: (m: WorkerMessage) => void; resolve: () => void; reject: (e: Error) => void } | undefined;
+  let exited = false;
+  child.on("message", (m: WorkerMessage) => {
+    if (!current) return;
+    const task = current;
+    task.onMessage(m);
+    if (m.type === "pretrained" || m.type === "run-done" || m.type === "error") {
+      current = undefined;
+      task.resolve();
+    }
+  });
+  child.on("exit", (code, signal) => {
+    exited = true;
+    current?.reject(new Error(`worker process ${child.pid} exited (code ${code}, signal ${signal}) in the middle of a task`));
+    current = undefined;
+  });
+  return {
+    busy: false,
+    execute(task, onMessage) {
+      if (exited) return Promise.reject(new Error(`worker process ${child.pid} has exited`));
+      return new Promise<void>((resolve, reject) => {
+        current = { onMessage, resolve, reject };
+        child.send(task);
+      });
+    },
+    close() {
+      if (!exited && child.connected) child.disconnect();
+    },
+  };
+}
+
+/** Which run of a config `runOne` computes: a method (by its name in the config), a budget, a seed, a sparsity. */
+export interface RunSelection {
+  method: string;
+  budget: number;
+  seed?: number;
+  sparsity?: number;
+}
+
+/**
+ * One run (pre-training its checkpoint first if needed), in this process, through the same cache as sweeps: for a
+ * notebook exploring one checkpoint. Defaults: the config's first seed and first sparsity.
+ */
+export async function runOne(configInput: ExperimentConfig | unknown, selection: RunSelection, opts: Omit<SweepOptions, "workers" | "shard"> = {}): Promise<RunRecord> {
+  const config = validateConfig(configInput);
+  const entry = config.methods.find((m) => m.name === selection.method);
+  if (!entry) throw new Error(`runOne: method ${JSON.stringify(selection.method)} is not in the config's methods (${config.methods.map((m) => m.name).join(", ")})`);
+  const seed = selection.seed ?? config.seeds[0];
+  const sparsities = entry.sparsity ?? config.sparsity;
+  const sparsity = selection.sparsity ?? (Array.isArray(sparsities) ? sparsities[0] : sparsities);
+  const single = validateConfig({
+    ...config,
+    budgets: [selection.budget],
+    seeds: [seed],
+    methods: [{ ...entry, budgets: undefined, sparsity }],
+  }, "runOne config");
+  const result = await sweep(single, { ...opts, workers: 0 });
+  return result.records[0];
+}

@@ -1,0 +1,46 @@
+import { PretrainPlan, RunPlan } from "./plan";
+import { PretrainFailed, computeRun, ensureBackend, pretrain } from "./run";
+import { RunRecord } from "./store";
+
+/** What the sweep asks a worker to do (one task at a time). */
+export type Task =
+  | { type: "pretrain"; plan: PretrainPlan; dataDir: string; retryFailed: boolean }
+  | { type: "run"; plan: RunPlan; dataDir: string; config: unknown; retryFailedBefore?: string };
+
+/** What a worker reports; "pretrained", "run-done" and "error" end a task. */
+export type WorkerMessage =
+  | { type: "checkpoint"; pretrainKey: string; epoch: number }
+  | { type: "pretrained"; pretrainKey: string; failed?: string }
+  | { type: "run-done"; record: RunRecord; computed: boolean }
+  | { type: "error"; message: string };
+
+/** Run one task in this process, reporting through `emit`. Used by worker processes and by in-process sweeps alike. */
+export async function executeTask(task: Task, emit: (m: WorkerMessage) => void): Promise<void> {
+  try {
+    await ensureBackend();
+    if (task.type === "pretrain") {
+      try {
+        await pretrain(task.plan, task.dataDir, (epoch) => emit({ type: "checkpoint", pretrainKey: task.plan.key, epoch }), { retryFailed: task.retryFailed });
+        emit({ type: "pretrained", pretrainKey: task.plan.key });
+      } catch (err) {
+        if (!(err instanceof PretrainFailed)) throw err;
+        emit({ type: "pretrained", pretrainKey: task.plan.key, failed: err.message });
+      }
+    } else {
+      const { record, computed } = await computeRun(task.plan, task.dataDir, task.config, { retryFailedBefore: task.retryFailedBefore });
+      emit({ type: "run-done", record, computed });
+    }
+  } catch (err) {
+    emit({ type: "error", message: err instanceof Error ? err.stack ?? err.message : String(err) });
+  }
+}
+
+// The worker process: forked by the sweep, runs the tasks it is sent, exits when the sweep goes away.
+if (require.main === module) {
+  const send = (m: WorkerMessage) => process.send?.(m);
+  let queue = Promise.resolve();
+  process.on("message", (task: Task) => {
+    queue = queue.then(() => executeTask(task, send));
+  });
+  process.on("disconnect", () => process.exit(0));
+}
