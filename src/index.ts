@@ -5,3 +5,6 @@ export * from "./model";
 export * from "./random";
 export * from "./train";
 export * from "./prune";
+export * from "./report/figures";
+export * from "./report/display";
+export { figureToPng, renderPng, closeBrowser, checkReport } from "./report/png";
