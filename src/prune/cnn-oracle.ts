@@ -16,6 +16,7 @@ export interface MaskOracle extends FwOracle {
   /** The checkpoint's prunable weights θ, flat, in layout order. */
   theta: Float32Array;
   layout: Layout;
+  lossAt(m: Float32Array): number;
   dispose(): void;
 }
 

@@ -1,0 +1,191 @@
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../src/backend";
+import { loadDataset, toTensors } from "../src/data";
+import { ModelSpec, createModel, forward, getWeights, modelFromWeights } from "../src/model";
+import { deriveSeed, mulberry32, shuffledIndices } from "../src/random";
+import { lossOf, train } from "../src/train";
+import {
+  applyMask,
+  cnnMaskOracle,
+  describePruneParams,
+  flatten,
+  fullMask,
+  keptCount,
+  loadMask,
+  magnitudeMask,
+  maskFileFor,
+  maskFromWeights,
+  maskSparsity,
+  prunableLayout,
+  prune,
+  pruneMethodNames,
+  retrainPruned,
+  saveMask,
+  weightSparsity,
+} from "../src/prune";
+
+const tiny = loadDataset({ name: "mnist-embedded", limitTrain: 256, limitTest: 200 });
+/** 346 prunable weights: conv 3×3×1×2 (stride 2) → pool → dense 72×4 → dense 4×10. */
+const SPEC: ModelSpec = {
+  name: "tiny-cnn",
+  inputShape: [28, 28, 1],
+  layers: [
+    { type: "conv2d", filters: 2, kernelSize: 3, stride: 2, activation: "relu" },
+    { type: "maxpool", size: 2 },
+    { type: "flatten" },
+    { type: "dense", units: 4, activation: "relu" },
+    { type: "dense", units: 10 },
+  ],
+};
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-prune-"));
+process.on("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));
+
+async function trainedTinyModel(seed = 0) {
+  await initBackend("cpu", { quiet: true });
+  const model = createModel(SPEC, seed);
+  await train(model, tiny.train, { epochs: 1, batchSize: 32, lr: 0.05, seed });
+  return model;
+}
+
+for (const loss of ["crossentropy", "mse"] as const) {
+  test(`mask gradient = θ ⊙ ∇_w L(θ ⊙ m), checked by finite differences and by tf.grads on the masked model (${loss})`, async () => {
+    const model = await trainedTinyModel();
+    const oracle = cnnMaskOracle(model, tiny.train, { batchSize: 32, seed: 5, loss });
+    try {
+      const rand = mulberry32(9);
+      const m = Float32Array.from({ length: oracle.n }, () => 0.2 + 0.8 * rand());
+      const { grad, loss: value, samples } = oracle.evaluate(m, 3);
+      assert.equal(samples, 32);
+      assert.equal(grad.length, 346);
+
+      // finite differences of F(m) = L(θ ⊙ m) on the same minibatch (central, h = 1e-2; float32 arithmetic)
+      const h = 1e-2;
+      let bad = 0;
+      let maxGrad = 0;
+      for (let i = 0; i < oracle.n; i++) {
+        const plus = m.slice();
+        const minus = m.slice();
+        plus[i] += h;
+        minus[i] -= h;
+        const fd = (oracle.lossAt(plus) - oracle.lossAt(minus)) / (2 * h);
+        maxGrad = Math.max(maxGrad, Math.abs(grad[i]));
+        if (Math.abs(fd - grad[i]) > 2e-4 + 0.02 * Math.abs(grad[i])) bad++;
+      }
+      assert.ok(maxGrad > 1e-3, "the gradient should not be trivially zero");
+      if (process.env.FWPRUNE_DEBUG) console.log({ bad, maxGrad });
+      assert.ok(bad <= 3, `${bad} of ${oracle.n} coordinates disagree with finite differences (ReLU/max-pool kinks allow a few)`);
+      assert.ok(Math.abs(oracle.lossAt(m) - value) < 1e-6);
+
+      // independently: the gradient of the loss w.r.t. the weights of a model whose weights ARE θ ⊙ m, times θ
+      const layout = prunableLayout(SPEC);
+      const weights = getWeights(model);
+      const theta = flatten(weights, layout);
+      const masked = { ...weights };
+      for (const e of layout) masked[e.name] = theta.subarray(e.offset, e.offset + e.length).map((w, j) => w * m[e.offset + j]);
+      const maskedModel = modelFromWeights(SPEC, masked);
+      const batch = shuffledIndices(tiny.train.count, deriveSeed(5, "fw/minibatch/0")).subarray(3 * 32, 4 * 32);
+      const data = toTensors(tiny.train);
+      const x = tf.gather(data.x, tf.tensor1d(batch, "int32")) as tf.Tensor4D;
+      const y = tf.gather(data.y, tf.tensor1d(batch, "int32")) as tf.Tensor1D;
+      const names = layout.map((e) => e.name);
+      const { grads } = tf.variableGrads(() => lossOf(forward(SPEC, maskedModel.params, x), y, loss), names.map((n) => maskedModel.params[n]));
+      for (const e of layout) {
+        const gw = grads[maskedModel.params[e.name].name].dataSync();
+        for (let j = 0; j < e.length; j++) {
+          const expected = theta[e.offset + j] * gw[j];
+          assert.ok(Math.abs(expected - grad[e.offset + j]) <= 1e-6 + 1e-4 * Math.abs(expected), `${e.name}[${j}]: ${grad[e.offset + j]} vs ${expected}`);
+        }
+      }
+    } finally {
+      oracle.dispose();
+    }
+  });
+}
+
+test("masks: full, from weights, apply (fold), sparsity on weights and masks, save/load beside a checkpoint", async () => {
+  const model = await trainedTinyModel();
+  const full = fullMask(SPEC);
+  assert.equal(maskSparsity(full).global, 0);
+  assert.equal(weightSparsity(model).global, 0);
+  const mask = magnitudeMask(SPEC, getWeights(model), 0.75);
+  const report = maskSparsity(mask);
+  assert.equal(report.zeros, Math.round(0.75 * 346));
+  assert.equal(report.total, 346);
+  const pruned = applyMask(model, mask);
+  const measured = weightSparsity(pruned);
+  assert.deepEqual(measured, report);
+  assert.deepEqual(maskFromWeights(SPEC, getWeights(pruned)), mask);
+  assert.deepEqual(getWeights(pruned)["dense1/bias"], getWeights(model)["dense1/bias"], "biases are never masked");
+  const file = maskFileFor(path.join(tmp, "ckpt-e2.bin"));
+  saveMask(file, mask, { method: "magnitude", sparsity: 0.75 });
+  const loaded = loadMask(file);
+  assert.deepEqual(loaded.mask, mask);
+  assert.deepEqual(loaded.meta, { method: "magnitude", sparsity: 0.75 });
+  assert.throws(() => saveMask(file, { "dense2/kernel": Float32Array.from([0.5]) }), /expected 0 or 1/);
+  fs.writeFileSync(path.join(tmp, "bad.mask"), "nope");
+  assert.throws(() => loadMask(path.join(tmp, "bad.mask")), /not an fwprune mask/);
+  assert.throws(() => applyMask(model, { "dense9/kernel": new Float32Array(3) }), /dense9\/kernel/);
+});
+
+test("registry: magnitude, fw and fw-momentum through one interface; budget k respected; β = 0 equals fw exactly", async () => {
+  assert.deepEqual(pruneMethodNames().slice(0, 3), ["magnitude", "fw", "fw-momentum"]);
+  const model = await trainedTinyModel();
+  const n = 346;
+  const k = keptCount(n, 0.8);
+  const mag = await prune(model, tiny.train, { method: "magnitude", sparsity: 0.8 });
+  assert.equal(maskSparsity(mag.mask).zeros, n - k);
+  assert.equal(mag.samplesUsed, 0);
+  const calls: number[] = [];
+  const fw = await prune(model, tiny.train, { method: "fw", sparsity: 0.8, iterations: 12, batchSize: 32 }, { progress: (done, total) => void calls.push(done / total) });
+  assert.equal(calls.length, 12);
+  assert.equal(calls[11], 1);
+  assert.equal(fw.history.length, 12);
+  assert.equal(fw.samplesUsed, 12 * 32);
+  assert.ok(maskSparsity(fw.mask).zeros >= n - k, "rounding keeps at most k");
+  assert.ok(fw.history.every((h) => h.vertexSize <= k && Number.isFinite(h.gap) && Number.isFinite(h.loss) && h.stepSize === 0.02));
+  const beta0 = await prune(model, tiny.train, { method: "fw-momentum", sparsity: 0.8, iterations: 12, batchSize: 32, momentum: { kind: "constant", beta: 0 } });
+  assert.deepEqual(beta0.mask, fw.mask);
+  assert.deepEqual(beta0.history, fw.history);
+  const fwm = await prune(model, tiny.train, { method: "fw-momentum", sparsity: 0.8, iterations: 12, batchSize: 32 });
+  assert.equal(fwm.history[3].beta, 0.9);
+  const again = await prune(model, tiny.train, { method: "fw-momentum", sparsity: 0.8, iterations: 12, batchSize: 32 });
+  assert.deepEqual(again.mask, fwm.mask, "same seed, same mask");
+  const sampled = await prune(model, tiny.train, { method: "fw", sparsity: 0.8, iterations: 4, batchSize: 32, lmoSampleFraction: 0.1, stepSize: "line-search", loss: "mse" });
+  assert.ok(sampled.history.every((h) => h.vertexSize <= Math.round(0.1 * n)));
+
+  assert.deepEqual(describePruneParams({ method: "fw-momentum" }), {
+    method: "fw-momentum",
+    sparsity: 0.9,
+    iterations: 200,
+    batchSize: 128,
+    stepSize: { kind: "constant", gamma: 0.02 },
+    momentum: { kind: "constant", beta: 0.9 },
+    threshold: 0.5,
+    lmoSampleFraction: 1,
+    loss: "crossentropy",
+    seed: 0,
+  });
+  assert.deepEqual(describePruneParams({ method: "fw", stepSize: { name: "halving", fn: (t) => 0.5 ** t } }).stepSize, { kind: "custom", name: "halving" });
+  await assert.rejects(prune(model, tiny.train, { method: "fw", iterationz: 3 } as never), /unknown parameter "iterationz"/);
+  await assert.rejects(prune(model, tiny.train, { method: "nope" } as never), /prune method "nope" is not registered/);
+});
+
+test("masked retraining keeps pruned weights exactly zero under SGD momentum; regrow lets them come back", async () => {
+  const model = await trainedTinyModel();
+  const mask = magnitudeMask(SPEC, getWeights(model), 0.7);
+  const zeros = maskSparsity(mask).zeros;
+  const held = await retrainPruned(model, mask, tiny.train, { seed: 1, epochs: 2, batchSize: 32 });
+  assert.equal(held.training.samples, 512);
+  assert.ok(held.sparsity.zeros >= zeros);
+  const w = getWeights(held.model);
+  for (const [name, m] of Object.entries(mask)) for (let i = 0; i < m.length; i++) if (m[i] === 0) assert.ok(w[name][i] === 0, `${name}[${i}] came back as ${w[name][i]}`);
+  assert.ok(held.training.epochLosses.every(Number.isFinite));
+  const regrown = await retrainPruned(model, mask, tiny.train, { seed: 1, epochs: 2, batchSize: 32, regrow: true });
+  assert.ok(regrown.sparsity.zeros < zeros / 2, `regrow: ${regrown.sparsity.zeros} zeros remain of ${zeros}`);
+  assert.equal(weightSparsity(model).zeros, 0, "the checkpoint itself is untouched");
+});
