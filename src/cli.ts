@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import type { BackendName } from "./backend";
 import { formatBench, runBench } from "./bench";
+import { registerExperimentCommands } from "./experiment/commands";
 
 // commander: a well-kept, typed argument parser with generated --help for every subcommand.
 const program = new Command();
@@ -21,6 +22,8 @@ program
     const report = await runBench({ backend: opts.backend, samples: Number(opts.samples), profile: opts.profile });
     console.log(opts.json ? JSON.stringify(report.profile ? { ...report.result, profile: report.profile } : report.result) : formatBench(report));
   });
+
+registerExperimentCommands(program);
 
 export { program };
 

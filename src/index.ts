@@ -5,6 +5,8 @@ export * from "./model";
 export * from "./random";
 export * from "./train";
 export * from "./prune";
+export * from "./experiment";
+export * from "./report/frame";
 export * from "./report/figures";
 export * from "./report/display";
 export { figureToPng, renderPng, closeBrowser, checkReport } from "./report/png";

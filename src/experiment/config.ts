@@ -1,4 +1,5 @@
 import * as fs from "fs";
+import * as path from "path";
 import { z } from "zod";
 import { DatasetSpec, FASHION_MNIST_DEBIAN_DIR, IDX_FILES } from "../data";
 import { ModelSpec, PAPER_CNN, paramShapes } from "../model";
@@ -120,7 +121,7 @@ export const ConfigSchema = z.object({
 
 export type ExperimentConfig = z.infer<typeof ConfigSchema>;
 export type MethodEntry = ExperimentConfig["methods"][number];
-export type FwParams = z.infer<typeof FwSchema>;
+export type FwConfig = z.infer<typeof FwSchema>;
 export type RetrainParams = z.infer<typeof RetrainSchema>;
 export type StepSizeSpec = z.infer<typeof StepSizeSchema>;
 export type MomentumSpec = z.infer<typeof MomentumSchema>;
@@ -169,6 +170,12 @@ export const PRESETS: Record<"quick" | "paper", ExperimentConfig> = {
     seeds: [0],
     fw: { ...DEFAULTS.fw, iterations: 100 },
     inference: { repeats: 3, batchSize: 1000 },
+    // Budgeted to finish in ≤ 10 min on 2 cores (wasm, ~550 training samples/s per process, ~440 FW gradient
+    // samples/s): pre-training 10 epochs ≈ 145 s; per budget dense ≈ 2 s, dense-retrained and magnitude ≈ 16 s each,
+    // fw and fw-momentum ≈ 45 s each (T = 100 minibatches of 128 + 1 retraining epoch). All five at all ten budgets
+    // would be ≈ 1,380 s of work (≈ 12 min on 2 workers). Traded: dense is evaluated at every budget 1..10, the
+    // other methods at budgets 1, 2, 3, 5, 7, 10 (≈ 890 s of work). The paper preset runs every budget.
+    methods: DEFAULTS.methods.map((m) => (m.method === "dense" ? m : { ...m, budgets: [1, 2, 3, 5, 7, 10] })) as ExperimentConfig["methods"],
   },
 };
 
@@ -234,6 +241,7 @@ export function loadConfig(presetOrFile: string): ExperimentConfig {
   } catch (err) {
     throw new ConfigError(`${presetOrFile}: not valid JSON (${(err as Error).message})`);
   }
+  if (isPlainObject(parsed) && parsed.name === undefined) parsed.name = path.basename(presetOrFile).replace(/\.json$/i, "");
   return resolveConfig(parsed, presetOrFile);
 }
 

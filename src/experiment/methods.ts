@@ -1,7 +1,6 @@
 import { Split } from "../data";
 import { Model } from "../model";
-import { Mask } from "../prune/mask";
-import { magnitudeMask } from "../prune/magnitude";
+import { Mask, PruneParams, prune } from "../prune";
 import { MethodParams } from "./plan";
 
 export interface PruneOutcome {
@@ -12,16 +11,21 @@ export interface PruneOutcome {
   seconds: number;
 }
 
-/** The pruning step of a run: the method's mask for the checkpoint `model` (not modified). */
-export async function pruneWith(method: string, model: Model, train: Split, params: MethodParams, seed: number): Promise<PruneOutcome> {
-  void train;
-  void seed;
-  const start = performance.now();
+/** The parameters src/prune's registry takes, from a run's resolved method parameters (τ is its `threshold`). */
+export function toPruneParams(method: string, params: MethodParams, seed: number): PruneParams {
   if (method === "magnitude") {
     const p = params as { sparsity: number; scope: "global" | "per-layer" };
-    const weights: Record<string, Float32Array> = {};
-    for (const [name, v] of Object.entries(model.params)) weights[name] = v.dataSync() as Float32Array;
-    return { mask: magnitudeMask(model.spec, weights, p.sparsity, p.scope), samplesUsed: 0, seconds: (performance.now() - start) / 1000 };
+    return { method: "magnitude", sparsity: p.sparsity, scope: p.scope };
   }
-  throw new Error(`method "${method}": the pruning registry (src/prune/index.ts) is not available yet`);
+  if (method === "fw" || method === "fw-momentum") {
+    const { tau, ...rest } = params as Record<string, unknown> & { tau: number };
+    return { method, ...rest, threshold: tau, seed } as PruneParams;
+  }
+  throw new Error(`method ${JSON.stringify(method)} does not prune; expected magnitude, fw or fw-momentum`);
+}
+
+/** The pruning step of a run: the method's mask for the checkpoint `model` (not modified). */
+export async function pruneWith(method: string, model: Model, train: Split, params: MethodParams, seed: number): Promise<PruneOutcome> {
+  const result = await prune(model, train, toPruneParams(method, params, seed));
+  return { mask: result.mask, history: result.history, samplesUsed: result.samplesUsed, seconds: result.seconds };
 }

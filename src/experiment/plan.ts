@@ -2,7 +2,7 @@ import { createHash } from "crypto";
 import { DatasetSpec } from "../data";
 import { ModelSpec } from "../model";
 import {
-  ExperimentConfig, FwParams, MethodEntry, MethodName, PRUNING_METHODS, RETRAINING_METHODS, RetrainParams,
+  ExperimentConfig, FwConfig, MethodEntry, MethodName, PRUNING_METHODS, RETRAINING_METHODS, RetrainParams,
   budgetsOf, isPlainObject, sparsitiesOf,
 } from "./config";
 
@@ -63,7 +63,7 @@ export function pretrainInputs(config: ExperimentConfig, seed: number): Pretrain
 /** Method parameters, resolved: only those the method reads. */
 export type MethodParams =
   | ({ sparsity: number } & ExperimentConfig["magnitude"])
-  | ({ sparsity: number } & Omit<FwParams, "momentum"> & { momentum?: FwParams["momentum"] })
+  | ({ sparsity: number } & Omit<FwConfig, "momentum"> & { momentum?: FwConfig["momentum"] })
   | Record<string, never>;
 
 /** Exactly the fields that change a run's result; its key is their hash. */
@@ -94,7 +94,7 @@ export interface RunPlan {
 export function methodParams(config: ExperimentConfig, entry: MethodEntry, sparsity: number | null): MethodParams {
   if (entry.method === "magnitude") return { sparsity: sparsity as number, ...config.magnitude, ...entry.magnitude };
   if (entry.method === "fw" || entry.method === "fw-momentum") {
-    const fw = { ...config.fw, ...entry.fw } as FwParams;
+    const fw = { ...config.fw, ...entry.fw } as FwConfig;
     const { momentum, ...rest } = fw;
     return entry.method === "fw" ? { sparsity: sparsity as number, ...rest } : { sparsity: sparsity as number, ...rest, momentum };
   }

@@ -1,0 +1,126 @@
+import { Command } from "commander";
+import * as os from "os";
+import { aggregateCsv, aggregateRecords, formatAggregate } from "../report/frame";
+import { loadConfig } from "./config";
+import { parseShard, planRuns, shardRuns } from "./plan";
+import { RunRecord, defaultDataDir, readRecord } from "./store";
+import { SweepProgress, runOne, sweep } from "./sweep";
+
+const PRESET_HELP = "quick | paper | path of a JSON config (deep-merged over the preset it names, or over defaults)";
+
+function positiveInteger(flag: string, min = 0) {
+  return (text: string) => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < min) throw new Error(`${flag}: expected an integer ≥ ${min}, got ${JSON.stringify(text)}`);
+    return n;
+  };
+}
+
+/** cli-progress on a terminal; one line per event otherwise (logs, CI, tests). */
+function progressReporter(enabled: boolean): { update: (p: SweepProgress) => void; stop: () => void } {
+  if (!enabled) return { update: () => {}, stop: () => {} };
+  if (!process.stderr.isTTY) {
+    return { update: (p) => p.event && console.error(`[${p.done}/${p.total}] ${p.event}`), stop: () => {} };
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const cliProgress = require("cli-progress") as typeof import("cli-progress");
+  const bar = new cliProgress.SingleBar({
+    format: "{bar} {value}/{total} steps | runs {runs} | ETA {eta_formatted} | {current}",
+    stream: process.stderr,
+    hideCursor: true,
+    etaBuffer: 20,
+  }, cliProgress.Presets.shades_classic);
+  let started = false;
+  return {
+    update(p) {
+      const payload = { runs: `${p.runsDone}/${p.runsTotal}`, current: p.current.filter((c) => c !== "idle").join(" ; ").slice(0, 100) || "-" };
+      if (!started) {
+        bar.start(p.total, p.done, payload);
+        started = true;
+      } else {
+        bar.setTotal(p.total);
+        bar.update(p.done, payload);
+      }
+      if (p.event && /corrupt|FAILED|failed/.test(p.event)) process.stderr.write(`\n${p.event}\n`);
+    },
+    stop: () => started && bar.stop(),
+  };
+}
+
+export function registerExperimentCommands(program: Command): void {
+  program
+    .command("sweep")
+    .description("run every (seed, budget, method, sparsity) run of a config that is not in the cache yet")
+    .requiredOption("--preset <name|file>", PRESET_HELP)
+    .option("--workers <n>", "worker processes (0 = in this process)", positiveInteger("--workers"), os.cpus().length)
+    .option("--shard <i/n>", "run only slice i of n of the key-sorted run list (merge shards' data folders by copying)")
+    .option("--data-dir <dir>", "where checkpoints, run records and locks live", defaultDataDir())
+    .option("--retry-failed", "recompute runs recorded as failed")
+    .option("--no-progress", "no progress output")
+    .option("--csv <file>", "also write the aggregated table as CSV")
+    .action(async (opts: { preset: string; workers: number; shard?: string; dataDir: string; retryFailed?: boolean; progress: boolean; csv?: string }) => {
+      const config = loadConfig(opts.preset);
+      const shard = opts.shard === undefined ? undefined : parseShard(opts.shard);
+      const reporter = progressReporter(opts.progress);
+      let result;
+      try {
+        result = await sweep(config, { dataDir: opts.dataDir, workers: opts.workers, shard, retryFailed: opts.retryFailed, onProgress: reporter.update });
+      } finally {
+        reporter.stop();
+      }
+      for (const reason of result.corrupt) console.error(`fwprune: recomputed a corrupt record: ${reason}`);
+      console.log(formatAggregate(aggregateRecords(result.records)));
+      console.log(
+        `sweep ${config.name}${shard ? ` shard ${shard.index}/${shard.count}` : ""}: ${result.runs} runs: computed ${result.computed}, cached ${result.cached}, ` +
+          `failed ${result.failed}, corrupt ${result.corrupt.length}; ${result.seconds.toFixed(1)} s with ${opts.workers} worker(s); data in ${opts.dataDir}`,
+      );
+      for (const r of result.records) if (r.status === "failed") console.error(`failed: ${r.label} budget ${r.budget} seed ${r.seed}: ${r.reason}`);
+      if (opts.csv) aggregateCsv(result.records, opts.csv);
+    });
+
+  program
+    .command("results")
+    .description("print the aggregated table (mean, std, 95% CI per method × budget × sparsity) of a config's cached runs")
+    .requiredOption("--preset <name|file>", PRESET_HELP)
+    .option("--data-dir <dir>", "where the run records live", defaultDataDir())
+    .option("--shard <i/n>", "only this shard's runs")
+    .option("--csv <file>", "write the aggregated table as CSV")
+    .action((opts: { preset: string; dataDir: string; shard?: string; csv?: string }) => {
+      const config = loadConfig(opts.preset);
+      const methodOrder = new Map(config.methods.map((m, i) => [m.name, i]));
+      const runs = shardRuns(planRuns(config), opts.shard === undefined ? undefined : parseShard(opts.shard))
+        .sort((a, b) => (methodOrder.get(a.label) ?? 0) - (methodOrder.get(b.label) ?? 0) || a.budget - b.budget || a.seed - b.seed);
+      const records: RunRecord[] = [];
+      let missing = 0;
+      for (const run of runs) {
+        const r = readRecord(opts.dataDir, run.key);
+        if (r.kind === "ok") records.push({ ...r.record, label: run.label });
+        else {
+          missing++;
+          if (r.kind === "corrupt") console.error(`fwprune: ignoring a corrupt record (a sweep recomputes it): ${r.reason}`);
+        }
+      }
+      console.log(formatAggregate(aggregateRecords(records)));
+      console.log(`${records.length} of ${runs.length} runs of ${config.name} found in ${opts.dataDir}${missing ? `; ${missing} missing: run fwprune sweep --preset ${opts.preset}` : ""}`);
+      if (opts.csv) {
+        aggregateCsv(records, opts.csv);
+        console.log(`wrote ${opts.csv}`);
+      }
+    });
+
+  program
+    .command("run")
+    .description("compute (or fetch from the cache) one run of a config, in this process, and print its record as JSON")
+    .requiredOption("--preset <name|file>", PRESET_HELP)
+    .requiredOption("--method <name>", "a method name of the config (dense, dense-retrained, magnitude, fw, fw-momentum, or a variant's name)")
+    .requiredOption("--budget <epochs>", "pre-training budget (checkpoint epoch)", positiveInteger("--budget", 1))
+    .option("--seed <n>", "seed (default: the config's first)", positiveInteger("--seed"))
+    .option("--sparsity <s>", "target sparsity (default: the config's first)", (t: string) => Number(t))
+    .option("--data-dir <dir>", "where checkpoints and run records live", defaultDataDir())
+    .action(async (opts: { preset: string; method: string; budget: number; seed?: number; sparsity?: number; dataDir: string }) => {
+      const config = loadConfig(opts.preset);
+      const record = await runOne(config, { method: opts.method, budget: opts.budget, seed: opts.seed, sparsity: opts.sparsity }, { dataDir: opts.dataDir });
+      const { config: _config, history: _history, ...rest } = record;
+      console.log(JSON.stringify(rest, null, 1));
+    });
+}
