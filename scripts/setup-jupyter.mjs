@@ -36,7 +36,7 @@ function run(command, args, opts = {}) {
 
 function jupyterReady() {
   if (![PYTHON, JUPYTER, "/usr/bin/jupyter-nbconvert"].every((f) => fs.existsSync(f))) return false;
-  return run(PYTHON, ["-c", "import nbconvert, jupyter_client, IPython"]).ok;
+  return run(PYTHON, ["-c", "import nbconvert, nbclient, jupyter_client, IPython"]).ok;
 }
 
 function chromiumReady() {
@@ -78,7 +78,7 @@ const fastPath =
   kernelSpecCurrent() && chromiumReady() && fs.existsSync(JUPYTER) && fs.existsSync("/usr/bin/jupyter-nbconvert");
 if (!fastPath) {
   if (!jupyterReady()) aptInstall(JUPYTER_PACKAGES, "Jupyter (nbconvert, jupyter-client, IPython for /usr/bin/python3)");
-  if (!jupyterReady()) fail(`after installing, "${PYTHON} -c 'import nbconvert, jupyter_client, IPython'" still fails`);
+  if (!jupyterReady()) fail(`after installing, "${PYTHON} -c 'import nbconvert, nbclient, jupyter_client, IPython'" still fails`);
   // fonts-liberation: Chromium's recommended fonts, so figure text renders in the static images.
   if (!chromiumReady()) aptInstall([...CHROMIUM_PACKAGES, "fonts-liberation"], "Chromium (static figure images, HTML report checks)");
   if (!fs.existsSync(tslabBinary)) fail(`${tslabBinary} not found: run "npm ci" in ${repo} first`);
