@@ -88,6 +88,22 @@ test("Conv2DBackpropFilter on wasm: explicit padding, and the paper CNN's conv s
       await expectSameAsCpu(`dW explicit s${stride} c${inChannels}`, "Conv2DBackpropFilter", { x, dy }, attrs);
     }
   }
+  // 32 output channels and one or two input channels take the direct SIMD path.
+  for (const pad of ["valid", "same", explicit] as const) {
+    for (const stride of [1, 2]) {
+      for (const inChannels of [1, 2]) {
+        const shape: [number, number, number, number] = [7, 9, 8, inChannels];
+        const info = tf.backend_util.computeConv2DInfo(shape, [3, 3, inChannels, 32], stride, 1, pad);
+        const x = randomInput(shape, 300 + stride + inChannels);
+        const dy = randomInput(info.outShape, 400 + stride + inChannels);
+        const attrs = { strides: stride, pad, dataFormat: "NHWC", filterShape: [3, 3, inChannels, 32] };
+        await expectSameAsCpu(`dW direct ${JSON.stringify(pad)} s${stride} c${inChannels}`, "Conv2DBackpropFilter", { x, dy }, attrs);
+      }
+    }
+  }
+  // The paper CNN's first layer at batch 64: long sums, so float32 accumulation error would show here.
+  const conv1 = { x: randomInput([64, 28, 28, 1], 5), dy: randomInput([64, 26, 26, 32], 6) };
+  await expectSameAsCpu("dW conv1", "Conv2DBackpropFilter", conv1, { strides: 1, pad: "valid", dataFormat: "NHWC", filterShape: [3, 3, 1, 32] });
   const conv2 = { x: randomInput([2, 13, 13, 32], 7), dy: randomInput([2, 11, 11, 64], 8) };
   await expectSameAsCpu("dW conv2", "Conv2DBackpropFilter", conv2, { strides: 1, pad: "valid", dataFormat: "NHWC", filterShape: [3, 3, 32, 64] });
 });
@@ -114,7 +130,8 @@ test("Conv2DBackpropInput on wasm matches cpu over the grid", async () => {
 test("MaxPoolGrad on wasm matches cpu: window and stride, padding, sizes, batch, channels, ties", async () => {
   let seed = 900;
   for (const batch of [1, 7]) {
-    for (const channels of [1, 5]) {
+    // 4 and 8 channels take the SIMD path for 2×2 windows at stride 2.
+    for (const channels of [1, 4, 5, 8]) {
       for (const [h, w] of SIZES) {
         for (const [filterSize, stride] of [[2, 2], [3, 2], [2, 1], [3, 1]]) {
           for (const pad of PADS) {
@@ -136,6 +153,8 @@ test("MaxPoolGrad on wasm matches cpu: window and stride, padding, sizes, batch,
 
 test("Sum and BatchMatMul (transposed operands) on wasm match cpu", async () => {
   const x = randomInput([7, 5, 6, 3], 41);
+  const x4 = randomInput([7, 5, 6, 8], 46);
+  for (const axis of [[0], [0, 1], [0, 1, 2]]) await expectSameAsCpu(`sum simd ${axis}`, "Sum", { x: x4 }, { axis, keepDims: false });
   for (const axis of [[0], [0, 1], [0, 1, 2], [1, 2], [3], [0, 3]]) {
     for (const keepDims of [false, true]) await expectSameAsCpu(`sum ${axis} ${keepDims}`, "Sum", { x }, { axis, keepDims });
   }

@@ -1,11 +1,13 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { pointer, simdLoops } from "./simd";
 import { callKernel, checkNhwc, dispose, Pad, sliceInfo, transposeInfo } from "./util";
 
 /**
  * dW[kh,kw,ci,co] = Σ_{b,oh,ow} x[b, oh·sh + kh − top, ow·sw + kw − left, ci] · dy[b,oh,ow,co], on wasm's fast
  * (XNNPACK) kernels, one of two ways, whichever measured faster for the shape:
- * - few input channels: dW = Aᵀ·dy with A the im2col matrix of x, one matrix product
+ * - few input channels, output channels in 32s: a direct SIMD sum (simd.wat), no operand to pack;
+ * - other few input channels: dW = Aᵀ·dy with A the im2col matrix of x, one matrix product
  *   Aᵀ[(kh,kw,ci), (b,oh,ow)] · dy[(b,oh,ow), co], whose result is dW's layout already;
  * - otherwise one Conv2D: input xᵀ[ci,H,W,b], filter dyᵀ[oh,ow,b,co], dilation = stride, giving
  *   [ci,kh,kw,co], then transposed to [kh,kw,ci,co].
@@ -27,7 +29,20 @@ function conv2DBackpropFilter(args: {
     attrs.pad as Pad,
     attrs.dimRoundingMode,
   );
-  return info.inChannels <= 2 ? viaIm2col(backend, x, dy, info) : viaConv2D(backend, x, dy, info);
+  if (info.inChannels > 2) return viaConv2D(backend, x, dy, info);
+  const simd = simdLoops(backend);
+  if (simd && info.outChannels % 32 === 0) {
+    const dw = backend.makeOutput(attrs.filterShape, "float32");
+    const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
+    const { filterHeight, filterWidth, strideHeight, strideWidth } = info;
+    simd.conv2DFilterGradDirect(
+      pointer(backend, x), pointer(backend, dy), pointer(backend, dw),
+      batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels,
+      filterHeight, filterWidth, strideHeight, strideWidth, info.padInfo.top, info.padInfo.left,
+    );
+    return dw;
+  }
+  return viaIm2col(backend, x, dy, info);
 }
 
 function viaIm2col(backend: BackendWasm, x: tf.TensorInfo, dy: tf.TensorInfo, info: tf.backend_util.Conv2DInfo): tf.TensorInfo {

@@ -1,10 +1,13 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { pointer, simdLoops } from "./simd";
 import { Pad } from "./util";
 
 /**
  * dx of a max pool: each output's gradient goes to the first maximum of its window (row-major scan,
- * as the cpu backend does). Plain TypeScript over the wasm heap; wasm's own kernel is ~10× slower.
+ * as the cpu backend does). 2×2 windows at stride 2 (the paper CNN's) run as a SIMD loop (simd.wat) that finds
+ * the maximum by comparing with the pooled output; other pools run in plain TypeScript over the wasm heap.
+ * wasm's own kernel is ~10× slower than either.
  */
 function maxPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
   const backend = args.backend as BackendWasm;
@@ -26,6 +29,18 @@ function maxPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; at
   const x = backend.typedArrayFromHeap(input) as Float32Array;
   const g = backend.typedArrayFromHeap(dy) as Float32Array;
   const dx = backend.typedArrayFromHeap(out) as Float32Array;
+  const simd = simdLoops(backend);
+  const plainTiles =
+    filterHeight === 2 && filterWidth === 2 && strideHeight === 2 && strideWidth === 2 && top === 0 && left === 0 &&
+    2 * outHeight <= inHeight && 2 * outWidth <= inWidth && channels % 4 === 0;
+  if (simd && plainTiles) {
+    // Windows tile the input; the pooled output tells each window's maximum.
+    if (2 * outHeight < inHeight || 2 * outWidth < inWidth) dx.fill(0);
+    const { output } = args.inputs as { output: tf.TensorInfo };
+    const at = (t: tf.TensorInfo) => pointer(backend, t);
+    simd.maxPoolGrad2x2(at(input), at(output), at(dy), at(out), batchSize, inHeight, inWidth, channels, outHeight, outWidth);
+    return out;
+  }
   dx.fill(0);
   for (let b = 0; b < batchSize; b++) {
     for (let oh = 0; oh < outHeight; oh++) {

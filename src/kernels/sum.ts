@@ -1,9 +1,11 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { heapBuffer, pointer, simdLoops, withScratch } from "./simd";
 
 /**
  * Sum over the leading axes of a float32 tensor (bias gradients: [b,h,w,c] → [c]) as one pass over the
- * wasm heap; wasm's own kernel transposes first and is ~5× slower. Every other case uses wasm's kernel.
+ * wasm heap (a SIMD loop from simd.wat when the columns come in fours), summing in float64; wasm's own
+ * kernel transposes first and is ~5× slower. Every other case uses wasm's kernel.
  */
 export function makeSumConfig(original: tf.KernelConfig): tf.KernelConfig {
   const sum = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => {
@@ -19,6 +21,16 @@ export function makeSumConfig(original: tf.KernelConfig): tf.KernelConfig {
     const rows = tf.util.sizeFromShape(x.shape) / columns;
     const outShape = keepDims ? [...axes.map(() => 1), ...kept] : kept;
     const out = backend.makeOutput(outShape, "float32");
+    const simd = simdLoops(backend);
+    if (simd && columns % 4 === 0) {
+      withScratch(backend, columns * 8, (acc) => {
+        const heap = heapBuffer(backend);
+        new Float64Array(heap, acc, columns).fill(0);
+        simd.sumRowsF64(pointer(backend, x), acc, rows, columns);
+        (backend.typedArrayFromHeap(out) as Float32Array).set(new Float64Array(heap, acc, columns));
+      });
+      return out;
+    }
     const src = backend.typedArrayFromHeap(x) as Float32Array;
     const acc = new Float64Array(columns);
     let r = 0;

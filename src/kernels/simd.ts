@@ -1,0 +1,68 @@
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { SIMD_WASM_BASE64 } from "./simd-module";
+
+/** The loops of simd.wat, bound to the memory of one tfjs wasm backend. Pointers are byte offsets. */
+export interface SimdLoops {
+  maxPoolGrad2x2(x: number, y: number, g: number, dx: number, batch: number, h: number, w: number, c: number, oh: number, ow: number): void;
+  sumRowsF64(x: number, acc: number, rows: number, cols: number): void;
+  conv2DFilterGradDirect(
+    x: number, dy: number, dw: number,
+    batch: number, h: number, w: number, c: number, oh: number, ow: number, co: number,
+    kh: number, kw: number, sh: number, sw: number, top: number, left: number,
+  ): void;
+}
+
+// The compile options leave out the DOM typings, where WebAssembly's live; this is the little used here.
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
+}
+const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+interface EmscriptenModule {
+  asm?: { memory?: object };
+  HEAPU8: Uint8Array;
+  _malloc(bytes: number): number;
+  _free(pointer: number): void;
+}
+
+const instances = new WeakMap<object, SimdLoops | null>();
+let compiled: object | null | undefined;
+
+/** The SIMD loops for this backend's memory, or undefined where WebAssembly SIMD is unavailable. */
+export function simdLoops(backend: BackendWasm): SimdLoops | undefined {
+  const memory = (backend.wasm as unknown as EmscriptenModule).asm?.memory;
+  if (!memory) return undefined;
+  let loops = instances.get(memory);
+  if (loops === undefined) {
+    try {
+      compiled ??= new wasmApi.Module(Buffer.from(SIMD_WASM_BASE64, "base64"));
+      loops = new wasmApi.Instance(compiled, { env: { memory } }).exports as unknown as SimdLoops;
+    } catch {
+      compiled = null;
+      loops = null;
+    }
+    instances.set(memory, loops);
+  }
+  return loops ?? undefined;
+}
+
+/** The wasm heap's current buffer (it changes when the heap grows: take views after the last allocation). */
+export function heapBuffer(backend: BackendWasm): ArrayBuffer {
+  return (backend.wasm as unknown as EmscriptenModule).HEAPU8.buffer as ArrayBuffer;
+}
+
+export function pointer(backend: BackendWasm, info: { dataId: object }): number {
+  return backend.getMemoryOffset(info.dataId);
+}
+
+/** Scratch memory on the wasm heap, freed after `use` (a heap view taken inside stays valid until it returns). */
+export function withScratch<T>(backend: BackendWasm, bytes: number, use: (at: number) => T): T {
+  const wasm = backend.wasm as unknown as EmscriptenModule;
+  const at = wasm._malloc(bytes) >>> 0;
+  try {
+    return use(at);
+  } finally {
+    wasm._free(at);
+  }
+}

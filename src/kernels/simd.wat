@@ -1,0 +1,217 @@
+;; Hand-written WebAssembly SIMD loops for fwprune's wasm gradient kernels. They run on the memory of
+;; tfjs's wasm backend (imported), so they read and write tensors in place; every pointer is a byte offset.
+;; Regenerate src/kernels/simd-module.ts after editing: sh src/kernels/build-simd.sh (needs Debian's wabt).
+(module
+  (import "env" "memory" (memory 1))
+
+  ;; dx of a 2×2, stride-2, unpadded max pool over NHWC x (channels % 4 == 0): each output's gradient g goes
+  ;; to the first element of its window (row-major) equal to the pooled value y, as the cpu backend does.
+  ;; Rows/columns no window covers (odd sizes) are not written: the caller zeroes them.
+  (func (export "maxPoolGrad2x2")
+    (param $x i32) (param $y i32) (param $g i32) (param $dx i32)
+    (param $batch i32) (param $h i32) (param $w i32) (param $c i32) (param $oh i32) (param $ow i32)
+    (local $b i32) (local $i i32) (local $j i32) (local $k i32)
+    (local $cBytes i32) (local $rowBytes i32) (local $a i32) (local $o i32)
+    (local $m v128) (local $gv v128) (local $e0 v128) (local $e1 v128) (local $e2 v128) (local $e3 v128) (local $seen v128)
+    (local.set $cBytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $rowBytes (i32.mul (local.get $w) (local.get $cBytes)))
+    (local.set $b (i32.const 0))
+    (block $bDone (loop $bLoop
+      (br_if $bDone (i32.ge_u (local.get $b) (local.get $batch)))
+      (local.set $i (i32.const 0))
+      (block $iDone (loop $iLoop
+        (br_if $iDone (i32.ge_u (local.get $i) (local.get $oh)))
+        (local.set $j (i32.const 0))
+        (block $jDone (loop $jLoop
+          (br_if $jDone (i32.ge_u (local.get $j) (local.get $ow)))
+          ;; a = byte offset of window (b, 2i, 2j) within x
+          (local.set $a
+            (i32.add
+              (i32.mul (i32.add (i32.mul (local.get $b) (local.get $h)) (i32.shl (local.get $i) (i32.const 1))) (local.get $rowBytes))
+              (i32.mul (i32.shl (local.get $j) (i32.const 1)) (local.get $cBytes))))
+          (local.set $k (i32.const 0))
+          (block $kDone (loop $kLoop
+            (br_if $kDone (i32.ge_u (local.get $k) (local.get $cBytes)))
+            (local.set $m (v128.load (i32.add (local.get $y) (local.get $o))))
+            (local.set $gv (v128.load (i32.add (local.get $g) (local.get $o))))
+            (local.set $e0 (f32x4.eq (v128.load (i32.add (local.get $x) (local.get $a))) (local.get $m)))
+            (local.set $e1 (v128.andnot
+              (f32x4.eq (v128.load (i32.add (i32.add (local.get $x) (local.get $a)) (local.get $cBytes))) (local.get $m))
+              (local.get $e0)))
+            (local.set $seen (v128.or (local.get $e0) (local.get $e1)))
+            (local.set $e2 (v128.andnot
+              (f32x4.eq (v128.load (i32.add (i32.add (local.get $x) (local.get $a)) (local.get $rowBytes))) (local.get $m))
+              (local.get $seen)))
+            (local.set $seen (v128.or (local.get $seen) (local.get $e2)))
+            (local.set $e3 (v128.andnot
+              (f32x4.eq
+                (v128.load (i32.add (i32.add (i32.add (local.get $x) (local.get $a)) (local.get $rowBytes)) (local.get $cBytes)))
+                (local.get $m))
+              (local.get $seen)))
+            (v128.store (i32.add (local.get $dx) (local.get $a)) (v128.and (local.get $gv) (local.get $e0)))
+            (v128.store (i32.add (i32.add (local.get $dx) (local.get $a)) (local.get $cBytes)) (v128.and (local.get $gv) (local.get $e1)))
+            (v128.store (i32.add (i32.add (local.get $dx) (local.get $a)) (local.get $rowBytes)) (v128.and (local.get $gv) (local.get $e2)))
+            (v128.store
+              (i32.add (i32.add (i32.add (local.get $dx) (local.get $a)) (local.get $rowBytes)) (local.get $cBytes))
+              (v128.and (local.get $gv) (local.get $e3)))
+            (local.set $a (i32.add (local.get $a) (i32.const 16)))
+            (local.set $o (i32.add (local.get $o) (i32.const 16)))
+            (local.set $k (i32.add (local.get $k) (i32.const 16)))
+            (br $kLoop)))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $jLoop)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $iLoop)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $bLoop))))
+
+  ;; acc[c] += Σ_r x[r·cols + c] in float64 (acc: cols doubles, zeroed by the caller; cols % 4 == 0).
+  (func (export "sumRowsF64")
+    (param $x i32) (param $acc i32) (param $rows i32) (param $cols i32)
+    (local $r i32) (local $c i32) (local $colBytes i32) (local $v v128) (local $p i32) (local $q i32)
+    (local.set $colBytes (i32.shl (local.get $cols) (i32.const 2)))
+    (local.set $p (local.get $x))
+    (local.set $r (i32.const 0))
+    (block $rDone (loop $rLoop
+      (br_if $rDone (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $q (local.get $acc))
+      (local.set $c (i32.const 0))
+      (block $cDone (loop $cLoop
+        (br_if $cDone (i32.ge_u (local.get $c) (local.get $colBytes)))
+        (local.set $v (v128.load (i32.add (local.get $p) (local.get $c))))
+        (v128.store (local.get $q) (f64x2.add (v128.load (local.get $q)) (f64x2.promote_low_f32x4 (local.get $v))))
+        (v128.store offset=16 (local.get $q)
+          (f64x2.add (v128.load offset=16 (local.get $q))
+            (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v)))))
+        (local.set $q (i32.add (local.get $q) (i32.const 32)))
+        (local.set $c (i32.add (local.get $c) (i32.const 16)))
+        (br $cLoop)))
+      (local.set $p (i32.add (local.get $p) (local.get $colBytes)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rLoop))))
+
+  ;; Filter gradient by direct summation, for convolutions with few input channels (the first layer), where a
+  ;; matrix product spends its time packing dy. dw[kh,kw,ci,co] = Σ_{b,oh,ow} x[b,ih,iw,ci]·dy[b,oh,ow,co] with
+  ;; ih = oh·sh + kh − top, iw = ow·sw + kw − left (taps outside x count as 0). outChannels % 32 == 0.
+  (func (export "conv2DFilterGradDirect")
+    (param $x i32) (param $dy i32) (param $dw i32)
+    (param $batch i32) (param $h i32) (param $w i32) (param $c i32)
+    (param $oh i32) (param $ow i32) (param $co i32)
+    (param $kh i32) (param $kw i32) (param $sh i32) (param $sw i32) (param $top i32) (param $left i32)
+    (local $fh i32) (local $fw i32) (local $ci i32) (local $cc i32)
+    (local $b i32) (local $i i32) (local $j i32)
+    (local $iFrom i32) (local $iTo i32) (local $jFrom i32) (local $jTo i32) (local $n i32)
+    (local $xp i32) (local $dp i32) (local $xStep i32) (local $dStep i32) (local $p i32)
+    (local $xv v128) (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (local $a4 v128) (local $a5 v128) (local $a6 v128) (local $a7 v128)
+    (local.set $xStep (i32.shl (i32.mul (local.get $sw) (local.get $c)) (i32.const 2)))
+    (local.set $dStep (i32.shl (local.get $co) (i32.const 2)))
+    (local.set $fh (i32.const 0))
+    (block $fhDone (loop $fhLoop
+      (br_if $fhDone (i32.ge_s (local.get $fh) (local.get $kh)))
+      ;; output rows whose tap fh lies inside x: iFrom ≤ i < iTo
+      (local.set $iFrom (select
+        (i32.div_s (i32.add (i32.sub (local.get $top) (local.get $fh)) (i32.sub (local.get $sh) (i32.const 1))) (local.get $sh))
+        (i32.const 0)
+        (i32.gt_s (i32.sub (local.get $top) (local.get $fh)) (i32.const 0))))
+      (local.set $iTo (select
+        (i32.add (i32.div_s (i32.add (i32.sub (i32.sub (local.get $h) (i32.const 1)) (local.get $fh)) (local.get $top)) (local.get $sh)) (i32.const 1))
+        (i32.const 0)
+        (i32.ge_s (i32.add (i32.sub (i32.sub (local.get $h) (i32.const 1)) (local.get $fh)) (local.get $top)) (i32.const 0))))
+      (if (i32.gt_s (local.get $iTo) (local.get $oh)) (then (local.set $iTo (local.get $oh))))
+      (local.set $fw (i32.const 0))
+      (block $fwDone (loop $fwLoop
+        (br_if $fwDone (i32.ge_s (local.get $fw) (local.get $kw)))
+        (local.set $jFrom (select
+          (i32.div_s (i32.add (i32.sub (local.get $left) (local.get $fw)) (i32.sub (local.get $sw) (i32.const 1))) (local.get $sw))
+          (i32.const 0)
+          (i32.gt_s (i32.sub (local.get $left) (local.get $fw)) (i32.const 0))))
+        (local.set $jTo (select
+          (i32.add (i32.div_s (i32.add (i32.sub (i32.sub (local.get $w) (i32.const 1)) (local.get $fw)) (local.get $left)) (local.get $sw)) (i32.const 1))
+          (i32.const 0)
+          (i32.ge_s (i32.add (i32.sub (i32.sub (local.get $w) (i32.const 1)) (local.get $fw)) (local.get $left)) (i32.const 0))))
+        (if (i32.gt_s (local.get $jTo) (local.get $ow)) (then (local.set $jTo (local.get $ow))))
+        (local.set $ci (i32.const 0))
+        (block $ciDone (loop $ciLoop
+          (br_if $ciDone (i32.ge_s (local.get $ci) (local.get $c)))
+          (local.set $cc (i32.const 0))
+          (block $ccDone (loop $ccLoop
+            (br_if $ccDone (i32.ge_s (local.get $cc) (local.get $co)))
+            (local.set $a0 (v128.const i32x4 0 0 0 0))
+            (local.set $a1 (v128.const i32x4 0 0 0 0))
+            (local.set $a2 (v128.const i32x4 0 0 0 0))
+            (local.set $a3 (v128.const i32x4 0 0 0 0))
+            (local.set $a4 (v128.const i32x4 0 0 0 0))
+            (local.set $a5 (v128.const i32x4 0 0 0 0))
+            (local.set $a6 (v128.const i32x4 0 0 0 0))
+            (local.set $a7 (v128.const i32x4 0 0 0 0))
+            (local.set $b (i32.const 0))
+            (block $bDone (loop $bLoop
+              (br_if $bDone (i32.ge_s (local.get $b) (local.get $batch)))
+              (local.set $i (local.get $iFrom))
+              (block $iDone (loop $iLoop
+                (br_if $iDone (i32.ge_s (local.get $i) (local.get $iTo)))
+                (if (i32.lt_s (local.get $jFrom) (local.get $jTo))
+                  (then
+                    ;; xp → x[b, i·sh + fh − top, jFrom·sw + fw − left, ci];  dp → dy[b, i, jFrom, cc]
+                    (local.set $xp (i32.add (local.get $x) (i32.shl
+                      (i32.add
+                        (i32.mul
+                          (i32.add
+                            (i32.mul
+                              (i32.add (i32.mul (local.get $b) (local.get $h))
+                                (i32.sub (i32.add (i32.mul (local.get $i) (local.get $sh)) (local.get $fh)) (local.get $top)))
+                              (local.get $w))
+                            (i32.sub (i32.add (i32.mul (local.get $jFrom) (local.get $sw)) (local.get $fw)) (local.get $left)))
+                          (local.get $c))
+                        (local.get $ci))
+                      (i32.const 2))))
+                    (local.set $dp (i32.add (local.get $dy) (i32.shl
+                      (i32.add
+                        (i32.mul
+                          (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $oh)) (local.get $i)) (local.get $ow)) (local.get $jFrom))
+                          (local.get $co))
+                        (local.get $cc))
+                      (i32.const 2))))
+                    (local.set $n (i32.sub (local.get $jTo) (local.get $jFrom)))
+                    (loop $jLoop
+                      (local.set $xv (v128.load32_splat (local.get $xp)))
+                      (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $xv) (v128.load (local.get $dp)))))
+                      (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $xv) (v128.load offset=16 (local.get $dp)))))
+                      (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $xv) (v128.load offset=32 (local.get $dp)))))
+                      (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (local.get $xv) (v128.load offset=48 (local.get $dp)))))
+                      (local.set $a4 (f32x4.add (local.get $a4) (f32x4.mul (local.get $xv) (v128.load offset=64 (local.get $dp)))))
+                      (local.set $a5 (f32x4.add (local.get $a5) (f32x4.mul (local.get $xv) (v128.load offset=80 (local.get $dp)))))
+                      (local.set $a6 (f32x4.add (local.get $a6) (f32x4.mul (local.get $xv) (v128.load offset=96 (local.get $dp)))))
+                      (local.set $a7 (f32x4.add (local.get $a7) (f32x4.mul (local.get $xv) (v128.load offset=112 (local.get $dp)))))
+                      (local.set $xp (i32.add (local.get $xp) (local.get $xStep)))
+                      (local.set $dp (i32.add (local.get $dp) (local.get $dStep)))
+                      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+                      (br_if $jLoop (i32.gt_s (local.get $n) (i32.const 0))))))
+                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                (br $iLoop)))
+              (local.set $b (i32.add (local.get $b) (i32.const 1)))
+              (br $bLoop)))
+            (local.set $p (i32.add (local.get $dw)
+              (i32.shl
+                (i32.add
+                  (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $fh) (local.get $kw)) (local.get $fw)) (local.get $c)) (local.get $ci)) (local.get $co))
+                  (local.get $cc))
+                (i32.const 2))))
+            (v128.store (local.get $p) (local.get $a0))
+            (v128.store offset=16 (local.get $p) (local.get $a1))
+            (v128.store offset=32 (local.get $p) (local.get $a2))
+            (v128.store offset=48 (local.get $p) (local.get $a3))
+            (v128.store offset=64 (local.get $p) (local.get $a4))
+            (v128.store offset=80 (local.get $p) (local.get $a5))
+            (v128.store offset=96 (local.get $p) (local.get $a6))
+            (v128.store offset=112 (local.get $p) (local.get $a7))
+            (local.set $cc (i32.add (local.get $cc) (i32.const 32)))
+            (br $ccLoop)))
+          (local.set $ci (i32.add (local.get $ci) (i32.const 1)))
+          (br $ciLoop)))
+        (local.set $fw (i32.add (local.get $fw) (i32.const 1)))
+        (br $fwLoop)))
+      (local.set $fh (i32.add (local.get $fh) (i32.const 1)))
+      (br $fhLoop))))
+)
