@@ -168,13 +168,18 @@ test("Sum and BatchMatMul (transposed operands) on wasm match cpu", async () => 
   }
 });
 
-test("Identity on wasm shares memory safely: disposing the copy keeps the original", async () => {
+test("Identity and same-dtype Cast on wasm share memory safely; other casts still convert", async () => {
   await tf.setBackend("wasm");
-  const a = tf.tensor([1, 2, 3]);
+  const a = tf.tensor([1.5, 2, -3]);
   const b = tf.engine().runKernel("Identity", { x: a }, {}) as tf.Tensor;
+  const c = tf.engine().runKernel("Cast", { x: a }, { dtype: "float32" }) as tf.Tensor;
   b.dispose();
-  assert.deepEqual(Array.from(a.dataSync()), [1, 2, 3]);
-  a.dispose();
+  c.dispose();
+  assert.deepEqual(Array.from(a.dataSync()), [1.5, 2, -3]);
+  const d = tf.engine().runKernel("Cast", { x: a }, { dtype: "int32" }) as tf.Tensor;
+  assert.equal(d.dtype, "int32");
+  assert.deepEqual(Array.from(d.dataSync()), [1, 2, -3]);
+  tf.dispose([a, d]);
 });
 
 test("wasm gradient kernels reject attributes they do not implement, naming them", async () => {

@@ -15,3 +15,14 @@ function identity(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf
 export function makeIdentityConfig(original: tf.KernelConfig): tf.KernelConfig {
   return { kernelName: tf.Identity, backendName: "wasm", setupFunc: original.setupFunc, kernelFunc: identity as tf.KernelFunc };
 }
+
+/** Cast to the dtype a tensor already has shares it too (the Relu gradient casts its float32 step mask). */
+export function makeCastConfig(original: tf.KernelConfig): tf.KernelConfig {
+  const cast = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    const { dtype } = (args.attrs ?? {}) as unknown as tf.CastAttrs;
+    if (x.dtype === dtype) return identity(args);
+    return original.kernelFunc(args as Parameters<tf.KernelFunc>[0]);
+  };
+  return { kernelName: tf.Cast, backendName: "wasm", setupFunc: original.setupFunc, kernelFunc: cast as tf.KernelFunc };
+}

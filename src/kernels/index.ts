@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { makeBatchMatMulConfig } from "./batch-mat-mul";
 import { conv2DBackpropFilterConfig } from "./conv2d-backprop-filter";
 import { makeConv2DBackpropInputConfig } from "./conv2d-backprop-input";
-import { makeIdentityConfig } from "./identity";
+import { makeCastConfig, makeIdentityConfig } from "./identity";
 import { maxPoolGradConfig } from "./max-pool-grad";
 import { makeSumConfig } from "./sum";
 import { overrideWasmKernel } from "./util";
@@ -29,6 +29,7 @@ export function registerWasmKernels(): void {
     makeSumConfig(wasmKernel(tf.Sum)),
     makeBatchMatMulConfig(wasmKernel(tf.BatchMatMul)),
     makeIdentityConfig(wasmKernel(tf.Identity)),
+    makeCastConfig(wasmKernel(tf.Cast)),
   ];
   for (const config of configs) overrideWasmKernel(config);
   registered = true;
