@@ -3,6 +3,7 @@ import * as assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { registerWasmKernels } from "../src/kernels";
+import { enableSimdLoops } from "../src/kernels/simd";
 import { mulberry32 } from "../src/random";
 
 // Every wasm kernel fwprune registers must match the cpu backend (the reference) within 1e-4 relative error.
@@ -165,6 +166,24 @@ test("Sum and BatchMatMul (transposed operands) on wasm match cpu", async () => 
     const a2 = randomInput(transposeA ? [6, 7] : [7, 6], 44);
     const b2 = randomInput(transposeB ? [5, 6] : [6, 5], 45);
     await expectSameAsCpu(`matMul 2d ${transposeA} ${transposeB}`, "BatchMatMul", { a: a2, b: b2 }, { transposeA, transposeB });
+  }
+});
+
+test("without the SIMD loops, the fallback paths match cpu too", async () => {
+  enableSimdLoops(false);
+  try {
+    let seed = 1500;
+    for (const c of GRID.filter((_, i) => i % 3 === 0)) {
+      const { x, dy, filterShape } = convCase(c, (seed += 3));
+      await expectSameAsCpu(`dW no-simd ${JSON.stringify(c)}`, "Conv2DBackpropFilter", { x, dy }, { strides: c.stride, pad: c.pad, dataFormat: "NHWC", filterShape });
+    }
+    const input = randomInput([3, 8, 6, 4], 1600, 0.5);
+    const output = await runOn("cpu", "MaxPool", { x: input }, { filterSize: 2, strides: 2, pad: "valid" });
+    const dy = randomInput(output.shape, 1601);
+    await expectSameAsCpu("maxPoolGrad no-simd", "MaxPoolGrad", { dy, input, output }, { filterSize: 2, strides: 2, pad: "valid" });
+    await expectSameAsCpu("sum no-simd", "Sum", { x: randomInput([7, 5, 8], 1602) }, { axis: [0, 1], keepDims: false });
+  } finally {
+    enableSimdLoops(true);
   }
 });
 

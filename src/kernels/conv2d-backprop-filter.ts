@@ -1,16 +1,16 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import { pointer, simdLoops } from "./simd";
+import { pointer, SimdLoops, simdLoops } from "./simd";
 import { callKernel, checkNhwc, dispose, Pad, sliceInfo, transposeInfo } from "./util";
 
 /**
  * dW[kh,kw,ci,co] = Σ_{b,oh,ow} x[b, oh·sh + kh − top, ow·sw + kw − left, ci] · dy[b,oh,ow,co], on wasm's fast
- * (XNNPACK) kernels, one of two ways, whichever measured faster for the shape:
- * - few input channels, output channels in 32s: a direct SIMD sum (simd.wat), no operand to pack;
- * - other few input channels: dW = Aᵀ·dy with A the im2col matrix of x, one matrix product
- *   Aᵀ[(kh,kw,ci), (b,oh,ow)] · dy[(b,oh,ow), co], whose result is dW's layout already;
- * - otherwise one Conv2D: input xᵀ[ci,H,W,b], filter dyᵀ[oh,ow,b,co], dilation = stride, giving
- *   [ci,kh,kw,co], then transposed to [kh,kw,ci,co].
+ * paths, whichever measured fastest for the shape:
+ * - one or two input channels (a first layer), output channels in 32s: a direct SIMD sum (simd.wat);
+ * - otherwise dW = Aᵀ·dy, one XNNPACK matrix product of the transposed im2col matrix of x,
+ *   Aᵀ[(kh,kw,ci), (b,oh,ow)] (built by a SIMD loop), with dy[(b,oh,ow), co]: the result is dW's layout;
+ * - without WebAssembly SIMD: one Conv2D of xᵀ[ci,H,W,b] with dyᵀ[oh,ow,b,co] as the filter and
+ *   dilation = stride, giving [ci,kh,kw,co], then transposed to [kh,kw,ci,co].
  */
 function conv2DBackpropFilter(args: {
   inputs: tf.NamedTensorInfoMap;
@@ -29,9 +29,9 @@ function conv2DBackpropFilter(args: {
     attrs.pad as Pad,
     attrs.dimRoundingMode,
   );
-  if (info.inChannels > 2) return viaConv2D(backend, x, dy, info);
   const simd = simdLoops(backend);
-  if (simd && info.outChannels % 32 === 0) {
+  if (!simd) return viaConv2D(backend, x, dy, info);
+  if (info.inChannels <= 2 && info.outChannels % 32 === 0) {
     const dw = backend.makeOutput(attrs.filterShape, "float32");
     const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
     const { filterHeight, filterWidth, strideHeight, strideWidth } = info;
@@ -42,40 +42,22 @@ function conv2DBackpropFilter(args: {
     );
     return dw;
   }
-  return viaIm2col(backend, x, dy, info);
+  return viaIm2col(backend, simd, x, dy, info);
 }
 
-function viaIm2col(backend: BackendWasm, x: tf.TensorInfo, dy: tf.TensorInfo, info: tf.backend_util.Conv2DInfo): tf.TensorInfo {
+function viaIm2col(backend: BackendWasm, simd: SimdLoops, x: tf.TensorInfo, dy: tf.TensorInfo, info: tf.backend_util.Conv2DInfo): tf.TensorInfo {
   const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
   const { filterHeight, filterWidth, strideHeight, strideWidth } = info;
-  const { top, left } = info.padInfo;
   const n = batchSize * outHeight * outWidth;
   const k = filterHeight * filterWidth * inChannels;
+  const xT = transposeInfo(backend, x, [3, 0, 1, 2]);
   const colsT = backend.makeOutput([1, k, n], "float32");
-  const src = backend.typedArrayFromHeap(x) as Float32Array;
-  const dst = backend.typedArrayFromHeap(colsT) as Float32Array;
-  let at = 0;
-  for (let kh = 0; kh < filterHeight; kh++) {
-    for (let kw = 0; kw < filterWidth; kw++) {
-      for (let ci = 0; ci < inChannels; ci++) {
-        for (let b = 0; b < batchSize; b++) {
-          for (let oh = 0; oh < outHeight; oh++) {
-            const ih = oh * strideHeight + kh - top;
-            if (ih < 0 || ih >= inHeight) {
-              dst.fill(0, at, at + outWidth);
-              at += outWidth;
-              continue;
-            }
-            const row = (b * inHeight + ih) * inWidth;
-            for (let ow = 0; ow < outWidth; ow++) {
-              const iw = ow * strideWidth + kw - left;
-              dst[at++] = iw >= 0 && iw < inWidth ? src[(row + iw) * inChannels + ci] : 0;
-            }
-          }
-        }
-      }
-    }
-  }
+  simd.im2colRows(
+    pointer(backend, xT), pointer(backend, colsT),
+    inChannels, batchSize, inHeight, inWidth, outHeight, outWidth,
+    filterHeight, filterWidth, strideHeight, strideWidth, info.padInfo.top, info.padInfo.left,
+  );
+  dispose(backend, xT);
   const dw = callKernel(
     "BatchMatMul",
     backend,

@@ -7,7 +7,7 @@ import { maxPoolGradConfig } from "./max-pool-grad";
 import { makeSumConfig } from "./sum";
 import { overrideWasmKernel } from "./util";
 
-export { profileKernels } from "./profile";
+export { cpuClockMs, profileKernels } from "./profile";
 export type { KernelProfiler, KernelTiming } from "./profile";
 
 /**

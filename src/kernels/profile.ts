@@ -16,12 +16,19 @@ export interface KernelProfiler {
   stop(): void;
 }
 
+/** Milliseconds of CPU time this process has used: unlike wall time, other processes' load does not inflate it. */
+export function cpuClockMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
+
 /**
- * Wrap every kernel registered for `backendName` with a wall-clock timer. Only meaningful for
- * synchronous backends (wasm, cpu): a kernel's time is the time its kernelFunc runs. Kernels called
- * from inside another kernel (through `tf.getKernel`) are counted apart, so times never double count.
+ * Wrap every kernel registered for `backendName` with a timer (wall clock by default, or e.g. cpuClockMs).
+ * Only meaningful for synchronous backends (wasm, cpu): a kernel's time is the time its kernelFunc runs.
+ * Kernels called from inside another kernel (through `tf.getKernel`) are counted apart, so times never
+ * double count.
  */
-export function profileKernels(backendName = "wasm"): KernelProfiler {
+export function profileKernels(backendName = "wasm", clock: () => number = () => performance.now()): KernelProfiler {
   const originals = tf.getKernelsForBackend(backendName);
   const totals = new Map<string, { calls: number; selfMs: number }>();
   const childMs: number[] = [];
@@ -29,11 +36,11 @@ export function profileKernels(backendName = "wasm"): KernelProfiler {
     const inner = config.kernelFunc;
     const timed: tf.KernelFunc = (params) => {
       childMs.push(0);
-      const start = performance.now();
+      const start = clock();
       try {
         return inner(params);
       } finally {
-        const elapsed = performance.now() - start;
+        const elapsed = clock() - start;
         const children = childMs.pop() ?? 0;
         if (childMs.length > 0) childMs[childMs.length - 1] += elapsed;
         const entry = totals.get(config.kernelName) ?? { calls: 0, selfMs: 0 };

@@ -5,6 +5,11 @@ import { SIMD_WASM_BASE64 } from "./simd-module";
 export interface SimdLoops {
   maxPoolGrad2x2(x: number, y: number, g: number, dx: number, batch: number, h: number, w: number, c: number, oh: number, ow: number): void;
   sumRowsF64(x: number, acc: number, rows: number, cols: number): void;
+  im2colRows(
+    xT: number, cols: number,
+    c: number, batch: number, h: number, w: number, oh: number, ow: number,
+    kh: number, kw: number, sh: number, sw: number, top: number, left: number,
+  ): void;
   conv2DFilterGradDirect(
     x: number, dy: number, dw: number,
     batch: number, h: number, w: number, c: number, oh: number, ow: number, co: number,
@@ -29,8 +34,15 @@ interface EmscriptenModule {
 const instances = new WeakMap<object, SimdLoops | null>();
 let compiled: object | null | undefined;
 
+let enabled = true;
+/** Switch the SIMD loops off (tests use it to check the fallback paths against cpu). */
+export function enableSimdLoops(on: boolean): void {
+  enabled = on;
+}
+
 /** The SIMD loops for this backend's memory, or undefined where WebAssembly SIMD is unavailable. */
 export function simdLoops(backend: BackendWasm): SimdLoops | undefined {
+  if (!enabled) return undefined;
   const memory = (backend.wasm as unknown as EmscriptenModule).asm?.memory;
   if (!memory) return undefined;
   let loops = instances.get(memory);

@@ -214,4 +214,83 @@
         (br $fwLoop)))
       (local.set $fh (i32.add (local.get $fh) (i32.const 1)))
       (br $fhLoop))))
+
+  ;; The transposed im2col matrix of a convolution's input, given xT = x transposed to [c, batch, h, w]:
+  ;; cols[(fh·kw + fw)·c + ci][(b·oh + i)·ow + j] = xT[ci, b, i·sh + fh − top, j·sw + fw − left], or 0 outside.
+  (func (export "im2colRows")
+    (param $xT i32) (param $cols i32)
+    (param $c i32) (param $batch i32) (param $h i32) (param $w i32) (param $oh i32) (param $ow i32)
+    (param $kh i32) (param $kw i32) (param $sh i32) (param $sw i32) (param $top i32) (param $left i32)
+    (local $fh i32) (local $fw i32) (local $ci i32) (local $b i32) (local $i i32) (local $ih i32)
+    (local $jFrom i32) (local $jTo i32) (local $dst i32) (local $src i32) (local $n i32) (local $p i32)
+    (local $rowBytes i32) (local $srcStep i32)
+    (local.set $rowBytes (i32.shl (local.get $ow) (i32.const 2)))
+    (local.set $srcStep (i32.shl (local.get $sw) (i32.const 2)))
+    (local.set $dst (local.get $cols))
+    (local.set $fh (i32.const 0))
+    (block $fhDone (loop $fhLoop
+      (br_if $fhDone (i32.ge_s (local.get $fh) (local.get $kh)))
+      (local.set $fw (i32.const 0))
+      (block $fwDone (loop $fwLoop
+        (br_if $fwDone (i32.ge_s (local.get $fw) (local.get $kw)))
+        ;; output columns whose tap fw lies inside x: jFrom ≤ j < jTo, 0 ≤ jFrom ≤ jTo ≤ ow
+        (local.set $jFrom (select
+          (i32.div_s (i32.add (i32.sub (local.get $left) (local.get $fw)) (i32.sub (local.get $sw) (i32.const 1))) (local.get $sw))
+          (i32.const 0)
+          (i32.gt_s (i32.sub (local.get $left) (local.get $fw)) (i32.const 0))))
+        (if (i32.gt_s (local.get $jFrom) (local.get $ow)) (then (local.set $jFrom (local.get $ow))))
+        (local.set $jTo (select
+          (i32.add (i32.div_s (i32.add (i32.sub (i32.sub (local.get $w) (i32.const 1)) (local.get $fw)) (local.get $left)) (local.get $sw)) (i32.const 1))
+          (i32.const 0)
+          (i32.ge_s (i32.add (i32.sub (i32.sub (local.get $w) (i32.const 1)) (local.get $fw)) (local.get $left)) (i32.const 0))))
+        (if (i32.gt_s (local.get $jTo) (local.get $ow)) (then (local.set $jTo (local.get $ow))))
+        (if (i32.lt_s (local.get $jTo) (local.get $jFrom)) (then (local.set $jTo (local.get $jFrom))))
+        (local.set $ci (i32.const 0))
+        (block $ciDone (loop $ciLoop
+          (br_if $ciDone (i32.ge_s (local.get $ci) (local.get $c)))
+          (local.set $b (i32.const 0))
+          (block $bDone (loop $bLoop
+            (br_if $bDone (i32.ge_s (local.get $b) (local.get $batch)))
+            (local.set $i (i32.const 0))
+            (block $iDone (loop $iLoop
+              (br_if $iDone (i32.ge_s (local.get $i) (local.get $oh)))
+              (local.set $ih (i32.sub (i32.add (i32.mul (local.get $i) (local.get $sh)) (local.get $fh)) (local.get $top)))
+              (if (i32.or (i32.lt_s (local.get $ih) (i32.const 0)) (i32.ge_s (local.get $ih) (local.get $h)))
+                (then (memory.fill (local.get $dst) (i32.const 0) (local.get $rowBytes)))
+                (else
+                  (memory.fill (local.get $dst) (i32.const 0) (i32.shl (local.get $jFrom) (i32.const 2)))
+                  (memory.fill
+                    (i32.add (local.get $dst) (i32.shl (local.get $jTo) (i32.const 2)))
+                    (i32.const 0)
+                    (i32.shl (i32.sub (local.get $ow) (local.get $jTo)) (i32.const 2)))
+                  (local.set $src (i32.add (local.get $xT) (i32.shl
+                    (i32.add
+                      (i32.mul
+                        (i32.add (i32.mul (i32.add (i32.mul (local.get $ci) (local.get $batch)) (local.get $b)) (local.get $h)) (local.get $ih))
+                        (local.get $w))
+                      (i32.sub (i32.add (i32.mul (local.get $jFrom) (local.get $sw)) (local.get $fw)) (local.get $left)))
+                    (i32.const 2))))
+                  (local.set $p (i32.add (local.get $dst) (i32.shl (local.get $jFrom) (i32.const 2))))
+                  (local.set $n (i32.sub (local.get $jTo) (local.get $jFrom)))
+                  (if (i32.eq (local.get $sw) (i32.const 1))
+                    (then (memory.copy (local.get $p) (local.get $src) (i32.shl (local.get $n) (i32.const 2))))
+                    (else
+                      (block $jDone (loop $jLoop
+                        (br_if $jDone (i32.le_s (local.get $n) (i32.const 0)))
+                        (f32.store (local.get $p) (f32.load (local.get $src)))
+                        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+                        (local.set $src (i32.add (local.get $src) (local.get $srcStep)))
+                        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+                        (br $jLoop)))))))
+              (local.set $dst (i32.add (local.get $dst) (local.get $rowBytes)))
+              (local.set $i (i32.add (local.get $i) (i32.const 1)))
+              (br $iLoop)))
+            (local.set $b (i32.add (local.get $b) (i32.const 1)))
+            (br $bLoop)))
+          (local.set $ci (i32.add (local.get $ci) (i32.const 1)))
+          (br $ciLoop)))
+        (local.set $fw (i32.add (local.get $fw) (i32.const 1)))
+        (br $fwLoop)))
+      (local.set $fh (i32.add (local.get $fh) (i32.const 1)))
+      (br $fhLoop))))
 )
