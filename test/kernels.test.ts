@@ -118,6 +118,8 @@ test("Conv2DBackpropInput on wasm matches cpu over the grid", async () => {
       await expectSameAsCpu(`dx ${JSON.stringify(c)} k${kernel}`, "Conv2DBackpropInput", { dy, filter }, attrs);
     }
   }
+  const dx2 = { dy: randomInput([2, 11, 11, 64], 11), filter: randomInput([3, 3, 32, 64], 12) };
+  await expectSameAsCpu("dx conv2", "Conv2DBackpropInput", dx2, { strides: 1, pad: "valid", dataFormat: "NHWC", inputShape: [2, 13, 13, 32] });
   const explicit: tf.backend_util.ExplicitPadding = [[0, 0], [2, 1], [1, 0], [0, 0]];
   const info = tf.backend_util.computeConv2DInfo([3, 9, 8, 5], [3, 3, 5, 4], 1, 1, explicit);
   await expectSameAsCpu(
@@ -176,6 +178,11 @@ test("without the SIMD loops, the fallback paths match cpu too", async () => {
     for (const c of GRID.filter((_, i) => i % 3 === 0)) {
       const { x, dy, filterShape } = convCase(c, (seed += 3));
       await expectSameAsCpu(`dW no-simd ${JSON.stringify(c)}`, "Conv2DBackpropFilter", { x, dy }, { strides: c.stride, pad: c.pad, dataFormat: "NHWC", filterShape });
+    }
+    for (const c of GRID.filter((_, i) => i % 3 === 1)) {
+      const { filter, dy } = convCase(c, (seed += 3));
+      const attrs = { strides: c.stride, pad: c.pad, dataFormat: "NHWC", inputShape: [c.batch, c.size[0], c.size[1], c.inChannels] };
+      await expectSameAsCpu(`dx no-simd ${JSON.stringify(c)}`, "Conv2DBackpropInput", { dy, filter }, attrs);
     }
     const input = randomInput([3, 8, 6, 4], 1600, 0.5);
     const output = await runOn("cpu", "MaxPool", { x: input }, { filterSize: 2, strides: 2, pad: "valid" });

@@ -1,12 +1,14 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import { callKernel, checkNhwc, dispose, Pad } from "./util";
+import { pointer, simdLoops } from "./simd";
+import { callKernel, checkNhwc, dispose, Pad, transposeInfo } from "./util";
 
 /**
- * Stride 1: dx = Conv2D(dy, W reversed on both spatial axes with its channel axes swapped), with dy
- * padded by (k − 1 − pad) on each side; this runs on wasm's fast (XNNPACK) Conv2D instead of the
- * plain loops of wasm's own Conv2DBackpropInput. Other strides, or pads wider than the filter, use
- * wasm's own kernel.
+ * dx[b,ih,iw,ci] = Σ dy[b,oh,ow,co] · W[kh,kw,ci,co] over the taps with ih = oh·sh + kh − top, iw = ow·sw + kw − left,
+ * on wasm's fast paths instead of the plain loops of wasm's own Conv2DBackpropInput:
+ * - with WebAssembly SIMD: one XNNPACK product dcols = dy · Wᵀ, scatter-added into dx by a SIMD loop (col2im);
+ * - without, at stride 1: one Conv2D of dy, padded by (k − 1 − pad), with W reversed on both spatial axes and
+ *   its channel axes swapped; other strides (or pads wider than the filter) use wasm's own kernel.
  */
 export function makeConv2DBackpropInputConfig(original: tf.KernelConfig): tf.KernelConfig {
   const conv2DBackpropInput = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => {
@@ -23,6 +25,29 @@ export function makeConv2DBackpropInputConfig(original: tf.KernelConfig): tf.Ker
       attrs.dimRoundingMode,
     );
     const { inHeight, inWidth, outHeight, outWidth, filterHeight, filterWidth, strideHeight, strideWidth } = info;
+    const simd = simdLoops(backend);
+    if (simd) {
+      // dcols[(b,oh,ow), (kh,kw,ci)] = dy[(b,oh,ow), co] · Wᵀ[co, (kh,kw,ci)], then scatter-added into dx.
+      const { batchSize, inChannels, outChannels } = info;
+      const n = batchSize * outHeight * outWidth;
+      const k = filterHeight * filterWidth * inChannels;
+      const filterT = transposeInfo(backend, { ...filter, shape: [k, outChannels] }, [1, 0]);
+      const dcols = callKernel(
+        "BatchMatMul",
+        backend,
+        { a: { ...dy, shape: [1, n, outChannels] }, b: { ...filterT, shape: [1, outChannels, k] } },
+        { transposeA: false, transposeB: false },
+      );
+      dispose(backend, filterT);
+      const dx = backend.makeOutput(attrs.inputShape, "float32");
+      simd.col2imAdd(
+        pointer(backend, dcols), pointer(backend, dx),
+        inChannels, batchSize, inHeight, inWidth, outHeight, outWidth,
+        filterHeight, filterWidth, strideHeight, strideWidth, info.padInfo.top, info.padInfo.left,
+      );
+      dispose(backend, dcols);
+      return dx;
+    }
     const padTop = filterHeight - 1 - info.padInfo.top;
     const padLeft = filterWidth - 1 - info.padInfo.left;
     const padBottom = inHeight - outHeight + info.padInfo.top;

@@ -5,6 +5,11 @@ import { SIMD_WASM_BASE64 } from "./simd-module";
 export interface SimdLoops {
   maxPoolGrad2x2(x: number, y: number, g: number, dx: number, batch: number, h: number, w: number, c: number, oh: number, ow: number): void;
   sumRowsF64(x: number, acc: number, rows: number, cols: number): void;
+  col2imAdd(
+    dcols: number, dx: number,
+    c: number, batch: number, h: number, w: number, oh: number, ow: number,
+    kh: number, kw: number, sh: number, sw: number, top: number, left: number,
+  ): void;
   im2colRows(
     xT: number, cols: number,
     c: number, batch: number, h: number, w: number, oh: number, ow: number,
