@@ -78,6 +78,7 @@ const MethodEntrySchema = z.preprocess(
     retrain: RetrainSchema.partial().optional(),
     magnitude: MagnitudeSchema.partial().optional(),
     fw: FwSchema.partial().optional(),
+    /** Run this method only at these of the config's budgets. */
     budgets: z.array(positiveInt).nonempty().optional(),
   }).strict(),
 );
@@ -108,7 +109,9 @@ export const ConfigSchema = z.object({
   c.methods.forEach((m, i) => {
     if (names.has(m.name)) ctx.addIssue({ code: "custom", path: ["methods", i, "name"], message: `duplicate method name "${m.name}"; expected each name once` });
     names.add(m.name);
-    budgetsOk(m.budgets, ["methods", i, "budgets"]);
+    if (m.budgets && budgetsOf(c, m).length === 0) {
+      ctx.addIssue({ code: "custom", path: ["methods", i, "budgets"], message: `none of these budgets is among the config's budgets (${budgetsOf(c).join(", ")})` });
+    }
   });
   try {
     paramShapes(c.model as ModelSpec);
@@ -207,9 +210,13 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === "object" && !Array.isArray(v);
 }
 
-/** Objects merge key by key, recursively; anything else (arrays included) in `over` replaces `base`. */
+/**
+ * Objects merge key by key, recursively; anything else (arrays included) in `over` replaces `base`. An object whose
+ * `kind` differs from base's (a schedule of another kind) replaces it whole, so no field of the old kind lingers.
+ */
 export function deepMerge<T>(base: T, over: unknown): T {
   if (!isPlainObject(base) || !isPlainObject(over)) return (over === undefined ? base : over) as T;
+  if ("kind" in over && over.kind !== base.kind) return over as T;
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(over)) out[k] = k in out ? deepMerge(out[k], v) : v;
   return out as T;
@@ -226,7 +233,10 @@ export function resolveConfig(partial: unknown, source = "config"): ExperimentCo
     throw new ConfigError(`${source} is invalid:\n  preset: expected "quick" or "paper" (got ${JSON.stringify(presetName)})`);
   }
   const base = presetName ? PRESETS[presetName] : { ...PRESETS.paper, preset: undefined, name: "custom" };
-  return validateConfig(deepMerge(structuredClone(base), partial), source);
+  const merged = deepMerge(structuredClone(base), partial) as Record<string, unknown>;
+  // Another dataset replaces the base one whole (its fields belong to its name).
+  if (isPlainObject(partial.dataset) && partial.dataset.name !== undefined && partial.dataset.name !== base.dataset.name) merged.dataset = partial.dataset;
+  return validateConfig(merged, source);
 }
 
 /** `quick`, `paper`, or the path of a JSON file (deep-merged over the preset it names, or over defaults). */
@@ -245,9 +255,13 @@ export function loadConfig(presetOrFile: string): ExperimentConfig {
   return resolveConfig(parsed, presetOrFile);
 }
 
-/** The budgets a method runs at: its own list, else the config's, else 1..pretrain.epochs. */
+/**
+ * The budgets a method runs at: the config's (`budgets`, default 1..pretrain.epochs), restricted to the method's own
+ * `budgets` list when it has one (so a preset's per-method list still fits a config with fewer pre-training epochs).
+ */
 export function budgetsOf(config: ExperimentConfig, entry?: MethodEntry): number[] {
-  const list = entry?.budgets ?? config.budgets ?? Array.from({ length: config.pretrain.epochs }, (_, i) => i + 1);
+  const all = config.budgets ?? Array.from({ length: config.pretrain.epochs }, (_, i) => i + 1);
+  const list = entry?.budgets ? all.filter((b) => entry.budgets?.includes(b)) : all;
   return [...new Set(list)].sort((a, b) => a - b);
 }
 

@@ -233,7 +233,8 @@ export async function executeRun(plan: RunPlan, dataDir: string, config: unknown
     };
     return { ...baseRecord(plan, config), status: "ok", metrics, history };
   } catch (err) {
-    return { ...baseRecord(plan, config), status: "failed", reason: `${(err as Error).name}: ${(err as Error).message}` };
+    const kind = err instanceof DivergenceError ? "DivergenceError" : (err as Error).name;
+    return { ...baseRecord(plan, config), status: "failed", reason: `${kind}: ${(err as Error).message}` };
   } finally {
     if (model && model !== checkpoint) disposeModel(model);
     disposeModel(checkpoint);
