@@ -10,3 +10,4 @@ export * from "./report/frame";
 export * from "./report/figures";
 export * from "./report/display";
 export { figureToPng, renderPng, closeBrowser, checkReport } from "./report/png";
+export * from "./notebook-helpers";
