@@ -12,8 +12,10 @@ export function hasNativeBackend(): boolean {
   if (nativeLoaded === undefined) {
     try {
       // The real tfjs-node package, not danfojs-node's aliased copy of plain tfjs.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- optional: loaded only if installed
       const pkg = require("@tensorflow/tfjs-node/package.json") as { name: string };
       if (pkg.name !== "@tensorflow/tfjs-node") throw new Error("not tfjs-node");
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
       require("@tensorflow/tfjs-node");
       nativeLoaded = true;
     } catch {
