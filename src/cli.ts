@@ -3,6 +3,7 @@ import { Command } from "commander";
 import type { BackendName } from "./backend";
 import { formatBench, runBench } from "./bench";
 import { registerExperimentCommands } from "./experiment/commands";
+import { registerReproduceCommand } from "./reproduce";
 
 // commander: a well-kept, typed argument parser with generated --help for every subcommand.
 const program = new Command();
@@ -24,6 +25,7 @@ program
   });
 
 registerExperimentCommands(program);
+registerReproduceCommand(program);
 
 export { program };
 

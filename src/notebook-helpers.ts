@@ -133,10 +133,14 @@ export function cachedRecord(ctx: NotebookContext, method: string, budget: numbe
  * Metric vs pre-training budget, one line per method (config order): the mean over seeds, with its 95% confidence
  * band when there are several seeds. `scale` multiplies values (100: fractions as percent).
  */
-export function budgetFigure(records: RunRecord[], metric: AggregatedMetric, opts: { title: string; yTitle: string; scale?: number; logY?: boolean }): PlotlyFigure {
+export function budgetFigure(
+  records: RunRecord[],
+  metric: AggregatedMetric,
+  opts: { title: string; yTitle: string; scale?: number; logY?: boolean; /** Methods (labels) to leave out of the figure (they still serve as reference, e.g. dense for time ratios). */ exclude?: string[] },
+): PlotlyFigure {
   const scale = opts.scale ?? 1;
   const rows = aggregateRecords(records)
-    .filter((r) => r[metric].count > 0)
+    .filter((r) => r[metric].count > 0 && !(opts.exclude ?? []).includes(r.label))
     .map((r) => {
       const s = r[metric];
       const ci = Number.isFinite(s.ci95) ? s.ci95 : NaN;

@@ -17,7 +17,7 @@ function positiveInteger(flag: string, min = 0) {
 }
 
 /** cli-progress on a terminal; one line per event otherwise (logs, CI, tests). */
-function progressReporter(enabled: boolean): { update: (p: SweepProgress) => void; stop: () => void } {
+export function progressReporter(enabled: boolean): { update: (p: SweepProgress) => void; stop: () => void } {
   if (!enabled) return { update: () => {}, stop: () => {} };
   if (!process.stderr.isTTY) {
     return { update: (p) => p.event && console.error(`[${p.done}/${p.total}] ${p.event}`), stop: () => {} };

@@ -1,0 +1,156 @@
+// `fwprune reproduce`: the quick sweep, then every notebook executed headlessly (real Jupyter + tslab), saved in
+// place with its outputs, exported as a self-contained HTML report and checked in headless Chromium.
+import { Command } from "commander";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { ExperimentConfig, loadConfig } from "./experiment/config";
+import { progressReporter } from "./experiment/commands";
+import { defaultDataDir } from "./experiment/store";
+import { sweep } from "./experiment/sweep";
+import { writeFileAtomic } from "./fsutil";
+import { PROJECT_ROOT } from "./notebook-helpers";
+import { aggregateRecords, formatAggregate } from "./report/frame";
+import { Notebook, NotebookRun, joinText, runNotebooks } from "./report/notebooks";
+
+export const NOTEBOOKS_DIR = path.join(PROJECT_ROOT, "notebooks");
+
+/** The reproduction notebooks (01-… to 99-…; 00-smoke is the set-up check, not part of it), in order. */
+export function listNotebooks(dir = NOTEBOOKS_DIR, only?: string[]): string[] {
+  const all = fs.readdirSync(dir).filter((f) => /^\d\d-.+\.ipynb$/.test(f) && !f.startsWith("00-")).sort();
+  if (!only || only.length === 0) return all.map((f) => path.join(dir, f));
+  return only.map((wanted) => {
+    const w = path.basename(wanted).replace(/\.ipynb$/, "");
+    const matches = all.filter((f) => f === `${w}.ipynb` || f.startsWith(`${w}-`) || f.startsWith(w));
+    if (matches.length !== 1) {
+      throw new Error(`--only ${JSON.stringify(wanted)}: expected exactly one notebook of ${all.join(", ")} (a number like 04 or a name), ${matches.length ? `got ${matches.join(", ")}` : "none matches"}`);
+    }
+    return path.join(dir, matches[0]);
+  });
+}
+
+/** Outputs an executed notebook should not have: error outputs, and stderr text (warnings, failed runs). */
+export function problemOutputs(nb: Notebook): { cell: number; kind: "error" | "stderr"; text: string }[] {
+  const out: { cell: number; kind: "error" | "stderr"; text: string }[] = [];
+  nb.cells.forEach((cell, i) => {
+    for (const o of cell.outputs ?? []) {
+      if (o.output_type === "error") out.push({ cell: i + 1, kind: "error", text: `${o.ename}: ${o.evalue}` });
+      if (o.output_type === "stream" && o.name === "stderr") out.push({ cell: i + 1, kind: "stderr", text: joinText(o.text).trim() });
+    }
+  });
+  return out;
+}
+
+export interface ReproduceOptions {
+  /** quick | paper | path of a JSON config. */
+  preset: string;
+  workers: number;
+  skipSweep: boolean;
+  /** Only these notebooks (numbers or names). */
+  only?: string[];
+  dataDir: string;
+  /** Per-cell limit in seconds. */
+  timeoutSec?: number;
+  log?: (line: string) => void;
+}
+
+export interface ReproduceSummary {
+  preset: string;
+  dataDir: string;
+  sweepSeconds: number | null;
+  notebooksSeconds: number;
+  totalSeconds: number;
+  notebooks: (NotebookRun & { warnings: string[] })[];
+}
+
+export async function reproduce(opts: ReproduceOptions): Promise<ReproduceSummary> {
+  const log = opts.log ?? ((line: string) => console.error(line));
+  const started = performance.now();
+  const preset = opts.preset === "quick" || opts.preset === "paper" ? opts.preset : path.resolve(opts.preset);
+  const config: ExperimentConfig = loadConfig(preset);
+  const dataDir = path.resolve(opts.dataDir);
+  const notebooks = listNotebooks(NOTEBOOKS_DIR, opts.only);
+
+  let sweepSeconds: number | null = null;
+  if (!opts.skipSweep) {
+    log(`reproduce: sweep "${config.name}" with ${opts.workers} worker(s), cache ${dataDir}`);
+    const reporter = progressReporter(true);
+    let result;
+    try {
+      result = await sweep(config, { dataDir, workers: opts.workers, onProgress: reporter.update });
+    } finally {
+      reporter.stop();
+    }
+    sweepSeconds = result.seconds;
+    log(formatAggregate(aggregateRecords(result.records)));
+    log(`reproduce: sweep done in ${result.seconds.toFixed(1)} s: ${result.runs} runs, ${result.computed} computed, ${result.cached} cached, ${result.failed} failed`);
+    for (const r of result.records) if (r.status === "failed") log(`reproduce: failed run ${r.label} budget ${r.budget} seed ${r.seed}: ${r.reason}`);
+  }
+
+  const notebooksStart = performance.now();
+  const reportsDir = path.join(dataDir, "reports");
+  const runs = await runNotebooks({
+    notebooks,
+    reportsDir,
+    env: { FWPRUNE_PRESET: preset, FWPRUNE_DATA_DIR: dataDir, FWPRUNE_WORKERS: String(opts.workers) },
+    timeoutSec: opts.timeoutSec ?? 900,
+    screenshots: true,
+    log,
+  });
+  const notebooksSeconds = (performance.now() - notebooksStart) / 1000;
+  const withWarnings = runs.map((run) => {
+    const problems = problemOutputs(JSON.parse(fs.readFileSync(run.executed, "utf8")) as Notebook);
+    const errors = problems.filter((p) => p.kind === "error");
+    if (errors.length) throw new Error(`${path.basename(run.executed)}: error output in cell ${errors[0].cell}: ${errors[0].text}`);
+    return { ...run, warnings: problems.map((p) => `cell ${p.cell} wrote to stderr: ${p.text.slice(0, 300)}`) };
+  });
+  const summary: ReproduceSummary = {
+    preset: config.name,
+    dataDir,
+    sweepSeconds,
+    notebooksSeconds,
+    totalSeconds: (performance.now() - started) / 1000,
+    notebooks: withWarnings,
+  };
+  writeFileAtomic(path.join(reportsDir, "summary.json"), JSON.stringify(summary, null, 1) + "\n");
+  return summary;
+}
+
+export function formatSummary(s: ReproduceSummary): string {
+  const rel = (p: string) => path.relative(process.cwd(), p) || p;
+  const lines = s.notebooks.map((n) =>
+    `  ${path.basename(n.executed).padEnd(34)} ${n.seconds.toFixed(1).padStart(6)} s  ${`${n.drawn}/${n.figures}`.padStart(5)} figures drawn  ${(n.notebookBytes / 1e6).toFixed(2)} MB  → ${rel(n.html)}` +
+      (n.notebookBytes > 2e6 ? "  (over 2 MB)" : "") +
+      n.warnings.map((w) => `\n      warning: ${w}`).join(""),
+  );
+  return [
+    `reproduce "${s.preset}": executed notebooks saved in place (notebooks/), HTML reports and screenshots in ${rel(path.join(s.dataDir, "reports"))}`,
+    ...lines,
+    `time: sweep ${s.sweepSeconds === null ? "skipped" : `${s.sweepSeconds.toFixed(1)} s`}, notebooks ${s.notebooksSeconds.toFixed(1)} s, total ${s.totalSeconds.toFixed(1)} s`,
+  ].join("\n");
+}
+
+export function registerReproduceCommand(program: Command): void {
+  program
+    .command("reproduce")
+    .description("run the sweep, then execute every notebook (saved in place with its outputs), export and check one HTML report per notebook")
+    .option("--preset <name|file>", "quick | paper | path of a JSON config; the notebooks get it as FWPRUNE_PRESET", "quick")
+    .option("--workers <n>", "worker processes for the sweep", (t: string) => {
+      const n = Number(t);
+      if (!Number.isInteger(n) || n < 0) throw new Error(`--workers: expected an integer ≥ 0, got ${JSON.stringify(t)}`);
+      return n;
+    }, os.cpus().length)
+    .option("--skip-sweep", "do not run the sweep first (the notebooks still compute whatever the cache lacks)")
+    .option("--only <notebooks>", "only these notebooks, comma-separated numbers or names (e.g. 04 or 02,05)")
+    .option("--data-dir <dir>", "cache and reports folder (the notebooks get it as FWPRUNE_DATA_DIR)", defaultDataDir())
+    .action(async (opts: { preset: string; workers: number; skipSweep?: boolean; only?: string; dataDir: string }) => {
+      const summary = await reproduce({
+        preset: opts.preset,
+        workers: opts.workers,
+        skipSweep: opts.skipSweep === true,
+        only: opts.only?.split(",").map((s) => s.trim()).filter(Boolean),
+        dataDir: opts.dataDir,
+      });
+      console.log(formatSummary(summary));
+    });
+}
