@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { BackendName, initBackend } from "./backend";
-import { cpuClockMs, KernelTiming, profileKernels } from "./kernels";
+import { cpuClockMs, FusedMomentumOptimizer, KernelTiming, profileKernels } from "./kernels";
 import { createModel, disposeModel, forward, PAPER_CNN } from "./model";
 import { mulberry32 } from "./random";
 import { trainStep } from "./train";
@@ -54,7 +54,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
   const images = new Float32Array(Math.max(samples, INFER_BATCH) * 28 * 28).map(() => rand());
   const labels = new Int32Array(samples).map(() => Math.floor(rand() * 10));
   const model = createModel(PAPER_CNN, opts.seed ?? 0);
-  const optimizer = tf.train.momentum(0.01, 0.9);
+  const optimizer = new FusedMomentumOptimizer(0.01, 0.9);
   const steps = Math.ceil(samples / BATCH);
   const batches = Array.from({ length: steps }, (_, i) => {
     const size = Math.min(BATCH, samples - i * BATCH);

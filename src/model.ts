@@ -146,8 +146,19 @@ export function forward(spec: ModelSpec, params: Params, x: tf.Tensor4D): tf.Ten
     let h: tf.Tensor = x;
     let conv = 0;
     let dense = 0;
-    for (const layer of spec.layers) {
-      if (layer.type === "conv2d") {
+    // While gradients are recorded tfjs does not fuse bias and ReLU into the conv; then a conv + ReLU followed by a
+    // max pool pools first: max commutes with the per-channel bias add and with ReLU (both monotonic), so the values
+    // are the same, and the bias add, ReLU and their gradients touch 4× fewer values.
+    const recording = tf.engine().state.gradientDepth > 0;
+    for (let i = 0; i < spec.layers.length; i++) {
+      const layer = spec.layers[i];
+      const next = spec.layers[i + 1];
+      if (layer.type === "conv2d" && recording && layer.activation === "relu" && next?.type === "maxpool") {
+        const name = `conv${++conv}`;
+        const z = tf.conv2d(h as tf.Tensor4D, params[`${name}/kernel`] as tf.Tensor4D, layer.stride ?? 1, layer.padding ?? "valid");
+        h = tf.relu(tf.add(tf.maxPool(z, next.size, next.size, "valid"), params[`${name}/bias`]));
+        i++;
+      } else if (layer.type === "conv2d") {
         const name = `conv${++conv}`;
         h = tf.fused.conv2d({
           x: h as tf.Tensor4D,

@@ -1,6 +1,7 @@
 import * as fs from "fs";
 import * as tf from "@tensorflow/tfjs";
 import { Split, toTensors } from "./data";
+import { FusedMomentumOptimizer } from "./kernels";
 import { writeFileAtomic } from "./fsutil";
 import { Model, ModelSpec, Params, forward, getWeights, modelFromWeights, paramShapes } from "./model";
 import { Mask } from "./prune/mask";
@@ -98,7 +99,8 @@ export function trainStep(
 /** Train for opts.epochs with minibatch SGD (momentum), seeded shuffling per epoch; throws DivergenceError on NaN. */
 export async function train(model: Model, split: Split, opts: TrainOptions): Promise<TrainResult> {
   const batchSize = opts.batchSize ?? 64;
-  const optimizer = tf.train.momentum(opts.lr ?? 0.01, opts.momentum ?? 0.9);
+  // tf.train.momentum's update, fused into one kernel per variable on wasm.
+  const optimizer = new FusedMomentumOptimizer(opts.lr ?? 0.01, opts.momentum ?? 0.9);
   const data = toTensors(split);
   const maskTensors = opts.mask ? maskToTensors(model, opts.mask) : undefined;
   if (maskTensors) applyMaskInPlace(model, maskTensors);

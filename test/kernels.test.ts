@@ -2,7 +2,7 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
-import { registerWasmKernels } from "../src/kernels";
+import { FusedMomentumOptimizer, registerWasmKernels } from "../src/kernels";
 import { enableSimdLoops } from "../src/kernels/simd";
 import { mulberry32 } from "../src/random";
 
@@ -221,4 +221,43 @@ test("wasm gradient kernels reject attributes they do not implement, naming them
     /dataFormat "NCHW" is not supported; expected "NHWC"/,
   );
   tf.dispose([x, dy]);
+});
+
+let momentumRun = 0;
+/** Weights after a few updates of variables of odd and SIMD-friendly sizes by one optimizer, on one backend. */
+async function momentumWeights(backend: string, makeOptimizer: () => tf.Optimizer): Promise<Float32Array[]> {
+  await tf.setBackend(backend);
+  const shapes = [[3, 5], [7], [2, 3, 3, 4]];
+  const run = momentumRun++;
+  const vars = shapes.map((shape, i) => tf.variable(tf.tensor(randomInput(shape, 10 + i).values, shape), true, `momentum-test-${run}-${i}`));
+  const optimizer = makeOptimizer();
+  for (let step = 0; step < 4; step++) {
+    const grads: tf.NamedTensorMap = {};
+    vars.forEach((v, i) => (grads[v.name] = tf.tensor(randomInput(shapes[i], 100 * step + i).values, shapes[i])));
+    optimizer.applyGradients(grads);
+    tf.dispose(Object.values(grads));
+  }
+  const weights = vars.map((v) => v.dataSync() as Float32Array);
+  optimizer.dispose();
+  tf.dispose(vars);
+  return weights;
+}
+
+test("FusedMomentumOptimizer gives tf.train.momentum's weights bit for bit: fused kernel (SIMD and plain) and tf-op fallback", async () => {
+  const reference = await momentumWeights("cpu", () => tf.train.momentum(0.05, 0.9));
+  const candidates: Record<string, Float32Array[]> = {
+    "wasm tf.train.momentum": await momentumWeights("wasm", () => tf.train.momentum(0.05, 0.9)),
+    "wasm fused SIMD": await momentumWeights("wasm", () => new FusedMomentumOptimizer(0.05, 0.9)),
+    "cpu fallback ops": await momentumWeights("cpu", () => new FusedMomentumOptimizer(0.05, 0.9)),
+  };
+  enableSimdLoops(false);
+  try {
+    candidates["wasm fused plain"] = await momentumWeights("wasm", () => new FusedMomentumOptimizer(0.05, 0.9));
+  } finally {
+    enableSimdLoops(true);
+  }
+  for (const [label, weights] of Object.entries(candidates)) {
+    weights.forEach((w, i) => assert.deepEqual(Array.from(w), Array.from(reference[i]), `${label}: variable ${i}`));
+  }
+  assert.notDeepEqual(Array.from(reference[0]), Array.from(randomInput([3, 5], 10).values), "the updates moved the weights");
 });

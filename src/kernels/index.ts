@@ -4,9 +4,11 @@ import { conv2DBackpropFilterConfig } from "./conv2d-backprop-filter";
 import { makeConv2DBackpropInputConfig } from "./conv2d-backprop-input";
 import { makeCastConfig, makeIdentityConfig } from "./identity";
 import { maxPoolGradConfig } from "./max-pool-grad";
+import { momentumStepConfig } from "./momentum";
 import { makeSumConfig } from "./sum";
 import { overrideWasmKernel } from "./util";
 
+export { FusedMomentumOptimizer, MOMENTUM_STEP } from "./momentum";
 export { cpuClockMs, profileKernels } from "./profile";
 export type { KernelProfiler, KernelTiming } from "./profile";
 
@@ -30,6 +32,7 @@ export function registerWasmKernels(): void {
     makeBatchMatMulConfig(wasmKernel(tf.BatchMatMul)),
     makeIdentityConfig(wasmKernel(tf.Identity)),
     makeCastConfig(wasmKernel(tf.Cast)),
+    momentumStepConfig,
   ];
   for (const config of configs) overrideWasmKernel(config);
   registered = true;

@@ -15,6 +15,7 @@ export interface SimdLoops {
     c: number, batch: number, h: number, w: number, oh: number, ow: number,
     kh: number, kw: number, sh: number, sw: number, top: number, left: number,
   ): void;
+  momentumStep(w: number, acc: number, g: number, wOut: number, accOut: number, n: number, negLr: number, momentum: number): void;
   conv2DFilterGradDirect(
     x: number, dy: number, dw: number,
     batch: number, h: number, w: number, c: number, oh: number, ow: number, co: number,

@@ -355,4 +355,35 @@
         (br $iLoop)))
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $bLoop))))
+
+  ;; SGD with momentum (tfjs MomentumOptimizer, no Nesterov), in float32 as tfjs computes it:
+  ;; acc' = acc·m + g; w' = (−lr)·acc' + w, over n values; outputs may not alias inputs partially.
+  (func (export "momentumStep")
+    (param $w i32) (param $acc i32) (param $g i32) (param $wOut i32) (param $accOut i32) (param $n i32)
+    (param $negLr f32) (param $m f32)
+    (local $i i32) (local $end i32) (local $vecEnd i32) (local $a v128) (local $mv v128) (local $lv v128) (local $s f32)
+    (local.set $mv (f32x4.splat (local.get $m)))
+    (local.set $lv (f32x4.splat (local.get $negLr)))
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $vecEnd (i32.and (local.get $end) (i32.const -16)))
+    (block $vDone (loop $vLoop
+      (br_if $vDone (i32.ge_u (local.get $i) (local.get $vecEnd)))
+      (local.set $a (f32x4.add
+        (f32x4.mul (v128.load (i32.add (local.get $acc) (local.get $i))) (local.get $mv))
+        (v128.load (i32.add (local.get $g) (local.get $i)))))
+      (v128.store (i32.add (local.get $accOut) (local.get $i)) (local.get $a))
+      (v128.store (i32.add (local.get $wOut) (local.get $i))
+        (f32x4.add (f32x4.mul (local.get $lv) (local.get $a)) (v128.load (i32.add (local.get $w) (local.get $i)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 16)))
+      (br $vLoop)))
+    (block $sDone (loop $sLoop
+      (br_if $sDone (i32.ge_u (local.get $i) (local.get $end)))
+      (local.set $s (f32.add
+        (f32.mul (f32.load (i32.add (local.get $acc) (local.get $i))) (local.get $m))
+        (f32.load (i32.add (local.get $g) (local.get $i)))))
+      (f32.store (i32.add (local.get $accOut) (local.get $i)) (local.get $s))
+      (f32.store (i32.add (local.get $wOut) (local.get $i))
+        (f32.add (f32.mul (local.get $negLr) (local.get $s)) (f32.load (i32.add (local.get $w) (local.get $i)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $sLoop))))
 )
