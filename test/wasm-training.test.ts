@@ -62,8 +62,10 @@ test("a few training steps on wasm give cpu's loss curve and weights", async () 
 
 /** The paper CNN in the spec's own layer order (conv + bias, ReLU, then max pool), with plain tf ops. */
 function forwardInSpecOrder(params: Params, x: tf.Tensor4D): tf.Tensor2D {
-  const convBlock = (h: tf.Tensor4D, name: string) =>
-    tf.maxPool(tf.relu(tf.add(tf.conv2d(h, params[`${name}/kernel`] as tf.Tensor4D, 1, "valid"), params[`${name}/bias`])), 2, 2, "valid");
+  const convBlock = (h: tf.Tensor4D, name: string): tf.Tensor4D => {
+    const z = tf.add(tf.conv2d(h, params[`${name}/kernel`] as tf.Tensor4D, 1, "valid"), params[`${name}/bias`]) as tf.Tensor4D;
+    return tf.maxPool(tf.relu(z), 2, 2, "valid");
+  };
   const h = convBlock(convBlock(x, "conv1"), "conv2");
   const d1 = tf.relu(tf.add(tf.matMul(tf.reshape(h, [h.shape[0], -1]), params["dense1/kernel"] as tf.Tensor2D), params["dense1/bias"]));
   return tf.add(tf.matMul(d1, params["dense2/kernel"] as tf.Tensor2D), params["dense2/bias"]) as tf.Tensor2D;
