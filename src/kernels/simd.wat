@@ -223,7 +223,7 @@
     (param $kh i32) (param $kw i32) (param $sh i32) (param $sw i32) (param $top i32) (param $left i32)
     (local $fh i32) (local $fw i32) (local $ci i32) (local $b i32) (local $i i32) (local $ih i32)
     (local $jFrom i32) (local $jTo i32) (local $dst i32) (local $src i32) (local $n i32) (local $p i32)
-    (local $rowBytes i32) (local $srcStep i32)
+    (local $rowBytes i32) (local $srcStep i32) (local $k i32) (local $last i32)
     (local.set $rowBytes (i32.shl (local.get $ow) (i32.const 2)))
     (local.set $srcStep (i32.shl (local.get $sw) (i32.const 2)))
     (local.set $dst (local.get $cols))
@@ -255,14 +255,12 @@
             (block $iDone (loop $iLoop
               (br_if $iDone (i32.ge_s (local.get $i) (local.get $oh)))
               (local.set $ih (i32.sub (i32.add (i32.mul (local.get $i) (local.get $sh)) (local.get $fh)) (local.get $top)))
+              ;; Rows are short (a few floats): plain loads and stores, no memory.fill/copy (each one a runtime call).
               (if (i32.or (i32.lt_s (local.get $ih) (i32.const 0)) (i32.ge_s (local.get $ih) (local.get $h)))
-                (then (memory.fill (local.get $dst) (i32.const 0) (local.get $rowBytes)))
+                (then (call $zeroFloats (local.get $dst) (local.get $ow)))
                 (else
-                  (memory.fill (local.get $dst) (i32.const 0) (i32.shl (local.get $jFrom) (i32.const 2)))
-                  (memory.fill
-                    (i32.add (local.get $dst) (i32.shl (local.get $jTo) (i32.const 2)))
-                    (i32.const 0)
-                    (i32.shl (i32.sub (local.get $ow) (local.get $jTo)) (i32.const 2)))
+                  (call $zeroFloats (local.get $dst) (local.get $jFrom))
+                  (call $zeroFloats (i32.add (local.get $dst) (i32.shl (local.get $jTo) (i32.const 2))) (i32.sub (local.get $ow) (local.get $jTo)))
                   (local.set $src (i32.add (local.get $xT) (i32.shl
                     (i32.add
                       (i32.mul
@@ -272,8 +270,17 @@
                     (i32.const 2))))
                   (local.set $p (i32.add (local.get $dst) (i32.shl (local.get $jFrom) (i32.const 2))))
                   (local.set $n (i32.sub (local.get $jTo) (local.get $jFrom)))
-                  (if (i32.eq (local.get $sw) (i32.const 1))
-                    (then (memory.copy (local.get $p) (local.get $src) (i32.shl (local.get $n) (i32.const 2))))
+                  (if (i32.and (i32.eq (local.get $sw) (i32.const 1)) (i32.ge_s (local.get $n) (i32.const 4)))
+                    (then
+                      ;; whole vectors, then one last vector ending at the row's end (it may overlap the one before)
+                      (local.set $last (i32.shl (i32.sub (local.get $n) (i32.const 4)) (i32.const 2)))
+                      (local.set $k (i32.const 0))
+                      (block $vDone (loop $vLoop
+                        (br_if $vDone (i32.ge_s (local.get $k) (local.get $last)))
+                        (v128.store (i32.add (local.get $p) (local.get $k)) (v128.load (i32.add (local.get $src) (local.get $k))))
+                        (local.set $k (i32.add (local.get $k) (i32.const 16)))
+                        (br $vLoop)))
+                      (v128.store (i32.add (local.get $p) (local.get $last)) (v128.load (i32.add (local.get $src) (local.get $last)))))
                     (else
                       (block $jDone (loop $jLoop
                         (br_if $jDone (i32.le_s (local.get $n) (i32.const 0)))
@@ -293,6 +300,15 @@
         (br $fwLoop)))
       (local.set $fh (i32.add (local.get $fh) (i32.const 1)))
       (br $fhLoop))))
+
+  ;; Zero `n` floats from byte offset p (n ≤ 0: nothing).
+  (func $zeroFloats (param $p i32) (param $n i32)
+    (block $done (loop $next
+      (br_if $done (i32.le_s (local.get $n) (i32.const 0)))
+      (f32.store (local.get $p) (f32.const 0))
+      (local.set $p (i32.add (local.get $p) (i32.const 4)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $next))))
 
   ;; Scatter-add of a convolution's column gradients into dx (the adjoint of im2col): dx is zeroed, then
   ;; dx[b, i·sh + fh − top, j·sw + fw − left, 0:c] += dcols[(b·oh + i)·ow + j][(fh·kw + fw)·c + 0:c] for taps inside dx.
