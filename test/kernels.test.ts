@@ -169,6 +169,10 @@ test("Sum and BatchMatMul (transposed operands) on wasm match cpu", async () => 
     const b2 = randomInput(transposeB ? [5, 6] : [6, 5], 45);
     await expectSameAsCpu(`matMul 2d ${transposeA} ${transposeB}`, "BatchMatMul", { a: a2, b: b2 }, { transposeA, transposeB });
   }
+  // A·Bᵀ with a large B (a dense layer's input gradient) goes through (B·Aᵀ)ᵀ.
+  const dy = randomInput([6, 12], 47);
+  const kernel = randomInput([40, 12], 48);
+  await expectSameAsCpu("matMul dy·Wᵀ", "BatchMatMul", { a: dy, b: kernel }, { transposeA: false, transposeB: true });
 });
 
 test("without the SIMD loops, the fallback paths match cpu too", async () => {

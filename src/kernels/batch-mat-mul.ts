@@ -4,7 +4,9 @@ import { dispose, transposeInfo } from "./util";
 
 /**
  * wasm's BatchMatMul is fast (XNNPACK) only without transposes; with transposeA or transposeB it runs
- * plain loops (~10× slower). Transpose the operand explicitly instead (cheap next to the product).
+ * plain loops (~10× slower). Transpose an operand explicitly instead (cheap next to the product). XNNPACK also
+ * repacks b on every call with a new b, so for A·Bᵀ with a large B (a dense layer's input gradient dy·Wᵀ)
+ * it computes (B·Aᵀ)ᵀ: only the small A and the product are transposed, and B is used as it lies.
  */
 export function makeBatchMatMulConfig(original: tf.KernelConfig): tf.KernelConfig {
   const batchMatMul = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => {
@@ -12,18 +14,28 @@ export function makeBatchMatMulConfig(original: tf.KernelConfig): tf.KernelConfi
     const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     const { transposeA, transposeB } = (args.attrs ?? {}) as unknown as tf.BatchMatMulAttrs;
     if (!transposeA && !transposeB) return original.kernelFunc(args as Parameters<tf.KernelFunc>[0]);
+    const plain = (x: tf.TensorInfo, y: tf.TensorInfo) =>
+      original.kernelFunc({ inputs: { a: x, b: y }, backend, attrs: { transposeA: false, transposeB: false } }) as tf.TensorInfo;
     const swapLast = (t: tf.TensorInfo) => {
       const perm = t.shape.map((_, i) => i);
       perm.push(...perm.splice(-2).reverse());
       return transposeInfo(backend, t, perm);
     };
+    if (!transposeA && a.shape.length === 2 && b.shape.length === 2) {
+      const [m, k] = a.shape;
+      const n = b.shape[0];
+      if (m * k + m * n < n * k) {
+        const aT = swapLast(a);
+        const productT = plain(b, aT);
+        dispose(backend, aT);
+        const product = swapLast(productT);
+        dispose(backend, productT);
+        return product;
+      }
+    }
     const aa = transposeA ? swapLast(a) : a;
     const bb = transposeB ? swapLast(b) : b;
-    const out = original.kernelFunc({
-      inputs: { a: aa, b: bb },
-      backend,
-      attrs: { transposeA: false, transposeB: false },
-    }) as tf.TensorInfo;
+    const out = plain(aa, bb);
     if (aa !== a) dispose(backend, aa);
     if (bb !== b) dispose(backend, bb);
     return out;
