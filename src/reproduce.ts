@@ -11,7 +11,8 @@ import { sweep } from "./experiment/sweep";
 import { writeFileAtomic } from "./fsutil";
 import { PROJECT_ROOT } from "./notebook-helpers";
 import { aggregateRecords, formatAggregate } from "./report/frame";
-import { Notebook, NotebookRun, joinText, runNotebooks } from "./report/notebooks";
+import { Notebook, NotebookRun, executeNotebook, exportHtml, joinText } from "./report/notebooks";
+import { checkReport, closeBrowser } from "./report/png";
 
 export const NOTEBOOKS_DIR = path.join(PROJECT_ROOT, "notebooks");
 
@@ -51,6 +52,8 @@ export interface ReproduceOptions {
   dataDir: string;
   /** Per-cell limit in seconds. */
   timeoutSec?: number;
+  /** Notebooks executed at once (default: workers; each kernel computes on one core). */
+  notebookConcurrency?: number;
   log?: (line: string) => void;
 }
 
@@ -89,12 +92,12 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceSummar
 
   const notebooksStart = performance.now();
   const reportsDir = path.join(dataDir, "reports");
-  const runs = await runNotebooks({
+  const runs = await runNotebooksInParallel({
     notebooks,
     reportsDir,
     env: { FWPRUNE_PRESET: preset, FWPRUNE_DATA_DIR: dataDir, FWPRUNE_WORKERS: String(opts.workers) },
     timeoutSec: opts.timeoutSec ?? 900,
-    screenshots: true,
+    concurrency: Math.max(1, opts.notebookConcurrency ?? opts.workers),
     log,
   });
   const notebooksSeconds = (performance.now() - notebooksStart) / 1000;
@@ -116,6 +119,64 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceSummar
   return summary;
 }
 
+/**
+ * Execute the notebooks, `concurrency` kernels at a time (in place, with their outputs), then export each one's HTML
+ * report and check it offline in headless Chromium (every figure drawn, nothing fetched). The first failure (a
+ * failing cell, with its own message, or a report with undrawn figures) fails the whole; running kernels finish first.
+ */
+export async function runNotebooksInParallel(opts: {
+  notebooks: string[];
+  reportsDir: string;
+  env: Record<string, string>;
+  timeoutSec: number;
+  concurrency: number;
+  log: (line: string) => void;
+}): Promise<NotebookRun[]> {
+  const executed: { notebook: string; seconds: number }[] = [];
+  let next = 0;
+  let failure: unknown;
+  const lane = async () => {
+    while (failure === undefined && next < opts.notebooks.length) {
+      const notebook = opts.notebooks[next++];
+      const name = path.basename(notebook, ".ipynb");
+      opts.log(`notebook ${name}: executing`);
+      try {
+        const { seconds } = await executeNotebook(notebook, { env: opts.env, timeoutSec: opts.timeoutSec });
+        executed.push({ notebook, seconds });
+        opts.log(`notebook ${name}: executed in ${seconds.toFixed(1)} s`);
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(opts.concurrency, opts.notebooks.length) }, lane));
+  if (failure !== undefined) throw failure;
+
+  const runs: NotebookRun[] = [];
+  try {
+    for (const notebook of opts.notebooks) {
+      const name = path.basename(notebook, ".ipynb");
+      const html = path.join(opts.reportsDir, `${name}.html`);
+      await exportHtml(notebook, html);
+      const check = await checkReport(html, { screenshot: path.join(opts.reportsDir, `${name}.png`), maxScreenshotHeight: 4000 });
+      if (check.drawn < check.figures || check.errors.length > 0 || check.blockedRequests.length > 0) {
+        throw new Error(
+          `report ${html}: ${check.drawn} of ${check.figures} figures drawn offline` +
+            (check.errors.length ? `; page errors: ${check.errors.join(" | ")}` : "") +
+            (check.blockedRequests.length ? `; tried to fetch: ${check.blockedRequests.join(", ")}` : ""),
+        );
+      }
+      const seconds = executed.find((e) => e.notebook === notebook)?.seconds ?? NaN;
+      const notebookBytes = fs.statSync(notebook).size;
+      runs.push({ notebook, executed: notebook, html, seconds, figures: check.figures, drawn: check.drawn, notebookBytes });
+      opts.log(`notebook ${name}: ${check.drawn}/${check.figures} figures drawn in its report, ${(notebookBytes / 1e6).toFixed(2)} MB → ${html}`);
+    }
+  } finally {
+    await closeBrowser();
+  }
+  return runs;
+}
+
 export function formatSummary(s: ReproduceSummary): string {
   const rel = (p: string) => path.relative(process.cwd(), p) || p;
   const lines = s.notebooks.map((n) =>
@@ -135,7 +196,7 @@ export function registerReproduceCommand(program: Command): void {
     .command("reproduce")
     .description("run the sweep, then execute every notebook (saved in place with its outputs), export and check one HTML report per notebook")
     .option("--preset <name|file>", "quick | paper | path of a JSON config; the notebooks get it as FWPRUNE_PRESET", "quick")
-    .option("--workers <n>", "worker processes for the sweep", (t: string) => {
+    .option("--workers <n>", "worker processes for the sweep, and notebooks executed at once", (t: string) => {
       const n = Number(t);
       if (!Number.isInteger(n) || n < 0) throw new Error(`--workers: expected an integer ≥ 0, got ${JSON.stringify(t)}`);
       return n;

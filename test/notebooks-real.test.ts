@@ -1,0 +1,159 @@
+// A real reproduction notebook (04, FW vs FW-momentum) executed end to end through Jupyter + tslab on a tiny
+// config given the way users give one (FWPRUNE_PRESET=<json file>, FWPRUNE_DATA_DIR=<folder>); plus the pure
+// pieces the notebooks rely on: the claims table, multiply-add counts, notebook selection and output checks.
+import { test, after } from "node:test";
+import * as assert from "node:assert/strict";
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { PAPER_CNN } from "../src/model";
+import { RunRecord } from "../src/experiment/store";
+import { focusBudget, multiplyAdds, notebookConfig, paperClaims } from "../src/notebook-helpers";
+import { executeNotebook, Notebook, outputRole, REPO_ROOT } from "../src/report/notebooks";
+import { closeBrowser } from "../src/report/png";
+import { listNotebooks, problemOutputs } from "../src/reproduce";
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-notebooks-real-"));
+after(async () => {
+  await closeBrowser();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+/** Notebooks import ../dist: build it when a source file is newer (npm test has built it already). */
+function ensureBuilt(): void {
+  const built = path.join(REPO_ROOT, "dist", "index.js");
+  const newest = (dir: string): number =>
+    Math.max(0, ...fs.readdirSync(dir, { withFileTypes: true }).map((e) => {
+      const p = path.join(dir, e.name);
+      return e.isDirectory() ? newest(p) : e.name.endsWith(".ts") ? fs.statSync(p).mtimeMs : 0;
+    }));
+  if (!fs.existsSync(built) || fs.statSync(built).mtimeMs < newest(path.join(REPO_ROOT, "src"))) {
+    try {
+      execFileSync(path.join(REPO_ROOT, "node_modules", ".bin", "tsc"), ["-p", path.join(REPO_ROOT, "tsconfig.json")], { stdio: "pipe" });
+    } catch (err) {
+      if (!fs.existsSync(built)) throw err;
+    }
+  }
+}
+
+const TINY = {
+  preset: "quick",
+  name: "tiny-notebook-test",
+  dataset: { name: "mnist-embedded", trainSize: 8000, testSize: 2000, seed: 0, limitTrain: 600, limitTest: 300 },
+  pretrain: { epochs: 1 },
+  budgets: [1],
+  methods: ["dense", "magnitude", "fw", "fw-momentum"],
+  fw: { iterations: 10 },
+  inference: { repeats: 1, batchSize: 1000 },
+};
+
+test("notebook 04 runs end to end through Jupyter + tslab on a tiny config from FWPRUNE_PRESET, with figures and no errors", async () => {
+  ensureBuilt();
+  const presetFile = path.join(tmp, "tiny.json");
+  fs.writeFileSync(presetFile, JSON.stringify(TINY));
+  const dataDir = path.join(tmp, "data");
+  const out = path.join(tmp, "04-fw-momentum.ipynb");
+  const shipped = path.join(REPO_ROOT, "notebooks", "04-fw-momentum.ipynb");
+  const shippedBefore = fs.readFileSync(shipped, "utf8");
+  const started = Date.now();
+  await executeNotebook(shipped, {
+    outPath: out,
+    env: { FWPRUNE_PRESET: presetFile, FWPRUNE_DATA_DIR: dataDir, FWPRUNE_WORKERS: "0" },
+    timeoutSec: 240,
+  });
+  const seconds = (Date.now() - started) / 1000;
+  assert.equal(fs.readFileSync(shipped, "utf8"), shippedBefore, "the shipped notebook is left as it was");
+
+  const nb = JSON.parse(fs.readFileSync(out, "utf8")) as Notebook;
+  assert.deepEqual(problemOutputs(nb), [], "no error or stderr output");
+  const outputs = nb.cells.flatMap((c) => c.outputs ?? []);
+  const text = outputs.filter((o) => o.output_type === "stream").map((o) => [o.text ?? ""].flat().join("")).join("");
+  assert.match(text, /config "tiny-notebook-test"/, "the kernel got the config from FWPRUNE_PRESET");
+  assert.match(text, /budget 1: fw 0\.\d+ at sparsity 0\.9\d*; fw-momentum/, "it studies budget 1, the only one");
+  const statics = outputs.filter((o) => outputRole(o) === "figure-static");
+  const interactive = outputs.filter((o) => outputRole(o) === "figure-interactive");
+  assert.ok(statics.length >= 4, `figures with a static PNG: ${statics.length}`);
+  assert.equal(interactive.length, statics.length, "every figure also has its interactive version");
+  for (const o of statics) {
+    const png = Buffer.from(String(o.data!["image/png"]), "base64");
+    assert.equal(png.subarray(1, 4).toString(), "PNG");
+    assert.ok(png.length > 5000, `a drawn chart (${png.length} bytes)`);
+  }
+  assert.ok(fs.existsSync(path.join(dataDir, "runs")), "runs were cached under FWPRUNE_DATA_DIR");
+  console.log(`# notebook 04 on the tiny config: ${seconds.toFixed(1)} s`);
+});
+
+function record(label: string, budget: number, seed: number, accuracy: number, sparsity: number, inference = 1): RunRecord {
+  return {
+    format: 1, key: `${label}-${budget}-${seed}`, status: "ok", label, method: label as RunRecord["method"], seed, budget,
+    sparsityTarget: label.startsWith("dense") ? null : 0.9,
+    inputs: { checkpoint: { pretrainKey: `p${seed}`, epoch: budget } } as RunRecord["inputs"],
+    config: {}, backend: "wasm", versions: { fwprune: "0", tfjs: "0", node: "0" }, createdAt: "", host: "", pid: 0,
+    metrics: {
+      testAccuracy: accuracy, testLoss: 1 - accuracy, sparsity, sparsityPerLayer: {}, inferenceMedianSeconds: inference,
+      inferenceSeconds: [inference], samplesUsed: 0, pretrainSamples: 0, seconds: { prune: 0, retrain: 0, evaluate: 0, total: 0 },
+    },
+  };
+}
+
+test("paperClaims: verdicts follow the data (holds / partly / does not hold), paired by budget and seed", () => {
+  const records = [
+    record("dense", 1, 0, 0.90, 0), record("dense", 2, 0, 0.95, 0), record("dense", 3, 0, 0.97, 0),
+    record("magnitude", 1, 0, 0.88, 0.9, 1.0), record("magnitude", 2, 0, 0.93, 0.9, 1.0),
+    record("fw", 1, 0, 0.91, 0.95, 1.0), record("fw", 2, 0, 0.97, 0.95, 1.0),
+    record("fw-momentum", 1, 0, 0.92, 0.92, 1.02), record("fw-momentum", 2, 0, 0.96, 0.93, 0.98),
+  ];
+  const claims = paperClaims(records);
+  const verdict = (start: string) => claims.find((c) => c.claim.includes(start))?.verdict;
+  assert.equal(verdict("than the dense model"), "holds"); // 0.92 > 0.90 and 0.96 > 0.95, sparser at both
+  assert.equal(verdict("simple (magnitude)"), "holds");
+  assert.equal(verdict("plain Frank-Wolfe"), "does not hold"); // never sparser than fw (0.92, 0.93 < 0.95)
+  // best dense 0.97 (budget 3): 0.92 is 5 points below, 0.96 is 1 point below (≤ 1: within)
+  assert.equal(verdict("1–2 pre-training epochs"), "partly");
+  assert.equal(verdict("inference-time"), "holds");
+  assert.match(claims.find((c) => c.claim.includes("magnitude"))!.measured, /more accurate at 2\/2; sparsity \+2\.50 points on average, sparser at 2\/2; both at 2\/2/);
+  assert.ok(!claims.some((c) => c.claim.includes("dense model trained")), "no dense-retrained row without such runs");
+
+  const slower = paperClaims([record("dense", 1, 0, 0.9, 0, 1), record("fw-momentum", 1, 0, 0.95, 0.9, 1.5)]);
+  assert.equal(slower.find((c) => c.claim.includes("inference"))!.verdict, "does not hold");
+  assert.equal(slower.find((c) => c.claim.includes("magnitude"))!.verdict, "not measured");
+});
+
+test("multiplyAdds counts the paper CNN's arithmetic by hand", () => {
+  assert.deepEqual(multiplyAdds(PAPER_CNN), [
+    { kernel: "conv1/kernel", weights: 3 * 3 * 1 * 32, multiplyAdds: 26 * 26 * 3 * 3 * 1 * 32 },
+    { kernel: "conv2/kernel", weights: 3 * 3 * 32 * 64, multiplyAdds: 11 * 11 * 3 * 3 * 32 * 64 },
+    { kernel: "dense1/kernel", weights: 1600 * 128, multiplyAdds: 1600 * 128 },
+    { kernel: "dense2/kernel", weights: 128 * 10, multiplyAdds: 128 * 10 },
+  ]);
+});
+
+test("notebookConfig reads FWPRUNE_PRESET / FWPRUNE_DATA_DIR / FWPRUNE_WORKERS; focusBudget prefers 2", () => {
+  const quick = notebookConfig({});
+  assert.equal(quick.config.name, "quick");
+  assert.equal(quick.dataDir, path.join(REPO_ROOT, "data"));
+  assert.equal(focusBudget(quick.config), 2);
+  const file = path.join(tmp, "tiny-config.json");
+  fs.writeFileSync(file, JSON.stringify(TINY));
+  const tiny = notebookConfig({ FWPRUNE_PRESET: file, FWPRUNE_DATA_DIR: "/tmp/x", FWPRUNE_WORKERS: "0" });
+  assert.deepEqual([tiny.config.name, tiny.dataDir, tiny.workers, focusBudget(tiny.config)], ["tiny-notebook-test", "/tmp/x", 0, 1]);
+  assert.throws(() => notebookConfig({ FWPRUNE_PRESET: "/no/such.json" }), /no such file/);
+  assert.throws(() => notebookConfig({ FWPRUNE_WORKERS: "two" }), /FWPRUNE_WORKERS: expected an integer ≥ 0, got "two"/);
+});
+
+test("reproduce picks notebooks 01..07 (not the smoke check), by number or name, and flags error/stderr outputs", () => {
+  const all = listNotebooks().map((f) => path.basename(f));
+  assert.deepEqual(all.slice(0, 7).map((f) => f.slice(0, 3)), ["01-", "02-", "03-", "04-", "05-", "06-", "07-"]);
+  assert.ok(!all.some((f) => f.startsWith("00-")));
+  assert.deepEqual(listNotebooks(undefined, ["04", "02-magnitude-pruning"]).map((f) => path.basename(f)), ["04-fw-momentum.ipynb", "02-magnitude-pruning.ipynb"]);
+  assert.throws(() => listNotebooks(undefined, ["99"]), /--only "99": expected exactly one notebook .* none matches/);
+  const nb: Notebook = {
+    nbformat: 4, nbformat_minor: 5, metadata: {},
+    cells: [
+      { cell_type: "code", source: "", outputs: [{ output_type: "stream", name: "stdout", text: "fine" }] },
+      { cell_type: "code", source: "", outputs: [{ output_type: "stream", name: "stderr", text: ["failed: fw budget 1"] }, { output_type: "error", ename: "Error", evalue: "boom" }] },
+    ],
+  };
+  assert.deepEqual(problemOutputs(nb), [{ cell: 2, kind: "stderr", text: "failed: fw budget 1" }, { cell: 2, kind: "error", text: "Error: boom" }]);
+});
