@@ -13,7 +13,7 @@ import { SweepProgress, SweepResult, runOne, sweep } from "./experiment/sweep";
 import { writeFileAtomic } from "./fsutil";
 import { FwParams, FwIteration, cnnMaskOracle, frankWolfe, keptCount, magnitudeMaskFlat, roundMask, unflatten, applyMask, weightSparsity, resolvePruneParams, describePruneParams } from "./prune";
 import { progressDisplay } from "./report/display";
-import { PlotlyFigure, lineChart } from "./report/figures";
+import { FIGURE_PALETTE, PlotlyFigure, lineChart } from "./report/figures";
 import { AggregatedMetric, aggregateRecords } from "./report/frame";
 import { evaluate, loadCheckpoint, train } from "./train";
 
@@ -147,8 +147,10 @@ export function budgetFigure(
       return { method: r.label, budget: r.budget, value: s.mean * scale, lower: (s.mean - ci) * scale, upper: (s.mean + ci) * scale };
     });
   const bands = rows.some((r) => Number.isFinite(r.lower));
+  // Colours by position among all methods, so a method keeps its colour when others are left out.
+  const colors = Object.fromEntries([...new Set(records.map((r) => r.label))].map((label, i) => [label, FIGURE_PALETTE[i % FIGURE_PALETTE.length]]));
   return lineChart({
-    rows, x: "budget", y: "value", group: "method", markers: true, band: bands ? { lower: "lower", upper: "upper" } : undefined,
+    rows, x: "budget", y: "value", group: "method", markers: true, band: bands ? { lower: "lower", upper: "upper" } : undefined, colors,
     title: opts.title, xTitle: "pre-training budget (epochs)", yTitle: opts.yTitle, logY: opts.logY,
   });
 }
