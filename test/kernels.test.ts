@@ -2,7 +2,7 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
-import { FusedMomentumOptimizer, registerWasmKernels } from "../src/kernels";
+import { enableRelaxedGemm, FusedMomentumOptimizer, hasRelaxedGemm, registerWasmKernels } from "../src/kernels";
 import { enableSimdLoops } from "../src/kernels/simd";
 import { mulberry32 } from "../src/random";
 
@@ -173,6 +173,57 @@ test("Sum and BatchMatMul (transposed operands) on wasm match cpu", async () => 
   const dy = randomInput([6, 12], 47);
   const kernel = randomInput([40, 12], 48);
   await expectSameAsCpu("matMul dy·Wᵀ", "BatchMatMul", { a: dy, b: kernel }, { transposeA: false, transposeB: true });
+});
+
+// Shapes for gemm.ts's relaxed-SIMD product: output columns in 8s (else XNNPACK), rows not a multiple of the 6-row
+// tile, k past one block of 512 (C accumulates across blocks), batched.
+const PRODUCTS: { a: Shape; b: Shape }[] = [];
+for (const m of [1, 5, 6, 13]) for (const k of [1, 7, 700]) for (const n of [8, 24]) PRODUCTS.push({ a: [m, k], b: [k, n] });
+PRODUCTS.push({ a: [3, 7, 9], b: [3, 9, 16] }, { a: [1, 64, 160], b: [1, 160, 128] });
+
+async function expectProductsSameAsCpu(label: string) {
+  let seed = 2000;
+  for (const { a, b } of PRODUCTS) {
+    const inputs = { a: randomInput(a, (seed += 2)), b: randomInput(b, seed + 1) };
+    await expectSameAsCpu(`${label} matMul ${JSON.stringify(a)}·${JSON.stringify(b)}`, "BatchMatMul", inputs, { transposeA: false, transposeB: false });
+  }
+  const a = randomInput([2, 9, 13], 2100);
+  const b = randomInput([2, 16, 9], 2101);
+  await expectSameAsCpu(`${label} matMul transposed`, "BatchMatMul", { a, b }, { transposeA: true, transposeB: true });
+}
+
+// Convolutions for gemm.ts's in-place product (valid, ≥ 32 floats per filter row, output channels in 8s) and
+// their neighbours that stay on XNNPACK (padding, few channels, odd output channels).
+async function expectConvolutionsSameAsCpu(label: string) {
+  let seed = 2200;
+  for (const [inChannels, outChannels] of [[16, 8], [32, 16], [5, 8], [16, 12]]) {
+    for (const stride of [1, 2]) {
+      for (const pad of PADS) {
+        for (const [h, w] of SIZES) {
+          const x = randomInput([2, h, w, inChannels], (seed += 2));
+          const filter = randomInput([3, 2, inChannels, outChannels], seed + 1);
+          const attrs = { strides: stride, pad, dataFormat: "NHWC", dilations: 1 };
+          await expectSameAsCpu(`${label} conv2d ${JSON.stringify({ inChannels, outChannels, stride, pad, h, w })}`, "Conv2D", { x, filter }, attrs);
+        }
+      }
+    }
+  }
+  const conv2 = { x: randomInput([3, 13, 13, 32], 2300), filter: randomInput([3, 3, 32, 64], 2301) };
+  await expectSameAsCpu(`${label} conv2d paper conv2`, "Conv2D", conv2, { strides: 1, pad: "valid", dataFormat: "NHWC", dilations: 1 });
+}
+
+test("relaxed-SIMD products on wasm (BatchMatMul, Conv2D) match cpu; so do the XNNPACK paths without them", async () => {
+  await tf.setBackend("wasm");
+  assert.ok(hasRelaxedGemm(tf.backend() as never), "relaxed SIMD compiles in this Node");
+  await expectProductsSameAsCpu("relaxed");
+  await expectConvolutionsSameAsCpu("relaxed");
+  enableRelaxedGemm(false);
+  try {
+    await expectProductsSameAsCpu("xnnpack");
+    await expectConvolutionsSameAsCpu("xnnpack");
+  } finally {
+    enableRelaxedGemm(true);
+  }
 });
 
 test("without the SIMD loops, the fallback paths match cpu too", async () => {

@@ -1,21 +1,24 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { relaxedMatMul } from "./gemm";
 import { dispose, transposeInfo } from "./util";
 
 /**
  * wasm's BatchMatMul is fast (XNNPACK) only without transposes; with transposeA or transposeB it runs
  * plain loops (~10× slower). Transpose an operand explicitly instead (cheap next to the product). XNNPACK also
  * repacks b on every call with a new b, so for A·Bᵀ with a large B (a dense layer's input gradient dy·Wᵀ)
- * it computes (B·Aᵀ)ᵀ: only the small A and the product are transposed, and B is used as it lies.
+ * it computes (B·Aᵀ)ᵀ: only the small A and the product are transposed, and B is used as it lies. Where relaxed
+ * SIMD is available, the products whose output has columns in 8s run on gemm.ts's fused multiply-add instead.
  */
 export function makeBatchMatMulConfig(original: tf.KernelConfig): tf.KernelConfig {
   const batchMatMul = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => {
     const backend = args.backend as BackendWasm;
     const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     const { transposeA, transposeB } = (args.attrs ?? {}) as unknown as tf.BatchMatMulAttrs;
-    if (!transposeA && !transposeB) return original.kernelFunc(args as Parameters<tf.KernelFunc>[0]);
     const plain = (x: tf.TensorInfo, y: tf.TensorInfo) =>
-      original.kernelFunc({ inputs: { a: x, b: y }, backend, attrs: { transposeA: false, transposeB: false } }) as tf.TensorInfo;
+      relaxedMatMul(backend, x, y) ??
+      (original.kernelFunc({ inputs: { a: x, b: y }, backend, attrs: { transposeA: false, transposeB: false } }) as tf.TensorInfo);
+    if (!transposeA && !transposeB) return plain(a, b);
     const swapLast = (t: tf.TensorInfo) => {
       const perm = t.shape.map((_, i) => i);
       perm.push(...perm.splice(-2).reverse());

@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { makeBatchMatMulConfig } from "./batch-mat-mul";
+import { makeConv2DConfig } from "./conv2d";
 import { conv2DBackpropFilterConfig } from "./conv2d-backprop-filter";
 import { makeConv2DBackpropInputConfig } from "./conv2d-backprop-input";
 import { makeCastConfig, makeIdentityConfig } from "./identity";
@@ -9,12 +10,13 @@ import { makeSumConfig } from "./sum";
 import { overrideWasmKernel } from "./util";
 
 export { FusedMomentumOptimizer, MOMENTUM_STEP } from "./momentum";
+export { enableRelaxedGemm, hasRelaxedGemm } from "./gemm";
 export { cpuClockMs, profileKernels } from "./profile";
 export type { KernelProfiler, KernelTiming } from "./profile";
 
 /**
- * Gradient kernels the wasm backend lacks (Conv2DBackpropFilter) or runs slowly (the others), registered
- * once, before the backend starts. Kernels that fall back to wasm's own keep its setup function.
+ * Gradient kernels the wasm backend lacks (Conv2DBackpropFilter) or runs slowly (the others), and Conv2D and
+ * BatchMatMul on relaxed SIMD where available (gemm.ts), registered once, before the backend starts. Kernels that fall back to wasm's own keep its setup function.
  */
 let registered = false;
 export function registerWasmKernels(): void {
@@ -25,6 +27,7 @@ export function registerWasmKernels(): void {
     return config;
   };
   const configs = [
+    makeConv2DConfig(wasmKernel(tf.Conv2D)),
     conv2DBackpropFilterConfig,
     makeConv2DBackpropInputConfig(wasmKernel(tf.Conv2DBackpropInput)),
     maxPoolGradConfig,

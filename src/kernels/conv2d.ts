@@ -1,0 +1,34 @@
+import * as tf from "@tensorflow/tfjs";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { relaxedConv2D } from "./gemm";
+import { Pad } from "./util";
+
+/**
+ * Conv2D as one relaxed-SIMD product read in place from x (gemm.ts), where that is available and the convolution
+ * fits it (valid padding, dilation 1, output channels in 8s, at least 32 floats per filter row); otherwise wasm's own
+ * (XNNPACK) kernel.
+ */
+export function makeConv2DConfig(original: tf.KernelConfig): tf.KernelConfig {
+  const conv2D = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => {
+    const backend = args.backend as BackendWasm;
+    const { x, filter } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
+    const attrs = (args.attrs ?? {}) as unknown as tf.Conv2DAttrs;
+    const info = tf.backend_util.computeConv2DInfo(
+      x.shape as [number, number, number, number],
+      filter.shape as [number, number, number, number],
+      attrs.strides,
+      attrs.dilations ?? 1,
+      attrs.pad as Pad,
+      attrs.dimRoundingMode,
+      false,
+      tf.backend_util.convertConv2DDataFormat(attrs.dataFormat ?? "NHWC"),
+    );
+    return relaxedConv2D(backend, x, filter, info) ?? original.kernelFunc(args as Parameters<tf.KernelFunc>[0]);
+  };
+  return {
+    kernelName: tf.Conv2D,
+    backendName: "wasm",
+    setupFunc: original.setupFunc,
+    kernelFunc: conv2D as tf.KernelFunc,
+  };
+}

@@ -1,0 +1,130 @@
+import * as tf from "@tensorflow/tfjs";
+import { setFlagsFromString } from "node:v8";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { GEMM_WASM_BASE64 } from "./gemm-module";
+import { heapBuffer, pointer, withScratch } from "./simd";
+
+/**
+ * gemm.wat's matrix product (relaxed SIMD fused multiply-add, 6×8 register tiles), bound to one tfjs wasm backend's
+ * memory. relaxed_madd rounds once (FMA) or twice depending on the machine, so results can differ across machines at
+ * rounding level; on one machine they are deterministic.
+ */
+interface GemmExports {
+  gemm(
+    a: number, table: number, lda: number, b: number, bp: number, c: number,
+    m: number, k: number, n: number, kcMax: number, runLen: number, runStride: number,
+  ): void;
+}
+
+// The compile options leave out the DOM typings, where WebAssembly's live; this is the little used here.
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
+}
+const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+/** k values summed per pass over C: A's 6 rows of a block (6·512 floats) stay in L1 while all panels use them. */
+const KC_MAX = 512;
+
+let compiled: object | null | undefined;
+let enabled = true;
+const instances = new WeakMap<object, GemmExports>();
+
+/** Switch the relaxed-SIMD product off (tests use it to check the XNNPACK paths it replaces). */
+export function enableRelaxedGemm(on: boolean): void {
+  enabled = on;
+}
+
+/**
+ * The module, or null where relaxed SIMD is unavailable. Node 20's V8 has it behind a flag, which is set (only if a
+ * first compile fails) before compiling again; newer engines have it on by default.
+ */
+function compiledModule(): object | null {
+  if (compiled !== undefined) return compiled;
+  const bytes = Buffer.from(GEMM_WASM_BASE64, "base64");
+  try {
+    compiled = new wasmApi.Module(bytes);
+  } catch {
+    try {
+      setFlagsFromString("--experimental-wasm-relaxed-simd");
+      compiled = new wasmApi.Module(bytes);
+    } catch {
+      compiled = null;
+    }
+  }
+  return compiled;
+}
+
+function gemmFor(backend: BackendWasm): GemmExports | undefined {
+  if (!enabled) return undefined;
+  const memory = (backend.wasm as unknown as { asm?: { memory?: object } }).asm?.memory;
+  const module = memory && compiledModule();
+  if (!memory || !module) return undefined;
+  let exports = instances.get(memory);
+  if (!exports) {
+    exports = new wasmApi.Instance(module, { env: { memory } }).exports as GemmExports;
+    instances.set(memory, exports);
+  }
+  return exports;
+}
+
+/** Whether the relaxed-SIMD product can run on this backend. */
+export function hasRelaxedGemm(backend: BackendWasm): boolean {
+  return gemmFor(backend) !== undefined;
+}
+
+/**
+ * a [...batch, m, k] · b [...batch, k, n] (same batch shape, n % 8 == 0) as a new tensor, or undefined where the
+ * relaxed-SIMD product is unavailable or the shapes do not fit it (the caller then uses XNNPACK).
+ */
+export function relaxedMatMul(backend: BackendWasm, a: tf.TensorInfo, b: tf.TensorInfo): tf.TensorInfo | undefined {
+  const gemm = gemmFor(backend);
+  const batchShape = a.shape.slice(0, -2);
+  if (!gemm || a.dtype !== "float32" || b.dtype !== "float32" || b.shape.length !== a.shape.length) return undefined;
+  if (b.shape.slice(0, -2).some((d, i) => d !== batchShape[i])) return undefined;
+  const [m, k] = a.shape.slice(-2);
+  const n = b.shape[b.shape.length - 1];
+  if (n % 8 !== 0 || m * k * n === 0) return undefined;
+  const batches = batchShape.reduce((p, d) => p * d, 1);
+  const c = backend.makeOutput([...batchShape, m, n], "float32");
+  const [pa, pb, pc] = [pointer(backend, a), pointer(backend, b), pointer(backend, c)];
+  withScratch(backend, k * n * 4, (bp) => {
+    for (let i = 0; i < batches; i++) {
+      gemm.gemm(pa + i * m * k * 4, 0, k * 4, pb + i * k * n * 4, bp, pc + i * m * n * 4, m, k, n, KC_MAX, KC_MAX, 0);
+    }
+  });
+  return c;
+}
+
+/**
+ * A valid (unpadded) NHWC convolution with dilation 1 as one product read in place from x: row (b, oh, ow) of the
+ * im2col matrix is kh runs of kw·c floats of x, w·c floats apart; filter [kh, kw, c, co] is B as it lies.
+ * Undefined where the relaxed-SIMD product is unavailable or the convolution does not fit it.
+ */
+export function relaxedConv2D(backend: BackendWasm, x: tf.TensorInfo, filter: tf.TensorInfo, info: tf.backend_util.Conv2DInfo): tf.TensorInfo | undefined {
+  const gemm = gemmFor(backend);
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, padInfo } = info;
+  const { filterHeight, filterWidth, strideHeight, strideWidth, dilationHeight, dilationWidth } = info;
+  const unpadded = padInfo.top === 0 && padInfo.left === 0 && padInfo.bottom === 0 && padInfo.right === 0;
+  // Short runs (a first layer's single input channel) spend their time in calls, not in multiply-adds.
+  const runLen = filterWidth * inChannels;
+  if (!gemm || !unpadded || dilationHeight !== 1 || dilationWidth !== 1 || outChannels % 8 !== 0 || runLen < 32) return undefined;
+  if (x.dtype !== "float32" || filter.dtype !== "float32" || info.dataFormat !== "channelsLast") return undefined;
+  const m = batchSize * outHeight * outWidth;
+  const k = filterHeight * runLen;
+  const out = backend.makeOutput([batchSize, outHeight, outWidth, outChannels], "float32");
+  const [px, pf, po] = [pointer(backend, x), pointer(backend, filter), pointer(backend, out)];
+  withScratch(backend, k * outChannels * 4 + m * 4, (bp) => {
+    const table = bp + k * outChannels * 4;
+    const rows = new Int32Array(heapBuffer(backend), table, m);
+    let i = 0;
+    for (let b = 0; b < batchSize; b++) {
+      for (let oh = 0; oh < outHeight; oh++) {
+        const rowStart = (b * inHeight + oh * strideHeight) * inWidth;
+        for (let ow = 0; ow < outWidth; ow++) rows[i++] = (rowStart + ow * strideWidth) * inChannels * 4;
+      }
+    }
+    gemm.gemm(px, table, 0, pf, bp, po, m, k, outChannels, k, runLen, inWidth * inChannels * 4);
+  });
+  return out;
+}
