@@ -179,6 +179,14 @@ export interface InferenceTiming {
 
 /** Median wall time of predicting the whole split in batches, after one warm-up batch (PAPER.md's protocol). */
 export function timeInference(model: Model, split: Split, opts: { repeats?: number; batchSize?: number } = {}): InferenceTiming {
+  return timeInferenceSideBySide([model], split, opts)[0];
+}
+
+/**
+ * Time several models on the same split, interleaved: each repeat times every model once, in a rotating order, so
+ * a slow spell on the machine hits them alike and their ratio stays meaningful.
+ */
+export function timeInferenceSideBySide(models: Model[], split: Split, opts: { repeats?: number; batchSize?: number } = {}): InferenceTiming[] {
   const repeats = opts.repeats ?? 5;
   const batchSize = opts.batchSize ?? 1000;
   const data = toTensors(split);
@@ -186,19 +194,24 @@ export function timeInference(model: Model, split: Split, opts: { repeats?: numb
   for (let s = 0; s < split.count; s += batchSize) {
     batches.push(tf.slice(data.x, [s, 0, 0, 0], [Math.min(batchSize, split.count - s), -1, -1, -1]));
   }
-  const predict = (xb: tf.Tensor4D) => tf.tidy(() => forward(model.spec, model.params, xb).dataSync());
+  const predict = (model: Model, xb: tf.Tensor4D) => tf.tidy(() => forward(model.spec, model.params, xb).dataSync());
   try {
-    predict(batches[0]);
-    const seconds: number[] = [];
+    for (const model of models) predict(model, batches[0]);
+    const seconds: number[][] = models.map(() => []);
     for (let r = 0; r < repeats; r++) {
-      const t0 = performance.now();
-      for (const xb of batches) predict(xb);
-      seconds.push((performance.now() - t0) / 1000);
+      for (let j = 0; j < models.length; j++) {
+        const i = (j + r) % models.length;
+        const t0 = performance.now();
+        for (const xb of batches) predict(models[i], xb);
+        seconds[i].push((performance.now() - t0) / 1000);
+      }
     }
-    const sorted = [...seconds].sort((a, b) => a - b);
-    const mid = sorted.length >> 1;
-    const medianSeconds = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-    return { medianSeconds, seconds, samplesPerSec: split.count / medianSeconds };
+    return seconds.map((s) => {
+      const sorted = [...s].sort((a, b) => a - b);
+      const mid = sorted.length >> 1;
+      const medianSeconds = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+      return { medianSeconds, seconds: s, samplesPerSec: split.count / medianSeconds };
+    });
   } finally {
     tf.dispose([data.x, data.y, ...batches]);
   }

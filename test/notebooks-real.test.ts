@@ -86,12 +86,13 @@ test("notebook 04 runs end to end through Jupyter + tslab on a tiny config from 
 
 function record(label: string, budget: number, seed: number, accuracy: number, sparsity: number, inference = 1): RunRecord {
   return {
-    format: 1, key: `${label}-${budget}-${seed}`, status: "ok", label, method: label as RunRecord["method"], seed, budget,
+    format: 2, key: `${label}-${budget}-${seed}`, status: "ok", label, method: label as RunRecord["method"], seed, budget,
     sparsityTarget: label.startsWith("dense") ? null : 0.9,
     inputs: { checkpoint: { pretrainKey: `p${seed}`, epoch: budget } } as RunRecord["inputs"],
     config: {}, backend: "wasm", versions: { fwprune: "0", tfjs: "0", node: "0" }, createdAt: "", host: "", pid: 0,
     metrics: {
       testAccuracy: accuracy, testLoss: 1 - accuracy, sparsity, sparsityPerLayer: {}, inferenceMedianSeconds: inference,
+      inferenceDenseMedianSeconds: 1,
       inferenceSeconds: [inference], samplesUsed: 0, pretrainSamples: 0, seconds: { prune: 0, retrain: 0, evaluate: 0, total: 0 },
     },
   };

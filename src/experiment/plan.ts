@@ -7,7 +7,7 @@ import {
 } from "./config";
 
 /** Bump when the meaning of a record changes, so old records are not mistaken for new ones. */
-export const RECORD_FORMAT = 1;
+export const RECORD_FORMAT = 2;
 
 /** JSON with object keys sorted at every level and undefined fields dropped: equal values, equal text. */
 export function canonicalJson(value: unknown): string {

@@ -7,7 +7,7 @@ import { Dataset, DatasetSpec, loadDataset } from "../data";
 import { writeFileAtomic } from "../fsutil";
 import { Model, createModel, disposeModel } from "../model";
 import { applyMask, weightSparsity } from "../prune/mask";
-import { DivergenceError, evaluate, loadCheckpoint, saveCheckpoint, timeInference, train } from "../train";
+import { DivergenceError, evaluate, loadCheckpoint, saveCheckpoint, timeInferenceSideBySide, train } from "../train";
 import { pruneWith } from "./methods";
 import { PretrainPlan, RECORD_FORMAT, RunPlan, canonicalJson } from "./plan";
 import {
@@ -214,7 +214,10 @@ export async function executeRun(plan: RunPlan, dataDir: string, config: unknown
     }
     const evalStart = performance.now();
     const final = evaluate(model, dataset.test);
-    const timing = timeInference(model, dataset.test, plan.inputs.inference);
+    // The dense checkpoint is timed beside the final model, interleaved, so their ratio survives a busy machine.
+    const dense = plan.method === "dense" ? undefined : loadCheckpoint(checkpointFile(dataDir, plan.pretrainKey, plan.budget)).model;
+    const [timing, denseTiming] = timeInferenceSideBySide(dense ? [model, dense] : [model], dataset.test, plan.inputs.inference);
+    if (dense) disposeModel(dense);
     const sparsity = weightSparsity(model);
     seconds.evaluate = (performance.now() - evalStart) / 1000;
     seconds.total = (performance.now() - start) / 1000;
@@ -227,6 +230,7 @@ export async function executeRun(plan: RunPlan, dataDir: string, config: unknown
       sparsityPerLayer: sparsity.perLayer,
       inferenceMedianSeconds: timing.medianSeconds,
       inferenceSeconds: timing.seconds,
+      inferenceDenseMedianSeconds: (denseTiming ?? timing).medianSeconds,
       samplesUsed,
       pretrainSamples: plan.budget * dataset.train.count,
       seconds,

@@ -33,6 +33,8 @@ export interface RunMetrics {
   sparsityPerLayer: Record<string, number>;
   inferenceMedianSeconds: number;
   inferenceSeconds: number[];
+  /** The dense checkpoint of the same budget, timed interleaved with this run's model (the ratio's denominator). */
+  inferenceDenseMedianSeconds: number;
   /** Training samples the method itself consumed (FW gradient minibatches + retraining), and pre-training's. */
   samplesUsed: number;
   pretrainSamples: number;

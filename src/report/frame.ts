@@ -35,7 +35,7 @@ export function summarize(values: number[]): Stats {
   return { mean, std, ci95: (tQuantile975(n - 1) * std) / Math.sqrt(n), count: n };
 }
 
-/** One record as a flat row, with its inference time relative to the dense model of the same checkpoint. */
+/** One record as a flat row, with its inference time relative to the dense checkpoint timed beside it. */
 export interface RunRow {
   label: string;
   method: string;
@@ -53,14 +53,9 @@ export interface RunRow {
   key: string;
 }
 
-const checkpointOf = (r: RunRecord) => `${r.inputs.checkpoint.pretrainKey}/${r.inputs.checkpoint.epoch}`;
-
 export function recordRows(records: RunRecord[]): RunRow[] {
-  const denseTime = new Map<string, number>();
-  for (const r of records) if (r.method === "dense" && r.status === "ok" && r.metrics) denseTime.set(checkpointOf(r), r.metrics.inferenceMedianSeconds);
   return records.map((r) => {
     const m = r.metrics;
-    const dense = denseTime.get(checkpointOf(r));
     return {
       label: r.label,
       method: r.method,
@@ -72,7 +67,7 @@ export function recordRows(records: RunRecord[]): RunRow[] {
       testLoss: m?.testLoss ?? NaN,
       sparsity: m?.sparsity ?? NaN,
       inferenceSeconds: m?.inferenceMedianSeconds ?? NaN,
-      inferenceRatio: m && dense ? m.inferenceMedianSeconds / dense : NaN,
+      inferenceRatio: m ? m.inferenceMedianSeconds / m.inferenceDenseMedianSeconds : NaN,
       samplesUsed: m?.samplesUsed ?? NaN,
       seconds: m?.seconds.total ?? NaN,
       key: r.key,
