@@ -11,7 +11,7 @@ import { datasetFor, ensureBackend } from "./experiment/run";
 import { RunRecord, checkpointDir, checkpointFile, readRecord } from "./experiment/store";
 import { SweepProgress, SweepResult, runOne, sweep } from "./experiment/sweep";
 import { writeFileAtomic } from "./fsutil";
-import { FwParams, FwIteration, cnnMaskOracle, frankWolfe, keptCount, magnitudeMaskFlat, roundMask, unflatten, applyMask, weightSparsity, resolvePruneParams, describePruneParams } from "./prune";
+import { FwParams, FwIteration, fwMaskPrune, applyMask, weightSparsity, resolvePruneParams, describePruneParams } from "./prune";
 import { progressDisplay } from "./report/display";
 import { FIGURE_PALETTE, PlotlyFigure, lineChart } from "./report/figures";
 import { AggregatedMetric, aggregateRecords } from "./report/frame";
@@ -64,7 +64,7 @@ export function describeContext(ctx: NotebookContext): string {
     `FW: T = ${c.fw.iterations}, minibatch ${c.fw.batchSize}, step ${canonicalJson(c.fw.stepSize)}, momentum ${canonicalJson(c.fw.momentum)}, τ = ${c.fw.tau}`,
     `retraining: ${c.retrain.epochs} epoch(s), lr ${c.retrain.lr}, momentum ${c.retrain.momentum}, batch ${c.retrain.batchSize}`,
     `methods: ${methods}`,
-    `cache: ${ctx.dataDir}`,
+    `cache: ${path.relative(PROJECT_ROOT, ctx.dataDir).startsWith("..") ? ctx.dataDir : path.relative(PROJECT_ROOT, ctx.dataDir) || "."}`,
   ].join("\n");
 }
 
@@ -318,22 +318,10 @@ export async function exploreFrankWolfe(ctx: NotebookContext, opts: FwExploreOpt
   const start = performance.now();
   const checkpoint = await loadFocusCheckpoint(ctx, opts.budget, seed);
   const data = datasetFor(config.dataset);
-  const oracle = cnnMaskOracle(checkpoint, data.train, { batchSize: params.batchSize, seed: params.seed, loss: params.loss });
   let model: Model | undefined;
   try {
-    const n = oracle.n;
-    const k = keptCount(n, params.sparsity);
-    const m0 = magnitudeMaskFlat(oracle.theta, params.sparsity);
-    const result = await frankWolfe(oracle, m0, {
-      k,
-      iterations: params.iterations,
-      stepSize: params.stepSize,
-      momentum: params.momentum,
-      lmoSampleFraction: params.lmoSampleFraction,
-      seed: params.seed,
-      onIteration: (it) => opts.onIteration?.(it),
-    });
-    const m = result.m;
+    const { theta, k, m0, m, rounded, mask, history, samples } = await fwMaskPrune(checkpoint, data.train, params, (it) => opts.onIteration?.(it));
+    const n = theta.length;
     const bins = Array.from({ length: 20 }, (_, i) => ({ from: i / 20, to: (i + 1) / 20, count: 0 }));
     let zeros = 0;
     let aboveTau = 0;
@@ -342,7 +330,6 @@ export async function exploreFrankWolfe(ctx: NotebookContext, opts: FwExploreOpt
       else bins[Math.min(19, Math.ceil(m[i] * 20) - 1)].count++;
       if (m[i] >= params.threshold) aboveTau++;
     }
-    const rounded = roundMask(m, k, params.threshold, oracle.theta);
     let kept = 0;
     let keptFromStart = 0;
     for (let i = 0; i < n; i++) {
@@ -351,26 +338,24 @@ export async function exploreFrankWolfe(ctx: NotebookContext, opts: FwExploreOpt
         if (m0[i] === 1) keptFromStart++;
       }
     }
-    const mask = unflatten(rounded, oracle.layout);
     model = applyMask(checkpoint, mask);
     const prunedEval = evaluate(model, data.test);
     const pruned = { ...prunedEval, sparsity: weightSparsity(model).global };
     let retrained: FwExploration["retrained"];
-    let samplesUsed = result.samples;
+    let samplesUsed = samples;
     if (retrain && retrainParams.epochs > 0) {
       const r = await train(model, data.train, { ...retrainParams, seed, streamLabel: `retrain/${opts.budget}`, mask });
       samplesUsed += r.samples;
       retrained = { ...evaluate(model, data.test), sparsity: weightSparsity(model).global };
     }
     const exploration: FwExploration = {
-      key, label, budget: opts.budget, seed, params: described, history: result.history, n, k, tau: params.threshold,
+      key, label, budget: opts.budget, seed, params: described, history, n, k, tau: params.threshold,
       relaxed: { zeros, bins, aboveTau }, kept, keptFromStart, pruned, retrained, samplesUsed,
       seconds: (performance.now() - start) / 1000,
     };
     writeFileAtomic(file, JSON.stringify(exploration) + "\n");
     return exploration;
   } finally {
-    oracle.dispose();
     if (model) disposeModel(model);
     disposeModel(checkpoint);
   }

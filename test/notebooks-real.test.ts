@@ -3,7 +3,7 @@
 // pieces the notebooks rely on: the claims table, multiply-add counts, notebook selection and output checks.
 import { test, after } from "node:test";
 import * as assert from "node:assert/strict";
-import { execFileSync } from "child_process";
+import { ensureBuilt } from "./build-dist";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -20,22 +20,6 @@ after(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-/** Notebooks import ../dist: build it when a source file is newer (npm test has built it already). */
-function ensureBuilt(): void {
-  const built = path.join(REPO_ROOT, "dist", "index.js");
-  const newest = (dir: string): number =>
-    Math.max(0, ...fs.readdirSync(dir, { withFileTypes: true }).map((e) => {
-      const p = path.join(dir, e.name);
-      return e.isDirectory() ? newest(p) : e.name.endsWith(".ts") ? fs.statSync(p).mtimeMs : 0;
-    }));
-  if (!fs.existsSync(built) || fs.statSync(built).mtimeMs < newest(path.join(REPO_ROOT, "src"))) {
-    try {
-      execFileSync(path.join(REPO_ROOT, "node_modules", ".bin", "tsc"), ["-p", path.join(REPO_ROOT, "tsconfig.json")], { stdio: "pipe" });
-    } catch (err) {
-      if (!fs.existsSync(built)) throw err;
-    }
-  }
-}
 
 const TINY = {
   preset: "quick",

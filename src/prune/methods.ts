@@ -2,9 +2,9 @@ import { Split } from "../data";
 import { Model, getWeights } from "../model";
 import { LossKind } from "../train";
 import { cnnMaskOracle } from "./cnn-oracle";
-import { frankWolfe, roundMask } from "./frank-wolfe";
+import { FwIteration, frankWolfe, roundMask } from "./frank-wolfe";
 import { MagnitudeScope, keptCount, magnitudeMask, magnitudeMaskFlat } from "./magnitude";
-import { prunableLayout, unflatten } from "./mask";
+import { Mask, unflatten } from "./mask";
 import { PruneHooks, PruneResult, registerPruneMethod } from "./registry";
 import { DEFAULT_BETA, DEFAULT_GAMMA, MomentumInput, StepSizeInput, describeMomentum, describeStepSize } from "./schedules";
 
@@ -64,11 +64,22 @@ export async function runMagnitude(checkpoint: Model, _data: Split, params: Magn
   return { mask, history: [], seconds: (performance.now() - start) / 1000, samplesUsed: 0 };
 }
 
+/** What one FW mask-pruning run produced: the start mask, the relaxed mask after T iterations, its rounding. */
+export interface FwMaskRun {
+  /** θ, the checkpoint's prunable weights, flat in layout order (m, m0 and rounded index the same entries). */
+  theta: Float32Array;
+  k: number;
+  m0: Float32Array;
+  m: Float32Array;
+  rounded: Float32Array;
+  mask: Mask;
+  history: FwIteration[];
+  samples: number;
+}
+
 /** FW mask pruning: m₀ = global magnitude mask, T FW iterations on minibatches, then rounding (τ, at most k). */
-export async function runFrankWolfe(checkpoint: Model, data: Split, params: FwParams, hooks: PruneHooks = {}): Promise<PruneResult> {
-  const start = performance.now();
+export async function fwMaskPrune(checkpoint: Model, data: Split, params: FwParams, onIteration?: (it: FwIteration) => void): Promise<FwMaskRun> {
   if (!(params.threshold > 0 && params.threshold <= 1)) throw new Error(`threshold: expected a number in (0, 1], got ${params.threshold}`);
-  const layout = prunableLayout(checkpoint.spec);
   const oracle = cnnMaskOracle(checkpoint, data, { batchSize: params.batchSize, seed: params.seed, loss: params.loss });
   try {
     const k = keptCount(oracle.n, params.sparsity);
@@ -80,13 +91,20 @@ export async function runFrankWolfe(checkpoint: Model, data: Split, params: FwPa
       momentum: params.momentum,
       lmoSampleFraction: params.lmoSampleFraction,
       seed: params.seed,
-      onIteration: (it) => hooks.progress?.(it.t + 1, params.iterations),
+      onIteration,
     });
-    const mask = unflatten(roundMask(result.m, k, params.threshold, oracle.theta), layout);
-    return { mask, history: result.history, seconds: (performance.now() - start) / 1000, samplesUsed: result.samples };
+    const rounded = roundMask(result.m, k, params.threshold, oracle.theta);
+    const mask = unflatten(rounded, oracle.layout);
+    return { theta: oracle.theta, k, m0, m: result.m, rounded, mask, history: result.history, samples: result.samples };
   } finally {
     oracle.dispose();
   }
+}
+
+export async function runFrankWolfe(checkpoint: Model, data: Split, params: FwParams, hooks: PruneHooks = {}): Promise<PruneResult> {
+  const start = performance.now();
+  const run = await fwMaskPrune(checkpoint, data, params, (it) => hooks.progress?.(it.t + 1, params.iterations));
+  return { mask: run.mask, history: run.history, seconds: (performance.now() - start) / 1000, samplesUsed: run.samples };
 }
 
 function describeFw(p: FwParams): Record<string, unknown> {
