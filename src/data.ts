@@ -252,7 +252,8 @@ function missingIdxFiles(dir: string): string[] {
   return Object.values(IDX_FILES).filter((base) => findIdxFile(dir, base) === undefined);
 }
 
-function describeIdxFolderProblem(dir: string): string | undefined {
+/** What keeps a folder from being an IDX dataset (missing folder or files), or undefined when it has all four files. */
+export function describeIdxFolderProblem(dir: string): string | undefined {
   const expected = `expected the four files ${Object.values(IDX_FILES).join(", ")} (each may also end in .gz)`;
   if (!fs.existsSync(dir)) return `folder ${dir} does not exist; ${expected}`;
   const missing = missingIdxFiles(dir);

@@ -106,11 +106,16 @@ export function createModel(spec: ModelSpec, seed: number): Model {
       const rand = mulberry32(deriveSeed(seed, `init/${p.name}`));
       for (let i = 0; i < size; i++) values[i] = (2 * rand() - 1) * limit;
     }
-    params[p.name] = tf.variable(tf.tensor(values, p.shape), true, `${p.name}-${nextId++}`);
+    params[p.name] = newVariable(p.name, values, p.shape);
   }
   return { spec, params };
 }
+
 let nextId = 0;
+/** A trainable variable holding these values (tf.variable copies its initial tensor, which tidy then frees). */
+function newVariable(name: string, values: Float32Array, shape: number[]): tf.Variable {
+  return tf.tidy(() => tf.variable(tf.tensor(values, shape), true, `${name}-${nextId++}`));
+}
 
 /** Build a model from plain weight arrays (a checkpoint, a pruned copy). */
 export function modelFromWeights(spec: ModelSpec, weights: Record<string, Float32Array>): Model {
@@ -121,7 +126,7 @@ export function modelFromWeights(spec: ModelSpec, weights: Record<string, Float3
     if (!values || values.length !== size) {
       throw new Error(`weights["${p.name}"]: expected ${size} values of shape [${p.shape}], got ${values ? values.length : "none"}`);
     }
-    params[p.name] = tf.variable(tf.tensor(values, p.shape), true, `${p.name}-${nextId++}`);
+    params[p.name] = newVariable(p.name, values, p.shape);
   }
   return { spec, params };
 }

@@ -11,14 +11,14 @@ import { datasetFor, ensureBackend } from "./experiment/run";
 import { RunRecord, checkpointDir, checkpointFile, readRecord } from "./experiment/store";
 import { SweepProgress, SweepResult, runOne, sweep } from "./experiment/sweep";
 import { writeFileAtomic } from "./fsutil";
-import { FwParams, FwIteration, fwMaskPrune, applyMask, weightSparsity, resolvePruneParams, describePruneParams } from "./prune";
+import { FwParams, FwIteration, fwMaskPrune, applyMask, weightSparsity, resolvePruneParams, describePruneParams, retrainInPlace } from "./prune";
+import { REPO_ROOT } from "./report/notebooks";
 import { progressDisplay } from "./report/display";
 import { FIGURE_PALETTE, PlotlyFigure, lineChart } from "./report/figures";
 import { AggregatedMetric, aggregateRecords } from "./report/frame";
-import { evaluate, loadCheckpoint, train } from "./train";
+import { evaluate, loadCheckpoint } from "./train";
 
 /** The repository root (dist/ and src/ both sit one level below it). */
-export const PROJECT_ROOT = path.resolve(__dirname, "..");
 
 export interface NotebookContext {
   /** What FWPRUNE_PRESET named: "quick", "paper", or the absolute path of a JSON config. */
@@ -36,9 +36,9 @@ export interface NotebookContext {
  */
 export function notebookConfig(env: Record<string, string | undefined> = process.env): NotebookContext {
   const named = env.FWPRUNE_PRESET?.trim() || "quick";
-  const preset = named === "quick" || named === "paper" ? named : path.resolve(PROJECT_ROOT, named);
+  const preset = named === "quick" || named === "paper" ? named : path.resolve(REPO_ROOT, named);
   const config = loadConfig(preset);
-  const dataDir = path.resolve(PROJECT_ROOT, env.FWPRUNE_DATA_DIR?.trim() || "data");
+  const dataDir = path.resolve(REPO_ROOT, env.FWPRUNE_DATA_DIR?.trim() || "data");
   let workers: number | undefined;
   if (env.FWPRUNE_WORKERS !== undefined && env.FWPRUNE_WORKERS.trim() !== "") {
     workers = Number(env.FWPRUNE_WORKERS);
@@ -58,13 +58,13 @@ export function describeContext(ctx: NotebookContext): string {
   const data = canonicalJson(c.dataset);
   const methods = c.methods.map((m) => `${m.name}${m.budgets ? ` (budgets ${budgetsOf(c, m).join(",")})` : ""}`).join(", ");
   return [
-    `preset: ${path.isAbsolute(ctx.preset) ? path.relative(PROJECT_ROOT, ctx.preset) : ctx.preset} (config "${c.name}")`,
+    `preset: ${path.isAbsolute(ctx.preset) ? path.relative(REPO_ROOT, ctx.preset) : ctx.preset} (config "${c.name}")`,
     `data: ${data}`,
     `seeds: ${c.seeds.join(", ")}; budgets (pre-training epochs): ${budgetsOf(c).join(", ")}; target sparsity: ${JSON.stringify(c.sparsity)}`,
     `FW: T = ${c.fw.iterations}, minibatch ${c.fw.batchSize}, step ${canonicalJson(c.fw.stepSize)}, momentum ${canonicalJson(c.fw.momentum)}, τ = ${c.fw.tau}`,
     `retraining: ${c.retrain.epochs} epoch(s), lr ${c.retrain.lr}, momentum ${c.retrain.momentum}, batch ${c.retrain.batchSize}`,
     `methods: ${methods}`,
-    `cache: ${path.relative(PROJECT_ROOT, ctx.dataDir).startsWith("..") ? ctx.dataDir : path.relative(PROJECT_ROOT, ctx.dataDir) || "."}`,
+    `cache: ${path.relative(REPO_ROOT, ctx.dataDir).startsWith("..") ? ctx.dataDir : path.relative(REPO_ROOT, ctx.dataDir) || "."}`,
   ].join("\n");
 }
 
@@ -344,7 +344,7 @@ export async function exploreFrankWolfe(ctx: NotebookContext, opts: FwExploreOpt
     let retrained: FwExploration["retrained"];
     let samplesUsed = samples;
     if (retrain && retrainParams.epochs > 0) {
-      const r = await train(model, data.train, { ...retrainParams, seed, streamLabel: `retrain/${opts.budget}`, mask });
+      const r = await retrainInPlace(model, mask, data.train, { ...retrainParams, seed, streamLabel: `retrain/${opts.budget}` });
       samplesUsed += r.samples;
       retrained = { ...evaluate(model, data.test), sparsity: weightSparsity(model).global };
     }

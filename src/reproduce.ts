@@ -9,12 +9,11 @@ import { progressReporter } from "./experiment/commands";
 import { defaultDataDir } from "./experiment/store";
 import { sweep } from "./experiment/sweep";
 import { writeFileAtomic } from "./fsutil";
-import { PROJECT_ROOT } from "./notebook-helpers";
 import { aggregateRecords, formatAggregate } from "./report/frame";
-import { Notebook, NotebookRun, executeNotebook, exportHtml, joinText } from "./report/notebooks";
+import { Notebook, NotebookRun, REPO_ROOT, executeNotebook, exportHtml, joinText } from "./report/notebooks";
 import { checkReport, closeBrowser } from "./report/png";
 
-export const NOTEBOOKS_DIR = path.join(PROJECT_ROOT, "notebooks");
+export const NOTEBOOKS_DIR = path.join(REPO_ROOT, "notebooks");
 
 /** The reproduction notebooks (01-… to 99-…; 00-smoke is the set-up check, not part of it), in order. */
 export function listNotebooks(dir = NOTEBOOKS_DIR, only?: string[]): string[] {

@@ -5,7 +5,8 @@ import * as os from "os";
 import * as path from "path";
 import { initBackend } from "../src/backend";
 import { loadDataset } from "../src/data";
-import { PAPER_CNN, countParams, createModel, getWeights, paramShapes, prunableNames, disposeModel } from "../src/model";
+import * as tf from "@tensorflow/tfjs";
+import { PAPER_CNN, countParams, createModel, getWeights, modelFromWeights, paramShapes, prunableNames, disposeModel } from "../src/model";
 import { evaluate, loadCheckpoint, saveCheckpoint, timeInference, train } from "../src/train";
 
 const data = loadDataset({ name: "mnist-embedded" });
@@ -36,6 +37,18 @@ test("same seed, same backend: identical initial and trained weights", async () 
   const c = await run(2);
   for (const name of Object.keys(a)) assert.deepEqual(a[name], b[name], name);
   assert.notDeepEqual(a["conv1/kernel"], c["conv1/kernel"]);
+});
+
+test("creating and disposing models leaves no tensors behind", async () => {
+  await initBackend("wasm", { quiet: true });
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < 3; i++) {
+    const m = createModel(PAPER_CNN, i);
+    const copy = modelFromWeights(PAPER_CNN, getWeights(m));
+    disposeModel(m);
+    disposeModel(copy);
+  }
+  assert.equal(tf.memory().numTensors, before);
 });
 
 test("checkpoints round-trip exactly and reject truncated files", async () => {

@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { z } from "zod";
-import { DatasetSpec, FASHION_MNIST_DEBIAN_DIR, IDX_FILES } from "../data";
+import { DatasetSpec, FASHION_MNIST_DEBIAN_DIR, IDX_FILES, describeIdxFolderProblem } from "../data";
 import { ModelSpec, PAPER_CNN, paramShapes } from "../model";
 
 // zod: a well-kept schema library; every error below is reported as "<field path>: <what was expected> (got <value>)".
@@ -133,7 +133,7 @@ function datasetFolderProblem(spec: DatasetSpec): string | undefined {
   if (spec.name !== "idx" && spec.name !== "fashion-mnist") return undefined;
   const dir = spec.dir ?? FASHION_MNIST_DEBIAN_DIR;
   if (!fs.existsSync(dir)) return `folder ${JSON.stringify(dir)} does not exist; expected a folder holding ${Object.values(IDX_FILES).join(", ")} (each may end in .gz)`;
-  return undefined;
+  return describeIdxFolderProblem(dir);
 }
 
 // ---------------------------------------------------------------- presets (PAPER.md "Our protocol", "Presets")

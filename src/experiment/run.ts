@@ -5,8 +5,9 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend";
 import { Dataset, DatasetSpec, loadDataset } from "../data";
 import { writeFileAtomic } from "../fsutil";
-import { Model, createModel, disposeModel } from "../model";
+import { Model, cloneModel, createModel, disposeModel } from "../model";
 import { applyMask, weightSparsity } from "../prune/mask";
+import { retrainInPlace } from "../prune/retrain";
 import { DivergenceError, evaluate, loadCheckpoint, saveCheckpoint, timeInferenceSideBySide, train } from "../train";
 import { pruneWith } from "./methods";
 import { PretrainPlan, RECORD_FORMAT, RunPlan, canonicalJson } from "./plan";
@@ -67,7 +68,6 @@ export async function pretrain(
   const release = await waitForLock(dataDir, `pretrain-${plan.key}`, () => !reportIntact());
   if (!release) return;
   try {
-    if (reportIntact()) return;
     const previous = readPretrainInfo(dataDir, plan.key);
     if (previous?.failed && !opts.retryFailed) throw new PretrainFailed(previous.failed);
     const dataset = datasetFor(plan.dataset);
@@ -191,8 +191,16 @@ export async function executeRun(plan: RunPlan, dataDir: string, config: unknown
     let pruned: { accuracy: number; loss: number } | undefined;
     const retrain = plan.inputs.retrain;
     const retrainSeed = plan.seed;
-    if (plan.method === "dense" || plan.method === "dense-retrained") {
+    const streamLabel = `retrain/${plan.budget}`;
+    if (plan.method === "dense") {
       model = checkpoint;
+    } else if (plan.method === "dense-retrained") {
+      model = cloneModel(checkpoint);
+      if (retrain && retrain.epochs > 0) {
+        const r = await train(model, dataset.train, { ...retrain, seed: retrainSeed, streamLabel });
+        seconds.retrain = r.seconds;
+        samplesUsed += r.samples;
+      }
     } else {
       const outcome = await pruneWith(plan.method, checkpoint, dataset.train, plan.inputs.params, plan.seed);
       seconds.prune = outcome.seconds;
@@ -202,22 +210,16 @@ export async function executeRun(plan: RunPlan, dataDir: string, config: unknown
       pruned = evaluate(model, dataset.test);
       if (retrain && retrain.epochs > 0) {
         const regrow = (plan.inputs.params as { regrow?: boolean }).regrow === true;
-        const r = await train(model, dataset.train, { ...retrain, seed: retrainSeed, streamLabel: `retrain/${plan.budget}`, mask: regrow ? undefined : outcome.mask });
+        const r = await retrainInPlace(model, outcome.mask, dataset.train, { ...retrain, seed: retrainSeed, streamLabel, regrow });
         seconds.retrain = r.seconds;
         samplesUsed += r.samples;
       }
     }
-    if (plan.method === "dense-retrained" && retrain && retrain.epochs > 0) {
-      const r = await train(model, dataset.train, { ...retrain, seed: retrainSeed, streamLabel: `retrain/${plan.budget}` });
-      seconds.retrain = r.seconds;
-      samplesUsed += r.samples;
-    }
     const evalStart = performance.now();
     const final = evaluate(model, dataset.test);
-    // The dense checkpoint is timed beside the final model, interleaved, so their ratio survives a busy machine.
-    const dense = plan.method === "dense" ? undefined : loadCheckpoint(checkpointFile(dataDir, plan.pretrainKey, plan.budget)).model;
-    const [timing, denseTiming] = timeInferenceSideBySide(dense ? [model, dense] : [model], dataset.test, plan.inputs.inference);
-    if (dense) disposeModel(dense);
+    // The dense checkpoint (left untouched above) is timed beside the final model, interleaved, so their ratio
+    // survives a busy machine.
+    const [timing, denseTiming] = timeInferenceSideBySide(model === checkpoint ? [model] : [model, checkpoint], dataset.test, plan.inputs.inference);
     const sparsity = weightSparsity(model);
     seconds.evaluate = (performance.now() - evalStart) / 1000;
     seconds.total = (performance.now() - start) / 1000;

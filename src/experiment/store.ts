@@ -156,9 +156,10 @@ export function tryLock(dataDir: string, key: string): (() => void) | undefined 
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fd = fs.openSync(file, "wx");
-      fs.writeSync(fd, JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString() } satisfies LockOwner));
+      const owner = JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString() } satisfies LockOwner);
+      fs.writeSync(fd, owner);
       fs.closeSync(fd);
-      return () => fs.rmSync(file, { force: true });
+      return () => releaseLock(file, owner);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     }
@@ -168,14 +169,30 @@ export function tryLock(dataDir: string, key: string): (() => void) | undefined 
   return undefined;
 }
 
+/** Remove the lock file only if it is still ours (after a stale-lock takeover it may belong to another process). */
+function releaseLock(file: string, owner: string): void {
+  try {
+    if (fs.readFileSync(file, "utf8") === owner) fs.rmSync(file, { force: true });
+  } catch {
+    // already gone
+  }
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Wait for the lock (polling), calling `stillNeeded` between tries: when it returns false, give up (undefined). */
+/**
+ * Wait for the lock (polling), calling `stillNeeded` between tries and once more after taking it: when it returns
+ * false (another process did the work meanwhile), give up (undefined).
+ */
 export async function waitForLock(dataDir: string, key: string, stillNeeded: () => boolean, pollMs = 1000): Promise<(() => void) | undefined> {
   for (;;) {
     if (!stillNeeded()) return undefined;
     const release = tryLock(dataDir, key);
-    if (release) return release;
+    if (release) {
+      if (stillNeeded()) return release;
+      release();
+      return undefined;
+    }
     await sleep(pollMs);
   }
 }

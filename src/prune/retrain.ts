@@ -13,6 +13,8 @@ export interface RetrainOptions {
   regrow?: boolean;
   /** Epoch numbering for the shuffling stream (default 1). */
   firstEpoch?: number;
+  /** Names the shuffling stream (default "retrain"); the sweep uses one per budget. */
+  streamLabel?: string;
   onBatch?: Parameters<typeof train>[2]["onBatch"];
 }
 
@@ -27,7 +29,13 @@ export interface RetrainResult {
 /** Fold the mask into a copy of the checkpoint and retrain it (mask held fixed unless `regrow`); sparsity is measured. */
 export async function retrainPruned(checkpoint: Model, mask: Mask, split: Split, opts: RetrainOptions): Promise<RetrainResult> {
   const model = applyMask(checkpoint, mask);
-  const training = await train(model, split, {
+  const training = await retrainInPlace(model, mask, split, opts);
+  return { model, training, sparsity: weightSparsity(model) };
+}
+
+/** Retrain a pruned model in place: the mask is held fixed (pruned weights stay exactly zero) unless `regrow`. */
+export function retrainInPlace(model: Model, mask: Mask, split: Split, opts: RetrainOptions): Promise<TrainResult> {
+  return train(model, split, {
     epochs: opts.epochs ?? 1,
     batchSize: opts.batchSize,
     lr: opts.lr,
@@ -35,8 +43,7 @@ export async function retrainPruned(checkpoint: Model, mask: Mask, split: Split,
     seed: opts.seed,
     mask: opts.regrow ? undefined : mask,
     firstEpoch: opts.firstEpoch,
-    streamLabel: "retrain",
+    streamLabel: opts.streamLabel ?? "retrain",
     onBatch: opts.onBatch,
   });
-  return { model, training, sparsity: weightSparsity(model) };
 }

@@ -7,7 +7,7 @@ import * as os from "os";
 import * as path from "path";
 import { writeFileAtomic } from "../fsutil";
 import { OUTPUT_ROLE_KEY } from "./display";
-import { checkReport, closeBrowser, plotlyJsPath } from "./png";
+import { plotlyJsPath } from "./png";
 
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
 export const JUPYTER_DATA_DIR = path.join(REPO_ROOT, ".jupyter", "share", "jupyter");
@@ -163,17 +163,7 @@ export function postProcessHtml(html: string, opts: HtmlOptions & { inlinePlotly
   return out;
 }
 
-// ------------------------------------------------------------------------------------------ reproduce
-
-/** The numbered notebooks (NN-name.ipynb) of a folder, in order. */
-export function listNotebooks(dir = path.join(REPO_ROOT, "notebooks")): string[] {
-  return fs
-    .readdirSync(dir)
-    .filter((f) => /^\d+-.*\.ipynb$/.test(f) && !f.endsWith(".failed.ipynb"))
-    .sort()
-    .map((f) => path.join(dir, f));
-}
-
+/** What reproduce reports of one executed notebook. */
 export interface NotebookRun {
   notebook: string;
   executed: string;
@@ -182,53 +172,6 @@ export interface NotebookRun {
   figures: number;
   drawn: number;
   notebookBytes: number;
-}
-
-export interface RunNotebooksOptions {
-  notebooks: string[];
-  /** Where executed notebooks go (default: overwrite each notebook in place). */
-  executedDir?: string;
-  /** Where the HTML reports go, one <name>.html per notebook (e.g. data/reports). */
-  reportsDir: string;
-  env?: Record<string, string>;
-  timeoutSec?: number;
-  /** Also save a screenshot of each report's top as <name>.png beside it. */
-  screenshots?: boolean;
-  log?: (line: string) => void;
-}
-
-/**
- * Execute each notebook, export its HTML report, and check in headless Chromium (offline) that the report
- * draws every figure. Stops at the first failure: a failing cell (NotebookCellError, with the cell's message)
- * or a report with undrawn figures.
- */
-export async function runNotebooks(opts: RunNotebooksOptions): Promise<NotebookRun[]> {
-  const log = opts.log ?? ((line: string) => console.error(line));
-  const runs: NotebookRun[] = [];
-  try {
-    for (const notebook of opts.notebooks) {
-      const name = path.basename(notebook, ".ipynb");
-      const executed = opts.executedDir ? path.join(opts.executedDir, `${name}.ipynb`) : notebook;
-      const html = path.join(opts.reportsDir, `${name}.html`);
-      log(`notebook ${name}: executing`);
-      const { seconds } = await executeNotebook(notebook, { env: opts.env, timeoutSec: opts.timeoutSec, outPath: executed });
-      await exportHtml(executed, html);
-      const check = await checkReport(html, opts.screenshots ? { screenshot: path.join(opts.reportsDir, `${name}.png`), maxScreenshotHeight: 4000 } : {});
-      if (check.drawn < check.figures || check.errors.length > 0 || check.blockedRequests.length > 0) {
-        throw new Error(
-          `report ${html}: ${check.drawn} of ${check.figures} figures drawn offline` +
-            (check.errors.length ? `; page errors: ${check.errors.join(" | ")}` : "") +
-            (check.blockedRequests.length ? `; tried to fetch: ${check.blockedRequests.join(", ")}` : ""),
-        );
-      }
-      const notebookBytes = fs.statSync(executed).size;
-      runs.push({ notebook, executed, html, seconds, figures: check.figures, drawn: check.drawn, notebookBytes });
-      log(`notebook ${name}: ${seconds.toFixed(1)} s, ${check.drawn}/${check.figures} figures drawn, ${(notebookBytes / 1e6).toFixed(2)} MB → ${html}`);
-    }
-  } finally {
-    await closeBrowser();
-  }
-  return runs;
 }
 
 // ------------------------------------------------------------------------------------- notebook JSON
