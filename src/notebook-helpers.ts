@@ -16,7 +16,7 @@ import { REPO_ROOT } from "./report/notebooks";
 import { progressDisplay } from "./report/display";
 import { FIGURE_PALETTE, PlotlyFigure, lineChart } from "./report/figures";
 import { AggregatedMetric, aggregateRecords } from "./report/frame";
-import { evaluate, loadCheckpoint } from "./train";
+import { evaluate, loadCheckpoint, median } from "./train";
 
 /** The repository root (dist/ and src/ both sit one level below it). */
 
@@ -399,11 +399,6 @@ export interface ClaimOptions {
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}`;
 const signedPts = (x: number) => `${x >= 0 ? "+" : ""}${(100 * x).toFixed(2)}`;
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-};
 
 /**
  * Each claim of the paper (PAPER.md, "What the paper says") tested on the runs: comparisons are paired by

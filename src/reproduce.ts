@@ -5,7 +5,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { ExperimentConfig, loadConfig } from "./experiment/config";
-import { progressReporter } from "./experiment/commands";
+import { positiveInteger, progressReporter } from "./experiment/commands";
 import { defaultDataDir } from "./experiment/store";
 import { sweep } from "./experiment/sweep";
 import { writeFileAtomic } from "./fsutil";
@@ -195,11 +195,7 @@ export function registerReproduceCommand(program: Command): void {
     .command("reproduce")
     .description("run the sweep, then execute every notebook (saved in place with its outputs), export and check one HTML report per notebook")
     .option("--preset <name|file>", "quick | paper | path of a JSON config; the notebooks get it as FWPRUNE_PRESET", "quick")
-    .option("--workers <n>", "worker processes for the sweep, and notebooks executed at once", (t: string) => {
-      const n = Number(t);
-      if (!Number.isInteger(n) || n < 0) throw new Error(`--workers: expected an integer ≥ 0, got ${JSON.stringify(t)}`);
-      return n;
-    }, os.cpus().length)
+    .option("--workers <n>", "worker processes for the sweep, and notebooks executed at once", positiveInteger("--workers"), os.cpus().length)
     .option("--skip-sweep", "do not run the sweep first (the notebooks still compute whatever the cache lacks)")
     .option("--only <notebooks>", "only these notebooks, comma-separated numbers or names (e.g. 04 or 02,05)")
     .option("--data-dir <dir>", "cache and reports folder (the notebooks get it as FWPRUNE_DATA_DIR)", defaultDataDir())

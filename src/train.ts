@@ -207,14 +207,18 @@ export function timeInferenceSideBySide(models: Model[], split: Split, opts: { r
       }
     }
     return seconds.map((s) => {
-      const sorted = [...s].sort((a, b) => a - b);
-      const mid = sorted.length >> 1;
-      const medianSeconds = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+      const medianSeconds = median(s);
       return { medianSeconds, seconds: s, samplesPerSec: split.count / medianSeconds };
     });
   } finally {
     tf.dispose([data.x, data.y, ...batches]);
   }
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
 const CHECKPOINT_MAGIC = "FWPCKPT1";

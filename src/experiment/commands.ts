@@ -8,7 +8,8 @@ import { SweepProgress, runOne, sweep } from "./sweep";
 
 const PRESET_HELP = "quick | paper | path of a JSON config (deep-merged over the preset it names, or over defaults)";
 
-function positiveInteger(flag: string, min = 0) {
+/** A commander parser for an integer flag ≥ min, with an error naming the flag and the value. */
+export function positiveInteger(flag: string, min = 0) {
   return (text: string) => {
     const n = Number(text);
     if (!Number.isInteger(n) || n < min) throw new Error(`${flag}: expected an integer ≥ ${min}, got ${JSON.stringify(text)}`);

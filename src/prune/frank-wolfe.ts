@@ -126,6 +126,7 @@ export async function frankWolfe(oracle: FwOracle, m0: Float32Array, opts: Frank
 
   const m = m0.slice();
   const d = new Float32Array(n);
+  const lineSearch = stepSize.kind === "line-search" ? { trial: new Float32Array(n), v: new Float32Array(n) } : undefined;
   const history: FwIteration[] = [];
   let samples = 0;
   for (let t = 0; t < opts.iterations; t++) {
@@ -142,9 +143,9 @@ export async function frankWolfe(oracle: FwOracle, m0: Float32Array, opts: Frank
     for (const i of chosen) gap -= d[i];
 
     let gamma: number;
-    if (stepSize.kind === "line-search") {
-      const trial = new Float32Array(n);
-      const v = new Float32Array(n);
+    if (stepSize.kind === "line-search" && lineSearch) {
+      const { trial, v } = lineSearch;
+      v.fill(0);
       for (const i of chosen) v[i] = 1;
       const phi = (g: number) => {
         for (let i = 0; i < n; i++) trial[i] = m[i] + g * (v[i] - m[i]);
