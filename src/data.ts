@@ -46,6 +46,19 @@ export const IDX_FILES = {
   testLabels: "t10k-labels-idx1-ubyte",
 } as const;
 
+const loaded = new Map<string, Dataset>();
+
+/** loadDataset, kept for the life of the process (a worker runs many runs on the same data): keyed by the spec. */
+export function datasetFor(spec: DatasetSpec): Dataset {
+  const id = JSON.stringify(Object.entries(spec).sort(([a], [b]) => a.localeCompare(b)));
+  let ds = loaded.get(id);
+  if (!ds) {
+    ds = loadDataset(spec);
+    loaded.set(id, ds);
+  }
+  return ds;
+}
+
 export function loadDataset(spec: DatasetSpec): Dataset {
   let dataset: Dataset;
   switch (spec.name) {

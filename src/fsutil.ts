@@ -1,21 +1,38 @@
 import * as fs from "fs";
 import * as path from "path";
 
-/** Write a file atomically: a temp file beside it, fsync, then rename over the target. */
+/**
+ * Write a file atomically: every byte into a temporary file beside it (looping over short writes), fsync, then
+ * rename over the target; on any failure the temporary file is removed and the error names the target.
+ * Hand-written because write-file-atomic (5.x) ignores how many bytes fs.writeSync wrote: on a nearly full disk it
+ * renames a truncated file into place.
+ */
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
   const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  const fd = fs.openSync(tmp, "w");
+  let fd: number | undefined;
   try {
-    fs.writeSync(fd, typeof data === "string" ? Buffer.from(data, "utf8") : data);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fd = fs.openSync(tmp, "w");
+    for (let written = 0; written < bytes.length; ) {
+      const n = fs.writeSync(fd, bytes, written, bytes.length - written);
+      if (n <= 0) throw new Error(`wrote 0 of the remaining ${bytes.length - written} bytes`);
+      written += n;
+    }
     fs.fsyncSync(fd);
-  } finally {
     fs.closeSync(fd);
-  }
-  try {
+    fd = undefined;
     fs.renameSync(tmp, file);
   } catch (err) {
+    if (fd !== undefined) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // already failing; the write error is the one to report
+      }
+    }
     fs.rmSync(tmp, { force: true });
-    throw err;
+    const e = err as NodeJS.ErrnoException;
+    throw new Error(`could not write ${file}: ${e.code ? `${e.code} (${e.message})` : e.message}`, { cause: err });
   }
 }

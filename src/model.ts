@@ -43,6 +43,8 @@ export interface ParamShape {
   prunable: boolean;
   fanIn: number;
   fanOut: number;
+  /** Multiply-adds per weight per input image: a conv kernel's output positions, 1 for a dense kernel or a bias. */
+  uses: number;
 }
 
 /** Walk the spec once: the name and shape of every parameter, in order; throws on a spec that does not fit. */
@@ -59,8 +61,6 @@ export function paramShapes(spec: ModelSpec): ParamShape[] {
       const k = layer.kernelSize;
       const s = layer.stride ?? 1;
       const name = `conv${++conv}`;
-      out.push({ name: `${name}/kernel`, shape: [k, k, c, layer.filters], prunable: true, fanIn: k * k * c, fanOut: k * k * layer.filters });
-      out.push({ name: `${name}/bias`, shape: [layer.filters], prunable: false, fanIn: 0, fanOut: 0 });
       if ((layer.padding ?? "valid") === "valid") {
         h = Math.floor((h - k) / s) + 1;
         w = Math.floor((w - k) / s) + 1;
@@ -68,6 +68,8 @@ export function paramShapes(spec: ModelSpec): ParamShape[] {
         h = Math.ceil(h / s);
         w = Math.ceil(w / s);
       }
+      out.push({ name: `${name}/kernel`, shape: [k, k, c, layer.filters], prunable: true, fanIn: k * k * c, fanOut: k * k * layer.filters, uses: h * w });
+      out.push({ name: `${name}/bias`, shape: [layer.filters], prunable: false, fanIn: 0, fanOut: 0, uses: 1 });
       c = layer.filters;
     } else if (layer.type === "maxpool") {
       h = Math.floor(h / layer.size);
@@ -78,8 +80,8 @@ export function paramShapes(spec: ModelSpec): ParamShape[] {
       const inputs = flat ?? (h === 1 && w === 1 ? c : undefined);
       if (inputs === undefined) throw new Error(`${where}: dense needs a flatten before it`);
       const name = `dense${++dense}`;
-      out.push({ name: `${name}/kernel`, shape: [inputs, layer.units], prunable: true, fanIn: inputs, fanOut: layer.units });
-      out.push({ name: `${name}/bias`, shape: [layer.units], prunable: false, fanIn: 0, fanOut: 0 });
+      out.push({ name: `${name}/kernel`, shape: [inputs, layer.units], prunable: true, fanIn: inputs, fanOut: layer.units, uses: 1 });
+      out.push({ name: `${name}/bias`, shape: [layer.units], prunable: false, fanIn: 0, fanOut: 0, uses: 1 });
       flat = layer.units;
     }
     if (h < 1 || w < 1) throw new Error(`${where}: spatial size became ${h}×${w}; expected ≥ 1`);
@@ -89,6 +91,14 @@ export function paramShapes(spec: ModelSpec): ParamShape[] {
 
 export function prunableNames(spec: ModelSpec): string[] {
   return paramShapes(spec).filter((p) => p.prunable).map((p) => p.name);
+}
+
+/** Multiply-adds per input image of each prunable kernel (conv: output positions × kernel volume; dense: in × out). */
+export function multiplyAdds(spec: ModelSpec): { kernel: string; weights: number; multiplyAdds: number }[] {
+  return paramShapes(spec).filter((p) => p.prunable).map((p) => {
+    const weights = p.shape.reduce((a, b) => a * b, 1);
+    return { kernel: p.name, weights, multiplyAdds: weights * p.uses };
+  });
 }
 
 export function countParams(spec: ModelSpec): number {

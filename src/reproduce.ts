@@ -6,7 +6,7 @@ import * as os from "os";
 import * as path from "path";
 import { ExperimentConfig, loadConfig } from "./experiment/config";
 import { positiveInteger, progressReporter } from "./experiment/commands";
-import { defaultDataDir } from "./experiment/store";
+import { defaultDataDir } from "./paths";
 import { sweep } from "./experiment/sweep";
 import { writeFileAtomic } from "./fsutil";
 import { aggregateRecords, formatAggregate } from "./report/frame";

@@ -1,9 +1,10 @@
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as tf from "@tensorflow/tfjs";
 import { Split, toTensors } from "./data";
 import { FusedMomentumOptimizer } from "./kernels";
 import { writeFileAtomic } from "./fsutil";
-import { Model, ModelSpec, Params, forward, getWeights, modelFromWeights, paramShapes } from "./model";
+import { Model, ModelSpec, Params, forward, modelFromWeights } from "./model";
 import { Mask } from "./prune/mask";
 import { deriveSeed, shuffledIndices } from "./random";
 
@@ -97,6 +98,18 @@ export function trainStep(
 }
 
 /** Train for opts.epochs with minibatch SGD (momentum), seeded shuffling per epoch; throws DivergenceError on NaN. */
+let lastYield = 0;
+/**
+ * Let timers and I/O run (lock renewal, progress, IPC) at most every 100 ms: a training loop that never awaits
+ * would starve them for a whole epoch.
+ */
+export async function yieldNow(): Promise<void> {
+  const now = performance.now();
+  if (now - lastYield < 100) return;
+  lastYield = now;
+  await new Promise((resolve) => setImmediate(resolve));
+}
+
 export async function train(model: Model, split: Split, opts: TrainOptions): Promise<TrainResult> {
   const batchSize = opts.batchSize ?? 64;
   // tf.train.momentum's update, fused into one kernel per variable on wasm.
@@ -126,6 +139,7 @@ export async function train(model: Model, split: Split, opts: TrainOptions): Pro
         }
         sum += loss;
         opts.onBatch?.({ epoch, batch: b + 1, batches, loss });
+        await yieldNow();
       }
       epochLosses.push(sum / batches);
       await opts.onEpoch?.({ epoch, meanLoss: sum / batches, seconds: (performance.now() - epochStart) / 1000, model });
@@ -221,26 +235,29 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-const CHECKPOINT_MAGIC = "FWPCKPT1";
+const CHECKPOINT_MAGIC = "FWPCKPT2";
+
+interface CheckpointHeader {
+  spec: ModelSpec;
+  /** tfjs's weight manifest: name, shape, dtype of each tensor, in the order of the weight data. */
+  weightSpecs: tf.io.WeightsManifestEntry[];
+  /** SHA-256 of the weight data, checked on every load. */
+  sha256: string;
+  meta: Record<string, unknown>;
+}
 
 /**
- * A checkpoint file: "FWPCKPT1", a uint32 header length, a JSON header (spec, parameter table, meta), then the
- * float32 weights. Written atomically; no tfjs-node needed.
+ * A checkpoint file: "FWPCKPT2", a uint32 header length, a JSON header (model spec, tfjs weight specs, SHA-256 of
+ * the weights, meta), then the weights as tfjs encodes them (tf.io.encodeWeights). Written atomically.
  */
-export function saveCheckpoint(file: string, model: Model, meta: Record<string, unknown> = {}): void {
-  const weights = getWeights(model);
-  const table: { name: string; shape: number[]; offset: number; length: number }[] = [];
-  let offset = 0;
-  for (const p of paramShapes(model.spec)) {
-    table.push({ name: p.name, shape: p.shape, offset, length: weights[p.name].length });
-    offset += weights[p.name].length;
-  }
-  const header = Buffer.from(JSON.stringify({ spec: model.spec, params: table, meta }), "utf8");
+export async function saveCheckpoint(file: string, model: Model, meta: Record<string, unknown> = {}): Promise<void> {
+  const { data, specs } = await tf.io.encodeWeights(model.params);
+  const weights = Buffer.from(data);
+  const header: CheckpointHeader = { spec: model.spec, weightSpecs: specs, sha256: createHash("sha256").update(weights).digest("hex"), meta };
+  const headerBytes = Buffer.from(JSON.stringify(header), "utf8");
   const headerLen = Buffer.alloc(4);
-  headerLen.writeUInt32LE(header.length);
-  const body = new Float32Array(offset);
-  for (const t of table) body.set(weights[t.name], t.offset);
-  writeFileAtomic(file, Buffer.concat([Buffer.from(CHECKPOINT_MAGIC), headerLen, header, Buffer.from(body.buffer)]));
+  headerLen.writeUInt32LE(headerBytes.length);
+  writeFileAtomic(file, Buffer.concat([Buffer.from(CHECKPOINT_MAGIC), headerLen, headerBytes, weights]));
 }
 
 export interface Checkpoint {
@@ -248,25 +265,52 @@ export interface Checkpoint {
   meta: Record<string, unknown>;
 }
 
-export function loadCheckpoint(file: string): Checkpoint {
-  const buf = fs.readFileSync(file);
+/** The header and weight bytes of a checkpoint, verified (magic, header, length, checksum); throws naming the file. */
+function readVerified(file: string): { header: CheckpointHeader; weights: Buffer } {
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(file);
+  } catch (err) {
+    throw new Error(`${file}: cannot read checkpoint (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
   if (buf.length < 12 || buf.subarray(0, 8).toString() !== CHECKPOINT_MAGIC) {
     throw new Error(`${file}: not an fwprune checkpoint (expected magic "${CHECKPOINT_MAGIC}")`);
   }
   const headerLen = buf.readUInt32LE(8);
   if (12 + headerLen > buf.length) throw new Error(`${file}: truncated checkpoint header`);
-  const header = JSON.parse(buf.subarray(12, 12 + headerLen).toString("utf8")) as {
-    spec: ModelSpec;
-    params: { name: string; offset: number; length: number }[];
-    meta: Record<string, unknown>;
-  };
-  const dataStart = 12 + headerLen;
-  const total = header.params.reduce((n, p) => n + p.length, 0);
-  if (buf.length !== dataStart + 4 * total) {
-    throw new Error(`${file}: expected ${dataStart + 4 * total} bytes, found ${buf.length} (truncated or corrupt checkpoint)`);
+  let header: CheckpointHeader;
+  try {
+    header = JSON.parse(buf.subarray(12, 12 + headerLen).toString("utf8")) as CheckpointHeader;
+  } catch {
+    throw new Error(`${file}: corrupt checkpoint header (not JSON)`);
   }
-  const body = new Float32Array(buf.buffer.slice(buf.byteOffset + dataStart, buf.byteOffset + buf.length));
-  const weights: Record<string, Float32Array> = {};
-  for (const p of header.params) weights[p.name] = body.subarray(p.offset, p.offset + p.length);
-  return { model: modelFromWeights(header.spec, weights), meta: header.meta };
+  if (!Array.isArray(header.weightSpecs) || typeof header.sha256 !== "string") throw new Error(`${file}: corrupt checkpoint header (no weight specs or checksum)`);
+  const expected = header.weightSpecs.reduce((n, w) => n + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
+  const weights = buf.subarray(12 + headerLen);
+  if (weights.length !== expected) throw new Error(`${file}: expected ${expected} weight bytes, found ${weights.length} (truncated or corrupt checkpoint)`);
+  const digest = createHash("sha256").update(weights).digest("hex");
+  if (digest !== header.sha256) throw new Error(`${file}: weights do not match their checksum (corrupt checkpoint)`);
+  return { header, weights };
+}
+
+/** Why a checkpoint file cannot be trusted (missing, truncated, corrupt), or undefined when it is intact. */
+export function checkpointProblem(file: string): string | undefined {
+  try {
+    readVerified(file);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+export function loadCheckpoint(file: string): Checkpoint {
+  const { header, weights } = readVerified(file);
+  const data = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.length) as ArrayBuffer;
+  const tensors = tf.io.decodeWeights(data, header.weightSpecs);
+  try {
+    const values = Object.fromEntries(Object.entries(tensors).map(([name, t]) => [name, t.dataSync() as Float32Array]));
+    return { model: modelFromWeights(header.spec, values), meta: header.meta };
+  } finally {
+    tf.dispose(Object.values(tensors));
+  }
 }

@@ -3,10 +3,13 @@ import * as os from "os";
 import { aggregateCsv, aggregateRecords, formatAggregate } from "../report/frame";
 import { loadConfig } from "./config";
 import { parseShard, planRuns, shardRuns } from "./plan";
-import { RunRecord, defaultDataDir, readRecord } from "./store";
+import { dataDirFromFlag, displayPath } from "../paths";
+import { methodNames } from "../prune/method";
+import { RunRecord, readRecord } from "./store";
 import { SweepProgress, runOne, sweep } from "./sweep";
 
 const PRESET_HELP = "quick | paper | path of a JSON config (deep-merged over the preset it names, or over defaults)";
+const DATA_DIR_HELP = "where checkpoints, run records and locks live (default: $FWPRUNE_DATA_DIR from the repository root, else <repository>/data)";
 
 /** A commander parser for an integer flag ≥ min, with an error naming the flag and the value. */
 export function positiveInteger(flag: string, min = 0) {
@@ -55,17 +58,18 @@ export function registerExperimentCommands(program: Command): void {
     .requiredOption("--preset <name|file>", PRESET_HELP)
     .option("--workers <n>", "worker processes (0 = in this process)", positiveInteger("--workers"), os.cpus().length)
     .option("--shard <i/n>", "run only slice i of n of the key-sorted run list (merge shards' data folders by copying)")
-    .option("--data-dir <dir>", "where checkpoints, run records and locks live", defaultDataDir())
+    .option("--data-dir <dir>", DATA_DIR_HELP)
     .option("--retry-failed", "recompute runs recorded as failed")
     .option("--no-progress", "no progress output")
     .option("--csv <file>", "also write the aggregated table as CSV")
-    .action(async (opts: { preset: string; workers: number; shard?: string; dataDir: string; retryFailed?: boolean; progress: boolean; csv?: string }) => {
+    .action(async (opts: { preset: string; workers: number; shard?: string; dataDir?: string; retryFailed?: boolean; progress: boolean; csv?: string }) => {
       const config = loadConfig(opts.preset);
+      const dataDir = dataDirFromFlag(opts.dataDir);
       const shard = opts.shard === undefined ? undefined : parseShard(opts.shard);
       const reporter = progressReporter(opts.progress);
       let result;
       try {
-        result = await sweep(config, { dataDir: opts.dataDir, workers: opts.workers, shard, retryFailed: opts.retryFailed, onProgress: reporter.update });
+        result = await sweep(config, { dataDir, workers: opts.workers, shard, retryFailed: opts.retryFailed, onProgress: reporter.update });
       } finally {
         reporter.stop();
       }
@@ -73,7 +77,7 @@ export function registerExperimentCommands(program: Command): void {
       console.log(formatAggregate(aggregateRecords(result.records)));
       console.log(
         `sweep ${config.name}${shard ? ` shard ${shard.index}/${shard.count}` : ""}: ${result.runs} runs: computed ${result.computed}, cached ${result.cached}, ` +
-          `failed ${result.failed}, corrupt ${result.corrupt.length}; ${result.seconds.toFixed(1)} s with ${opts.workers} worker(s); data in ${opts.dataDir}`,
+          `failed ${result.failed}, corrupt ${result.corrupt.length}; ${result.seconds.toFixed(1)} s with ${opts.workers} worker(s); data in ${displayPath(dataDir)}`,
       );
       for (const r of result.records) if (r.status === "failed") console.error(`failed: ${r.label} budget ${r.budget} seed ${r.seed}: ${r.reason}`);
       if (opts.csv) aggregateCsv(result.records, opts.csv);
@@ -83,18 +87,19 @@ export function registerExperimentCommands(program: Command): void {
     .command("results")
     .description("print the aggregated table (mean, std, 95% CI per method × budget × sparsity) of a config's cached runs")
     .requiredOption("--preset <name|file>", PRESET_HELP)
-    .option("--data-dir <dir>", "where the run records live", defaultDataDir())
+    .option("--data-dir <dir>", DATA_DIR_HELP)
     .option("--shard <i/n>", "only this shard's runs")
     .option("--csv <file>", "write the aggregated table as CSV")
-    .action((opts: { preset: string; dataDir: string; shard?: string; csv?: string }) => {
+    .action((opts: { preset: string; dataDir?: string; shard?: string; csv?: string }) => {
       const config = loadConfig(opts.preset);
+      const dataDir = dataDirFromFlag(opts.dataDir);
       const methodOrder = new Map(config.methods.map((m, i) => [m.name, i]));
       const runs = shardRuns(planRuns(config), opts.shard === undefined ? undefined : parseShard(opts.shard))
         .sort((a, b) => (methodOrder.get(a.label) ?? 0) - (methodOrder.get(b.label) ?? 0) || a.budget - b.budget || a.seed - b.seed);
       const records: RunRecord[] = [];
       let missing = 0;
       for (const run of runs) {
-        const r = readRecord(opts.dataDir, run.key);
+        const r = readRecord(dataDir, run.key);
         if (r.kind === "ok") records.push({ ...r.record, label: run.label });
         else {
           missing++;
@@ -102,7 +107,7 @@ export function registerExperimentCommands(program: Command): void {
         }
       }
       console.log(formatAggregate(aggregateRecords(records)));
-      console.log(`${records.length} of ${runs.length} runs of ${config.name} found in ${opts.dataDir}${missing ? `; ${missing} missing: run fwprune sweep --preset ${opts.preset}` : ""}`);
+      console.log(`${records.length} of ${runs.length} runs of ${config.name} found in ${displayPath(dataDir)}${missing ? `; ${missing} missing: run fwprune sweep --preset ${opts.preset}` : ""}`);
       if (opts.csv) {
         aggregateCsv(records, opts.csv);
         console.log(`wrote ${opts.csv}`);
@@ -113,14 +118,14 @@ export function registerExperimentCommands(program: Command): void {
     .command("run")
     .description("compute (or fetch from the cache) one run of a config, in this process, and print its record as JSON")
     .requiredOption("--preset <name|file>", PRESET_HELP)
-    .requiredOption("--method <name>", "a method name of the config (dense, dense-retrained, magnitude, fw, fw-momentum, or a variant's name)")
+    .requiredOption("--method <name>", `a method name of the config (${methodNames().join(", ")}, or a variant's name)`)
     .requiredOption("--budget <epochs>", "pre-training budget (checkpoint epoch)", positiveInteger("--budget", 1))
     .option("--seed <n>", "seed (default: the config's first)", positiveInteger("--seed"))
     .option("--sparsity <s>", "target sparsity (default: the config's first)", (t: string) => Number(t))
-    .option("--data-dir <dir>", "where checkpoints and run records live", defaultDataDir())
-    .action(async (opts: { preset: string; method: string; budget: number; seed?: number; sparsity?: number; dataDir: string }) => {
+    .option("--data-dir <dir>", DATA_DIR_HELP)
+    .action(async (opts: { preset: string; method: string; budget: number; seed?: number; sparsity?: number; dataDir?: string }) => {
       const config = loadConfig(opts.preset);
-      const record = await runOne(config, { method: opts.method, budget: opts.budget, seed: opts.seed, sparsity: opts.sparsity }, { dataDir: opts.dataDir });
+      const record = await runOne(config, { method: opts.method, budget: opts.budget, seed: opts.seed, sparsity: opts.sparsity }, { dataDir: dataDirFromFlag(opts.dataDir) });
       const { config: _config, history: _history, ...rest } = record;
       console.log(JSON.stringify(rest, null, 1));
     });

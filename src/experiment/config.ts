@@ -3,16 +3,11 @@ import * as path from "path";
 import { z } from "zod";
 import { DatasetSpec, FASHION_MNIST_DEBIAN_DIR, IDX_FILES, describeIdxFolderProblem } from "../data";
 import { ModelSpec, PAPER_CNN, paramShapes } from "../model";
+import { Method, getMethod, methodNames } from "../prune/method";
+import "../prune/methods";
+import { PRESET_NAMES, PresetName } from "../paths";
 
 // zod: a well-kept schema library; every error below is reported as "<field path>: <what was expected> (got <value>)".
-
-/** The methods a run can use. `dense-retrained` is PAPER.md's fairness baseline: the checkpoint trained E more epochs. */
-export const METHOD_NAMES = ["dense", "dense-retrained", "magnitude", "fw", "fw-momentum"] as const;
-export type MethodName = (typeof METHOD_NAMES)[number];
-/** Methods that prune (and so run once per target sparsity); the others ignore `sparsity`. */
-export const PRUNING_METHODS: readonly MethodName[] = ["magnitude", "fw", "fw-momentum"];
-/** Methods that retrain after the checkpoint (and so depend on `retrain`). */
-export const RETRAINING_METHODS: readonly MethodName[] = ["dense-retrained", "magnitude", "fw", "fw-momentum"];
 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
@@ -44,40 +39,21 @@ const OptimizerFields = { lr: positiveNumber, momentum: fraction, batchSize: pos
 const PretrainSchema = z.object({ epochs: positiveInt, ...OptimizerFields }).strict();
 const RetrainSchema = z.object({ epochs: nonNegativeInt, ...OptimizerFields }).strict();
 
-/** γ_t: constant, the open-loop rule 2/(t+2), or a minibatch line search. */
-const StepSizeSchema = z.discriminatedUnion("kind", [
-  z.object({ kind: z.literal("constant"), gamma: z.number().gt(0).max(1) }).strict(),
-  z.object({ kind: z.literal("open-loop") }).strict(),
-  z.object({ kind: z.literal("line-search"), evaluations: z.number().int().min(2).optional() }).strict(),
-]);
-/** FW-momentum's averaging: d_t = β d_{t-1} + (1-β) g_t, or Mokhtari's ρ_t = 4/(t+8)^(2/3). */
-const MomentumSchema = z.discriminatedUnion("kind", [
-  z.object({ kind: z.literal("constant"), beta: fraction }).strict(),
-  z.object({ kind: z.literal("mokhtari") }).strict(),
-]);
-const FwSchema = z.object({
-  iterations: positiveInt,
-  stepSize: StepSizeSchema,
-  momentum: MomentumSchema,
-  tau: z.number().gt(0).max(1),
-  batchSize: positiveInt,
-  lmoSampleFraction: z.number().gt(0).max(1),
-  loss: z.enum(["crossentropy", "mse"]),
-}).strict();
-/** regrow: retrain without the mask (Algorithm 2 as literally written); scope: rank all kernels together or each alone. */
-const MagnitudeSchema = z.object({ regrow: z.boolean(), scope: z.enum(["global", "per-layer"]) }).strict();
 const InferenceSchema = z.object({ repeats: positiveInt, batchSize: positiveInt }).strict();
 
-/** One entry of `methods`: a method name, or a named variant with its own parameters over the global ones. */
+/** Parameters given for a method (checked against the method's own schema when the config is resolved). */
+const ParamsSchema = z.record(z.string(), z.unknown());
+
+/** One entry of `methods`: a method name, or a named variant with parameters of its own. */
 const MethodEntrySchema = z.preprocess(
-  (v) => (typeof v === "string" ? { name: v, method: v } : v),
+  (v) => (typeof v === "string" ? { method: v } : v),
   z.object({
-    name: z.string().min(1),
-    method: z.enum(METHOD_NAMES),
+    /** The variant's name in tables and figures (default: the method's). */
+    name: z.string().min(1).optional(),
+    method: z.string().min(1),
+    params: ParamsSchema.optional(),
     sparsity: z.union([fraction, z.array(fraction).nonempty()]).optional(),
     retrain: RetrainSchema.partial().optional(),
-    magnitude: MagnitudeSchema.partial().optional(),
-    fw: FwSchema.partial().optional(),
     /** Run this method only at these of the config's budgets. */
     budgets: z.array(positiveInt).nonempty().optional(),
   }).strict(),
@@ -94,10 +70,10 @@ export const ConfigSchema = z.object({
   budgets: z.array(positiveInt).nonempty().optional(),
   seeds: z.array(z.number().int().nonnegative()).nonempty(),
   methods: z.array(MethodEntrySchema).nonempty(),
+  /** Parameters for every entry of a method, by method name (an entry's own `params` override them). */
+  params: z.record(z.string(), ParamsSchema).optional(),
   sparsity: z.union([fraction, z.array(fraction).nonempty()]),
   retrain: RetrainSchema,
-  magnitude: MagnitudeSchema,
-  fw: FwSchema,
   inference: InferenceSchema,
 }).strict().superRefine((c, ctx) => {
   const budgetsOk = (budgets: number[] | undefined, path: (string | number)[]) =>
@@ -105,10 +81,27 @@ export const ConfigSchema = z.object({
       if (b > c.pretrain.epochs) ctx.addIssue({ code: "custom", path: [...path, i], message: `budget ${b} exceeds pretrain.epochs = ${c.pretrain.epochs}; expected 1..${c.pretrain.epochs}` });
     });
   budgetsOk(c.budgets, ["budgets"]);
+  const known = `expected one of ${methodNames().join(", ")}`;
+  for (const name of Object.keys(c.params ?? {})) {
+    if (!methodNames().includes(name)) ctx.addIssue({ code: "custom", path: ["params", name], message: `no method is called "${name}"; ${known}` });
+  }
   const names = new Set<string>();
   c.methods.forEach((m, i) => {
-    if (names.has(m.name)) ctx.addIssue({ code: "custom", path: ["methods", i, "name"], message: `duplicate method name "${m.name}"; expected each name once` });
-    names.add(m.name);
+    const name = m.name ?? m.method;
+    if (names.has(name)) ctx.addIssue({ code: "custom", path: ["methods", i, "name"], message: `duplicate method name "${name}"; expected each name once` });
+    names.add(name);
+    if (!methodNames().includes(m.method)) {
+      ctx.addIssue({ code: "custom", path: ["methods", i, "method"], message: `no method is called "${m.method}"; ${known}` });
+      return;
+    }
+    const method = getMethod(m.method);
+    if (m.sparsity !== undefined && !method.prune) {
+      ctx.addIssue({ code: "custom", path: ["methods", i, "sparsity"], message: `method "${m.method}" does not prune; expected no sparsity` });
+    }
+    // The config-wide parameters of the method, then the entry's own, each checked where the user wrote it.
+    const shared = c.params?.[m.method];
+    if (shared !== undefined) paramIssues(method, shared, ["params", m.method]).forEach((issue) => ctx.addIssue(issue));
+    if (m.params !== undefined) paramIssues(method, { ...shared, ...m.params }, ["methods", i, "params"], Object.keys(m.params)).forEach((issue) => ctx.addIssue(issue));
     if (m.budgets && budgetsOf(c, m).length === 0) {
       ctx.addIssue({ code: "custom", path: ["methods", i, "budgets"], message: `none of these budgets is among the config's budgets (${budgetsOf(c).join(", ")})` });
     }
@@ -122,12 +115,54 @@ export const ConfigSchema = z.object({
   if (folderProblem) ctx.addIssue({ code: "custom", path: ["dataset", "dir"], message: folderProblem });
 });
 
-export type ExperimentConfig = z.infer<typeof ConfigSchema>;
-export type MethodEntry = ExperimentConfig["methods"][number];
-export type FwConfig = z.infer<typeof FwSchema>;
+/** Issues of `params` against the method's schema, at `path` (only those under `own` keys when given). */
+function paramIssues(method: Method, params: unknown, path: (string | number)[], own?: string[]): z.IssueData[] {
+  const result = method.params.safeParse(params);
+  if (result.success) return [];
+  return result.error.issues
+    .filter((issue) => !own || issue.code === "unrecognized_keys" || own.includes(String(issue.path[0])))
+    .map((issue) => {
+      const message = issue.code === "unrecognized_keys"
+        ? `unknown parameter${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")} of method "${method.name}"; expected ${knownParams(method)}`
+        : issue.message;
+      return { code: "custom" as const, path: [...path, ...issue.path], message };
+    });
+}
+
+function knownParams(method: Method): string {
+  const shape = (method.params as unknown as { shape?: Record<string, unknown> }).shape;
+  const keys = shape ? Object.keys(shape) : [];
+  return keys.length ? `only ${keys.join(", ")}` : "no parameters";
+}
+
+type ParsedConfig = z.infer<typeof ConfigSchema>;
+
+/** A `methods` entry resolved: its name, and the method's full parameters (defaults, then config-wide, then its own). */
+export interface MethodEntry {
+  name: string;
+  method: string;
+  params: Record<string, unknown>;
+  sparsity?: number | number[];
+  retrain?: Partial<RetrainParams>;
+  budgets?: number[];
+}
+
+/** A validated config: every method entry resolved. */
+export type ExperimentConfig = Omit<ParsedConfig, "methods"> & { methods: MethodEntry[] };
 export type RetrainParams = z.infer<typeof RetrainSchema>;
-export type StepSizeSpec = z.infer<typeof StepSizeSchema>;
-export type MomentumSpec = z.infer<typeof MomentumSchema>;
+
+function resolveEntries(c: ParsedConfig): ExperimentConfig {
+  const methods = c.methods.map((m): MethodEntry => {
+    const method = getMethod(m.method);
+    const params = method.params.parse({ ...c.params?.[m.method], ...m.params });
+    const entry: MethodEntry = { name: m.name ?? m.method, method: m.method, params };
+    if (m.sparsity !== undefined) entry.sparsity = m.sparsity;
+    if (m.retrain !== undefined) entry.retrain = m.retrain;
+    if (m.budgets !== undefined) entry.budgets = m.budgets;
+    return entry;
+  });
+  return { ...c, methods };
+}
 
 function datasetFolderProblem(spec: DatasetSpec): string | undefined {
   if (spec.name !== "idx" && spec.name !== "fashion-mnist") return undefined;
@@ -136,34 +171,21 @@ function datasetFolderProblem(spec: DatasetSpec): string | undefined {
   return describeIdxFolderProblem(dir);
 }
 
-// ---------------------------------------------------------------- presets (PAPER.md "Our protocol", "Presets")
+// ---------------------------------------------------------------- presets (the protocol's defaults)
 
-const DEFAULTS: Omit<ExperimentConfig, "name" | "dataset" | "seeds"> = {
-  model: PAPER_CNN as ExperimentConfig["model"],
+/** A config as written (methods by name, parameters partial): what presets and JSON files hold. */
+export type ConfigInput = z.input<typeof ConfigSchema>;
+
+const DEFAULTS = {
+  model: PAPER_CNN as ParsedConfig["model"],
   pretrain: { epochs: 10, lr: 0.01, momentum: 0.9, batchSize: 64 },
-  methods: [
-    { name: "dense", method: "dense" },
-    { name: "dense-retrained", method: "dense-retrained" },
-    { name: "magnitude", method: "magnitude" },
-    { name: "fw", method: "fw" },
-    { name: "fw-momentum", method: "fw-momentum" },
-  ],
+  methods: ["dense", "dense-retrained", "magnitude", "fw", "fw-momentum"],
   sparsity: 0.9,
   retrain: { epochs: 1, lr: 0.01, momentum: 0.9, batchSize: 64 },
-  magnitude: { regrow: false, scope: "global" },
-  fw: {
-    iterations: 200,
-    stepSize: { kind: "constant", gamma: 0.02 },
-    momentum: { kind: "constant", beta: 0.9 },
-    tau: 0.5,
-    batchSize: 128,
-    lmoSampleFraction: 1,
-    loss: "crossentropy",
-  },
   inference: { repeats: 5, batchSize: 1000 },
-};
+} satisfies Partial<ConfigInput>;
 
-export const PRESETS: Record<"quick" | "paper", ExperimentConfig> = {
+export const PRESETS: Record<PresetName, ConfigInput> = {
   paper: { ...structuredClone(DEFAULTS), preset: "paper", name: "paper", dataset: { name: "mnist" }, seeds: [0, 1, 2] },
   quick: {
     ...structuredClone(DEFAULTS),
@@ -171,7 +193,7 @@ export const PRESETS: Record<"quick" | "paper", ExperimentConfig> = {
     name: "quick",
     dataset: { name: "mnist-embedded", trainSize: 8000, testSize: 2000, seed: 0 },
     seeds: [0],
-    fw: { ...DEFAULTS.fw, iterations: 100 },
+    params: { fw: { iterations: 100 }, "fw-momentum": { iterations: 100 } },
     inference: { repeats: 3, batchSize: 1000 },
     // Every method at every budget 1..10 (50 runs): 251 s from an empty cache with 2 workers on a quiet 2-core
     // machine (wasm; `fwprune sweep --preset quick`), within the 10-minute budget; about twice that under heavy load.
@@ -180,16 +202,27 @@ export const PRESETS: Record<"quick" | "paper", ExperimentConfig> = {
 
 export class ConfigError extends Error {}
 
-/** Validate a config; throws ConfigError listing every problem as "field.path: expected … (got …)". */
+/**
+ * Validate a config and resolve its method entries; throws ConfigError listing every problem as
+ * "field.path: what was expected (got the value there)". An unknown key is named, not shown with its object.
+ */
 export function validateConfig(input: unknown, source = "config"): ExperimentConfig {
   const result = ConfigSchema.safeParse(input);
-  if (result.success) return result.data;
+  if (result.success) return resolveEntries(result.data);
   const lines = result.error.issues.map((issue) => {
     const where = issue.path.length ? issue.path.join(".") : "(top level)";
+    if (issue.code === "unrecognized_keys") {
+      return `  ${where}: unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
+    }
     const got = valueAt(input, issue.path);
-    return `  ${where}: ${issue.message}${got === undefined ? "" : ` (got ${JSON.stringify(got)})`}`;
+    return `  ${where}: ${issue.message}${got === undefined ? "" : ` (got ${shortJson(got)})`}`;
   });
   throw new ConfigError(`${source} is invalid:\n${lines.join("\n")}`);
+}
+
+function shortJson(v: unknown): string {
+  const text = typeof v === "function" ? "a function" : JSON.stringify(v) ?? String(v);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
 function valueAt(root: unknown, pathParts: (string | number)[]): unknown {
@@ -225,13 +258,13 @@ export function deepMerge<T>(base: T, over: unknown): T {
 export function resolveConfig(partial: unknown, source = "config"): ExperimentConfig {
   if (!isPlainObject(partial)) throw new ConfigError(`${source}: expected a JSON object, got ${JSON.stringify(partial)}`);
   const presetName = partial.preset;
-  if (presetName !== undefined && presetName !== "quick" && presetName !== "paper") {
+  if (presetName !== undefined && !(PRESET_NAMES as readonly unknown[]).includes(presetName)) {
     throw new ConfigError(`${source} is invalid:\n  preset: expected "quick" or "paper" (got ${JSON.stringify(presetName)})`);
   }
-  const base = presetName ? PRESETS[presetName] : { ...PRESETS.paper, preset: undefined, name: "custom" };
+  const base: ConfigInput = presetName ? PRESETS[presetName as PresetName] : { ...PRESETS.paper, preset: undefined, name: "custom" };
   const merged = deepMerge(structuredClone(base), partial) as Record<string, unknown>;
   // Another dataset replaces the base one whole (its fields belong to its name).
-  if (isPlainObject(partial.dataset) && partial.dataset.name !== undefined && partial.dataset.name !== base.dataset.name) merged.dataset = partial.dataset;
+  if (isPlainObject(partial.dataset) && partial.dataset.name !== undefined && partial.dataset.name !== (base.dataset as { name: string }).name) merged.dataset = partial.dataset;
   return validateConfig(merged, source);
 }
 
@@ -255,13 +288,15 @@ export function loadConfig(presetOrFile: string): ExperimentConfig {
  * The budgets a method runs at: the config's (`budgets`, default 1..pretrain.epochs), restricted to the method's own
  * `budgets` list when it has one (so a preset's per-method list still fits a config with fewer pre-training epochs).
  */
-export function budgetsOf(config: ExperimentConfig, entry?: MethodEntry): number[] {
+export function budgetsOf(config: { budgets?: number[]; pretrain: { epochs: number } }, entry?: { budgets?: number[] }): number[] {
   const all = config.budgets ?? Array.from({ length: config.pretrain.epochs }, (_, i) => i + 1);
   const list = entry?.budgets ? all.filter((b) => entry.budgets?.includes(b)) : all;
   return [...new Set(list)].sort((a, b) => a - b);
 }
 
-export function sparsitiesOf(config: ExperimentConfig, entry: MethodEntry): number[] {
+/** The target sparsities a method entry runs at (its own, else the config's); [null] for methods that do not prune. */
+export function sparsitiesOf(config: ExperimentConfig, entry: MethodEntry): (number | null)[] {
+  if (!getMethod(entry.method).prune) return [null];
   const s = entry.sparsity ?? config.sparsity;
   return [...new Set(Array.isArray(s) ? s : [s])].sort((a, b) => a - b);
 }

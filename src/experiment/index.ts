@@ -1,5 +1,7 @@
 export * from "./config";
 export * from "./plan";
 export * from "./store";
-export { checkpointIntact, computeRun, datasetFor, ensureBackend, executeRun, intactEpochs, pretrain, PretrainFailed } from "./run";
+export * from "./lock";
+export { intactEpochs, pretrain, PretrainFailed, PretrainInfo, readPretrainInfo } from "./pretrain";
+export { computeRecord, ensureBackend, ensureRecord } from "./run";
 export * from "./sweep";

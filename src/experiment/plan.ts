@@ -1,23 +1,22 @@
 import { createHash } from "crypto";
+import { configure } from "safe-stable-stringify";
 import { DatasetSpec } from "../data";
 import { ModelSpec } from "../model";
-import {
-  ExperimentConfig, FwConfig, MethodEntry, MethodName, PRUNING_METHODS, RETRAINING_METHODS, RetrainParams,
-  budgetsOf, isPlainObject, sparsitiesOf,
-} from "./config";
+import { describeParams, getMethod } from "../prune/method";
+import { ExperimentConfig, MethodEntry, RetrainParams, budgetsOf, sparsitiesOf } from "./config";
 
 /** Bump when the meaning of a record changes, so old records are not mistaken for new ones. */
-export const RECORD_FORMAT = 2;
+export const RECORD_FORMAT = 3;
+
+// safe-stable-stringify: keys sorted at every level, undefined fields dropped; strict: a function, NaN or Infinity
+// throws instead of being written as null (two different values must never hash alike).
+const stableStringify = configure({ strict: true, deterministic: true });
 
 /** JSON with object keys sorted at every level and undefined fields dropped: equal values, equal text. */
 export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? "null" : canonicalJson(v))).join(",")}]`;
-  if (isPlainObject(value)) {
-    const keys = Object.keys(value).filter((k) => value[k] !== undefined).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(",")}}`;
-  }
-  if (typeof value === "number" && !Number.isFinite(value)) throw new Error(`canonicalJson: non-finite number ${value}`);
-  return JSON.stringify(value);
+  const text = stableStringify(value);
+  if (text === undefined) throw new Error(`canonicalJson: ${typeof value} has no JSON form`);
+  return text;
 }
 
 export function hashKey(value: unknown): string {
@@ -60,21 +59,19 @@ export function pretrainInputs(config: ExperimentConfig, seed: number): Pretrain
   return { format: RECORD_FORMAT, dataset: trainSideDataset(config.dataset as DatasetSpec), model: config.model as ModelSpec, pretrain: { lr, momentum, batchSize }, seed };
 }
 
-/** Method parameters, resolved: only those the method reads. */
-export type MethodParams =
-  | ({ sparsity: number } & ExperimentConfig["magnitude"])
-  | ({ sparsity: number } & Omit<FwConfig, "momentum"> & { momentum?: FwConfig["momentum"] })
-  | Record<string, never>;
-
 /** Exactly the fields that change a run's result; its key is their hash. */
 export interface RunInputs {
   format: number;
   checkpoint: { pretrainKey: string; epoch: number };
   /** The test side of the data (the train side is in the checkpoint key). */
   dataset: Record<string, unknown>;
-  method: MethodName;
-  params: MethodParams;
-  retrain?: RetrainParams;
+  method: string;
+  /** Target sparsity (methods that prune), else absent. */
+  sparsity?: number;
+  /** The method's canonical description of its full parameters. */
+  params: Record<string, unknown>;
+  /** The retraining after the method (absent when it does not retrain), and whether the mask is held. */
+  retrain?: RetrainParams & { masked: boolean };
   inference: { repeats: number; batchSize: number };
 }
 
@@ -82,7 +79,9 @@ export interface RunPlan {
   key: string;
   /** The method's name in the config (a variant's own name); not part of the key. */
   label: string;
-  method: MethodName;
+  method: string;
+  /** The method's full parameters (custom schedules keep their functions: a notebook's run needs them). */
+  params: Record<string, unknown>;
   seed: number;
   budget: number;
   sparsity: number | null;
@@ -91,39 +90,36 @@ export interface RunPlan {
   dataset: DatasetSpec;
 }
 
-export function methodParams(config: ExperimentConfig, entry: MethodEntry, sparsity: number | null): MethodParams {
-  if (entry.method === "magnitude") return { sparsity: sparsity as number, ...config.magnitude, ...entry.magnitude };
-  if (entry.method === "fw" || entry.method === "fw-momentum") {
-    const fw = { ...config.fw, ...entry.fw } as FwConfig;
-    const { momentum, ...rest } = fw;
-    return entry.method === "fw" ? { sparsity: sparsity as number, ...rest } : { sparsity: sparsity as number, ...rest, momentum };
-  }
-  return {};
+/** Exactly what changes the result of `entry` at (seed's checkpoint, budget, sparsity): its run key hashes this. */
+export function runInputs(config: ExperimentConfig, entry: MethodEntry, pretrainKey: string, budget: number, sparsity: number | null): RunInputs {
+  const method = getMethod(entry.method);
+  const mode = method.retrain(entry.params);
+  const dataset = canonicalDataset(config.dataset as DatasetSpec);
+  const testSide: Record<string, unknown> = { name: dataset.name, limitTest: dataset.limitTest };
+  if (dataset.name === "mnist-embedded") testSide.testSize = dataset.testSize;
+  return {
+    format: RECORD_FORMAT,
+    checkpoint: { pretrainKey, epoch: budget },
+    dataset: testSide,
+    method: entry.method,
+    sparsity: sparsity ?? undefined,
+    params: describeParams(method, entry.params),
+    retrain: mode === "none" ? undefined : { ...config.retrain, ...entry.retrain, masked: mode === "masked" },
+    inference: { ...config.inference },
+  };
 }
 
 /** Every run the config asks for, sorted by key (a stable order, which sharding slices). */
 export function planRuns(config: ExperimentConfig): RunPlan[] {
   const dataset = canonicalDataset(config.dataset as DatasetSpec);
-  const testSide: Record<string, unknown> = { name: dataset.name, limitTest: dataset.limitTest };
-  if (dataset.name === "mnist-embedded") testSide.testSize = dataset.testSize;
   const runs: RunPlan[] = [];
   for (const seed of config.seeds) {
     const pretrainKey = hashKey(pretrainInputs(config, seed));
     for (const entry of config.methods) {
-      const sparsities = PRUNING_METHODS.includes(entry.method) ? sparsitiesOf(config, entry) : [null];
-      const retrain = RETRAINING_METHODS.includes(entry.method) ? { ...config.retrain, ...entry.retrain } : undefined;
       for (const budget of budgetsOf(config, entry)) {
-        for (const sparsity of sparsities) {
-          const inputs: RunInputs = {
-            format: RECORD_FORMAT,
-            checkpoint: { pretrainKey, epoch: budget },
-            dataset: testSide,
-            method: entry.method,
-            params: methodParams(config, entry, sparsity),
-            retrain,
-            inference: { ...config.inference },
-          };
-          runs.push({ key: hashKey(inputs), label: entry.name, method: entry.method, seed, budget, sparsity, pretrainKey, inputs, dataset });
+        for (const sparsity of sparsitiesOf(config, entry)) {
+          const inputs = runInputs(config, entry, pretrainKey, budget, sparsity);
+          runs.push({ key: hashKey(inputs), label: entry.name, method: entry.method, params: entry.params, seed, budget, sparsity, pretrainKey, inputs, dataset });
         }
       }
     }

@@ -1,26 +1,20 @@
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { writeFileAtomic } from "../fsutil";
 import { RECORD_FORMAT, RunInputs } from "./plan";
-import type { MethodName } from "./config";
 
 /**
  * The result cache under a data folder:
  *   runs/<key>.json                      one record per run (atomic writes)
  *   checkpoints/<pretrainKey>/epoch-<e>.ckpt, pretrain.json
- *   locks/<key>.lock                     held while a process computes that key
+ *   locks/<key>.lock/                    held (and renewed) while a process computes that key
  * Folders of several shards merge by copying: every file name is a key.
  */
-export function defaultDataDir(): string {
-  return process.env.FWPRUNE_DATA_DIR ?? "data";
-}
 
 export const runFile = (dataDir: string, key: string) => path.join(dataDir, "runs", `${key}.json`);
 export const checkpointDir = (dataDir: string, pretrainKey: string) => path.join(dataDir, "checkpoints", pretrainKey);
 export const checkpointFile = (dataDir: string, pretrainKey: string, epoch: number) =>
   path.join(checkpointDir(dataDir, pretrainKey), `epoch-${String(epoch).padStart(3, "0")}.ckpt`);
-export const lockFile = (dataDir: string, key: string) => path.join(dataDir, "locks", `${key}.lock`);
 
 export interface RunMetrics {
   testAccuracy: number;
@@ -47,7 +41,7 @@ export interface RunRecord {
   status: "ok" | "failed";
   reason?: string;
   label: string;
-  method: MethodName;
+  method: string;
   seed: number;
   budget: number;
   sparsityTarget: number | null;
@@ -61,7 +55,9 @@ export interface RunRecord {
   pid: number;
   metrics?: RunMetrics;
   /** Per FW iteration: gap and minibatch loss (and whatever else the pruning method reports). */
-  history?: unknown;
+  history?: unknown[];
+  /** What else the method reported (FW: a summary of the relaxed mask and its rounding). */
+  details?: Record<string, unknown>;
 }
 
 export type ReadResult = { kind: "missing" } | { kind: "ok"; record: RunRecord } | { kind: "corrupt"; reason: string };
@@ -102,99 +98,6 @@ function recordProblem(r: RunRecord, key: string): string | undefined {
 
 export function writeRecord(dataDir: string, record: RunRecord): void {
   writeFileAtomic(runFile(dataDir, record.key), JSON.stringify(record, null, 1) + "\n");
-}
-
-// ---------------------------------------------------------------- locks
-
-export interface LockOwner {
-  pid: number;
-  host: string;
-  since: string;
-}
-
-/** A lock held by a process on another host is considered abandoned after this long (no heartbeat across hosts). */
-export const FOREIGN_LOCK_STALE_MS = 12 * 3600 * 1000;
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-/** Why a lock is stale (its owner is gone), or undefined while it is live. */
-export function staleLockReason(file: string): string | undefined {
-  let owner: LockOwner;
-  let mtimeMs: number;
-  try {
-    owner = JSON.parse(fs.readFileSync(file, "utf8")) as LockOwner;
-    mtimeMs = fs.statSync(file).mtimeMs;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return "gone";
-    // Written by O_EXCL create then one small write: an unparsable lock is a writer that died in between, or one
-    // still writing; give it a few seconds.
-    try {
-      return Date.now() - fs.statSync(file).mtimeMs > 5000 ? "unreadable and older than 5 s" : undefined;
-    } catch {
-      return "gone";
-    }
-  }
-  if (owner.host === os.hostname()) return processAlive(owner.pid) ? undefined : `owner pid ${owner.pid} is not running`;
-  return Date.now() - mtimeMs > FOREIGN_LOCK_STALE_MS ? `owner on host ${owner.host} silent for > 12 h` : undefined;
-}
-
-/**
- * Take the lock for `key` (O_EXCL create). A stale lock (dead owner) is removed and retaken. Returns a release
- * function, or undefined when a live process holds it. Two processes racing over the same stale lock can, rarely,
- * both proceed; each then computes the same run and writes the same record atomically: wasted work, no corruption.
- */
-export function tryLock(dataDir: string, key: string): (() => void) | undefined {
-  const file = lockFile(dataDir, key);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const fd = fs.openSync(file, "wx");
-      const owner = JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString() } satisfies LockOwner);
-      fs.writeSync(fd, owner);
-      fs.closeSync(fd);
-      return () => releaseLock(file, owner);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-    }
-    if (staleLockReason(file) === undefined) return undefined;
-    fs.rmSync(file, { force: true });
-  }
-  return undefined;
-}
-
-/** Remove the lock file only if it is still ours (after a stale-lock takeover it may belong to another process). */
-function releaseLock(file: string, owner: string): void {
-  try {
-    if (fs.readFileSync(file, "utf8") === owner) fs.rmSync(file, { force: true });
-  } catch {
-    // already gone
-  }
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * Wait for the lock (polling), calling `stillNeeded` between tries and once more after taking it: when it returns
- * false (another process did the work meanwhile), give up (undefined).
- */
-export async function waitForLock(dataDir: string, key: string, stillNeeded: () => boolean, pollMs = 1000): Promise<(() => void) | undefined> {
-  for (;;) {
-    if (!stillNeeded()) return undefined;
-    const release = tryLock(dataDir, key);
-    if (release) {
-      if (stillNeeded()) return release;
-      release();
-      return undefined;
-    }
-    await sleep(pollMs);
-  }
 }
 
 /** Every record in a data folder (all runs, of any config); corrupt files are listed apart. */

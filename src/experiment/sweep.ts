@@ -2,11 +2,14 @@ import { ChildProcess, fork } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { ExperimentConfig, validateConfig } from "./config";
+import { ExperimentConfig, sparsitiesOf, validateConfig } from "./config";
+import { lockTimings } from "./lock";
 import { PretrainPlan, RunPlan, Shard, parseShard, planPretraining, planRuns, shardRuns } from "./plan";
-import { failedRecord, intactEpochs } from "./run";
-import { RunRecord, defaultDataDir, readRecord, writeRecord } from "./store";
-import { Task, WorkerMessage, executeTask } from "./worker";
+import { defaultDataDir } from "../paths";
+import { intactEpochs } from "./pretrain";
+import { failedRecord } from "./run";
+import { RunRecord, readRecord, writeRecord } from "./store";
+import { Task, WorkerMessage, handleTask } from "./worker";
 
 export interface SweepProgress {
   /** Steps done and to do: one per run and one per pre-training epoch this sweep computes. */
@@ -50,10 +53,6 @@ const describeRun = (r: RunPlan) => `${r.label} budget ${r.budget} seed ${r.seed
 const checkpointId = (key: string, epoch: number) => `${key}/${epoch}`;
 
 /** Run what is missing; returns every record of the config (computed now or found in the cache). */
-export async function runSweep(config: ExperimentConfig | unknown, opts: SweepOptions = {}): Promise<RunRecord[]> {
-  return (await sweep(config, opts)).records;
-}
-
 export async function sweep(configInput: ExperimentConfig | unknown, opts: SweepOptions = {}): Promise<SweepResult> {
   const started = performance.now();
   const startedAt = new Date().toISOString();
@@ -103,7 +102,9 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
   for (const reason of corrupt) progress([], `corrupt record, recomputing: ${reason}`);
   progress([]);
 
-  const workerCount = Math.max(0, Math.min(opts.workers ?? os.cpus().length, todo.length + pretrainQueue.length));
+  // Functions (a notebook's custom schedule) cannot cross to a worker process: such runs are computed here.
+  const inProcess = todo.some((run) => hasFunction(run.params));
+  const workerCount = inProcess ? 0 : Math.max(0, Math.min(opts.workers ?? os.cpus().length, todo.length + pretrainQueue.length));
   const slots: Slot[] = workerCount === 0 ? [inProcessSlot()] : Array.from({ length: workerCount }, () => workerSlot());
   const current: string[] = slots.map(() => "idle");
   const pending = [...todo];
@@ -175,6 +176,12 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
                   pretrainFailures.set(m.pretrainKey, m.failed);
                   progress(current, m.failed);
                 }
+              } else if (m.type === "run-progress") {
+                current[i] = `${next.label}: step ${m.done}/${m.total}`;
+                if (m.done === m.total || m.done % Math.max(1, Math.round(m.total / 20)) === 0) progress(current);
+              } else if (m.type === "waiting") {
+                current[i] = `${next.label}: waiting ${Math.round(m.seconds)} s for another process's lock (taken over when not renewed for ${lockTimings().stale / 1000} s)`;
+                if (Math.round(m.seconds) % 10 === 0) progress(current);
               } else if (m.type === "run-done" && next.run) {
                 finishRun(m.record, next.run, m.computed);
               } else if (m.type === "error") {
@@ -218,7 +225,13 @@ interface Slot {
 }
 
 function inProcessSlot(): Slot {
-  return { busy: false, execute: (task, onMessage) => executeTask(task, onMessage), close: () => {} };
+  return { busy: false, execute: (task, onMessage) => handleTask(task, onMessage), close: () => {} };
+}
+
+function hasFunction(value: unknown): boolean {
+  if (typeof value === "function") return true;
+  if (value === null || typeof value !== "object") return false;
+  return Object.values(value).some(hasFunction);
 }
 
 /** The compiled worker next to this file; under tsx (tests) the .ts source, run through tsx. */
@@ -279,8 +292,7 @@ export async function runOne(configInput: ExperimentConfig | unknown, selection:
   const entry = config.methods.find((m) => m.name === selection.method);
   if (!entry) throw new Error(`runOne: method ${JSON.stringify(selection.method)} is not in the config's methods (${config.methods.map((m) => m.name).join(", ")})`);
   const seed = selection.seed ?? config.seeds[0];
-  const sparsities = entry.sparsity ?? config.sparsity;
-  const sparsity = selection.sparsity ?? (Array.isArray(sparsities) ? sparsities[0] : sparsities);
+  const sparsity = selection.sparsity ?? sparsitiesOf(config, entry)[0] ?? undefined;
   const single = validateConfig({
     ...config,
     budgets: [selection.budget],

@@ -1,5 +1,6 @@
 import { PretrainPlan, RunPlan } from "./plan";
-import { PretrainFailed, computeRun, ensureBackend, pretrain } from "./run";
+import { PretrainFailed, pretrain } from "./pretrain";
+import { ensureBackend, ensureRecord } from "./run";
 import { RunRecord } from "./store";
 
 /** What the sweep asks a worker to do (one task at a time). */
@@ -12,10 +13,12 @@ export type WorkerMessage =
   | { type: "checkpoint"; pretrainKey: string; epoch: number }
   | { type: "pretrained"; pretrainKey: string; failed?: string }
   | { type: "run-done"; record: RunRecord; computed: boolean }
+  | { type: "waiting"; key: string; seconds: number }
+  | { type: "run-progress"; key: string; done: number; total: number }
   | { type: "error"; message: string };
 
 /** Run one task in this process, reporting through `emit`. Used by worker processes and by in-process sweeps alike. */
-export async function executeTask(task: Task, emit: (m: WorkerMessage) => void): Promise<void> {
+export async function handleTask(task: Task, emit: (m: WorkerMessage) => void): Promise<void> {
   try {
     await ensureBackend();
     if (task.type === "pretrain") {
@@ -27,7 +30,11 @@ export async function executeTask(task: Task, emit: (m: WorkerMessage) => void):
         emit({ type: "pretrained", pretrainKey: task.plan.key, failed: err.message });
       }
     } else {
-      const { record, computed } = await computeRun(task.plan, task.dataDir, task.config, { retryFailedBefore: task.retryFailedBefore });
+      const { record, computed } = await ensureRecord(task.plan, task.dataDir, task.config, {
+        retryFailedBefore: task.retryFailedBefore,
+        onWait: (seconds) => emit({ type: "waiting", key: task.plan.key, seconds }),
+        onProgress: (done, total) => emit({ type: "run-progress", key: task.plan.key, done, total }),
+      });
       emit({ type: "run-done", record, computed });
     }
   } catch (err) {
@@ -37,10 +44,12 @@ export async function executeTask(task: Task, emit: (m: WorkerMessage) => void):
 
 // The worker process: forked by the sweep, runs the tasks it is sent, exits when the sweep goes away.
 if (require.main === module) {
-  const send = (m: WorkerMessage) => process.send?.(m);
+  const send = (m: WorkerMessage) => {
+    if (process.connected) process.send?.(m);
+  };
   let queue = Promise.resolve();
   process.on("message", (task: Task) => {
-    queue = queue.then(() => executeTask(task, send));
+    queue = queue.then(() => handleTask(task, send));
   });
   process.on("disconnect", () => process.exit(0));
 }

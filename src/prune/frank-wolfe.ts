@@ -1,4 +1,5 @@
 import { deriveSeed, shuffledIndices } from "../random";
+import { yieldNow } from "../train";
 import {
   DEFAULT_LINE_SEARCH_EVALUATIONS,
   MomentumInput,
@@ -84,7 +85,7 @@ export function roundMask(m: Float32Array, k: number, tau: number, theta?: Float
 }
 
 export interface FrankWolfeOptions {
-  /** The budget: Σ mᵢ ≤ k. */
+  /** The kept count: Σ mᵢ ≤ k. */
   k: number;
   iterations: number;
   stepSize: StepSizeInput;
@@ -117,7 +118,7 @@ export async function frankWolfe(oracle: FwOracle, m0: Float32Array, opts: Frank
     if (!(m0[i] >= 0 && m0[i] <= 1)) throw new Error(`m0[${i}] = ${m0[i]}; expected a value in [0, 1]`);
     sum += m0[i];
   }
-  if (sum > opts.k + 1e-6 * Math.max(1, opts.k)) throw new Error(`m0 sums to ${sum}, more than the budget k = ${opts.k}`);
+  if (sum > opts.k + 1e-6 * Math.max(1, opts.k)) throw new Error(`m0 sums to ${sum}, more than the kept count k = ${opts.k}`);
   const stepSize = toStepSize(opts.stepSize);
   const momentum = toMomentum(opts.momentum);
   if (stepSize.kind === "line-search" && !oracle.lossAt) throw new Error("stepSize line-search: the oracle has no lossAt()");
@@ -165,6 +166,7 @@ export async function frankWolfe(oracle: FwOracle, m0: Float32Array, opts: Frank
     const it: FwIteration = { t, loss, gap, stepSize: gamma, beta, vertexSize: chosen.length, nonzero, samples };
     history.push(it);
     await opts.onIteration?.(it, m);
+    await yieldNow();
   }
   return { m, history, samples };
 }

@@ -1,10 +1,10 @@
-// Pruning: masks, magnitude, Frank-Wolfe (plain and with momentum), schedules, one registry of methods.
+// Pruning: masks, magnitude, Frank-Wolfe (plain and with momentum), schedules, and the methods (one file each).
 export * from "./mask";
 export * from "./select";
 export * from "./magnitude";
 export * from "./schedules";
 export * from "./frank-wolfe";
 export * from "./cnn-oracle";
-export * from "./registry";
+export * from "./method";
 export * from "./methods";
 export * from "./retrain";

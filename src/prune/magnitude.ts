@@ -14,7 +14,7 @@ export function removedCount(n: number, sparsity: number): number {
   return Math.round(Number((sparsity * n).toPrecision(12)));
 }
 
-/** k = n − round(s·n): the number of weights a mask at sparsity s keeps (the FW budget, so m₀ has exactly k ones). */
+/** k = n − round(s·n): the number of weights a mask at sparsity s keeps (FW's kept count, so m₀ has exactly k ones). */
 export function keptCount(n: number, sparsity: number): number {
   return n - removedCount(n, sparsity);
 }

@@ -13,7 +13,7 @@ export interface RetrainOptions {
   regrow?: boolean;
   /** Epoch numbering for the shuffling stream (default 1). */
   firstEpoch?: number;
-  /** Names the shuffling stream (default "retrain"); the sweep uses one per budget. */
+  /** Names the shuffling stream (default "retrain"); the sweep uses one per pre-training budget. */
   streamLabel?: string;
   onBatch?: Parameters<typeof train>[2]["onBatch"];
 }

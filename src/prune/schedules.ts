@@ -1,6 +1,8 @@
+import { z } from "zod";
+
 /**
- * Step-size and momentum schedules for Frank-Wolfe. Each built-in has a canonical, serialisable description
- * (what the experiment runner hashes); a custom function must carry a stable name, which is its identity.
+ * Step-size and momentum schedules for Frank-Wolfe. Each has a canonical, serialisable description (what a run key
+ * hashes); a custom function is described by its name and its source text, so editing its body recomputes.
  */
 
 /** γₜ: 2/(t+2) ("open-loop"), constant, minibatch line search, or a named custom function of t (t = 0, 1, …). */
@@ -28,6 +30,14 @@ export const DEFAULT_LINE_SEARCH_EVALUATIONS = 8;
 export type StepSizeInput = StepSize | number | "2/(t+2)" | "open-loop" | "line-search" | { name: string; fn: (t: number) => number };
 export type MomentumInput = Momentum | number | "none" | "mokhtari" | { name: string; fn: (t: number) => number };
 
+const STEP_SIZE_KINDS = 'a number γ, "2/(t+2)", "line-search", {"kind":"constant","gamma":γ}, {"kind":"open-loop"}, {"kind":"line-search"} or {name, fn}';
+const MOMENTUM_KINDS = 'a number β, "mokhtari", {"kind":"constant","beta":β}, {"kind":"mokhtari"} or {name, fn}';
+
+function checkKeys(input: object, allowed: string[], where: string): void {
+  const extra = Object.keys(input).filter((k) => !allowed.includes(k));
+  if (extra.length) throw new Error(`${where}: unknown key${extra.length > 1 ? "s" : ""} ${extra.map((k) => JSON.stringify(k)).join(", ")}; expected only ${allowed.join(", ")}`);
+}
+
 function checkName(name: unknown, where: string): string {
   if (typeof name !== "string" || name.trim() === "") throw new Error(`${where}: a custom schedule needs a non-empty name (its cache identity), got ${JSON.stringify(name)}`);
   return name;
@@ -37,20 +47,24 @@ export function toStepSize(input: StepSizeInput): StepSize {
   if (typeof input === "number") return toStepSize({ kind: "constant", gamma: input });
   if (input === "2/(t+2)" || input === "open-loop") return { kind: "open-loop" };
   if (input === "line-search") return { kind: "line-search" };
-  if (typeof input !== "object" || input === null) throw new Error(`stepSize: unknown schedule ${JSON.stringify(input)}`);
-  if (!("kind" in input)) return { kind: "custom", name: checkName(input.name, "stepSize"), fn: input.fn };
+  if (typeof input !== "object" || input === null) throw new Error(`stepSize: unknown schedule ${JSON.stringify(input)}; expected ${STEP_SIZE_KINDS}`);
+  if (!("kind" in input)) return toStepSize({ kind: "custom", ...input });
   switch (input.kind) {
     case "open-loop":
+      checkKeys(input, ["kind"], "stepSize");
       return input;
     case "constant":
+      checkKeys(input, ["kind", "gamma"], "stepSize");
       if (!(input.gamma > 0 && input.gamma <= 1)) throw new Error(`stepSize.gamma: expected a number in (0, 1], got ${input.gamma}`);
       return input;
     case "line-search":
+      checkKeys(input, ["kind", "evaluations"], "stepSize");
       if (input.evaluations !== undefined && !(Number.isInteger(input.evaluations) && input.evaluations >= 2)) {
         throw new Error(`stepSize.evaluations: expected an integer ≥ 2, got ${input.evaluations}`);
       }
       return input;
     case "custom":
+      checkKeys(input, ["kind", "name", "fn"], "stepSize");
       checkName(input.name, "stepSize");
       if (typeof input.fn !== "function") throw new Error(`stepSize "${input.name}": fn must be a function (t) => γ`);
       return input;
@@ -63,16 +77,19 @@ export function toMomentum(input: MomentumInput): Momentum {
   if (typeof input === "number") return toMomentum({ kind: "constant", beta: input });
   if (input === "none") return { kind: "none" };
   if (input === "mokhtari") return { kind: "mokhtari" };
-  if (typeof input !== "object" || input === null) throw new Error(`momentum: unknown schedule ${JSON.stringify(input)}`);
-  if (!("kind" in input)) return { kind: "custom", name: checkName(input.name, "momentum"), fn: input.fn };
+  if (typeof input !== "object" || input === null) throw new Error(`momentum: unknown schedule ${JSON.stringify(input)}; expected ${MOMENTUM_KINDS}`);
+  if (!("kind" in input)) return toMomentum({ kind: "custom", ...input });
   switch (input.kind) {
     case "none":
     case "mokhtari":
+      checkKeys(input, ["kind"], "momentum");
       return input;
     case "constant":
+      checkKeys(input, ["kind", "beta"], "momentum");
       if (!(input.beta >= 0 && input.beta < 1)) throw new Error(`momentum.beta: expected a number in [0, 1), got ${input.beta}`);
       return input;
     case "custom":
+      checkKeys(input, ["kind", "name", "fn"], "momentum");
       checkName(input.name, "momentum");
       if (typeof input.fn !== "function") throw new Error(`momentum "${input.name}": fn must be a function (t) => β`);
       return input;
@@ -92,7 +109,7 @@ export function describeStepSize(input: StepSizeInput): Record<string, unknown> 
     case "line-search":
       return { kind: "line-search", evaluations: s.evaluations ?? DEFAULT_LINE_SEARCH_EVALUATIONS };
     case "custom":
-      return { kind: "custom", name: s.name };
+      return { kind: "custom", name: s.name, source: String(s.fn) };
   }
 }
 
@@ -105,9 +122,31 @@ export function describeMomentum(input: MomentumInput): Record<string, unknown> 
     case "constant":
       return { kind: "constant", beta: m.beta };
     case "custom":
-      return { kind: "custom", name: m.name };
+      return { kind: "custom", name: m.name, source: String(m.fn) };
   }
 }
+
+/** A zod schema that accepts what `normalize` accepts (shorthands included) and reports its error at the field. */
+function scheduleSchema<T>(normalize: (v: never) => T) {
+  return z.unknown().transform((v, ctx): T => {
+    try {
+      return normalize(v as never);
+    } catch (err) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: (err as Error).message });
+      return z.NEVER;
+    }
+  });
+}
+
+export const StepSizeSchema = scheduleSchema(toStepSize);
+/** FW-momentum's β: a constant, Mokhtari's schedule, or a named function (plain FW has no momentum parameter). */
+export const MomentumSchema = scheduleSchema(
+  (v: MomentumInput) => {
+    const m = toMomentum(v);
+    if (m.kind === "none") throw new Error(`momentum: "none" is plain FW (use method "fw"); expected ${MOMENTUM_KINDS}`);
+    return m;
+  },
+);
 
 /** γₜ for the open-loop, constant and custom rules (line search is solved by the FW loop itself). */
 export function stepSizeAt(s: StepSize, t: number): number {

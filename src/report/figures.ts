@@ -1,5 +1,7 @@
 // Plotly figure specs ({ data, layout }) built from plain rows. Pure functions: no DOM, no Plotly import.
 // Display them with showFigure (display.ts), write a PNG with figureToPng.
+import type { RunRecord } from "../experiment/store";
+import { AggregatedMetric, aggregateRecords } from "./frame";
 
 export type ChartRow = Record<string, unknown>;
 
@@ -342,3 +344,30 @@ export function withAlpha(color: string, alpha: number): string {
   const [r, g, b] = [m[1], m[2], m[3]].map((h) => parseInt(h, 16));
   return `rgba(${r},${g},${b},${alpha})`;
 }
+
+/**
+ * Metric vs pre-training budget, one line per method (config order): the mean over seeds, with its 95% confidence
+ * band when there are several seeds. `scale` multiplies values (100: fractions as percent).
+ */
+export function budgetFigure(
+  records: RunRecord[],
+  metric: AggregatedMetric,
+  opts: { title: string; yTitle: string; scale?: number; logY?: boolean; /** Methods (labels) to leave out of the figure (they still serve as reference, e.g. dense for time ratios). */ exclude?: string[] },
+): PlotlyFigure {
+  const scale = opts.scale ?? 1;
+  const rows = aggregateRecords(records)
+    .filter((r) => r[metric].count > 0 && !(opts.exclude ?? []).includes(r.label))
+    .map((r) => {
+      const s = r[metric];
+      const ci = Number.isFinite(s.ci95) ? s.ci95 : NaN;
+      return { method: r.label, budget: r.budget, value: s.mean * scale, lower: (s.mean - ci) * scale, upper: (s.mean + ci) * scale };
+    });
+  const bands = rows.some((r) => Number.isFinite(r.lower));
+  // Colours by position among all methods, so a method keeps its colour when others are left out.
+  const colors = Object.fromEntries([...new Set(records.map((r) => r.label))].map((label, i) => [label, FIGURE_PALETTE[i % FIGURE_PALETTE.length]]));
+  return lineChart({
+    rows, x: "budget", y: "value", group: "method", markers: true, band: bands ? { lower: "lower", upper: "upper" } : undefined, colors,
+    title: opts.title, xTitle: "pre-training budget (epochs)", yTitle: opts.yTitle, logY: opts.logY,
+  });
+}
+

@@ -1,39 +1,8 @@
 import type { DataFrame } from "danfojs-node";
+import { Stats, ciHalfWidth } from "../analysis/stats";
 import type { RunRecord } from "../experiment/store";
+import type { FwIteration } from "../prune/frank-wolfe";
 import { writeFileAtomic } from "../fsutil";
-
-/** Two-sided 95% quantiles of Student's t, t_{0.975, df}, for df = 1..30. */
-const T975 = [
-  12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11,
-  2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042,
-];
-
-/** t_{0.975, df}: the table up to 30, then the Cornish-Fisher expansion around the normal quantile (error < 1e-4). */
-export function tQuantile975(df: number): number {
-  if (!(Number.isInteger(df) && df >= 1)) throw new Error(`tQuantile975: df must be a positive integer, got ${df}`);
-  if (df <= 30) return T975[df - 1];
-  const z = 1.959964;
-  return z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2);
-}
-
-export interface Stats {
-  mean: number;
-  /** Sample standard deviation (n − 1); NaN for n < 2. */
-  std: number;
-  /** Half-width of the 95% confidence interval of the mean (t-distribution); NaN for n < 2. */
-  ci95: number;
-  count: number;
-}
-
-export function summarize(values: number[]): Stats {
-  const xs = values.filter((v) => Number.isFinite(v));
-  const n = xs.length;
-  if (n === 0) return { mean: NaN, std: NaN, ci95: NaN, count: 0 };
-  const mean = xs.reduce((a, b) => a + b, 0) / n;
-  if (n < 2) return { mean, std: NaN, ci95: NaN, count: n };
-  const std = Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1));
-  return { mean, std, ci95: (tQuantile975(n - 1) * std) / Math.sqrt(n), count: n };
-}
 
 /** One record as a flat row, with its inference time relative to the dense checkpoint timed beside it. */
 export interface RunRow {
@@ -88,23 +57,42 @@ export type AggregateRow = {
   failed: number;
 } & { [M in AggregatedMetric]: Stats };
 
+/** Mean, std and 95% CI of every metric over the ok runs of each method (label) × budget × target sparsity (danfo's groupby). */
 export function aggregateRecords(records: RunRecord[]): AggregateRow[] {
+  const rows = recordRows(records);
+  const groupOf = (r: RunRow) => JSON.stringify([r.label, r.budget, r.sparsityTarget]);
   const groups = new Map<string, RunRow[]>();
-  for (const row of recordRows(records)) {
-    const id = JSON.stringify([row.label, row.budget, row.sparsityTarget]);
-    const list = groups.get(id) ?? [];
-    list.push(row);
-    groups.set(id, list);
+  for (const row of rows) groups.set(groupOf(row), [...(groups.get(groupOf(row)) ?? []), row]);
+  const ok = rows.filter((r) => r.status === "ok");
+  const stats = new Map<string, Record<string, number>>();
+  if (ok.length > 0) {
+    const frame = new (danfo().DataFrame)(ok.map((r) => ({ group: groupOf(r), ...Object.fromEntries(AGGREGATED_METRICS.map((m) => [m, r[m]])) })));
+    const spec = Object.fromEntries(AGGREGATED_METRICS.map((m) => [m, ["mean", "std", "count"]]));
+    const table = danfo().toJSON(frame.groupby(["group"]).agg(spec), { format: "column" }) as Record<string, number | string>[];
+    for (const row of table) stats.set(String(row.group), row as Record<string, number>);
   }
   const labelOrder = [...new Set(records.map((r) => r.label))];
   const out: AggregateRow[] = [];
-  for (const rows of groups.values()) {
-    const ok = rows.filter((r) => r.status === "ok");
-    const first = rows[0];
-    const stats = Object.fromEntries(AGGREGATED_METRICS.map((m) => [m, summarize(ok.map((r) => r[m]))])) as { [M in AggregatedMetric]: Stats };
-    out.push({ label: first.label, method: first.method, budget: first.budget, sparsityTarget: first.sparsityTarget, runs: rows.length, failed: rows.length - ok.length, ...stats });
+  for (const [id, members] of groups) {
+    const first = members[0];
+    const agg = stats.get(id);
+    const metric = (m: AggregatedMetric): Stats => {
+      const count = agg ? agg[`${m}_count`] : 0;
+      if (!count) return { mean: NaN, std: NaN, ci95: NaN, count: 0 };
+      const std = count < 2 ? NaN : agg![`${m}_std`];
+      return { mean: agg![`${m}_mean`], std, ci95: ciHalfWidth(std, count), count };
+    };
+    const failed = members.filter((r) => r.status !== "ok").length;
+    const metrics = Object.fromEntries(AGGREGATED_METRICS.map((m) => [m, metric(m)])) as { [M in AggregatedMetric]: Stats };
+    out.push({ label: first.label, method: first.method, budget: first.budget, sparsityTarget: first.sparsityTarget, runs: members.length, failed, ...metrics });
   }
   return out.sort((a, b) => labelOrder.indexOf(a.label) - labelOrder.indexOf(b.label) || a.budget - b.budget || (a.sparsityTarget ?? 0) - (b.sparsityTarget ?? 0));
+}
+
+/** A record's FW history as chart rows: { method, t, loss, gap, stepSize, beta, nonzero }. */
+export function historyRows(record: RunRecord, name = record.label): { method: string; t: number; loss: number; gap: number; stepSize: number; beta: number; nonzero: number }[] {
+  const history = (record.history ?? []) as FwIteration[];
+  return history.map((h) => ({ method: name, t: h.t, loss: h.loss, gap: h.gap, stepSize: h.stepSize, beta: h.beta, nonzero: h.nonzero }));
 }
 
 /** The aggregate as flat columns: `<metric>_mean`, `_std`, `_ci95`, `_count` (NaN → null, for CSV and JSON). */

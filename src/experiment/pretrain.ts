@@ -1,0 +1,103 @@
+import * as fs from "fs";
+import * as path from "path";
+import { datasetFor } from "../data";
+import { writeFileAtomic } from "../fsutil";
+import { createModel, disposeModel } from "../model";
+import { DivergenceError, checkpointProblem, saveCheckpoint, train } from "../train";
+import { waitForLock } from "./lock";
+import { PretrainPlan } from "./plan";
+import { checkpointDir, checkpointFile } from "./store";
+
+/** The epochs 1..upTo whose checkpoint is on disk and intact (checksum verified). */
+export function intactEpochs(dataDir: string, pretrainKey: string, upTo: number): number[] {
+  const out: number[] = [];
+  for (let e = 1; e <= upTo; e++) if (checkpointProblem(checkpointFile(dataDir, pretrainKey, e)) === undefined) out.push(e);
+  return out;
+}
+
+export class PretrainFailed extends Error {}
+
+const pretrainInfoFile = (dataDir: string, key: string) => path.join(checkpointDir(dataDir, key), "pretrain.json");
+
+/** What dense pre-training of one seed recorded beside its checkpoints. */
+export interface PretrainInfo {
+  epochsDone: number;
+  /** Mean training loss of each epoch (epoch i at index i − 1). */
+  losses: number[];
+  epochSeconds: number[];
+  failed?: string;
+}
+
+export function readPretrainInfo(dataDir: string, key: string): PretrainInfo | undefined {
+  try {
+    const info = JSON.parse(fs.readFileSync(pretrainInfoFile(dataDir, key), "utf8")) as PretrainInfo;
+    return Array.isArray(info.losses) && Array.isArray(info.epochSeconds) ? info : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function writePretrainInfo(dataDir: string, plan: PretrainPlan, info: PretrainInfo): void {
+  writeFileAtomic(pretrainInfoFile(dataDir, plan.key), JSON.stringify({ key: plan.key, inputs: plan.inputs, ...info, updatedAt: new Date().toISOString() }, null, 1));
+}
+
+/**
+ * Dense pre-training of one seed up to plan.epochs, a checkpoint after every epoch. Checkpoints already on disk are
+ * kept (never rewritten); if any needed one is missing, training restarts from the seeded init (the optimizer's
+ * momentum is not checkpointed, and training is deterministic, so the result is the same). Locked per key.
+ * Throws PretrainFailed when the loss diverges (and remembers it, so later sweeps do not pre-train to fail again).
+ */
+export async function pretrain(
+  plan: PretrainPlan,
+  dataDir: string,
+  onCheckpoint: (epoch: number) => void = () => {},
+  opts: { retryFailed?: boolean } = {},
+): Promise<void> {
+  const reported = new Set<number>();
+  const report = (epoch: number) => {
+    if (!reported.has(epoch)) {
+      reported.add(epoch);
+      onCheckpoint(epoch);
+    }
+  };
+  const allIntact = () => {
+    const intact = intactEpochs(dataDir, plan.key, plan.epochs);
+    intact.forEach(report);
+    return intact.length === plan.epochs;
+  };
+  const release = await waitForLock(dataDir, `pretrain-${plan.key}`, () => !allIntact());
+  if (!release) return;
+  try {
+    const previous = readPretrainInfo(dataDir, plan.key);
+    if (previous?.failed && !opts.retryFailed) throw new PretrainFailed(previous.failed);
+    const dataset = datasetFor(plan.dataset);
+    const model = createModel(plan.inputs.model, plan.inputs.seed);
+    const epochSeconds: number[] = [];
+    const losses: number[] = [];
+    try {
+      await train(model, dataset.train, {
+        epochs: plan.epochs,
+        ...plan.inputs.pretrain,
+        seed: plan.inputs.seed,
+        streamLabel: "pretrain",
+        onEpoch: async ({ epoch, meanLoss, seconds }) => {
+          epochSeconds.push(seconds);
+          losses.push(meanLoss);
+          const file = checkpointFile(dataDir, plan.key, epoch);
+          if (checkpointProblem(file) !== undefined) await saveCheckpoint(file, model, { pretrainKey: plan.key, epoch, meanLoss, inputs: plan.inputs });
+          writePretrainInfo(dataDir, plan, { epochsDone: epoch, losses, epochSeconds });
+          report(epoch);
+        },
+      });
+    } catch (err) {
+      if (!(err instanceof DivergenceError)) throw err;
+      const reason = `pretraining (seed ${plan.inputs.seed}) failed: ${err.message}`;
+      writePretrainInfo(dataDir, plan, { epochsDone: losses.length, losses, epochSeconds, failed: reason });
+      throw new PretrainFailed(reason);
+    } finally {
+      disposeModel(model);
+    }
+  } finally {
+    await release();
+  }
+}

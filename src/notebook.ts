@@ -1,0 +1,202 @@
+// What a notebook cell calls: the config and cache folder the notebook runs with (FWPRUNE_PRESET, FWPRUNE_DATA_DIR),
+// sweeps and single runs with live progress, and FW explorations (custom schedules allowed) as ordinary cached runs.
+import * as path from "path";
+import { datasetFor } from "./data";
+import { Model } from "./model";
+import { ExperimentConfig, MethodEntry, budgetsOf, loadConfig, validateConfig } from "./experiment/config";
+import { canonicalJson, hashKey, planRuns, pretrainInputs } from "./experiment/plan";
+import { PretrainInfo, readPretrainInfo } from "./experiment/pretrain";
+import { ensureBackend } from "./experiment/run";
+import { RunRecord, checkpointFile, readRecord } from "./experiment/store";
+import { SweepProgress, SweepResult, runOne, sweep } from "./experiment/sweep";
+import { defaultDataDir, displayPath, presetFromEnv } from "./paths";
+import { FwIteration, RelaxedMaskSummary, getMethod } from "./prune";
+import { progressDisplay } from "./report/display";
+import { loadCheckpoint } from "./train";
+
+export interface NotebookContext {
+  /** What FWPRUNE_PRESET named: "quick", "paper", or the absolute path of a JSON config. */
+  preset: string;
+  config: ExperimentConfig;
+  /** Absolute: checkpoints, run records and explorations live here. */
+  dataDir: string;
+  /** Worker processes for sweeps (FWPRUNE_WORKERS; default one per core). */
+  workers?: number;
+}
+
+/**
+ * The config and cache folder a notebook runs with. FWPRUNE_PRESET = quick (default) | paper | path of a JSON config;
+ * FWPRUNE_DATA_DIR (default data/); relative paths are taken from the repository root, wherever the kernel runs.
+ */
+export function notebookConfig(env: Record<string, string | undefined> = process.env): NotebookContext {
+  const preset = presetFromEnv(env);
+  const config = loadConfig(preset);
+  const dataDir = defaultDataDir(env);
+  let workers: number | undefined;
+  if (env.FWPRUNE_WORKERS !== undefined && env.FWPRUNE_WORKERS.trim() !== "") {
+    workers = Number(env.FWPRUNE_WORKERS);
+    if (!Number.isInteger(workers) || workers < 0) throw new Error(`FWPRUNE_WORKERS: expected an integer ≥ 0, got ${JSON.stringify(env.FWPRUNE_WORKERS)}`);
+  }
+  return { preset, config, dataDir, workers };
+}
+
+/** Initialise the tfjs backend (once per kernel) and return its name. */
+export function notebookBackend(): Promise<string> {
+  return ensureBackend();
+}
+
+/** One line saying what runs: preset, data, seeds, budgets, methods, cache folder. */
+export function describeContext(ctx: NotebookContext): string {
+  const c = ctx.config;
+  const data = canonicalJson(c.dataset);
+  const methods = c.methods.map((m) => `${m.name}${m.budgets ? ` (budgets ${budgetsOf(c, m).join(",")})` : ""}`).join(", ");
+  const params = c.methods
+    .filter((m) => Object.keys(m.params).length > 0)
+    .map((m) => `  ${m.name}: ${canonicalJson(getMethod(m.method).describe?.(m.params) ?? m.params)}`);
+  return [
+    `preset: ${path.isAbsolute(ctx.preset) ? displayPath(ctx.preset) : ctx.preset} (config "${c.name}")`,
+    `data: ${data}`,
+    `seeds: ${c.seeds.join(", ")}; budgets (pre-training epochs): ${budgetsOf(c).join(", ")}; target sparsity: ${JSON.stringify(c.sparsity)}`,
+    `retraining: ${c.retrain.epochs} epoch(s), lr ${c.retrain.lr}, momentum ${c.retrain.momentum}, batch ${c.retrain.batchSize}`,
+    `methods: ${methods}`,
+    ...(params.length ? ["parameters:", ...params] : []),
+    `cache: ${displayPath(ctx.dataDir)}`,
+  ].join("\n");
+}
+
+/** A method entry as a notebook writes it: a method name, or a named variant with partial parameters. */
+export type MethodEntryInput = string | { name?: string; method: string; params?: Record<string, unknown>; sparsity?: number | number[]; retrain?: MethodEntry["retrain"]; budgets?: number[] };
+
+/** The config with these method entries added (replacing any of the same name); their parameters over the config's. */
+export function withMethods(config: ExperimentConfig, entries: MethodEntryInput[]): ExperimentConfig {
+  const added = entries.map((e) => (typeof e === "string" ? { name: e, method: e } : { ...e, name: e.name ?? e.method }));
+  const names = new Set(added.map((e) => e.name));
+  return validateConfig({ ...config, methods: [...config.methods.filter((m) => !names.has(m.name)), ...added] }, "notebook config");
+}
+
+/** The config restricted to the named methods (same run keys: a method's runs do not depend on the others). */
+export function onlyMethods(config: ExperimentConfig, names: string[]): ExperimentConfig {
+  const methods = config.methods.filter((m) => names.includes(m.name));
+  if (methods.length === 0) throw new Error(`onlyMethods: none of ${names.join(", ")} is among the config's methods (${config.methods.map((m) => m.name).join(", ")})`);
+  return validateConfig({ ...config, methods }, "notebook config");
+}
+
+/**
+ * The checkpoint the single-checkpoint notebooks study: `wanted` (2 epochs, as in PAPER.md) when every pruning
+ * method runs at that budget, else the first budget they all share.
+ */
+export function focusBudget(config: ExperimentConfig, wanted = 2): number {
+  const pruning = config.methods.filter((m) => getMethod(m.method).prune !== undefined);
+  const shared = budgetsOf(config).filter((b) => pruning.every((m) => budgetsOf(config, m).includes(b)));
+  if (shared.includes(wanted)) return wanted;
+  return shared[0] ?? budgetsOf(config)[0];
+}
+
+function progressNote(p: SweepProgress): string {
+  const busy = p.current.filter((c) => c !== "idle");
+  return `runs ${p.runsDone}/${p.runsTotal}${p.failed ? `, ${p.failed} failed` : ""}${busy.length ? ` · ${busy.join(" ; ").slice(0, 120)}` : ""}`;
+}
+
+/** runSweep with a live progress bar in the notebook: computes what the cache lacks, returns every record. */
+export async function sweepWithProgress(ctx: NotebookContext, config: ExperimentConfig = ctx.config, label = `sweep ${config.name}`): Promise<SweepResult> {
+  const bar = progressDisplay(label);
+  const result = await sweep(config, { dataDir: ctx.dataDir, workers: ctx.workers, onProgress: (p) => bar.update(p.done, p.total, progressNote(p)) });
+  bar.finish(`${result.runs} runs: ${result.cached} from the cache, ${result.computed} computed, ${result.failed} failed (${result.seconds.toFixed(1)} s)`);
+  const failed = result.records.filter((r) => r.status === "failed");
+  if (failed.length) console.error(failed.map((r) => `failed: ${r.label} budget ${r.budget} seed ${r.seed}: ${r.reason}`).join("\n"));
+  return result;
+}
+
+/** runOne (the cached single-run runner) with a live progress line. */
+export async function runOneWithProgress(
+  ctx: NotebookContext,
+  config: ExperimentConfig,
+  selection: { method: string; budget: number; seed?: number; sparsity?: number },
+): Promise<RunRecord> {
+  const bar = progressDisplay(`${selection.method} at budget ${selection.budget}`);
+  const record = await runOne(config, selection, { dataDir: ctx.dataDir, onProgress: (p) => bar.update(p.done, p.total, progressNote(p)) });
+  bar.finish(record.status === "ok" ? `test accuracy ${record.metrics?.testAccuracy.toFixed(4)}, sparsity ${record.metrics?.sparsity.toFixed(4)}` : `FAILED: ${record.reason}`);
+  if (record.status !== "ok") throw new Error(`run ${selection.method} at budget ${selection.budget} failed: ${record.reason}`);
+  return record;
+}
+
+/** A run's record if the cache holds it (computes nothing): e.g. the sweep's run of `method` at `budget`. */
+export function cachedRecord(ctx: NotebookContext, method: string, budget: number, seed = ctx.config.seeds[0], config = ctx.config): RunRecord | undefined {
+  const plan = planRuns(onlyMethods(config, [method])).find((r) => r.budget === budget && r.seed === seed);
+  if (!plan) return undefined;
+  const r = readRecord(ctx.dataDir, plan.key);
+  return r.kind === "ok" && r.record.status === "ok" ? { ...r.record, label: method } : undefined;
+}
+
+/** The checkpoint file of (budget, seed) under the context's cache; it exists once pre-training reached that epoch. */
+export function checkpointPath(ctx: NotebookContext, budget: number, seed = ctx.config.seeds[0], config = ctx.config): string {
+  return checkpointFile(ctx.dataDir, hashKey(pretrainInputs(config, seed)), budget);
+}
+
+/** Make sure the checkpoint exists (pre-training through the cached runner if needed) and load it. */
+export async function loadFocusCheckpoint(ctx: NotebookContext, budget: number, seed = ctx.config.seeds[0]): Promise<Model> {
+  await ensureBackend();
+  await runOneWithProgress(ctx, withMethods(ctx.config, ["dense"]), { method: "dense", budget, seed });
+  return loadCheckpoint(checkpointPath(ctx, budget, seed)).model;
+}
+
+/** What dense pre-training recorded for a seed (losses and seconds per epoch), if it ran. */
+export function pretrainLog(ctx: NotebookContext, seed = ctx.config.seeds[0]): PretrainInfo | undefined {
+  return readPretrainInfo(ctx.dataDir, hashKey(pretrainInputs(ctx.config, seed)));
+}
+
+/** The dataset a notebook's config names (loaded once per kernel). */
+export function notebookData(ctx: NotebookContext) {
+  return datasetFor(ctx.config.dataset);
+}
+
+// ------------------------------------------------------------------------------------ FW exploration
+
+export interface FwExploreOptions {
+  budget: number;
+  seed?: number;
+  /** "fw" (no momentum) or "fw-momentum": which method, with the config's parameters for it as the start. */
+  method: "fw" | "fw-momentum";
+  /** The variant's name in tables and figures (not part of the run's key). */
+  label?: string;
+  /** Parameters over the config's; stepSize and momentum may be custom `{ name, fn }` schedules. */
+  params?: Record<string, unknown>;
+  /** Retrain the rounded mask as the sweep does (default true). */
+  retrain?: boolean;
+}
+
+/** An FW run as the notebooks study it: its record, with the relaxed mask's summary and history spelled out. */
+export interface FwExploration extends RelaxedMaskSummary {
+  record: RunRecord;
+  label: string;
+  budget: number;
+  seed: number;
+  history: FwIteration[];
+  /** Right after rounding (before retraining), and after retraining (when it retrained). */
+  pruned: { accuracy: number; loss: number; sparsity: number };
+  retrained?: { accuracy: number; loss: number; sparsity: number };
+}
+
+/**
+ * One Frank-Wolfe pruning of a checkpoint, as an ordinary run of the experiment store: the same parameters as a
+ * sweep's run give the same record (and reuse it); a custom schedule is part of the key by its name and source, so
+ * re-executing a notebook recomputes only what changed. Runs in this process (a schedule is a function).
+ */
+export async function exploreFrankWolfe(ctx: NotebookContext, opts: FwExploreOptions): Promise<FwExploration> {
+  const label = opts.label ?? opts.method;
+  const base = ctx.config.methods.find((m) => m.method === opts.method);
+  const entry: MethodEntryInput = {
+    name: label,
+    method: opts.method,
+    params: { ...base?.params, ...opts.params },
+    sparsity: base?.sparsity,
+    retrain: opts.retrain === false ? { epochs: 0 } : base?.retrain,
+  };
+  const config = withMethods(ctx.config, [entry]);
+  const record = await runOneWithProgress(ctx, config, { method: label, budget: opts.budget, seed: opts.seed });
+  const m = record.metrics!;
+  const relaxed = record.details?.relaxedMask as RelaxedMaskSummary;
+  const pruned = { accuracy: m.prunedAccuracy ?? NaN, loss: m.prunedLoss ?? NaN, sparsity: m.sparsity };
+  const retrained = (record.inputs.retrain?.epochs ?? 0) > 0 ? { accuracy: m.testAccuracy, loss: m.testLoss, sparsity: m.sparsity } : undefined;
+  return { ...relaxed, record, label, budget: record.budget, seed: record.seed, history: (record.history ?? []) as FwIteration[], pruned, retrained };
+}

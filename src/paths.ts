@@ -1,0 +1,40 @@
+import * as path from "path";
+
+/**
+ * Where things are, for the CLI, the notebooks and reproduce alike:
+ * - the repository root: one level above this file (src/ under tsx, dist/ when built);
+ * - the data folder: a `--data-dir` flag is taken from the current directory, as any command-line path;
+ *   FWPRUNE_DATA_DIR from the repository root (a notebook's kernel runs in notebooks/); default <root>/data;
+ * - a preset: "quick", "paper", or the path of a JSON config file, taken from the same base as the data folder.
+ */
+export const REPO_ROOT = path.resolve(__dirname, "..");
+
+export function defaultDataDir(env: Record<string, string | undefined> = process.env): string {
+  const given = env.FWPRUNE_DATA_DIR?.trim();
+  return path.resolve(REPO_ROOT, given || "data");
+}
+
+/** A data folder from a command-line flag (relative to the current directory), or the default. */
+export function dataDirFromFlag(flag: string | undefined): string {
+  return flag === undefined ? defaultDataDir() : path.resolve(flag);
+}
+
+export type PresetName = "quick" | "paper";
+export const PRESET_NAMES: readonly PresetName[] = ["quick", "paper"];
+
+/** "quick" / "paper" as they are; a config file's path made absolute against `base`. */
+export function resolvePreset(nameOrFile: string, base = process.cwd()): string {
+  const named = nameOrFile.trim();
+  return (PRESET_NAMES as readonly string[]).includes(named) ? named : path.resolve(base, named);
+}
+
+/** The preset a notebook runs: FWPRUNE_PRESET (default quick), a relative file taken from the repository root. */
+export function presetFromEnv(env: Record<string, string | undefined> = process.env): string {
+  return resolvePreset(env.FWPRUNE_PRESET?.trim() || "quick", REPO_ROOT);
+}
+
+/** A path as a user would type it from the repository root, when it lies inside it. */
+export function displayPath(file: string): string {
+  const rel = path.relative(REPO_ROOT, file);
+  return rel === "" ? "." : rel.startsWith("..") || path.isAbsolute(rel) ? file : rel;
+}
