@@ -10,7 +10,8 @@ import { RunRecord } from "../src/experiment";
 const ROOT = path.join(__dirname, "..");
 const CLI = path.join(ROOT, "dist", "cli.js");
 const tmp = (name: string) => fs.mkdtempSync(path.join(os.tmpdir(), `fwprune-cli-${name}-`));
-const env = { ...process.env, FWPRUNE_QUIET: "1" };
+// Locks of killed processes are taken over after 3 s without renewal (60 s by default).
+const env = { ...process.env, FWPRUNE_QUIET: "1", FWPRUNE_LOCK_STALE_SECONDS: "3" };
 
 function writeConfig(dir: string, config: unknown): string {
   const file = path.join(dir, "config.json");
@@ -25,14 +26,14 @@ const tiny = {
   budgets: [1, 2],
   methods: ["dense", "magnitude", "fw-momentum"],
   sparsity: [0.8, 0.9],
-  fw: { iterations: 20, batchSize: 64 },
+  params: { "fw-momentum": { iterations: 20, batchSize: 64 } },
   inference: { repeats: 1 },
 };
 
 test("a bad config exits non-zero, names the field, and writes nothing", { skip: !fs.existsSync(CLI) && "dist/cli.js not built" }, () => {
   const cases: [object, RegExp][] = [
     [{ sparsity: 1.5 }, /sparsity: .*got 1\.5/],
-    [{ methods: ["dense", "foo"] }, /methods\.1\.method: .*'foo'/],
+    [{ methods: ["dense", "foo"] }, /methods\.1\.method: no method is called "foo"; expected one of .*\(got "foo"\)/],
     [{ pretrain: { epochs: 0 } }, /pretrain\.epochs: .*got 0/],
     [{ dataset: { name: "idx", dir: "/no/such/folder" } }, /dataset\.dir: folder "\/no\/such\/folder" does not exist/],
   ];

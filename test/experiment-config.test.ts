@@ -7,24 +7,29 @@ import {
   ConfigError, PRESETS, budgetsOf, canonicalJson, deepMerge, hashKey, loadConfig, parseShard, planPretraining, planRuns,
   resolveConfig, shardRuns, validateConfig,
 } from "../src/experiment";
-import { summarize, tQuantile975 } from "../src/report/frame";
+import { summarize, tQuantile975 } from "../src/analysis/stats";
 
 const tiny = { preset: "quick", dataset: { name: "mnist-embedded", limitTrain: 500, limitTest: 200 }, pretrain: { epochs: 2 }, budgets: [1, 2] };
 
-test("presets validate and plan the runs PAPER.md describes", () => {
+const params = (c: { methods: { name: string; params: Record<string, unknown> }[] }, name: string) => c.methods.find((m) => m.name === name)?.params;
+
+test("presets validate and plan the runs the protocol describes", () => {
   const quick = validateConfig(PRESETS.quick);
   const paper = validateConfig(PRESETS.paper);
   assert.deepEqual(paper.dataset, { name: "mnist" });
   assert.deepEqual(paper.seeds, [0, 1, 2]);
-  assert.equal(paper.fw.iterations, 200);
+  assert.equal(params(paper, "fw")?.iterations, 200);
   assert.equal(paper.inference.repeats, 5);
-  assert.equal(quick.fw.iterations, 100);
+  assert.equal(params(quick, "fw")?.iterations, 100);
+  assert.equal(params(quick, "fw-momentum")?.iterations, 100);
   assert.equal(quick.inference.repeats, 3);
   assert.deepEqual(quick.seeds, [0]);
   for (const c of [quick, paper]) {
     assert.deepEqual(c.methods.map((m) => m.method), ["dense", "dense-retrained", "magnitude", "fw", "fw-momentum"]);
     assert.deepEqual(budgetsOf(c), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-    assert.deepEqual(c.fw.stepSize, { kind: "constant", gamma: 0.02 });
+    assert.deepEqual(params(c, "fw"), { iterations: params(c, "fw")?.iterations, batchSize: 128, stepSize: { kind: "constant", gamma: 0.02 }, tau: 0.5, lmoSampleFraction: 1, loss: "crossentropy" });
+    assert.deepEqual(params(c, "fw-momentum")?.momentum, { kind: "constant", beta: 0.9 });
+    assert.deepEqual(params(c, "magnitude"), { scope: "global", regrow: false });
     assert.equal(c.sparsity, 0.9);
   }
   // paper: 3 seeds × 10 budgets × 5 methods; quick: 1 seed × 10 budgets × 5 methods
@@ -35,13 +40,18 @@ test("presets validate and plan the runs PAPER.md describes", () => {
 test("invalid configs name the field, the value and what was expected", () => {
   const cases: [unknown, RegExp][] = [
     [{ ...tiny, sparsity: 1.5 }, /sparsity: .*less than 1.*got 1\.5/],
-    [{ ...tiny, methods: ["dense", "foo"] }, /methods\.1\.method: .*Expected 'dense' \| .*received 'foo'/],
+    [{ ...tiny, methods: ["dense", "foo"] }, /methods\.1\.method: no method is called "foo"; expected one of dense, dense-retrained, magnitude, random, fw, fw-momentum \(got "foo"\)/],
     [{ ...tiny, pretrain: { epochs: 0 } }, /pretrain\.epochs: .*greater than 0.*got 0/],
     [{ ...tiny, dataset: { name: "idx", dir: "/no/such/folder" } }, /dataset\.dir: folder "\/no\/such\/folder" does not exist/],
     [{ ...tiny, budgets: [1, 3] }, /budgets\.1: budget 3 exceeds pretrain\.epochs = 2/],
-    [{ ...tiny, fw: { stepSize: { kind: "constant", gamma: 2 } } }, /fw\.stepSize\.gamma/],
+    [{ ...tiny, params: { fw: { stepSize: { kind: "constant", gamma: 2 } } } }, /params\.fw\.stepSize: stepSize\.gamma: expected a number in \(0, 1\], got 2 \(got \{"kind":"constant","gamma":2\}\)/],
+    [{ ...tiny, methods: [{ method: "fw", params: { momentum: { kind: "mokhtari" } } }] }, /methods\.0\.params: unknown parameter "momentum" of method "fw"; expected only iterations, batchSize, stepSize, tau, lmoSampleFraction, loss/],
+    [{ ...tiny, params: { "fw-momentum": { momentum: "none" } } }, /params\.fw-momentum\.momentum: momentum: "none" is plain FW \(use method "fw"\)/],
+    [{ ...tiny, params: { fw: { iterations: "many" } } }, /params\.fw\.iterations: Expected number, received string \(got "many"\)/],
+    [{ ...tiny, params: { nope: {} } }, /params\.nope: no method is called "nope"/],
+    [{ ...tiny, methods: [{ method: "dense", sparsity: 0.5 }] }, /methods\.0\.sparsity: method "dense" does not prune; expected no sparsity \(got 0\.5\)/],
     [{ ...tiny, seeds: [] }, /seeds: /],
-    [{ ...tiny, typo: 1 }, /Unrecognized key.*typo/],
+    [{ ...tiny, typo: 1 }, /\(top level\): unknown key "typo"$/m],
   ];
   for (const [input, pattern] of cases) {
     assert.throws(() => resolveConfig(input), (err: Error) => err instanceof ConfigError && pattern.test(err.message), JSON.stringify(input));
@@ -51,10 +61,11 @@ test("invalid configs name the field, the value and what was expected", () => {
 test("a JSON file is deep-merged over the preset it names; without one, over the defaults", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-config-"));
   const file = path.join(dir, "mine.json");
-  fs.writeFileSync(file, JSON.stringify({ preset: "quick", fw: { iterations: 7 } }));
+  fs.writeFileSync(file, JSON.stringify({ preset: "quick", params: { fw: { iterations: 7 } } }));
   const c = loadConfig(file);
-  assert.equal(c.fw.iterations, 7);
-  assert.equal(c.fw.batchSize, 128);
+  assert.equal(params(c, "fw")?.iterations, 7);
+  assert.equal(params(c, "fw")?.batchSize, 128);
+  assert.equal(params(c, "fw-momentum")?.iterations, 100, "the preset's value for the other method stays");
   assert.equal(c.name, "mine");
   assert.equal(c.dataset.name, "mnist-embedded");
   fs.writeFileSync(file, JSON.stringify({ seeds: [4] }));
@@ -63,7 +74,10 @@ test("a JSON file is deep-merged over the preset it names; without one, over the
   assert.throws(() => loadConfig(file), /mine\.json: not valid JSON/);
   assert.throws(() => loadConfig(path.join(dir, "absent.json")), /expected "quick", "paper" or the path of a JSON config file/);
   assert.deepEqual(deepMerge({ a: { b: 1, c: [1, 2] } }, { a: { c: [3] } }), { a: { b: 1, c: [3] } });
-  assert.deepEqual(resolveConfig({ preset: "quick", fw: { momentum: { kind: "mokhtari" } } }).fw.momentum, { kind: "mokhtari" });
+  assert.deepEqual(params(resolveConfig({ preset: "quick", params: { "fw-momentum": { momentum: "mokhtari" } } }), "fw-momentum")?.momentum, { kind: "mokhtari" });
+  const variant = resolveConfig({ preset: "quick", methods: [{ name: "fwm-0.5", method: "fw-momentum", params: { momentum: 0.5 } }] });
+  assert.deepEqual(variant.methods[0].params.momentum, { kind: "constant", beta: 0.5 }, "an entry's own params over the preset's");
+  assert.equal(variant.methods[0].params.iterations, 100);
   assert.deepEqual(resolveConfig({ preset: "quick", dataset: { name: "mnist", limitTrain: 10 } }).dataset, { name: "mnist", limitTrain: 10 });
 });
 
@@ -77,9 +91,10 @@ test("keys: canonical JSON ignores key order; a parameter changes only its own m
     const after = keysBy(resolveConfig(deepMerge(structuredClone(tiny), { methods: ["dense", "magnitude", "fw", "fw-momentum"], ...(over as object) })));
     return [...before].filter(([id, key]) => after.get(id) !== key).map(([id]) => id.split("/")[0]);
   };
-  assert.deepEqual([...new Set(changed({ fw: { momentum: { kind: "constant", beta: 0.5 } } }))], ["fw-momentum"]);
-  assert.deepEqual([...new Set(changed({ fw: { iterations: 3 } }))].sort(), ["fw", "fw-momentum"]);
-  assert.deepEqual([...new Set(changed({ magnitude: { regrow: true } }))], ["magnitude"]);
+  assert.deepEqual([...new Set(changed({ params: { "fw-momentum": { momentum: { kind: "constant", beta: 0.5 } } } }))], ["fw-momentum"]);
+  assert.deepEqual([...new Set(changed({ params: { fw: { iterations: 3 } } }))], ["fw"]);
+  assert.deepEqual([...new Set(changed({ params: { magnitude: { regrow: true } } }))], ["magnitude"]);
+  assert.equal(changed({ params: { fw: { iterations: 100 } } }).length, 0, "a parameter set to its preset value changes nothing");
   assert.deepEqual([...new Set(changed({ retrain: { epochs: 2 } }))].sort(), ["fw", "fw-momentum", "magnitude"]);
   assert.equal(changed({ pretrain: { epochs: 2 }, name: "renamed" }).length, 0, "max epochs and the name change no result");
   assert.equal(changed({ dataset: { limitTest: 100 } }).length, 8, "the test split changes every result");
@@ -105,12 +120,13 @@ test("statistics: mean, sample std and the t-based 95% interval, checked by hand
   const s = summarize([1, 2, 3]);
   assert.equal(s.mean, 2);
   assert.equal(s.std, 1);
-  assert.ok(Math.abs(s.ci95 - (4.303 * 1) / Math.sqrt(3)) < 1e-12);
+  assert.ok(Math.abs(s.ci95 - (4.302653 * 1) / Math.sqrt(3)) < 1e-6);
   assert.equal(s.count, 3);
   const one = summarize([0.5, NaN]);
   assert.equal(one.count, 1);
   assert.ok(Number.isNaN(one.std) && Number.isNaN(one.ci95));
-  assert.equal(tQuantile975(1), 12.706);
-  assert.ok(Math.abs(tQuantile975(40) - 2.021) < 1e-3);
-  assert.ok(Math.abs(tQuantile975(120) - 1.980) < 1e-3);
+  // Table values of t_{0.975, df} (any statistics textbook), to the table's 3 decimals.
+  for (const [df, t] of [[1, 12.706], [2, 4.303], [10, 2.228], [30, 2.042], [40, 2.021], [120, 1.98]]) {
+    assert.ok(Math.abs(tQuantile975(df) - t) < 5e-4, `t(${df}) = ${tQuantile975(df)}, table ${t}`);
+  }
 });

@@ -12,7 +12,13 @@ import { lossOf, train } from "../src/train";
 import {
   applyMask,
   cnnMaskOracle,
-  describePruneParams,
+  describeParams,
+  getMethod,
+  parseParams,
+  PruneOutcome,
+  FwIteration,
+  RelaxedMaskSummary,
+  removedCount,
   flatten,
   fullMask,
   keptCount,
@@ -23,7 +29,7 @@ import {
   maskSparsity,
   prunableLayout,
   prune,
-  pruneMethodNames,
+  methodNames,
   retrainPruned,
   saveMask,
   weightSparsity,
@@ -132,47 +138,72 @@ test("masks: full, from weights, apply (fold), sparsity on weights and masks, sa
   assert.throws(() => applyMask(model, { "dense9/kernel": new Float32Array(3) }), /dense9\/kernel/);
 });
 
-test("registry: magnitude, fw and fw-momentum through one interface; budget k respected; β = 0 equals fw exactly", async () => {
-  assert.deepEqual(pruneMethodNames().slice(0, 3), ["magnitude", "fw", "fw-momentum"]);
+test("methods: magnitude, random, fw and fw-momentum through one interface; kept count k respected; β = 0 equals fw exactly", async () => {
+  assert.deepEqual(methodNames().slice(0, 6), ["dense", "dense-retrained", "magnitude", "random", "fw", "fw-momentum"]);
   const model = await trainedTinyModel();
   const n = 346;
   const k = keptCount(n, 0.8);
-  const mag = await prune(model, tiny.train, { method: "magnitude", sparsity: 0.8 });
+  const ctx = { train: tiny.train, seed: 0, sparsity: 0.8 };
+  const mag = await prune(model, "magnitude", {}, ctx);
   assert.equal(maskSparsity(mag.mask).zeros, n - k);
   assert.equal(mag.samplesUsed, 0);
   const calls: number[] = [];
-  const fw = await prune(model, tiny.train, { method: "fw", sparsity: 0.8, iterations: 12, batchSize: 32 }, { progress: (done, total) => void calls.push(done / total) });
+  const fw = await prune(model, "fw", { iterations: 12, batchSize: 32 }, { ...ctx, progress: (done, total) => void calls.push(done / total) });
+  const history = (r: PruneOutcome) => r.history as FwIteration[];
   assert.equal(calls.length, 12);
   assert.equal(calls[11], 1);
-  assert.equal(fw.history.length, 12);
+  assert.equal(history(fw).length, 12);
   assert.equal(fw.samplesUsed, 12 * 32);
   assert.ok(maskSparsity(fw.mask).zeros >= n - k, "rounding keeps at most k");
-  assert.ok(fw.history.every((h) => h.vertexSize <= k && Number.isFinite(h.gap) && Number.isFinite(h.loss) && h.stepSize === 0.02));
-  const beta0 = await prune(model, tiny.train, { method: "fw-momentum", sparsity: 0.8, iterations: 12, batchSize: 32, momentum: { kind: "constant", beta: 0 } });
+  assert.ok(history(fw).every((h) => h.vertexSize <= k && Number.isFinite(h.gap) && Number.isFinite(h.loss) && h.stepSize === 0.02));
+  const relaxed = fw.details?.relaxedMask as RelaxedMaskSummary;
+  assert.equal(relaxed.kept, n - maskSparsity(fw.mask).zeros);
+  assert.equal(relaxed.zeros + relaxed.bins.reduce((a, b) => a + b.count, 0), n, "every entry of m_T is counted once");
+  const beta0 = await prune(model, "fw-momentum", { iterations: 12, batchSize: 32, momentum: { kind: "constant", beta: 0 } }, ctx);
   assert.deepEqual(beta0.mask, fw.mask);
   assert.deepEqual(beta0.history, fw.history);
-  const fwm = await prune(model, tiny.train, { method: "fw-momentum", sparsity: 0.8, iterations: 12, batchSize: 32 });
-  assert.equal(fwm.history[3].beta, 0.9);
-  const again = await prune(model, tiny.train, { method: "fw-momentum", sparsity: 0.8, iterations: 12, batchSize: 32 });
+  const fwm = await prune(model, "fw-momentum", { iterations: 12, batchSize: 32 }, ctx);
+  assert.equal(history(fwm)[3].beta, 0.9);
+  assert.notDeepEqual(fwm.history, fw.history, "β = 0.9 changes the path");
+  const again = await prune(model, "fw-momentum", { iterations: 12, batchSize: 32 }, ctx);
   assert.deepEqual(again.mask, fwm.mask, "same seed, same mask");
-  const sampled = await prune(model, tiny.train, { method: "fw", sparsity: 0.8, iterations: 4, batchSize: 32, lmoSampleFraction: 0.1, stepSize: "line-search", loss: "mse" });
-  assert.ok(sampled.history.every((h) => h.vertexSize <= Math.round(0.1 * n)));
+  const sampled = await prune(model, "fw", { iterations: 4, batchSize: 32, lmoSampleFraction: 0.1, stepSize: "line-search", loss: "mse" }, ctx);
+  assert.ok(history(sampled).every((h) => h.vertexSize <= Math.round(0.1 * n)));
 
-  assert.deepEqual(describePruneParams({ method: "fw-momentum" }), {
-    method: "fw-momentum",
-    sparsity: 0.9,
+  assert.deepEqual(describeParams(getMethod("fw-momentum"), parseParams(getMethod("fw-momentum"))), {
     iterations: 200,
     batchSize: 128,
     stepSize: { kind: "constant", gamma: 0.02 },
     momentum: { kind: "constant", beta: 0.9 },
-    threshold: 0.5,
+    tau: 0.5,
     lmoSampleFraction: 1,
     loss: "crossentropy",
-    seed: 0,
   });
-  assert.deepEqual(describePruneParams({ method: "fw", stepSize: { name: "halving", fn: (t) => 0.5 ** t } }).stepSize, { kind: "custom", name: "halving" });
-  await assert.rejects(prune(model, tiny.train, { method: "fw", iterationz: 3 } as never), /unknown parameter "iterationz"/);
-  await assert.rejects(prune(model, tiny.train, { method: "nope" } as never), /prune method "nope" is not registered/);
+  const halving = (t: number) => 0.5 ** t;
+  assert.deepEqual(describeParams(getMethod("fw"), parseParams(getMethod("fw"), { stepSize: { name: "halving", fn: halving } })).stepSize, { kind: "custom", name: "halving", source: String(halving) });
+  await assert.rejects(prune(model, "fw", { iterationz: 3 }, ctx), /Unrecognized key\(s\) in object: 'iterationz'/);
+  await assert.rejects(prune(model, "nope", {}, ctx), /method "nope" is not registered/);
+  await assert.rejects(prune(model, "dense", {}, ctx), /method "dense" does not prune/);
+});
+
+test("random: a seeded, uniformly random global mask removing exactly round(s·n) weights", async () => {
+  const model = await trainedTinyModel();
+  const n = 346;
+  const ctx = { train: tiny.train, seed: 3, sparsity: 0.5 };
+  const a = await prune(model, "random", {}, ctx);
+  assert.equal(maskSparsity(a.mask).zeros, removedCount(n, 0.5));
+  assert.deepEqual((await prune(model, "random", {}, ctx)).mask, a.mask, "same seed, same mask");
+  assert.notDeepEqual((await prune(model, "random", {}, { ...ctx, seed: 4 })).mask, a.mask, "another seed, another mask");
+  // Uniform: over 200 seeds, each weight is removed about half the time (binomial sd 0.035 per weight).
+  const removed = new Float64Array(n);
+  const layout = prunableLayout(SPEC);
+  for (let seed = 0; seed < 200; seed++) {
+    const flat = flatten((await prune(model, "random", {}, { ...ctx, seed })).mask, layout);
+    flat.forEach((v, i) => (removed[i] += v === 0 ? 1 / 200 : 0));
+  }
+  const mean = removed.reduce((x, y) => x + y, 0) / n;
+  assert.ok(Math.abs(mean - 0.5) < 1e-9, `exactly half removed on average, got ${mean}`);
+  assert.ok(removed.every((f) => f > 0.3 && f < 0.7), `every weight removed in 30-70% of draws: ${Math.min(...removed)}..${Math.max(...removed)}`);
 });
 
 test("masked retraining keeps pruned weights exactly zero under SGD momentum; regrow lets them come back", async () => {

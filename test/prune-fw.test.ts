@@ -159,7 +159,7 @@ test("lmoSampleFraction: seeded, reproducible, and different from the full LMO",
 test("FW rejects infeasible starts and bad options, naming the field", async () => {
   const q = quadratic(4, 1, 1, 1);
   const o = exactOracle(q, 4);
-  await assert.rejects(frankWolfe(o, Float32Array.from([1, 1, 1, 0]), { k: 2, iterations: 1, stepSize: 0.1, momentum: "none" }), /m0 sums to 3, more than the budget k = 2/);
+  await assert.rejects(frankWolfe(o, Float32Array.from([1, 1, 1, 0]), { k: 2, iterations: 1, stepSize: 0.1, momentum: "none" }), /m0 sums to 3, more than the kept count k = 2/);
   await assert.rejects(frankWolfe(o, new Float32Array(3), { k: 2, iterations: 1, stepSize: 0.1, momentum: "none" }), /m0: expected 4 entries, got 3/);
   await assert.rejects(frankWolfe(o, new Float32Array(4), { k: 2, iterations: 1, stepSize: 0.1, momentum: "none", lmoSampleFraction: 0 }), /lmoSampleFraction/);
   await assert.rejects(frankWolfe({ n: 4, evaluate: o.evaluate }, new Float32Array(4), { k: 2, iterations: 1, stepSize: "line-search", momentum: "none" }), /lossAt/);

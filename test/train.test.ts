@@ -7,7 +7,7 @@ import { initBackend } from "../src/backend";
 import { loadDataset } from "../src/data";
 import * as tf from "@tensorflow/tfjs";
 import { PAPER_CNN, countParams, createModel, getWeights, modelFromWeights, paramShapes, prunableNames, disposeModel } from "../src/model";
-import { evaluate, loadCheckpoint, saveCheckpoint, timeInference, train } from "../src/train";
+import { checkpointProblem, evaluate, loadCheckpoint, saveCheckpoint, timeInference, train } from "../src/train";
 
 const data = loadDataset({ name: "mnist-embedded" });
 const tiny = loadDataset({ name: "mnist-embedded", limitTrain: 256, limitTest: 200 });
@@ -51,20 +51,29 @@ test("creating and disposing models leaves no tensors behind", async () => {
   assert.equal(tf.memory().numTensors, before);
 });
 
-test("checkpoints round-trip exactly and reject truncated files", async () => {
+test("checkpoints round-trip exactly and reject truncated or corrupted files", async () => {
   await initBackend("wasm", { quiet: true });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-ckpt-"));
   const m = createModel(PAPER_CNN, 3);
   const file = path.join(dir, "e1.ckpt");
-  saveCheckpoint(file, m, { epoch: 1 });
+  await saveCheckpoint(file, m, { epoch: 1 });
   const back = loadCheckpoint(file);
   assert.deepEqual(back.meta, { epoch: 1 });
   assert.deepEqual(getWeights(back.model), getWeights(m));
+  assert.equal(checkpointProblem(file), undefined);
   assert.deepEqual(fs.readdirSync(dir), ["e1.ckpt"], "no temp files left behind");
-  fs.truncateSync(file, fs.statSync(file).size - 10);
+  const bytes = fs.readFileSync(file);
+  // One weight flipped, length unchanged: only the checksum can tell.
+  const flipped = Buffer.from(bytes);
+  flipped[flipped.length - 100] ^= 0x40;
+  fs.writeFileSync(file, flipped);
+  assert.throws(() => loadCheckpoint(file), new RegExp(`${file}: weights do not match their checksum`));
+  assert.match(checkpointProblem(file) ?? "", /checksum/);
+  fs.writeFileSync(file, bytes.subarray(0, bytes.length - 10));
   assert.throws(() => loadCheckpoint(file), new RegExp(`${file}.*truncated`));
   fs.writeFileSync(file, "not a checkpoint");
   assert.throws(() => loadCheckpoint(file), /not an fwprune checkpoint/);
+  assert.match(checkpointProblem(path.join(dir, "absent.ckpt")) ?? "", /absent\.ckpt: cannot read checkpoint \(ENOENT\)/);
 });
 
 test("one epoch on the 8,000 embedded digits reaches test accuracy ≥ 0.75", async () => {

@@ -77,3 +77,13 @@ export function parseParams(method: Method, params: unknown = {}): Record<string
 export function describeParams(method: Method, params: Record<string, unknown>): Record<string, unknown> {
   return method.describe ? method.describe(params) : params;
 }
+
+/**
+ * Prune a checkpoint (not modified) with a registered method: its parameters parsed (defaults filled in, unknown
+ * keys rejected), then its `prune`. Throws for a method that does not prune.
+ */
+export async function prune(checkpoint: Model, name: string, params: unknown, ctx: PruneContext): Promise<PruneOutcome> {
+  const method = getMethod(name);
+  if (!method.prune) throw new Error(`method "${name}" does not prune; expected one of ${methodNames().filter((n) => getMethod(n).prune).join(", ")}`);
+  return method.prune(checkpoint, parseParams(method, params), ctx);
+}
