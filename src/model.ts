@@ -15,7 +15,7 @@ export interface ModelSpec {
   layers: LayerSpec[];
 }
 
-/** The paper CNN as PAPER.md fixes it: 225,034 parameters. The last Dense(10) yields logits; softmax is in the loss. */
+/** The paper CNN as our protocol fixes it (notebooks/PROTOCOL.md): 225,034 parameters. The last Dense(10) yields logits; softmax is in the loss. */
 export const PAPER_CNN: ModelSpec = {
   name: "paper-cnn",
   inputShape: [28, 28, 1],

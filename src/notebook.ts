@@ -82,7 +82,7 @@ export function onlyMethods(config: ExperimentConfig, names: string[]): Experime
 }
 
 /**
- * The checkpoint the single-checkpoint notebooks study: `wanted` (2 epochs, as in PAPER.md) when every pruning
+ * The checkpoint the single-checkpoint notebooks study: `wanted` (2 epochs, the protocol's focus checkpoint) when every pruning
  * method runs at that budget, else the first budget they all share.
  */
 export function focusBudget(config: ExperimentConfig, wanted = 2): number {

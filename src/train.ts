@@ -191,7 +191,7 @@ export interface InferenceTiming {
   samplesPerSec: number;
 }
 
-/** Median wall time of predicting the whole split in batches, after one warm-up batch (PAPER.md's protocol). */
+/** Median wall time of predicting the whole split in batches, after one warm-up batch (the protocol's inference time, notebooks/PROTOCOL.md). */
 export function timeInference(model: Model, split: Split, opts: { repeats?: number; batchSize?: number } = {}): InferenceTiming {
   return timeInferenceSideBySide([model], split, opts)[0];
 }

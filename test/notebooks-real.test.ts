@@ -29,7 +29,7 @@ const TINY = {
   pretrain: { epochs: 1 },
   budgets: [1],
   methods: ["dense", "magnitude", "fw", "fw-momentum"],
-  fw: { iterations: 10 },
+  params: { fw: { iterations: 10 }, "fw-momentum": { iterations: 10 } },
   inference: { repeats: 1, batchSize: 1000 },
 };
 

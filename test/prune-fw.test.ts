@@ -171,7 +171,7 @@ test("schedules: values, shorthands, canonical descriptions, and named custom fu
   assert.equal(stepSizeAt(toStepSize(0.02), 123), 0.02);
   const decay = { name: "my-decay", fn: (t: number) => 1 / (t + 10) };
   assert.equal(stepSizeAt(toStepSize(decay), 0), 0.1);
-  assert.deepEqual(describeStepSize(decay), { kind: "custom", name: "my-decay" });
+  assert.deepEqual(describeStepSize(decay), { kind: "custom", name: "my-decay", source: String(decay.fn) });
   assert.deepEqual(describeStepSize(0.02), { kind: "constant", gamma: 0.02 });
   assert.deepEqual(describeStepSize({ kind: "constant", gamma: 0.02 }), describeStepSize(0.02));
   assert.deepEqual(describeStepSize("line-search"), { kind: "line-search", evaluations: 8 });
@@ -186,9 +186,12 @@ test("schedules: values, shorthands, canonical descriptions, and named custom fu
   assert.equal(momentumAt(toMomentum(0.9), 4), 0.9);
   assert.equal(momentumAt(toMomentum("none"), 4), 0);
   assert.deepEqual(describeMomentum(0.9), { kind: "constant", beta: 0.9 });
-  assert.deepEqual(describeMomentum({ name: "warmup", fn: (t) => Math.min(0.9, t / 10) }), { kind: "custom", name: "warmup" });
+  const warmup = (t: number) => Math.min(0.9, t / 10);
+  assert.deepEqual(describeMomentum({ name: "warmup", fn: warmup }), { kind: "custom", name: "warmup", source: String(warmup) });
   assert.deepEqual(describeMomentum("mokhtari"), { kind: "mokhtari" });
   assert.throws(() => toMomentum(1), /momentum.beta: expected a number in \[0, 1\), got 1/);
+  assert.throws(() => toStepSize({ kind: "constant", gamma: 0.1, beta: 2 } as never), /stepSize: unknown key "beta"; expected only kind, gamma/);
+  assert.throws(() => toMomentum("sometimes" as never), /momentum: unknown schedule "sometimes"; expected a number β, "mokhtari"/);
 });
 
 test("golden-section step finds the minimiser of a 1-D convex function and never beats φ(0) falsely", () => {

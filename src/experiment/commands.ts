@@ -4,7 +4,7 @@ import { aggregateCsv, aggregateRecords, formatAggregate } from "../report/frame
 import { loadConfig } from "./config";
 import { parseShard, planRuns, shardRuns } from "./plan";
 import { dataDirFromFlag, displayPath } from "../paths";
-import { methodNames } from "../prune/method";
+import { describeParams, getMethod, methodNames, parseParams } from "../prune/method";
 import { RunRecord, readRecord } from "./store";
 import { SweepProgress, runOne, sweep } from "./sweep";
 
@@ -52,6 +52,18 @@ export function progressReporter(enabled: boolean): { update: (p: SweepProgress)
 }
 
 export function registerExperimentCommands(program: Command): void {
+  program
+    .command("methods")
+    .description("list the methods a config can name, with their parameters and defaults")
+    .action(() => {
+      for (const name of methodNames()) {
+        const method = getMethod(name);
+        const params = describeParams(method, parseParams(method));
+        console.log(`${name}${method.prune ? " (prunes to the target sparsity)" : ""}: ${method.summary}`);
+        for (const [key, value] of Object.entries(params)) console.log(`    ${key}: ${JSON.stringify(value)}`);
+      }
+    });
+
   program
     .command("sweep")
     .description("run every (seed, budget, method, sparsity) run of a config that is not in the cache yet")
