@@ -1,3 +1,4 @@
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as zlib from "zlib";
@@ -283,6 +284,42 @@ export function loadIdxFolder(dir: string, name: string): Dataset {
     train: readIdxSplit(file(IDX_FILES.trainImages), file(IDX_FILES.trainLabels)),
     test: readIdxSplit(file(IDX_FILES.testImages), file(IDX_FILES.testLabels)),
   };
+}
+
+/** The files a dataset is read from: its training side and its test side. */
+export function datasetFiles(spec: DatasetSpec): { train: string[]; test: string[] } {
+  if (spec.name === "mnist-embedded") {
+    const digitsDir = path.join(path.dirname(require.resolve("mnist/package.json")), "src", "digits");
+    const all = fs.readdirSync(digitsDir).filter((f) => f.endsWith(".json")).sort().map((f) => path.join(digitsDir, f));
+    return { train: all, test: all };
+  }
+  const dir = spec.name === "mnist" ? mnistDataDir() : spec.name === "fashion-mnist" ? spec.dir ?? FASHION_MNIST_DEBIAN_DIR : spec.dir;
+  const file = (base: string) => findIdxFile(dir, base) ?? path.join(dir, base);
+  return { train: [file(IDX_FILES.trainImages), file(IDX_FILES.trainLabels)], test: [file(IDX_FILES.testImages), file(IDX_FILES.testLabels)] };
+}
+
+const digests = new Map<string, string>();
+
+/** SHA-256 of the files' contents (in order), remembered per file by path, size and mtime: free on re-runs. */
+export function filesDigest(files: string[]): string {
+  const all = createHash("sha256");
+  for (const file of files) {
+    const st = fs.statSync(file);
+    const id = `${file}\0${st.size}\0${st.mtimeMs}`;
+    let digest = digests.get(id);
+    if (!digest) {
+      digest = createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+      digests.set(id, digest);
+    }
+    all.update(`${path.basename(file)}:${digest}\n`);
+  }
+  return all.digest("hex").slice(0, 32);
+}
+
+/** The content identity of a dataset's training and test sides (part of every cache key: new files, new keys). */
+export function datasetDigest(spec: DatasetSpec): { train: string; test: string } {
+  const files = datasetFiles(spec);
+  return { train: filesDigest(files.train), test: filesDigest(files.test) };
 }
 
 function mnistDataDir(): string {

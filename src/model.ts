@@ -8,11 +8,22 @@ export type LayerSpec =
   | { type: "flatten" }
   | { type: "dense"; units: number; activation?: Activation };
 
+/**
+ * How weights start. "glorot-uniform": kernels U(±√(6/(fan_in + fan_out))), biases 0 (the Keras default, which the
+ * paper's Keras-style code implies; our protocol's choice). "pytorch-default": kernels and biases U(±1/√fan_in)
+ * (PyTorch's Conv2d/Linear default). FW's achieved sparsity depends on it: the layers' relative scale moves the
+ * magnitude start mask and the spread of θ ⊙ ∇L.
+ */
+export type InitScheme = "glorot-uniform" | "pytorch-default";
+export const INIT_SCHEMES: readonly InitScheme[] = ["glorot-uniform", "pytorch-default"];
+
 /** A feed-forward CNN: input [H, W, C] → layers → logits over numClasses (softmax lives in the loss). */
 export interface ModelSpec {
   name: string;
   inputShape: [number, number, number];
   layers: LayerSpec[];
+  /** Default "glorot-uniform". */
+  init?: InitScheme;
 }
 
 /** The paper CNN as our protocol fixes it (notebooks/PROTOCOL.md): 225,034 parameters. The last Dense(10) yields logits; softmax is in the loss. */
@@ -28,6 +39,7 @@ export const PAPER_CNN: ModelSpec = {
     { type: "dense", units: 128, activation: "relu" },
     { type: "dense", units: 10 },
   ],
+  init: "glorot-uniform",
 };
 
 export type Params = Record<string, tf.Tensor>;
@@ -106,13 +118,18 @@ export function countParams(spec: ModelSpec): number {
 }
 
 /** Glorot-uniform kernels (the Keras default) and zero biases, from a seeded PRNG: same seed, same weights. */
+/** Seeded initial weights (spec.init, default Glorot-uniform kernels and zero biases): same seed, same weights. */
 export function createModel(spec: ModelSpec, seed: number): Model {
+  const init = spec.init ?? "glorot-uniform";
+  if (!INIT_SCHEMES.includes(init)) throw new Error(`model.init: expected one of ${INIT_SCHEMES.join(", ")}, got ${JSON.stringify(init)}`);
   const params: Record<string, tf.Variable> = {};
+  let layerFanIn = 1;
   for (const p of paramShapes(spec)) {
     const size = p.shape.reduce((a, b) => a * b, 1);
     const values = new Float32Array(size);
-    if (p.prunable) {
-      const limit = Math.sqrt(6 / (p.fanIn + p.fanOut));
+    if (p.prunable) layerFanIn = p.fanIn;
+    const limit = init === "pytorch-default" ? 1 / Math.sqrt(layerFanIn) : p.prunable ? Math.sqrt(6 / (p.fanIn + p.fanOut)) : 0;
+    if (limit > 0) {
       const rand = mulberry32(deriveSeed(seed, `init/${p.name}`));
       for (let i = 0; i < size; i++) values[i] = (2 * rand() - 1) * limit;
     }

@@ -5,7 +5,8 @@ import * as path from "path";
  * - the repository root: one level above this file (src/ under tsx, dist/ when built);
  * - the data folder: a `--data-dir` flag is taken from the current directory, as any command-line path;
  *   FWPRUNE_DATA_DIR from the repository root (a notebook's kernel runs in notebooks/); default <root>/data;
- * - a preset: "quick", "paper", or the path of a JSON config file, taken from the same base as the data folder.
+ * - a preset: a name ("quick", "paper", "tradeoff", "fashion"), or the path of a JSON config file, taken from the same
+ *   base as the data folder.
  */
 export const REPO_ROOT = path.resolve(__dirname, "..");
 
@@ -19,13 +20,17 @@ export function dataDirFromFlag(flag: string | undefined): string {
   return flag === undefined ? defaultDataDir() : path.resolve(flag);
 }
 
-export type PresetName = "quick" | "paper";
-export const PRESET_NAMES: readonly PresetName[] = ["quick", "paper"];
+export const PRESET_NAMES = ["quick", "paper", "tradeoff", "fashion"] as const;
+export type PresetName = (typeof PRESET_NAMES)[number];
 
-/** "quick" / "paper" as they are; a config file's path made absolute against `base`. */
+export function isPresetName(name: unknown): name is PresetName {
+  return (PRESET_NAMES as readonly unknown[]).includes(name);
+}
+
+/** A preset's name as it is; a config file's path made absolute against `base`. */
 export function resolvePreset(nameOrFile: string, base = process.cwd()): string {
   const named = nameOrFile.trim();
-  return (PRESET_NAMES as readonly string[]).includes(named) ? named : path.resolve(base, named);
+  return isPresetName(named) ? named : path.resolve(base, named);
 }
 
 /** The preset a notebook runs: FWPRUNE_PRESET (default quick), a relative file taken from the repository root. */

@@ -6,7 +6,7 @@ import * as os from "os";
 import * as path from "path";
 import { ExperimentConfig, loadConfig } from "./experiment/config";
 import { positiveInteger, progressReporter } from "./experiment/commands";
-import { defaultDataDir } from "./paths";
+import { defaultDataDir, resolvePreset } from "./paths";
 import { sweep } from "./experiment/sweep";
 import { writeFileAtomic } from "./fsutil";
 import { aggregateRecords, formatAggregate } from "./report/frame";
@@ -68,7 +68,7 @@ export interface ReproduceSummary {
 export async function reproduce(opts: ReproduceOptions): Promise<ReproduceSummary> {
   const log = opts.log ?? ((line: string) => console.error(line));
   const started = performance.now();
-  const preset = opts.preset === "quick" || opts.preset === "paper" ? opts.preset : path.resolve(opts.preset);
+  const preset = resolvePreset(opts.preset);
   const config: ExperimentConfig = loadConfig(preset);
   const dataDir = path.resolve(opts.dataDir);
   const notebooks = listNotebooks(NOTEBOOKS_DIR, opts.only);

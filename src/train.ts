@@ -35,8 +35,13 @@ export interface EpochInfo {
   model: Model;
 }
 
+/** A loss this many times above max(first minibatch's loss, 1) is divergence, even while still finite. */
+export const DIVERGENCE_FACTOR = 100;
+
 export interface TrainOptions {
   epochs: number;
+  /** Train on exactly this many samples instead (as many epochs as that takes, the last one partial). */
+  samples?: number;
   batchSize?: number;
   lr?: number;
   momentum?: number;
@@ -118,25 +123,34 @@ export async function train(model: Model, split: Split, opts: TrainOptions): Pro
   const maskTensors = opts.mask ? maskToTensors(model, opts.mask) : undefined;
   if (maskTensors) applyMaskInPlace(model, maskTensors);
   const firstEpoch = opts.firstEpoch ?? 1;
-  const batches = Math.ceil(split.count / batchSize);
+  const total = opts.samples ?? opts.epochs * split.count;
+  if (!(Number.isInteger(total) && total >= 0)) throw new Error(`train: samples must be an integer ≥ 0, got ${total}`);
+  const epochs = Math.ceil(total / split.count);
   const epochLosses: number[] = [];
   const start = performance.now();
+  let consumed = 0;
+  let limit: number | undefined;
   try {
-    for (let epoch = firstEpoch; epoch < firstEpoch + opts.epochs; epoch++) {
+    for (let epoch = firstEpoch; epoch < firstEpoch + epochs; epoch++) {
       const epochStart = performance.now();
       const order = shuffledIndices(split.count, deriveSeed(opts.seed, `${opts.streamLabel ?? "train"}/shuffle/${epoch}`));
+      const inEpoch = Math.min(split.count, total - consumed);
+      const batches = Math.ceil(inEpoch / batchSize);
       let sum = 0;
       for (let b = 0; b < batches; b++) {
-        const idx = order.subarray(b * batchSize, Math.min(split.count, (b + 1) * batchSize));
+        const idx = order.subarray(b * batchSize, Math.min(inEpoch, (b + 1) * batchSize));
         const [xb, yb] = tf.tidy(() => {
           const i = tf.tensor1d(idx, "int32");
           return [tf.gather(data.x, i), tf.gather(data.y, i)] as [tf.Tensor4D, tf.Tensor1D];
         });
         const loss = trainStep(model, optimizer, xb, yb, maskTensors);
         tf.dispose([xb, yb]);
-        if (!Number.isFinite(loss)) {
-          throw new DivergenceError(`training loss became ${loss} at epoch ${epoch}, batch ${b + 1}/${batches} (lr ${opts.lr ?? 0.01})`);
+        limit ??= DIVERGENCE_FACTOR * Math.max(loss, 1);
+        if (!Number.isFinite(loss) || loss > limit) {
+          const why = Number.isFinite(loss) ? `${loss.toPrecision(3)}, more than ${DIVERGENCE_FACTOR}× max(its first minibatch's, 1)` : String(loss);
+          throw new DivergenceError(`training loss became ${why} at epoch ${epoch}, batch ${b + 1}/${batches} (lr ${opts.lr ?? 0.01})`);
         }
+        consumed += idx.length;
         sum += loss;
         opts.onBatch?.({ epoch, batch: b + 1, batches, loss });
         await yieldNow();
@@ -149,7 +163,7 @@ export async function train(model: Model, split: Split, opts: TrainOptions): Pro
     tf.dispose([data.x, data.y]);
     if (maskTensors) tf.dispose(Object.values(maskTensors));
   }
-  return { epochLosses, samples: opts.epochs * split.count, seconds: (performance.now() - start) / 1000 };
+  return { epochLosses, samples: consumed, seconds: (performance.now() - start) / 1000 };
 }
 
 export interface Evaluation {
@@ -191,8 +205,15 @@ export interface InferenceTiming {
   samplesPerSec: number;
 }
 
-/** Median wall time of predicting the whole split in batches, after one warm-up batch (the protocol's inference time, notebooks/PROTOCOL.md). */
-export function timeInference(model: Model, split: Split, opts: { repeats?: number; batchSize?: number } = {}): InferenceTiming {
+export interface TimingOptions {
+  repeats?: number;
+  batchSize?: number;
+  /** Time the first `samples` images of the split only (default: all of it). */
+  samples?: number;
+}
+
+/** Median wall time of predicting the split in batches, after one warm-up batch (the protocol's inference time). */
+export function timeInference(model: Model, split: Split, opts: TimingOptions = {}): InferenceTiming {
   return timeInferenceSideBySide([model], split, opts)[0];
 }
 
@@ -200,13 +221,14 @@ export function timeInference(model: Model, split: Split, opts: { repeats?: numb
  * Time several models on the same split, interleaved: each repeat times every model once, in a rotating order, so
  * a slow spell on the machine hits them alike and their ratio stays meaningful.
  */
-export function timeInferenceSideBySide(models: Model[], split: Split, opts: { repeats?: number; batchSize?: number } = {}): InferenceTiming[] {
+export function timeInferenceSideBySide(models: Model[], split: Split, opts: TimingOptions = {}): InferenceTiming[] {
   const repeats = opts.repeats ?? 5;
   const batchSize = opts.batchSize ?? 1000;
+  const count = Math.min(split.count, opts.samples ?? split.count);
   const data = toTensors(split);
   const batches: tf.Tensor4D[] = [];
-  for (let s = 0; s < split.count; s += batchSize) {
-    batches.push(tf.slice(data.x, [s, 0, 0, 0], [Math.min(batchSize, split.count - s), -1, -1, -1]));
+  for (let s = 0; s < count; s += batchSize) {
+    batches.push(tf.slice(data.x, [s, 0, 0, 0], [Math.min(batchSize, count - s), -1, -1, -1]));
   }
   const predict = (model: Model, xb: tf.Tensor4D) => tf.tidy(() => forward(model.spec, model.params, xb).dataSync());
   try {
@@ -222,7 +244,7 @@ export function timeInferenceSideBySide(models: Model[], split: Split, opts: { r
     }
     return seconds.map((s) => {
       const medianSeconds = median(s);
-      return { medianSeconds, seconds: s, samplesPerSec: split.count / medianSeconds };
+      return { medianSeconds, seconds: s, samplesPerSec: count / medianSeconds };
     });
   } finally {
     tf.dispose([data.x, data.y, ...batches]);

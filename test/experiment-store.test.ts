@@ -15,6 +15,7 @@ import {
   PRESETS, checkpointFile, computeRecord, intactEpochs, lockPath, planPretraining, planRuns, resolveConfig, sweep, tryLock, waitForLock,
 } from "../src/experiment";
 import { createModel, disposeModel, getWeights } from "../src/model";
+import { flopsOf } from "../src/experiment/run";
 import { exploreFrankWolfe, notebookConfig } from "../src/notebook";
 import { cnnMaskOracle, magnitudeMask, registerMethod } from "../src/prune";
 import { evaluate, train } from "../src/train";
@@ -179,4 +180,43 @@ test("no tensor outlives train, evaluate, the mask oracle or a whole run", async
     assert.equal(record.status, "ok", record.reason);
   }
   assert.equal(tf.memory().numTensors, before);
+});
+
+test("matched baselines: magnitude removes exactly the FW run's zeros; dense trains exactly the samples FW-momentum consumed", async () => {
+  const dataDir = tmp("matched");
+  const config = resolveConfig({
+    ...tiny,
+    budgets: [1],
+    methods: [
+      "fw", "fw-momentum",
+      { name: "magnitude-matched-fw", method: "magnitude", match: { sparsity: "fw" } },
+      { name: "dense-compute-matched", method: "dense-retrained", match: { samples: "fw-momentum" } },
+    ],
+    params: { fw: { iterations: 20, stepSize: 0.1 }, "fw-momentum": { iterations: 20, batchSize: 50 } },
+  });
+  const runs = planRuns(config);
+  const byLabel = (label: string) => runs.find((r) => r.label === label)!;
+  assert.deepEqual(byLabel("magnitude-matched-fw").dependsOn, [byLabel("fw").key]);
+  assert.equal(byLabel("magnitude-matched-fw").inputs.match?.sparsity, byLabel("fw").key, "the matched run's key is part of its own");
+  const result = await sweep(config, { dataDir, workers: 0 });
+  const rec = (label: string) => result.records.find((r) => r.label === label)!.metrics!;
+  assert.ok(rec("fw").sparsity > 0.9, `FW's rounding lands above the target (${rec("fw").sparsity})`);
+  assert.equal(rec("magnitude-matched-fw").zeros, rec("fw").zeros, "exactly as many weights removed");
+  assert.equal(rec("fw-momentum").samples.prune, 20 * 50);
+  assert.equal(rec("dense-compute-matched").samples.retrain, 20 * 50 + 400, "FW-momentum's minibatches + its retraining epoch");
+  assert.equal(rec("dense-compute-matched").samples.prune, 0);
+  assert.throws(() => resolveConfig({ ...tiny, methods: ["fw", { method: "magnitude", match: { sparsity: "nope" } }] }), /methods\.1\.match\.sparsity: no entry of methods is called "nope"/);
+  assert.throws(() => resolveConfig({ ...tiny, methods: ["fw", { method: "dense-retrained", match: { sparsity: "fw" } }] }), /matching sparsity needs two methods that prune/);
+});
+
+test("FLOPs: multiply-adds left on the non-zero weights, by hand on the paper CNN", () => {
+  const flops = flopsOf(PRESETS.paper.model as never, { "conv1/kernel": 0.5, "conv2/kernel": 0, "dense1/kernel": 0.75, "dense2/kernel": 1 });
+  const conv1 = 26 * 26 * 9 * 32;
+  const conv2 = 11 * 11 * 9 * 32 * 64;
+  const dense1 = 1600 * 128;
+  const dense2 = 128 * 10;
+  assert.equal(flops.dense, conv1 + conv2 + dense1 + dense2);
+  assert.equal(flops.remaining, conv1 / 2 + conv2 + dense1 / 4);
+  assert.equal(flops.speedup, (conv1 + conv2 + dense1 + dense2) / (conv1 / 2 + conv2 + dense1 / 4));
+  assert.deepEqual(flops.perLayer["dense2/kernel"], { dense: dense2, remaining: 0 });
 });

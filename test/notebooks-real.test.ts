@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { PAPER_CNN, multiplyAdds } from "../src/model";
-import { RunRecord } from "../src/experiment/store";
+import { RunMetrics, RunRecord } from "../src/experiment/store";
 import { paperClaims } from "../src/analysis/claims";
 import { focusBudget, notebookConfig } from "../src/notebook";
 import { executeNotebook, Notebook, outputRole, REPO_ROOT } from "../src/report/notebooks";
@@ -79,7 +79,7 @@ function record(label: string, budget: number, seed: number, accuracy: number, s
       testAccuracy: accuracy, testLoss: 1 - accuracy, sparsity, sparsityPerLayer: {}, inferenceMedianSeconds: inference,
       inferenceDenseMedianSeconds: 1,
       inferenceSeconds: [inference], samplesUsed: 0, pretrainSamples: 0, seconds: { prune: 0, retrain: 0, evaluate: 0, total: 0 },
-    },
+    } as unknown as RunMetrics,
   };
 }
 

@@ -1,14 +1,16 @@
 import { Command } from "commander";
+import * as fs from "fs";
 import * as os from "os";
+import * as path from "path";
 import { aggregateCsv, aggregateRecords, formatAggregate } from "../report/frame";
 import { loadConfig } from "./config";
 import { parseShard, planRuns, shardRuns } from "./plan";
-import { dataDirFromFlag, displayPath } from "../paths";
+import { PRESET_NAMES, dataDirFromFlag, displayPath } from "../paths";
 import { describeParams, getMethod, methodNames, parseParams } from "../prune/method";
-import { RunRecord, readRecord } from "./store";
+import { RunRecord, SHIPPED_DIR, readRecord, writeShipped } from "./store";
 import { SweepProgress, runOne, sweep } from "./sweep";
 
-const PRESET_HELP = "quick | paper | path of a JSON config (deep-merged over the preset it names, or over defaults)";
+const PRESET_HELP = `${PRESET_NAMES.join(" | ")} | path of a JSON config (deep-merged over the preset it names, or over defaults)`;
 const DATA_DIR_HELP = "where checkpoints, run records and locks live (default: $FWPRUNE_DATA_DIR from the repository root, else <repository>/data)";
 
 /** A commander parser for an integer flag ≥ min, with an error naming the flag and the value. */
@@ -124,6 +126,21 @@ export function registerExperimentCommands(program: Command): void {
         aggregateCsv(records, opts.csv);
         console.log(`wrote ${opts.csv}`);
       }
+    });
+
+  program
+    .command("ship")
+    .description("write a config's records (as far as they exist) to data/shipped/<name>.jsonl.gz, which every clone reads as cached")
+    .requiredOption("--preset <name|file>", PRESET_HELP)
+    .option("--data-dir <dir>", DATA_DIR_HELP)
+    .action((opts: { preset: string; dataDir?: string }) => {
+      const config = loadConfig(opts.preset);
+      const dataDir = dataDirFromFlag(opts.dataDir);
+      const runs = planRuns(config);
+      const records = runs.map((run) => readRecord(dataDir, run.key)).flatMap((r) => (r.kind === "ok" ? [r.record] : []));
+      const file = path.join(SHIPPED_DIR, `${config.name}.jsonl.gz`);
+      writeShipped(file, records);
+      console.log(`wrote ${records.length} of ${runs.length} records of ${config.name} to ${displayPath(file)} (${fs.statSync(file).size} bytes)`);
     });
 
   program

@@ -5,7 +5,7 @@ import { DatasetSpec, FASHION_MNIST_DEBIAN_DIR, IDX_FILES, describeIdxFolderProb
 import { ModelSpec, PAPER_CNN, paramShapes } from "../model";
 import { Method, getMethod, methodNames } from "../prune/method";
 import "../prune/methods";
-import { PRESET_NAMES, PresetName } from "../paths";
+import { PRESET_NAMES, PresetName, isPresetName } from "../paths";
 
 // zod: a well-kept schema library; every error below is reported as "<field path>: <what was expected> (got <value>)".
 
@@ -33,13 +33,16 @@ const ModelSchema = z.object({
   name: z.string().min(1),
   inputShape: z.tuple([positiveInt, positiveInt, positiveInt]),
   layers: z.array(LayerSchema).nonempty(),
+  /** Glorot-uniform kernels and zero biases (our protocol), or PyTorch's default: FW's sparsity depends on it. */
+  init: z.enum(["glorot-uniform", "pytorch-default"]).default("glorot-uniform"),
 }).strict();
 
 const OptimizerFields = { lr: positiveNumber, momentum: fraction, batchSize: positiveInt };
 const PretrainSchema = z.object({ epochs: positiveInt, ...OptimizerFields }).strict();
 const RetrainSchema = z.object({ epochs: nonNegativeInt, ...OptimizerFields }).strict();
 
-const InferenceSchema = z.object({ repeats: positiveInt, batchSize: positiveInt }).strict();
+/** Inference timing: R repeats over the first `samples` test images (all of them when absent), in batches. */
+const InferenceSchema = z.object({ repeats: positiveInt.max(100), batchSize: positiveInt.max(10_000), samples: positiveInt.optional() }).strict();
 
 /** Parameters given for a method (checked against the method's own schema when the config is resolved). */
 const ParamsSchema = z.record(z.string(), z.unknown());
@@ -56,12 +59,18 @@ const MethodEntrySchema = z.preprocess(
     retrain: RetrainSchema.partial().optional(),
     /** Run this method only at these of the config's budgets. */
     budgets: z.array(positiveInt).nonempty().optional(),
+    /**
+     * Matched comparisons, by another entry's name: `sparsity` prunes to exactly the sparsity that entry's run
+     * reached (same seed, budget and target); `samples` retrains for exactly as many samples as that entry's run
+     * consumed (pruning and retraining together) instead of `retrain.epochs`.
+     */
+    match: z.object({ sparsity: z.string().min(1).optional(), samples: z.string().min(1).optional() }).strict().optional(),
   }).strict(),
 );
 
 export const ConfigSchema = z.object({
   /** A preset this config was merged over (informational once resolved). */
-  preset: z.enum(["quick", "paper"]).optional(),
+  preset: z.enum(PRESET_NAMES).optional(),
   name: z.string().min(1),
   dataset: DatasetSchema,
   model: ModelSchema,
@@ -105,6 +114,22 @@ export const ConfigSchema = z.object({
     if (m.budgets && budgetsOf(c, m).length === 0) {
       ctx.addIssue({ code: "custom", path: ["methods", i, "budgets"], message: `none of these budgets is among the config's budgets (${budgetsOf(c).join(", ")})` });
     }
+    for (const [what, target] of Object.entries(m.match ?? {})) {
+      const where = ["methods", i, "match", what];
+      const other = c.methods.find((o) => (o.name ?? o.method) === target);
+      const otherMethod = other && methodNames().includes(other.method) ? getMethod(other.method) : undefined;
+      if (!other || !otherMethod) {
+        ctx.addIssue({ code: "custom", path: where, message: `no entry of methods is called "${target}"; expected one of ${c.methods.map((o) => o.name ?? o.method).join(", ")}` });
+      } else if (other.match) {
+        ctx.addIssue({ code: "custom", path: where, message: `entry "${target}" is itself matched to another; expected an entry without match` });
+      } else if (other.budgets && !budgetsOf(c, m).every((b) => budgetsOf(c, other).includes(b))) {
+        ctx.addIssue({ code: "custom", path: where, message: `entry "${target}" does not run at every budget this one does (${budgetsOf(c, m).join(", ")})` });
+      } else if (what === "sparsity" && (!method.prune || !otherMethod.prune || m.sparsity !== undefined)) {
+        ctx.addIssue({ code: "custom", path: where, message: `matching sparsity needs two methods that prune (got "${m.method}" and "${other.method}") and no sparsity of its own` });
+      } else if (what === "samples" && (method.prune || method.retrain({}) !== "free" || [other.sparsity ?? c.sparsity].flat().length !== 1)) {
+        ctx.addIssue({ code: "custom", path: where, message: `matching samples needs a method that retrains freely without pruning (e.g. dense-retrained; got "${m.method}") and an entry with one target sparsity` });
+      }
+    }
   });
   try {
     paramShapes(c.model as ModelSpec);
@@ -145,6 +170,7 @@ export interface MethodEntry {
   sparsity?: number | number[];
   retrain?: Partial<RetrainParams>;
   budgets?: number[];
+  match?: { sparsity?: string; samples?: string };
 }
 
 /** A validated config: every method entry resolved. */
@@ -159,6 +185,7 @@ function resolveEntries(c: ParsedConfig): ExperimentConfig {
     if (m.sparsity !== undefined) entry.sparsity = m.sparsity;
     if (m.retrain !== undefined) entry.retrain = m.retrain;
     if (m.budgets !== undefined) entry.budgets = m.budgets;
+    if (m.match !== undefined) entry.match = m.match;
     return entry;
   });
   return { ...c, methods };
@@ -185,18 +212,62 @@ const DEFAULTS = {
   inference: { repeats: 5, batchSize: 1000 },
 } satisfies Partial<ConfigInput>;
 
+/**
+ * The matched baselines: magnitude pruning to exactly the sparsity each FW run reached (same checkpoint, same
+ * retraining), and the dense checkpoint trained as many extra samples as FW-momentum consumed (its FW minibatches
+ * and its retraining together).
+ */
+export const MATCHED_BASELINES = [
+  { name: "magnitude-matched-fw", method: "magnitude", match: { sparsity: "fw" } },
+  { name: "magnitude-matched-fw-momentum", method: "magnitude", match: { sparsity: "fw-momentum" } },
+  { name: "dense-compute-matched", method: "dense-retrained", match: { samples: "fw-momentum" } },
+];
+
+const QUICK_DATA = { name: "mnist-embedded", trainSize: 8000, testSize: 2000, seed: 0 } as const;
+
 export const PRESETS: Record<PresetName, ConfigInput> = {
-  paper: { ...structuredClone(DEFAULTS), preset: "paper", name: "paper", dataset: { name: "mnist" }, seeds: [0, 1, 2] },
+  // The paper's protocol at full scale: official MNIST, three seeds, T = 200, with the matched baselines.
+  paper: {
+    ...structuredClone(DEFAULTS),
+    preset: "paper",
+    name: "paper",
+    dataset: { name: "mnist" },
+    seeds: [0, 1, 2],
+    methods: [...DEFAULTS.methods, ...structuredClone(MATCHED_BASELINES)],
+    inference: { repeats: 5, batchSize: 1000, samples: 2000 },
+  },
   quick: {
     ...structuredClone(DEFAULTS),
     preset: "quick",
     name: "quick",
-    dataset: { name: "mnist-embedded", trainSize: 8000, testSize: 2000, seed: 0 },
+    dataset: { ...QUICK_DATA },
     seeds: [0],
     params: { fw: { iterations: 100 }, "fw-momentum": { iterations: 100 } },
     inference: { repeats: 3, batchSize: 1000 },
     // Every method at every budget 1..10 (50 runs): 251 s from an empty cache with 2 workers on a quiet 2-core
     // machine (wasm; `fwprune sweep --preset quick`), within the 10-minute budget; about twice that under heavy load.
+  },
+  // Accuracy vs sparsity: six targets, the baselines the field expects, at budgets 2 and 10, three seeds.
+  tradeoff: {
+    ...structuredClone(DEFAULTS),
+    preset: "tradeoff",
+    name: "tradeoff",
+    dataset: { ...QUICK_DATA },
+    seeds: [0, 1, 2],
+    budgets: [2, 10],
+    methods: ["dense", "random", { name: "magnitude-per-layer", method: "magnitude", params: { scope: "per-layer" } }, "magnitude", "fw", "fw-momentum"],
+    sparsity: [0.5, 0.8, 0.9, 0.95, 0.98, 0.99],
+    inference: { repeats: 3, batchSize: 1000, samples: 2000 },
+  },
+  // Generalization: the paper's budget sweep on Fashion-MNIST (a subset the size of the quick preset's data).
+  fashion: {
+    ...structuredClone(DEFAULTS),
+    preset: "fashion",
+    name: "fashion",
+    dataset: { name: "fashion-mnist", limitTrain: 8000, limitTest: 2000 },
+    seeds: [0, 1, 2],
+    methods: [...DEFAULTS.methods, ...structuredClone(MATCHED_BASELINES)],
+    inference: { repeats: 3, batchSize: 1000, samples: 2000 },
   },
 };
 
@@ -252,14 +323,14 @@ export function deepMerge<T>(base: T, over: unknown): T {
 }
 
 /**
- * A full config from a partial one: deep-merged over the preset it names (`preset: "quick" | "paper"`), or over
+ * A full config from a partial one: deep-merged over the preset it names (`preset: "quick"`, …), or over
  * the paper defaults (full MNIST, 3 seeds), then validated.
  */
 export function resolveConfig(partial: unknown, source = "config"): ExperimentConfig {
   if (!isPlainObject(partial)) throw new ConfigError(`${source}: expected a JSON object, got ${JSON.stringify(partial)}`);
   const presetName = partial.preset;
-  if (presetName !== undefined && !(PRESET_NAMES as readonly unknown[]).includes(presetName)) {
-    throw new ConfigError(`${source} is invalid:\n  preset: expected "quick" or "paper" (got ${JSON.stringify(presetName)})`);
+  if (presetName !== undefined && !isPresetName(presetName)) {
+    throw new ConfigError(`${source} is invalid:\n  preset: expected one of ${PRESET_NAMES.join(", ")} (got ${JSON.stringify(presetName)})`);
   }
   const base: ConfigInput = presetName ? PRESETS[presetName as PresetName] : { ...PRESETS.paper, preset: undefined, name: "custom" };
   const merged = deepMerge(structuredClone(base), partial) as Record<string, unknown>;
@@ -268,11 +339,11 @@ export function resolveConfig(partial: unknown, source = "config"): ExperimentCo
   return validateConfig(merged, source);
 }
 
-/** `quick`, `paper`, or the path of a JSON file (deep-merged over the preset it names, or over defaults). */
+/** A preset's name, or the path of a JSON file (deep-merged over the preset it names, or over defaults). */
 export function loadConfig(presetOrFile: string): ExperimentConfig {
-  if (presetOrFile === "quick" || presetOrFile === "paper") return validateConfig(structuredClone(PRESETS[presetOrFile]), `preset ${presetOrFile}`);
+  if (isPresetName(presetOrFile)) return validateConfig(structuredClone(PRESETS[presetOrFile]), `preset ${presetOrFile}`);
   if (!fs.existsSync(presetOrFile)) {
-    throw new ConfigError(`--preset ${JSON.stringify(presetOrFile)}: expected "quick", "paper" or the path of a JSON config file; no such file`);
+    throw new ConfigError(`--preset ${JSON.stringify(presetOrFile)}: expected ${PRESET_NAMES.join(", ")} or the path of a JSON config file; no such file`);
   }
   let parsed: unknown;
   try {
@@ -297,6 +368,8 @@ export function budgetsOf(config: { budgets?: number[]; pretrain: { epochs: numb
 /** The target sparsities a method entry runs at (its own, else the config's); [null] for methods that do not prune. */
 export function sparsitiesOf(config: ExperimentConfig, entry: MethodEntry): (number | null)[] {
   if (!getMethod(entry.method).prune) return [null];
+  const matched = entry.match?.sparsity && config.methods.find((m) => m.name === entry.match?.sparsity);
+  if (matched) return sparsitiesOf(config, matched);
   const s = entry.sparsity ?? config.sparsity;
   return [...new Set(Array.isArray(s) ? s : [s])].sort((a, b) => a - b);
 }

@@ -1,6 +1,6 @@
 import { createHash } from "crypto";
 import { configure } from "safe-stable-stringify";
-import { DatasetSpec } from "../data";
+import { DatasetSpec, datasetDigest } from "../data";
 import { ModelSpec } from "../model";
 import { describeParams, getMethod } from "../prune/method";
 import { ExperimentConfig, MethodEntry, RetrainParams, budgetsOf, sparsitiesOf } from "./config";
@@ -29,11 +29,11 @@ export function canonicalDataset(spec: DatasetSpec): DatasetSpec {
   return { ...spec };
 }
 
-/** Only what the training split depends on: test-side fields do not change a checkpoint. */
+/** Only what the training split depends on (the files' content included): test-side fields do not change a checkpoint. */
 function trainSideDataset(spec: DatasetSpec): Record<string, unknown> {
   const { limitTest: _limitTest, ...rest } = canonicalDataset(spec) as DatasetSpec & { testSize?: number };
   if (rest.name === "mnist-embedded") delete (rest as { testSize?: number }).testSize;
-  return rest;
+  return { ...rest, digest: datasetDigest(spec).train };
 }
 
 /** Everything a dense pre-training run (and so each of its checkpoints) depends on. Max epochs is not among them. */
@@ -72,6 +72,8 @@ export interface RunInputs {
   params: Record<string, unknown>;
   /** The retraining after the method (absent when it does not retrain), and whether the mask is held. */
   retrain?: RetrainParams & { masked: boolean };
+  /** Matched comparisons: the keys of the runs whose achieved sparsity / consumed samples this run takes. */
+  match?: { sparsity?: string; samples?: string };
   inference: { repeats: number; batchSize: number };
 }
 
@@ -88,14 +90,23 @@ export interface RunPlan {
   pretrainKey: string;
   inputs: RunInputs;
   dataset: DatasetSpec;
+  /** Runs whose records this one needs first (matched comparisons). */
+  dependsOn: string[];
 }
 
 /** Exactly what changes the result of `entry` at (seed's checkpoint, budget, sparsity): its run key hashes this. */
-export function runInputs(config: ExperimentConfig, entry: MethodEntry, pretrainKey: string, budget: number, sparsity: number | null): RunInputs {
+export function runInputs(
+  config: ExperimentConfig,
+  entry: MethodEntry,
+  pretrainKey: string,
+  budget: number,
+  sparsity: number | null,
+  match?: RunInputs["match"],
+): RunInputs {
   const method = getMethod(entry.method);
   const mode = method.retrain(entry.params);
   const dataset = canonicalDataset(config.dataset as DatasetSpec);
-  const testSide: Record<string, unknown> = { name: dataset.name, limitTest: dataset.limitTest };
+  const testSide: Record<string, unknown> = { name: dataset.name, limitTest: dataset.limitTest, digest: datasetDigest(dataset).test };
   if (dataset.name === "mnist-embedded") testSide.testSize = dataset.testSize;
   return {
     format: RECORD_FORMAT,
@@ -105,6 +116,7 @@ export function runInputs(config: ExperimentConfig, entry: MethodEntry, pretrain
     sparsity: sparsity ?? undefined,
     params: describeParams(method, entry.params),
     retrain: mode === "none" ? undefined : { ...config.retrain, ...entry.retrain, masked: mode === "masked" },
+    match,
     inference: { ...config.inference },
   };
 }
@@ -113,13 +125,29 @@ export function runInputs(config: ExperimentConfig, entry: MethodEntry, pretrain
 export function planRuns(config: ExperimentConfig): RunPlan[] {
   const dataset = canonicalDataset(config.dataset as DatasetSpec);
   const runs: RunPlan[] = [];
+  const keyOf = new Map<string, string>(); // entry name/seed/budget/sparsity → key, for matched entries
+  const id = (name: string, seed: number, budget: number, sparsity: number | null) => JSON.stringify([name, seed, budget, sparsity]);
+  // Entries without `match` first: a matched run's key includes the key of the run it matches.
+  const ordered = [...config.methods.filter((m) => !m.match), ...config.methods.filter((m) => m.match)];
   for (const seed of config.seeds) {
     const pretrainKey = hashKey(pretrainInputs(config, seed));
-    for (const entry of config.methods) {
+    for (const entry of ordered) {
       for (const budget of budgetsOf(config, entry)) {
         for (const sparsity of sparsitiesOf(config, entry)) {
-          const inputs = runInputs(config, entry, pretrainKey, budget, sparsity);
-          runs.push({ key: hashKey(inputs), label: entry.name, method: entry.method, params: entry.params, seed, budget, sparsity, pretrainKey, inputs, dataset });
+          let match: RunInputs["match"];
+          if (entry.match) {
+            const other = (name: string | undefined) => {
+              if (name === undefined) return undefined;
+              const target = config.methods.find((m) => m.name === name) as MethodEntry;
+              return keyOf.get(id(name, seed, budget, entry.match?.sparsity ? sparsity : sparsitiesOf(config, target)[0]));
+            };
+            match = { sparsity: other(entry.match.sparsity), samples: other(entry.match.samples) };
+          }
+          const inputs = runInputs(config, entry, pretrainKey, budget, sparsity, match);
+          const key = hashKey(inputs);
+          keyOf.set(id(entry.name, seed, budget, sparsity), key);
+          const dependsOn = [match?.sparsity, match?.samples].filter((k): k is string => k !== undefined);
+          runs.push({ key, label: entry.name, method: entry.method, params: entry.params, seed, budget, sparsity, pretrainKey, inputs, dataset, dependsOn });
         }
       }
     }
@@ -154,8 +182,13 @@ export function parseShard(text: string): Shard {
   return { index, count };
 }
 
-/** Shard i/n of the key-sorted run list: the runs at positions p with p mod n = i − 1. */
-export function shardRuns<T>(sortedRuns: T[], shard?: Shard): T[] {
+/**
+ * Shard i/n of the key-sorted run list: the runs without dependencies at positions p with p mod n = i − 1, and
+ * every run that depends on one of them (a matched run goes where the run it matches goes).
+ */
+export function shardRuns<T extends { key: string; dependsOn?: string[] }>(sortedRuns: T[], shard?: Shard): T[] {
   if (!shard || shard.count === 1) return sortedRuns;
-  return sortedRuns.filter((_, p) => p % shard.count === shard.index - 1);
+  const roots = sortedRuns.filter((r) => !r.dependsOn?.length);
+  const mine = new Set(roots.filter((_, p) => p % shard.count === shard.index - 1).map((r) => r.key));
+  return sortedRuns.filter((r) => mine.has(r.key) || (r.dependsOn ?? []).some((k) => mine.has(k)));
 }

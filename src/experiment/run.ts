@@ -4,7 +4,7 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend";
 import { datasetFor } from "../data";
-import { Model, cloneModel, disposeModel } from "../model";
+import { Model, cloneModel, disposeModel, multiplyAdds } from "../model";
 import { Mask, applyMask, weightSparsity } from "../prune/mask";
 import { PruneOutcome, getMethod } from "../prune/method";
 import { retrainInPlace } from "../prune/retrain";
@@ -60,32 +60,37 @@ export async function computeRecord(plan: RunPlan, dataDir: string, config: unkn
   const start = performance.now();
   const dataset = datasetFor(plan.dataset);
   const method = getMethod(plan.method);
+  const matched = matchedRecords(plan, dataDir);
+  if (typeof matched === "string") return { ...baseRecord(plan, config), status: "failed", reason: matched };
   const { model: checkpoint } = loadCheckpoint(checkpointFile(dataDir, plan.pretrainKey, plan.budget));
   let model: Model | undefined;
   try {
     const seconds = { prune: 0, retrain: 0, evaluate: 0, total: 0 };
-    let samplesUsed = 0;
+    const samples = { pretrain: plan.budget * dataset.train.count, prune: 0, retrain: 0 };
     let outcome: PruneOutcome | undefined;
     let pruned: { accuracy: number; loss: number } | undefined;
     if (method.prune) {
       const pruneStart = performance.now();
-      outcome = await method.prune(checkpoint, plan.params, { train: dataset.train, seed: plan.seed, sparsity: plan.sparsity as number, progress: onProgress });
+      // Matched: exactly the other run's zeros (zeros/n → round(s·n) = zeros, see removedCount).
+      const sparsity = matched.sparsity ? matched.sparsity.zeros / matched.sparsity.prunableWeights : (plan.sparsity as number);
+      outcome = await method.prune(checkpoint, plan.params, { train: dataset.train, seed: plan.seed, sparsity, progress: onProgress });
       seconds.prune = (performance.now() - pruneStart) / 1000;
-      samplesUsed += outcome.samplesUsed;
+      samples.prune = outcome.samplesUsed;
       model = applyMask(checkpoint, outcome.mask);
       pruned = evaluate(model, dataset.test);
     } else {
       model = method.retrain(plan.params) === "none" ? checkpoint : cloneModel(checkpoint);
     }
     const retrain = plan.inputs.retrain;
-    if (retrain && retrain.epochs > 0) {
+    const matchedSamples = matched.samples ? matched.samples.samples.prune + matched.samples.samples.retrain : undefined;
+    if (retrain && (retrain.epochs > 0 || matchedSamples !== undefined)) {
       const { masked, ...opts } = retrain;
       const streamLabel = `retrain/${plan.budget}`;
       const r = outcome && masked
         ? await retrainInPlace(model, outcome.mask as Mask, dataset.train, { ...opts, seed: plan.seed, streamLabel })
-        : await train(model, dataset.train, { ...opts, seed: plan.seed, streamLabel });
+        : await train(model, dataset.train, { ...opts, samples: matchedSamples, seed: plan.seed, streamLabel });
       seconds.retrain = r.seconds;
-      samplesUsed += r.samples;
+      samples.retrain = r.samples;
     }
     const evalStart = performance.now();
     const final = evaluate(model, dataset.test);
@@ -102,11 +107,16 @@ export async function computeRecord(plan: RunPlan, dataDir: string, config: unkn
       prunedLoss: pruned?.loss,
       sparsity: sparsity.global,
       sparsityPerLayer: sparsity.perLayer,
+      zeros: sparsity.zeros,
+      prunableWeights: sparsity.total,
+      compressionRatio: sparsity.total / (sparsity.total - sparsity.zeros),
+      flops: flopsOf(model.spec, sparsity.perLayer),
+      samples,
       inferenceMedianSeconds: timing.medianSeconds,
       inferenceSeconds: timing.seconds,
       inferenceDenseMedianSeconds: (denseTiming ?? timing).medianSeconds,
-      samplesUsed,
-      pretrainSamples: plan.budget * dataset.train.count,
+      samplesUsed: samples.prune + samples.retrain,
+      pretrainSamples: samples.pretrain,
       seconds,
     };
     return { ...baseRecord(plan, config), status: "ok", metrics, history: outcome?.history, details: outcome?.details };
@@ -117,6 +127,33 @@ export async function computeRecord(plan: RunPlan, dataDir: string, config: unkn
     if (model && model !== checkpoint) disposeModel(model);
     disposeModel(checkpoint);
   }
+}
+
+/** Multiply-adds per image of each kernel, dense and on its non-zero weights only. */
+export function flopsOf(spec: Model["spec"], sparsityPerLayer: Record<string, number>): RunMetrics["flops"] {
+  const perLayer: RunMetrics["flops"]["perLayer"] = {};
+  let dense = 0;
+  let remaining = 0;
+  for (const k of multiplyAdds(spec)) {
+    const left = Math.round(k.multiplyAdds * (1 - (sparsityPerLayer[k.kernel] ?? 0)));
+    perLayer[k.kernel] = { dense: k.multiplyAdds, remaining: left };
+    dense += k.multiplyAdds;
+    remaining += left;
+  }
+  return { dense, remaining, speedup: dense / remaining, perLayer };
+}
+
+/** The metrics of the runs this one is matched to, or why it cannot run (a matched run missing or failed). */
+function matchedRecords(plan: RunPlan, dataDir: string): { sparsity?: RunMetrics; samples?: RunMetrics } | string {
+  const out: { sparsity?: RunMetrics; samples?: RunMetrics } = {};
+  for (const [what, key] of Object.entries(plan.inputs.match ?? {}) as ["sparsity" | "samples", string | undefined][]) {
+    if (key === undefined) continue;
+    const r = readRecord(dataDir, key);
+    if (r.kind !== "ok") return `the run it is matched to (${what}, key ${key}) is ${r.kind === "missing" ? "missing" : `corrupt: ${r.reason}`}`;
+    if (r.record.status !== "ok" || !r.record.metrics) return `the run it is matched to (${what}: ${r.record.label} budget ${r.record.budget} seed ${r.record.seed}) failed: ${r.record.reason}`;
+    out[what] = r.record.metrics;
+  }
+  return out;
 }
 
 export interface EnsureOutcome {

@@ -1,6 +1,10 @@
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import * as zlib from "zlib";
+import { configure } from "safe-stable-stringify";
 import { writeFileAtomic } from "../fsutil";
+import { REPO_ROOT } from "../paths";
 import { RECORD_FORMAT, RunInputs } from "./plan";
 
 /**
@@ -22,9 +26,20 @@ export interface RunMetrics {
   /** Right after pruning, before retraining (pruning methods only). */
   prunedAccuracy?: number;
   prunedLoss?: number;
-  /** Fraction of exact zeros over all prunable kernels, and per kernel. */
+  /** Fraction of exact zeros over all prunable kernels, and per kernel; the counts behind it. */
   sparsity: number;
   sparsityPerLayer: Record<string, number>;
+  zeros: number;
+  prunableWeights: number;
+  /** Prunable weights / non-zero prunable weights. */
+  compressionRatio: number;
+  /**
+   * Multiply-adds per image of the conv and dense kernels (ShrinkBench's FLOPs): the dense model's and those left on
+   * the non-zero weights, per kernel and in all; speedup = dense / remaining (the theoretical bound).
+   */
+  flops: { dense: number; remaining: number; speedup: number; perLayer: Record<string, { dense: number; remaining: number }> };
+  /** Training samples consumed by pre-training (to this budget), by the pruning itself (FW's minibatches), by retraining. */
+  samples: { pretrain: number; prune: number; retrain: number };
   inferenceMedianSeconds: number;
   inferenceSeconds: number[];
   /** The dense checkpoint of the same budget, timed interleaved with this run's model (the ratio's denominator). */
@@ -58,18 +73,76 @@ export interface RunRecord {
   history?: unknown[];
   /** What else the method reported (FW: a summary of the relaxed mask and its rounding). */
   details?: Record<string, unknown>;
+  /** SHA-256 of the record's canonical JSON without this field: checked on every read. */
+  checksum?: string;
 }
 
 export type ReadResult = { kind: "missing" } | { kind: "ok"; record: RunRecord } | { kind: "corrupt"; reason: string };
 
-/** Read a record; anything that does not parse or does not look like a record of `key` is "corrupt", never trusted. */
+// Keys sorted, NaN written as null (as JSON.parse will read it back): the same record always gives the same text.
+const stableJson = configure({ deterministic: true });
+
+export function recordChecksum(record: RunRecord): string {
+  const { checksum: _checksum, ...rest } = record;
+  return createHash("sha256").update(stableJson(rest) as string).digest("hex");
+}
+
+/**
+ * Records shipped with the repository (data/shipped/*.jsonl.gz, one record per line): found like cached ones, so a
+ * fresh clone prints and plots paper-scale results without computing anything. A local record takes precedence.
+ */
+export const SHIPPED_DIR = path.join(REPO_ROOT, "data", "shipped");
+let shipped: Map<string, RunRecord> | undefined;
+
+function shippedRecords(): Map<string, RunRecord> {
+  if (shipped) return shipped;
+  shipped = new Map();
+  if (!fs.existsSync(SHIPPED_DIR)) return shipped;
+  for (const name of fs.readdirSync(SHIPPED_DIR).filter((f) => f.endsWith(".jsonl.gz")).sort()) {
+    const file = path.join(SHIPPED_DIR, name);
+    let lines: string[];
+    try {
+      lines = zlib.gunzipSync(fs.readFileSync(file)).toString("utf8").split("\n").filter((l) => l.trim() !== "");
+    } catch (err) {
+      console.error(`fwprune: ignoring ${file}: not a gzipped file of records (${(err as Error).message})`);
+      continue;
+    }
+    lines.forEach((line, i) => {
+      let record: RunRecord;
+      try {
+        record = JSON.parse(line) as RunRecord;
+      } catch {
+        return console.error(`fwprune: ignoring line ${i + 1} of ${file}: not valid JSON`);
+      }
+      const problem = recordProblem(record, record?.key);
+      if (problem) console.error(`fwprune: ignoring line ${i + 1} of ${file}: ${problem}`);
+      else shipped!.set(record.key, record);
+    });
+  }
+  return shipped;
+}
+
+/** Write the records (sorted by key) as a shipped file: gzipped JSON lines, byte-identical for the same records. */
+export function writeShipped(file: string, records: RunRecord[]): void {
+  const lines = [...records].sort((a, b) => (a.key < b.key ? -1 : 1)).map((r) => JSON.stringify(r));
+  writeFileAtomic(file, zlib.gzipSync(Buffer.from(lines.join("\n") + "\n"), { level: 9 }));
+  shipped = undefined;
+}
+
+/**
+ * Read a record from the data folder, else from the shipped records; anything that does not parse, does not match
+ * its checksum or does not look like a record of `key` is "corrupt", never trusted.
+ */
 export function readRecord(dataDir: string, key: string): ReadResult {
   const file = runFile(dataDir, key);
   let text: string;
   try {
     text = fs.readFileSync(file, "utf8");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { kind: "missing" };
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+      const record = shippedRecords().get(key);
+      return record ? { kind: "ok", record } : { kind: "missing" };
+    }
     return { kind: "corrupt", reason: `${file}: unreadable (${(err as Error).message})` };
   }
   let record: RunRecord;
@@ -86,6 +159,7 @@ function recordProblem(r: RunRecord, key: string): string | undefined {
   if (r === null || typeof r !== "object") return "expected a JSON object";
   if (r.format !== RECORD_FORMAT) return `format ${JSON.stringify(r.format)}, expected ${RECORD_FORMAT}`;
   if (r.key !== key) return `key ${JSON.stringify(r.key)}, expected ${key} (the file name)`;
+  if (r.checksum !== recordChecksum(r)) return "content does not match its checksum (edited or corrupted)";
   if (r.status !== "ok" && r.status !== "failed") return `status ${JSON.stringify(r.status)}, expected "ok" or "failed"`;
   if (r.status === "ok") {
     const m = r.metrics;
@@ -97,7 +171,8 @@ function recordProblem(r: RunRecord, key: string): string | undefined {
 }
 
 export function writeRecord(dataDir: string, record: RunRecord): void {
-  writeFileAtomic(runFile(dataDir, record.key), JSON.stringify(record, null, 1) + "\n");
+  const sealed = { ...record, checksum: undefined };
+  writeFileAtomic(runFile(dataDir, record.key), JSON.stringify({ ...sealed, checksum: recordChecksum(sealed) }, null, 1) + "\n");
 }
 
 /** Every record in a data folder (all runs, of any config); corrupt files are listed apart. */

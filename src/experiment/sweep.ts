@@ -134,7 +134,7 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
         finishRun(record, run, true);
         continue;
       }
-      if (ready.has(checkpointId(run.pretrainKey, run.budget))) {
+      if (ready.has(checkpointId(run.pretrainKey, run.budget)) && run.dependsOn.every((k) => records.has(k))) {
         pending.splice(i, 1);
         return { task: { type: "run", plan: run, dataDir, config, retryFailedBefore: opts.retryFailed ? startedAt : undefined }, label: describeRun(run), run };
       }
@@ -293,12 +293,14 @@ export async function runOne(configInput: ExperimentConfig | unknown, selection:
   if (!entry) throw new Error(`runOne: method ${JSON.stringify(selection.method)} is not in the config's methods (${config.methods.map((m) => m.name).join(", ")})`);
   const seed = selection.seed ?? config.seeds[0];
   const sparsity = selection.sparsity ?? sparsitiesOf(config, entry)[0] ?? undefined;
+  const matchedNames = new Set(Object.values(entry.match ?? {}));
+  const matched = config.methods.filter((m) => matchedNames.has(m.name)).map((m) => ({ ...m, budgets: undefined }));
   const single = validateConfig({
     ...config,
     budgets: [selection.budget],
     seeds: [seed],
-    methods: [{ ...entry, budgets: undefined, sparsity }],
+    methods: [{ ...entry, budgets: undefined, sparsity: entry.match?.sparsity ? undefined : sparsity }, ...matched],
   }, "runOne config");
   const result = await sweep(single, { ...opts, workers: 0 });
-  return result.records[0];
+  return result.records.find((r) => r.label === entry.name && (r.sparsityTarget ?? undefined) === sparsity) as RunRecord;
 }
