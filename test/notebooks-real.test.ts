@@ -8,8 +8,6 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { PAPER_CNN, multiplyAdds } from "../src/model";
-import { RunMetrics, RunRecord } from "../src/experiment/store";
-import { paperClaims } from "../src/analysis/claims";
 import { focusBudget, notebookConfig } from "../src/notebook";
 import { executeNotebook, Notebook, outputRole, REPO_ROOT } from "../src/report/notebooks";
 import { closeBrowser } from "../src/report/png";
@@ -67,43 +65,6 @@ test("notebook 04 runs end to end through Jupyter + tslab on a tiny config from 
   }
   assert.ok(fs.existsSync(path.join(dataDir, "runs")), "runs were cached under FWPRUNE_DATA_DIR");
   console.log(`# notebook 04 on the tiny config: ${seconds.toFixed(1)} s`);
-});
-
-function record(label: string, budget: number, seed: number, accuracy: number, sparsity: number, inference = 1): RunRecord {
-  return {
-    format: 2, key: `${label}-${budget}-${seed}`, status: "ok", label, method: label as RunRecord["method"], seed, budget,
-    sparsityTarget: label.startsWith("dense") ? null : 0.9,
-    inputs: { checkpoint: { pretrainKey: `p${seed}`, epoch: budget } } as RunRecord["inputs"],
-    config: {}, backend: "wasm", versions: { fwprune: "0", tfjs: "0", node: "0" }, createdAt: "", host: "", pid: 0,
-    metrics: {
-      testAccuracy: accuracy, testLoss: 1 - accuracy, sparsity, sparsityPerLayer: {}, inferenceMedianSeconds: inference,
-      inferenceDenseMedianSeconds: 1,
-      inferenceSeconds: [inference], samplesUsed: 0, pretrainSamples: 0, seconds: { prune: 0, retrain: 0, evaluate: 0, total: 0 },
-    } as unknown as RunMetrics,
-  };
-}
-
-test("paperClaims: verdicts follow the data (holds / partly / does not hold), paired by budget and seed", () => {
-  const records = [
-    record("dense", 1, 0, 0.90, 0), record("dense", 2, 0, 0.95, 0), record("dense", 3, 0, 0.97, 0),
-    record("magnitude", 1, 0, 0.88, 0.9, 1.0), record("magnitude", 2, 0, 0.93, 0.9, 1.0),
-    record("fw", 1, 0, 0.91, 0.95, 1.0), record("fw", 2, 0, 0.97, 0.95, 1.0),
-    record("fw-momentum", 1, 0, 0.92, 0.92, 1.02), record("fw-momentum", 2, 0, 0.96, 0.93, 0.98),
-  ];
-  const claims = paperClaims(records);
-  const verdict = (start: string) => claims.find((c) => c.claim.includes(start))?.verdict;
-  assert.equal(verdict("than the dense model"), "holds"); // 0.92 > 0.90 and 0.96 > 0.95, sparser at both
-  assert.equal(verdict("simple (magnitude)"), "holds");
-  assert.equal(verdict("plain Frank-Wolfe"), "does not hold"); // never sparser than fw (0.92, 0.93 < 0.95)
-  // best dense 0.97 (budget 3): 0.92 is 5 points below, 0.96 is 1 point below (≤ 1: within)
-  assert.equal(verdict("1–2 pre-training epochs"), "partly");
-  assert.equal(verdict("inference-time"), "holds");
-  assert.match(claims.find((c) => c.claim.includes("magnitude"))!.measured, /more accurate at 2\/2; sparsity \+2\.50 points on average, sparser at 2\/2; both at 2\/2/);
-  assert.ok(!claims.some((c) => c.claim.includes("dense model trained")), "no dense-retrained row without such runs");
-
-  const slower = paperClaims([record("dense", 1, 0, 0.9, 0, 1), record("fw-momentum", 1, 0, 0.95, 0.9, 1.5)]);
-  assert.equal(slower.find((c) => c.claim.includes("inference"))!.verdict, "does not hold");
-  assert.equal(slower.find((c) => c.claim.includes("magnitude"))!.verdict, "not measured");
 });
 
 test("multiplyAdds counts the paper CNN's arithmetic by hand", () => {

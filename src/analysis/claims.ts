@@ -1,105 +1,194 @@
 import type { RunRecord } from "../experiment/store";
-import { median } from "../train";
+import { ciHalfWidth, summarize } from "./stats";
+
+/**
+ * The paper's claims as paired comparisons. Two methods' runs are paired when they share a checkpoint (same seed,
+ * same budget), so checkpoint-to-checkpoint variation cancels. The unit of replication is the seed: budgets of one
+ * seed share one pre-training run, so they are not independent. Hence:
+ * - per budget: the mean over seeds of the paired difference, with its 95% t-interval (df = seeds − 1);
+ * - pooled: for each seed the mean of its paired differences over the budgets, then the mean over seeds and its 95%
+ *   t-interval. This averages the claim over the budget range the paper studies without pretending its ten budgets
+ *   are ten independent replicates.
+ * With one seed there is no interval, and every verdict is "inconclusive".
+ */
+
+export type Verdict = "holds" | "does not hold" | "inconclusive" | "not measured";
+
+export interface Interval {
+  /** Number of seeds (paired replicates). */
+  n: number;
+  mean: number;
+  lower: number;
+  upper: number;
+}
+
+/** A paired difference a − b of one quantity, per budget and pooled. */
+export interface PairedDifference {
+  perBudget: ({ budget: number } & Interval)[];
+  pooled: Interval;
+  /** The (seed, budget) pairs that entered. */
+  pairs: number;
+}
+
+function interval(values: number[]): Interval {
+  const s = summarize(values);
+  const half = ciHalfWidth(s.std, s.count);
+  return { n: s.count, mean: s.mean, lower: s.mean - half, upper: s.mean + half };
+}
+
+type Quantity = (r: RunRecord) => number;
+
+/**
+ * A per-run value of method `label` (undefined: that run has no pair), summarised per budget over seeds and pooled
+ * (per seed over budgets, then over seeds).
+ */
+export function seedIntervals(records: RunRecord[], label: string, value: (r: RunRecord) => number | undefined): PairedDifference {
+  const values: { seed: number; budget: number; d: number }[] = [];
+  for (const r of records.filter((x) => x.status === "ok" && x.metrics && x.label === label)) {
+    const d = value(r);
+    if (d !== undefined) values.push({ seed: r.seed, budget: r.budget, d });
+  }
+  const budgets = [...new Set(values.map((x) => x.budget))].sort((x, y) => x - y);
+  const seeds = [...new Set(values.map((x) => x.seed))].sort((x, y) => x - y);
+  const perBudget = budgets.map((budget) => ({ budget, ...interval(values.filter((x) => x.budget === budget).map((x) => x.d)) }));
+  const perSeed = seeds.map((seed) => summarize(values.filter((x) => x.seed === seed).map((x) => x.d)).mean);
+  return { perBudget, pooled: interval(perSeed), pairs: values.length };
+}
+
+/** quantity(a) − quantity(b) over the checkpoints (seed, budget) both ran on; `b` may pick the partner by seed. */
+export function pairedDifference(records: RunRecord[], a: string, b: string | ((seed: number) => RunRecord | undefined), quantity: Quantity): PairedDifference {
+  const ok = records.filter((r) => r.status === "ok" && r.metrics);
+  const partner = typeof b === "function" ? (r: RunRecord) => b(r.seed) : (r: RunRecord) => ok.find((o) => o.label === b && o.seed === r.seed && o.budget === r.budget);
+  return seedIntervals(records, a, (r) => {
+    const other = partner(r);
+    return other ? quantity(r) - quantity(other) : undefined;
+  });
+}
+
+/** "holds" if the interval lies on the claimed side of the threshold, "does not hold" if on the other, else inconclusive. */
+export function verdictOf(iv: Interval, side: "above" | "below", threshold = 0): Verdict {
+  if (iv.n === 0) return "not measured";
+  if (!(Number.isFinite(iv.lower) && Number.isFinite(iv.upper))) return "inconclusive";
+  const [claimed, other] = side === "above" ? [iv.lower > threshold, iv.upper < threshold] : [iv.upper < threshold, iv.lower > threshold];
+  return claimed ? "holds" : other ? "does not hold" : "inconclusive";
+}
 
 /** A type alias (not an interface) so rows pass as plain table rows. */
 export type ClaimRow = {
   claim: string;
-  /** How we test it: the comparison and the criterion, in words. */
+  /** The comparison and the criterion, in words. */
   test: string;
+  /** Pooled over budgets: mean paired difference [95% interval], in the unit the test names. */
   measured: string;
-  verdict: "holds" | "partly" | "does not hold" | "not measured";
+  verdict: Verdict;
+  /** Per budget: the same interval, for the reader who wants to see where it holds. */
+  perBudget: string;
+  /** Where the test stops. */
+  scope: string;
 };
 
 export interface ClaimOptions {
   /** The method the paper champions (default "fw-momentum"). */
   subject?: string;
-  /** "Good accuracy after 1–2 epochs": within this many accuracy points (fraction) of the best dense model (default 0.01). */
+  /** "Good accuracy after 1–2 epochs": within this many accuracy points (fraction) of the best dense checkpoint (default 0.01). */
   earlyTolerance?: number;
-  /** "Minimal inference overhead": median time ratio to dense at most 1 + this (default 0.10). */
+  /** "Minimal inference overhead": inference time / the dense checkpoint's at most 1 + this (default 0.10). */
   overheadTolerance?: number;
+  /** Appended to every row's scope (data set, model, sparsity range). */
+  scope?: string;
 }
 
-const pct = (x: number) => `${(100 * x).toFixed(2)}`;
-const signedPts = (x: number) => `${x >= 0 ? "+" : ""}${(100 * x).toFixed(2)}`;
+const points = (x: number) => `${x >= 0 ? "+" : ""}${(100 * x).toFixed(2)}`;
+const plain = (x: number) => x.toFixed(3);
+
+function describe(iv: Interval, fmt: (x: number) => string): string {
+  if (iv.n === 0) return "no paired runs";
+  if (iv.n < 2) return `${fmt(iv.mean)} (one seed: no interval)`;
+  return `${fmt(iv.mean)} [${fmt(iv.lower)}, ${fmt(iv.upper)}] (${iv.n} seeds)`;
+}
 
 /**
- * Each claim of the paper (notebooks/PROTOCOL.md, "What the paper claims") tested on the runs: comparisons are paired by
- * (budget, seed), so each method faces the other on the same checkpoint. Verdicts come from the data: "holds" when
- * the criterion is met at every compared checkpoint, "partly" at some, "does not hold" at none.
+ * Each claim of the paper tested on the runs as a paired comparison (see the top of this file): the verdict comes
+ * from the pooled 95% interval, whichever way it points. Comparisons with methods absent from `records` are
+ * "not measured".
  */
 export function paperClaims(records: RunRecord[], opts: ClaimOptions = {}): ClaimRow[] {
   const subject = opts.subject ?? "fw-momentum";
   const earlyTol = opts.earlyTolerance ?? 0.01;
   const overheadTol = opts.overheadTolerance ?? 0.1;
-  const ok = records.filter((r) => r.status === "ok" && r.metrics);
-  const byLabel = new Map<string, Map<string, RunRecord>>();
-  for (const r of ok) {
-    const m = byLabel.get(r.label) ?? new Map<string, RunRecord>();
-    m.set(`${r.budget}/${r.seed}`, r);
-    byLabel.set(r.label, m);
-  }
-  const mine = byLabel.get(subject) ?? new Map<string, RunRecord>();
+  const scope = opts.scope ?? describeScope(records);
+  const labels = new Set(records.filter((r) => r.status === "ok").map((r) => r.label));
+  const accuracy: Quantity = (r) => r.metrics!.testAccuracy;
+  const sparsity: Quantity = (r) => r.metrics!.sparsity;
   const rows: ClaimRow[] = [];
-  const seeds = new Set(ok.map((r) => r.seed)).size;
-  const seedNote = seeds < 2 ? " (one seed: no confidence interval; differences of a few tenths of a point are within seed noise)" : ` (${seeds} seeds)`;
 
-  const versus = (other: string, claim: string) => {
-    const theirs = byLabel.get(other);
-    const test = `${subject} vs ${other} on the same checkpoint (every budget × seed both ran): higher test accuracy AND higher measured sparsity`;
-    if (!theirs || mine.size === 0) return rows.push({ claim, test, measured: `no ${theirs ? subject : other} runs`, verdict: "not measured" });
-    const pairs = [...mine.entries()].filter(([id]) => theirs.has(id)).map(([id, r]) => ({ id, a: r.metrics!, b: theirs.get(id)!.metrics! }));
-    if (pairs.length === 0) return rows.push({ claim, test, measured: "no shared checkpoints", verdict: "not measured" });
-    const dAcc = pairs.map((p) => p.a.testAccuracy - p.b.testAccuracy);
-    const dSp = pairs.map((p) => p.a.sparsity - p.b.sparsity);
-    const both = pairs.filter((_, i) => dAcc[i] > 0 && dSp[i] > 0).length;
-    const moreAccurate = dAcc.filter((d) => d > 0).length;
-    const sparser = dSp.filter((d) => d > 0).length;
-    const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
-    const measured =
-      `accuracy ${signedPts(mean(dAcc))} points on average (from ${signedPts(Math.min(...dAcc))} to ${signedPts(Math.max(...dAcc))}), ` +
-      `more accurate at ${moreAccurate}/${pairs.length}; sparsity ${signedPts(mean(dSp))} points on average, sparser at ${sparser}/${pairs.length}; ` +
-      `both at ${both}/${pairs.length}${seedNote}`;
-    rows.push({ claim, test, measured, verdict: both === pairs.length ? "holds" : both > 0 ? "partly" : "does not hold" });
-  };
-  versus("dense", "FW-momentum gives networks sparser and more accurate than the dense model");
-  if (byLabel.has("dense-retrained")) versus("dense-retrained", "… and than the dense model trained as many epochs (pre-training + retraining)");
-  versus("magnitude", "FW-momentum gives networks sparser and more accurate than simple (magnitude) pruning");
-  versus("fw", "FW-momentum gives networks sparser and more accurate than plain Frank-Wolfe");
-
-  // Good accuracy after 1–2 pre-training epochs.
-  const dense = byLabel.get("dense") ?? new Map<string, RunRecord>();
-  const early = [...mine.values()].filter((r) => r.budget <= 2);
-  const earlyTest = `${subject}'s accuracy at budget 1–2 within ${pct(earlyTol)} points of the best dense checkpoint of the same seed (any budget)`;
-  if (early.length === 0 || dense.size === 0) {
-    rows.push({ claim: "Good accuracy already after 1–2 pre-training epochs", test: earlyTest, measured: `no ${early.length ? "dense" : subject} runs at budget 1–2`, verdict: "not measured" });
-  } else {
-    const bestDense = new Map<number, RunRecord>();
-    for (const r of dense.values()) if (!bestDense.has(r.seed) || r.metrics!.testAccuracy > bestDense.get(r.seed)!.metrics!.testAccuracy) bestDense.set(r.seed, r);
-    const items = early.filter((r) => bestDense.has(r.seed)).sort((a, b) => a.budget - b.budget || a.seed - b.seed).map((r) => {
-      const best = bestDense.get(r.seed)!;
-      return { r, best, gap: best.metrics!.testAccuracy - r.metrics!.testAccuracy };
+  const compare = (claim: string, other: string, quantity: Quantity, what: string, note = "") => {
+    const test = `${subject} − ${other}: ${what}, paired by checkpoint; holds if the 95% interval is above 0${note}`;
+    if (!labels.has(subject) || !labels.has(other)) {
+      rows.push({ claim, test, measured: `no ${labels.has(subject) ? other : subject} runs`, verdict: "not measured", perBudget: "", scope });
+      return;
+    }
+    const d = pairedDifference(records, subject, other, quantity);
+    const fmt = what.includes("points") ? points : plain;
+    rows.push({
+      claim, test, measured: describe(d.pooled, fmt), verdict: verdictOf(d.pooled, "above"),
+      perBudget: d.perBudget.map((b) => `${b.budget}: ${describe(b, fmt)}`).join("; "), scope,
     });
-    const within = items.filter((i) => i.gap <= earlyTol + 1e-12).length; // 1e-12: 0.97 − 0.96 is 0.01000…009 in floating point
-    const measured = items
-      .map((i) => `budget ${i.r.budget}${seeds > 1 ? ` seed ${i.r.seed}` : ""}: ${pct(i.r.metrics!.testAccuracy)}% vs best dense ${pct(i.best.metrics!.testAccuracy)}% (budget ${i.best.budget}), ${pct(i.gap)} points below`)
-      .join("; ");
-    rows.push({ claim: "Good accuracy already after 1–2 pre-training epochs", test: earlyTest, measured: measured + seedNote, verdict: within === items.length ? "holds" : within > 0 ? "partly" : "does not hold" });
+  };
+
+  compare("more accurate than simple (magnitude) pruning, each at its own sparsity", "magnitude", accuracy, "test accuracy in points");
+  compare("sparser than simple (magnitude) pruning", "magnitude", sparsity, "sparsity in points",
+    " (FW's rounding keeps at most the k weights magnitude keeps, so this half holds by construction unless FW keeps all k)");
+  compare("more accurate than magnitude pruning at the same sparsity", `magnitude-matched-${subject}`, accuracy, "test accuracy in points",
+    ` (magnitude pruned to exactly ${subject}'s achieved sparsity, same checkpoint, same retraining)`);
+  compare("more accurate than plain Frank-Wolfe", "fw", accuracy, "test accuracy in points");
+  compare("sparser than plain Frank-Wolfe", "fw", sparsity, "sparsity in points");
+  compare("more accurate than the dense model", "dense", accuracy, "test accuracy in points", " (the checkpoint itself)");
+  compare("more accurate than the dense model given the same extra epochs", "dense-retrained", accuracy, "test accuracy in points",
+    " (the checkpoint trained the retraining epochs, unpruned)");
+  compare("more accurate than the dense model given the same compute", "dense-compute-matched", accuracy, "test accuracy in points",
+    ` (the checkpoint trained as many extra samples as ${subject} consumed: its FW minibatches and its retraining)`);
+
+  // Less pre-training suffices: the subject at budgets 1–2 against the best dense checkpoint of the same seed.
+  const early = `${subject} at budget 1–2 − the best dense checkpoint of the same seed (any budget): test accuracy in points; holds if the 95% interval is above −${(100 * earlyTol).toFixed(1)}`;
+  if (!labels.has(subject) || !labels.has("dense")) {
+    rows.push({ claim: "good accuracy already after 1–2 pre-training epochs", test: early, measured: "no dense or subject runs", verdict: "not measured", perBudget: "", scope });
+  } else {
+    const best = (seed: number) => records.filter((r) => r.status === "ok" && r.label === "dense" && r.seed === seed).sort((x, y) => accuracy(y) - accuracy(x))[0];
+    const d = pairedDifference(records.filter((r) => r.label !== subject || r.budget <= 2), subject, best, accuracy);
+    rows.push({
+      claim: "good accuracy already after 1–2 pre-training epochs", test: early, measured: describe(d.pooled, points),
+      verdict: verdictOf(d.pooled, "above", -earlyTol), perBudget: d.perBudget.map((b) => `${b.budget}: ${describe(b, points)}`).join("; "), scope,
+    });
   }
 
-  // Minimal inference-time overhead.
-  const ratios = [...mine.values()].map((r) => r.metrics!.inferenceMedianSeconds / r.metrics!.inferenceDenseMedianSeconds);
-  const overheadTest = `median over checkpoints of ${subject}'s inference time / the dense checkpoint's (timed interleaved in the same run) ≤ ${(1 + overheadTol).toFixed(2)}`;
-  if (ratios.length === 0) {
-    rows.push({ claim: "Minimal inference-time overhead", test: overheadTest, measured: "no paired timings", verdict: "not measured" });
+  // Minimal inference-time overhead: each run times its model interleaved with its dense checkpoint.
+  const ratioTest = `${subject}'s inference time / its dense checkpoint's (timed interleaved in the same run), minus 1; holds if the 95% interval is below ${overheadTol.toFixed(2)}`;
+  if (!labels.has(subject)) {
+    rows.push({ claim: "minimal inference-time overhead", test: ratioTest, measured: "no subject runs", verdict: "not measured", perBudget: "", scope });
   } else {
-    const med = median(ratios);
-    const speed = med < 0.95 ? "faster than the dense model" : med <= 1.05 ? "about as fast as the dense model (no speed-up: unstructured zeros still go through dense kernels)" : "slower than the dense model";
-    const noisy = Math.max(...ratios) / Math.min(...ratios) > 1.3
-      ? "; the ratios spread widely, so these timings are noisy (other load on the machine, or too few repeats): notebook 06 times the same models back to back"
-      : "";
-    const measured = `ratio ${med.toFixed(3)} (median of ${ratios.length}; from ${Math.min(...ratios).toFixed(3)} to ${Math.max(...ratios).toFixed(3)}): ${speed}${noisy}`;
-    const within = ratios.filter((r) => r <= 1 + overheadTol).length;
-    rows.push({ claim: "Minimal inference-time overhead", test: overheadTest, measured, verdict: med <= 1 + overheadTol ? (within === ratios.length ? "holds" : "partly") : "does not hold" });
+    const d = seedIntervals(records, subject, (r) => r.metrics!.inferenceMedianSeconds / r.metrics!.inferenceDenseMedianSeconds - 1);
+    rows.push({
+      claim: "minimal inference-time overhead", test: ratioTest, measured: describe(d.pooled, plain), verdict: verdictOf(d.pooled, "below", overheadTol),
+      perBudget: d.perBudget.map((b) => `${b.budget}: ${describe(b, plain)}`).join("; "), scope,
+    });
   }
   return rows;
+}
+
+/** "MNIST (60000/10000), paper-cnn, target sparsity 0.9, budgets 1–10, 3 seeds" from the records themselves. */
+export function describeScope(records: RunRecord[]): string {
+  const ok = records.filter((r) => r.status === "ok");
+  if (ok.length === 0) return "no runs";
+  const config = ok[0].config as { dataset?: { name?: string }; model?: { name?: string; init?: string } } | undefined;
+  const targets = [...new Set(ok.map((r) => r.sparsityTarget).filter((s): s is number => s !== null))].sort();
+  const budgets = [...new Set(ok.map((r) => r.budget))].sort((a, b) => a - b);
+  const seeds = new Set(ok.map((r) => r.seed)).size;
+  return [
+    `data ${config?.dataset?.name ?? "?"}`,
+    `model ${config?.model?.name ?? "?"} (${config?.model?.init ?? "glorot-uniform"} init)`,
+    `target sparsity ${targets.join(", ") || "-"}`,
+    `budgets ${budgets[0]}–${budgets[budgets.length - 1]}`,
+    `${seeds} seed${seeds === 1 ? "" : "s"}`,
+  ].join(", ");
 }
