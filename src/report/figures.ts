@@ -371,3 +371,27 @@ export function budgetFigure(
   });
 }
 
+
+/**
+ * The trade-off at one pre-training budget: test accuracy (%) against achieved sparsity (%) or against the theoretical
+ * speed-up (dense / remaining multiply-adds, log axis), one line per method through its target sparsities, with the
+ * 95% band of the accuracy over seeds. Methods without a target sparsity (dense) are left out.
+ */
+export function tradeoffFigure(records: RunRecord[], opts: { x: "sparsity" | "flopsSpeedup"; budget: number; title?: string }): PlotlyFigure {
+  const rows = aggregateRecords(records.filter((r) => r.budget === opts.budget && r.sparsityTarget !== null))
+    .filter((r) => r.testAccuracy.count > 0)
+    .map((r) => {
+      const ci = Number.isFinite(r.testAccuracy.ci95) ? r.testAccuracy.ci95 : NaN;
+      const x = opts.x === "sparsity" ? 100 * r.sparsity.mean : r.flopsSpeedup.mean;
+      return { method: r.label, x, value: 100 * r.testAccuracy.mean, lower: 100 * (r.testAccuracy.mean - ci), upper: 100 * (r.testAccuracy.mean + ci) };
+    })
+    .sort((a, b) => a.x - b.x);
+  const colors = Object.fromEntries([...new Set(records.map((r) => r.label))].map((label, i) => [label, FIGURE_PALETTE[i % FIGURE_PALETTE.length]]));
+  const bands = rows.some((r) => Number.isFinite(r.lower));
+  return lineChart({
+    rows, x: "x", y: "value", group: "method", markers: true, band: bands ? { lower: "lower", upper: "upper" } : undefined, colors,
+    title: opts.title ?? `Test accuracy vs ${opts.x === "sparsity" ? "achieved sparsity" : "theoretical speed-up"} (budget ${opts.budget})`,
+    xTitle: opts.x === "sparsity" ? "achieved sparsity (%)" : "theoretical speed-up (dense / remaining multiply-adds)",
+    yTitle: "test accuracy (%)", logX: opts.x === "flopsSpeedup",
+  });
+}

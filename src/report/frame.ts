@@ -14,7 +14,12 @@ export interface RunRow {
   status: string;
   testAccuracy: number;
   testLoss: number;
+  /** Right after pruning, before retraining (NaN for methods that do not prune). */
+  prunedAccuracy: number;
   sparsity: number;
+  compressionRatio: number;
+  /** Theoretical speed-up: dense multiply-adds / those left on non-zero weights. */
+  flopsSpeedup: number;
   inferenceSeconds: number;
   inferenceRatio: number;
   samplesUsed: number;
@@ -34,7 +39,10 @@ export function recordRows(records: RunRecord[]): RunRow[] {
       status: r.status,
       testAccuracy: m?.testAccuracy ?? NaN,
       testLoss: m?.testLoss ?? NaN,
+      prunedAccuracy: m?.prunedAccuracy ?? NaN,
       sparsity: m?.sparsity ?? NaN,
+      compressionRatio: m?.compressionRatio ?? NaN,
+      flopsSpeedup: m?.flops?.speedup ?? NaN,
       inferenceSeconds: m?.inferenceMedianSeconds ?? NaN,
       inferenceRatio: m ? m.inferenceMedianSeconds / m.inferenceDenseMedianSeconds : NaN,
       samplesUsed: m?.samplesUsed ?? NaN,
@@ -44,7 +52,9 @@ export function recordRows(records: RunRecord[]): RunRow[] {
   });
 }
 
-export const AGGREGATED_METRICS = ["testAccuracy", "testLoss", "sparsity", "inferenceSeconds", "inferenceRatio", "samplesUsed", "seconds"] as const;
+export const AGGREGATED_METRICS = [
+  "testAccuracy", "testLoss", "prunedAccuracy", "sparsity", "compressionRatio", "flopsSpeedup", "inferenceSeconds", "inferenceRatio", "samplesUsed", "seconds",
+] as const;
 export type AggregatedMetric = (typeof AGGREGATED_METRICS)[number];
 
 /** One row per method (label) × budget × target sparsity: count of ok/failed runs and Stats of every metric. */
@@ -78,7 +88,7 @@ export function aggregateRecords(records: RunRecord[]): AggregateRow[] {
     const agg = stats.get(id);
     const metric = (m: AggregatedMetric): Stats => {
       const count = agg ? agg[`${m}_count`] : 0;
-      if (!count) return { mean: NaN, std: NaN, ci95: NaN, count: 0 };
+      if (!count || !Number.isFinite(agg![`${m}_mean`])) return { mean: NaN, std: NaN, ci95: NaN, count: 0 };
       const std = count < 2 ? NaN : agg![`${m}_std`];
       return { mean: agg![`${m}_mean`], std, ci95: ciHalfWidth(std, count), count };
     };
@@ -138,10 +148,10 @@ export function aggregateCsv(records: RunRecord[], file?: string): string {
 /** A compact text table: accuracy and sparsity (mean ± 95% CI half-width when there are several seeds) per method × budget. */
 export function formatAggregate(rows: AggregateRow[]): string {
   const fmt = (s: Stats, digits: number) => (s.count === 0 ? "-" : `${s.mean.toFixed(digits)}${Number.isFinite(s.ci95) ? ` ±${s.ci95.toFixed(digits)}` : ""}`);
-  const header = ["method", "budget", "target", "n", "accuracy", "loss", "sparsity", "infer ratio", "seconds"];
+  const header = ["method", "budget", "target", "n", "accuracy", "loss", "sparsity", "FLOPs x", "infer ratio", "seconds"];
   const lines = rows.map((r) => [
     r.label, String(r.budget), r.sparsityTarget === null ? "-" : String(r.sparsityTarget), `${r.runs - r.failed}${r.failed ? ` (+${r.failed} failed)` : ""}`,
-    fmt(r.testAccuracy, 4), fmt(r.testLoss, 4), fmt(r.sparsity, 4), fmt(r.inferenceRatio, 2), fmt(r.seconds, 1),
+    fmt(r.testAccuracy, 4), fmt(r.testLoss, 4), fmt(r.sparsity, 4), fmt(r.flopsSpeedup, 2), fmt(r.inferenceRatio, 2), fmt(r.seconds, 1),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   return [header, ...lines].map((l) => l.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
