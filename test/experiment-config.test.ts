@@ -5,8 +5,9 @@ import * as os from "os";
 import * as path from "path";
 import {
   ConfigError, PRESETS, budgetsOf, canonicalJson, deepMerge, hashKey, loadConfig, parseShard, planPretraining, planRuns,
-  resolveConfig, shardRuns, validateConfig,
+  resolveConfig, shardRuns, sweep, validateConfig,
 } from "../src/experiment";
+import { loadDataset } from "../src/data";
 import { summarize, tQuantile975 } from "../src/analysis/stats";
 
 const tiny = { preset: "quick", dataset: { name: "mnist-embedded", limitTrain: 500, limitTest: 200 }, pretrain: { epochs: 2 }, budgets: [1, 2] };
@@ -24,16 +25,19 @@ test("presets validate and plan the runs the protocol describes", () => {
   assert.equal(params(quick, "fw-momentum")?.iterations, 100);
   assert.equal(quick.inference.repeats, 3);
   assert.deepEqual(quick.seeds, [0]);
+  assert.deepEqual(quick.methods.map((m) => m.name), ["dense", "dense-retrained", "magnitude", "fw", "fw-momentum"]);
+  assert.deepEqual(paper.methods.map((m) => m.name), [
+    "dense", "dense-retrained", "magnitude", "fw", "fw-momentum", "magnitude-matched-fw", "magnitude-matched-fw-momentum", "dense-compute-matched",
+  ]);
   for (const c of [quick, paper]) {
-    assert.deepEqual(c.methods.map((m) => m.method), ["dense", "dense-retrained", "magnitude", "fw", "fw-momentum"]);
     assert.deepEqual(budgetsOf(c), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     assert.deepEqual(params(c, "fw"), { iterations: params(c, "fw")?.iterations, batchSize: 128, stepSize: { kind: "constant", gamma: 0.02 }, tau: 0.5, lmoSampleFraction: 1, loss: "crossentropy" });
     assert.deepEqual(params(c, "fw-momentum")?.momentum, { kind: "constant", beta: 0.9 });
     assert.deepEqual(params(c, "magnitude"), { scope: "global", regrow: false });
     assert.equal(c.sparsity, 0.9);
   }
-  // paper: 3 seeds × 10 budgets × 5 methods; quick: 1 seed × 10 budgets × 5 methods
-  assert.equal(planRuns(paper).length, 150);
+  // paper: 3 seeds × 10 budgets × 8 methods; quick: 1 seed × 10 budgets × 5 methods
+  assert.equal(planRuns(paper).length, 240);
   assert.equal(planRuns(quick).length, 50);
 });
 
@@ -72,7 +76,7 @@ test("a JSON file is deep-merged over the preset it names; without one, over the
   assert.equal(loadConfig(file).dataset.name, "mnist");
   fs.writeFileSync(file, "{ not json");
   assert.throws(() => loadConfig(file), /mine\.json: not valid JSON/);
-  assert.throws(() => loadConfig(path.join(dir, "absent.json")), /expected "quick", "paper" or the path of a JSON config file/);
+  assert.throws(() => loadConfig(path.join(dir, "absent.json")), /expected quick, paper, tradeoff, fashion or the path of a JSON config file/);
   assert.deepEqual(deepMerge({ a: { b: 1, c: [1, 2] } }, { a: { c: [3] } }), { a: { b: 1, c: [3] } });
   assert.deepEqual(params(resolveConfig({ preset: "quick", params: { "fw-momentum": { momentum: "mokhtari" } } }), "fw-momentum")?.momentum, { kind: "mokhtari" });
   const variant = resolveConfig({ preset: "quick", methods: [{ name: "fwm-0.5", method: "fw-momentum", params: { momentum: 0.5 } }] });
@@ -129,4 +133,43 @@ test("statistics: mean, sample std and the t-based 95% interval, checked by hand
   for (const [df, t] of [[1, 12.706], [2, 4.303], [10, 2.228], [30, 2.042], [40, 2.021], [120, 1.98]]) {
     assert.ok(Math.abs(tQuantile975(df) - t) < 5e-4, `t(${df}) = ${tQuantile975(df)}, table ${t}`);
   }
+});
+
+test("inputs checked before any work: sizes the data cannot give, absurd sizes, the class count, an unwritable folder", async () => {
+  const cases: [unknown, RegExp][] = [
+    [{ ...tiny, dataset: { name: "mnist-embedded", trainSize: 9000, testSize: 2000 } }, /dataset\.trainSize: trainSize \+ testSize = 11000, but the embedded set holds 10000 digits/],
+    [{ ...tiny, dataset: { name: "mnist", limitTrain: 70000 } }, /dataset\.limitTrain: the training split holds 60000 images; expected at most 60000/],
+    [{ ...tiny, dataset: { name: "mnist-embedded", limitTest: 5000 } }, /dataset\.limitTest: the test split holds 2000 images/],
+    [{ ...tiny, pretrain: { epochs: 1e9 } }, /pretrain\.epochs: Number must be less than or equal to 1000 \(got 1000000000\)/],
+    [{ ...tiny, retrain: { batchSize: 1e7 } }, /retrain\.batchSize: Number must be less than or equal to 60000/],
+    [{ ...tiny, model: { ...PRESETS.quick.model, layers: [{ type: "flatten" }, { type: "dense", units: 1e6 }] } }, /model\.layers\.1\.units: Number must be less than or equal to 4096/],
+    [{ ...tiny, model: { ...PRESETS.quick.model, layers: [{ type: "flatten" }, { type: "dense", units: 7 }] } }, /model\.layers\.1: the last layer must be dense with 10 units/],
+    [{ ...tiny, pretrain: { lr: "fast" } }, /pretrain\.lr: Expected number, received string \(got "fast"\)/],
+  ];
+  for (const [input, pattern] of cases) {
+    assert.throws(() => resolveConfig(input), (err: Error) => err instanceof ConfigError && pattern.test(err.message), `${JSON.stringify(input)}`);
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-config-"));
+  const file = path.join(dir, "a-file");
+  fs.writeFileSync(file, "");
+  await assert.rejects(sweep(resolveConfig(tiny), { dataDir: path.join(file, "data") }), /data folder .*a-file\/data: .*a-file is a file; expected a folder/);
+});
+
+test("an IDX folder with both x and x.gz, or a label outside 0..9, is refused with the file named", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-idx-"));
+  const idx = (magic: number, dims: number[], body: Uint8Array) => {
+    const header = Buffer.alloc(4 + 4 * dims.length);
+    header.writeUInt32BE(magic, 0);
+    dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
+    return Buffer.concat([header, body]);
+  };
+  const write = (base: string, labels: number[]) => {
+    fs.writeFileSync(path.join(dir, base.replace("labels", "images").replace("idx1", "idx3")), idx(0x803, [labels.length, 28, 28], new Uint8Array(labels.length * 784)));
+    fs.writeFileSync(path.join(dir, base), idx(0x801, [labels.length], Uint8Array.from(labels)));
+  };
+  write("train-labels-idx1-ubyte", [0, 1, 12]);
+  write("t10k-labels-idx1-ubyte", [3]);
+  assert.throws(() => loadDataset({ name: "idx", dir }), /train-labels-idx1-ubyte: label 12 at index 2; expected class labels 0\.\.9/);
+  fs.copyFileSync(path.join(dir, "t10k-labels-idx1-ubyte"), path.join(dir, "t10k-labels-idx1-ubyte.gz"));
+  assert.throws(() => resolveConfig({ ...tiny, dataset: { name: "idx", dir } }), /dataset\.dir: folder .* holds both t10k-labels-idx1-ubyte and t10k-labels-idx1-ubyte\.gz; expected one of them/);
 });

@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { z } from "zod";
-import { DatasetSpec, FASHION_MNIST_DEBIAN_DIR, IDX_FILES, describeIdxFolderProblem } from "../data";
+import { DatasetSpec, EMBEDDED_MNIST_COUNT, FASHION_MNIST_DEBIAN_DIR, IDX_FILES, NUM_CLASSES, describeIdxFolderProblem } from "../data";
 import { ModelSpec, PAPER_CNN, paramShapes } from "../model";
 import { Method, getMethod, methodNames } from "../prune/method";
 import "../prune/methods";
@@ -9,7 +9,8 @@ import { PRESET_NAMES, PresetName, isPresetName } from "../paths";
 
 // zod: a well-kept schema library; every error below is reported as "<field path>: <what was expected> (got <value>)".
 
-const positiveInt = z.number().int().positive();
+// Upper bounds keep a typo from exhausting memory or running for days; each is far above any sensible value.
+const positiveInt = z.number().int().positive().max(1_000_000);
 const nonNegativeInt = z.number().int().nonnegative();
 const positiveNumber = z.number().positive().finite();
 const fraction = z.number().min(0).lt(1);
@@ -23,11 +24,12 @@ const DatasetSchema = z.discriminatedUnion("name", [
 ]);
 
 const activation = z.enum(["relu", "linear"]);
+const width = positiveInt.max(4096);
 const LayerSchema = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("conv2d"), filters: positiveInt, kernelSize: positiveInt, stride: positiveInt.optional(), padding: z.enum(["valid", "same"]).optional(), activation: activation.optional() }).strict(),
-  z.object({ type: z.literal("maxpool"), size: positiveInt }).strict(),
+  z.object({ type: z.literal("conv2d"), filters: width, kernelSize: positiveInt.max(28), stride: positiveInt.max(28).optional(), padding: z.enum(["valid", "same"]).optional(), activation: activation.optional() }).strict(),
+  z.object({ type: z.literal("maxpool"), size: positiveInt.max(28) }).strict(),
   z.object({ type: z.literal("flatten") }).strict(),
-  z.object({ type: z.literal("dense"), units: positiveInt, activation: activation.optional() }).strict(),
+  z.object({ type: z.literal("dense"), units: width, activation: activation.optional() }).strict(),
 ]);
 const ModelSchema = z.object({
   name: z.string().min(1),
@@ -37,9 +39,9 @@ const ModelSchema = z.object({
   init: z.enum(["glorot-uniform", "pytorch-default"]).default("glorot-uniform"),
 }).strict();
 
-const OptimizerFields = { lr: positiveNumber, momentum: fraction, batchSize: positiveInt };
-const PretrainSchema = z.object({ epochs: positiveInt, ...OptimizerFields }).strict();
-const RetrainSchema = z.object({ epochs: nonNegativeInt, ...OptimizerFields }).strict();
+const OptimizerFields = { lr: positiveNumber, momentum: fraction, batchSize: positiveInt.max(60_000) };
+const PretrainSchema = z.object({ epochs: positiveInt.max(1000), ...OptimizerFields }).strict();
+const RetrainSchema = z.object({ epochs: nonNegativeInt.max(1000), ...OptimizerFields }).strict();
 
 /** Inference timing: R repeats over the first `samples` test images (all of them when absent), in batches. */
 const InferenceSchema = z.object({ repeats: positiveInt.max(100), batchSize: positiveInt.max(10_000), samples: positiveInt.optional() }).strict();
@@ -77,7 +79,7 @@ export const ConfigSchema = z.object({
   pretrain: PretrainSchema,
   /** Pre-training budgets (checkpoint epochs) to evaluate; default 1..pretrain.epochs. */
   budgets: z.array(positiveInt).nonempty().optional(),
-  seeds: z.array(z.number().int().nonnegative()).nonempty(),
+  seeds: z.array(z.number().int().nonnegative().max(2 ** 31)).nonempty().max(100),
   methods: z.array(MethodEntrySchema).nonempty(),
   /** Parameters for every entry of a method, by method name (an entry's own `params` override them). */
   params: z.record(z.string(), ParamsSchema).optional(),
@@ -138,6 +140,11 @@ export const ConfigSchema = z.object({
   }
   const folderProblem = datasetFolderProblem(c.dataset as DatasetSpec);
   if (folderProblem) ctx.addIssue({ code: "custom", path: ["dataset", "dir"], message: folderProblem });
+  for (const [field, problem] of datasetSizeProblems(c.dataset as DatasetSpec)) ctx.addIssue({ code: "custom", path: ["dataset", field], message: problem });
+  const classes = c.model.layers[c.model.layers.length - 1];
+  if (classes.type !== "dense" || classes.units !== NUM_CLASSES) {
+    ctx.addIssue({ code: "custom", path: ["model", "layers", c.model.layers.length - 1], message: `the last layer must be dense with ${NUM_CLASSES} units (one logit per class)` });
+  }
 });
 
 /** Issues of `params` against the method's schema, at `path` (only those under `own` keys when given). */
@@ -189,6 +196,24 @@ function resolveEntries(c: ParsedConfig): ExperimentConfig {
     return entry;
   });
   return { ...c, methods };
+}
+
+/** Requests for more images than the data holds (known sizes: the embedded 10,000, MNIST and Fashion-MNIST 60,000/10,000). */
+function datasetSizeProblems(spec: DatasetSpec): [string, string][] {
+  const out: [string, string][] = [];
+  let train: number | undefined;
+  let test: number | undefined;
+  if (spec.name === "mnist-embedded") {
+    const trainSize = spec.trainSize ?? 8000;
+    const testSize = spec.testSize ?? 2000;
+    if (trainSize + testSize > EMBEDDED_MNIST_COUNT) out.push(["trainSize", `trainSize + testSize = ${trainSize + testSize}, but the embedded set holds ${EMBEDDED_MNIST_COUNT} digits; expected at most ${EMBEDDED_MNIST_COUNT} (or dataset "mnist" for 60,000/10,000)`]);
+    [train, test] = [trainSize, testSize];
+  } else if (spec.name === "mnist" || spec.name === "fashion-mnist") {
+    [train, test] = [60_000, 10_000];
+  }
+  if (train !== undefined && spec.limitTrain !== undefined && spec.limitTrain > train) out.push(["limitTrain", `the training split holds ${train} images; expected at most ${train}`]);
+  if (test !== undefined && spec.limitTest !== undefined && spec.limitTest > test) out.push(["limitTest", `the test split holds ${test} images; expected at most ${test}`]);
+  return out;
 }
 
 function datasetFolderProblem(spec: DatasetSpec): string | undefined {

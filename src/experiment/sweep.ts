@@ -5,6 +5,7 @@ import * as path from "path";
 import { ExperimentConfig, sparsitiesOf, validateConfig } from "./config";
 import { lockTimings } from "./lock";
 import { PretrainPlan, RunPlan, Shard, parseShard, planPretraining, planRuns, shardRuns } from "./plan";
+import { assertWritableFolder } from "../fsutil";
 import { defaultDataDir } from "../paths";
 import { intactEpochs } from "./pretrain";
 import { failedRecord } from "./run";
@@ -58,6 +59,7 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
   const startedAt = new Date().toISOString();
   const config = validateConfig(configInput);
   const dataDir = opts.dataDir ?? defaultDataDir();
+  assertWritableFolder(dataDir);
   const shard = typeof opts.shard === "string" ? parseShard(opts.shard) : opts.shard;
   const runs = shardRuns(planRuns(config), shard);
   const records = new Map<string, RunRecord>();
