@@ -122,6 +122,8 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceSummar
     notebooks: withWarnings,
   };
   writeFileAtomic(path.join(reportsDir, "summary.json"), JSON.stringify(summary, null, 1) + "\n");
+  // The reports link to the protocol beside them, as the notebooks do.
+  fs.copyFileSync(path.join(NOTEBOOKS_DIR, "PROTOCOL.md"), path.join(reportsDir, "PROTOCOL.md"));
   return summary;
 }
 

@@ -11,7 +11,7 @@ import { summarize, tQuantile975 } from "../src/report/frame";
 
 const tiny = { preset: "quick", dataset: { name: "mnist-embedded", limitTrain: 500, limitTest: 200 }, pretrain: { epochs: 2 }, budgets: [1, 2] };
 
-test("presets validate and plan the runs PAPER.md describes", () => {
+test("presets validate and plan the runs the protocol describes", () => {
   const quick = validateConfig(PRESETS.quick);
   const paper = validateConfig(PRESETS.paper);
   assert.deepEqual(paper.dataset, { name: "mnist" });
