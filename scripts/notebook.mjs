@@ -33,8 +33,9 @@ function newestSourceMtime(dir) {
 /** The notebooks import ../dist: build it (npm run build) when it is missing or older than a file in src/. */
 function buildIfStale() {
   const built = path.join(REPO, "dist", "index.js");
-  if (fs.existsSync(built) && fs.statSync(built).mtimeMs >= newestSourceMtime(path.join(REPO, "src"))) return;
-  console.error("notebook: building dist/ (src/ changed since the last build)");
+  const exists = fs.existsSync(built);
+  if (exists && fs.statSync(built).mtimeMs >= newestSourceMtime(path.join(REPO, "src"))) return;
+  console.error(`notebook: building dist/ (${exists ? "src/ changed since the last build" : "not built yet"})`);
   const tsc = path.join(REPO, "node_modules", ".bin", "tsc");
   const result = spawnSync(tsc, ["-p", path.join(REPO, "tsconfig.json")], { stdio: "inherit" });
   if (result.status !== 0) fail(`"npm run build" failed (exit ${result.status ?? result.signal}); fix the errors above, then run this again`);
