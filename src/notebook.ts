@@ -10,7 +10,7 @@ import { ensureBackend } from "./experiment/run";
 import { RunRecord, checkpointFile, readRecord } from "./experiment/store";
 import { SweepProgress, SweepResult, runOne, sweep } from "./experiment/sweep";
 import { defaultDataDir, displayPath, presetFromEnv } from "./paths";
-import { FwIteration, RelaxedMaskSummary, getMethod } from "./prune";
+import { FwIteration, FwParams, RelaxedMaskSummary, getMethod, parseParams } from "./prune";
 import { progressDisplay } from "./report/display";
 import { loadCheckpoint } from "./train";
 
@@ -38,6 +38,22 @@ export function notebookConfig(env: Record<string, string | undefined> = process
     if (!Number.isInteger(workers) || workers < 0) throw new Error(`FWPRUNE_WORKERS: expected an integer ≥ 0, got ${JSON.stringify(env.FWPRUNE_WORKERS)}`);
   }
   return { preset, config, dataDir, workers };
+}
+
+/** The full parameters of the config's FW entry called `name` ("fw" or "fw-momentum"): what its runs use. */
+export function fwParams(config: ExperimentConfig, name = "fw-momentum"): FwParams {
+  const entry = config.methods.find((m) => m.name === name) ?? config.methods.find((m) => m.method === name);
+  const method = entry?.method ?? name;
+  if (method !== "fw" && method !== "fw-momentum") throw new Error(`fwParams: "${name}" is not an fw or fw-momentum entry of config "${config.name}"`);
+  return (entry?.params ?? parseParams(getMethod(method))) as FwParams;
+}
+
+/** The notebook's set-up in one call: its context (notebookConfig), the backend initialised, both printed. */
+export async function notebookSetup(env: Record<string, string | undefined> = process.env): Promise<NotebookContext> {
+  const ctx = notebookConfig(env);
+  const backend = await notebookBackend();
+  console.log(`tfjs backend: ${backend}\n${describeContext(ctx)}`);
+  return ctx;
 }
 
 /** Initialise the tfjs backend (once per kernel) and return its name. */

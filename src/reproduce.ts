@@ -1,5 +1,6 @@
-// `fwprune reproduce`: the quick sweep, then every notebook executed headlessly (real Jupyter + tslab), saved in
-// place with its outputs, exported as a self-contained HTML report and checked in headless Chromium.
+// `fwprune reproduce`: the quick sweep, then every notebook executed headlessly (real Jupyter + tslab) and saved with
+// its outputs under the data folder (the shipped notebooks/ stay as they are, unless asked), exported as a
+// self-contained HTML report and checked in headless Chromium.
 import { Command } from "commander";
 import * as fs from "fs";
 import * as os from "os";
@@ -49,6 +50,8 @@ export interface ReproduceOptions {
   /** Only these notebooks (numbers or names). */
   only?: string[];
   dataDir: string;
+  /** Where the executed notebooks are saved (default <dataDir>/notebooks; NOTEBOOKS_DIR updates the shipped ones). */
+  notebooksOut?: string;
   /** Per-cell limit in seconds. */
   timeoutSec?: number;
   /** Notebooks executed at once (default: workers; each kernel computes on one core). */
@@ -59,6 +62,7 @@ export interface ReproduceOptions {
 export interface ReproduceSummary {
   preset: string;
   dataDir: string;
+  notebooksOut: string;
   sweepSeconds: number | null;
   notebooksSeconds: number;
   totalSeconds: number;
@@ -91,8 +95,10 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceSummar
 
   const notebooksStart = performance.now();
   const reportsDir = path.join(dataDir, "reports");
+  const notebooksOut = path.resolve(opts.notebooksOut ?? path.join(dataDir, "notebooks"));
   const runs = await runNotebooksInParallel({
     notebooks,
+    notebooksOut,
     reportsDir,
     env: { FWPRUNE_PRESET: preset, FWPRUNE_DATA_DIR: dataDir, FWPRUNE_WORKERS: String(opts.workers) },
     timeoutSec: opts.timeoutSec ?? 900,
@@ -109,29 +115,34 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceSummar
   const summary: ReproduceSummary = {
     preset: config.name,
     dataDir,
+    notebooksOut,
     sweepSeconds,
     notebooksSeconds,
     totalSeconds: (performance.now() - started) / 1000,
     notebooks: withWarnings,
   };
   writeFileAtomic(path.join(reportsDir, "summary.json"), JSON.stringify(summary, null, 1) + "\n");
+  // The reports link to the protocol beside them, as the notebooks do.
+  fs.copyFileSync(path.join(NOTEBOOKS_DIR, "PROTOCOL.md"), path.join(reportsDir, "PROTOCOL.md"));
   return summary;
 }
 
 /**
- * Execute the notebooks, `concurrency` kernels at a time (in place, with their outputs), then export each one's HTML
+ * Execute the notebooks, `concurrency` kernels at a time (saved with their outputs in `notebooksOut`, under the same
+ * names; the kernels still run in the notebooks' own folder, so their imports resolve), then export each one's HTML
  * report and check it offline in headless Chromium (every figure drawn, nothing fetched). The first failure (a
  * failing cell, with its own message, or a report with undrawn figures) fails the whole; running kernels finish first.
  */
 export async function runNotebooksInParallel(opts: {
   notebooks: string[];
+  notebooksOut: string;
   reportsDir: string;
   env: Record<string, string>;
   timeoutSec: number;
   concurrency: number;
   log: (line: string) => void;
 }): Promise<NotebookRun[]> {
-  const executed: { notebook: string; seconds: number }[] = [];
+  const executed: { notebook: string; executed: string; seconds: number }[] = [];
   let next = 0;
   let failure: unknown;
   const lane = async () => {
@@ -140,8 +151,9 @@ export async function runNotebooksInParallel(opts: {
       const name = path.basename(notebook, ".ipynb");
       opts.log(`notebook ${name}: executing`);
       try {
-        const { seconds } = await executeNotebook(notebook, { env: opts.env, timeoutSec: opts.timeoutSec });
-        executed.push({ notebook, seconds });
+        const outPath = path.join(opts.notebooksOut, path.basename(notebook));
+        const { seconds } = await executeNotebook(notebook, { env: opts.env, timeoutSec: opts.timeoutSec, outPath });
+        executed.push({ notebook, executed: outPath, seconds });
         opts.log(`notebook ${name}: executed in ${seconds.toFixed(1)} s`);
       } catch (err) {
         failure ??= err;
@@ -153,10 +165,10 @@ export async function runNotebooksInParallel(opts: {
 
   const runs: NotebookRun[] = [];
   try {
-    for (const notebook of opts.notebooks) {
+    for (const { notebook, executed: out, seconds } of opts.notebooks.map((n) => executed.find((e) => e.notebook === n)!)) {
       const name = path.basename(notebook, ".ipynb");
       const html = path.join(opts.reportsDir, `${name}.html`);
-      await exportHtml(notebook, html);
+      await exportHtml(out, html);
       const check = await checkReport(html, { screenshot: path.join(opts.reportsDir, `${name}.png`), maxScreenshotHeight: 4000 });
       if (check.drawn < check.figures || check.errors.length > 0 || check.blockedRequests.length > 0) {
         throw new Error(
@@ -165,9 +177,8 @@ export async function runNotebooksInParallel(opts: {
             (check.blockedRequests.length ? `; tried to fetch: ${check.blockedRequests.join(", ")}` : ""),
         );
       }
-      const seconds = executed.find((e) => e.notebook === notebook)?.seconds ?? NaN;
-      const notebookBytes = fs.statSync(notebook).size;
-      runs.push({ notebook, executed: notebook, html, seconds, figures: check.figures, drawn: check.drawn, notebookBytes });
+      const notebookBytes = fs.statSync(out).size;
+      runs.push({ notebook, executed: out, html, seconds, figures: check.figures, drawn: check.drawn, notebookBytes });
       opts.log(`notebook ${name}: ${check.drawn}/${check.figures} figures drawn in its report, ${(notebookBytes / 1e6).toFixed(2)} MB → ${html}`);
     }
   } finally {
@@ -184,7 +195,7 @@ export function formatSummary(s: ReproduceSummary): string {
       n.warnings.map((w) => `\n      warning: ${w}`).join(""),
   );
   return [
-    `reproduce "${s.preset}": executed notebooks saved in place (notebooks/), HTML reports and screenshots in ${rel(path.join(s.dataDir, "reports"))}`,
+    `reproduce "${s.preset}": executed notebooks in ${rel(s.notebooksOut)}, HTML reports and screenshots in ${rel(path.join(s.dataDir, "reports"))}`,
     ...lines,
     `time: sweep ${s.sweepSeconds === null ? "skipped" : `${s.sweepSeconds.toFixed(1)} s`}, notebooks ${s.notebooksSeconds.toFixed(1)} s, total ${s.totalSeconds.toFixed(1)} s`,
   ].join("\n");
@@ -193,19 +204,21 @@ export function formatSummary(s: ReproduceSummary): string {
 export function registerReproduceCommand(program: Command): void {
   program
     .command("reproduce")
-    .description("run the sweep, then execute every notebook (saved in place with its outputs), export and check one HTML report per notebook")
+    .description("run the sweep, then execute every notebook (saved with its outputs under the data folder), export and check one HTML report per notebook")
     .option("--preset <name|file>", "quick | paper | path of a JSON config; the notebooks get it as FWPRUNE_PRESET", "quick")
     .option("--workers <n>", "worker processes for the sweep, and notebooks executed at once", positiveInteger("--workers"), os.cpus().length)
     .option("--skip-sweep", "do not run the sweep first (the notebooks still compute whatever the cache lacks)")
     .option("--only <notebooks>", "only these notebooks, comma-separated numbers or names (e.g. 04 or 02,05)")
     .option("--data-dir <dir>", "cache and reports folder (the notebooks get it as FWPRUNE_DATA_DIR)", defaultDataDir())
-    .action(async (opts: { preset: string; workers: number; skipSweep?: boolean; only?: string; dataDir: string }) => {
+    .option("--notebooks-out <dir>", "where the executed notebooks go (default: <data-dir>/notebooks; notebooks/ updates the shipped ones)")
+    .action(async (opts: { preset: string; workers: number; skipSweep?: boolean; only?: string; dataDir: string; notebooksOut?: string }) => {
       const summary = await reproduce({
         preset: opts.preset,
         workers: opts.workers,
         skipSweep: opts.skipSweep === true,
         only: opts.only?.split(",").map((s) => s.trim()).filter(Boolean),
         dataDir: opts.dataDir,
+        notebooksOut: opts.notebooksOut,
       });
       console.log(formatSummary(summary));
     });

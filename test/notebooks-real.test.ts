@@ -1,6 +1,7 @@
-// A real reproduction notebook (04, FW vs FW-momentum) executed end to end through Jupyter + tslab on a tiny
-// config given the way users give one (FWPRUNE_PRESET=<json file>, FWPRUNE_DATA_DIR=<folder>); plus the pure
-// pieces the notebooks rely on: the claims table, multiply-add counts, notebook selection and output checks.
+// Every reproduction notebook (01..07) executed end to end through Jupyter + tslab on a tiny config given the way
+// users give one (FWPRUNE_PRESET=<json file>, FWPRUNE_DATA_DIR=<folder>), in order, sharing one cache; a notebook
+// whose check fails stops the run; plus the pure pieces the notebooks rely on: the claims table, multiply-add
+// counts, notebook selection and output checks.
 import { test, after } from "node:test";
 import * as assert from "node:assert/strict";
 import { ensureBuilt } from "./build-dist";
@@ -8,10 +9,12 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { PAPER_CNN, multiplyAdds } from "../src/model";
+import { RunRecord, recordChecksum } from "../src/experiment/store";
 import { focusBudget, notebookConfig } from "../src/notebook";
-import { executeNotebook, Notebook, outputRole, REPO_ROOT } from "../src/report/notebooks";
+import { executeNotebook, Notebook, NotebookCellError, NotebookOutput, outputRole, REPO_ROOT } from "../src/report/notebooks";
 import { closeBrowser } from "../src/report/png";
 import { listNotebooks, problemOutputs } from "../src/reproduce";
+import { TINY } from "./tiny-config";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-notebooks-real-"));
 after(async () => {
@@ -20,51 +23,97 @@ after(async () => {
 });
 
 
-const TINY = {
-  preset: "quick",
-  name: "tiny-notebook-test",
-  dataset: { name: "mnist-embedded", trainSize: 8000, testSize: 2000, seed: 0, limitTrain: 600, limitTest: 300 },
-  pretrain: { epochs: 1 },
-  budgets: [1],
-  methods: ["dense", "magnitude", "fw", "fw-momentum"],
-  params: { fw: { iterations: 10 }, "fw-momentum": { iterations: 10 } },
-  inference: { repeats: 1, batchSize: 1000 },
-};
+const presetFile = path.join(tmp, "tiny.json");
+fs.writeFileSync(presetFile, JSON.stringify(TINY));
+const dataDir = path.join(tmp, "data");
+const env = { FWPRUNE_PRESET: presetFile, FWPRUNE_DATA_DIR: dataDir, FWPRUNE_WORKERS: "0" };
 
-test("notebook 04 runs end to end through Jupyter + tslab on a tiny config from FWPRUNE_PRESET, with figures and no errors", async () => {
+/** Execute a shipped notebook on the tiny config into tmp; the shipped file must stay as it was. */
+async function executeTiny(name: string): Promise<{ outputs: NotebookOutput[]; text: string; seconds: number }> {
   ensureBuilt();
-  const presetFile = path.join(tmp, "tiny.json");
-  fs.writeFileSync(presetFile, JSON.stringify(TINY));
-  const dataDir = path.join(tmp, "data");
-  const out = path.join(tmp, "04-fw-momentum.ipynb");
-  const shipped = path.join(REPO_ROOT, "notebooks", "04-fw-momentum.ipynb");
-  const shippedBefore = fs.readFileSync(shipped, "utf8");
+  const shipped = path.join(REPO_ROOT, "notebooks", name);
+  const before = fs.readFileSync(shipped, "utf8");
+  const out = path.join(tmp, name);
   const started = Date.now();
-  await executeNotebook(shipped, {
-    outPath: out,
-    env: { FWPRUNE_PRESET: presetFile, FWPRUNE_DATA_DIR: dataDir, FWPRUNE_WORKERS: "0" },
-    timeoutSec: 240,
-  });
+  await executeNotebook(shipped, { outPath: out, env, timeoutSec: 240 });
   const seconds = (Date.now() - started) / 1000;
-  assert.equal(fs.readFileSync(shipped, "utf8"), shippedBefore, "the shipped notebook is left as it was");
-
+  assert.equal(fs.readFileSync(shipped, "utf8"), before, `the shipped ${name} is left as it was`);
   const nb = JSON.parse(fs.readFileSync(out, "utf8")) as Notebook;
-  assert.deepEqual(problemOutputs(nb), [], "no error or stderr output");
+  assert.deepEqual(problemOutputs(nb), [], `${name}: no error or stderr output`);
   const outputs = nb.cells.flatMap((c) => c.outputs ?? []);
   const text = outputs.filter((o) => o.output_type === "stream").map((o) => [o.text ?? ""].flat().join("")).join("");
-  assert.match(text, /config "tiny-notebook-test"/, "the kernel got the config from FWPRUNE_PRESET");
-  assert.match(text, /budget 1: fw 0\.\d+ at sparsity 0\.9\d*; fw-momentum/, "it studies budget 1, the only one");
+  assert.match(text, /config "tiny-notebook-test"/, `${name}: the kernel got the config from FWPRUNE_PRESET`);
+  return { outputs, text, seconds };
+}
+
+function assertFigures(name: string, outputs: NotebookOutput[], expected: number): void {
   const statics = outputs.filter((o) => outputRole(o) === "figure-static");
   const interactive = outputs.filter((o) => outputRole(o) === "figure-interactive");
-  assert.ok(statics.length >= 4, `figures with a static PNG: ${statics.length}`);
-  assert.equal(interactive.length, statics.length, "every figure also has its interactive version");
+  assert.equal(statics.length, expected, `${name}: figures with a static PNG`);
+  assert.equal(interactive.length, statics.length, `${name}: every figure also has its interactive version`);
   for (const o of statics) {
     const png = Buffer.from(String(o.data!["image/png"]), "base64");
     assert.equal(png.subarray(1, 4).toString(), "PNG");
-    assert.ok(png.length > 5000, `a drawn chart (${png.length} bytes)`);
+    assert.ok(png.length > 5000, `${name}: a drawn chart (${png.length} bytes)`);
   }
-  assert.ok(fs.existsSync(path.join(dataDir, "runs")), "runs were cached under FWPRUNE_DATA_DIR");
-  console.log(`# notebook 04 on the tiny config: ${seconds.toFixed(1)} s`);
+}
+
+/** Figures each notebook shows (every showFigure call runs once on the tiny config). */
+const FIGURES: Record<string, number> = {
+  "01-data-and-dense-baseline.ipynb": 4,
+  "02-magnitude-pruning.ipynb": 5,
+  "03-frank-wolfe.ipynb": 5,
+  "04-fw-momentum.ipynb": 4,
+  "05-budget-sweep.ipynb": 5,
+  "06-inference-time.ipynb": 3,
+  "07-schedule-playground.ipynb": 4,
+};
+
+const notebookNames = listNotebooks().map((f) => path.basename(f));
+const seconds: Record<string, number> = {};
+
+test("the figure counts above cover every reproduction notebook", () => {
+  assert.deepEqual(notebookNames, Object.keys(FIGURES));
+});
+
+for (const name of notebookNames) {
+  test(`notebook ${name} runs through Jupyter + tslab on the tiny config, with its figures and no errors`, async () => {
+    const { outputs, text, seconds: s } = await executeTiny(name);
+    seconds[name] = s;
+    assertFigures(name, outputs, FIGURES[name]);
+    if (name.startsWith("03-")) {
+      assert.match(text, /iteration 0 agrees: loss \d\.\d{4}, gap /, "the hand-built iteration matches the library's");
+      assert.match(text, /this notebook's FW run reproduces the stored fw run exactly/);
+    }
+    if (name.startsWith("04-")) assert.match(text, /budget 1: fw 0\.\d+ at sparsity 0\.9\d*; fw-momentum/, "it studies budget 1, the only one");
+    console.log(`# ${name} on the tiny config: ${s.toFixed(1)} s`);
+  });
+}
+
+test("notebook 03 fails when its FW run and the sweep's disagree (a cached sweep record is altered)", async (t) => {
+  const runsDir = path.join(dataDir, "runs");
+  const fwFile = fs.readdirSync(runsDir).map((f) => path.join(runsDir, f)).find((f) => {
+    const r = JSON.parse(fs.readFileSync(f, "utf8")) as RunRecord;
+    return r.method === "fw" && r.budget === 1 && r.status === "ok";
+  });
+  assert.ok(fwFile, "the notebooks above cached the sweep's fw run at budget 1");
+  const original = fs.readFileSync(fwFile, "utf8");
+  t.after(() => fs.writeFileSync(fwFile, original));
+  const altered = JSON.parse(original) as RunRecord;
+  (altered.history as { loss: number }[])[3].loss += 0.01;
+  altered.checksum = recordChecksum(altered); // a valid record with other numbers (as another code version would write)
+  fs.writeFileSync(fwFile, JSON.stringify(altered));
+  await assert.rejects(executeTiny("03-frank-wolfe.ipynb"), (err: unknown) => {
+    assert.ok(err instanceof NotebookCellError, String(err));
+    assert.match(err.message, /the FW run computed here \(\d+ weights kept\) differs from the stored fw run at budget 1 \(\d+ kept, other losses\)/);
+    return true;
+  });
+});
+
+test("all reproduction notebooks together stay within a few seconds each on the tiny config", () => {
+  const total = Object.values(seconds).reduce((a, b) => a + b, 0);
+  console.log(`# notebooks 01..07 on the tiny config: ${total.toFixed(1)} s in all`);
+  for (const [name, s] of Object.entries(seconds)) assert.ok(s < 60, `${name} took ${s.toFixed(1)} s on the tiny config`);
 });
 
 test("multiplyAdds counts the paper CNN's arithmetic by hand", () => {

@@ -259,7 +259,7 @@ export function imageGrid(opts: ImageGridOptions): PlotlyFigure {
 function baseLayout(opts: AxesOptions): Record<string, unknown> {
   const axis = (title: string | undefined, log: boolean | undefined) => ({
     title: { text: title ?? "" },
-    type: log ? "log" : "linear",
+    type: log ? "log" : "-", // "-": Plotly picks (categories stay categories)
     zeroline: false,
     automargin: true,
   });

@@ -1,0 +1,11 @@
+/** A config small enough to execute every notebook in seconds: 600 training and 300 test digits, one budget, T = 10. */
+export const TINY = {
+  preset: "quick",
+  name: "tiny-notebook-test",
+  dataset: { name: "mnist-embedded", trainSize: 8000, testSize: 2000, seed: 0, limitTrain: 600, limitTest: 300 },
+  pretrain: { epochs: 1 },
+  budgets: [1],
+  methods: ["dense", "magnitude", "fw", "fw-momentum"],
+  params: { fw: { iterations: 10 }, "fw-momentum": { iterations: 10 } },
+  inference: { repeats: 1, batchSize: 1000 },
+};
