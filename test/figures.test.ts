@@ -89,11 +89,17 @@ test("scatterChart, barChart and histogram build the traces their options ask fo
   assert.deepEqual((bars.data[0].error_y as { array: number[] }).array, [0.75, 0.6]);
   assert.equal(barChart({ rows, x: "method", y: "acc", title: "B", stacked: true }).layout.barmode, "stack");
 
-  const hist = histogram({ values: { a: new Float32Array([1, 2, 3]), b: [4] }, bins: 10, title: "H", colors: { b: "#000000" } });
-  assert.deepEqual(hist.data.map((t) => [t.name, t.x, t.nbinsx, (t.marker as { color: string }).color]), [
-    ["a", [1, 2, 3], 10, FIGURE_PALETTE[0]],
-    ["b", [4], 10, "#000000"],
+  // Common range 0..4 in 4 bins of width 1 (the top edge belongs to the last bin); counted by hand.
+  const hist = histogram({ values: { a: new Float32Array([0, 0.5, 1, 2.2, 4]), b: [3.5, 4] }, bins: 4, title: "H", colors: { b: "#000000" } });
+  assert.deepEqual(hist.data.map((t) => [t.name, t.x, t.y, t.width, (t.marker as { color: string }).color]), [
+    ["a", [0.5, 1.5, 2.5, 3.5], [2, 1, 1, 1], 1, FIGURE_PALETTE[0]],
+    ["b", [0.5, 1.5, 2.5, 3.5], [0, 0, 0, 2], 1, "#000000"],
   ]);
+  const share = histogram({ values: { a: [0, 0.5, 1, 2.2, 4] }, bins: 4, title: "H", normalize: "percent" });
+  assert.deepEqual(share.data[0].y, [40, 20, 20, 20]);
+  // trim: the tails beyond the 25% and 75% values (0.5 and 2.2) are dropped.
+  const trimmed = histogram({ values: { a: [0, 0.5, 1, 2.2, 4] }, bins: 2, trim: 0.25, title: "H" });
+  assert.deepEqual(trimmed.data[0].y, [2, 1]);
 });
 
 test("imageGrid: one heatmap per image on its own axes, rows of pixels in order, captions as annotations", () => {

@@ -70,7 +70,12 @@ export interface BarChartOptions extends AxesOptions {
 export interface HistogramOptions extends AxesOptions {
   /** Group name → sample values (one overlaid histogram per group). */
   values: Record<string, ArrayLike<number>>;
+  /** Equal-width bins over the common range (default 50). */
   bins?: number;
+  /** Drop this fraction of the values in each tail (of all groups together) before binning, e.g. 0.005. */
+  trim?: number;
+  /** What a bar shows: the count (default), or each group's share of its values (fraction or percent). */
+  normalize?: "count" | "share" | "percent";
 }
 
 export interface ImageGridOptions {
@@ -166,19 +171,41 @@ export function barChart(opts: BarChartOptions): PlotlyFigure {
 }
 
 /** Overlaid histograms, one per group of values. */
+/**
+ * Overlaid histograms, binned here (equal-width bins over the groups' common range) so that a figure of 225k weights
+ * stays a few kilobytes: one bar trace per group, bars at the bin centres.
+ */
 export function histogram(opts: HistogramOptions): PlotlyFigure {
   const names = orderNames(Object.keys(opts.values), opts.groupOrder);
   const colors = groupColors(names, opts.colors);
-  const data: PlotlyTrace[] = names.map((name) => ({
-    type: "histogram",
-    x: Array.from(opts.values[name]),
-    name,
-    opacity: names.length > 1 ? 0.6 : 1,
-    marker: { color: colors.get(name) },
-    ...(opts.bins ? { nbinsx: opts.bins } : {}),
-  }));
+  const bins = opts.bins ?? 50;
+  const all = Float64Array.from(names.flatMap((n) => Array.from(opts.values[n]))).filter(Number.isFinite).sort();
+  const at = (q: number) => all[Math.min(all.length - 1, Math.max(0, Math.round(q * (all.length - 1))))];
+  const lo = all.length ? at(opts.trim ?? 0) : 0;
+  const hi = all.length ? at(1 - (opts.trim ?? 0)) : 1;
+  const width = hi > lo ? (hi - lo) / bins : 1;
+  const data: PlotlyTrace[] = names.map((name) => {
+    const counts = new Array<number>(bins).fill(0);
+    let total = 0;
+    for (const v of Array.from(opts.values[name])) {
+      if (!Number.isFinite(v) || v < lo || v > hi) continue;
+      counts[Math.min(bins - 1, Math.floor((v - lo) / width))]++;
+      total++;
+    }
+    const scale = opts.normalize === "share" ? 1 / Math.max(1, total) : opts.normalize === "percent" ? 100 / Math.max(1, total) : 1;
+    return {
+      type: "bar",
+      x: counts.map((_, i) => lo + (i + 0.5) * width),
+      y: counts.map((c) => c * scale),
+      width,
+      name,
+      opacity: names.length > 1 ? 0.6 : 1,
+      marker: { color: colors.get(name) },
+    };
+  });
   const layout = baseLayout(opts);
   layout.barmode = "overlay";
+  layout.bargap = 0;
   return { data, layout };
 }
 
