@@ -5,5 +5,8 @@ import * as fw from "../dist";
 
 export { fw };
 
-/** The config and cache folder this notebook runs with (FWPRUNE_PRESET, FWPRUNE_DATA_DIR; see PROTOCOL.md), printed. */
-export const setup = () => fw.notebookSetup();
+/**
+ * The config and cache folder this notebook runs with (FWPRUNE_PRESET, FWPRUNE_DATA_DIR; see PROTOCOL.md), printed.
+ * A notebook about another experiment names its own variable and default preset.
+ */
+export const setup = (which: { variable?: string; fallback?: string } = {}) => fw.notebookSetup(which);

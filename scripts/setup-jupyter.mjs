@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Make this checkout ready to execute its notebooks: Debian's Jupyter (nbconvert, jupyter-client, IPython; with
 // --server also the classic Notebook server), Debian's Chromium (static figure images, HTML report checks, the
-// browser test), and the tslab kernel registered inside the repository (.jupyter/, git-ignored) so no global
+// browser test), Debian's Fashion-MNIST files (the generalization notebook), and the tslab kernel registered inside the repository (.jupyter/, git-ignored) so no global
 // Jupyter state is needed. Idempotent; fast when done. As root on Debian it installs what is missing with apt;
 // otherwise it prints the exact command and stops.
 //
@@ -26,6 +26,9 @@ const JUPYTER_PACKAGES = ["jupyter-nbconvert", "jupyter-client", "python3-ipytho
 const SERVER_PACKAGES = ["jupyter-notebook"];
 // fonts-liberation: Chromium's recommended fonts, so figure text renders in the static images.
 const CHROMIUM_PACKAGES = ["chromium", "fonts-liberation"];
+// The generalization experiment's data (notebook 09, preset "fashion"): Fashion-MNIST's four IDX files.
+const FASHION_PACKAGES = ["dataset-fashion-mnist"];
+const FASHION_DIR = "/usr/share/datasets/fashion-mnist";
 
 export const TSLAB_BINARY = path.join(REPO, "node_modules", ".bin", "tslab");
 const KERNEL_PREFIX = path.join(REPO, ".jupyter");
@@ -99,7 +102,7 @@ export function setupJupyter({ server = false, checkOnly = false, log = (line) =
   let serverNote = server ? `, ${JUPYTER_NOTEBOOK}` : "";
   const fastPath =
     kernelSpecCurrent() && chromiumReady() && fs.existsSync(JUPYTER) && fs.existsSync("/usr/bin/jupyter-nbconvert") &&
-    (!server || fs.existsSync(JUPYTER_NOTEBOOK));
+    fs.existsSync(FASHION_DIR) && (!server || fs.existsSync(JUPYTER_NOTEBOOK));
   if (!fastPath) {
     if (!jupyterReady()) aptInstall(JUPYTER_PACKAGES, "Jupyter (nbconvert, jupyter-client, IPython for /usr/bin/python3)", opts);
     if (!jupyterReady()) throw new SetupError(`after installing, "${PYTHON} -c 'import nbconvert, nbclient, jupyter_client, IPython'" still fails`);
@@ -114,6 +117,7 @@ export function setupJupyter({ server = false, checkOnly = false, log = (line) =
       }
     }
     if (!chromiumReady()) aptInstall(CHROMIUM_PACKAGES, "Chromium (static figure images, HTML report checks)", opts);
+    if (!fs.existsSync(FASHION_DIR)) aptInstall(FASHION_PACKAGES, `Fashion-MNIST (${FASHION_DIR}, for the generalization notebook)`, opts);
     if (!fs.existsSync(TSLAB_BINARY)) throw new SetupError(`${TSLAB_BINARY} not found: run "npm ci" in ${REPO} first`);
     if (!kernelSpecCurrent()) {
       if (checkOnly) throw new SetupError(`the tslab kernel is not registered in ${KERNEL_PREFIX}: run "npm run setup"`);

@@ -28,8 +28,12 @@ export interface NotebookContext {
  * The config and cache folder a notebook runs with. FWPRUNE_PRESET = quick (default) | paper | path of a JSON config;
  * FWPRUNE_DATA_DIR (default data/); relative paths are taken from the repository root, wherever the kernel runs.
  */
-export function notebookConfig(env: Record<string, string | undefined> = process.env): NotebookContext {
-  const preset = presetFromEnv(env);
+export function notebookConfig(
+  env: Record<string, string | undefined> = process.env,
+  which: { variable?: string; fallback?: string } = {},
+): NotebookContext {
+  const variable = which.variable ?? "FWPRUNE_PRESET";
+  const preset = presetFromEnv({ FWPRUNE_PRESET: env[variable] ?? which.fallback });
   const config = loadConfig(preset);
   const dataDir = defaultDataDir(env);
   let workers: number | undefined;
@@ -48,9 +52,12 @@ export function fwParams(config: ExperimentConfig, name = "fw-momentum"): FwPara
   return (entry?.params ?? parseParams(getMethod(method))) as FwParams;
 }
 
-/** The notebook's set-up in one call: its context (notebookConfig), the backend initialised, both printed. */
-export async function notebookSetup(env: Record<string, string | undefined> = process.env): Promise<NotebookContext> {
-  const ctx = notebookConfig(env);
+/**
+ * The notebook's set-up in one call: its context (notebookConfig), the backend initialised, both printed. A notebook
+ * about another experiment names its own variable and preset, e.g. FWPRUNE_TRADEOFF_PRESET, default "tradeoff".
+ */
+export async function notebookSetup(which: { variable?: string; fallback?: string } = {}, env: Record<string, string | undefined> = process.env): Promise<NotebookContext> {
+  const ctx = notebookConfig(env, which);
   const backend = await notebookBackend();
   console.log(`tfjs backend: ${backend}\n${describeContext(ctx)}`);
   return ctx;

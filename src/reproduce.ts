@@ -8,6 +8,8 @@ import * as path from "path";
 import { ExperimentConfig, loadConfig } from "./experiment/config";
 import { positiveInteger, progressReporter } from "./experiment/commands";
 import { defaultDataDir, resolvePreset } from "./paths";
+import { planRuns } from "./experiment/plan";
+import { readRecord } from "./experiment/store";
 import { sweep } from "./experiment/sweep";
 import { writeFileAtomic } from "./fsutil";
 import { aggregateRecords, formatAggregate } from "./report/frame";
@@ -59,6 +61,22 @@ export interface ReproduceOptions {
   log?: (line: string) => void;
 }
 
+/**
+ * A notebook about another experiment names it in its metadata (`fwprune.preset`: the environment variable and the
+ * default preset). Reproduce runs it only when that experiment's records are all cached or shipped (its sweep takes
+ * far longer than the main job); otherwise it says what is missing and how to compute it.
+ */
+export function missingRecordsReason(notebook: string, dataDir: string, env: Record<string, string | undefined> = process.env): string | undefined {
+  const meta = (JSON.parse(fs.readFileSync(notebook, "utf8")) as Notebook).metadata as { fwprune?: { preset?: { variable: string; fallback: string } } };
+  const own = meta.fwprune?.preset;
+  if (!own) return undefined;
+  const preset = resolvePreset(env[own.variable] ?? own.fallback, REPO_ROOT);
+  const runs = planRuns(loadConfig(preset));
+  const missing = runs.filter((r) => readRecord(dataDir, r.key).kind !== "ok").length;
+  if (missing === 0) return undefined;
+  return `${missing} of ${runs.length} runs of preset "${own.variable in env ? env[own.variable] : own.fallback}" are neither cached nor shipped; compute them with "npx fwprune sweep --preset ${own.fallback}" (${own.variable} names another config), then run reproduce again`;
+}
+
 export interface ReproduceSummary {
   preset: string;
   dataDir: string;
@@ -75,7 +93,10 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceSummar
   const preset = resolvePreset(opts.preset);
   const config: ExperimentConfig = loadConfig(preset);
   const dataDir = path.resolve(opts.dataDir);
-  const notebooks = listNotebooks(NOTEBOOKS_DIR, opts.only);
+  const listed = listNotebooks(NOTEBOOKS_DIR, opts.only);
+  const skipped = listed.map((nb) => [nb, missingRecordsReason(nb, dataDir)] as const).filter(([, reason]) => reason !== undefined);
+  for (const [nb, reason] of skipped) log(`reproduce: skipping ${path.basename(nb)}: ${reason}`);
+  const notebooks = listed.filter((nb) => !skipped.some(([s]) => s === nb));
 
   let sweepSeconds: number | null = null;
   if (!opts.skipSweep) {

@@ -13,8 +13,8 @@ import { RunRecord, recordChecksum } from "../src/experiment/store";
 import { focusBudget, notebookConfig } from "../src/notebook";
 import { executeNotebook, Notebook, NotebookCellError, NotebookOutput, outputRole, REPO_ROOT } from "../src/report/notebooks";
 import { closeBrowser } from "../src/report/png";
-import { listNotebooks, problemOutputs } from "../src/reproduce";
-import { TINY } from "./tiny-config";
+import { listNotebooks, missingRecordsReason, problemOutputs } from "../src/reproduce";
+import { TINY, TINY_FASHION, TINY_TRADEOFF } from "./tiny-config";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-notebooks-real-"));
 after(async () => {
@@ -25,8 +25,12 @@ after(async () => {
 
 const presetFile = path.join(tmp, "tiny.json");
 fs.writeFileSync(presetFile, JSON.stringify(TINY));
+const tradeoffFile = path.join(tmp, "tiny-tradeoff.json");
+fs.writeFileSync(tradeoffFile, JSON.stringify(TINY_TRADEOFF));
+const fashionFile = path.join(tmp, "tiny-fashion.json");
+fs.writeFileSync(fashionFile, JSON.stringify(TINY_FASHION));
 const dataDir = path.join(tmp, "data");
-const env = { FWPRUNE_PRESET: presetFile, FWPRUNE_DATA_DIR: dataDir, FWPRUNE_WORKERS: "0" };
+const env = { FWPRUNE_PRESET: presetFile, FWPRUNE_TRADEOFF_PRESET: tradeoffFile, FWPRUNE_FASHION_PRESET: fashionFile, FWPRUNE_DATA_DIR: dataDir, FWPRUNE_WORKERS: "0" };
 
 /** Execute a shipped notebook on the tiny config into tmp; the shipped file must stay as it was. */
 async function executeTiny(name: string): Promise<{ outputs: NotebookOutput[]; text: string; seconds: number }> {
@@ -42,7 +46,7 @@ async function executeTiny(name: string): Promise<{ outputs: NotebookOutput[]; t
   assert.deepEqual(problemOutputs(nb), [], `${name}: no error or stderr output`);
   const outputs = nb.cells.flatMap((c) => c.outputs ?? []);
   const text = outputs.filter((o) => o.output_type === "stream").map((o) => [o.text ?? ""].flat().join("")).join("");
-  assert.match(text, /config "tiny-notebook-test"/, `${name}: the kernel got the config from FWPRUNE_PRESET`);
+  assert.match(text, /config "tiny-(notebook|tradeoff|fashion)-test"/, `${name}: the kernel got its config from the environment`);
   return { outputs, text, seconds };
 }
 
@@ -64,9 +68,11 @@ const FIGURES: Record<string, number> = {
   "02-magnitude-pruning.ipynb": 5,
   "03-frank-wolfe.ipynb": 5,
   "04-fw-momentum.ipynb": 4,
-  "05-budget-sweep.ipynb": 5,
+  "05-budget-sweep.ipynb": 6,
   "06-inference-time.ipynb": 3,
   "07-schedule-playground.ipynb": 4,
+  "08-tradeoff.ipynb": 2,
+  "09-fashion-mnist.ipynb": 2,
 };
 
 const notebookNames = listNotebooks().map((f) => path.basename(f));
@@ -138,9 +144,17 @@ test("notebookConfig reads FWPRUNE_PRESET / FWPRUNE_DATA_DIR / FWPRUNE_WORKERS; 
   assert.throws(() => notebookConfig({ FWPRUNE_WORKERS: "two" }), /FWPRUNE_WORKERS: expected an integer ≥ 0, got "two"/);
 });
 
-test("reproduce picks notebooks 01..07 (not the smoke check), by number or name, and flags error/stderr outputs", () => {
+test("reproduce runs the trade-off and Fashion-MNIST notebooks only when their records are all there", () => {
+  const tradeoff = path.join(REPO_ROOT, "notebooks", "08-tradeoff.ipynb");
+  const emptyDir = fs.mkdtempSync(path.join(tmp, "empty-"));
+  assert.match(missingRecordsReason(tradeoff, emptyDir, { FWPRUNE_TRADEOFF_PRESET: tradeoffFile }) ?? "", /^6 of 6 runs of preset ".*tiny-tradeoff\.json" are neither cached nor shipped; compute them with "npx fwprune sweep --preset tradeoff"/);
+  assert.equal(missingRecordsReason(tradeoff, dataDir, { FWPRUNE_TRADEOFF_PRESET: tradeoffFile }), undefined, "the notebook tests above computed them");
+  assert.equal(missingRecordsReason(path.join(REPO_ROOT, "notebooks", "05-budget-sweep.ipynb"), emptyDir), undefined, "a main-preset notebook always runs");
+});
+
+test("reproduce picks notebooks 01..09 (not the smoke check), by number or name, and flags error/stderr outputs", () => {
   const all = listNotebooks().map((f) => path.basename(f));
-  assert.deepEqual(all.slice(0, 7).map((f) => f.slice(0, 3)), ["01-", "02-", "03-", "04-", "05-", "06-", "07-"]);
+  assert.deepEqual(all.map((f) => f.slice(0, 3)), ["01-", "02-", "03-", "04-", "05-", "06-", "07-", "08-", "09-"]);
   assert.ok(!all.some((f) => f.startsWith("00-")));
   assert.deepEqual(listNotebooks(undefined, ["04", "02-magnitude-pruning"]).map((f) => path.basename(f)), ["04-fw-momentum.ipynb", "02-magnitude-pruning.ipynb"]);
   assert.throws(() => listNotebooks(undefined, ["99"]), /--only "99": expected exactly one notebook .* none matches/);

@@ -9,3 +9,9 @@ export const TINY = {
   params: { fw: { iterations: 10 }, "fw-momentum": { iterations: 10 } },
   inference: { repeats: 1, batchSize: 1000 },
 };
+
+/** The trade-off notebook's config, tiny: two targets, three methods. */
+export const TINY_TRADEOFF = { ...TINY, name: "tiny-tradeoff-test", methods: ["random", "magnitude", "fw"], sparsity: [0.8, 0.9] };
+
+/** The generalization notebook's config, tiny: Fashion-MNIST (Debian's dataset-fashion-mnist, installed by the set-up). */
+export const TINY_FASHION = { ...TINY, name: "tiny-fashion-test", dataset: { name: "fashion-mnist", limitTrain: 600, limitTest: 300 } };

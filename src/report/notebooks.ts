@@ -9,7 +9,8 @@ import { writeFileAtomic } from "../fsutil";
 import { OUTPUT_ROLE_KEY } from "./display";
 import { plotlyJsPath } from "./png";
 
-export const REPO_ROOT = path.resolve(__dirname, "..", "..");
+export { REPO_ROOT } from "../paths";
+import { REPO_ROOT } from "../paths";
 export const JUPYTER_DATA_DIR = path.join(REPO_ROOT, ".jupyter", "share", "jupyter");
 const PYTHON = "/usr/bin/python3";
 const JUPYTER = "/usr/bin/jupyter";
