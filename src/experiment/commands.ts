@@ -47,7 +47,7 @@ export function progressReporter(enabled: boolean): { update: (p: SweepProgress)
         bar.setTotal(p.total);
         bar.update(p.done, payload);
       }
-      if (p.event && /corrupt|FAILED|failed/.test(p.event)) process.stderr.write(`\n${p.event}\n`);
+      if (p.event && /corrupt|FAILED|failed|waiting/.test(p.event)) process.stderr.write(`\n${p.event}\n`);
     },
     stop: () => started && bar.stop(),
   };

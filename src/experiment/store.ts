@@ -3,6 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as zlib from "zlib";
 import { configure } from "safe-stable-stringify";
+import { z } from "zod";
 import { writeFileAtomic } from "../fsutil";
 import { REPO_ROOT } from "../paths";
 import { RECORD_FORMAT, RunInputs } from "./plan";
@@ -155,17 +156,64 @@ export function readRecord(dataDir: string, key: string): ReadResult {
   return problem ? { kind: "corrupt", reason: `${file}: ${problem}` } : { kind: "ok", record };
 }
 
+const finite = z.number().finite();
+const count = z.number().int().nonnegative();
+const MetricsSchema = z.object({
+  testAccuracy: z.number().min(0).max(1),
+  testLoss: finite,
+  prunedAccuracy: z.number().min(0).max(1).optional(),
+  prunedLoss: finite.optional(),
+  sparsity: z.number().min(0).max(1),
+  sparsityPerLayer: z.record(z.string(), z.number().min(0).max(1)),
+  zeros: count,
+  prunableWeights: count,
+  compressionRatio: z.number().positive().or(z.null()),
+  flops: z.object({ dense: count, remaining: count, speedup: z.number().positive().or(z.null()), perLayer: z.record(z.string(), z.object({ dense: count, remaining: count })) }),
+  samples: z.object({ pretrain: count, prune: count, retrain: count }),
+  inferenceMedianSeconds: z.number().positive(),
+  inferenceSeconds: z.array(z.number().positive()).nonempty(),
+  inferenceDenseMedianSeconds: z.number().positive(),
+  samplesUsed: count,
+  pretrainSamples: count,
+  seconds: z.object({ prune: finite, retrain: finite, evaluate: finite, total: finite }),
+});
+/** Every field a record of this format has (extra fields are allowed: a newer writer may add some). */
+const RecordSchema = z.object({
+  format: z.literal(RECORD_FORMAT),
+  key: z.string().regex(/^[0-9a-f]{32}$/),
+  status: z.enum(["ok", "failed"]),
+  reason: z.string().optional(),
+  label: z.string().min(1),
+  method: z.string().min(1),
+  seed: count,
+  budget: z.number().int().positive(),
+  sparsityTarget: z.number().min(0).max(1).nullable(),
+  inputs: z.object({ format: z.literal(RECORD_FORMAT), checkpoint: z.object({ pretrainKey: z.string(), epoch: z.number().int().positive() }), method: z.string() }).passthrough(),
+  config: z.unknown(),
+  backend: z.string(),
+  versions: z.object({ fwprune: z.string(), tfjs: z.string(), node: z.string() }),
+  createdAt: z.string().datetime(),
+  host: z.string(),
+  pid: count,
+  metrics: MetricsSchema.optional(),
+  history: z.array(z.unknown()).optional(),
+  details: z.record(z.string(), z.unknown()).optional(),
+  checksum: z.string().regex(/^[0-9a-f]{64}$/),
+}).superRefine((r, ctx) => {
+  if (r.status === "ok" && !r.metrics) ctx.addIssue({ code: "custom", path: ["metrics"], message: "status ok without metrics" });
+  if (r.status === "failed" && !r.reason) ctx.addIssue({ code: "custom", path: ["reason"], message: "status failed without a reason" });
+});
+
+/** Why a parsed record of `key` cannot be trusted (format, file name, checksum, schema), or undefined. */
 function recordProblem(r: RunRecord, key: string): string | undefined {
   if (r === null || typeof r !== "object") return "expected a JSON object";
   if (r.format !== RECORD_FORMAT) return `format ${JSON.stringify(r.format)}, expected ${RECORD_FORMAT}`;
   if (r.key !== key) return `key ${JSON.stringify(r.key)}, expected ${key} (the file name)`;
   if (r.checksum !== recordChecksum(r)) return "content does not match its checksum (edited or corrupted)";
-  if (r.status !== "ok" && r.status !== "failed") return `status ${JSON.stringify(r.status)}, expected "ok" or "failed"`;
-  if (r.status === "ok") {
-    const m = r.metrics;
-    if (!m || typeof m.testAccuracy !== "number" || typeof m.sparsity !== "number" || typeof m.inferenceMedianSeconds !== "number") {
-      return "status ok but metrics.testAccuracy / sparsity / inferenceMedianSeconds missing";
-    }
+  const parsed = RecordSchema.safeParse(r);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return `${issue.path.join(".") || "(record)"}: ${issue.message}`;
   }
   return undefined;
 }

@@ -183,7 +183,7 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
                 if (m.done === m.total || m.done % Math.max(1, Math.round(m.total / 20)) === 0) progress(current);
               } else if (m.type === "waiting") {
                 current[i] = `${next.label}: waiting ${Math.round(m.seconds)} s for another process's lock (taken over when not renewed for ${lockTimings().stale / 1000} s)`;
-                if (Math.round(m.seconds) % 10 === 0) progress(current);
+                if (Math.round(m.seconds) % 10 === 0) progress(current, current[i]);
               } else if (m.type === "run-done" && next.run) {
                 finishRun(m.record, next.run, m.computed);
               } else if (m.type === "error") {
