@@ -88,3 +88,34 @@ test("kill -9 in the middle of a sweep, then the same command: completes, no rec
   assert.match(results.stdout, /^fw-momentum\s+2\s+0\.9\s+1\s+0\.\d{4}/m);
   assert.equal(fs.readFileSync(path.join(dir, "t.csv"), "utf8").trim().split("\n").length, 1 + 2 + 4 + 4);
 });
+
+test("workers whose sweep is killed exit promptly and quietly", { skip: !fs.existsSync(CLI) && "dist/cli.js not built", timeout: 240_000 }, async () => {
+  const dir = tmp("orphans");
+  const dataDir = path.join(dir, "data");
+  const args = [CLI, "sweep", "--preset", writeConfig(dir, tiny), "--data-dir", dataDir, "--workers", "2", "--no-progress"];
+  const child = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const deadline = Date.now() + 180_000;
+  while (readRecords(dataDir).length < 1) {
+    if (Date.now() > deadline) throw new Error("no record appeared within 180 s");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const workers = spawnSync("ps", ["-o", "pid=", "--ppid", String(child.pid)], { encoding: "utf8" }).stdout.trim().split(/\s+/).filter(Boolean).map(Number);
+  assert.equal(workers.length, 2, "two worker processes");
+  process.kill(child.pid as number, "SIGKILL"); // the parent only: its workers are orphaned in the middle of a task
+  const alive = () => workers.filter((pid) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  const killedAt = Date.now();
+  while (alive().length > 0 && Date.now() - killedAt < 10_000) await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.deepEqual(alive(), [], "every worker gone within 10 s of its parent");
+  console.log(`# orphaned workers exited ${((Date.now() - killedAt) / 1000).toFixed(1)} s after their parent`);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.doesNotMatch(stderr, /Error|at .*\.js:\d+/, "no stack trace in the user's terminal");
+});

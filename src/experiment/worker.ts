@@ -44,12 +44,15 @@ export async function handleTask(task: Task, emit: (m: WorkerMessage) => void): 
 
 // The worker process: forked by the sweep, runs the tasks it is sent, exits when the sweep goes away.
 if (require.main === module) {
+  // The sweep gone (killed, or its terminal closed): stop at once and quietly, the lock lease lapses by itself.
+  const orphaned = () => process.exit(0);
   const send = (m: WorkerMessage) => {
-    if (process.connected) process.send?.(m);
+    if (!process.connected) return orphaned();
+    process.send?.(m, undefined, {}, (err) => err && orphaned());
   };
   let queue = Promise.resolve();
   process.on("message", (task: Task) => {
     queue = queue.then(() => handleTask(task, send));
   });
-  process.on("disconnect", () => process.exit(0));
+  process.on("disconnect", orphaned);
 }
