@@ -307,12 +307,12 @@ export function datasetFiles(spec: DatasetSpec): { train: string[]; test: string
 
 const digests = new Map<string, string>();
 
-/** SHA-256 of the files' contents (in order), remembered per file by path, size and mtime: free on re-runs. */
+/** SHA-256 of the files' contents (in order), remembered per file by path, inode, size and times: free on re-runs. */
 export function filesDigest(files: string[]): string {
   const all = createHash("sha256");
   for (const file of files) {
     const st = fs.statSync(file);
-    const id = `${file}\0${st.size}\0${st.mtimeMs}`;
+    const id = `${file}\0${st.ino}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}`;
     let digest = digests.get(id);
     if (!digest) {
       digest = createHash("sha256").update(fs.readFileSync(file)).digest("hex");

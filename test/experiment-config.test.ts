@@ -155,20 +155,38 @@ test("inputs checked before any work: sizes the data cannot give, absurd sizes, 
   await assert.rejects(sweep(resolveConfig(tiny), { dataDir: path.join(file, "data") }), /data folder .*a-file\/data: .*a-file is a file; expected a folder/);
 });
 
-test("an IDX folder with both x and x.gz, or a label outside 0..9, is refused with the file named", () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-idx-"));
+/** Write an IDX image file and its label file (blank images) into `dir`. */
+function writeIdxPair(dir: string, labelsBase: string, labels: number[], pixel = 0): void {
   const idx = (magic: number, dims: number[], body: Uint8Array) => {
     const header = Buffer.alloc(4 + 4 * dims.length);
     header.writeUInt32BE(magic, 0);
     dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
     return Buffer.concat([header, body]);
   };
-  const write = (base: string, labels: number[]) => {
-    fs.writeFileSync(path.join(dir, base.replace("labels", "images").replace("idx1", "idx3")), idx(0x803, [labels.length, 28, 28], new Uint8Array(labels.length * 784)));
-    fs.writeFileSync(path.join(dir, base), idx(0x801, [labels.length], Uint8Array.from(labels)));
-  };
-  write("train-labels-idx1-ubyte", [0, 1, 12]);
-  write("t10k-labels-idx1-ubyte", [3]);
+  fs.writeFileSync(path.join(dir, labelsBase.replace("labels", "images").replace("idx1", "idx3")), idx(0x803, [labels.length, 28, 28], new Uint8Array(labels.length * 784).fill(pixel)));
+  fs.writeFileSync(path.join(dir, labelsBase), idx(0x801, [labels.length], Uint8Array.from(labels)));
+}
+
+test("a dataset's content is part of every key: new files in an IDX folder, new runs (test side: new run keys only)", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-digest-"));
+  writeIdxPair(dir, "train-labels-idx1-ubyte", [0, 1, 2, 3]);
+  writeIdxPair(dir, "t10k-labels-idx1-ubyte", [4, 5]);
+  const config = () => resolveConfig({ ...tiny, dataset: { name: "idx", dir } });
+  const keys = (c: ReturnType<typeof config>) => ({ runs: planRuns(c).map((r) => r.key), pretrain: planPretraining(c, planRuns(c)).map((p) => p.key) });
+  const before = keys(config());
+  assert.deepEqual(keys(config()), before, "same files, same keys");
+  writeIdxPair(dir, "t10k-labels-idx1-ubyte", [4, 6]);
+  const testChanged = keys(config());
+  assert.deepEqual(testChanged.pretrain, before.pretrain, "a new test split keeps the checkpoints");
+  assert.ok(testChanged.runs.every((k) => !before.runs.includes(k)), "but changes every run");
+  writeIdxPair(dir, "train-labels-idx1-ubyte", [0, 1, 2, 3], 7);
+  assert.ok(keys(config()).pretrain.every((k) => !before.pretrain.includes(k)), "new training images, new checkpoints");
+});
+
+test("an IDX folder with both x and x.gz, or a label outside 0..9, is refused with the file named", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-idx-"));
+  writeIdxPair(dir, "train-labels-idx1-ubyte", [0, 1, 12]);
+  writeIdxPair(dir, "t10k-labels-idx1-ubyte", [3]);
   assert.throws(() => loadDataset({ name: "idx", dir }), /train-labels-idx1-ubyte: label 12 at index 2; expected class labels 0\.\.9/);
   fs.copyFileSync(path.join(dir, "t10k-labels-idx1-ubyte"), path.join(dir, "t10k-labels-idx1-ubyte.gz"));
   assert.throws(() => resolveConfig({ ...tiny, dataset: { name: "idx", dir } }), /dataset\.dir: folder .* holds both t10k-labels-idx1-ubyte and t10k-labels-idx1-ubyte\.gz; expected one of them/);
