@@ -31,7 +31,11 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
         // already failing; the write error is the one to report
       }
     }
-    fs.rmSync(tmp, { force: true });
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      // no temporary file could have been made there
+    }
     const e = err as NodeJS.ErrnoException;
     throw new Error(`could not write ${file}: ${e.code ? `${e.code} (${e.message})` : e.message}`, { cause: err });
   }

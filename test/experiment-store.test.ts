@@ -159,6 +159,14 @@ test("a lost checkpoint is pre-trained again, bit for bit, and the runs on it gi
   assert.equal(second.computed, 2);
   assert.deepEqual(fs.readFileSync(file), bytes, "the same checkpoint again (seeded, deterministic training)");
   assert.deepEqual(second.records.map((r) => r.metrics?.testAccuracy), first.records.map((r) => r.metrics?.testAccuracy));
+  // A checkpoint corrupted in place (right length, one weight flipped) is not trusted either.
+  const flipped = Buffer.from(bytes);
+  flipped[flipped.length - 1000] ^= 0x10;
+  fs.writeFileSync(file, flipped);
+  fs.rmSync(path.join(dataDir, "runs"), { recursive: true });
+  const third = await sweep(config, { dataDir, workers: 0 });
+  assert.deepEqual(fs.readFileSync(file), bytes, "pre-trained again, not served");
+  assert.deepEqual(third.records.map((r) => r.metrics?.testAccuracy), first.records.map((r) => r.metrics?.testAccuracy));
 });
 
 test("no tensor outlives train, evaluate, the mask oracle or a whole run", async () => {
