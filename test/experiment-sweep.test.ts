@@ -3,7 +3,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { listRecords, planRuns, resolveConfig, runFile, runOne, sweep } from "../src/experiment";
+import { RunRecord, listRecords, planRuns, recordChecksum, resolveConfig, runFile, runOne, sweep } from "../src/experiment";
 import { aggregateCsv, aggregateFrame, aggregateRecords } from "../src/report/frame";
 
 // Tiny real runs: 500 training digits, 200 test digits, 2 pre-training epochs, FW with 5 iterations.
@@ -64,6 +64,21 @@ test("a cached run is not recomputed; changing one method parameter recomputes o
   assert.match(repaired.corrupt[0], /not valid JSON/);
   assert.doesNotThrow(() => JSON.parse(fs.readFileSync(victim, "utf8")));
 
+  // A record edited by hand (valid JSON, other numbers) fails its checksum; one sealed with a valid checksum but an
+  // impossible value fails the schema: both reported and recomputed, never served.
+  const edited = JSON.parse(fs.readFileSync(victim, "utf8")) as RunRecord;
+  edited.metrics!.testAccuracy = 0.999;
+  fs.writeFileSync(victim, JSON.stringify(edited));
+  const afterEdit = await sweep(config, { dataDir, workers: 0 });
+  assert.match(afterEdit.corrupt[0] ?? "", /content does not match its checksum/);
+  const impossible = JSON.parse(fs.readFileSync(victim, "utf8")) as RunRecord;
+  impossible.metrics!.testAccuracy = 1.5;
+  impossible.checksum = recordChecksum(impossible);
+  fs.writeFileSync(victim, JSON.stringify(impossible));
+  const afterSchema = await sweep(config, { dataDir, workers: 0 });
+  assert.match(afterSchema.corrupt[0] ?? "", /metrics\.testAccuracy: Number must be less than or equal to 1/);
+  assert.equal(afterSchema.computed, 1);
+
   // runOne goes through the same cache.
   const one = await runOne(config, { method: "magnitude", budget: 2 }, { dataDir });
   assert.equal(one.key, mag?.key);
@@ -77,7 +92,7 @@ test("a diverging run (absurd learning rate) is recorded as failed while the oth
   assert.equal(result.runs, 3);
   const bad = result.records.find((r) => r.label === "magnitude-lr1e12");
   assert.equal(bad?.status, "failed");
-  assert.match(bad?.reason ?? "", /DivergenceError: training loss became (NaN|Infinity)/);
+  assert.match(bad?.reason ?? "", /DivergenceError: training loss became (NaN|Infinity|[\d.]+e\+\d+, more than 100× max\(its first minibatch's, 1\))/);
   assert.equal(result.failed, 1);
   assert.ok(result.records.filter((r) => r.label !== "magnitude-lr1e12").every((r) => r.status === "ok"));
   // A failed record is a result too: cached, unless asked to retry.

@@ -7,7 +7,7 @@ import { initBackend } from "../src/backend";
 import { loadDataset } from "../src/data";
 import * as tf from "@tensorflow/tfjs";
 import { PAPER_CNN, countParams, createModel, getWeights, modelFromWeights, paramShapes, prunableNames, disposeModel } from "../src/model";
-import { checkpointProblem, evaluate, loadCheckpoint, saveCheckpoint, timeInference, train } from "../src/train";
+import { DivergenceError, checkpointProblem, evaluate, loadCheckpoint, saveCheckpoint, timeInference, train } from "../src/train";
 
 const data = loadDataset({ name: "mnist-embedded" });
 const tiny = loadDataset({ name: "mnist-embedded", limitTrain: 256, limitTest: 200 });
@@ -87,4 +87,17 @@ test("one epoch on the 8,000 embedded digits reaches test accuracy ≥ 0.75", as
   const timing = timeInference(m, data.test, { repeats: 3 });
   assert.equal(timing.seconds.length, 3);
   assert.ok(timing.medianSeconds > 0);
+});
+
+test("divergence is caught from the loss itself: non-finite, or past 100× its first minibatch's while still finite", async () => {
+  await initBackend("wasm", { quiet: true });
+  const data = loadDataset({ name: "mnist-embedded", limitTrain: 320, limitTest: 100 });
+  const model = createModel(PAPER_CNN, 0);
+  // lr 1000: the loss jumps to about 1e8 at the second minibatch, finite, and would go on to give garbage.
+  await assert.rejects(train(model, data.train, { epochs: 1, lr: 1000, seed: 0 }), (err: Error) => {
+    assert.ok(err instanceof DivergenceError);
+    assert.match(err.message, /training loss became [\d.]+e\+\d+, more than 100× max\(its first minibatch's, 1\) at epoch 1, batch 2\/5 \(lr 1000\)/);
+    return true;
+  });
+  disposeModel(model);
 });
