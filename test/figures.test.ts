@@ -217,3 +217,18 @@ test("renderPng draws a figure to a PNG of the requested size in headless Chromi
   const other = await renderPng(lineChart({ rows, x: "epoch", y: "acc", group: "method", title: "another" }), { width: 400, height: 250 });
   assert.notEqual(staticMarker(other.toString("base64")), staticMarker(png.toString("base64")));
 });
+
+test("lineChart: the band joins only the points with both bounds; a lone one gets an error bar", () => {
+  const partial = [
+    { g: "a", x: 1, y: 0.5, lo: 0.4, hi: 0.7 }, { g: "a", x: 2, y: 0.6, lo: NaN, hi: NaN }, { g: "a", x: 3, y: 0.7, lo: 0.6, hi: 0.8 },
+    { g: "b", x: 1, y: 0.2, lo: 0.1, hi: 0.25 }, { g: "b", x: 2, y: 0.3, lo: NaN, hi: NaN },
+  ];
+  const fig = lineChart({ rows: partial, x: "x", y: "y", group: "g", band: { lower: "lo", upper: "hi" }, title: "bands" });
+  const band = fig.data.find((t) => t.name === "a band")!;
+  assert.deepEqual([band.x, band.y], [[1, 3, 3, 1], [0.7, 0.8, 0.6, 0.4]]);
+  assert.equal(fig.data.some((t) => t.name === "b band"), false);
+  const b = fig.data.find((t) => t.name === "b")!;
+  const bars = b.error_y as { array: (number | null)[]; arrayminus: (number | null)[] };
+  assert.deepEqual(bars.array.map((v) => (v === null ? null : Number(v.toFixed(6)))), [0.05, null]);
+  assert.deepEqual(bars.arrayminus.map((v) => (v === null ? null : Number(v.toFixed(6)))), [0.1, null]);
+});

@@ -100,32 +100,45 @@ export function lineChart(opts: LineChartOptions): PlotlyFigure {
     const sorted = sortByX(chart, rows, opts.x);
     const xs = sorted.map((r, i) => xValue(chart, r, opts.x, i));
     const color = colors.get(name)!;
+    const ys = sorted.map((r, i) => numberValue(chart, r, opts.y, i));
+    let errorBars: Record<string, unknown> | undefined;
     if (opts.band) {
       const lower = sorted.map((r, i) => numberValue(chart, r, opts.band!.lower, i));
       const upper = sorted.map((r, i) => numberValue(chart, r, opts.band!.upper, i));
-      data.push({
-        type: "scatter",
-        mode: "lines",
-        x: [...xs, ...[...xs].reverse()],
-        y: [...upper, ...[...lower].reverse()],
-        fill: "toself",
-        fillcolor: withAlpha(color, 0.2),
-        line: { width: 0, color },
-        hoverinfo: "skip",
-        showlegend: false,
-        legendgroup: name,
-        name: `${name} band`,
-      });
+      // The band joins the points that have both bounds; a lone such point gets an error bar instead.
+      const finite = sorted.map((_, i) => i).filter((i) => lower[i] !== null && upper[i] !== null && ys[i] !== null);
+      if (finite.length >= 2) {
+        const bx = finite.map((i) => xs[i]);
+        data.push({
+          type: "scatter",
+          mode: "lines",
+          x: [...bx, ...[...bx].reverse()],
+          y: [...finite.map((i) => upper[i]), ...finite.map((i) => lower[i]).reverse()],
+          fill: "toself",
+          fillcolor: withAlpha(color, 0.2),
+          line: { width: 0, color },
+          hoverinfo: "skip",
+          showlegend: false,
+          legendgroup: name,
+          name: `${name} band`,
+        });
+      } else if (finite.length === 1) {
+        const i = finite[0];
+        const [y, lo, hi] = [ys[i], lower[i], upper[i]] as number[];
+        const at = (v: number) => ys.map((_, j) => (j === i ? v : null));
+        errorBars = { type: "data", symmetric: false, array: at(hi - y), arrayminus: at(y - lo), color, thickness: 1.5, width: 4 };
+      }
     }
     data.push({
       type: "scatter",
       mode: opts.markers ? "lines+markers" : "lines",
       x: xs,
-      y: sorted.map((r, i) => numberValue(chart, r, opts.y, i)),
+      y: ys,
       name,
       legendgroup: name,
       line: { color, width: 2 },
       showlegend: opts.group !== undefined,
+      ...(errorBars ? { error_y: errorBars } : {}),
     });
   }
   return { data, layout: baseLayout(opts) };
