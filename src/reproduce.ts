@@ -5,6 +5,7 @@ import { Command } from "commander";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import pLimit from "p-limit";
 import { ExperimentConfig, loadConfig } from "./experiment/config";
 import { positiveInteger, progressReporter } from "./experiment/commands";
 import { defaultDataDir, resolvePreset } from "./paths";
@@ -164,24 +165,22 @@ export async function runNotebooksInParallel(opts: {
   log: (line: string) => void;
 }): Promise<NotebookRun[]> {
   const executed: { notebook: string; executed: string; seconds: number }[] = [];
-  let next = 0;
   let failure: unknown;
-  const lane = async () => {
-    while (failure === undefined && next < opts.notebooks.length) {
-      const notebook = opts.notebooks[next++];
-      const name = path.basename(notebook, ".ipynb");
-      opts.log(`notebook ${name}: executing`);
-      try {
-        const outPath = path.join(opts.notebooksOut, path.basename(notebook));
-        const { seconds } = await executeNotebook(notebook, { env: opts.env, timeoutSec: opts.timeoutSec, outPath });
-        executed.push({ notebook, executed: outPath, seconds });
-        opts.log(`notebook ${name}: executed in ${seconds.toFixed(1)} s`);
-      } catch (err) {
-        failure ??= err;
-      }
+  // p-limit: a well-kept concurrency limiter; after a failure the notebooks not yet started are skipped.
+  const limit = pLimit(Math.max(1, opts.concurrency));
+  await Promise.all(opts.notebooks.map((notebook) => limit(async () => {
+    if (failure !== undefined) return;
+    const name = path.basename(notebook, ".ipynb");
+    opts.log(`notebook ${name}: executing`);
+    try {
+      const outPath = path.join(opts.notebooksOut, path.basename(notebook));
+      const { seconds } = await executeNotebook(notebook, { env: opts.env, timeoutSec: opts.timeoutSec, outPath });
+      executed.push({ notebook, executed: outPath, seconds });
+      opts.log(`notebook ${name}: executed in ${seconds.toFixed(1)} s`);
+    } catch (err) {
+      failure ??= err;
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(opts.concurrency, opts.notebooks.length) }, lane));
+  })));
   if (failure !== undefined) throw failure;
 
   const runs: NotebookRun[] = [];
