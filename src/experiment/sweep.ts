@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { ExperimentConfig, sparsitiesOf, validateConfig } from "./config";
-import { lockTimings } from "./lock";
+import { lockAgeSeconds, lockTimings } from "./lock";
 import { PretrainPlan, RunPlan, Shard, parseShard, planPretraining, planRuns, shardRuns } from "./plan";
 import { assertWritableFolder } from "../fsutil";
 import { defaultDataDir } from "../paths";
@@ -126,19 +126,24 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
   const nextTask = (): { task: Task; label: string; run?: RunPlan } | undefined => {
     const plan = pretrainQueue.shift();
     if (plan) return { task: { type: "pretrain", plan, dataDir, retryFailed: opts.retryFailed === true }, label: `pretraining seed ${plan.inputs.seed} to epoch ${plan.epochs}` };
-    for (let i = 0; i < pending.length; i++) {
-      const run = pending[i];
-      const failure = pretrainFailures.get(run.pretrainKey);
-      if (failure !== undefined) {
-        pending.splice(i--, 1);
-        const record = failedRecord(run, config, failure, "none");
-        writeRecord(dataDir, record);
-        finishRun(record, run, true);
-        continue;
-      }
-      if (ready.has(checkpointId(run.pretrainKey, run.budget)) && run.dependsOn.every((k) => records.has(k))) {
-        pending.splice(i, 1);
-        return { task: { type: "run", plan: run, dataDir, config, retryFailedBefore: opts.retryFailed ? startedAt : undefined }, label: describeRun(run), run };
+    // Runs another process is computing (a live lock: another sweep on the same folder) go last: this sweep takes
+    // the others first instead of waiting for theirs.
+    const heldElsewhere = (run: RunPlan) => (lockAgeSeconds(dataDir, run.key) ?? Infinity) * 1000 < lockTimings().stale;
+    for (const allowHeld of [false, true]) {
+      for (let i = 0; i < pending.length; i++) {
+        const run = pending[i];
+        const failure = pretrainFailures.get(run.pretrainKey);
+        if (failure !== undefined) {
+          pending.splice(i--, 1);
+          const record = failedRecord(run, config, failure, "none");
+          writeRecord(dataDir, record);
+          finishRun(record, run, true);
+          continue;
+        }
+        if (ready.has(checkpointId(run.pretrainKey, run.budget)) && run.dependsOn.every((k) => records.has(k)) && (allowHeld || !heldElsewhere(run))) {
+          pending.splice(i, 1);
+          return { task: { type: "run", plan: run, dataDir, config, retryFailedBefore: opts.retryFailed ? startedAt : undefined }, label: describeRun(run), run };
+        }
       }
     }
     return undefined;
