@@ -94,6 +94,14 @@ export interface RunPlan {
   dependsOn: string[];
 }
 
+/** Only what the test split depends on (the files' content included); the train side is in the checkpoint key. */
+function testSideDataset(spec: DatasetSpec): Record<string, unknown> {
+  const dataset = canonicalDataset(spec);
+  const testSide: Record<string, unknown> = { name: dataset.name, limitTest: dataset.limitTest, digest: datasetDigest(dataset).test };
+  if (dataset.name === "mnist-embedded") testSide.testSize = dataset.testSize;
+  return testSide;
+}
+
 /** Exactly what changes the result of `entry` at (seed's checkpoint, budget, sparsity): its run key hashes this. */
 export function runInputs(
   config: ExperimentConfig,
@@ -101,13 +109,11 @@ export function runInputs(
   pretrainKey: string,
   budget: number,
   sparsity: number | null,
+  testSide: Record<string, unknown> = testSideDataset(config.dataset as DatasetSpec),
   match?: RunInputs["match"],
 ): RunInputs {
   const method = getMethod(entry.method);
   const mode = method.retrain(entry.params);
-  const dataset = canonicalDataset(config.dataset as DatasetSpec);
-  const testSide: Record<string, unknown> = { name: dataset.name, limitTest: dataset.limitTest, digest: datasetDigest(dataset).test };
-  if (dataset.name === "mnist-embedded") testSide.testSize = dataset.testSize;
   return {
     format: RECORD_FORMAT,
     checkpoint: { pretrainKey, epoch: budget },
@@ -124,6 +130,7 @@ export function runInputs(
 /** Every run the config asks for, sorted by key (a stable order, which sharding slices). */
 export function planRuns(config: ExperimentConfig): RunPlan[] {
   const dataset = canonicalDataset(config.dataset as DatasetSpec);
+  const testSide = testSideDataset(dataset); // the data files are read (or their digests looked up) once per plan
   const runs: RunPlan[] = [];
   const keyOf = new Map<string, string>(); // entry name/seed/budget/sparsity → key, for matched entries
   const id = (name: string, seed: number, budget: number, sparsity: number | null) => JSON.stringify([name, seed, budget, sparsity]);
@@ -143,7 +150,7 @@ export function planRuns(config: ExperimentConfig): RunPlan[] {
             };
             match = { sparsity: other(entry.match.sparsity), samples: other(entry.match.samples) };
           }
-          const inputs = runInputs(config, entry, pretrainKey, budget, sparsity, match);
+          const inputs = runInputs(config, entry, pretrainKey, budget, sparsity, testSide, match);
           const key = hashKey(inputs);
           keyOf.set(id(entry.name, seed, budget, sparsity), key);
           const dependsOn = [match?.sparsity, match?.samples].filter((k): k is string => k !== undefined);

@@ -123,12 +123,13 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
     progress(current, `${wasComputed ? "computed" : "cached (by another process)"} ${describeRun(run)}: ${what}`);
   };
 
+  const staleMs = lockTimings().stale;
   const nextTask = (): { task: Task; label: string; run?: RunPlan } | undefined => {
     const plan = pretrainQueue.shift();
     if (plan) return { task: { type: "pretrain", plan, dataDir, retryFailed: opts.retryFailed === true }, label: `pretraining seed ${plan.inputs.seed} to epoch ${plan.epochs}` };
     // Runs another process is computing (a live lock: another sweep on the same folder) go last: this sweep takes
     // the others first instead of waiting for theirs.
-    const heldElsewhere = (run: RunPlan) => (lockAgeSeconds(dataDir, run.key) ?? Infinity) * 1000 < lockTimings().stale;
+    const heldElsewhere = (run: RunPlan) => (lockAgeSeconds(dataDir, run.key) ?? Infinity) * 1000 < staleMs;
     for (const allowHeld of [false, true]) {
       for (let i = 0; i < pending.length; i++) {
         const run = pending[i];
