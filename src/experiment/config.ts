@@ -3,7 +3,7 @@ import * as path from "path";
 import { z } from "zod";
 import { DatasetSpec, EMBEDDED_MNIST_COUNT, FASHION_MNIST_DEBIAN_DIR, IDX_FILES, NUM_CLASSES, describeIdxFolderProblem } from "../data";
 import { ModelSpec, PAPER_CNN, paramShapes } from "../model";
-import { Method, getMethod, methodNames } from "../prune/method";
+import { Method, RetrainMode, getMethod, methodNames } from "../prune/method";
 import "../prune/methods";
 import { PRESET_NAMES, PresetName, isPresetName } from "../paths";
 
@@ -128,7 +128,7 @@ export const ConfigSchema = z.object({
         ctx.addIssue({ code: "custom", path: where, message: `entry "${target}" does not run at every budget this one does (${budgetsOf(c, m).join(", ")})` });
       } else if (what === "sparsity" && (!method.prune || !otherMethod.prune || m.sparsity !== undefined)) {
         ctx.addIssue({ code: "custom", path: where, message: `matching sparsity needs two methods that prune (got "${m.method}" and "${other.method}") and no sparsity of its own` });
-      } else if (what === "samples" && (method.prune || method.retrain({}) !== "free" || [other.sparsity ?? c.sparsity].flat().length !== 1)) {
+      } else if (what === "samples" && (method.prune || retrainMode(method, { ...shared, ...m.params }) !== "free" || [other.sparsity ?? c.sparsity].flat().length !== 1)) {
         ctx.addIssue({ code: "custom", path: where, message: `matching samples needs a method that retrains freely without pruning (e.g. dense-retrained; got "${m.method}") and an entry with one target sparsity` });
       }
     }
@@ -159,6 +159,12 @@ function paramIssues(method: Method, params: unknown, path: (string | number)[],
         : issue.message;
       return { code: "custom" as const, path: [...path, ...issue.path], message };
     });
+}
+
+/** How a method retrains with these (partial) parameters; undefined while they do not parse (reported elsewhere). */
+function retrainMode(method: Method, params: unknown): RetrainMode | undefined {
+  const parsed = method.params.safeParse(params);
+  return parsed.success ? method.retrain(parsed.data) : undefined;
 }
 
 function knownParams(method: Method): string {
