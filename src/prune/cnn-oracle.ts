@@ -1,8 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
-import { Split, toTensors } from "../data";
+import { Split } from "../data";
 import { Model, Params, forward, getWeights } from "../model";
 import { deriveSeed, shuffledIndices } from "../random";
-import { LossKind, lossOf } from "../train";
+import { LossKind, lossOf, minibatch } from "../train";
 import { FwOracle } from "./frank-wolfe";
 import { Layout, flatten, prunableLayout } from "./mask";
 
@@ -32,7 +32,6 @@ export function cnnMaskOracle(model: Model, split: Split, opts: MaskOracleOption
   const thetaTensors = layout.map((e) => tf.tensor(theta.subarray(e.offset, e.offset + e.length), e.shape));
   const fixed: Params = {};
   for (const [name, v] of Object.entries(model.params)) if (!layout.some((e) => e.name === name)) fixed[name] = v;
-  const data = toTensors(split);
   const batchSize = Math.min(opts.batchSize, split.count);
   if (!(batchSize >= 1)) throw new Error(`batchSize: expected ≥ 1 (and a non-empty split), got ${opts.batchSize} with ${split.count} samples`);
   const batchesPerPass = Math.floor(split.count / batchSize);
@@ -49,10 +48,8 @@ export function cnnMaskOracle(model: Model, split: Split, opts: MaskOracleOption
     const j = t % batchesPerPass;
     const idx = order.subarray(j * batchSize, (j + 1) * batchSize);
     if (batch) tf.dispose([batch.x, batch.y]);
-    batch = tf.tidy(() => {
-      const i = tf.tensor1d(idx, "int32");
-      return { x: tf.gather(data.x, i) as tf.Tensor4D, y: tf.gather(data.y, i) as tf.Tensor1D };
-    });
+    const [x, y] = minibatch(split, idx);
+    batch = { x, y };
     return batch;
   };
   const maskedWeights = (m: Float32Array) =>
@@ -91,7 +88,7 @@ export function cnnMaskOracle(model: Model, split: Split, opts: MaskOracleOption
       return tf.tidy(() => lossOf(forward(spec, paramsWith(maskedWeights(m)), x), y, opts.loss).dataSync()[0]);
     },
     dispose() {
-      tf.dispose([...thetaTensors, data.x, data.y]);
+      tf.dispose(thetaTensors);
       if (batch) tf.dispose([batch.x, batch.y]);
       batch = undefined;
     },
