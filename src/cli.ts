@@ -3,6 +3,7 @@ import { Command } from "commander";
 import type { BackendName } from "./backend";
 import { formatBench, runBench } from "./bench";
 import { registerExperimentCommands } from "./experiment/commands";
+import { registerExportCommand } from "./experiment/export";
 import { formatSparseBenchLine, runSparseBench } from "./inference/bench-sparse";
 import { dataDirFromFlag } from "./paths";
 import { registerReproduceCommand } from "./reproduce";
@@ -49,6 +50,7 @@ program
   });
 
 registerExperimentCommands(program);
+registerExportCommand(program);
 registerReproduceCommand(program);
 
 export { program };

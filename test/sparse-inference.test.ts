@@ -4,6 +4,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/backend";
 import { loadDataset } from "../src/data";
 import { csrFromDense } from "../src/inference/csr";
+import { decodeSparseWeights, encodeSparseWeights } from "../src/inference/export";
 import { CompileOptions, compileSparseModel } from "../src/inference/sparse-model";
 import { ModelSpec, PAPER_CNN, createModel, disposeModel, forward, getWeights, paramShapes } from "../src/model";
 import { magnitudeMask } from "../src/prune/magnitude";
@@ -154,4 +155,22 @@ test("a mask given at compile time prunes like zeroed weights; the cpu backend r
   } finally {
     await initBackend("wasm", { quiet: true });
   }
+});
+
+test("the sparse file gives back every weight exactly (gaps past 255 included) and refuses damaged bytes, naming what is wrong", () => {
+  const weights = pruned(PAPER_CNN, getWeights(createModel(PAPER_CNN, 13)), 0.98);
+  weights["dense1/kernel"].fill(0, 1000, 5000); // a run of 4,000 zeros: filler entries
+  weights["dense2/bias"][3] = -1.5;
+  const bytes = encodeSparseWeights(PAPER_CNN, weights);
+  const back = decodeSparseWeights(bytes);
+  assert.deepEqual(back.spec, PAPER_CNN);
+  for (const [name, v] of Object.entries(weights)) assert.ok(back.weights[name].every((x, i) => x === v[i]), name);
+  const nonzeros = Object.entries(weights).filter(([k]) => k.endsWith("/kernel")).reduce((n, [, v]) => n + v.filter((x) => x !== 0).length, 0);
+  assert.ok(bytes.length < 5 * nonzeros + 4 * (32 + 64 + 128 + 10) + 4096, `${bytes.length} bytes for ${nonzeros} non-zeros`);
+  assert.throws(() => decodeSparseWeights(bytes.subarray(0, bytes.length - 8), "m.fwsparse"), /m\.fwsparse: payload does not match its SHA-256/);
+  const flipped = bytes.slice();
+  flipped[flipped.length - 100] ^= 1;
+  assert.throws(() => decodeSparseWeights(flipped), /SHA-256/);
+  assert.throws(() => decodeSparseWeights(Buffer.from("not a model at all")), /not an fwprune sparse file/);
+  assert.throws(() => encodeSparseWeights(PAPER_CNN, { ...weights, "conv1/bias": new Float32Array(3) }), /weights\["conv1\/bias"\]: expected 32 values, got 3/);
 });
