@@ -70,7 +70,7 @@ const FIGURES: Record<string, number> = {
   "03-frank-wolfe.ipynb": 5,
   "04-fw-momentum.ipynb": 4,
   "05-budget-sweep.ipynb": 6,
-  "06-inference-time.ipynb": 3,
+  "06-inference-time.ipynb": 4,
   "07-schedule-playground.ipynb": 4,
   "08-tradeoff.ipynb": 2,
   "09-fashion-mnist.ipynb": 2,

@@ -7,14 +7,15 @@ import { writeFileAtomic } from "../fsutil";
 import { FileSize, decodeSparseWeights, encodeSparseWeights, layersArtifacts, layersModelFor, sizeOf } from "../inference/export";
 import { Model, ModelSpec, getWeights } from "../model";
 import { dataDirFromFlag, displayPath } from "../paths";
-import { loadConfig } from "./config";
+import { ExperimentConfig, loadConfig, validateConfig } from "./config";
 import { planRuns } from "./plan";
 import { computeRecord, ensureBackend } from "./run";
 import { runOne } from "./sweep";
 import { positiveInteger } from "./commands";
 
 export interface ExportOptions {
-  preset: string;
+  /** A preset name or config file (as --preset), or a config. */
+  preset: string | ExperimentConfig;
   method: string;
   budget: number;
   seed?: number;
@@ -45,7 +46,7 @@ export interface ExportReport {
  */
 export async function exportRun(opts: ExportOptions): Promise<ExportReport> {
   await ensureBackend();
-  const config = loadConfig(opts.preset);
+  const config = typeof opts.preset === "string" ? loadConfig(opts.preset) : validateConfig(opts.preset);
   opts.onStatus?.("the run's record (computed now if it is not cached)");
   const record = await runOne(config, { method: opts.method, budget: opts.budget, seed: opts.seed, sparsity: opts.sparsity }, { dataDir: opts.dataDir });
   if (!record || record.status !== "ok" || !record.metrics) throw new Error(`the run failed, nothing to export: ${record?.reason ?? "no record"}`);

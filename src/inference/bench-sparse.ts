@@ -8,7 +8,7 @@ import { checkpointFile } from "../experiment/store";
 import { ModelSpec, disposeModel, forward, getWeights, multiplyAdds, paramShapes } from "../model";
 import { magnitudeMask } from "../prune/magnitude";
 import { loadCheckpoint, median } from "../train";
-import { LayerPath, SparseModel, StepTiming, compileSparseModel } from "./sparse-model";
+import { LayerPath, StepTiming, compileSparseModel } from "./sparse-model";
 
 /** One line of `fwprune bench --sparse --json`. */
 export interface SparseBenchLine {
@@ -97,10 +97,8 @@ export async function runSparseBench(opts: SparseBenchOptions): Promise<SparseBe
         for (const batch of batches) {
           opts.onStatus?.(`sparsity ${sparsity}, batch ${batch}: calibrating and timing`);
           const x = batch === maxBatch ? images : tf.slice(images, [0, 0, 0, 0], [batch, -1, -1, -1]);
-          const sparse = compileSparseModel(spec, pruned, { calibrationBatch: batch });
-          const denseSteps = compileSparseModel(spec, pruned, { paths: "dense" });
           try {
-            const line = timeSideBySide(spec, params, sparse, denseSteps, x, rounds);
+            const compared = compareDenseSparse(spec, pruned, x, { rounds, params });
             const out: SparseBenchLine = {
               backend,
               model: "paper-cnn",
@@ -108,29 +106,16 @@ export async function runSparseBench(opts: SparseBenchOptions): Promise<SparseBe
               pruning: "global magnitude",
               sparsity,
               batch,
-              ...line.speeds,
+              denseSamplesPerSec: compared.denseSamplesPerSec,
+              sparseSamplesPerSec: compared.sparseSamplesPerSec,
+              speedup: compared.speedup,
               flopsSpeedup: round(flops.dense / flops.left, 2),
-              maxRelativeError: line.maxRelativeError,
-              layers: sparse.layers.map((l) => {
-                const denseMs = line.denseLayers.get(l.layer) ?? 0;
-                const sparseMs = line.sparseLayers.get(l.layer) ?? 0;
-                const flopBoundMs = denseMs * (l.nonzeros / l.weights);
-                return {
-                  layer: l.layer,
-                  sparsity: round(layerSparsity[l.layer], 4),
-                  path: l.path,
-                  denseMs: round(denseMs, 3),
-                  sparseMs: round(sparseMs, 3),
-                  flopBoundMs: round(flopBoundMs, 3),
-                  overFlopBound: round(sparseMs / flopBoundMs, 2),
-                };
-              }),
+              maxRelativeError: compared.maxRelativeError,
+              layers: compared.layers,
             };
             lines.push(out);
             opts.onLine?.(out);
           } finally {
-            sparse.dispose();
-            denseSteps.dispose();
             if (x !== images) x.dispose();
           }
         }
@@ -148,58 +133,106 @@ function denseParams(spec: ModelSpec, weights: Record<string, Float32Array>): Re
   return Object.fromEntries(paramShapes(spec).map((p) => [p.name, tf.tensor(weights[p.name], p.shape)]));
 }
 
+export interface DenseSparseComparison {
+  denseSamplesPerSec: number;
+  sparseSamplesPerSec: number;
+  speedup: number;
+  maxRelativeError: number;
+  layers: SparseBenchLayer[];
+}
+
 /**
- * Dense forward and sparse predict, alternating which goes first, `rounds` times; each timing covers enough passes
- * (at least ~20 ms) for the timer. Then per-step profiles of both programs, also interleaved.
+ * Pruned weights (exact zeros) through tfjs's dense kernels (model.ts's forward) and compiled for the sparse kernels
+ * (calibrated at x's batch), timed side by side on x: `rounds` rounds alternating which goes first, each timing
+ * covering enough passes (≥ ~20 ms) for the timer; then per-step profiles of both programs, also interleaved, summed
+ * per conv/dense layer (its pool and the conversions into it included). Medians throughout. Images: a tensor, or
+ * the first `count` images of a split.
  */
-function timeSideBySide(spec: ModelSpec, params: Record<string, tf.Tensor>, sparse: SparseModel, denseSteps: SparseModel, x: tf.Tensor4D, rounds: number) {
-  const batch = x.shape[0];
-  const runDense = () => tf.tidy(() => forward(spec, params, x).dataSync());
-  const runSparse = () => tf.tidy(() => sparse.predict(x).dataSync());
-  const a = runDense();
-  const b = runSparse();
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(a[i]));
-  }
-  const t0 = performance.now();
-  runDense();
-  const passes = Math.max(1, Math.ceil(20 / Math.max(performance.now() - t0, 1e-3)));
-  const timed = (f: () => unknown) => {
-    const start = performance.now();
-    for (let p = 0; p < passes; p++) f();
-    return (performance.now() - start) / passes;
-  };
-  const dense: number[] = [];
-  const sparseMs: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    if (r % 2 === 0) {
-      dense.push(timed(runDense));
-      sparseMs.push(timed(runSparse));
-    } else {
-      sparseMs.push(timed(runSparse));
-      dense.push(timed(runDense));
+export function compareDenseSparse(
+  spec: ModelSpec,
+  weights: Record<string, Float32Array>,
+  images: tf.Tensor4D | { images: Float32Array; count: number },
+  opts: { rounds?: number; params?: Record<string, tf.Tensor> } = {},
+): DenseSparseComparison {
+  if (!(images instanceof tf.Tensor)) {
+    const size = spec.inputShape.reduce((a, b) => a * b, 1);
+    const x = tf.tensor4d(images.images.subarray(0, images.count * size), [images.count, ...spec.inputShape]);
+    try {
+      return compareDenseSparse(spec, weights, x, opts);
+    } finally {
+      x.dispose();
     }
   }
-  const profileRounds = Math.max(3, Math.ceil(rounds / 3));
-  const denseProfiles: StepTiming[][] = [];
-  const sparseProfiles: StepTiming[][] = [];
-  for (let r = 0; r < profileRounds; r++) {
-    denseProfiles.push(denseSteps.profile(x));
-    sparseProfiles.push(sparse.profile(x));
-  }
-  return {
-    speeds: {
+  const x = images;
+  const rounds = opts.rounds ?? 15;
+  const batch = x.shape[0];
+  const params = opts.params ?? denseParams(spec, weights);
+  const sparse = compileSparseModel(spec, weights, { calibrationBatch: batch });
+  const denseSteps = compileSparseModel(spec, weights, { paths: "dense" });
+  try {
+    const runDense = () => tf.tidy(() => forward(spec, params, x).dataSync());
+    const runSparse = () => tf.tidy(() => sparse.predict(x).dataSync());
+    const a = runDense();
+    const b = runSparse();
+    let diff = 0;
+    let scale = 0;
+    for (let i = 0; i < a.length; i++) {
+      diff = Math.max(diff, Math.abs(a[i] - b[i]));
+      scale = Math.max(scale, Math.abs(a[i]));
+    }
+    const t0 = performance.now();
+    runDense();
+    const passes = Math.max(1, Math.ceil(20 / Math.max(performance.now() - t0, 1e-3)));
+    const timed = (f: () => unknown) => {
+      const start = performance.now();
+      for (let p = 0; p < passes; p++) f();
+      return (performance.now() - start) / passes;
+    };
+    const dense: number[] = [];
+    const sparseMs: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      if (r % 2 === 0) {
+        dense.push(timed(runDense));
+        sparseMs.push(timed(runSparse));
+      } else {
+        sparseMs.push(timed(runSparse));
+        dense.push(timed(runDense));
+      }
+    }
+    const profileRounds = Math.max(3, Math.ceil(rounds / 3));
+    const denseProfiles: StepTiming[][] = [];
+    const sparseProfiles: StepTiming[][] = [];
+    for (let r = 0; r < profileRounds; r++) {
+      denseProfiles.push(denseSteps.profile(x));
+      sparseProfiles.push(sparse.profile(x));
+    }
+    const denseLayers = perLayer(denseProfiles);
+    const sparseLayers = perLayer(sparseProfiles);
+    return {
       denseSamplesPerSec: round((1000 * batch) / median(dense), 1),
       sparseSamplesPerSec: round((1000 * batch) / median(sparseMs), 1),
       speedup: round(median(dense) / median(sparseMs), 2),
-    },
-    maxRelativeError: Number((diff / Math.max(scale, 1e-12)).toExponential(2)),
-    denseLayers: perLayer(denseProfiles),
-    sparseLayers: perLayer(sparseProfiles),
-  };
+      maxRelativeError: Number((diff / Math.max(scale, 1e-12)).toExponential(2)),
+      layers: sparse.layers.map((l) => {
+        const denseMs = denseLayers.get(l.layer) ?? 0;
+        const layerSparseMs = sparseLayers.get(l.layer) ?? 0;
+        const flopBoundMs = denseMs * (l.nonzeros / l.weights);
+        return {
+          layer: l.layer,
+          sparsity: round(1 - l.nonzeros / l.weights, 4),
+          path: l.path,
+          denseMs: round(denseMs, 3),
+          sparseMs: round(layerSparseMs, 3),
+          flopBoundMs: round(flopBoundMs, 3),
+          overFlopBound: round(layerSparseMs / flopBoundMs, 2),
+        };
+      }),
+    };
+  } finally {
+    sparse.dispose();
+    denseSteps.dispose();
+    if (!opts.params) tf.dispose(Object.values(params));
+  }
 }
 
 /** Median over profiles of each layer's summed step times. */

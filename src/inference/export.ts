@@ -1,4 +1,5 @@
 import { createHash } from "crypto";
+import * as fs from "fs";
 import * as zlib from "zlib";
 import * as tf from "@tensorflow/tfjs";
 import { ModelSpec, paramShapes } from "../model";
@@ -201,6 +202,11 @@ export function decodeSparseWeights(bytes: Uint8Array, source = "sparse file"): 
     }
   }
   return { spec: header.spec, weights };
+}
+
+/** The loader: a .fwsparse file from disk → its spec and weights (checked as decodeSparseWeights does). */
+export function readSparseModelFile(file: string): { spec: ModelSpec; weights: Record<string, Float32Array> } {
+  return decodeSparseWeights(fs.readFileSync(file), file);
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
