@@ -4,7 +4,7 @@ import type { BackendName } from "./backend";
 import { formatBench, runBench } from "./bench";
 import { registerExperimentCommands } from "./experiment/commands";
 import { registerExportCommand } from "./experiment/export";
-import { formatSparseBenchLine, runSparseBench } from "./inference/bench-sparse";
+import { formatSparseBenchLine, runSparseBench } from "./bench-sparse";
 import { dataDirFromFlag } from "./paths";
 import { registerReproduceCommand } from "./reproduce";
 

@@ -10,7 +10,7 @@ export * from "./experiment";
 export * from "./inference/csr";
 export * from "./inference/sparse-model";
 export * from "./inference/export";
-export { compareDenseSparse, DenseSparseComparison, SparseBenchLayer } from "./inference/bench-sparse";
+export * from "./inference/compare";
 export * from "./analysis/stats";
 export * from "./analysis/claims";
 export * from "./report/frame";
