@@ -56,6 +56,7 @@ export async function runSparseBench(opts: SparseBenchOptions): Promise<SparseBe
   for (const s of sparsities) if (!(s >= 0 && s < 1)) throw new Error(`--sparsities: expected numbers in [0, 1), got ${s}`);
   for (const b of batches) if (!Number.isInteger(b) || b < 1 || b > 2000) throw new Error(`--batches: expected integers in 1..2000, got ${b}`);
   if (!Number.isInteger(rounds) || rounds < 3) throw new Error(`--rounds: expected an integer ≥ 3, got ${rounds}`);
+  if (!Number.isInteger(budget) || budget < 1 || budget > 10) throw new Error(`--budget: expected an integer in 1..10 (the quick preset's checkpoints), got ${budget}`);
   const backend = await initBackend(undefined, { quiet: true });
   if (backend !== "wasm") throw new Error(`bench --sparse times fwprune's wasm kernels; the backend is ${backend} (set FWPRUNE_BACKEND=wasm)`);
 

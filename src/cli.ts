@@ -26,8 +26,9 @@ program
   .option("--sparsities <list>", "with --sparse: global magnitude sparsities", "0.9,0.95,0.98")
   .option("--batches <list>", "with --sparse: batch sizes", "1000,1")
   .option("--rounds <n>", "with --sparse: interleaved timing rounds (medians)", "15")
+  .option("--budget <epochs>", "with --sparse: the quick preset checkpoint's epoch", "2")
   .option("--data-dir <dir>", "with --sparse: where the quick preset's checkpoint is cached (default: the data folder)")
-  .action(async (opts: { json?: boolean; backend?: BackendName; samples: string; profile?: boolean; sparse?: boolean; sparsities: string; batches: string; rounds: string; dataDir?: string }) => {
+  .action(async (opts: { json?: boolean; backend?: BackendName; samples: string; profile?: boolean; sparse?: boolean; sparsities: string; batches: string; rounds: string; budget: string; dataDir?: string }) => {
     if (opts.sparse) {
       const list = (flag: string, text: string) => text.split(",").map((t) => {
         const n = Number(t);
@@ -39,6 +40,7 @@ program
         sparsities: list("--sparsities", opts.sparsities),
         batches: list("--batches", opts.batches),
         rounds: Number(opts.rounds),
+        budget: Number(opts.budget),
         dataDir: dataDirFromFlag(opts.dataDir),
         onStatus: (m) => process.stderr.write(`fwprune bench: ${m}\n`),
         onLine: (l) => console.log(opts.json ? JSON.stringify(l) : formatSparseBenchLine(l)),

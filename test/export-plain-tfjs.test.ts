@@ -36,7 +36,12 @@ test("fwprune export: plain tfjs loads model.json + weights.bin and scores the r
     // The run's record and its test digits, as files (the digits dumped by a separate process through the library).
     const runs = fs.readdirSync(path.join(dir, "runs")).filter((f) => f.endsWith(".json"));
     assert.equal(runs.length, 1);
-    const record = JSON.parse(fs.readFileSync(path.join(dir, "runs", runs[0]), "utf8")) as { metrics: { testAccuracy: number; sparsity: number } };
+    const record = JSON.parse(fs.readFileSync(path.join(dir, "runs", runs[0]), "utf8")) as {
+      metrics: { testAccuracy: number; sparsity: number; inferenceSparseMedianSeconds?: number; inferenceSparsePaths?: Record<string, string> };
+    };
+    // The record gained the sparse kernels' time (wasm) and the path each layer took there.
+    assert.ok((record.metrics.inferenceSparseMedianSeconds ?? 0) > 0);
+    assert.deepEqual(Object.keys(record.metrics.inferenceSparsePaths ?? {}), ["conv1", "conv2", "dense1", "dense2"]);
     const dump = path.join(dir, "test-split.bin");
     const script = `const fs = require("fs"); const { datasetFor } = require(${JSON.stringify(path.join(ROOT, "dist", "data"))});
       const t = datasetFor(${JSON.stringify(CONFIG.dataset)}).test;

@@ -69,7 +69,7 @@ const FIGURES: Record<string, number> = {
   "02-magnitude-pruning.ipynb": 5,
   "03-frank-wolfe.ipynb": 5,
   "04-fw-momentum.ipynb": 4,
-  "05-budget-sweep.ipynb": 6,
+  "05-budget-sweep.ipynb": 7,
   "06-inference-time.ipynb": 4,
   "07-schedule-playground.ipynb": 4,
   "08-tradeoff.ipynb": 2,

@@ -1,4 +1,8 @@
 import { test } from "node:test";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import * as assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/backend";
@@ -173,4 +177,30 @@ test("the sparse file gives back every weight exactly (gaps past 255 included) a
   assert.throws(() => decodeSparseWeights(flipped), /SHA-256/);
   assert.throws(() => decodeSparseWeights(Buffer.from("not a model at all")), /not an fwprune sparse file/);
   assert.throws(() => encodeSparseWeights(PAPER_CNN, { ...weights, "conv1/bias": new Float32Array(3) }), /weights\["conv1\/bias"\]: expected 32 values, got 3/);
+});
+
+const CLI = path.join(__dirname, "..", "dist", "cli.js");
+
+test("fwprune bench --sparse --json: one line per sparsity × batch with both speeds, the FLOP bound and the per-layer split; bad flags refused first", { skip: !fs.existsSync(CLI) && "dist/cli.js not built" }, () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-bench-sparse-"));
+  try {
+    const run = (...args: string[]) => spawnSync(process.execPath, [CLI, "bench", "--sparse", "--json", "--data-dir", dir, ...args], { encoding: "utf8", env: { ...process.env, FWPRUNE_QUIET: "1" } });
+    const bad = run("--sparsities", "0.9,1.5");
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /--sparsities: expected numbers in \[0, 1\), got 1\.5/);
+    assert.ok(!fs.existsSync(path.join(dir, "checkpoints")), "nothing computed before the flags are checked");
+    const ok = run("--sparsities", "0.5,0.9", "--batches", "40,1", "--rounds", "3", "--budget", "1");
+    assert.equal(ok.status, 0, ok.stderr);
+    const lines = ok.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown> & { layers: Record<string, unknown>[] });
+    assert.deepEqual(lines.map((l) => [l.sparsity, l.batch]), [[0.5, 40], [0.5, 1], [0.9, 40], [0.9, 1]]);
+    for (const l of lines) {
+      for (const field of ["denseSamplesPerSec", "sparseSamplesPerSec", "speedup", "flopsSpeedup"]) assert.ok((l[field] as number) > 0, `${field} of ${JSON.stringify(l)}`);
+      assert.ok((l.maxRelativeError as number) <= 1e-5);
+      assert.deepEqual(l.layers.map((y) => y.layer), ["conv1", "conv2", "dense1", "dense2"]);
+      assert.ok(l.layers.every((y) => (y.flopBoundMs as number) >= 0 && ["dense", "sparse"].includes(y.path as string)));
+    }
+    assert.ok((lines[2].flopsSpeedup as number) > (lines[0].flopsSpeedup as number), "sparser, higher bound");
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
