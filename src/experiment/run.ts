@@ -108,7 +108,7 @@ export async function computeRecord(
     // survives a busy machine; so is the final model compiled for the sparse kernels, where they run (wasm).
     const inference = plan.inputs.inference ?? {};
     const sparseModel = sparseKernelsAvailable()
-      ? compileSparseModel(model.spec, getWeights(model), { calibrationBatch: Math.min(256, inference.batchSize ?? 1000), calibrationRepeats: 3 })
+      ? compileSparseModel(model.spec, getWeights(model), { calibrationBatch: Math.min(128, inference.batchSize ?? 1000), calibrationRepeats: 3 })
       : undefined;
     const timed = [model, ...(model === checkpoint ? [] : [checkpoint]), ...(sparseModel ? [sparseModel] : [])];
     let timings;
