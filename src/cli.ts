@@ -18,7 +18,7 @@ program
 program
   .command("bench")
   .description("time training (batch 64) and inference (batch 1000) of the paper CNN on this machine; --sparse: dense vs sparse inference")
-  .option("--json", "print exactly one JSON line")
+  .option("--json", "print JSON: exactly one line (with --sparse, one line per sparsity × batch)")
   .option("--backend <name>", "tensorflow | wasm | cpu (default: the fastest available)")
   .option("--samples <n>", "samples to time, at least 2000", "4096")
   .option("--profile", "also time each kernel of a training step")
