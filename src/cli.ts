@@ -3,6 +3,9 @@ import { Command } from "commander";
 import type { BackendName } from "./backend";
 import { formatBench, runBench } from "./bench";
 import { registerExperimentCommands } from "./experiment/commands";
+import { registerExportCommand } from "./experiment/export";
+import { formatSparseBenchLine, runSparseBench } from "./bench-sparse";
+import { dataDirFromFlag } from "./paths";
 import { registerReproduceCommand } from "./reproduce";
 
 // commander: a well-kept, typed argument parser with generated --help for every subcommand.
@@ -14,17 +17,42 @@ program
 
 program
   .command("bench")
-  .description("time training (batch 64) and inference (batch 1000) of the paper CNN on this machine")
-  .option("--json", "print exactly one JSON line")
+  .description("time training (batch 64) and inference (batch 1000) of the paper CNN on this machine; --sparse: dense vs sparse inference")
+  .option("--json", "print JSON: exactly one line (with --sparse, one line per sparsity × batch)")
   .option("--backend <name>", "tensorflow | wasm | cpu (default: the fastest available)")
   .option("--samples <n>", "samples to time, at least 2000", "4096")
   .option("--profile", "also time each kernel of a training step")
-  .action(async (opts: { json?: boolean; backend?: BackendName; samples: string; profile?: boolean }) => {
+  .option("--sparse", "instead: dense vs sparse inference of the pruned paper CNN, side by side, one line per sparsity × batch")
+  .option("--sparsities <list>", "with --sparse: global magnitude sparsities", "0.9,0.95,0.98")
+  .option("--batches <list>", "with --sparse: batch sizes", "1000,1")
+  .option("--rounds <n>", "with --sparse: interleaved timing rounds (medians)", "15")
+  .option("--budget <epochs>", "with --sparse: the quick preset checkpoint's epoch", "2")
+  .option("--data-dir <dir>", "with --sparse: where the quick preset's checkpoint is cached (default: the data folder)")
+  .action(async (opts: { json?: boolean; backend?: BackendName; samples: string; profile?: boolean; sparse?: boolean; sparsities: string; batches: string; rounds: string; budget: string; dataDir?: string }) => {
+    if (opts.sparse) {
+      const list = (flag: string, text: string) => text.split(",").map((t) => {
+        const n = Number(t);
+        if (t.trim() === "" || !Number.isFinite(n)) throw new Error(`${flag}: expected comma-separated numbers, got ${JSON.stringify(text)}`);
+        return n;
+      });
+      if (opts.backend) process.env.FWPRUNE_BACKEND = opts.backend;
+      await runSparseBench({
+        sparsities: list("--sparsities", opts.sparsities),
+        batches: list("--batches", opts.batches),
+        rounds: Number(opts.rounds),
+        budget: Number(opts.budget),
+        dataDir: dataDirFromFlag(opts.dataDir),
+        onStatus: (m) => process.stderr.write(`fwprune bench: ${m}\n`),
+        onLine: (l) => console.log(opts.json ? JSON.stringify(l) : formatSparseBenchLine(l)),
+      });
+      return;
+    }
     const report = await runBench({ backend: opts.backend, samples: Number(opts.samples), profile: opts.profile });
     console.log(opts.json ? JSON.stringify(report.profile ? { ...report.result, profile: report.profile } : report.result) : formatBench(report));
   });
 
 registerExperimentCommands(program);
+registerExportCommand(program);
 registerReproduceCommand(program);
 
 export { program };

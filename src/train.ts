@@ -229,11 +229,16 @@ export function timeInference(model: Model, split: Split, opts: TimingOptions = 
   return timeInferenceSideBySide([model], split, opts)[0];
 }
 
+/** Anything that maps images [n, h, w, c] to logits: a compiled sparse model (src/inference/sparse-model.ts). */
+export interface Predictor {
+  predict(images: tf.Tensor4D): tf.Tensor;
+}
+
 /**
- * Time several models on the same split, interleaved: each repeat times every model once, in a rotating order, so
- * a slow spell on the machine hits them alike and their ratio stays meaningful.
+ * Time several models (or predictors) on the same split, interleaved: each repeat times every model once, in a
+ * rotating order, so a slow spell on the machine hits them alike and their ratio stays meaningful.
  */
-export function timeInferenceSideBySide(models: Model[], split: Split, opts: TimingOptions = {}): InferenceTiming[] {
+export function timeInferenceSideBySide(models: (Model | Predictor)[], split: Split, opts: TimingOptions = {}): InferenceTiming[] {
   const repeats = opts.repeats ?? 5;
   const batchSize = opts.batchSize ?? 1000;
   const count = Math.min(split.count, opts.samples ?? split.count);
@@ -242,7 +247,8 @@ export function timeInferenceSideBySide(models: Model[], split: Split, opts: Tim
   for (let s = 0; s < count; s += batchSize) {
     batches.push(tf.slice(data.x, [s, 0, 0, 0], [Math.min(batchSize, count - s), -1, -1, -1]));
   }
-  const predict = (model: Model, xb: tf.Tensor4D) => tf.tidy(() => forward(model.spec, model.params, xb).dataSync());
+  const predict = (model: Model | Predictor, xb: tf.Tensor4D) =>
+    tf.tidy(() => ("params" in model ? forward(model.spec, model.params, xb) : model.predict(xb)).dataSync());
   try {
     for (const model of models) predict(model, batches[0]);
     const seconds: number[][] = models.map(() => []);

@@ -5,3 +5,4 @@ export * from "./lock";
 export { intactEpochs, pretrain, PretrainFailed, PretrainInfo, readPretrainInfo } from "./pretrain";
 export { computeRecord, ensureBackend, ensureRecord } from "./run";
 export * from "./sweep";
+export { exportRun, ExportReport, formatExport } from "./export";

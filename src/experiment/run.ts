@@ -4,7 +4,9 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend";
 import { datasetFor } from "../data";
-import { Model, cloneModel, disposeModel, multiplyAdds } from "../model";
+import { compileSparseModel } from "../inference/sparse-model";
+import { sparseKernelsAvailable } from "../kernels/sparse";
+import { Model, cloneModel, disposeModel, getWeights, multiplyAdds } from "../model";
 import { Mask, applyMask, weightSparsity } from "../prune/mask";
 import { PruneOutcome, getMethod } from "../prune/method";
 import { retrainInPlace } from "../prune/retrain";
@@ -53,10 +55,17 @@ export function failedRecord(plan: RunPlan, config: unknown, reason: string, bac
 
 /**
  * Compute one run from its checkpoint (which must exist): the method (prune, if it does), retraining as the method
- * says, evaluation, inference timing beside the dense checkpoint. Any error, a diverging loss included, makes a
- * `failed` record with the reason. Touches no cache; see ensureRecord.
+ * says, evaluation, inference timing beside the dense checkpoint and through the sparse kernels. Any error, a
+ * diverging loss included, makes a `failed` record with the reason. Touches no cache; see ensureRecord.
+ * `onFinalModel` sees the final model (`fwprune export` takes its weights) before it is disposed.
  */
-export async function computeRecord(plan: RunPlan, dataDir: string, config: unknown, onProgress?: (done: number, total: number) => void): Promise<RunRecord> {
+export async function computeRecord(
+  plan: RunPlan,
+  dataDir: string,
+  config: unknown,
+  onProgress?: (done: number, total: number) => void,
+  onFinalModel?: (model: Model) => void,
+): Promise<RunRecord> {
   const start = performance.now();
   const dataset = datasetFor(plan.dataset);
   const method = getMethod(plan.method);
@@ -94,9 +103,23 @@ export async function computeRecord(plan: RunPlan, dataDir: string, config: unkn
     }
     const evalStart = performance.now();
     const final = evaluate(model, dataset.test);
+    onFinalModel?.(model);
     // The dense checkpoint (left untouched above) is timed beside the final model, interleaved, so their ratio
-    // survives a busy machine.
-    const [timing, denseTiming] = timeInferenceSideBySide(model === checkpoint ? [model] : [model, checkpoint], dataset.test, plan.inputs.inference);
+    // survives a busy machine; so is the final model compiled for the sparse kernels, where they run (wasm).
+    const inference = plan.inputs.inference ?? {};
+    const sparseModel = sparseKernelsAvailable()
+      ? compileSparseModel(model.spec, getWeights(model), { calibrationBatch: Math.min(128, inference.batchSize ?? 1000), calibrationRepeats: 3 })
+      : undefined;
+    const timed = [model, ...(model === checkpoint ? [] : [checkpoint]), ...(sparseModel ? [sparseModel] : [])];
+    let timings;
+    try {
+      timings = timeInferenceSideBySide(timed, dataset.test, inference);
+    } finally {
+      sparseModel?.dispose();
+    }
+    const timing = timings[0];
+    const denseTiming = model === checkpoint ? undefined : timings[1];
+    const sparseTiming = sparseModel ? timings[timings.length - 1] : undefined;
     const sparsity = weightSparsity(model);
     seconds.evaluate = (performance.now() - evalStart) / 1000;
     seconds.total = (performance.now() - start) / 1000;
@@ -115,6 +138,8 @@ export async function computeRecord(plan: RunPlan, dataDir: string, config: unkn
       inferenceMedianSeconds: timing.medianSeconds,
       inferenceSeconds: timing.seconds,
       inferenceDenseMedianSeconds: (denseTiming ?? timing).medianSeconds,
+      inferenceSparseMedianSeconds: sparseTiming?.medianSeconds,
+      inferenceSparsePaths: sparseModel ? Object.fromEntries(sparseModel.layers.map((l) => [l.layer, l.path])) : undefined,
       samplesUsed: samples.prune + samples.retrain,
       pretrainSamples: samples.pretrain,
       seconds,

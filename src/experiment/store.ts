@@ -45,6 +45,13 @@ export interface RunMetrics {
   inferenceSeconds: number[];
   /** The dense checkpoint of the same budget, timed interleaved with this run's model (the ratio's denominator). */
   inferenceDenseMedianSeconds: number;
+  /**
+   * This run's model compiled for fwprune's sparse kernels (src/inference/sparse-model.ts), timed in the same
+   * interleaved rounds, and the path each conv/dense layer took there. Absent from records made before it existed
+   * (the shipped paper, tradeoff and fashion records) and where the kernels cannot run (backends other than wasm).
+   */
+  inferenceSparseMedianSeconds?: number;
+  inferenceSparsePaths?: Record<string, "dense" | "sparse">;
   /** Training samples the method itself consumed (FW gradient minibatches + retraining), and pre-training's. */
   samplesUsed: number;
   pretrainSamples: number;
@@ -173,6 +180,8 @@ const MetricsSchema = z.object({
   inferenceMedianSeconds: z.number().positive(),
   inferenceSeconds: z.array(z.number().positive()).nonempty(),
   inferenceDenseMedianSeconds: z.number().positive(),
+  inferenceSparseMedianSeconds: z.number().positive().optional(),
+  inferenceSparsePaths: z.record(z.string(), z.enum(["dense", "sparse"])).optional(),
   samplesUsed: count,
   pretrainSamples: count,
   seconds: z.object({ prune: finite, retrain: finite, evaluate: finite, total: finite }),

@@ -1,6 +1,7 @@
 // Plotly figure specs ({ data, layout }) built from plain rows. Pure functions: no DOM, no Plotly import.
 // Display them with showFigure (display.ts), write a PNG with figureToPng.
 import type { RunRecord } from "../experiment/store";
+import { summarize } from "../analysis/stats";
 import { AggregatedMetric, aggregateRecords } from "./frame";
 
 export type ChartRow = Record<string, unknown>;
@@ -434,4 +435,39 @@ export function tradeoffFigure(records: RunRecord[], opts: { x: "sparsity" | "fl
     xTitle: opts.x === "sparsity" ? "achieved sparsity (%)" : "theoretical speed-up (dense / remaining multiply-adds)",
     yTitle: "test accuracy (%)", logX: opts.x === "flopsSpeedup",
   });
+}
+
+/**
+ * Inference time of one method's models relative to the dense checkpoint timed beside them, per budget (mean over
+ * seeds, 95% band with several): through tfjs's dense kernels, through fwprune's sparse kernels (only where the
+ * records have that timing: older records do not, and the title then says "not measured"), and the FLOP bound
+ * (remaining / dense multiply-adds, what a sparse kernel as efficient per multiply-add as the dense one would reach).
+ */
+export function inferenceTimesFigure(records: RunRecord[], opts: { method: string; title?: string }): PlotlyFigure {
+  const runs = records.filter((r) => r.status === "ok" && r.metrics && r.label === opts.method);
+  const series: [string, (m: NonNullable<RunRecord["metrics"]>) => number | undefined][] = [
+    ["dense kernels (tfjs)", (m) => m.inferenceMedianSeconds / m.inferenceDenseMedianSeconds],
+    ["sparse kernels (fwprune)", (m) => (m.inferenceSparseMedianSeconds === undefined ? undefined : m.inferenceSparseMedianSeconds / m.inferenceDenseMedianSeconds)],
+    ["FLOP bound", (m) => 1 / m.flops.speedup],
+  ];
+  const rows: ChartRow[] = [];
+  for (const [name, value] of series) {
+    for (const budget of [...new Set(runs.map((r) => r.budget))].sort((a, b) => a - b)) {
+      const values = runs.filter((r) => r.budget === budget).map((r) => value(r.metrics!)).filter((v): v is number => v !== undefined);
+      if (values.length === 0) continue;
+      const s = summarize(values);
+      const ci = Number.isFinite(s.ci95) ? s.ci95 : NaN;
+      rows.push({ series: name, budget, value: s.mean, lower: s.mean - ci, upper: s.mean + ci });
+    }
+  }
+  const sparseMeasured = rows.some((r) => r.series === series[1][0]);
+  const figure = lineChart({
+    rows, x: "budget", y: "value", group: "series", markers: true,
+    band: rows.some((r) => Number.isFinite(r.lower as number)) ? { lower: "lower", upper: "upper" } : undefined,
+    colors: Object.fromEntries(series.map(([name], i) => [name, FIGURE_PALETTE[[0, 2, 7][i]]])),
+    title: opts.title ?? `${opts.method}: inference time / the dense checkpoint's${sparseMeasured ? "" : " (sparse kernels: not measured in these records)"}`,
+    xTitle: "pre-training budget (epochs)", yTitle: "time relative to the dense checkpoint",
+  });
+  (figure.layout.yaxis as Record<string, unknown>).rangemode = "tozero";
+  return figure;
 }

@@ -1,0 +1,128 @@
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "./backend";
+import { datasetFor } from "./data";
+import { loadConfig } from "./experiment/config";
+import { planPretraining, planRuns } from "./experiment/plan";
+import { pretrain } from "./experiment/pretrain";
+import { checkpointFile } from "./experiment/store";
+import { SparseBenchLayer, compareDenseSparse, paramTensors, roundTo } from "./inference/compare";
+import { disposeModel, getWeights, multiplyAdds } from "./model";
+import { magnitudeMask } from "./prune/magnitude";
+import { loadCheckpoint } from "./train";
+
+/** One line of `fwprune bench --sparse --json`. */
+export interface SparseBenchLine {
+  backend: string;
+  model: "paper-cnn";
+  /** The checkpoint pruned: the quick preset's dense pre-training, seed 0, after `budget` epochs. */
+  checkpoint: string;
+  pruning: "global magnitude";
+  sparsity: number;
+  batch: number;
+  denseSamplesPerSec: number;
+  sparseSamplesPerSec: number;
+  /** sparse / dense samples per second, measured side by side (interleaved rounds, medians). */
+  speedup: number;
+  /** Dense multiply-adds / those left on the non-zero weights: what a perfect sparse kernel would give. */
+  flopsSpeedup: number;
+  /** max |sparse − dense| / max |dense| over the timed logits. */
+  maxRelativeError: number;
+  /** Per conv/dense layer, milliseconds per batch (its pool and the conversions into it included), medians. */
+  layers: SparseBenchLayer[];
+}
+
+export interface SparseBenchOptions {
+  sparsities?: number[];
+  batches?: number[];
+  /** Interleaved timing rounds per (sparsity, batch); the median counts. */
+  rounds?: number;
+  /** Pre-training epochs of the checkpoint (computed and cached in the data folder if missing). */
+  budget?: number;
+  dataDir: string;
+  onLine?: (line: SparseBenchLine) => void;
+  onStatus?: (message: string) => void;
+}
+
+/**
+ * The paper CNN of the quick preset (seed 0, pre-trained `budget` epochs, the sweep's cached checkpoint), pruned by
+ * global magnitude to each sparsity, timed on the embedded test digits through tfjs's dense kernels (model.ts's
+ * forward) and through the compiled sparse model, interleaved round by round so that load on the machine hits both.
+ */
+export async function runSparseBench(opts: SparseBenchOptions): Promise<SparseBenchLine[]> {
+  const sparsities = opts.sparsities ?? [0.9, 0.95, 0.98];
+  const batches = opts.batches ?? [1000, 1];
+  const rounds = opts.rounds ?? 15;
+  const budget = opts.budget ?? 2;
+  for (const s of sparsities) if (!(s >= 0 && s < 1)) throw new Error(`--sparsities: expected numbers in [0, 1), got ${s}`);
+  for (const b of batches) if (!Number.isInteger(b) || b < 1 || b > 2000) throw new Error(`--batches: expected integers in 1..2000, got ${b}`);
+  if (!Number.isInteger(rounds) || rounds < 3) throw new Error(`--rounds: expected an integer ≥ 3, got ${rounds}`);
+  if (!Number.isInteger(budget) || budget < 1 || budget > 10) throw new Error(`--budget: expected an integer in 1..10 (the quick preset's checkpoints), got ${budget}`);
+  const backend = await initBackend(undefined, { quiet: true });
+  if (backend !== "wasm") throw new Error(`bench --sparse times fwprune's wasm kernels; the backend is ${backend} (set FWPRUNE_BACKEND=wasm)`);
+
+  const config = loadConfig("quick");
+  const plan = planPretraining(config, planRuns(config)).find((p) => p.inputs.seed === 0);
+  if (!plan) throw new Error("the quick preset has no seed 0");
+  opts.onStatus?.(`checkpoint: quick preset, seed 0, epoch ${budget} (pre-trained now if not cached in ${opts.dataDir})`);
+  await pretrain({ ...plan, epochs: budget }, opts.dataDir);
+  const { model } = loadCheckpoint(checkpointFile(opts.dataDir, plan.key, budget));
+  const weights = getWeights(model);
+  const spec = model.spec;
+  disposeModel(model);
+  const test = datasetFor(config.dataset).test;
+  const maxBatch = Math.max(...batches);
+  if (test.count < maxBatch) throw new Error(`the quick preset's test split has ${test.count} images; batch ${maxBatch} needs more`);
+  const images = tf.tensor4d(test.images.subarray(0, maxBatch * 784), [maxBatch, 28, 28, 1]);
+
+  const lines: SparseBenchLine[] = [];
+  try {
+    for (const sparsity of sparsities) {
+      const mask = magnitudeMask(spec, weights, sparsity, "global");
+      const pruned = Object.fromEntries(Object.entries(weights).map(([k, v]) => [k, mask[k] ? v.map((x, i) => (mask[k][i] ? x : 0)) : v]));
+      const layerSparsity = Object.fromEntries(Object.entries(mask).map(([k, m]) => [k.replace("/kernel", ""), m.reduce((z, x) => z + (x === 0 ? 1 : 0), 0) / m.length]));
+      const flops = multiplyAdds(spec).reduce((acc, k) => ({ dense: acc.dense + k.multiplyAdds, left: acc.left + k.multiplyAdds * (1 - layerSparsity[k.kernel.replace("/kernel", "")]) }), { dense: 0, left: 0 });
+      const params = paramTensors(spec, pruned);
+      try {
+        for (const batch of batches) {
+          opts.onStatus?.(`sparsity ${sparsity}, batch ${batch}: calibrating and timing`);
+          const x = batch === maxBatch ? images : tf.slice(images, [0, 0, 0, 0], [batch, -1, -1, -1]);
+          try {
+            const compared = compareDenseSparse(spec, pruned, x, { rounds, params });
+            const out: SparseBenchLine = {
+              backend,
+              model: "paper-cnn",
+              checkpoint: `quick preset, seed 0, epoch ${budget}`,
+              pruning: "global magnitude",
+              sparsity,
+              batch,
+              denseSamplesPerSec: compared.denseSamplesPerSec,
+              sparseSamplesPerSec: compared.sparseSamplesPerSec,
+              speedup: compared.speedup,
+              flopsSpeedup: roundTo(flops.dense / flops.left, 2),
+              maxRelativeError: compared.maxRelativeError,
+              layers: compared.layers,
+            };
+            lines.push(out);
+            opts.onLine?.(out);
+          } finally {
+            if (x !== images) x.dispose();
+          }
+        }
+      } finally {
+        tf.dispose(Object.values(params));
+      }
+    }
+  } finally {
+    images.dispose();
+  }
+  return lines;
+}
+
+/** The readable summary `fwprune bench --sparse` prints without --json. */
+export function formatSparseBenchLine(l: SparseBenchLine): string {
+  const head = `sparsity ${l.sparsity}, batch ${l.batch}: dense ${l.denseSamplesPerSec.toFixed(0)} samples/s, sparse ${l.sparseSamplesPerSec.toFixed(0)} samples/s, ×${l.speedup.toFixed(2)} (FLOP bound ×${l.flopsSpeedup.toFixed(2)}; max relative error ${l.maxRelativeError})`;
+  const rows = l.layers.map((y) =>
+    `  ${y.layer.padEnd(7)} ${(100 * y.sparsity).toFixed(1).padStart(5)}% sparse, ${y.path.padEnd(6)} dense ${y.denseMs.toFixed(2).padStart(7)} ms, sparse ${y.sparseMs.toFixed(2).padStart(7)} ms, FLOP bound ${y.flopBoundMs.toFixed(2).padStart(7)} ms (×${y.overFlopBound.toFixed(2)})`,
+  );
+  return [head, ...rows].join("\n");
+}

@@ -1,0 +1,178 @@
+import { Command } from "commander";
+import * as fs from "fs";
+import * as path from "path";
+import * as tf from "@tensorflow/tfjs";
+import { datasetFor } from "../data";
+import { writeFileAtomic } from "../fsutil";
+import { FileSize, decodeSparseWeights, encodeSparseWeights, layersArtifacts, layersModelFor, sizeOf } from "../inference/export";
+import { Model, ModelSpec, getWeights } from "../model";
+import { dataDirFromFlag, displayPath } from "../paths";
+import { ExperimentConfig, loadConfig, validateConfig } from "./config";
+import { planRuns } from "./plan";
+import { computeRecord, ensureBackend } from "./run";
+import { runOne } from "./sweep";
+import { positiveInteger } from "./commands";
+
+export interface ExportOptions {
+  /** A preset name or config file (as --preset), or a config. */
+  preset: string | ExperimentConfig;
+  method: string;
+  budget: number;
+  seed?: number;
+  sparsity?: number;
+  out: string;
+  dataDir: string;
+  onStatus?: (message: string) => void;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface ExportReport {
+  key: string;
+  testAccuracy: number;
+  sparsity: number;
+  files: { layersModel: FileSize[]; sparse: FileSize };
+  /** model.json + weights file, and the sparse file, raw and gzipped. */
+  denseBytes: number;
+  denseGzippedBytes: number;
+  sparseBytes: number;
+  sparseGzippedBytes: number;
+}
+
+/**
+ * Export one run's final model. Records hold no weights, so the run is recomputed from its checkpoint (runs are
+ * seeded and deterministic on one machine) and must reproduce its recorded test accuracy and zeros exactly; the
+ * layers model, loaded back through plain tfjs, must give that accuracy too; the sparse file must decode to the
+ * same weights. Any mismatch stops the export before a file is written.
+ */
+export async function exportRun(opts: ExportOptions): Promise<ExportReport> {
+  await ensureBackend();
+  const config = typeof opts.preset === "string" ? loadConfig(opts.preset) : validateConfig(opts.preset);
+  opts.onStatus?.("the run's record (computed now if it is not cached)");
+  const record = await runOne(config, { method: opts.method, budget: opts.budget, seed: opts.seed, sparsity: opts.sparsity }, { dataDir: opts.dataDir });
+  if (!record || record.status !== "ok" || !record.metrics) throw new Error(`the run failed, nothing to export: ${record?.reason ?? "no record"}`);
+  const plan = planRuns(config).find((p) => p.key === record.key);
+  if (!plan) throw new Error(`run ${record.key} is not among the runs of ${config.name}`);
+
+  opts.onStatus?.("recomputing the run from its checkpoint to take its final weights");
+  let weights: Record<string, Float32Array> | undefined;
+  let spec: ModelSpec | undefined;
+  const again = await computeRecord(plan, opts.dataDir, record.config, opts.onProgress, (model: Model) => {
+    weights = getWeights(model);
+    spec = model.spec;
+  });
+  if (again.status !== "ok" || !again.metrics || !weights || !spec) throw new Error(`recomputing the run failed: ${again.reason ?? "no final model"}`);
+  const recorded = record.metrics;
+  if (again.metrics.testAccuracy !== recorded.testAccuracy || again.metrics.zeros !== recorded.zeros) {
+    throw new Error(
+      `recomputing ${record.label} (budget ${record.budget}, seed ${record.seed}) gave test accuracy ${again.metrics.testAccuracy} with ${again.metrics.zeros} zeros; ` +
+        `the record (${record.backend}, tfjs ${record.versions.tfjs}, ${record.host}) says ${recorded.testAccuracy} with ${recorded.zeros}: ` +
+        "the run does not reproduce here, so these weights are not the recorded model; nothing was written",
+    );
+  }
+
+  opts.onStatus?.("checking the layers model through plain tfjs, and the sparse file's round trip");
+  const layers = layersModelFor(spec, weights);
+  const { json, weights: weightBytes } = await layersArtifacts(layers);
+  layers.dispose();
+  const accuracy = await layersModelAccuracy(json, weightBytes, datasetFor(plan.dataset).test);
+  if (accuracy !== recorded.testAccuracy) {
+    throw new Error(`the exported layers model scores ${accuracy} on the test split; the record says ${recorded.testAccuracy}; nothing was written`);
+  }
+  const sparseBytes = encodeSparseWeights(spec, weights);
+  const decoded = decodeSparseWeights(sparseBytes);
+  for (const [name, v] of Object.entries(weights)) {
+    const back = decoded.weights[name];
+    if (!back || back.length !== v.length || back.some((x, i) => x !== v[i])) throw new Error(`the sparse file does not give back ${name} exactly; nothing was written`);
+  }
+
+  fs.mkdirSync(opts.out, { recursive: true });
+  const modelJson = Buffer.from(JSON.stringify(json));
+  const files = { "model.json": modelJson, "weights.bin": weightBytes, "model.fwsparse": sparseBytes };
+  for (const [name, bytes] of Object.entries(files)) writeFileAtomic(path.join(opts.out, name), bytes);
+  const layersModel = [sizeOf("model.json", modelJson), sizeOf("weights.bin", weightBytes)];
+  const sparse = sizeOf("model.fwsparse", sparseBytes);
+  const report: ExportReport = {
+    key: record.key,
+    testAccuracy: recorded.testAccuracy,
+    sparsity: recorded.sparsity,
+    files: { layersModel, sparse },
+    denseBytes: layersModel.reduce((n, f) => n + f.bytes, 0),
+    denseGzippedBytes: layersModel.reduce((n, f) => n + f.gzippedBytes, 0),
+    sparseBytes: sparse.bytes,
+    sparseGzippedBytes: sparse.gzippedBytes,
+  };
+  writeFileAtomic(path.join(opts.out, "sizes.json"), JSON.stringify(report, null, 1) + "\n");
+  return report;
+}
+
+/** Test accuracy of a layers model loaded by tf.loadLayersModel from memory, as a plain tfjs user would load it. */
+async function layersModelAccuracy(json: { modelTopology: object; weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[] }, weightBytes: Uint8Array, split: { images: Float32Array; labels: Int32Array; count: number }): Promise<number> {
+  const weightData = weightBytes.buffer.slice(weightBytes.byteOffset, weightBytes.byteOffset + weightBytes.length) as ArrayBuffer;
+  const model = await tf.loadLayersModel({ load: async () => ({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData }) });
+  try {
+    let correct = 0;
+    for (let s = 0; s < split.count; s += 1000) {
+      const n = Math.min(1000, split.count - s);
+      const predicted = tf.tidy(() => (model.predict(tf.tensor4d(split.images.subarray(s * 784, (s + n) * 784), [n, 28, 28, 1])) as tf.Tensor).argMax(-1).dataSync());
+      for (let i = 0; i < n; i++) if (predicted[i] === split.labels[s + i]) correct++;
+    }
+    return correct / split.count;
+  } finally {
+    model.dispose();
+  }
+}
+
+export function formatExport(r: ExportReport, out: string): string {
+  const kb = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
+  return [
+    `exported run ${r.key} (test accuracy ${r.testAccuracy}, sparsity ${(100 * r.sparsity).toFixed(1)}%) to ${displayPath(out)}:`,
+    `  layers model (model.json + weights.bin): ${kb(r.denseBytes)}, gzipped ${kb(r.denseGzippedBytes)}`,
+    `  sparse file (model.fwsparse):            ${kb(r.sparseBytes)}, gzipped ${kb(r.sparseGzippedBytes)}`,
+    `  sparse / dense: ${(r.sparseBytes / r.denseBytes).toFixed(3)} raw, ${(r.sparseGzippedBytes / r.denseGzippedBytes).toFixed(3)} gzipped (sizes.json)`,
+  ].join("\n");
+}
+
+export function registerExportCommand(program: Command): void {
+  program
+    .command("export")
+    .description("write one run's final model as a TensorFlow.js layers model (model.json + weights.bin), a compact sparse file, and their sizes")
+    .requiredOption("--preset <name|file>", "quick | paper | tradeoff | fashion | path of a JSON config")
+    .requiredOption("--method <name>", "a method name of the config (or a variant's name)")
+    .requiredOption("--budget <epochs>", "pre-training budget (checkpoint epoch)", positiveInteger("--budget", 1))
+    .requiredOption("--out <dir>", "the folder to write (created if missing)")
+    .option("--seed <n>", "seed (default: the config's first)", positiveInteger("--seed"))
+    .option("--sparsity <s>", "target sparsity (default: the config's first)", (t: string) => {
+      const n = Number(t);
+      if (t.trim() === "" || !(n >= 0 && n < 1)) throw new Error(`--sparsity: expected a number in [0, 1), got ${JSON.stringify(t)}`);
+      return n;
+    })
+    .option("--data-dir <dir>", "where checkpoints and run records live (default: the data folder)")
+    .action(async (opts: { preset: string; method: string; budget: number; out: string; seed?: number; sparsity?: number; dataDir?: string }) => {
+      const out = path.resolve(opts.out);
+      if (fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new Error(`--out: ${out} exists and is not a folder`);
+      const report = await exportRun({
+        ...opts,
+        out,
+        dataDir: dataDirFromFlag(opts.dataDir),
+        onStatus: (m) => process.stderr.write(`fwprune export: ${m}\n`),
+        onProgress: progressLine(),
+      });
+      console.log(formatExport(report, out));
+    });
+}
+
+/** A one-line progress bar on a terminal (cli-progress); nothing otherwise. */
+function progressLine(): ((done: number, total: number) => void) | undefined {
+  if (!process.stderr.isTTY) return undefined;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const cliProgress = require("cli-progress") as typeof import("cli-progress");
+  const bar = new cliProgress.SingleBar({ format: "{bar} {value}/{total} pruning steps", stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic);
+  let started = false;
+  return (done, total) => {
+    if (!started) {
+      bar.start(total, done);
+      started = true;
+    } else bar.update(done);
+    if (done >= total) bar.stop();
+  };
+}

@@ -1,0 +1,160 @@
+import * as tf from "@tensorflow/tfjs";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { SPARSE_WASM_BASE64 } from "./sparse-module";
+import { pointer } from "./simd";
+
+/** The loops of sparse.wat, bound to the memory of one tfjs wasm backend. Pointers and strides are bytes. */
+interface SparseLoops {
+  spmm(
+    rowPtr: number, idx: number, vals: number, bias: number, x: number, out: number,
+    rows: number, tiles: number, inTile: number, outTile: number,
+    segs: number, inSeg: number, outSeg: number, outRow: number,
+    segVecs: number, scale: number, relu: number,
+  ): void;
+  maxPool2x2(x: number, out: number, planes: number, h: number, w: number, b: number): void;
+  spconvPool2x2(
+    rowPtr: number, idx: number, vals: number, bias: number, x: number, out: number,
+    rows: number, tiles: number, inTile: number, outTile: number,
+    pooledRows: number, pooledCols: number, inRowBytes: number, outSeg: number, outRow: number,
+    scale: number, relu: number,
+  ): void;
+  tilesToCols(x: number, out: number, tiles: number, c: number, h: number, w: number, colBytes: number): void;
+}
+
+// The compile options leave out the DOM typings, where WebAssembly's live; this is the little used here.
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
+}
+const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+let compiled: object | null | undefined;
+const instances = new WeakMap<object, SparseLoops | null>();
+
+function sparseLoops(backend: BackendWasm): SparseLoops | undefined {
+  const memory = (backend.wasm as unknown as { asm?: { memory?: object } }).asm?.memory;
+  if (!memory) return undefined;
+  let loops = instances.get(memory);
+  if (loops === undefined) {
+    try {
+      compiled ??= new wasmApi.Module(Buffer.from(SPARSE_WASM_BASE64, "base64"));
+      loops = new wasmApi.Instance(compiled, { env: { memory } }).exports as unknown as SparseLoops;
+    } catch {
+      compiled = null;
+      loops = null;
+    }
+    instances.set(memory, loops);
+  }
+  return loops ?? undefined;
+}
+
+/** Whether the sparse kernels can run now: the wasm backend is active and WebAssembly SIMD compiles. */
+export function sparseKernelsAvailable(): boolean {
+  if (tf.getBackend() !== "wasm") return false;
+  return sparseLoops(tf.backend() as BackendWasm) !== undefined;
+}
+
+export const SPARSE_SPMM = "FwpruneSparseSpmm";
+export const MAX_POOL_TILES = "FwpruneMaxPool2x2Tiles";
+export const SPARSE_CONV_POOL = "FwpruneSparseConvPool2x2";
+export const TILES_TO_COLS = "FwpruneTilesToCols";
+
+/**
+ * One pass of sparse.wat's spmm over a block of the input: `inOffset`/`outOffset` (bytes) shift where it starts, the
+ * rest is spmm's geometry (see sparse.wat).
+ */
+export interface SpmmPass {
+  inOffset: number;
+  outOffset: number;
+  tiles: number;
+  segs: number;
+  segVecs: number;
+}
+
+export interface SpmmAttrs {
+  outShape: number[];
+  rows: number;
+  inTile: number;
+  outTile: number;
+  inSeg: number;
+  outSeg: number;
+  outRow: number;
+  scale: number;
+  relu: boolean;
+  passes: SpmmPass[];
+}
+
+function spmmKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
+  const backend = args.backend as BackendWasm;
+  const { x, rowPtr, idx, vals, bias } = args.inputs as Record<"x" | "rowPtr" | "idx" | "vals" | "bias", tf.TensorInfo>;
+  const a = args.attrs as unknown as SpmmAttrs;
+  const loops = sparseLoops(backend);
+  if (!loops) throw new Error(`${SPARSE_SPMM}: WebAssembly SIMD is unavailable on this backend`);
+  const out = backend.makeOutput(a.outShape, "float32");
+  const [px, po] = [pointer(backend, x), pointer(backend, out)];
+  const [pr, pi, pv, pb] = [pointer(backend, rowPtr), pointer(backend, idx), pointer(backend, vals), pointer(backend, bias)];
+  for (const p of a.passes) {
+    loops.spmm(pr, pi, pv, pb, px + p.inOffset, po + p.outOffset, a.rows, p.tiles, a.inTile, a.outTile,
+      p.segs, a.inSeg, a.outSeg, a.outRow, p.segVecs, a.scale, a.relu ? 1 : 0);
+  }
+  return out;
+}
+
+function maxPoolTilesKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
+  const backend = args.backend as BackendWasm;
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const [t, c, h, w, b] = x.shape;
+  const loops = sparseLoops(backend);
+  if (!loops) throw new Error(`${MAX_POOL_TILES}: WebAssembly SIMD is unavailable on this backend`);
+  const out = backend.makeOutput([t, c, Math.floor(h / 2), Math.floor(w / 2), b], "float32");
+  loops.maxPool2x2(pointer(backend, x), pointer(backend, out), t * c, h, w, b);
+  return out;
+}
+
+/** A valid stride-1 convolution and the 2×2 max pool after it, over tiles of 8 images (sparse.wat's spconvPool2x2). */
+export interface ConvPoolAttrs {
+  /** Input tile geometry [c, h, w], kernel size and output channels. */
+  input: [number, number, number];
+  kernel: number;
+  channels: number;
+  relu: boolean;
+}
+
+function convPoolKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
+  const backend = args.backend as BackendWasm;
+  const { x, rowPtr, idx, vals, bias } = args.inputs as Record<"x" | "rowPtr" | "idx" | "vals" | "bias", tf.TensorInfo>;
+  const a = args.attrs as unknown as ConvPoolAttrs;
+  const loops = sparseLoops(backend);
+  if (!loops) throw new Error(`${SPARSE_CONV_POOL}: WebAssembly SIMD is unavailable on this backend`);
+  const [c, h, w] = a.input;
+  const [oh, ow] = [h - a.kernel + 1, w - a.kernel + 1];
+  const [ph, pw] = [Math.floor(oh / 2), Math.floor(ow / 2)];
+  const tiles = x.shape[0];
+  const out = backend.makeOutput([tiles, a.channels, ph, pw, 8], "float32");
+  const at = (t: tf.TensorInfo) => pointer(backend, t);
+  loops.spconvPool2x2(at(rowPtr), at(idx), at(vals), at(bias), at(x), at(out), a.channels, tiles, c * h * w * 32, a.channels * ph * pw * 32,
+    ph, pw, w * 32, pw * 32, ph * pw * 32, 32, a.relu ? 1 : 0);
+  return out;
+}
+
+function tilesToColsKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
+  const backend = args.backend as BackendWasm;
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const [t, c, h, w] = x.shape;
+  const loops = sparseLoops(backend);
+  if (!loops) throw new Error(`${TILES_TO_COLS}: WebAssembly SIMD is unavailable on this backend`);
+  const out = backend.makeOutput([h * w * c, t * 8], "float32");
+  loops.tilesToCols(pointer(backend, x), pointer(backend, out), t, c, h, w, t * 8 * 4);
+  return out;
+}
+
+let registered = false;
+/** Register the two kernels on wasm (idempotent; they are new kernel names, so nothing of tfjs's is replaced). */
+export function registerSparseKernels(): void {
+  if (registered) return;
+  tf.registerKernel({ kernelName: SPARSE_SPMM, backendName: "wasm", kernelFunc: spmmKernel as tf.KernelFunc });
+  tf.registerKernel({ kernelName: MAX_POOL_TILES, backendName: "wasm", kernelFunc: maxPoolTilesKernel as tf.KernelFunc });
+  tf.registerKernel({ kernelName: SPARSE_CONV_POOL, backendName: "wasm", kernelFunc: convPoolKernel as tf.KernelFunc });
+  tf.registerKernel({ kernelName: TILES_TO_COLS, backendName: "wasm", kernelFunc: tilesToColsKernel as tf.KernelFunc });
+  registered = true;
+}
