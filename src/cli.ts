@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command } from "commander";
 import type { BackendName } from "./backend";
-import { formatBench, runBench } from "./bench";
+import { benchStructured, formatBench, formatStructuredBench, runBench } from "./bench";
 import { registerExperimentCommands } from "./experiment/commands";
 import { registerReproduceCommand } from "./reproduce";
 
@@ -19,7 +19,15 @@ program
   .option("--backend <name>", "tensorflow | wasm | cpu (default: the fastest available)")
   .option("--samples <n>", "samples to time, at least 2000", "4096")
   .option("--profile", "also time each kernel of a training step")
-  .action(async (opts: { json?: boolean; backend?: BackendName; samples: string; profile?: boolean }) => {
+  .option("--structured [reduction]", "instead: time the paper CNN cut to this FLOP reduction by L1 filter pruning beside the dense one (batch 1000 and 1)")
+  .option("--repeats <n>", "with --structured: timed repeats per model (medians)", "9")
+  .action(async (opts: { json?: boolean; backend?: BackendName; samples: string; profile?: boolean; structured?: string | boolean; repeats: string }) => {
+    if (opts.structured !== undefined) {
+      const reduction = opts.structured === true ? 0.5 : Number(opts.structured);
+      const b = await benchStructured(reduction, { backend: opts.backend, repeats: Number(opts.repeats) });
+      console.log(opts.json ? JSON.stringify(b) : formatStructuredBench(b));
+      return;
+    }
     const report = await runBench({ backend: opts.backend, samples: Number(opts.samples), profile: opts.profile });
     console.log(opts.json ? JSON.stringify(report.profile ? { ...report.result, profile: report.profile } : report.result) : formatBench(report));
   });
