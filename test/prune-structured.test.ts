@@ -199,6 +199,22 @@ test("the group gradient equals the sum of the weight-level mask gradients over 
   disposeModel(model);
 });
 
+test("a removed group's gradient is exactly 0 (its pre-activation is 0, where ReLU's gradient is 0): FW from a 0/1 mask cannot add groups", () => {
+  const model = randomModel(TINY_CNN, 4);
+  const layout = groupLayout(TINY_CNN);
+  const m = randomGroups(TINY_CNN, 9);
+  const oracle = cnnGroupOracle(model, digits, { batchSize: 32, seed: 1, loss: "crossentropy" });
+  const { grad } = oracle.evaluate(m, 0);
+  const removed = Array.from(m.keys()).filter((i) => m[i] === 0);
+  assert.ok(removed.length > 0);
+  for (const i of removed) assert.equal(grad[i], 0, `removed group ${i}`);
+  // Inside C (every m_g > 0) the same groups have gradients again.
+  const inside = oracle.evaluate(new Float32Array(groupCount(layout)).fill(0.5), 1).grad;
+  assert.ok(removed.some((i) => inside[i] !== 0));
+  oracle.dispose();
+  disposeModel(model);
+});
+
 test("surgery preserves the masked model's logits (max relative error 1e-5), and unsurgery inverts it", () => {
   const x = tf.tensor4d(digits.images.subarray(0, 16 * 784), [16, 28, 28, 1]);
   for (const [spec, seed] of [[TINY_CNN, 1], [TINY_CNN, 2], [PAPER_CNN, 3]] as [ModelSpec, number][]) {
@@ -331,13 +347,13 @@ test("FW on a convex quadratic over the group polytope reaches the projected opt
   }
 });
 
-test("the structured preset: 4 methods × 3 FLOP targets × budgets 2, 10 × 3 seeds plus the dense baselines; the shipped presets' keys are unchanged", () => {
+test("the structured preset: 4 methods (+ 2 FW variants) × 3 FLOP targets × budgets 2, 10 × 3 seeds plus the dense baselines; the shipped presets' keys are unchanged", () => {
   const structured = validateConfig(PRESETS.structured);
   const runs = planRuns(structured);
-  assert.equal(runs.length, (4 * 3 + 2) * 2 * 3);
+  assert.equal(runs.length, (6 * 3 + 2) * 2 * 3);
   assert.deepEqual([...new Set(runs.map((r) => r.sparsity))].sort(), [0.25, 0.5, 0.75, null]);
   const surgered = runs.filter((r) => r.inputs.retrain?.surgered);
-  assert.equal(surgered.length, 4 * 3 * 2 * 3, "exactly the structured runs retrain a surgered model");
+  assert.equal(surgered.length, 6 * 3 * 2 * 3, "exactly the structured runs retrain a surgered model");
   assert.ok(surgered.every((r) => r.method.startsWith("structured-") && r.inputs.retrain?.masked === false));
   // Adding a retraining mode must leave every other run's key alone: each run of the shipped presets is found.
   const empty = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-structured-keys-"));
@@ -358,7 +374,7 @@ test("a structured sweep end to end: surgered records with FLOPs within the targ
   const config = resolveConfig({
     preset: "structured", name: "tiny-structured", seeds: [0], budgets: [1], pretrain: { epochs: 1 },
     dataset: { name: "mnist-embedded", limitTrain: 300, limitTest: 100 },
-    methods: ["dense-retrained", "structured-magnitude", { name: "sfwm-groups", method: "structured-fw-momentum", params: { iterations: 4, batchSize: 32, budget: "groups" } }],
+    methods: ["dense-retrained", "structured-magnitude", { name: "sfwm-groups", method: "structured-fw-momentum", params: { iterations: 4, batchSize: 32, budget: "groups", start: "uniform" } }],
     sparsity: [0.5], inference: { repeats: 1, batchSize: 1000 },
   });
   await sweep(config, { dataDir, workers: 0 });

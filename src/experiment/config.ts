@@ -309,7 +309,12 @@ export const PRESETS: Record<PresetName, ConfigInput> = {
     dataset: { ...QUICK_DATA },
     seeds: [0, 1, 2],
     budgets: [2, 10],
-    methods: ["dense", "dense-retrained", "structured-random", "structured-magnitude", "structured-fw", "structured-fw-momentum"],
+    // FW from the L1 mask can only drop groups (see structured-fw.ts); the "-uniform" variants start inside C instead.
+    methods: [
+      "dense", "dense-retrained", "structured-random", "structured-magnitude", "structured-fw", "structured-fw-momentum",
+      { name: "structured-fw-uniform", method: "structured-fw", params: { start: "uniform" } },
+      { name: "structured-fw-momentum-uniform", method: "structured-fw-momentum", params: { start: "uniform" } },
+    ],
     params: { "structured-fw": { iterations: 100 }, "structured-fw-momentum": { iterations: 100 } },
     sparsity: [0.25, 0.5, 0.75],
     inference: { repeats: 5, batchSize: 1000, samples: 2000 },
