@@ -1,9 +1,10 @@
 import * as tf from "@tensorflow/tfjs";
 import { BackendName, initBackend } from "./backend";
 import { cpuClockMs, FusedMomentumOptimizer, KernelTiming, profileKernels } from "./kernels";
-import { createModel, disposeModel, forward, PAPER_CNN } from "./model";
+import { countParams, createModel, disposeModel, forward, getWeights, modelFromWeights, PAPER_CNN } from "./model";
+import { groupL1, groupLayout, keptPerLayer, selectGroups, specFlops, surgery } from "./prune/groups";
 import { mulberry32 } from "./random";
-import { trainStep } from "./train";
+import { timeInferenceSideBySide, trainStep } from "./train";
 
 /** `fwprune bench --json`'s line; the same definition as the PyTorch peer (shared/peers/torch_bench.py). */
 export interface BenchResult {
@@ -112,6 +113,76 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
 
 function round1(x: number): number {
   return Math.round(x * 10) / 10;
+}
+
+/** `fwprune bench --structured r`: the surgered paper CNN at FLOP reduction r beside the dense one. */
+export interface StructuredBench {
+  backend: string;
+  flopReduction: number;
+  groups: Record<string, { kept: number; of: number }>;
+  params: { dense: number; surgered: number };
+  flops: { dense: number; surgered: number; speedup: number };
+  /** Medians over the repeats, both models timed interleaved in one process; speedup = dense / surgered. */
+  batch1000: { denseMs: number; surgeredMs: number; speedup: number };
+  batch1: { denseMs: number; surgeredMs: number; speedup: number };
+  /** Measured speed-up at batch 1000 / FLOP speed-up: how much of the removed arithmetic the dense kernels turn into time. */
+  measuredOverFlopSpeedup: number;
+}
+
+/**
+ * Structured pruning's speed-up with ordinary dense kernels: the paper CNN (seeded init) cut by L1 filter pruning
+ * (per layer) to the FLOP reduction, surgered, and timed beside the dense model on random images (pruning does not
+ * change the arithmetic of a given shape, so trained weights time the same): 2,000 images at batch 1000 and 200
+ * at batch 1, interleaved, medians over `repeats`.
+ */
+export async function benchStructured(reduction: number, opts: { backend?: BackendName; repeats?: number; seed?: number } = {}): Promise<StructuredBench> {
+  if (!(reduction > 0 && reduction < 1)) throw new Error(`--structured: got ${reduction}; expected a FLOP reduction in (0, 1), e.g. 0.5`);
+  const repeats = opts.repeats ?? 9;
+  if (!(Number.isInteger(repeats) && repeats >= 1 && repeats <= 100)) throw new Error(`--repeats: got ${repeats}; expected an integer in 1..100`);
+  const backend = await initBackend(opts.backend, { quiet: true });
+  const dense = createModel(PAPER_CNN, opts.seed ?? 0);
+  const layout = groupLayout(PAPER_CNN);
+  const weights = getWeights(dense);
+  const groups = selectGroups(PAPER_CNN, layout, groupL1(layout, weights, true), reduction, "flops", "per-layer");
+  const smaller = surgery(PAPER_CNN, weights, groups);
+  const surgered = modelFromWeights(smaller.spec, smaller.weights);
+  const rand = mulberry32((opts.seed ?? 0) + 1);
+  const count = 2000;
+  const split = { images: new Float32Array(count * 784).map(() => rand()), labels: new Int32Array(count), count };
+  try {
+    const ms = (batchSize: number, samples: number) => {
+      const [s, d] = timeInferenceSideBySide([surgered, dense], split, { repeats, batchSize, samples });
+      return { denseMs: round1(d.medianSeconds * 1000), surgeredMs: round1(s.medianSeconds * 1000), speedup: Math.round((d.medianSeconds / s.medianSeconds) * 1000) / 1000 };
+    };
+    const batch1000 = ms(1000, count);
+    const batch1 = ms(1, 200);
+    const kept = keptPerLayer(layout, groups);
+    const flops = { dense: specFlops(PAPER_CNN), surgered: specFlops(smaller.spec), speedup: 0 };
+    flops.speedup = Math.round((flops.dense / flops.surgered) * 1000) / 1000;
+    return {
+      backend,
+      flopReduction: reduction,
+      groups: Object.fromEntries(layout.map((g, l) => [g.name, { kept: kept[l], of: g.count }])),
+      params: { dense: countParams(PAPER_CNN), surgered: countParams(smaller.spec) },
+      flops,
+      batch1000,
+      batch1,
+      measuredOverFlopSpeedup: Math.round((batch1000.speedup / flops.speedup) * 1000) / 1000,
+    };
+  } finally {
+    disposeModel(dense);
+    disposeModel(surgered);
+  }
+}
+
+export function formatStructuredBench(b: StructuredBench): string {
+  const widths = Object.entries(b.groups).map(([name, g]) => `${name} ${g.kept}/${g.of}`).join(", ");
+  return [
+    `backend ${b.backend}; paper CNN cut by L1 filter pruning to a ${(100 * b.flopReduction).toFixed(0)}% FLOP reduction: ${widths}`,
+    `parameters ${b.params.surgered} of ${b.params.dense}; multiply-adds ${b.flops.surgered} of ${b.flops.dense} (FLOP speed-up ×${b.flops.speedup.toFixed(2)})`,
+    `batch 1000: dense ${b.batch1000.denseMs} ms, surgered ${b.batch1000.surgeredMs} ms: measured speed-up ×${b.batch1000.speedup.toFixed(2)} (${(100 * b.measuredOverFlopSpeedup).toFixed(0)}% of the FLOP speed-up)`,
+    `batch 1 (200 images): dense ${b.batch1.denseMs} ms, surgered ${b.batch1.surgeredMs} ms: measured speed-up ×${b.batch1.speedup.toFixed(2)}`,
+  ].join("\n");
 }
 
 /** The readable summary `fwprune bench` prints without --json. */

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command } from "commander";
 import type { BackendName } from "./backend";
-import { formatBench, runBench } from "./bench";
+import { benchStructured, formatBench, formatStructuredBench, runBench } from "./bench";
 import { registerExperimentCommands } from "./experiment/commands";
 import { registerExportCommand } from "./experiment/export";
 import { formatSparseBenchLine, runSparseBench } from "./bench-sparse";
@@ -17,7 +17,7 @@ program
 
 program
   .command("bench")
-  .description("time training (batch 64) and inference (batch 1000) of the paper CNN on this machine; --sparse: dense vs sparse inference")
+  .description("time training (batch 64) and inference (batch 1000) of the paper CNN on this machine; --sparse: dense vs sparse inference; --structured: a filter-pruned model vs the dense one")
   .option("--json", "print JSON: exactly one line (with --sparse, one line per sparsity × batch)")
   .option("--backend <name>", "tensorflow | wasm | cpu (default: the fastest available)")
   .option("--samples <n>", "samples to time, at least 2000", "4096")
@@ -28,7 +28,20 @@ program
   .option("--rounds <n>", "with --sparse: interleaved timing rounds (medians)", "15")
   .option("--budget <epochs>", "with --sparse: the quick preset checkpoint's epoch", "2")
   .option("--data-dir <dir>", "with --sparse: where the quick preset's checkpoint is cached (default: the data folder)")
-  .action(async (opts: { json?: boolean; backend?: BackendName; samples: string; profile?: boolean; sparse?: boolean; sparsities: string; batches: string; rounds: string; budget: string; dataDir?: string }) => {
+  .option("--structured [reduction]", "instead: time the paper CNN cut to this FLOP reduction by L1 filter pruning beside the dense one (batch 1000 and 1)")
+  .option("--repeats <n>", "with --structured: timed repeats per model (medians)", "9")
+  .action(async (opts: {
+    json?: boolean; backend?: BackendName; samples: string; profile?: boolean;
+    sparse?: boolean; sparsities: string; batches: string; rounds: string; budget: string; dataDir?: string;
+    structured?: string | boolean; repeats: string;
+  }) => {
+    if (opts.sparse && opts.structured !== undefined) throw new Error("bench: --sparse and --structured are two different benchmarks; give one");
+    if (opts.structured !== undefined) {
+      const reduction = opts.structured === true ? 0.5 : Number(opts.structured);
+      const b = await benchStructured(reduction, { backend: opts.backend, repeats: Number(opts.repeats) });
+      console.log(opts.json ? JSON.stringify(b) : formatStructuredBench(b));
+      return;
+    }
     if (opts.sparse) {
       const list = (flag: string, text: string) => text.split(",").map((t) => {
         const n = Number(t);

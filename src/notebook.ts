@@ -76,10 +76,13 @@ export function describeContext(ctx: NotebookContext): string {
   const params = c.methods
     .filter((m) => Object.keys(m.params).length > 0)
     .map((m) => `  ${m.name}: ${canonicalJson(getMethod(m.method).describe?.(m.params) ?? m.params)}`);
+  const pruning = c.methods.filter((m) => getMethod(m.method).prune);
+  const structured = pruning.filter((m) => getMethod(m.method).retrain(m.params) === "surgered").length;
+  const target = structured === 0 ? "target sparsity" : structured === pruning.length ? "target FLOP reduction" : "target (sparsity; FLOP reduction for the structured methods)";
   return [
     `preset: ${path.isAbsolute(ctx.preset) ? displayPath(ctx.preset) : ctx.preset} (config "${c.name}")`,
     `data: ${data}`,
-    `seeds: ${c.seeds.join(", ")}; budgets (pre-training epochs): ${budgetsOf(c).join(", ")}; target sparsity: ${JSON.stringify(c.sparsity)}`,
+    `seeds: ${c.seeds.join(", ")}; budgets (pre-training epochs): ${budgetsOf(c).join(", ")}; ${target}: ${JSON.stringify(c.sparsity)}`,
     `retraining: ${c.retrain.epochs} epoch(s), lr ${c.retrain.lr}, momentum ${c.retrain.momentum}, batch ${c.retrain.batchSize}`,
     `methods: ${methods}`,
     ...(params.length ? ["parameters:", ...params] : []),

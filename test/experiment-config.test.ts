@@ -44,7 +44,7 @@ test("presets validate and plan the runs the protocol describes", () => {
 test("invalid configs name the field, the value and what was expected", () => {
   const cases: [unknown, RegExp][] = [
     [{ ...tiny, sparsity: 1.5 }, /sparsity: .*less than 1.*got 1\.5/],
-    [{ ...tiny, methods: ["dense", "foo"] }, /methods\.1\.method: no method is called "foo"; expected one of dense, dense-retrained, magnitude, random, fw, fw-momentum \(got "foo"\)/],
+    [{ ...tiny, methods: ["dense", "foo"] }, /methods\.1\.method: no method is called "foo"; expected one of dense, dense-retrained, magnitude, random, fw, fw-momentum, structured-magnitude, structured-random, structured-fw, structured-fw-momentum \(got "foo"\)/],
     [{ ...tiny, pretrain: { epochs: 0 } }, /pretrain\.epochs: .*greater than 0.*got 0/],
     [{ ...tiny, dataset: { name: "idx", dir: "/no/such/folder" } }, /dataset\.dir: folder "\/no\/such\/folder" does not exist/],
     [{ ...tiny, budgets: [1, 3] }, /budgets\.1: budget 3 exceeds pretrain\.epochs = 2/],
@@ -76,7 +76,7 @@ test("a JSON file is deep-merged over the preset it names; without one, over the
   assert.equal(loadConfig(file).dataset.name, "mnist");
   fs.writeFileSync(file, "{ not json");
   assert.throws(() => loadConfig(file), /mine\.json: not valid JSON/);
-  assert.throws(() => loadConfig(path.join(dir, "absent.json")), /expected quick, paper, tradeoff, fashion or the path of a JSON config file/);
+  assert.throws(() => loadConfig(path.join(dir, "absent.json")), /expected quick, paper, tradeoff, fashion, structured or the path of a JSON config file/);
   assert.deepEqual(deepMerge({ a: { b: 1, c: [1, 2] } }, { a: { c: [3] } }), { a: { b: 1, c: [3] } });
   assert.deepEqual(params(resolveConfig({ preset: "quick", params: { "fw-momentum": { momentum: "mokhtari" } } }), "fw-momentum")?.momentum, { kind: "mokhtari" });
   const variant = resolveConfig({ preset: "quick", methods: [{ name: "fwm-0.5", method: "fw-momentum", params: { momentum: 0.5 } }] });

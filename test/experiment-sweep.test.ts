@@ -46,7 +46,7 @@ test("a cached run is not recomputed; changing one method parameter recomputes o
   assert.equal(rows.length, 6);
   assert.ok(rows.every((r) => r.testAccuracy.count === 1 && r.runs === 1));
   assert.equal(rows.find((r) => r.label === "dense")?.inferenceRatio.mean, 1);
-  assert.deepEqual(aggregateFrame(first.records).shape, [6, 6 + 10 * 4]);
+  assert.deepEqual(aggregateFrame(first.records).shape, [6, 6 + 13 * 4]);
   aggregateCsv(first.records, path.join(dataDir, "table.csv"));
   const [header, ...lines] = fs.readFileSync(path.join(dataDir, "table.csv"), "utf8").trim().split("\n").map((l) => l.split(","));
   assert.deepEqual(header.slice(0, 7), ["method", "baseMethod", "budget", "sparsityTarget", "runs", "failed", "testAccuracy_mean"]);

@@ -15,7 +15,7 @@ import { focusBudget, notebookConfig } from "../src/notebook";
 import { executeNotebook, Notebook, NotebookCellError, NotebookOutput, outputRole, REPO_ROOT } from "../src/report/notebooks";
 import { closeBrowser } from "../src/report/png";
 import { listNotebooks, missingRecordsReason, problemOutputs } from "../src/reproduce";
-import { TINY, TINY_FASHION, TINY_TRADEOFF } from "./tiny-config";
+import { TINY, TINY_FASHION, TINY_STRUCTURED, TINY_TRADEOFF } from "./tiny-config";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-notebooks-real-"));
 after(async () => {
@@ -30,8 +30,13 @@ const tradeoffFile = path.join(tmp, "tiny-tradeoff.json");
 fs.writeFileSync(tradeoffFile, JSON.stringify(TINY_TRADEOFF));
 const fashionFile = path.join(tmp, "tiny-fashion.json");
 fs.writeFileSync(fashionFile, JSON.stringify(TINY_FASHION));
+const structuredFile = path.join(tmp, "tiny-structured.json");
+fs.writeFileSync(structuredFile, JSON.stringify(TINY_STRUCTURED));
 const dataDir = path.join(tmp, "data");
-const env = { FWPRUNE_PRESET: presetFile, FWPRUNE_TRADEOFF_PRESET: tradeoffFile, FWPRUNE_FASHION_PRESET: fashionFile, FWPRUNE_DATA_DIR: dataDir, FWPRUNE_WORKERS: "0" };
+const env = {
+  FWPRUNE_PRESET: presetFile, FWPRUNE_TRADEOFF_PRESET: tradeoffFile, FWPRUNE_FASHION_PRESET: fashionFile, FWPRUNE_STRUCTURED_PRESET: structuredFile,
+  FWPRUNE_DATA_DIR: dataDir, FWPRUNE_WORKERS: "0",
+};
 
 /** Execute a shipped notebook on the tiny config into tmp; the shipped file must stay as it was. */
 async function executeTiny(name: string): Promise<{ outputs: NotebookOutput[]; text: string; seconds: number }> {
@@ -47,7 +52,7 @@ async function executeTiny(name: string): Promise<{ outputs: NotebookOutput[]; t
   assert.deepEqual(problemOutputs(nb), [], `${name}: no error or stderr output`);
   const outputs = nb.cells.flatMap((c) => c.outputs ?? []);
   const text = outputs.filter((o) => o.output_type === "stream").map((o) => [o.text ?? ""].flat().join("")).join("");
-  assert.match(text, /config "tiny-(notebook|tradeoff|fashion)-test"/, `${name}: the kernel got its config from the environment`);
+  assert.match(text, /config "tiny-(notebook|tradeoff|fashion|structured)-test"/, `${name}: the kernel got its config from the environment`);
   return { outputs, text, seconds };
 }
 
@@ -74,6 +79,7 @@ const FIGURES: Record<string, number> = {
   "07-schedule-playground.ipynb": 4,
   "08-tradeoff.ipynb": 2,
   "09-fashion-mnist.ipynb": 2,
+  "10-structured.ipynb": 2,
 };
 
 const notebookNames = listNotebooks().map((f) => path.basename(f));
@@ -92,6 +98,7 @@ for (const name of notebookNames) {
       assert.match(text, /iteration 0 agrees: loss \d\.\d{4}, gap /, "the hand-built iteration matches the library's");
       assert.match(text, /this notebook's FW run reproduces the stored fw run exactly/);
     }
+    if (name.startsWith("10-")) assert.match(text, /masked vs surgered logits on 300 test images: max \|Δ\| \/ max \|logit\| = /, "the surgery check ran");
     if (name.startsWith("04-")) assert.match(text, /budget 1: fw 0\.\d+ at sparsity 0\.9\d*; fw-momentum/, "it studies budget 1, the only one");
     console.log(`# ${name} on the tiny config: ${s.toFixed(1)} s`);
   });
@@ -144,17 +151,20 @@ test("notebookConfig reads FWPRUNE_PRESET / FWPRUNE_DATA_DIR / FWPRUNE_WORKERS; 
   assert.throws(() => notebookConfig({ FWPRUNE_WORKERS: "two" }), /FWPRUNE_WORKERS: expected an integer ≥ 0, got "two"/);
 });
 
-test("reproduce runs the trade-off and Fashion-MNIST notebooks only when their records are all there", () => {
+test("reproduce runs the trade-off, Fashion-MNIST and structured notebooks only when their records are all there", () => {
   const tradeoff = path.join(REPO_ROOT, "notebooks", "08-tradeoff.ipynb");
   const emptyDir = fs.mkdtempSync(path.join(tmp, "empty-"));
   assert.match(missingRecordsReason(tradeoff, emptyDir, { FWPRUNE_TRADEOFF_PRESET: tradeoffFile }) ?? "", /^6 of 6 runs of preset ".*tiny-tradeoff\.json" are neither cached nor shipped; compute them with "npx fwprune sweep --preset tradeoff"/);
   assert.equal(missingRecordsReason(tradeoff, dataDir, { FWPRUNE_TRADEOFF_PRESET: tradeoffFile }), undefined, "the notebook tests above computed them");
   assert.equal(missingRecordsReason(path.join(REPO_ROOT, "notebooks", "05-budget-sweep.ipynb"), emptyDir), undefined, "a main-preset notebook always runs");
+  const structured = path.join(REPO_ROOT, "notebooks", "10-structured.ipynb");
+  assert.match(missingRecordsReason(structured, emptyDir, { FWPRUNE_STRUCTURED_PRESET: structuredFile }) ?? "", /^6 of 6 runs of preset ".*tiny-structured\.json" are neither cached nor shipped; compute them with "npx fwprune sweep --preset structured"/);
+  assert.equal(missingRecordsReason(structured, dataDir, { FWPRUNE_STRUCTURED_PRESET: structuredFile }), undefined, "the notebook tests above computed them");
 });
 
-test("reproduce picks notebooks 01..09 (not the smoke check), by number or name, and flags error/stderr outputs", () => {
+test("reproduce picks notebooks 01..10 (not the smoke check), by number or name, and flags error/stderr outputs", () => {
   const all = listNotebooks().map((f) => path.basename(f));
-  assert.deepEqual(all.map((f) => f.slice(0, 3)), ["01-", "02-", "03-", "04-", "05-", "06-", "07-", "08-", "09-"]);
+  assert.deepEqual(all.map((f) => f.slice(0, 3)), ["01-", "02-", "03-", "04-", "05-", "06-", "07-", "08-", "09-", "10-"]);
   assert.ok(!all.some((f) => f.startsWith("00-")));
   assert.deepEqual(listNotebooks(undefined, ["04", "02-magnitude-pruning"]).map((f) => path.basename(f)), ["04-fw-momentum.ipynb", "02-magnitude-pruning.ipynb"]);
   assert.throws(() => listNotebooks(undefined, ["99"]), /--only "99": expected exactly one notebook .* none matches/);

@@ -15,3 +15,12 @@ export const TINY_TRADEOFF = { ...TINY, name: "tiny-tradeoff-test", methods: ["r
 
 /** The generalization notebook's config, tiny: Fashion-MNIST (Debian's dataset-fashion-mnist, installed by the set-up). */
 export const TINY_FASHION = { ...TINY, name: "tiny-fashion-test", dataset: { name: "fashion-mnist", limitTrain: 600, limitTest: 300 } };
+
+/** The structured notebook's config, tiny: the four structured methods and the dense baselines at one FLOP target. */
+export const TINY_STRUCTURED = {
+  ...TINY,
+  name: "tiny-structured-test",
+  methods: ["dense", "dense-retrained", "structured-random", "structured-magnitude", "structured-fw", "structured-fw-momentum"],
+  params: { "structured-fw": { iterations: 10 }, "structured-fw-momentum": { iterations: 10 } },
+  sparsity: [0.5],
+};

@@ -61,7 +61,8 @@ export function registerExperimentCommands(program: Command): void {
       for (const name of methodNames()) {
         const method = getMethod(name);
         const params = describeParams(method, parseParams(method));
-        console.log(`${name}${method.prune ? " (prunes to the target sparsity)" : ""}: ${method.summary}`);
+        const target = method.retrain(parseParams(method)) === "surgered" ? " (prunes to the target FLOP reduction)" : " (prunes to the target sparsity)";
+        console.log(`${name}${method.prune ? target : ""}: ${method.summary}`);
         for (const [key, value] of Object.entries(params)) console.log(`    ${key}: ${JSON.stringify(value)}`);
       }
     });
@@ -150,7 +151,7 @@ export function registerExperimentCommands(program: Command): void {
     .requiredOption("--method <name>", `a method name of the config (${methodNames().join(", ")}, or a variant's name)`)
     .requiredOption("--budget <epochs>", "pre-training budget (checkpoint epoch)", positiveInteger("--budget", 1))
     .option("--seed <n>", "seed (default: the config's first)", positiveInteger("--seed"))
-    .option("--sparsity <s>", "target sparsity (default: the config's first)", (t: string) => Number(t))
+    .option("--sparsity <s>", "the target: sparsity, or FLOP reduction for structured methods (default: the config's first)", (t: string) => Number(t))
     .option("--data-dir <dir>", DATA_DIR_HELP)
     .action(async (opts: { preset: string; method: string; budget: number; seed?: number; sparsity?: number; dataDir?: string }) => {
       const config = loadConfig(opts.preset);

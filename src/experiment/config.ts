@@ -126,8 +126,8 @@ export const ConfigSchema = z.object({
         ctx.addIssue({ code: "custom", path: where, message: `entry "${target}" is itself matched to another; expected an entry without match` });
       } else if (other.budgets && !budgetsOf(c, m).every((b) => budgetsOf(c, other).includes(b))) {
         ctx.addIssue({ code: "custom", path: where, message: `entry "${target}" does not run at every budget this one does (${budgetsOf(c, m).join(", ")})` });
-      } else if (what === "sparsity" && (!method.prune || !otherMethod.prune || m.sparsity !== undefined)) {
-        ctx.addIssue({ code: "custom", path: where, message: `matching sparsity needs two methods that prune (got "${m.method}" and "${other.method}") and no sparsity of its own` });
+      } else if (what === "sparsity" && (!method.prune || !otherMethod.prune || m.sparsity !== undefined || retrainMode(method, { ...shared, ...m.params }) === "surgered" || retrainMode(otherMethod, { ...c.params?.[other.method], ...other.params }) === "surgered")) {
+        ctx.addIssue({ code: "custom", path: where, message: `matching sparsity needs two methods that prune weights (got "${m.method}" and "${other.method}"; structured methods have no weight sparsity to match) and no sparsity of its own` });
       } else if (what === "samples" && (method.prune || retrainMode(method, { ...shared, ...m.params }) !== "free" || [other.sparsity ?? c.sparsity].flat().length !== 1)) {
         ctx.addIssue({ code: "custom", path: where, message: `matching samples needs a method that retrains freely without pruning (e.g. dense-retrained; got "${m.method}") and an entry with one target sparsity` });
       }
@@ -299,6 +299,25 @@ export const PRESETS: Record<PresetName, ConfigInput> = {
     seeds: [0, 1, 2],
     methods: [...DEFAULTS.methods, ...structuredClone(MATCHED_BASELINES)],
     inference: { repeats: 3, batchSize: 1000, samples: 2000 },
+  },
+  // Structured pruning: whole filters and neurons removed, the smaller model retrained. Here the target (`sparsity`)
+  // is the FLOP reduction: the surgered model keeps at most (1 − target) of the dense multiply-adds.
+  structured: {
+    ...structuredClone(DEFAULTS),
+    preset: "structured",
+    name: "structured",
+    dataset: { ...QUICK_DATA },
+    seeds: [0, 1, 2],
+    budgets: [2, 10],
+    // FW from the L1 mask can only drop groups (see structured-fw.ts); the "-uniform" variants start inside C instead.
+    methods: [
+      "dense", "dense-retrained", "structured-random", "structured-magnitude", "structured-fw", "structured-fw-momentum",
+      { name: "structured-fw-uniform", method: "structured-fw", params: { start: "uniform" } },
+      { name: "structured-fw-momentum-uniform", method: "structured-fw-momentum", params: { start: "uniform" } },
+    ],
+    params: { "structured-fw": { iterations: 100 }, "structured-fw-momentum": { iterations: 100 } },
+    sparsity: [0.25, 0.5, 0.75],
+    inference: { repeats: 5, batchSize: 1000, samples: 2000 },
   },
 };
 

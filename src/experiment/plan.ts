@@ -70,8 +70,11 @@ export interface RunInputs {
   sparsity?: number;
   /** The method's canonical description of its full parameters. */
   params: Record<string, unknown>;
-  /** The retraining after the method (absent when it does not retrain), and whether the mask is held. */
-  retrain?: RetrainParams & { masked: boolean };
+  /**
+   * The retraining after the method (absent when it does not retrain), whether the mask is held, and (structured
+   * methods only, so that other runs' keys are unchanged) whether the smaller, surgered model is trained instead.
+   */
+  retrain?: RetrainParams & { masked: boolean; surgered?: true };
   /** Matched comparisons: the keys of the runs whose achieved sparsity / consumed samples this run takes. */
   match?: { sparsity?: string; samples?: string };
   inference: { repeats: number; batchSize: number };
@@ -121,7 +124,7 @@ export function runInputs(
     method: entry.method,
     sparsity: sparsity ?? undefined,
     params: describeParams(method, entry.params),
-    retrain: mode === "none" ? undefined : { ...config.retrain, ...entry.retrain, masked: mode === "masked" },
+    retrain: mode === "none" ? undefined : { ...config.retrain, ...entry.retrain, masked: mode === "masked", ...(mode === "surgered" ? { surgered: true as const } : {}) },
     match,
     inference: { ...config.inference },
   };

@@ -6,11 +6,12 @@ import { initBackend } from "../backend";
 import { datasetFor } from "../data";
 import { compileSparseModel } from "../inference/sparse-model";
 import { sparseKernelsAvailable } from "../kernels/sparse";
-import { Model, cloneModel, disposeModel, getWeights, multiplyAdds } from "../model";
-import { Mask, applyMask, weightSparsity } from "../prune/mask";
+import { Model, cloneModel, countParams, disposeModel, getWeights, modelFromWeights, multiplyAdds } from "../model";
+import { groupLayout, keptPerLayer, specFlops, surgery, unsurgery } from "../prune/groups";
+import { Mask, applyMask, sparsityOfWeights, weightSparsity } from "../prune/mask";
 import { PruneOutcome, getMethod } from "../prune/method";
 import { retrainInPlace } from "../prune/retrain";
-import { DivergenceError, evaluate, loadCheckpoint, timeInferenceSideBySide, train } from "../train";
+import { DivergenceError, InferenceTiming, evaluate, loadCheckpoint, timeInferenceSideBySide, train } from "../train";
 import { waitForLock } from "./lock";
 import { RECORD_FORMAT, RunPlan } from "./plan";
 import { RunMetrics, RunRecord, checkpointFile, readRecord, writeRecord } from "./store";
@@ -85,7 +86,13 @@ export async function computeRecord(
       outcome = await method.prune(checkpoint, plan.params, { train: dataset.train, seed: plan.seed, sparsity, progress: onProgress });
       seconds.prune = (performance.now() - pruneStart) / 1000;
       samples.prune = outcome.samplesUsed;
-      model = applyMask(checkpoint, outcome.mask);
+      if (plan.inputs.retrain?.surgered) {
+        if (!outcome.groups) throw new Error(`method "${plan.method}" retrains its surgered model but returned no group mask`);
+        const smaller = surgery(checkpoint.spec, getWeights(checkpoint), outcome.groups);
+        model = modelFromWeights(smaller.spec, smaller.weights);
+      } else {
+        model = applyMask(checkpoint, outcome.mask);
+      }
       pruned = evaluate(model, dataset.test);
     } else {
       model = method.retrain(plan.params) === "none" ? checkpoint : cloneModel(checkpoint);
@@ -93,7 +100,7 @@ export async function computeRecord(
     const retrain = plan.inputs.retrain;
     const matchedSamples = matched.samples ? matched.samples.samples.prune + matched.samples.samples.retrain : undefined;
     if (retrain && (retrain.epochs > 0 || matchedSamples !== undefined)) {
-      const { masked, ...opts } = retrain;
+      const { masked, surgered: _surgered, ...opts } = retrain; // a surgered model trains densely, like a free one
       const streamLabel = `retrain/${plan.budget}`;
       const r = outcome && masked
         ? await retrainInPlace(model, outcome.mask as Mask, dataset.train, { ...opts, seed: plan.seed, streamLabel })
@@ -120,7 +127,11 @@ export async function computeRecord(
     const timing = timings[0];
     const denseTiming = model === checkpoint ? undefined : timings[1];
     const sparseTiming = sparseModel ? timings[timings.length - 1] : undefined;
-    const sparsity = weightSparsity(model);
+    const groups = plan.inputs.retrain?.surgered ? outcome?.groups : undefined;
+    // A surgered model is measured against the original: its weights written back into the original shapes.
+    const sparsity = groups ? sparsityOfWeights(checkpoint.spec, unsurgery(checkpoint.spec, getWeights(model), groups)) : weightSparsity(model);
+    if (groups && !denseTiming) throw new Error("a surgered model must have been timed beside its dense checkpoint");
+    const surgered = groups && denseTiming ? surgeredMetrics(model, checkpoint, groups, dataset.test, plan.inputs.inference, [timing, denseTiming]) : undefined;
     seconds.evaluate = (performance.now() - evalStart) / 1000;
     seconds.total = (performance.now() - start) / 1000;
     const metrics: RunMetrics = {
@@ -133,7 +144,7 @@ export async function computeRecord(
       zeros: sparsity.zeros,
       prunableWeights: sparsity.total,
       compressionRatio: sparsity.total / (sparsity.total - sparsity.zeros),
-      flops: flopsOf(model.spec, sparsity.perLayer),
+      flops: flopsOf(checkpoint.spec, sparsity.perLayer),
       samples,
       inferenceMedianSeconds: timing.medianSeconds,
       inferenceSeconds: timing.seconds,
@@ -143,6 +154,7 @@ export async function computeRecord(
       samplesUsed: samples.prune + samples.retrain,
       pretrainSamples: samples.pretrain,
       seconds,
+      surgered,
     };
     return { ...baseRecord(plan, config), status: "ok", metrics, history: outcome?.history, details: outcome?.details };
   } catch (err) {
@@ -152,6 +164,35 @@ export async function computeRecord(
     if (model && model !== checkpoint) disposeModel(model);
     disposeModel(checkpoint);
   }
+}
+
+/** Images timed one at a time (batch 1) for a surgered model, beside the dense checkpoint. */
+export const SINGLE_IMAGE_TIMING_SAMPLES = 200;
+
+/** The surgered model beside the dense checkpoint: size, FLOPs, and inference speed at the config's batch and at batch 1. */
+function surgeredMetrics(
+  model: Model,
+  checkpoint: Model,
+  groups: Float32Array,
+  test: Parameters<typeof timeInferenceSideBySide>[1],
+  inference: { repeats: number; batchSize: number; samples?: number },
+  [timing, denseTiming]: [InferenceTiming, InferenceTiming],
+): NonNullable<RunMetrics["surgered"]> {
+  const layout = groupLayout(checkpoint.spec);
+  const kept = keptPerLayer(layout, groups);
+  const flops = specFlops(model.spec);
+  const denseFlops = specFlops(checkpoint.spec);
+  const [one, denseOne] = timeInferenceSideBySide([model, checkpoint], test, { repeats: inference.repeats, batchSize: 1, samples: SINGLE_IMAGE_TIMING_SAMPLES });
+  return {
+    groups: Object.fromEntries(layout.map((g, l) => [g.name, { kept: kept[l], of: g.count }])),
+    params: countParams(model.spec),
+    denseParams: countParams(checkpoint.spec),
+    flops,
+    denseFlops,
+    flopSpeedup: denseFlops / flops,
+    batch: { batchSize: inference.batchSize, medianSeconds: timing.medianSeconds, denseMedianSeconds: denseTiming.medianSeconds, speedup: denseTiming.medianSeconds / timing.medianSeconds },
+    batchOne: { samples: Math.min(SINGLE_IMAGE_TIMING_SAMPLES, test.count), medianSeconds: one.medianSeconds, denseMedianSeconds: denseOne.medianSeconds, speedup: denseOne.medianSeconds / one.medianSeconds },
+  };
 }
 
 /** Multiply-adds per image of each kernel, dense and on its non-zero weights only. */

@@ -56,6 +56,27 @@ export interface RunMetrics {
   samplesUsed: number;
   pretrainSamples: number;
   seconds: { prune: number; retrain: number; evaluate: number; total: number };
+  /**
+   * Structured methods only (their model is cut down, "surgered", then retrained): kept filters/neurons per layer,
+   * parameters and FLOPs of the smaller model beside the dense one's, and its inference time beside the dense
+   * checkpoint's, interleaved in one run, at the config's batch size and at batch 1 (medians; speedup = dense / it).
+   */
+  surgered?: {
+    groups: Record<string, { kept: number; of: number }>;
+    params: number;
+    denseParams: number;
+    flops: number;
+    denseFlops: number;
+    flopSpeedup: number;
+    batch: SideBySideTiming & { batchSize: number };
+    batchOne: SideBySideTiming & { samples: number };
+  };
+}
+
+export interface SideBySideTiming {
+  medianSeconds: number;
+  denseMedianSeconds: number;
+  speedup: number;
 }
 
 export interface RunRecord {
@@ -185,6 +206,16 @@ const MetricsSchema = z.object({
   samplesUsed: count,
   pretrainSamples: count,
   seconds: z.object({ prune: finite, retrain: finite, evaluate: finite, total: finite }),
+  surgered: z.object({
+    groups: z.record(z.string(), z.object({ kept: count, of: count })),
+    params: count,
+    denseParams: count,
+    flops: count,
+    denseFlops: count,
+    flopSpeedup: z.number().positive(),
+    batch: z.object({ batchSize: count, medianSeconds: z.number().positive(), denseMedianSeconds: z.number().positive(), speedup: z.number().positive() }),
+    batchOne: z.object({ samples: count, medianSeconds: z.number().positive(), denseMedianSeconds: z.number().positive(), speedup: z.number().positive() }),
+  }).optional(),
 });
 /** Every field a record of this format has (extra fields are allowed: a newer writer may add some). */
 const RecordSchema = z.object({

@@ -32,26 +32,7 @@ export function cnnMaskOracle(model: Model, split: Split, opts: MaskOracleOption
   const thetaTensors = layout.map((e) => tf.tensor(theta.subarray(e.offset, e.offset + e.length), e.shape));
   const fixed: Params = {};
   for (const [name, v] of Object.entries(model.params)) if (!layout.some((e) => e.name === name)) fixed[name] = v;
-  const batchSize = Math.min(opts.batchSize, split.count);
-  if (!(batchSize >= 1)) throw new Error(`batchSize: expected ≥ 1 (and a non-empty split), got ${opts.batchSize} with ${split.count} samples`);
-  const batchesPerPass = Math.floor(split.count / batchSize);
-  let pass = -1;
-  let order = new Int32Array(0);
-  let batch: { x: tf.Tensor4D; y: tf.Tensor1D } | undefined;
-
-  const drawBatch = (t: number) => {
-    const p = Math.floor(t / batchesPerPass);
-    if (p !== pass) {
-      pass = p;
-      order = shuffledIndices(split.count, deriveSeed(opts.seed, `fw/minibatch/${p}`));
-    }
-    const j = t % batchesPerPass;
-    const idx = order.subarray(j * batchSize, (j + 1) * batchSize);
-    if (batch) tf.dispose([batch.x, batch.y]);
-    const [x, y] = minibatch(split, idx);
-    batch = { x, y };
-    return batch;
-  };
+  const batches = minibatchStream(split, opts.batchSize, opts.seed);
   const maskedWeights = (m: Float32Array) =>
     layout.map((e, l) => tf.mul(thetaTensors[l], tf.tensor(m.subarray(e.offset, e.offset + e.length), e.shape)));
   const paramsWith = (ws: tf.Tensor[]): Params => {
@@ -69,7 +50,7 @@ export function cnnMaskOracle(model: Model, split: Split, opts: MaskOracleOption
     layout,
     evaluate(m, t) {
       checkLength(m);
-      const { x, y } = drawBatch(t);
+      const { x, y } = batches.draw(t);
       const [value, g] = tf.tidy(() => {
         const f = (...ws: tf.Tensor[]) => lossOf(forward(spec, paramsWith(ws), x), y, opts.loss);
         const { value, grads } = tf.valueAndGrads(f)(maskedWeights(m));
@@ -83,12 +64,54 @@ export function cnnMaskOracle(model: Model, split: Split, opts: MaskOracleOption
     },
     lossAt(m) {
       checkLength(m);
-      if (!batch) throw new Error("lossAt: call evaluate() first (it draws the minibatch)");
-      const { x, y } = batch;
+      const { x, y } = batches.current();
       return tf.tidy(() => lossOf(forward(spec, paramsWith(maskedWeights(m)), x), y, opts.loss).dataSync()[0]);
     },
     dispose() {
       tf.dispose(thetaTensors);
+      batches.dispose();
+    },
+  };
+}
+
+export interface MinibatchStream {
+  /** Minibatch t (the previous one is disposed). */
+  draw(t: number): { x: tf.Tensor4D; y: tf.Tensor1D };
+  /** The last minibatch drawn. */
+  current(): { x: tf.Tensor4D; y: tf.Tensor1D };
+  dispose(): void;
+}
+
+/**
+ * The FW oracles' minibatches: minibatch t is slice t of seeded shuffles of the split (without replacement within a
+ * pass), so every method with the same seed sees the same minibatches.
+ */
+export function minibatchStream(split: Split, requestedBatchSize: number, seed: number): MinibatchStream {
+  const batchSize = Math.min(requestedBatchSize, split.count);
+  if (!(batchSize >= 1)) throw new Error(`batchSize: expected ≥ 1 (and a non-empty split), got ${requestedBatchSize} with ${split.count} samples`);
+  const batchesPerPass = Math.floor(split.count / batchSize);
+  let pass = -1;
+  let order = new Int32Array(0);
+  let batch: { x: tf.Tensor4D; y: tf.Tensor1D } | undefined;
+  return {
+    draw(t) {
+      const p = Math.floor(t / batchesPerPass);
+      if (p !== pass) {
+        pass = p;
+        order = shuffledIndices(split.count, deriveSeed(seed, `fw/minibatch/${p}`));
+      }
+      const j = t % batchesPerPass;
+      const idx = order.subarray(j * batchSize, (j + 1) * batchSize);
+      if (batch) tf.dispose([batch.x, batch.y]);
+      const [x, y] = minibatch(split, idx);
+      batch = { x, y };
+      return batch;
+    },
+    current() {
+      if (!batch) throw new Error("lossAt: call evaluate() first (it draws the minibatch)");
+      return batch;
+    },
+    dispose() {
       if (batch) tf.dispose([batch.x, batch.y]);
       batch = undefined;
     },

@@ -5,6 +5,8 @@ export * from "./magnitude";
 export * from "./schedules";
 export * from "./frank-wolfe";
 export * from "./cnn-oracle";
+export * from "./groups";
+export * from "./group-oracle";
 export * from "./method";
 export * from "./methods";
 export * from "./retrain";

@@ -9,7 +9,10 @@ export interface PruneContext {
   train: Split;
   /** The run's seed (minibatch order, random masks). */
   seed: number;
-  /** Target sparsity s. */
+  /**
+   * The target s: the fraction of the prunable weights to remove (a weight mask), or for structured methods the
+   * fraction of the FLOPs (or of the groups) to remove.
+   */
   sparsity: number;
   /** Called as work proceeds: `done` of `total` steps (FW: iteration t+1 of T). */
   progress?: (done: number, total: number) => void;
@@ -22,12 +25,20 @@ export interface PruneOutcome {
   history?: unknown[];
   /** What else the method wants kept in the run's record (FW: a summary of the relaxed mask and its rounding). */
   details?: Record<string, unknown>;
+  /**
+   * Structured methods: the 0/1 group mask (groups.ts: conv filters and hidden neurons, in spec order) that `mask`
+   * expands; a "surgered" retraining cuts the model down to it.
+   */
+  groups?: Float32Array;
   /** Training samples the pruning itself consumed (FW: T minibatches), for compute-matched comparisons. */
   samplesUsed: number;
 }
 
-/** How a run retrains after the method: not at all, with the mask held fixed, or freely (pruned weights may regrow). */
-export type RetrainMode = "none" | "masked" | "free";
+/**
+ * How a run retrains after the method: not at all, with the mask held fixed, freely (pruned weights may regrow),
+ * or "surgered": the group mask's smaller model (groups.ts `surgery`), trained densely.
+ */
+export type RetrainMode = "none" | "masked" | "free" | "surgered";
 
 /**
  * A method of the experiments: its parameters (a strict zod object whose fields all have defaults, so `{}` parses

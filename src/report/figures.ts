@@ -2,7 +2,7 @@
 // Display them with showFigure (display.ts), write a PNG with figureToPng.
 import type { RunRecord } from "../experiment/store";
 import { summarize } from "../analysis/stats";
-import { AggregatedMetric, aggregateRecords } from "./frame";
+import { AggregateRow, AggregatedMetric, aggregateRecords } from "./frame";
 
 export type ChartRow = Record<string, unknown>;
 
@@ -413,27 +413,36 @@ export function budgetFigure(
 }
 
 
+const TRADEOFF_X = {
+  sparsity: { value: (r: AggregateRow) => 100 * r.sparsity.mean, title: "achieved sparsity (%)", name: "achieved sparsity", log: false },
+  flopsSpeedup: { value: (r: AggregateRow) => r.flopsSpeedup.mean, title: "theoretical speed-up (dense / remaining multiply-adds)", name: "theoretical speed-up", log: true },
+  flopReduction: { value: (r: AggregateRow) => 100 * r.flopReduction.mean, title: "achieved FLOP reduction (% of the dense multiply-adds removed)", name: "FLOP reduction", log: false },
+  measuredSpeedup: { value: (r: AggregateRow) => r.measuredSpeedup.mean, title: "measured speed-up (dense / model inference time, timed side by side)", name: "measured speed-up", log: true },
+} as const;
+
 /**
- * The trade-off at one pre-training budget: test accuracy (%) against achieved sparsity (%) or against the theoretical
- * speed-up (dense / remaining multiply-adds, log axis), one line per method through its target sparsities, with the
- * 95% band of the accuracy over seeds. Methods without a target sparsity (dense) are left out.
+ * The trade-off at one pre-training budget: test accuracy (%) against achieved sparsity (%), the theoretical speed-up
+ * (dense / remaining multiply-adds, log axis), the achieved FLOP reduction (%) or the measured speed-up (log axis),
+ * one line per method through its targets, with the 95% band of the accuracy over seeds. Methods without a target
+ * (dense) are left out.
  */
-export function tradeoffFigure(records: RunRecord[], opts: { x: "sparsity" | "flopsSpeedup"; budget: number; title?: string }): PlotlyFigure {
+export function tradeoffFigure(records: RunRecord[], opts: { x: keyof typeof TRADEOFF_X; budget: number; title?: string }): PlotlyFigure {
+  const axis = TRADEOFF_X[opts.x];
+  if (!axis) throw new Error(`tradeoffFigure: x ${JSON.stringify(opts.x)}; expected one of ${Object.keys(TRADEOFF_X).join(", ")}`);
   const rows = aggregateRecords(records.filter((r) => r.budget === opts.budget && r.sparsityTarget !== null))
     .filter((r) => r.testAccuracy.count > 0)
     .map((r) => {
       const ci = Number.isFinite(r.testAccuracy.ci95) ? r.testAccuracy.ci95 : NaN;
-      const x = opts.x === "sparsity" ? 100 * r.sparsity.mean : r.flopsSpeedup.mean;
-      return { method: r.label, x, value: 100 * r.testAccuracy.mean, lower: 100 * (r.testAccuracy.mean - ci), upper: 100 * (r.testAccuracy.mean + ci) };
+      return { method: r.label, x: axis.value(r), value: 100 * r.testAccuracy.mean, lower: 100 * (r.testAccuracy.mean - ci), upper: 100 * (r.testAccuracy.mean + ci) };
     })
     .sort((a, b) => a.x - b.x);
   const colors = Object.fromEntries([...new Set(records.map((r) => r.label))].map((label, i) => [label, FIGURE_PALETTE[i % FIGURE_PALETTE.length]]));
   const bands = rows.some((r) => Number.isFinite(r.lower));
   return lineChart({
     rows, x: "x", y: "value", group: "method", markers: true, band: bands ? { lower: "lower", upper: "upper" } : undefined, colors,
-    title: opts.title ?? `Test accuracy vs ${opts.x === "sparsity" ? "achieved sparsity" : "theoretical speed-up"} (budget ${opts.budget})`,
-    xTitle: opts.x === "sparsity" ? "achieved sparsity (%)" : "theoretical speed-up (dense / remaining multiply-adds)",
-    yTitle: "test accuracy (%)", logX: opts.x === "flopsSpeedup",
+    title: opts.title ?? `Test accuracy vs ${axis.name} (budget ${opts.budget})`,
+    xTitle: axis.title,
+    yTitle: "test accuracy (%)", logX: axis.log,
   });
 }
 

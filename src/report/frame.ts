@@ -22,6 +22,12 @@ export interface RunRow {
   flopsSpeedup: number;
   inferenceSeconds: number;
   inferenceRatio: number;
+  /** Measured speed-up: the dense checkpoint's inference time (timed beside it) / this model's. */
+  measuredSpeedup: number;
+  /** Structured methods: the same at batch 1 (NaN for others). */
+  batchOneSpeedup: number;
+  /** Achieved FLOP reduction: 1 − remaining / dense multiply-adds. */
+  flopReduction: number;
   samplesUsed: number;
   seconds: number;
   key: string;
@@ -45,6 +51,9 @@ export function recordRows(records: RunRecord[]): RunRow[] {
       flopsSpeedup: m?.flops?.speedup ?? NaN,
       inferenceSeconds: m?.inferenceMedianSeconds ?? NaN,
       inferenceRatio: m ? m.inferenceMedianSeconds / m.inferenceDenseMedianSeconds : NaN,
+      measuredSpeedup: m ? m.inferenceDenseMedianSeconds / m.inferenceMedianSeconds : NaN,
+      batchOneSpeedup: m?.surgered?.batchOne.speedup ?? NaN,
+      flopReduction: m?.flops ? 1 - m.flops.remaining / m.flops.dense : NaN,
       samplesUsed: m?.samplesUsed ?? NaN,
       seconds: m?.seconds.total ?? NaN,
       key: r.key,
@@ -54,6 +63,7 @@ export function recordRows(records: RunRecord[]): RunRow[] {
 
 export const AGGREGATED_METRICS = [
   "testAccuracy", "testLoss", "prunedAccuracy", "sparsity", "compressionRatio", "flopsSpeedup", "inferenceSeconds", "inferenceRatio", "samplesUsed", "seconds",
+  "measuredSpeedup", "batchOneSpeedup", "flopReduction",
 ] as const;
 export type AggregatedMetric = (typeof AGGREGATED_METRICS)[number];
 

@@ -6,3 +6,7 @@ export * from "./magnitude";
 export * from "./random";
 export * from "./fw";
 export * from "./fw-momentum";
+export * from "./structured-magnitude";
+export * from "./structured-random";
+export * from "./structured-fw";
+export * from "./structured-fw-momentum";

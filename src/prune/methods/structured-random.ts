@@ -1,0 +1,22 @@
+import { deriveSeed, shuffledIndices } from "../../random";
+import { expandGroupMask, groupCount, groupLayout, selectGroups, summarizeStructure } from "../groups";
+import { registerMethod } from "../method";
+import { StructuredParams, StructuredParamsSchema } from "./structured-magnitude";
+
+/** The structured sanity baseline: filters and neurons removed in a seeded random order, to the same target. */
+export const structuredRandom = registerMethod<StructuredParams>({
+  name: "structured-random",
+  summary: "random filter/neuron pruning (seeded) to a FLOP (or group) target; the smaller model is retrained",
+  params: StructuredParamsSchema,
+  retrain: () => "surgered",
+  prune: async (checkpoint, p, ctx) => {
+    const { spec } = checkpoint;
+    const layout = groupLayout(spec);
+    const n = groupCount(layout);
+    const score = new Float32Array(n);
+    shuffledIndices(n, deriveSeed(ctx.seed, "structured-random")).forEach((g, rank) => (score[g] = rank));
+    const groups = selectGroups(spec, layout, score, ctx.sparsity, p.budget, p.scope);
+    ctx.progress?.(1, 1);
+    return { mask: expandGroupMask(spec, groups), groups, details: { structure: summarizeStructure(spec, groups, p.budget, ctx.sparsity) }, samplesUsed: 0 };
+  },
+});
