@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import type { BackendName } from "./backend";
 import { formatBench, runBench } from "./bench";
+import { registerClusterCommands } from "./experiment/cluster-commands";
 import { registerExperimentCommands } from "./experiment/commands";
 import { registerReproduceCommand } from "./reproduce";
 
@@ -25,6 +26,7 @@ program
   });
 
 registerExperimentCommands(program);
+registerClusterCommands(program);
 registerReproduceCommand(program);
 
 export { program };
