@@ -99,12 +99,11 @@ test("a sweep as a Slurm job array: merged per-task folders equal an unsharded s
   let referenceErr = "";
   reference.stderr.on("data", (d) => (referenceErr += d));
   const referenceDone = new Promise<number | null>((resolve) => reference.on("exit", resolve));
-  let cluster: SlurmCluster | undefined;
-  t.after(async () => {
+  t.after(() => {
     if (reference.exitCode === null) reference.kill("SIGKILL");
-    await cluster?.stop();
   });
-  cluster = await startCluster();
+  const cluster: SlurmCluster = await startCluster(); // stops what it started when it fails
+  t.after(() => cluster.stop());
   assert.equal(await referenceDone, 0, referenceErr);
   const expected = records(refDir);
   const runs = planRuns(loadConfig(configFile));
