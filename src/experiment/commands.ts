@@ -123,7 +123,7 @@ export function registerExperimentCommands(program: Command): void {
         }
       }
       console.log(formatAggregate(aggregateRecords(records)));
-      console.log(`${records.length} of ${runs.length} runs of ${config.name} found in ${displayPath(dataDir)}${missing.length ? `; ${missing.length} missing: run fwprune sweep --preset ${opts.preset}` : ""}`);
+      console.log(`${records.length} of ${runs.length} runs of ${config.name} found in ${displayPath(dataDir)}${missing.length ? `; ${missing.length} missing: run fwprune sweep --preset ${opts.preset}${opts.dataDir === undefined ? "" : ` --data-dir ${opts.dataDir}`}` : ""}`);
       const shown = opts.listMissing ? missing : missing.slice(0, 20);
       for (const m of shown) console.log(`  missing: ${m}`);
       if (shown.length < missing.length) console.log(`  … and ${missing.length - shown.length} more (--list-missing lists them all)`);
