@@ -3,7 +3,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { checkpointFile, planRuns, resolveConfig, sweep, tryLock } from "../src/experiment";
+import { checkpointFile, planPretraining, planRuns, pretrain, resolveConfig, sweep, tryLock } from "../src/experiment";
 
 // A sweep sharing its data folder with another (e.g. two Slurm tasks) does not tie a worker up waiting for the other's
 // pre-training: it computes the runs each new checkpoint allows as it appears.
@@ -39,6 +39,11 @@ test("pre-training another process holds: its checkpoints are used as they appea
     publish(2);
     void release();
   }, 60_000);
+  // A worker handed pre-training that another process took meanwhile gives it back at once instead of waiting.
+  const [plan] = planPretraining(config, planRuns(config));
+  const handedBack = Date.now();
+  assert.equal(await pretrain(plan, shared, () => {}, { yieldIfHeld: true }), "held-elsewhere");
+  assert.ok(Date.now() - handedBack < 2000);
   const computedBeforeEpoch2: string[] = [];
   let epoch2 = false;
   try {
@@ -59,6 +64,7 @@ test("pre-training another process holds: its checkpoints are used as they appea
     assert.equal(result.computed, 4);
     assert.deepEqual(computedBeforeEpoch2.map((e) => /budget (\d)/.exec(e)?.[1]), ["1", "1"]);
     assert.ok(!fs.existsSync(path.join(shared, "checkpoints", pretrainKey, "pretrain.json")), "this sweep pre-trained nothing itself");
+    assert.equal(await pretrain(plan, shared, () => {}, { yieldIfHeld: true }), "done", "all intact: nothing to do");
   } finally {
     clearTimeout(fallback);
     await release();

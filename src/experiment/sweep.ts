@@ -125,9 +125,10 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
 
   const staleMs = lockTimings().stale;
   const liveElsewhere = (lockKey: string) => (lockAgeSeconds(dataDir, lockKey) ?? Infinity) * 1000 < staleMs;
-  // Pre-training another process holds (a live lock: another sweep on the same folder, e.g. another Slurm task) is
-  // not handed to a worker, which would only wait for it: its checkpoints are picked up as they appear, and the
-  // workers compute the runs they allow meanwhile. When its lock is no longer live, the plan goes back to the queue.
+  // Pre-training another process holds (a live lock: another sweep on the same folder, e.g. another Slurm task) does
+  // not tie up a worker waiting for it (the worker hands it back when it finds the lock taken): its checkpoints are
+  // picked up as they appear, and the workers compute the runs they allow meanwhile. When its lock is no longer live,
+  // the plan goes back to the queue.
   const awaitedPretrain: PretrainPlan[] = [];
   const pretrainLock = (plan: PretrainPlan) => `pretrain-${plan.key}`;
   const pollAwaitedPretrain = (): boolean => {
@@ -214,6 +215,7 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
                 progress(current);
                 pump();
               } else if (m.type === "pretrained") {
+                if (m.heldElsewhere) awaitedPretrain.push((next.task as { plan: PretrainPlan }).plan);
                 if (m.failed !== undefined) {
                   pretrainFailures.set(m.pretrainKey, m.failed);
                   progress(current, m.failed);
