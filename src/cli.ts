@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import type { BackendName } from "./backend";
 import { benchStructured, formatBench, formatStructuredBench, runBench } from "./bench";
+import { registerClusterCommands } from "./experiment/cluster-commands";
 import { registerExperimentCommands } from "./experiment/commands";
 import { registerExportCommand } from "./experiment/export";
 import { formatSparseBenchLine, runSparseBench } from "./bench-sparse";
@@ -66,6 +67,7 @@ program
 
 registerExperimentCommands(program);
 registerExportCommand(program);
+registerClusterCommands(program);
 registerReproduceCommand(program);
 
 export { program };

@@ -313,6 +313,11 @@ function readVerified(file: string): { header: CheckpointHeader; weights: Buffer
   } catch (err) {
     throw new Error(`${file}: cannot read checkpoint (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
+  return verifyCheckpointBytes(buf, file);
+}
+
+/** A checkpoint's bytes (as read from `file`) checked as a load checks them; throws naming the file. */
+function verifyCheckpointBytes(buf: Buffer, file: string): { header: CheckpointHeader; weights: Buffer } {
   if (buf.length < 12 || buf.subarray(0, 8).toString() !== CHECKPOINT_MAGIC) {
     throw new Error(`${file}: not an fwprune checkpoint (expected magic "${CHECKPOINT_MAGIC}")`);
   }
@@ -337,6 +342,16 @@ function readVerified(file: string): { header: CheckpointHeader; weights: Buffer
 export function checkpointProblem(file: string): string | undefined {
   try {
     readVerified(file);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/** Why a checkpoint's bytes (read from `file`) cannot be trusted, or undefined when they are intact. */
+export function checkpointBytesProblem(buf: Buffer, file: string): string | undefined {
+  try {
+    verifyCheckpointBytes(buf, file);
     return undefined;
   } catch (err) {
     return (err as Error).message;

@@ -105,28 +105,34 @@ export function registerExperimentCommands(program: Command): void {
     .option("--data-dir <dir>", DATA_DIR_HELP)
     .option("--shard <i/n>", "only this shard's runs")
     .option("--csv <file>", "write the aggregated table as CSV")
-    .action((opts: { preset: string; dataDir?: string; shard?: string; csv?: string }) => {
+    .option("--list-missing", "list every missing run (default: the first 20)")
+    .option("--fail-if-missing", "exit with status 1 when a run is missing or its record corrupt (scripts: the Slurm report job)")
+    .action((opts: { preset: string; dataDir?: string; shard?: string; csv?: string; listMissing?: boolean; failIfMissing?: boolean }) => {
       const config = loadConfig(opts.preset);
       const dataDir = dataDirFromFlag(opts.dataDir);
       const methodOrder = new Map(config.methods.map((m, i) => [m.name, i]));
       const runs = shardRuns(planRuns(config), opts.shard === undefined ? undefined : parseShard(opts.shard))
         .sort((a, b) => (methodOrder.get(a.label) ?? 0) - (methodOrder.get(b.label) ?? 0) || a.budget - b.budget || a.seed - b.seed);
       const records: RunRecord[] = [];
-      let missing = 0;
+      const missing: string[] = [];
       for (const run of runs) {
         const r = readRecord(dataDir, run.key);
         if (r.kind === "ok") records.push({ ...r.record, label: run.label });
         else {
-          missing++;
-          if (r.kind === "corrupt") console.error(`fwprune: ignoring a corrupt record (a sweep recomputes it): ${r.reason}`);
+          const what = `${run.label} budget ${run.budget} seed ${run.seed}${run.sparsity === null ? "" : ` s=${run.sparsity}`} (run ${run.key})`;
+          missing.push(r.kind === "corrupt" ? `${what}: corrupt record, ignored (a sweep recomputes it): ${r.reason}` : what);
         }
       }
       console.log(formatAggregate(aggregateRecords(records)));
-      console.log(`${records.length} of ${runs.length} runs of ${config.name} found in ${displayPath(dataDir)}${missing ? `; ${missing} missing: run fwprune sweep --preset ${opts.preset}` : ""}`);
+      console.log(`${records.length} of ${runs.length} runs of ${config.name} found in ${displayPath(dataDir)}${missing.length ? `; ${missing.length} missing: run fwprune sweep --preset ${opts.preset}${opts.dataDir === undefined ? "" : ` --data-dir ${opts.dataDir}`}` : ""}`);
+      const shown = opts.listMissing ? missing : missing.slice(0, 20);
+      for (const m of shown) console.log(`  missing: ${m}`);
+      if (shown.length < missing.length) console.log(`  … and ${missing.length - shown.length} more (--list-missing lists them all)`);
       if (opts.csv) {
         aggregateCsv(records, opts.csv);
         console.log(`wrote ${opts.csv}`);
       }
+      if (opts.failIfMissing && missing.length) process.exitCode = 1;
     });
 
   program

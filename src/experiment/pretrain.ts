@@ -4,7 +4,7 @@ import { datasetFor } from "../data";
 import { writeFileAtomic } from "../fsutil";
 import { createModel, disposeModel } from "../model";
 import { DivergenceError, checkpointProblem, saveCheckpoint, train } from "../train";
-import { waitForLock } from "./lock";
+import { tryLock, waitForLock } from "./lock";
 import { PretrainPlan } from "./plan";
 import { checkpointDir, checkpointFile } from "./store";
 
@@ -46,13 +46,15 @@ function writePretrainInfo(dataDir: string, plan: PretrainPlan, info: PretrainIn
  * kept (never rewritten); if any needed one is missing, training restarts from the seeded init (the optimizer's
  * momentum is not checkpointed, and training is deterministic, so the result is the same). Locked per key.
  * Throws PretrainFailed when the loss diverges (and remembers it, so later sweeps do not pre-train to fail again).
+ * With `yieldIfHeld`, a lock another process holds is not waited for: "held-elsewhere" is returned at once (a sweep
+ * then uses the other's checkpoints as they appear).
  */
 export async function pretrain(
   plan: PretrainPlan,
   dataDir: string,
   onCheckpoint: (epoch: number) => void = () => {},
-  opts: { retryFailed?: boolean } = {},
-): Promise<void> {
+  opts: { retryFailed?: boolean; yieldIfHeld?: boolean } = {},
+): Promise<"done" | "held-elsewhere"> {
   const reported = new Set<number>();
   const report = (epoch: number) => {
     if (!reported.has(epoch)) {
@@ -65,8 +67,20 @@ export async function pretrain(
     intact.forEach(report);
     return intact.length === plan.epochs;
   };
-  const release = await waitForLock(dataDir, `pretrain-${plan.key}`, () => !allIntact());
-  if (!release) return;
+  const lockKey = `pretrain-${plan.key}`;
+  let heldElsewhere = false;
+  const lockIfFree = async () => {
+    if (allIntact()) return undefined;
+    const taken = await tryLock(dataDir, lockKey);
+    heldElsewhere = taken === undefined;
+    if (taken && allIntact()) {
+      await taken();
+      return undefined;
+    }
+    return taken;
+  };
+  const release = opts.yieldIfHeld ? await lockIfFree() : await waitForLock(dataDir, lockKey, () => !allIntact());
+  if (!release) return heldElsewhere ? "held-elsewhere" : "done";
   try {
     const previous = readPretrainInfo(dataDir, plan.key);
     if (previous?.failed && !opts.retryFailed) throw new PretrainFailed(previous.failed);
@@ -100,4 +114,5 @@ export async function pretrain(
   } finally {
     await release();
   }
+  return "done";
 }

@@ -160,20 +160,26 @@ export function writeShipped(file: string, records: RunRecord[]): void {
 
 /**
  * Read a record from the data folder, else from the shipped records; anything that does not parse, does not match
- * its checksum or does not look like a record of `key` is "corrupt", never trusted.
+ * its checksum or does not look like a record of `key` is "corrupt", never trusted. `shipped: false` reads the data
+ * folder only.
  */
-export function readRecord(dataDir: string, key: string): ReadResult {
+export function readRecord(dataDir: string, key: string, opts: { shipped?: boolean } = {}): ReadResult {
   const file = runFile(dataDir, key);
   let text: string;
   try {
     text = fs.readFileSync(file, "utf8");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") {
-      const record = shippedRecords().get(key);
+      const record = opts.shipped === false ? undefined : shippedRecords().get(key);
       return record ? { kind: "ok", record } : { kind: "missing" };
     }
     return { kind: "corrupt", reason: `${file}: unreadable (${(err as Error).message})` };
   }
+  return verifyRecordText(text, key, file);
+}
+
+/** A record's text (as read from `file`) parsed and checked as readRecord checks it: format, key, checksum, schema. */
+export function verifyRecordText(text: string, key: string, file: string): ReadResult {
   let record: RunRecord;
   try {
     record = JSON.parse(text) as RunRecord;

@@ -124,12 +124,40 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
   };
 
   const staleMs = lockTimings().stale;
+  const liveElsewhere = (lockKey: string) => (lockAgeSeconds(dataDir, lockKey) ?? Infinity) * 1000 < staleMs;
+  // Pre-training another process holds (a live lock: another sweep on the same folder, e.g. another Slurm task) does
+  // not tie up a worker waiting for it (the worker hands it back when it finds the lock taken): its checkpoints are
+  // picked up as they appear, and the workers compute the runs they allow meanwhile. When its lock is no longer live,
+  // the plan goes back to the queue.
+  const awaitedPretrain: PretrainPlan[] = [];
+  const pretrainLock = (plan: PretrainPlan) => `pretrain-${plan.key}`;
+  const pollAwaitedPretrain = (): boolean => {
+    let changed = false;
+    for (let i = 0; i < awaitedPretrain.length; i++) {
+      const plan = awaitedPretrain[i];
+      const intact = intactEpochs(dataDir, plan.key, plan.epochs);
+      for (const e of intact) {
+        if (ready.has(checkpointId(plan.key, e))) continue;
+        ready.add(checkpointId(plan.key, e));
+        done++;
+        changed = true;
+      }
+      if (intact.length === plan.epochs || !liveElsewhere(pretrainLock(plan))) {
+        awaitedPretrain.splice(i--, 1);
+        if (intact.length < plan.epochs) pretrainQueue.push(plan);
+        changed = true;
+      }
+    }
+    return changed;
+  };
   const nextTask = (): { task: Task; label: string; run?: RunPlan } | undefined => {
-    const plan = pretrainQueue.shift();
-    if (plan) return { task: { type: "pretrain", plan, dataDir, retryFailed: opts.retryFailed === true }, label: `pretraining seed ${plan.inputs.seed} to epoch ${plan.epochs}` };
+    for (let plan = pretrainQueue.shift(); plan; plan = pretrainQueue.shift()) {
+      if (liveElsewhere(pretrainLock(plan))) awaitedPretrain.push(plan);
+      else return { task: { type: "pretrain", plan, dataDir, retryFailed: opts.retryFailed === true }, label: `pretraining seed ${plan.inputs.seed} to epoch ${plan.epochs}` };
+    }
     // Runs another process is computing (a live lock: another sweep on the same folder) go last: this sweep takes
     // the others first instead of waiting for theirs.
-    const heldElsewhere = (run: RunPlan) => (lockAgeSeconds(dataDir, run.key) ?? Infinity) * 1000 < staleMs;
+    const heldElsewhere = (run: RunPlan) => liveElsewhere(run.key);
     for (const allowHeld of [false, true]) {
       for (let i = 0; i < pending.length; i++) {
         const run = pending[i];
@@ -150,6 +178,7 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
     return undefined;
   };
 
+  let awaitTimer: NodeJS.Timeout | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
       let inFlight = 0;
@@ -160,6 +189,12 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
           reject(err);
         }
       };
+      awaitTimer = setInterval(() => {
+        if (!stopped && awaitedPretrain.length && pollAwaitedPretrain()) {
+          progress(current);
+          pump();
+        }
+      }, 1000);
       const pump = () => {
         if (stopped) return;
         slots.forEach((slot, i) => {
@@ -180,6 +215,7 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
                 progress(current);
                 pump();
               } else if (m.type === "pretrained") {
+                if (m.heldElsewhere) awaitedPretrain.push((next.task as { plan: PretrainPlan }).plan);
                 if (m.failed !== undefined) {
                   pretrainFailures.set(m.pretrainKey, m.failed);
                   progress(current, m.failed);
@@ -206,12 +242,14 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
         if (stopped) return;
         if (inFlight === 0) {
           if (pending.length === 0) resolve();
+          else if (awaitedPretrain.length > 0) current.fill(`waiting for another process's pre-training (seed ${awaitedPretrain[0].inputs.seed})`);
           else fail(new Error(`sweep stalled: ${pending.length} runs wait for checkpoints that pre-training did not produce (first: ${describeRun(pending[0])})`));
         }
       };
       pump();
     });
   } finally {
+    clearInterval(awaitTimer);
     for (const slot of slots) slot.close();
   }
   done = total;

@@ -11,7 +11,7 @@ export type Task =
 /** What a worker reports; "pretrained", "run-done" and "error" end a task. */
 export type WorkerMessage =
   | { type: "checkpoint"; pretrainKey: string; epoch: number }
-  | { type: "pretrained"; pretrainKey: string; failed?: string }
+  | { type: "pretrained"; pretrainKey: string; failed?: string; heldElsewhere?: boolean }
   | { type: "run-done"; record: RunRecord; computed: boolean }
   | { type: "waiting"; key: string; seconds: number }
   | { type: "run-progress"; key: string; done: number; total: number }
@@ -23,8 +23,8 @@ export async function handleTask(task: Task, emit: (m: WorkerMessage) => void): 
     await ensureBackend();
     if (task.type === "pretrain") {
       try {
-        await pretrain(task.plan, task.dataDir, (epoch) => emit({ type: "checkpoint", pretrainKey: task.plan.key, epoch }), { retryFailed: task.retryFailed });
-        emit({ type: "pretrained", pretrainKey: task.plan.key });
+        const outcome = await pretrain(task.plan, task.dataDir, (epoch) => emit({ type: "checkpoint", pretrainKey: task.plan.key, epoch }), { retryFailed: task.retryFailed, yieldIfHeld: true });
+        emit({ type: "pretrained", pretrainKey: task.plan.key, heldElsewhere: outcome === "held-elsewhere" || undefined });
       } catch (err) {
         if (!(err instanceof PretrainFailed)) throw err;
         emit({ type: "pretrained", pretrainKey: task.plan.key, failed: err.message });
