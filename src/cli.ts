@@ -35,10 +35,25 @@ program
     json?: boolean; backend?: BackendName; samples: string; profile?: boolean;
     sparse?: boolean; sparsities: string; batches: string; rounds: string; budget: string; dataDir?: string;
     structured?: string | boolean; repeats: string;
-  }) => {
+  }, command: Command) => {
     if (opts.sparse && opts.structured !== undefined) throw new Error("bench: --sparse and --structured are two different benchmarks; give one");
+    // A flag of another benchmark than the one asked for would be silently ignored: refuse it instead.
+    const mode = opts.sparse ? "--sparse" : opts.structured !== undefined ? "--structured" : "the training/inference bench";
+    const flagsOf: Record<string, string[]> = {
+      "--sparse": ["sparsities", "batches", "rounds", "budget", "dataDir"],
+      "--structured": ["repeats"],
+      "the training/inference bench": ["samples", "profile"],
+    };
+    for (const [owner, flags] of Object.entries(flagsOf)) {
+      if (owner === mode) continue;
+      const given = flags.find((f) => command.getOptionValueSource(f) === "cli");
+      if (given) throw new Error(`bench: --${given.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())} belongs to ${owner}, not to ${mode}`);
+    }
     if (opts.structured !== undefined) {
       const reduction = opts.structured === true ? 0.5 : Number(opts.structured);
+      if (typeof opts.structured === "string" && (opts.structured.trim() === "" || !Number.isFinite(reduction))) {
+        throw new Error(`--structured: got ${JSON.stringify(opts.structured)}; expected a FLOP reduction in (0, 1), e.g. 0.5`);
+      }
       const b = await benchStructured(reduction, { backend: opts.backend, repeats: Number(opts.repeats) });
       console.log(opts.json ? JSON.stringify(b) : formatStructuredBench(b));
       return;

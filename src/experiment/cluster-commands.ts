@@ -1,14 +1,14 @@
 import { Command } from "commander";
 import * as fs from "fs";
 import * as path from "path";
-import { dataDirFromFlag, displayPath, isPresetName, resolvePreset } from "../paths";
+import { PRESET_NAMES, dataDirFromFlag, displayPath, isPresetName, resolvePreset } from "../paths";
 import { positiveInteger } from "./commands";
 import { loadConfig } from "./config";
 import { formatMergeReport, mergeDataDirs } from "./merge";
 import { planRuns } from "./plan";
 import { defaultCli, slurmScripts, submitSlurm, writeSlurmScripts } from "./slurm";
 
-const PRESET_HELP = "quick | paper | tradeoff | fashion | path of a JSON config (on a file system the compute nodes share)";
+const PRESET_HELP = `${PRESET_NAMES.join(" | ")} | path of a JSON config (on a file system the compute nodes share)`;
 
 /** A merge progress bar on a terminal; nothing otherwise (the summary says what happened). */
 function mergeProgress(): { update: (done: number, total: number) => void; stop: () => void } {

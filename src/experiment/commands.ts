@@ -72,7 +72,7 @@ export function registerExperimentCommands(program: Command): void {
     .description("run every (seed, budget, method, sparsity) run of a config that is not in the cache yet")
     .requiredOption("--preset <name|file>", PRESET_HELP)
     .option("--workers <n>", "worker processes (0 = in this process)", positiveInteger("--workers"), os.cpus().length)
-    .option("--shard <i/n>", "run only slice i of n of the key-sorted run list (merge shards' data folders by copying)")
+    .option("--shard <i/n>", "run only slice i of n of the key-sorted run list (merge the shards' data folders with fwprune merge)")
     .option("--data-dir <dir>", DATA_DIR_HELP)
     .option("--retry-failed", "recompute runs recorded as failed")
     .option("--no-progress", "no progress output")
@@ -157,7 +157,11 @@ export function registerExperimentCommands(program: Command): void {
     .requiredOption("--method <name>", `a method name of the config (${methodNames().join(", ")}, or a variant's name)`)
     .requiredOption("--budget <epochs>", "pre-training budget (checkpoint epoch)", positiveInteger("--budget", 1))
     .option("--seed <n>", "seed (default: the config's first)", positiveInteger("--seed"))
-    .option("--sparsity <s>", "the target: sparsity, or FLOP reduction for structured methods (default: the config's first)", (t: string) => Number(t))
+    .option("--sparsity <s>", "the target: sparsity, or FLOP reduction for structured methods (default: the config's first)", (t: string) => {
+      const n = Number(t);
+      if (t.trim() === "" || !(n >= 0 && n < 1)) throw new Error(`--sparsity: expected a number in [0, 1), got ${JSON.stringify(t)}`);
+      return n;
+    })
     .option("--data-dir <dir>", DATA_DIR_HELP)
     .action(async (opts: { preset: string; method: string; budget: number; seed?: number; sparsity?: number; dataDir?: string }) => {
       const config = loadConfig(opts.preset);

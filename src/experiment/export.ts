@@ -3,10 +3,10 @@ import * as fs from "fs";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { datasetFor } from "../data";
-import { writeFileAtomic } from "../fsutil";
+import { assertWritableFolder, writeFileAtomic } from "../fsutil";
 import { FileSize, decodeSparseWeights, encodeSparseWeights, layersArtifacts, layersModelFor, sizeOf } from "../inference/export";
 import { Model, ModelSpec, getWeights } from "../model";
-import { dataDirFromFlag, displayPath } from "../paths";
+import { PRESET_NAMES, dataDirFromFlag, displayPath } from "../paths";
 import { ExperimentConfig, loadConfig, validateConfig } from "./config";
 import { planRuns } from "./plan";
 import { computeRecord, ensureBackend } from "./run";
@@ -47,6 +47,18 @@ export interface ExportReport {
 export async function exportRun(opts: ExportOptions): Promise<ExportReport> {
   await ensureBackend();
   const config = typeof opts.preset === "string" ? loadConfig(opts.preset) : validateConfig(opts.preset);
+  // Refuse a run the config does not have, and an --out that cannot be written, before any computing.
+  const runs = planRuns(config).filter((p) => p.label === opts.method);
+  if (runs.length === 0) throw new Error(`--method: ${JSON.stringify(opts.method)} is not a method of ${config.name} (${[...new Set(planRuns(config).map((p) => p.label))].join(", ")})`);
+  const seed = opts.seed ?? config.seeds[0];
+  if (!runs.some((p) => p.budget === opts.budget && p.seed === seed && (opts.sparsity === undefined || p.sparsity === opts.sparsity))) {
+    const values = (f: (p: (typeof runs)[number]) => unknown) => [...new Set(runs.map(f))].join(", ");
+    throw new Error(
+      `${opts.method} of ${config.name} has no run at budget ${opts.budget}, seed ${seed}${opts.sparsity === undefined ? "" : `, target ${opts.sparsity}`}; ` +
+        `its runs have budgets ${values((p) => p.budget)}, seeds ${values((p) => p.seed)}, targets ${values((p) => p.sparsity ?? "none")}`,
+    );
+  }
+  assertWritableFolder(opts.out, "--out");
   opts.onStatus?.("the run's record (computed now if it is not cached)");
   const record = await runOne(config, { method: opts.method, budget: opts.budget, seed: opts.seed, sparsity: opts.sparsity }, { dataDir: opts.dataDir });
   if (!record || record.status !== "ok" || !record.metrics) throw new Error(`the run failed, nothing to export: ${record?.reason ?? "no record"}`);
@@ -88,6 +100,8 @@ export async function exportRun(opts: ExportOptions): Promise<ExportReport> {
   fs.mkdirSync(opts.out, { recursive: true });
   const modelJson = Buffer.from(JSON.stringify(json));
   const files = { "model.json": modelJson, "weights.bin": weightBytes, "model.fwsparse": sparseBytes };
+  // sizes.json is written last and removed first: a folder with it holds one complete export.
+  fs.rmSync(path.join(opts.out, "sizes.json"), { force: true });
   for (const [name, bytes] of Object.entries(files)) writeFileAtomic(path.join(opts.out, name), bytes);
   const layersModel = [sizeOf("model.json", modelJson), sizeOf("weights.bin", weightBytes)];
   const sparse = sizeOf("model.fwsparse", sparseBytes);
@@ -136,12 +150,12 @@ export function registerExportCommand(program: Command): void {
   program
     .command("export")
     .description("write one run's final model as a TensorFlow.js layers model (model.json + weights.bin), a compact sparse file, and their sizes")
-    .requiredOption("--preset <name|file>", "quick | paper | tradeoff | fashion | path of a JSON config")
+    .requiredOption("--preset <name|file>", `${PRESET_NAMES.join(" | ")} | path of a JSON config`)
     .requiredOption("--method <name>", "a method name of the config (or a variant's name)")
     .requiredOption("--budget <epochs>", "pre-training budget (checkpoint epoch)", positiveInteger("--budget", 1))
     .requiredOption("--out <dir>", "the folder to write (created if missing)")
     .option("--seed <n>", "seed (default: the config's first)", positiveInteger("--seed"))
-    .option("--sparsity <s>", "target sparsity (default: the config's first)", (t: string) => {
+    .option("--sparsity <s>", "target sparsity, or FLOP reduction for a structured method (default: the config's first)", (t: string) => {
       const n = Number(t);
       if (t.trim() === "" || !(n >= 0 && n < 1)) throw new Error(`--sparsity: expected a number in [0, 1), got ${JSON.stringify(t)}`);
       return n;

@@ -9,7 +9,8 @@ import { assertWritableFolder } from "../fsutil";
 import { defaultDataDir } from "../paths";
 import { intactEpochs } from "./pretrain";
 import { failedRecord } from "./run";
-import { RunRecord, readRecord, writeRecord } from "./store";
+import { RunRecord, checkpointFile, readRecord, writeRecord } from "./store";
+import { checkpointProblem } from "../train";
 import { Task, WorkerMessage, handleTask } from "./worker";
 
 export interface SweepProgress {
@@ -135,16 +136,21 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
     let changed = false;
     for (let i = 0; i < awaitedPretrain.length; i++) {
       const plan = awaitedPretrain[i];
-      const intact = intactEpochs(dataDir, plan.key, plan.epochs);
-      for (const e of intact) {
-        if (ready.has(checkpointId(plan.key, e))) continue;
-        ready.add(checkpointId(plan.key, e));
-        done++;
-        changed = true;
+      // Only the epochs not yet seen are read and hashed: a checkpoint found intact stays so.
+      let intact = 0;
+      for (let e = 1; e <= plan.epochs; e++) {
+        const id = checkpointId(plan.key, e);
+        if (!ready.has(id)) {
+          if (checkpointProblem(checkpointFile(dataDir, plan.key, e)) !== undefined) continue;
+          ready.add(id);
+          done++;
+          changed = true;
+        }
+        intact++;
       }
-      if (intact.length === plan.epochs || !liveElsewhere(pretrainLock(plan))) {
+      if (intact === plan.epochs || !liveElsewhere(pretrainLock(plan))) {
         awaitedPretrain.splice(i--, 1);
-        if (intact.length < plan.epochs) pretrainQueue.push(plan);
+        if (intact < plan.epochs) pretrainQueue.push(plan);
         changed = true;
       }
     }

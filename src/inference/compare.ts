@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { ModelSpec, forward, paramShapes } from "../model";
 import { median } from "../train";
-import { LayerPath, StepTiming, compileSparseModel } from "./sparse-model";
+import { LayerPath, SparseModel, StepTiming, compileSparseModel } from "./sparse-model";
 
 export interface SparseBenchLayer {
   layer: string;
@@ -54,7 +54,13 @@ export function compareDenseSparse(
   const batch = x.shape[0];
   const params = opts.params ?? paramTensors(spec, weights);
   const sparse = compileSparseModel(spec, weights, { calibrationBatch: batch });
-  const denseSteps = compileSparseModel(spec, weights, { paths: "dense" });
+  let denseSteps: SparseModel;
+  try {
+    denseSteps = compileSparseModel(spec, weights, { paths: "dense" });
+  } catch (err) {
+    sparse.dispose();
+    throw err;
+  }
   try {
     const runDense = () => tf.tidy(() => forward(spec, params, x).dataSync());
     const runSparse = () => tf.tidy(() => sparse.predict(x).dataSync());

@@ -411,6 +411,24 @@ export function compileSparseModel(spec: ModelSpec, weights: Record<string, Floa
   }
   if (available) registerSparseKernels();
   const ops = buildOps(spec, weights, opts.mask);
+  const tensors = ops.flatMap((op) => (op.kind === "conv" || op.kind === "dense" ? [op.kernel, op.bias, ...(op.csr ? Object.values(op.csr) : [])] : []));
+  try {
+    return compileOps(spec, ops, tensors, requested, available, calibrationBatch, repeats);
+  } catch (err) {
+    tf.dispose(tensors);
+    throw err;
+  }
+}
+
+function compileOps(
+  spec: ModelSpec,
+  ops: ReturnType<typeof buildOps>,
+  tensors: tf.Tensor[],
+  requested: NonNullable<CompileOptions["paths"]>,
+  available: boolean,
+  calibrationBatch: number,
+  repeats: number,
+): SparseModel {
   const layered = ops.filter((op): op is ConvOp | DenseOp => op.kind === "conv" || op.kind === "dense");
   const fixed = new Map<string, LayerPath>();
   if (typeof requested === "object") {
@@ -454,7 +472,6 @@ export function compileSparseModel(spec: ModelSpec, weights: Record<string, Floa
     nonzeros: op.nonzeros,
     ...perLayer.get(op.name),
   }));
-  const tensors = ops.flatMap((op) => (op.kind === "conv" || op.kind === "dense" ? [op.kernel, op.bias, ...(op.csr ? Object.values(op.csr) : [])] : []));
   return {
     spec,
     layers,
