@@ -2,7 +2,7 @@ import { z } from "zod";
 import { Split } from "../../data";
 import { Model } from "../../model";
 import { cnnMaskOracle } from "../cnn-oracle";
-import { FwIteration, frankWolfe, roundMask } from "../frank-wolfe";
+import { FwIteration, FrankWolfeOptions, frankWolfe, roundMask } from "../frank-wolfe";
 import { keptCount, magnitudeMaskFlat } from "../magnitude";
 import { Mask, unflatten } from "../mask";
 import { PruneContext, PruneOutcome, registerMethod } from "../method";
@@ -26,6 +26,19 @@ export type FwParams = z.infer<typeof FwParamsSchema> & { momentum?: Momentum };
 
 export function describeFw(p: FwParams): Record<string, unknown> {
   return { ...p, stepSize: describeStepSize(p.stepSize as StepSize) };
+}
+
+/** frankWolfe's options from a FW method's parameters (shared by the weight-level and the structured methods). */
+export function frankWolfeOptions(params: FwParams, k: number, run: { seed: number; onIteration?: (it: FwIteration) => void }): FrankWolfeOptions {
+  return {
+    k,
+    iterations: params.iterations,
+    stepSize: params.stepSize as StepSize,
+    momentum: params.momentum ?? { kind: "none" },
+    lmoSampleFraction: params.lmoSampleFraction,
+    seed: run.seed,
+    onIteration: run.onIteration,
+  };
 }
 
 /** What one FW mask pruning produced: the start mask, the relaxed mask after T iterations, its rounding. */
@@ -56,15 +69,7 @@ export async function fwMaskPrune(
   try {
     const k = keptCount(oracle.n, run.sparsity);
     const m0 = magnitudeMaskFlat(oracle.theta, run.sparsity);
-    const result = await frankWolfe(oracle, m0, {
-      k,
-      iterations: params.iterations,
-      stepSize: params.stepSize as StepSize,
-      momentum: params.momentum ?? { kind: "none" },
-      lmoSampleFraction: params.lmoSampleFraction,
-      seed: run.seed,
-      onIteration: run.onIteration,
-    });
+    const result = await frankWolfe(oracle, m0, frankWolfeOptions(params, k, run));
     const rounded = roundMask(result.m, k, params.tau, oracle.theta);
     return { theta: oracle.theta, k, m0, m: result.m, rounded, mask: unflatten(rounded, oracle.layout), history: result.history, samples: result.samples };
   } finally {

@@ -5,8 +5,8 @@ import { FwIteration, frankWolfe } from "../frank-wolfe";
 import { cnnGroupOracle } from "../group-oracle";
 import { expandGroupMask, flopBudget, groupL1, groupLayout, roundGroupMask, selectGroups, summarizeStructure } from "../groups";
 import { PruneContext, PruneOutcome, registerMethod } from "../method";
-import { Momentum, StepSize } from "../schedules";
-import { FwMaskRun, FwParamsSchema, describeFw, summarizeRelaxedMask } from "./fw";
+import { Momentum } from "../schedules";
+import { FwMaskRun, FwParamsSchema, describeFw, frankWolfeOptions, summarizeRelaxedMask } from "./fw";
 import { StructuredFields } from "./structured-magnitude";
 
 /**
@@ -42,15 +42,7 @@ export async function structuredFwMaskPrune(
   const m0 = (params.start ?? "l1") === "l1" ? l1 : new Float32Array(l1.length).fill(k / l1.length);
   const oracle = cnnGroupOracle(checkpoint, train, { batchSize: params.batchSize, seed: run.seed, loss: params.loss });
   try {
-    const result = await frankWolfe(oracle, m0, {
-      k,
-      iterations: params.iterations,
-      stepSize: params.stepSize as StepSize,
-      momentum: params.momentum ?? { kind: "none" },
-      lmoSampleFraction: params.lmoSampleFraction,
-      seed: run.seed,
-      onIteration: run.onIteration,
-    });
+    const result = await frankWolfe(oracle, m0, frankWolfeOptions(params, k, run));
     const maxFlops = params.budget === "flops" ? flopBudget(spec, run.reduction) : undefined;
     const groups = roundGroupMask(spec, layout, result.m, { k, tau: params.tau, tieScore: score, maxFlops });
     const mask = expandGroupMask(spec, groups);
