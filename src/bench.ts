@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { BackendName, initBackend } from "./backend";
 import { cpuClockMs, FusedMomentumOptimizer, KernelTiming, profileKernels } from "./kernels";
 import { countParams, createModel, disposeModel, forward, getWeights, modelFromWeights, PAPER_CNN } from "./model";
-import { groupL1, groupLayout, keptPerLayer, selectGroups, specFlops, surgery } from "./prune/groups";
+import { groupL1, groupLayout, keptGroups, selectGroups, specFlops, surgery } from "./prune/groups";
 import { mulberry32 } from "./random";
 import { timeInferenceSideBySide, trainStep } from "./train";
 
@@ -156,13 +156,12 @@ export async function benchStructured(reduction: number, opts: { backend?: Backe
     };
     const batch1000 = ms(1000, count);
     const batch1 = ms(1, 200);
-    const kept = keptPerLayer(layout, groups);
     const flops = { dense: specFlops(PAPER_CNN), surgered: specFlops(smaller.spec), speedup: 0 };
     flops.speedup = Math.round((flops.dense / flops.surgered) * 1000) / 1000;
     return {
       backend,
       flopReduction: reduction,
-      groups: Object.fromEntries(layout.map((g, l) => [g.name, { kept: kept[l], of: g.count }])),
+      groups: keptGroups(layout, groups),
       params: { dense: countParams(PAPER_CNN), surgered: countParams(smaller.spec) },
       flops,
       batch1000,

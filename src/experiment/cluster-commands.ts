@@ -2,30 +2,13 @@ import { Command } from "commander";
 import * as fs from "fs";
 import * as path from "path";
 import { PRESET_NAMES, dataDirFromFlag, displayPath, isPresetName, resolvePreset } from "../paths";
-import { positiveInteger } from "./commands";
+import { countingBar, positiveInteger } from "./commands";
 import { loadConfig } from "./config";
 import { formatMergeReport, mergeDataDirs } from "./merge";
 import { planRuns } from "./plan";
 import { defaultCli, slurmScripts, submitSlurm, writeSlurmScripts } from "./slurm";
 
 const PRESET_HELP = `${PRESET_NAMES.join(" | ")} | path of a JSON config (on a file system the compute nodes share)`;
-
-/** A merge progress bar on a terminal; nothing otherwise (the summary says what happened). */
-function mergeProgress(): { update: (done: number, total: number) => void; stop: () => void } {
-  if (!process.stderr.isTTY) return { update: () => {}, stop: () => {} };
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const cliProgress = require("cli-progress") as typeof import("cli-progress");
-  const bar = new cliProgress.SingleBar({ format: "merge {bar} {value}/{total} files", stream: process.stderr }, cliProgress.Presets.shades_classic);
-  let started = false;
-  return {
-    update(done, total) {
-      if (!started) bar.start(total, done);
-      else bar.update(done);
-      started = true;
-    },
-    stop: () => started && bar.stop(),
-  };
-}
 
 /** Paths Slurm's #SBATCH lines and the scripts can carry as they are. */
 function assertPlainPath(flag: string, dir: string): void {
@@ -40,7 +23,7 @@ export function registerClusterCommands(program: Command): void {
     .requiredOption("--into <dir>", "the data folder to merge into (created if needed)")
     .action((sources: string[], opts: { into: string }) => {
       const into = path.resolve(opts.into);
-      const progress = mergeProgress();
+      const progress = countingBar("merge {bar} {value}/{total} files");
       let report;
       try {
         report = mergeDataDirs(sources.map((s) => path.resolve(s)), into, (p) => progress.update(p.done, p.total));

@@ -53,6 +53,29 @@ export function progressReporter(enabled: boolean): { update: (p: SweepProgress)
   };
 }
 
+/** A plain counting bar (cli-progress) on a terminal, e.g. "{bar} {value}/{total} files"; nothing otherwise. */
+export function countingBar(format: string): { update: (done: number, total: number) => void; stop: () => void } {
+  if (!process.stderr.isTTY) return { update: () => {}, stop: () => {} };
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const cliProgress = require("cli-progress") as typeof import("cli-progress");
+  const bar = new cliProgress.SingleBar({ format, stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic);
+  let state: "new" | "running" | "stopped" = "new";
+  const stop = () => {
+    if (state === "running") bar.stop();
+    state = "stopped";
+  };
+  return {
+    update(done, total) {
+      if (state === "stopped") return;
+      if (state === "new") bar.start(total, done);
+      else bar.update(done);
+      state = "running";
+      if (done >= total) stop();
+    },
+    stop,
+  };
+}
+
 export function registerExperimentCommands(program: Command): void {
   program
     .command("methods")

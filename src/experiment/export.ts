@@ -11,7 +11,7 @@ import { ExperimentConfig, loadConfig, validateConfig } from "./config";
 import { planRuns } from "./plan";
 import { computeRecord, ensureBackend } from "./run";
 import { runOne } from "./sweep";
-import { positiveInteger } from "./commands";
+import { countingBar, positiveInteger } from "./commands";
 
 export interface ExportOptions {
   /** A preset name or config file (as --preset), or a config. */
@@ -169,24 +169,8 @@ export function registerExportCommand(program: Command): void {
         out,
         dataDir: dataDirFromFlag(opts.dataDir),
         onStatus: (m) => process.stderr.write(`fwprune export: ${m}\n`),
-        onProgress: progressLine(),
+        onProgress: countingBar("{bar} {value}/{total} pruning steps").update,
       });
       console.log(formatExport(report, out));
     });
-}
-
-/** A one-line progress bar on a terminal (cli-progress); nothing otherwise. */
-function progressLine(): ((done: number, total: number) => void) | undefined {
-  if (!process.stderr.isTTY) return undefined;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const cliProgress = require("cli-progress") as typeof import("cli-progress");
-  const bar = new cliProgress.SingleBar({ format: "{bar} {value}/{total} pruning steps", stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic);
-  let started = false;
-  return (done, total) => {
-    if (!started) {
-      bar.start(total, done);
-      started = true;
-    } else bar.update(done);
-    if (done >= total) bar.stop();
-  };
 }

@@ -7,7 +7,7 @@ import { datasetFor } from "../data";
 import { compileSparseModel } from "../inference/sparse-model";
 import { sparseKernelsAvailable } from "../kernels/sparse";
 import { Model, cloneModel, countParams, disposeModel, getWeights, modelFromWeights, multiplyAdds } from "../model";
-import { groupLayout, keptPerLayer, specFlops, surgery, unsurgery } from "../prune/groups";
+import { groupLayout, keptGroups, specFlops, surgery, unsurgery } from "../prune/groups";
 import { Mask, applyMask, sparsityOfWeights, weightSparsity } from "../prune/mask";
 import { PruneOutcome, getMethod } from "../prune/method";
 import { retrainInPlace } from "../prune/retrain";
@@ -179,12 +179,11 @@ function surgeredMetrics(
   [timing, denseTiming]: [InferenceTiming, InferenceTiming],
 ): NonNullable<RunMetrics["surgered"]> {
   const layout = groupLayout(checkpoint.spec);
-  const kept = keptPerLayer(layout, groups);
   const flops = specFlops(model.spec);
   const denseFlops = specFlops(checkpoint.spec);
   const [one, denseOne] = timeInferenceSideBySide([model, checkpoint], test, { repeats: inference.repeats, batchSize: 1, samples: SINGLE_IMAGE_TIMING_SAMPLES });
   return {
-    groups: Object.fromEntries(layout.map((g, l) => [g.name, { kept: kept[l], of: g.count }])),
+    groups: keptGroups(layout, groups),
     params: countParams(model.spec),
     denseParams: countParams(checkpoint.spec),
     flops,

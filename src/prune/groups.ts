@@ -70,6 +70,12 @@ export function keptPerLayer(layout: GroupLayout, groups: Float32Array): number[
   });
 }
 
+/** Kept groups of each layer, by layer name, beside the layer's count (what records and benches report). */
+export function keptGroups(layout: GroupLayout, groups: Float32Array): Record<string, { kept: number; of: number }> {
+  const kept = keptPerLayer(layout, groups);
+  return Object.fromEntries(layout.map((g, l) => [g.name, { kept: kept[l], of: g.count }]));
+}
+
 /** FLOPs of the model a 0/1 group vector leaves (the surgered model's). */
 export function groupMaskFlops(spec: ModelSpec, layout: GroupLayout, groups: Float32Array): number {
   return specFlops(narrowedSpec(spec, layout, keptPerLayer(layout, groups)));
@@ -79,7 +85,8 @@ function checkGroups(layout: GroupLayout, groups: Float32Array): void {
   const n = groupCount(layout);
   if (groups.length !== n) throw new Error(`group mask: expected ${n} entries (${layout.map((g) => `${g.name} ${g.count}`).join(", ")}), got ${groups.length}`);
   for (let i = 0; i < n; i++) if (groups[i] !== 0 && groups[i] !== 1) throw new Error(`group mask[${i}] = ${groups[i]}; expected 0 or 1`);
-  const empty = layout.find((g, l) => keptPerLayer(layout, groups)[l] === 0);
+  const kept = keptPerLayer(layout, groups);
+  const empty = layout.find((_, l) => kept[l] === 0);
   if (empty) throw new Error(`group mask removes every group of ${empty.name}; expected at least one kept (the network would be cut)`);
 }
 
@@ -362,13 +369,12 @@ export interface StructureSummary {
 
 export function summarizeStructure(spec: ModelSpec, groups: Float32Array, budget: StructuredBudget, target: number): StructureSummary {
   const layout = groupLayout(spec);
-  const kept = keptPerLayer(layout, groups);
   const dense = specFlops(spec);
   const left = groupMaskFlops(spec, layout, groups);
   return {
     budget,
     target,
-    groups: Object.fromEntries(layout.map((g, l) => [g.name, { kept: kept[l], of: g.count }])),
+    groups: keptGroups(layout, groups),
     flops: { dense, kept: left, reduction: 1 - left / dense },
   };
 }
