@@ -1,7 +1,7 @@
 import { Command } from "commander";
 import * as fs from "fs";
 import * as path from "path";
-import { PRESET_NAMES, dataDirFromFlag, displayPath, isPresetName, resolvePreset } from "../paths";
+import { PRESET_NAMES, dataDirFromFlag, displayPath, resolvePreset } from "../paths";
 import { countingBar, positiveInteger } from "./commands";
 import { loadConfig } from "./config";
 import { formatMergeReport, mergeDataDirs } from "./merge";
@@ -68,7 +68,7 @@ export function registerClusterCommands(program: Command): void {
       }
       const shards = opts.shards ?? Math.min(4, independent);
       const scripts = slurmScripts({
-        preset: isPresetName(opts.preset) ? opts.preset : resolvePreset(opts.preset),
+        preset: resolvePreset(opts.preset),
         name: config.name,
         shards,
         dataDir,

@@ -83,8 +83,9 @@ export function registerExperimentCommands(program: Command): void {
     .action(() => {
       for (const name of methodNames()) {
         const method = getMethod(name);
-        const params = describeParams(method, parseParams(method));
-        const target = method.retrain(parseParams(method)) === "surgered" ? " (prunes to the target FLOP reduction)" : " (prunes to the target sparsity)";
+        const defaults = parseParams(method);
+        const params = describeParams(method, defaults);
+        const target = method.retrain(defaults) === "surgered" ? " (prunes to the target FLOP reduction)" : " (prunes to the target sparsity)";
         console.log(`${name}${method.prune ? target : ""}: ${method.summary}`);
         for (const [key, value] of Object.entries(params)) console.log(`    ${key}: ${JSON.stringify(value)}`);
       }

@@ -48,8 +48,9 @@ export async function exportRun(opts: ExportOptions): Promise<ExportReport> {
   await ensureBackend();
   const config = typeof opts.preset === "string" ? loadConfig(opts.preset) : validateConfig(opts.preset);
   // Refuse a run the config does not have, and an --out that cannot be written, before any computing.
-  const runs = planRuns(config).filter((p) => p.label === opts.method);
-  if (runs.length === 0) throw new Error(`--method: ${JSON.stringify(opts.method)} is not a method of ${config.name} (${[...new Set(planRuns(config).map((p) => p.label))].join(", ")})`);
+  const plans = planRuns(config);
+  const runs = plans.filter((p) => p.label === opts.method);
+  if (runs.length === 0) throw new Error(`--method: ${JSON.stringify(opts.method)} is not a method of ${config.name} (${[...new Set(plans.map((p) => p.label))].join(", ")})`);
   const seed = opts.seed ?? config.seeds[0];
   if (!runs.some((p) => p.budget === opts.budget && p.seed === seed && (opts.sparsity === undefined || p.sparsity === opts.sparsity))) {
     const values = (f: (p: (typeof runs)[number]) => unknown) => [...new Set(runs.map(f))].join(", ");
@@ -62,7 +63,7 @@ export async function exportRun(opts: ExportOptions): Promise<ExportReport> {
   opts.onStatus?.("the run's record (computed now if it is not cached)");
   const record = await runOne(config, { method: opts.method, budget: opts.budget, seed: opts.seed, sparsity: opts.sparsity }, { dataDir: opts.dataDir });
   if (!record || record.status !== "ok" || !record.metrics) throw new Error(`the run failed, nothing to export: ${record?.reason ?? "no record"}`);
-  const plan = planRuns(config).find((p) => p.key === record.key);
+  const plan = plans.find((p) => p.key === record.key);
   if (!plan) throw new Error(`run ${record.key} is not among the runs of ${config.name}`);
 
   opts.onStatus?.("recomputing the run from its checkpoint to take its final weights");

@@ -8,7 +8,7 @@ import { compileSparseModel } from "../inference/sparse-model";
 import { sparseKernelsAvailable } from "../kernels/sparse";
 import { Model, cloneModel, countParams, disposeModel, getWeights, modelFromWeights, multiplyAdds } from "../model";
 import { groupLayout, keptGroups, specFlops, surgery, unsurgery } from "../prune/groups";
-import { Mask, applyMask, sparsityOfWeights, weightSparsity } from "../prune/mask";
+import { Mask, applyMask, sparsityOfWeights } from "../prune/mask";
 import { PruneOutcome, getMethod } from "../prune/method";
 import { retrainInPlace } from "../prune/retrain";
 import { DivergenceError, InferenceTiming, evaluate, loadCheckpoint, timeInferenceSideBySide, train } from "../train";
@@ -113,9 +113,10 @@ export async function computeRecord(
     onFinalModel?.(model);
     // The dense checkpoint (left untouched above) is timed beside the final model, interleaved, so their ratio
     // survives a busy machine; so is the final model compiled for the sparse kernels, where they run (wasm).
-    const inference = plan.inputs.inference ?? {};
+    const inference = plan.inputs.inference;
+    const finalWeights = getWeights(model);
     const sparseModel = sparseKernelsAvailable()
-      ? compileSparseModel(model.spec, getWeights(model), { calibrationBatch: Math.min(128, inference.batchSize ?? 1000), calibrationRepeats: 3 })
+      ? compileSparseModel(model.spec, finalWeights, { calibrationBatch: Math.min(128, inference.batchSize ?? 1000), calibrationRepeats: 3 })
       : undefined;
     const timed = [model, ...(model === checkpoint ? [] : [checkpoint]), ...(sparseModel ? [sparseModel] : [])];
     let timings;
@@ -129,9 +130,9 @@ export async function computeRecord(
     const sparseTiming = sparseModel ? timings[timings.length - 1] : undefined;
     const groups = plan.inputs.retrain?.surgered ? outcome?.groups : undefined;
     // A surgered model is measured against the original: its weights written back into the original shapes.
-    const sparsity = groups ? sparsityOfWeights(checkpoint.spec, unsurgery(checkpoint.spec, getWeights(model), groups)) : weightSparsity(model);
-    if (groups && !denseTiming) throw new Error("a surgered model must have been timed beside its dense checkpoint");
-    const surgered = groups && denseTiming ? surgeredMetrics(model, checkpoint, groups, dataset.test, plan.inputs.inference, [timing, denseTiming]) : undefined;
+    const sparsity = groups ? sparsityOfWeights(checkpoint.spec, unsurgery(checkpoint.spec, finalWeights, groups)) : sparsityOfWeights(model.spec, finalWeights);
+    // A surgered model is never the checkpoint, so the checkpoint was timed beside it (timings[1]).
+    const surgered = groups ? surgeredMetrics(model, checkpoint, groups, dataset.test, inference, [timing, timings[1]]) : undefined;
     seconds.evaluate = (performance.now() - evalStart) / 1000;
     seconds.total = (performance.now() - start) / 1000;
     const metrics: RunMetrics = {

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { ModelSpec, forward, paramShapes } from "../model";
 import { median } from "../train";
-import { LayerPath, SparseModel, StepTiming, compileSparseModel } from "./sparse-model";
+import { LayerPath, SparseModel, StepTiming, compileSparseModel, roundTo } from "./sparse-model";
 
 export interface SparseBenchLayer {
   layer: string;
@@ -138,8 +138,4 @@ function perLayer(profiles: StepTiming[][]): Map<string, number> {
   return new Map([...byLayer].map(([layer, ms]) => [layer, median(ms)]));
 }
 
-export function roundTo(x: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
-}
 

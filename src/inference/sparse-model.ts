@@ -460,7 +460,7 @@ function compileOps(
     // What the choice weighed: the whole model's calibration time with each layer on either path, the rest as chosen.
     for (const op of layered) {
       const options = pathChoices([op], fixed).map((m) => m.get(op.name) as LayerPath);
-      const cost = (path: LayerPath) => round2(timeSteps(program(ops, new Map([...best, [op.name, path]])), calibrationBatch, repeats, memo));
+      const cost = (path: LayerPath) => roundTo(timeSteps(program(ops, new Map([...best, [op.name, path]])), calibrationBatch, repeats, memo), 2);
       perLayer.set(op.name, Object.fromEntries(options.map((p) => [`${p}Ms`, cost(p)])));
     }
   }
@@ -494,6 +494,7 @@ function compileOps(
   };
 }
 
-function round2(x: number): number {
-  return Math.round(x * 100) / 100;
+export function roundTo(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
 }
