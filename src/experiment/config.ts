@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { z } from "zod";
-import { DatasetSpec, datasetClasses, datasetProblems, datasetSchema, datasetShape } from "../datasets";
+import { datasetClasses, datasetProblems, datasetSchema, datasetShape } from "../datasets";
 import { formatShape } from "../data";
 import { ModelSpec, PAPER_CNN, paramShapes } from "../model";
 import { Method, RetrainMode, getMethod, methodNames } from "../prune/method";
