@@ -1,3 +1,9 @@
+// The built-in datasets, one file each, registered in this order by importing them.
+import "./mnist-embedded";
+import "./mnist";
+import "./fashion-mnist";
+import "./idx";
+import "./image-folder";
 import * as fs from "fs";
 import * as path from "path";
 import { z } from "zod";
@@ -9,7 +15,6 @@ import { ImageFolderSpec, listImageFolder } from "./image-folder";
 import { MnistSpec } from "./mnist";
 import { MnistEmbeddedSpec } from "./mnist-embedded";
 
-// The built-in datasets, one file each; importing a file registers its dataset.
 export * from "./dataset";
 export * from "./mnist-embedded";
 export * from "./mnist";
