@@ -208,6 +208,7 @@ test("an undecodable image is named in the error; empty classes, no classes and 
   assertThrowsWith(() => loadDataset({ name: "image-folder", dir, shape: [2, 2, 1] }), ['class folder "bad" holds no PNG or JPEG file']);
   assertThrowsWith(() => loadDataset({ name: "image-folder", dir: path.join(dir, "good"), shape: [2, 2, 1] }), ["has no sub-folders"]);
   assertThrowsWith(() => loadDataset({ name: "image-folder", dir: digitDir, shape: [4096, 4096, 3] }), ["50 images of 4096×4096×3", "expected at most", "1 GiB"]);
+  assertThrowsWith(() => loadDataset({ name: "image-folder", dir: digitDir } as never), ['dataset spec "image-folder": shape: Required']);
 });
 
 test("toChannels drops alpha; decodeImage scales 16-bit PNGs to 8 bits", () => {

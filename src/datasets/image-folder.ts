@@ -121,6 +121,10 @@ function checkFolderSize(count: number, shape: ImageShape, dir: string): void {
 }
 
 export function loadImageFolder(spec: ImageFolderSpec): Dataset {
+  const parsed = ImageFolderSchema.safeParse(spec);
+  if (!parsed.success) {
+    throw new Error(`dataset spec "image-folder": ${parsed.error.issues.map((i) => `${i.path.join(".") || "(spec)"}: ${i.message}`).join("; ")} (shape is [H, W, C] with C 1 or 3: the model's input)`);
+  }
   const shape = spec.shape as ImageShape;
   const listing = listImageFolder(spec.dir);
   const split = splitImageFolder(listing, spec);

@@ -64,7 +64,16 @@ export function datasetClasses(spec: DatasetSpec): number {
 
 /** What is wrong with a spec before any work: [field, message] pairs (a missing folder, sizes beyond the data). */
 export function datasetProblems(spec: DatasetSpec): [string, string][] {
-  return kindOf(spec).problems(spec);
+  const kind = kindOf(spec);
+  const problems = kind.problems(spec);
+  if (problems.length > 0) return problems;
+  try {
+    kind.shape(spec);
+    kind.classes(spec);
+  } catch (err) {
+    return [["dir" in spec ? "dir" : "name", (err as Error).message]];
+  }
+  return [];
 }
 
 /** The files a dataset is read from: its training side and its test side. */

@@ -135,14 +135,7 @@ export const ConfigSchema = z.object({
   const dataProblems = datasetProblems(c.dataset);
   for (const [field, problem] of dataProblems) ctx.addIssue({ code: "custom", path: ["dataset", field], message: problem });
   if (dataProblems.length > 0) return;
-  let shape: number[];
-  let classes: number;
-  try {
-    [shape, classes] = [datasetShape(c.dataset), datasetClasses(c.dataset)];
-  } catch (err) {
-    ctx.addIssue({ code: "custom", path: ["dataset"], message: (err as Error).message });
-    return;
-  }
+  const [shape, classes] = [datasetShape(c.dataset), datasetClasses(c.dataset)];
   if (c.model.inputShape.some((d, i) => d !== shape[i])) {
     ctx.addIssue({ code: "custom", path: ["model", "inputShape"], message: `the dataset's images are ${formatShape(shape)} (H×W×C); expected the model's input to be the same` });
   }
