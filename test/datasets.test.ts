@@ -72,7 +72,12 @@ test("the registry lists its datasets and names an unknown one with the known on
   assert.deepEqual(datasetNames(), ["mnist-embedded", "mnist", "fashion-mnist", "idx", "image-folder"]);
   assertThrowsWith(() => getDataset("cifar"), ['"cifar"', "mnist-embedded", "image-folder"]);
   assertThrowsWith(() => loadDataset({ name: "cifar" } as never), ['"cifar"', "mnist-embedded", "idx", "image-folder"]);
-  assert.throws(() => resolveConfig({ preset: "quick", dataset: { name: "cifar" } }), /dataset\.name: Invalid discriminator value\. Expected 'mnist-embedded' \| 'mnist' \| 'fashion-mnist' \| 'idx' \| 'image-folder'/);
+  assert.throws(() => resolveConfig({ preset: "quick", dataset: { name: "cifar" } }), /dataset\.name: no dataset is called "cifar"; expected one of mnist-embedded, mnist, fashion-mnist, idx, image-folder \(got "cifar"\)/);
+  assert.throws(() => resolveConfig({ preset: "quick", dataset: { name: "image-folder", dir: digitDir, shape: [28, 28, 2], colour: true } }), (err: Error) => {
+    assert.match(err.message, /dataset: unknown key "colour"/);
+    assert.match(err.message, /dataset\.shape\.2: /);
+    return true;
+  });
   assertThrowsWith(() => resolveDataArgument("cifar", MNIST_MODEL), ['--data "cifar"', "mnist-embedded, mnist, fashion-mnist", "or a folder"]);
 });
 

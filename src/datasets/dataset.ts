@@ -65,11 +65,6 @@ export function getDataset(name: string): DatasetKind {
   return kind;
 }
 
-/** Every registered dataset's schema (the config's `dataset` field is one of them, by name). */
-export function datasetSchemas(): DatasetKind["schema"][] {
-  return [...kinds.values()].map((kind) => kind.schema);
-}
-
 /** Limits above a split's known size, as `problems` reports them. */
 export function limitProblems(spec: SplitLimits, trainCount: number, testCount: number): [string, string][] {
   const out: [string, string][] = [];

@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { z } from "zod";
 import { Dataset, IDX_FILES, ImageShape, describeIdxFolderProblem, filesDigest, formatShape, limitDataset } from "../data";
-import { DatasetKind, datasetNames, datasetSchemas, getDataset } from "./dataset";
+import { DatasetKind, datasetNames, getDataset } from "./dataset";
 import { FashionMnistSpec } from "./fashion-mnist";
 import { IdxSpec } from "./idx";
 import { ImageFolderSpec, listImageFolder } from "./image-folder";
@@ -25,10 +25,21 @@ export * from "./images";
 
 export type DatasetSpec = MnistEmbeddedSpec | MnistSpec | FashionMnistSpec | IdxSpec | ImageFolderSpec;
 
-/** The config's `dataset` field: one of the registered datasets' specs, told apart by `name`. */
+/**
+ * The config's `dataset` field: the spec of a registered dataset, checked by that dataset's own schema (looked up by
+ * `name` when parsed, so a dataset registered after this module loaded is accepted too).
+ */
 export function datasetSchema(): z.ZodType<DatasetSpec, z.ZodTypeDef, DatasetSpec> {
-  const [first, second, ...rest] = datasetSchemas();
-  return z.discriminatedUnion("name", [first, second, ...rest]) as unknown as z.ZodType<DatasetSpec, z.ZodTypeDef, DatasetSpec>;
+  return z.object({ name: z.string() }).passthrough().transform((value, ctx) => {
+    if (!datasetNames().includes(value.name)) {
+      ctx.addIssue({ code: "custom", path: ["name"], message: `no dataset is called ${JSON.stringify(value.name)}; expected one of ${datasetNames().join(", ")}`, fatal: true });
+      return z.NEVER;
+    }
+    const parsed = getDataset(value.name).schema.safeParse(value);
+    if (parsed.success) return parsed.data as DatasetSpec;
+    for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, fatal: true } as z.IssueData);
+    return z.NEVER;
+  }) as unknown as z.ZodType<DatasetSpec, z.ZodTypeDef, DatasetSpec>;
 }
 
 const kindOf = (spec: { name: string }): DatasetKind => getDataset(spec.name);
