@@ -18,7 +18,9 @@ import {
   resolveDataArgument,
   toChannels,
 } from "../src/datasets";
-import { resolveConfig } from "../src/experiment/config";
+import { createHash } from "crypto";
+import { loadConfig, resolveConfig } from "../src/experiment/config";
+import { planPretraining, planRuns } from "../src/experiment/plan";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-datasets-"));
 process.on("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -259,4 +261,20 @@ test("the run key's data digest covers every image file's bytes and its class", 
   changed[changed.length - 1] ^= 1;
   fs.writeFileSync(file, changed);
   assert.notEqual(datasetDigest(spec).train, before.train, "one byte changed: another digest");
+});
+
+test("run keys of existing configs are the ones computed before the registry (the shipped records stay valid)", () => {
+  // Printed by planRuns/planPretraining at the commit before src/datasets existed.
+  const pinned = {
+    quick: { runs: 50, digest: "5ccec187452f4881", pretrain: ["552de231e5cb0ece6c82169673859a5e"] },
+    paper: { runs: 240, digest: "8b508364fcbcd433", pretrain: ["f294bc7d4caa938c304daa6379fc6692", "55f0a3b7280a0906e75935aacdb8e8db", "abf50ab5645d80e63d9c1e6cb98a1419"] },
+  };
+  for (const [preset, expected] of Object.entries(pinned)) {
+    const config = loadConfig(preset);
+    const runs = planRuns(config);
+    const keys = runs.map((r) => r.key);
+    assert.equal(keys.length, expected.runs, preset);
+    assert.equal(createHash("sha256").update(keys.join(",")).digest("hex").slice(0, 16), expected.digest, `${preset}: the run keys`);
+    assert.deepEqual(planPretraining(config, runs).map((p) => p.key), expected.pretrain, `${preset}: the checkpoint keys`);
+  }
 });
