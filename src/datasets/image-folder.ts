@@ -102,7 +102,11 @@ function imagesUnder(dir: string): string[] {
 export function splitImageFolder(listing: { files: ImageFile[] }, spec: { testFraction?: number; seed?: number }): { train: ImageFile[]; test: ImageFile[] } {
   const { testFraction, seed } = { ...DEFAULTS, ...spec };
   const byClass = new Map<number, ImageFile[]>();
-  for (const f of listing.files) byClass.set(f.label, [...(byClass.get(f.label) ?? []), f]);
+  for (const f of listing.files) {
+    const files = byClass.get(f.label);
+    if (files) files.push(f);
+    else byClass.set(f.label, [f]);
+  }
   const train: ImageFile[] = [];
   const test: ImageFile[] = [];
   for (const [label, files] of byClass) {

@@ -100,14 +100,19 @@ export function resizeBilinear(image: FloatImage, height: number, width: number)
   const out = new Float32Array(height * width * channels);
   const ys = samplePoints(height, image.height);
   const xs = samplePoints(width, image.width);
+  const src = image.data;
+  const row = image.width * channels;
   for (let y = 0; y < height; y++) {
-    const [y0, y1, fy] = ys[y];
+    const { lo: y0, hi: y1, frac: fy } = ys[y];
     for (let x = 0; x < width; x++) {
-      const [x0, x1, fx] = xs[x];
+      const { lo: x0, hi: x1, frac: fx } = xs[x];
       for (let c = 0; c < channels; c++) {
-        const at = (yy: number, xx: number) => image.data[(yy * image.width + xx) * channels + c];
-        const top = at(y0, x0) + (at(y0, x1) - at(y0, x0)) * fx;
-        const bottom = at(y1, x0) + (at(y1, x1) - at(y1, x0)) * fx;
+        const a = src[y0 * row + x0 * channels + c];
+        const b = src[y0 * row + x1 * channels + c];
+        const d = src[y1 * row + x0 * channels + c];
+        const e = src[y1 * row + x1 * channels + c];
+        const top = a + (b - a) * fx;
+        const bottom = d + (e - d) * fx;
         out[(y * width + x) * channels + c] = top + (bottom - top) * fy;
       }
     }
@@ -116,12 +121,11 @@ export function resizeBilinear(image: FloatImage, height: number, width: number)
 }
 
 /** For each of `outSize` output positions: the two input positions it lies between and the weight of the second. */
-function samplePoints(outSize: number, inSize: number): [number, number, number][] {
+function samplePoints(outSize: number, inSize: number): { lo: number; hi: number; frac: number }[] {
   const scale = inSize / outSize;
   return Array.from({ length: outSize }, (_, i) => {
     const s = Math.min(Math.max((i + 0.5) * scale - 0.5, 0), inSize - 1);
     const lo = Math.floor(s);
-    const hi = Math.min(lo + 1, inSize - 1);
-    return [lo, hi, s - lo];
+    return { lo, hi: Math.min(lo + 1, inSize - 1), frac: s - lo };
   });
 }
