@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -86,7 +87,12 @@ test("the registry lists its datasets and names an unknown one with the known on
 test("an image folder of PNG digits reads back pixel for pixel as the same digits read from the package, and as IDX", () => {
   const spec = resolveDataArgument(digitDir, MNIST_MODEL);
   assert.deepEqual(spec, { name: "image-folder", dir: path.resolve(digitDir), shape: [28, 28, 1] });
-  const ds = loadDataset(spec);
+  const heard: number[] = [];
+  const ds = loadDataset(spec, (done, total) => {
+    assert.equal(total, chosen.length);
+    heard.push(done);
+  });
+  assert.deepEqual(heard, Array.from({ length: chosen.length }, (_, i) => i + 1), "progress: every file, in order");
   assert.equal(ds.classes, 10);
   assert.deepEqual(ds.classNames, ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
   assert.deepEqual([ds.train.count, ds.test.count], [40, 10], "round(5 · 0.2) = 1 image of each class held out");
@@ -277,4 +283,11 @@ test("run keys of existing configs are the ones computed before the registry (th
     assert.equal(createHash("sha256").update(keys.join(",")).digest("hex").slice(0, 16), expected.digest, `${preset}: the run keys`);
     assert.deepEqual(planPretraining(config, runs).map((p) => p.key), expected.pretrain, `${preset}: the checkpoint keys`);
   }
+});
+
+test("fwprune datasets lists every registered dataset with its fields and defaults", () => {
+  const out = spawnSync(process.execPath, ["--import", "tsx", path.join(__dirname, "..", "src", "cli.ts"), "datasets"], { encoding: "utf8" });
+  assert.equal(out.status, 0, out.stderr);
+  for (const name of datasetNames()) assert.match(out.stdout, new RegExp(`^${name}: `, "m"));
+  assert.match(out.stdout, /^image-folder: [^\n]*\n {4}dir \(required\)\n {4}shape \(required\)\n {4}resize: "bilinear"\n {4}testFraction: 0\.2\n {4}seed: 0\n/m);
 });

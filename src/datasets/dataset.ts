@@ -1,6 +1,9 @@
 import { z } from "zod";
 import { Dataset, ImageShape, SplitLimits } from "../data";
 
+/** Called as a slow load proceeds: `done` of `total` files read. */
+export type LoadProgress = (done: number, total: number) => void;
+
 /** The fields every dataset spec may carry: its registered name and the split limits. */
 export interface SpecBase extends SplitLimits {
   name: string;
@@ -41,8 +44,8 @@ export interface DatasetKind<S extends SpecBase = SpecBase> {
   files: (spec: S) => { train: string[]; test: string[]; root?: string };
   /** What is wrong before any work (a missing folder, more images asked than there are): [field, message]. */
   problems: (spec: S) => [string, string][];
-  /** Both splits, whole (the registry applies limitTrain/limitTest). */
-  load: (spec: S) => Dataset;
+  /** Both splits, whole (the registry applies limitTrain/limitTest); `progress` hears of slow loads (image files). */
+  load: (spec: S, progress?: LoadProgress) => Dataset;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -3,7 +3,7 @@ import * as path from "path";
 import { z } from "zod";
 import { Dataset, ImageShape, Split, formatShape, pixelsPerImage } from "../data";
 import { deriveSeed, shuffledIndices } from "../random";
-import { limitFields, limitProblems, registerDataset } from "./dataset";
+import { LoadProgress, limitFields, limitProblems, registerDataset } from "./dataset";
 import { decodeImage, resizeBilinear, toChannels } from "./images";
 
 /** At most this many image files in a folder, ... */
@@ -55,7 +55,7 @@ export const imageFolder = registerDataset<ImageFolderSpec>({
       return [["dir", (err as Error).message]];
     }
   },
-  load: (spec) => loadImageFolder(spec),
+  load: (spec, progress) => loadImageFolder(spec, progress),
 });
 
 export interface ImageFile {
@@ -124,7 +124,7 @@ function checkFolderSize(count: number, shape: ImageShape, dir: string): void {
   }
 }
 
-export function loadImageFolder(spec: ImageFolderSpec): Dataset {
+export function loadImageFolder(spec: ImageFolderSpec, progress?: LoadProgress): Dataset {
   const parsed = ImageFolderSchema.safeParse(spec);
   if (!parsed.success) {
     throw new Error(`dataset spec "image-folder": ${parsed.error.issues.map((i) => `${i.path.join(".") || "(spec)"}: ${i.message}`).join("; ")} (shape is [H, W, C] with C 1 or 3: the model's input)`);
@@ -136,15 +136,15 @@ export function loadImageFolder(spec: ImageFolderSpec): Dataset {
   const resize = spec.resize ?? DEFAULTS.resize;
   return {
     name: `image-folder:${spec.dir}`,
-    train: readImages(split.train, shape, resize),
-    test: readImages(split.test, shape, resize),
+    train: readImages(split.train, shape, resize, (done) => progress?.(done, listing.files.length)),
+    test: readImages(split.test, shape, resize, (done) => progress?.(split.train.length + done, listing.files.length)),
     classes: listing.classNames.length,
     classNames: listing.classNames,
   };
 }
 
 /** The files decoded, converted to `shape`'s channels, resized to its H×W (or refused), in [0,1]. */
-export function readImages(files: ImageFile[], shape: ImageShape, resize: "bilinear" | "none"): Split {
+export function readImages(files: ImageFile[], shape: ImageShape, resize: "bilinear" | "none", progress?: (done: number) => void): Split {
   const [height, width, channels] = shape;
   const size = pixelsPerImage(shape);
   const images = new Float32Array(files.length * size);
@@ -159,6 +159,7 @@ export function readImages(files: ImageFile[], shape: ImageShape, resize: "bilin
     const image = resizeBilinear(toChannels(decoded, channels as 1 | 3), height, width);
     images.set(image.data, i * size);
     labels[i] = label;
+    progress?.(i + 1);
   });
   return { images, labels, count: files.length, shape };
 }

@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { z } from "zod";
 import { Dataset, IDX_FILES, ImageShape, describeIdxFolderProblem, filesDigest, formatShape, limitDataset } from "../data";
-import { DatasetKind, datasetNames, getDataset } from "./dataset";
+import { DatasetKind, LoadProgress, datasetNames, getDataset } from "./dataset";
 import { FashionMnistSpec } from "./fashion-mnist";
 import { IdxSpec } from "./idx";
 import { ImageFolderSpec, listImageFolder } from "./image-folder";
@@ -45,19 +45,18 @@ export function datasetSchema(): z.ZodType<DatasetSpec, z.ZodTypeDef, DatasetSpe
 const kindOf = (spec: { name: string }): DatasetKind => getDataset(spec.name);
 
 /** Both splits of a dataset, cut to its limits. Throws naming the field, file or folder at fault. */
-export function loadDataset(spec: DatasetSpec): Dataset {
-  const kind = kindOf(spec as { name: string });
-  return limitDataset(kind.load(spec), spec);
+export function loadDataset(spec: DatasetSpec, progress?: LoadProgress): Dataset {
+  return limitDataset(kindOf(spec).load(spec, progress), spec);
 }
 
 const loaded = new Map<string, Dataset>();
 
 /** loadDataset, kept for the life of the process (a worker runs many runs on the same data): keyed by the spec. */
-export function datasetFor(spec: DatasetSpec): Dataset {
+export function datasetFor(spec: DatasetSpec, progress?: LoadProgress): Dataset {
   const id = JSON.stringify(Object.entries(spec).sort(([a], [b]) => a.localeCompare(b)));
   let ds = loaded.get(id);
   if (!ds) {
-    ds = loadDataset(spec);
+    ds = loadDataset(spec, progress);
     loaded.set(id, ds);
   }
   return ds;
