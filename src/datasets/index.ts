@@ -120,7 +120,8 @@ const BUILT_IN_NAMES = ["mnist-embedded", "mnist", "fashion-mnist"] as const;
 /**
  * The dataset a command-line `--data` value names: mnist-embedded, mnist or fashion-mnist, or a folder (read as IDX
  * when it holds the four IDX files, else as an image folder converted to the model's input shape). Checked against
- * the model's input shape and class count before any data is read.
+ * the model's input shape and class count before any data is read. A name wins over a folder of that name (write
+ * ./mnist for the folder). An IDX folder's labels are checked against the model's class count when loaded.
  */
 export function resolveDataArgument(value: string, model: ModelIO): DatasetSpec {
   let spec: DatasetSpec;
