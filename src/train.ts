@@ -1,7 +1,7 @@
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as tf from "@tensorflow/tfjs";
-import { IMAGE_SIZE, PIXELS_PER_IMAGE, Split, toTensors } from "./data";
+import { Split, pixelsPerImage, toTensors } from "./data";
 import { FusedMomentumOptimizer } from "./kernels";
 import { writeFileAtomic } from "./fsutil";
 import { Model, ModelSpec, Params, forward, modelFromWeights } from "./model";
@@ -120,20 +120,21 @@ export async function yieldNow(): Promise<void> {
  * 1.3 ms per batch of 64 (about 5% of a training step), the copy a few microseconds.
  */
 export function minibatch(split: Split, idx: Int32Array): [tf.Tensor4D, tf.Tensor1D] {
-  const images = new Float32Array(idx.length * PIXELS_PER_IMAGE);
+  const size = pixelsPerImage(split.shape);
+  const images = new Float32Array(idx.length * size);
   const labels = new Int32Array(idx.length);
   idx.forEach((example, j) => {
-    images.set(split.images.subarray(example * PIXELS_PER_IMAGE, (example + 1) * PIXELS_PER_IMAGE), j * PIXELS_PER_IMAGE);
+    images.set(split.images.subarray(example * size, (example + 1) * size), j * size);
     labels[j] = split.labels[example];
   });
-  return [tf.tensor4d(images, [idx.length, IMAGE_SIZE, IMAGE_SIZE, 1]), tf.tensor1d(labels, "int32")];
+  return [tf.tensor4d(images, [idx.length, ...split.shape]), tf.tensor1d(labels, "int32")];
 }
 
 export async function train(model: Model, split: Split, opts: TrainOptions): Promise<TrainResult> {
   const batchSize = opts.batchSize ?? 64;
   // tf.train.momentum's update, fused into one kernel per variable on wasm.
   const optimizer = new FusedMomentumOptimizer(opts.lr ?? 0.01, opts.momentum ?? 0.9);
-  if (split.images.length !== split.count * PIXELS_PER_IMAGE || split.labels.length !== split.count) {
+  if (split.images.length !== split.count * pixelsPerImage(split.shape) || split.labels.length !== split.count) {
     throw new Error(`train: split has count ${split.count} but ${split.images.length} pixels and ${split.labels.length} labels`);
   }
   const maskTensors = opts.mask ? maskToTensors(model, opts.mask) : undefined;
