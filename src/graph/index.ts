@@ -1,0 +1,9 @@
+/** One model graph: every model fwprune trains, prunes, compiles or exports is one of these. */
+export * from "./types";
+export { DEFAULT_LIMITS, graphLimits } from "./bounds";
+export { KINDS, KERAS_CLASSES } from "./kinds";
+export { ROLE_SUFFIX, paramName } from "./kind";
+export {
+  BuildOptions, KernelFlops, buildGraph, classCount, inputShape, kernelFlops, nodeNamed, paramCount, prunableParams, totalFlops, trainableParams,
+} from "./graph";
+export { asGraph, graphFromSpec } from "./from-spec";
