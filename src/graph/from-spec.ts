@@ -12,8 +12,13 @@ export function graphFromSpec(spec: ModelSpec): ModelGraph {
   const nodes: NodeSpec[] = [{ name: "input", kind: "input", inputs: [], config: { shape: [...spec.inputShape] } }];
   let conv = 0;
   let dense = 0;
+  let flat = false;
   spec.layers.forEach((layer, i) => {
     const inputs = [nodes[nodes.length - 1].name];
+    const where = `model.layers[${i}] (${layer.type})`;
+    if (layer.type === "conv2d" && flat) throw new Error(`${where}: conv2d after flatten is not supported`);
+    if (layer.type === "dense" && !flat) throw new Error(`${where}: dense needs a flatten before it`);
+    if (layer.type === "flatten") flat = true;
     if (layer.type === "conv2d") {
       const k = layer.kernelSize;
       const s = layer.stride ?? 1;
@@ -30,7 +35,15 @@ export function graphFromSpec(spec: ModelSpec): ModelGraph {
       throw new Error(`model.layers[${i}].type: expected conv2d, maxpool, flatten or dense, got ${JSON.stringify((layer as { type: unknown }).type)}`);
     }
   });
-  return buildGraph(spec.name, nodes, { form: "sequential" });
+  try {
+    return buildGraph(spec.name, nodes, { form: "sequential" });
+  } catch (err) {
+    // name the spec's layer, as the config names it
+    const node = /\(\S+, node (\d+)\)/.exec((err as Error).message);
+    if (!node) throw err;
+    const i = Number(node[1]) - 1;
+    throw new Error(`model.layers[${i}] (${spec.layers[i].type}): ${(err as Error).message}`);
+  }
 }
 
 const fromSpecCache = new WeakMap<ModelSpec, ModelGraph>();

@@ -7,3 +7,4 @@ export {
   BuildOptions, KernelFlops, buildGraph, classCount, inputShape, kernelFlops, nodeNamed, paramCount, prunableParams, totalFlops, trainableParams,
 } from "./graph";
 export { asGraph, graphFromSpec } from "./from-spec";
+export { ForwardOptions, Params, forward } from "./forward";
