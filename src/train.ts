@@ -1,10 +1,11 @@
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as tf from "@tensorflow/tfjs";
-import { IMAGE_SIZE, PIXELS_PER_IMAGE, Split, toTensors } from "./data";
+import { IMAGE_SIZE, Split } from "./data";
 import { FusedMomentumOptimizer } from "./kernels";
 import { writeFileAtomic } from "./fsutil";
-import { Model, ModelSpec, Params, forward, modelFromWeights } from "./model";
+import { SerializedGraph, asGraph, classCount, deserializeGraph, inputShape, serializeGraph } from "./graph";
+import { Model, ModelLike, ModelSpec, Params, forward, modelFromWeights, trainableVariables } from "./model";
 import { Mask } from "./prune/mask";
 import { deriveSeed, shuffledIndices } from "./random";
 
@@ -79,27 +80,57 @@ export function maskToTensors(model: Model, mask: Mask): Record<string, tf.Tenso
   const out: Record<string, tf.Tensor> = {};
   for (const [name, values] of Object.entries(mask)) {
     const v = model.params[name];
-    if (!v) throw new Error(`mask names "${name}", which is not a parameter of ${model.spec.name}`);
+    if (!v) throw new Error(`mask names "${name}", which is not a parameter of ${model.graph.name}`);
     if (values.length !== v.size) throw new Error(`mask["${name}"] has ${values.length} entries; expected ${v.size}`);
     out[name] = tf.tensor(values, v.shape);
   }
   return out;
 }
 
-/** One SGD step on a minibatch; returns the minibatch loss (before the update). */
+/**
+ * One SGD step on a minibatch in training mode (BN on batch statistics, its moving statistics updated after the
+ * step; dropout seeded by `seed`); only trainable parameters are updated. Returns the minibatch loss (before the update).
+ */
 export function trainStep(
   model: Model,
   optimizer: tf.Optimizer,
-  xb: tf.Tensor4D,
+  xb: tf.Tensor,
   yb: tf.Tensor1D,
   maskTensors?: Record<string, tf.Tensor>,
+  seed = 0,
 ): number {
-  const vars = Object.values(model.params);
-  const loss = optimizer.minimize(() => lossOf(forward(model.spec, model.params, xb), yb), true, vars) as tf.Scalar;
+  const statUpdates: Record<string, tf.Tensor> = {};
+  const logits = () => forward(model.graph, model.params, xb, { training: true, seed, statUpdates });
+  const loss = optimizer.minimize(() => lossOf(logits(), yb), true, trainableVariables(model)) as tf.Scalar;
+  for (const [name, value] of Object.entries(statUpdates)) model.params[name].assign(value);
+  tf.dispose(Object.values(statUpdates));
   const value = loss.dataSync()[0];
   loss.dispose();
   if (maskTensors) applyMaskInPlace(model, maskTensors);
   return value;
+}
+
+/** MNIST's example shape: the default where no model says otherwise. */
+const MNIST_SHAPE = [IMAGE_SIZE, IMAGE_SIZE, 1];
+
+/**
+ * Check that a split fits a model before any work: as many values per example as the model's input takes, and
+ * labels below its class count. Throws naming `what`, the numbers and what was expected.
+ */
+export function checkSplitFits(model: ModelLike, split: Split, what = "data"): void {
+  const graph = asGraph(model);
+  const shape = inputShape(graph);
+  const size = shape.reduce((a, b) => a * b, 1);
+  if (split.labels.length !== split.count || split.images.length !== split.count * size) {
+    const perExample = split.count ? split.images.length / split.count : 0;
+    throw new Error(
+      `${what}: the split has ${split.count} examples, ${split.labels.length} labels and ${perExample} values per example; ` +
+        `model "${graph.name}" takes examples of shape [${shape}] (${size} values)`,
+    );
+  }
+  const classes = classCount(graph);
+  const bad = split.labels.findIndex((l) => !(l >= 0 && l < classes));
+  if (bad >= 0) throw new Error(`${what}: label ${split.labels[bad]} at example ${bad}; model "${graph.name}" has ${classes} classes (labels 0..${classes - 1})`);
 }
 
 /** Train for opts.epochs with minibatch SGD (momentum), seeded shuffling per epoch; throws DivergenceError on NaN. */
@@ -119,23 +150,24 @@ export async function yieldNow(): Promise<void> {
  * The minibatch of examples `idx`, copied out in JavaScript: tf.gather over the whole split on wasm costs about
  * 1.3 ms per batch of 64 (about 5% of a training step), the copy a few microseconds.
  */
-export function minibatch(split: Split, idx: Int32Array): [tf.Tensor4D, tf.Tensor1D] {
-  const images = new Float32Array(idx.length * PIXELS_PER_IMAGE);
+export function minibatch(split: Split, idx: Int32Array, exampleShape: number[] = MNIST_SHAPE): [tf.Tensor4D, tf.Tensor1D] {
+  const size = exampleShape.reduce((a, b) => a * b, 1);
+  const images = new Float32Array(idx.length * size);
   const labels = new Int32Array(idx.length);
   idx.forEach((example, j) => {
-    images.set(split.images.subarray(example * PIXELS_PER_IMAGE, (example + 1) * PIXELS_PER_IMAGE), j * PIXELS_PER_IMAGE);
+    images.set(split.images.subarray(example * size, (example + 1) * size), j * size);
     labels[j] = split.labels[example];
   });
-  return [tf.tensor4d(images, [idx.length, IMAGE_SIZE, IMAGE_SIZE, 1]), tf.tensor1d(labels, "int32")];
+  return [tf.tensor(images, [idx.length, ...exampleShape]) as tf.Tensor as tf.Tensor4D, tf.tensor1d(labels, "int32")];
 }
 
 export async function train(model: Model, split: Split, opts: TrainOptions): Promise<TrainResult> {
   const batchSize = opts.batchSize ?? 64;
   // tf.train.momentum's update, fused into one kernel per variable on wasm.
   const optimizer = new FusedMomentumOptimizer(opts.lr ?? 0.01, opts.momentum ?? 0.9);
-  if (split.images.length !== split.count * PIXELS_PER_IMAGE || split.labels.length !== split.count) {
-    throw new Error(`train: split has count ${split.count} but ${split.images.length} pixels and ${split.labels.length} labels`);
-  }
+  checkSplitFits(model.graph, split, "train");
+  const exampleShape = inputShape(model.graph);
+  const stream = opts.streamLabel ?? "train";
   const maskTensors = opts.mask ? maskToTensors(model, opts.mask) : undefined;
   if (maskTensors) applyMaskInPlace(model, maskTensors);
   const firstEpoch = opts.firstEpoch ?? 1;
@@ -149,14 +181,14 @@ export async function train(model: Model, split: Split, opts: TrainOptions): Pro
   try {
     for (let epoch = firstEpoch; epoch < firstEpoch + epochs; epoch++) {
       const epochStart = performance.now();
-      const order = shuffledIndices(split.count, deriveSeed(opts.seed, `${opts.streamLabel ?? "train"}/shuffle/${epoch}`));
+      const order = shuffledIndices(split.count, deriveSeed(opts.seed, `${stream}/shuffle/${epoch}`));
       const inEpoch = Math.min(split.count, total - consumed);
       const batches = Math.ceil(inEpoch / batchSize);
       let sum = 0;
       for (let b = 0; b < batches; b++) {
         const idx = order.subarray(b * batchSize, Math.min(inEpoch, (b + 1) * batchSize));
-        const [xb, yb] = minibatch(split, idx);
-        const loss = trainStep(model, optimizer, xb, yb, maskTensors);
+        const [xb, yb] = minibatch(split, idx, exampleShape);
+        const loss = trainStep(model, optimizer, xb, yb, maskTensors, deriveSeed(opts.seed, `${stream}/dropout/${epoch}/${b}`));
         tf.dispose([xb, yb]);
         limit ??= DIVERGENCE_FACTOR * Math.max(loss, 1);
         if (!Number.isFinite(loss) || loss > limit) {
@@ -185,18 +217,25 @@ export interface Evaluation {
 
 /** Accuracy and mean cross-entropy over a whole split, in batches. */
 export function evaluate(model: Model, split: Split, batchSize = 1000): Evaluation {
-  return evaluateParams(model.spec, model.params, split, batchSize);
+  return evaluateParams(model.graph, model.params, split, batchSize);
 }
 
-export function evaluateParams(spec: ModelSpec, params: Params, split: Split, batchSize = 1000): Evaluation {
-  const data = toTensors(split);
+/** The split as tensors shaped for this model's input: x [count, ...input shape], y [count]. */
+export function splitTensors(model: ModelLike, split: Split, what = "data"): { x: tf.Tensor; y: tf.Tensor1D } {
+  checkSplitFits(model, split, what);
+  return { x: tf.tensor(split.images, [split.count, ...inputShape(asGraph(model))]), y: tf.tensor1d(split.labels, "int32") };
+}
+
+/** Accuracy and mean cross-entropy (on the logits) over a whole split, in batches, in inference mode. */
+export function evaluateParams(spec: ModelLike, params: Params, split: Split, batchSize = 1000): Evaluation {
+  const data = splitTensors(spec, split, "evaluate");
   let correct = 0;
   let lossSum = 0;
   try {
     for (let start = 0; start < split.count; start += batchSize) {
       const size = Math.min(batchSize, split.count - start);
       const [c, l] = tf.tidy(() => {
-        const xb = tf.slice(data.x, [start, 0, 0, 0], [size, -1, -1, -1]);
+        const xb = tf.slice(data.x, start, size);
         const yb = tf.slice(data.y, [start], [size]);
         const logits = forward(spec, params, xb);
         const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), yb), "float32"));
@@ -242,13 +281,12 @@ export function timeInferenceSideBySide(models: (Model | Predictor)[], split: Sp
   const repeats = opts.repeats ?? 5;
   const batchSize = opts.batchSize ?? 1000;
   const count = Math.min(split.count, opts.samples ?? split.count);
-  const data = toTensors(split);
+  const shapeFrom = models.find((m): m is Model => "params" in m);
+  const data = shapeFrom ? splitTensors(shapeFrom.graph, split, "timing") : { x: tf.tensor(split.images, [split.count, ...MNIST_SHAPE]), y: tf.tensor1d(split.labels, "int32") };
   const batches: tf.Tensor4D[] = [];
-  for (let s = 0; s < count; s += batchSize) {
-    batches.push(tf.slice(data.x, [s, 0, 0, 0], [Math.min(batchSize, count - s), -1, -1, -1]));
-  }
+  for (let s = 0; s < count; s += batchSize) batches.push(tf.slice(data.x, s, Math.min(batchSize, count - s)) as tf.Tensor4D);
   const predict = (model: Model | Predictor, xb: tf.Tensor4D) =>
-    tf.tidy(() => ("params" in model ? forward(model.spec, model.params, xb) : model.predict(xb)).dataSync());
+    tf.tidy(() => ("params" in model ? forward(model.graph, model.params, xb) : model.predict(xb)).dataSync());
   try {
     for (const model of models) predict(model, batches[0]);
     const seconds: number[][] = models.map(() => []);
@@ -278,7 +316,9 @@ export function median(xs: number[]): number {
 const CHECKPOINT_MAGIC = "FWPCKPT2";
 
 interface CheckpointHeader {
-  spec: ModelSpec;
+  /** A config model's spec; a model from elsewhere (an imported model.json) stores its graph instead. */
+  spec?: ModelSpec;
+  graph?: SerializedGraph;
   /** tfjs's weight manifest: name, shape, dtype of each tensor, in the order of the weight data. */
   weightSpecs: tf.io.WeightsManifestEntry[];
   /** SHA-256 of the weight data, checked on every load. */
@@ -293,7 +333,7 @@ interface CheckpointHeader {
 export async function saveCheckpoint(file: string, model: Model, meta: Record<string, unknown> = {}): Promise<void> {
   const { data, specs } = await tf.io.encodeWeights(model.params);
   const weights = Buffer.from(data);
-  const header: CheckpointHeader = { spec: model.spec, weightSpecs: specs, sha256: createHash("sha256").update(weights).digest("hex"), meta };
+  const header: CheckpointHeader = { ...(model.spec ? { spec: model.spec } : { graph: serializeGraph(model.graph) }), weightSpecs: specs, sha256: createHash("sha256").update(weights).digest("hex"), meta };
   const headerBytes = Buffer.from(JSON.stringify(header), "utf8");
   const headerLen = Buffer.alloc(4);
   headerLen.writeUInt32LE(headerBytes.length);
@@ -364,7 +404,8 @@ export function loadCheckpoint(file: string): Checkpoint {
   const tensors = tf.io.decodeWeights(data, header.weightSpecs);
   try {
     const values = Object.fromEntries(Object.entries(tensors).map(([name, t]) => [name, t.dataSync() as Float32Array]));
-    return { model: modelFromWeights(header.spec, values), meta: header.meta };
+    const layers: ModelLike = header.spec ?? deserializeGraph(header.graph as SerializedGraph);
+    return { model: modelFromWeights(layers, values), meta: header.meta };
   } finally {
     tf.dispose(Object.values(tensors));
   }

@@ -5,7 +5,7 @@ import * as tf from "@tensorflow/tfjs";
 import { datasetFor } from "../data";
 import { assertWritableFolder, writeFileAtomic } from "../fsutil";
 import { FileSize, decodeSparseWeights, encodeSparseWeights, layersArtifacts, layersModelFor, sizeOf } from "../inference/export";
-import { Model, ModelSpec, getWeights } from "../model";
+import { Model, ModelSpec, getWeights, specOf } from "../model";
 import { PRESET_NAMES, dataDirFromFlag, displayPath } from "../paths";
 import { ExperimentConfig, loadConfig, validateConfig } from "./config";
 import { planRuns } from "./plan";
@@ -71,7 +71,7 @@ export async function exportRun(opts: ExportOptions): Promise<ExportReport> {
   let spec: ModelSpec | undefined;
   const again = await computeRecord(plan, opts.dataDir, record.config, opts.onProgress, (model: Model) => {
     weights = getWeights(model);
-    spec = model.spec;
+    spec = specOf(model);
   });
   if (again.status !== "ok" || !again.metrics || !weights || !spec) throw new Error(`recomputing the run failed: ${again.reason ?? "no final model"}`);
   const recorded = record.metrics;

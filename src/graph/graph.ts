@@ -120,3 +120,23 @@ export function kernelFlops(graph: ModelGraph): KernelFlops[] {
 export function totalFlops(graph: ModelGraph): number {
   return kernelFlops(graph).reduce((n, k) => n + k.multiplyAdds, 0);
 }
+
+/** A graph as plain JSON: its nodes as written (no inferred shapes), enough to build it again. */
+export interface SerializedGraph {
+  name: string;
+  form: "sequential" | "functional";
+  nodes: NodeSpec[];
+}
+
+export function serializeGraph(graph: ModelGraph): SerializedGraph {
+  const nodes = graph.nodes.map((n) => {
+    const { outputShape: _shape, params: _params, ...spec } = n;
+    return spec as NodeSpec;
+  });
+  return { name: graph.name, form: graph.form, nodes };
+}
+
+export function deserializeGraph(json: SerializedGraph, options: BuildOptions = {}): ModelGraph {
+  if (!json || typeof json.name !== "string" || !Array.isArray(json.nodes)) throw new Error(`a serialized graph needs a name and a list of nodes, got ${JSON.stringify(json)?.slice(0, 200)}`);
+  return buildGraph(json.name, json.nodes, { form: json.form, ...options });
+}

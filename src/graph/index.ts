@@ -4,7 +4,7 @@ export { DEFAULT_LIMITS, graphLimits } from "./bounds";
 export { KINDS, KERAS_CLASSES } from "./kinds";
 export { ROLE_SUFFIX, paramName } from "./kind";
 export {
-  BuildOptions, KernelFlops, buildGraph, classCount, inputShape, kernelFlops, nodeNamed, paramCount, prunableParams, totalFlops, trainableParams,
+  BuildOptions, KernelFlops, SerializedGraph, buildGraph, classCount, deserializeGraph, serializeGraph, inputShape, kernelFlops, nodeNamed, paramCount, prunableParams, totalFlops, trainableParams,
 } from "./graph";
 export { asGraph, graphFromSpec } from "./from-spec";
 export { ForwardOptions, Params, forward } from "./forward";

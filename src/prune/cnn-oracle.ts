@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { Split } from "../data";
+import { inputShape } from "../graph";
 import { Model, Params, forward, getWeights } from "../model";
 import { deriveSeed, shuffledIndices } from "../random";
 import { LossKind, lossOf, minibatch } from "../train";
@@ -21,18 +22,18 @@ export interface MaskOracle extends FwOracle {
 }
 
 /**
- * The FW oracle on a CNN's mask: F(m) = L(θ ⊙ m) on a minibatch; gradient gₜ = θ ⊙ ∇_w L(w) at w = θ ⊙ mₜ (one
+ * The FW oracle on a model's mask: F(m) = L(θ ⊙ m) on a minibatch (inference mode: BN uses its moving statistics); gradient gₜ = θ ⊙ ∇_w L(w) at w = θ ⊙ mₜ (one
  * backward pass). Minibatch t is slice t of seeded shuffles of the split (without replacement within a pass),
  * so every method with the same seed sees the same minibatches.
  */
 export function cnnMaskOracle(model: Model, split: Split, opts: MaskOracleOptions): MaskOracle {
-  const { spec } = model;
+  const spec = model.graph;
   const layout = prunableLayout(spec);
   const theta = flatten(getWeights(model), layout, "checkpoint weights");
   const thetaTensors = layout.map((e) => tf.tensor(theta.subarray(e.offset, e.offset + e.length), e.shape));
   const fixed: Params = {};
   for (const [name, v] of Object.entries(model.params)) if (!layout.some((e) => e.name === name)) fixed[name] = v;
-  const batches = minibatchStream(split, opts.batchSize, opts.seed);
+  const batches = minibatchStream(split, opts.batchSize, opts.seed, inputShape(spec));
   const maskedWeights = (m: Float32Array) =>
     layout.map((e, l) => tf.mul(thetaTensors[l], tf.tensor(m.subarray(e.offset, e.offset + e.length), e.shape)));
   const paramsWith = (ws: tf.Tensor[]): Params => {
@@ -86,7 +87,7 @@ export interface MinibatchStream {
  * The FW oracles' minibatches: minibatch t is slice t of seeded shuffles of the split (without replacement within a
  * pass), so every method with the same seed sees the same minibatches.
  */
-export function minibatchStream(split: Split, requestedBatchSize: number, seed: number): MinibatchStream {
+export function minibatchStream(split: Split, requestedBatchSize: number, seed: number, exampleShape?: number[]): MinibatchStream {
   const batchSize = Math.min(requestedBatchSize, split.count);
   if (!(batchSize >= 1)) throw new Error(`batchSize: expected ≥ 1 (and a non-empty split), got ${requestedBatchSize} with ${split.count} samples`);
   const batchesPerPass = Math.floor(split.count / batchSize);
@@ -103,7 +104,7 @@ export function minibatchStream(split: Split, requestedBatchSize: number, seed: 
       const j = t % batchesPerPass;
       const idx = order.subarray(j * batchSize, (j + 1) * batchSize);
       if (batch) tf.dispose([batch.x, batch.y]);
-      const [x, y] = minibatch(split, idx);
+      const [x, y] = minibatch(split, idx, exampleShape);
       batch = { x, y };
       return batch;
     },
