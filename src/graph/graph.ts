@@ -44,8 +44,6 @@ export function buildGraph(name: string, specs: NodeSpec[], options: BuildOption
       if (!outputShape.every((d: number) => Number.isInteger(d) && d >= 1)) throw new Error(`${where}: shape must be positive integers, got [${outputShape}]`);
       checkLimit(limits, "maxInputSize", product(outputShape), `${where}: the input size per example [${outputShape}]`);
     }
-    activations += product(outputShape);
-    checkLimit(limits, "maxActivationsPerExample", activations, `${where}: the activation values per example up to this layer`);
     const own: ParamInfo[] = def.params(spec.config as never, inputShapes, outputShape).map((d: ParamDecl) => ({
       name: paramName(spec.name, d.role),
       node: spec.name,
@@ -61,6 +59,8 @@ export function buildGraph(name: string, specs: NodeSpec[], options: BuildOption
     const nodeParams = own.reduce((n, p) => n + p.size, 0);
     paramCount += nodeParams;
     checkLimit(limits, "maxParams", paramCount, `${where}: the parameter count up to this layer (this layer ${nodeParams.toLocaleString("en-US")})`);
+    activations += product(outputShape);
+    checkLimit(limits, "maxActivationsPerExample", activations, `${where}: the activation values per example up to this layer`);
     const node = { ...spec, outputShape, params: own } as GraphNode;
     byName.set(spec.name, node);
     nodes.push(node);

@@ -140,38 +140,52 @@ function topologicalOrder(nodes: NodeSpec[], file: string): NodeSpec[] {
   return out;
 }
 
+/** Where each parameter's values lie in the weight bytes (the manifest's files concatenated in order). */
+export interface WeightLayout {
+  entries: { name: string; offset: number; size: number }[];
+  bytes: number;
+}
+
 /**
- * The weights of a layers model, by fwprune's parameter names, from the manifest and the weight bytes (the
- * manifest's files concatenated in order). Checks every declared name, shape and dtype against the graph and the
- * total byte count before copying anything.
+ * Match a manifest's weights to the graph's parameters by name, shape and dtype, and lay them out; checks
+ * everything the manifest declares before any weight byte is read.
  */
-export function weightsFromManifest(graph: ModelGraph, manifest: LayersModelManifest, data: Uint8Array, file = "model.json"): Record<string, Float32Array> {
-  const entries = (manifest.weightsManifest ?? []).flatMap((g) => g.weights ?? []);
+export function locateWeights(graph: ModelGraph, manifest: LayersModelManifest, file = "model.json"): WeightLayout {
+  const groups = manifest.weightsManifest ?? [];
+  if (!Array.isArray(groups)) fail(file, "weightsManifest: expected a list of {paths, weights}");
+  const list = groups.flatMap((g) => g.weights ?? []);
   const wanted = new Map(graph.params.map((p) => [p.name, p]));
   const suffixes = new Set(Object.values(ROLE_SUFFIX));
-  const located: { name: string; offset: number; size: number }[] = [];
+  const entries: WeightLayout["entries"] = [];
   let offset = 0;
-  for (const e of entries) {
+  for (const e of list) {
     if (e.dtype !== "float32") fail(file, `weight "${e.name}" has dtype ${JSON.stringify(e.dtype)}; only float32 is supported`);
     if ((e as { quantization?: unknown }).quantization) fail(file, `weight "${e.name}" is quantized; only float32 weights are supported`);
-    const size = e.shape.reduce((a, b) => a * b, 1);
     // tfjs writes <layer>/<suffix>; a converter may prefix a scope (model/<layer>/<suffix>).
-    const parts = e.name.split("/");
+    const parts = String(e.name).split("/");
     const name = parts.length >= 2 && suffixes.has(parts[parts.length - 1]) ? parts.slice(-2).join("/") : e.name;
     const p = wanted.get(name);
     if (!p) fail(file, `weight "${e.name}" belongs to no parameter of the model (expected ${graph.params.map((q) => q.name).join(", ")})`);
-    if (p.shape.length !== e.shape.length || p.shape.some((d, i) => d !== e.shape[i])) fail(file, `weight "${e.name}" has shape [${e.shape}]; the layer needs [${p.shape}]`);
-    if (located.some((l) => l.name === name)) fail(file, `weight "${e.name}" is listed twice`);
-    located.push({ name, offset, size });
-    offset += 4 * size;
+    if (!Array.isArray(e.shape) || p.shape.length !== e.shape.length || p.shape.some((d, i) => d !== e.shape[i])) {
+      fail(file, `weight "${e.name}" has shape ${JSON.stringify(e.shape)}; the layer needs [${p.shape}]`);
+    }
+    if (entries.some((l) => l.name === name)) fail(file, `weight "${e.name}" is listed twice`);
+    entries.push({ name, offset, size: p.size });
+    offset += 4 * p.size;
   }
-  const missing = graph.params.filter((p) => !located.some((l) => l.name === p.name));
+  const missing = graph.params.filter((p) => !entries.some((l) => l.name === p.name));
   if (missing.length) fail(file, `the weights manifest lacks ${missing.map((p) => p.name).join(", ")}`);
-  if (data.byteLength !== offset) fail(file, `the weights manifest declares ${offset} bytes; the weight files hold ${data.byteLength}`);
+  return { entries, bytes: offset };
+}
+
+/** The weights by fwprune's parameter names, from the manifest and the weight bytes (checked first: see locateWeights). */
+export function weightsFromManifest(graph: ModelGraph, manifest: LayersModelManifest, data: Uint8Array, file = "model.json"): Record<string, Float32Array> {
+  const layout = locateWeights(graph, manifest, file);
+  if (data.byteLength !== layout.bytes) fail(file, `the weights manifest declares ${layout.bytes} bytes; the weight data holds ${data.byteLength}`);
   const out: Record<string, Float32Array> = {};
-  for (const l of located) {
-    const bytes = data.slice(l.offset, l.offset + 4 * l.size);
-    out[l.name] = new Float32Array(bytes.buffer, bytes.byteOffset, l.size);
+  for (const l of layout.entries) {
+    // a copy, 4-byte aligned whatever the offset of `data` (a Buffer's slice would be a view)
+    out[l.name] = new Float32Array(new Uint8Array(data.buffer, data.byteOffset + l.offset, 4 * l.size).slice().buffer);
   }
   return out;
 }
