@@ -3,6 +3,8 @@ export * from "./backend";
 export * from "./paths";
 export * from "./data";
 export * from "./model";
+export * from "./graph";
+export { loadGraph, loadModel, modelFromLayersModel } from "./graph/load";
 export * from "./random";
 export * from "./train";
 export * from "./prune";

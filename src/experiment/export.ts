@@ -4,7 +4,7 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { datasetFor } from "../data";
 import { assertWritableFolder, writeFileAtomic } from "../fsutil";
-import { FileSize, decodeSparseWeights, encodeSparseWeights, layersArtifacts, layersModelFor, sizeOf } from "../inference/export";
+import { FileSize, decodeSparseWeights, encodeSparseWeights, layersArtifactsFor, sizeOf } from "../inference/export";
 import { Model, ModelSpec, getWeights, specOf } from "../model";
 import { PRESET_NAMES, dataDirFromFlag, displayPath } from "../paths";
 import { ExperimentConfig, loadConfig, validateConfig } from "./config";
@@ -84,9 +84,7 @@ export async function exportRun(opts: ExportOptions): Promise<ExportReport> {
   }
 
   opts.onStatus?.("checking the layers model through plain tfjs, and the sparse file's round trip");
-  const layers = layersModelFor(spec, weights);
-  const { json, weights: weightBytes } = await layersArtifacts(layers);
-  layers.dispose();
+  const { json, weights: weightBytes } = layersArtifactsFor(spec, weights);
   const accuracy = await layersModelAccuracy(json, weightBytes, datasetFor(plan.dataset).test);
   if (accuracy !== recorded.testAccuracy) {
     throw new Error(`the exported layers model scores ${accuracy} on the test split; the record says ${recorded.testAccuracy}; nothing was written`);

@@ -8,3 +8,5 @@ export {
 } from "./graph";
 export { asGraph, graphFromSpec } from "./from-spec";
 export { ForwardOptions, Params, forward } from "./forward";
+export { LayersModelManifest, WeightEntry, WeightLayout, graphFromLayersTopology, locateWeights, supportedKerasClasses, weightsFromManifest } from "./keras-import";
+export { LayersModelJson, layersModelArtifacts, layersTopology } from "./keras-export";
