@@ -62,7 +62,7 @@ for (const m of models) {
             zeros += after[k].filter((w) => w === 0).length;
             total += after[k].length;
           }
-          assert.ok(zeros / total >= 0.6 - 1e-9, `${label}: sparsity ${zeros / total}`);
+          assert.ok(zeros >= Math.round(0.6 * total), `${label}: ${zeros} zeros of ${total}`);
           for (const s of bnStats) assert.notDeepEqual(after[s], before[s], `${label}: ${s} did not move`);
           // trainable weights moved, and the model learned something of the digits
           assert.notDeepEqual(after[kernels[kernels.length - 1]], before[kernels[kernels.length - 1]]);
