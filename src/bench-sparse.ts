@@ -8,7 +8,7 @@ import { pretrain } from "./experiment/pretrain";
 import { checkpointFile } from "./experiment/store";
 import { SparseBenchLayer, compareDenseSparse, paramTensors } from "./inference/compare";
 import { roundTo } from "./inference/sparse-model";
-import { disposeModel, getWeights, multiplyAdds } from "./model";
+import { disposeModel, getWeights, multiplyAdds, specOf } from "./model";
 import { magnitudeMask } from "./prune/magnitude";
 import { loadCheckpoint } from "./train";
 
@@ -69,7 +69,7 @@ export async function runSparseBench(opts: SparseBenchOptions): Promise<SparseBe
   await pretrain({ ...plan, epochs: budget }, opts.dataDir);
   const { model } = loadCheckpoint(checkpointFile(opts.dataDir, plan.key, budget));
   const weights = getWeights(model);
-  const spec = model.spec;
+  const spec = specOf(model);
   disposeModel(model);
   const test = datasetFor(config.dataset).test;
   const maxBatch = Math.max(...batches);

@@ -75,7 +75,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
     trainOver(steps);
     const trainSamplesPerSec = samples / ((performance.now() - start) / 1000);
 
-    const predict = () => tf.tidy(() => forward(model.spec, model.params, inferX).dataSync());
+    const predict = () => tf.tidy(() => forward(model.graph, model.params, inferX).dataSync());
     predict();
     const inferBatches = Math.max(2, Math.ceil(samples / INFER_BATCH));
     start = performance.now();

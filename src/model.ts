@@ -1,5 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
+import { ModelGraph, Params, ParamInfo, asGraph, forward, kernelFlops, paramCount } from "./graph";
 import { deriveSeed, mulberry32 } from "./random";
+
+export { Params, forward };
 
 export type Activation = "relu" | "linear";
 export type LayerSpec =
@@ -42,16 +45,24 @@ export const PAPER_CNN: ModelSpec = {
   init: "glorot-uniform",
 };
 
-export type Params = Record<string, tf.Tensor>;
+/**
+ * A model: its graph and its parameters by name (graph.params order): trainable variables, and BN's moving
+ * statistics as non-trainable variables.
+ */
 export interface Model {
-  spec: ModelSpec;
+  graph: ModelGraph;
   params: Record<string, tf.Variable>;
+  /** The sequential spec the model was built from, where it was (configs' models); see specOf. */
+  spec?: ModelSpec;
 }
+
+/** A model, a graph or a spec: whatever describes the layers. */
+export type ModelLike = ModelGraph | ModelSpec;
 
 export interface ParamShape {
   name: string;
   shape: number[];
-  /** Conv and dense kernels are prunable; biases are not. */
+  /** Conv, depthwise, pointwise and dense kernels are prunable; biases and BN's parameters are not. */
   prunable: boolean;
   fanIn: number;
   fanOut: number;
@@ -59,103 +70,84 @@ export interface ParamShape {
   uses: number;
 }
 
-/** Walk the spec once: the name and shape of every parameter, in order; throws on a spec that does not fit. */
-export function paramShapes(spec: ModelSpec): ParamShape[] {
-  let [h, w, c] = spec.inputShape;
-  let flat: number | undefined;
-  const out: ParamShape[] = [];
-  let conv = 0;
-  let dense = 0;
-  spec.layers.forEach((layer, i) => {
-    const where = `model.layers[${i}] (${layer.type})`;
-    if (layer.type === "conv2d") {
-      if (flat !== undefined) throw new Error(`${where}: conv2d after flatten is not supported`);
-      const k = layer.kernelSize;
-      const s = layer.stride ?? 1;
-      const name = `conv${++conv}`;
-      if ((layer.padding ?? "valid") === "valid") {
-        h = Math.floor((h - k) / s) + 1;
-        w = Math.floor((w - k) / s) + 1;
-      } else {
-        h = Math.ceil(h / s);
-        w = Math.ceil(w / s);
-      }
-      out.push({ name: `${name}/kernel`, shape: [k, k, c, layer.filters], prunable: true, fanIn: k * k * c, fanOut: k * k * layer.filters, uses: h * w });
-      out.push({ name: `${name}/bias`, shape: [layer.filters], prunable: false, fanIn: 0, fanOut: 0, uses: 1 });
-      c = layer.filters;
-    } else if (layer.type === "maxpool") {
-      h = Math.floor(h / layer.size);
-      w = Math.floor(w / layer.size);
-    } else if (layer.type === "flatten") {
-      flat = h * w * c;
-    } else {
-      const inputs = flat ?? (h === 1 && w === 1 ? c : undefined);
-      if (inputs === undefined) throw new Error(`${where}: dense needs a flatten before it`);
-      const name = `dense${++dense}`;
-      out.push({ name: `${name}/kernel`, shape: [inputs, layer.units], prunable: true, fanIn: inputs, fanOut: layer.units, uses: 1 });
-      out.push({ name: `${name}/bias`, shape: [layer.units], prunable: false, fanIn: 0, fanOut: 0, uses: 1 });
-      flat = layer.units;
-    }
-    if (h < 1 || w < 1) throw new Error(`${where}: spatial size became ${h}×${w}; expected ≥ 1`);
-  });
-  return out;
+/** The name and shape of every parameter, in order; throws on a spec that does not fit. */
+export function paramShapes(model: ModelLike): ParamShape[] {
+  return asGraph(model).params.map((p) => ({ name: p.name, shape: p.shape, prunable: p.prunable, fanIn: p.fanIn, fanOut: p.fanOut, uses: p.prunable ? p.uses : 1 }));
 }
 
-export function prunableNames(spec: ModelSpec): string[] {
-  return paramShapes(spec).filter((p) => p.prunable).map((p) => p.name);
+export function prunableNames(model: ModelLike): string[] {
+  return asGraph(model).params.filter((p) => p.prunable).map((p) => p.name);
 }
 
 /** Multiply-adds per input image of each prunable kernel (conv: output positions × kernel volume; dense: in × out). */
-export function multiplyAdds(spec: ModelSpec): { kernel: string; weights: number; multiplyAdds: number }[] {
-  return paramShapes(spec).filter((p) => p.prunable).map((p) => {
-    const weights = p.shape.reduce((a, b) => a * b, 1);
-    return { kernel: p.name, weights, multiplyAdds: weights * p.uses };
-  });
+export function multiplyAdds(model: ModelLike): { kernel: string; weights: number; multiplyAdds: number }[] {
+  return kernelFlops(asGraph(model));
 }
 
-export function countParams(spec: ModelSpec): number {
-  return paramShapes(spec).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+export function countParams(model: ModelLike): number {
+  return paramCount(asGraph(model));
 }
 
-/** Glorot-uniform kernels (the Keras default) and zero biases, from a seeded PRNG: same seed, same weights. */
-/** Seeded initial weights (spec.init, default Glorot-uniform kernels and zero biases): same seed, same weights. */
-export function createModel(spec: ModelSpec, seed: number): Model {
-  const init = spec.init ?? "glorot-uniform";
-  if (!INIT_SCHEMES.includes(init)) throw new Error(`model.init: expected one of ${INIT_SCHEMES.join(", ")}, got ${JSON.stringify(init)}`);
-  const params: Record<string, tf.Variable> = {};
-  let layerFanIn = 1;
-  for (const p of paramShapes(spec)) {
-    const size = p.shape.reduce((a, b) => a * b, 1);
-    const values = new Float32Array(size);
-    if (p.prunable) layerFanIn = p.fanIn;
-    const limit = init === "pytorch-default" ? 1 / Math.sqrt(layerFanIn) : p.prunable ? Math.sqrt(6 / (p.fanIn + p.fanOut)) : 0;
-    if (limit > 0) {
-      const rand = mulberry32(deriveSeed(seed, `init/${p.name}`));
-      for (let i = 0; i < size; i++) values[i] = (2 * rand() - 1) * limit;
-    }
-    params[p.name] = newVariable(p.name, values, p.shape);
+/** The sequential spec of a model built from one; structured methods and the sparse compiler still need it. */
+export function specOf(model: Model): ModelSpec {
+  if (!model.spec) {
+    throw new Error(`model "${model.graph.name}" was not built from a sequential ModelSpec; this step works on config models (the paper CNN family) only for now`);
   }
-  return { spec, params };
+  return model.spec;
+}
+
+function modelOf(model: ModelLike, params: Record<string, tf.Variable>): Model {
+  return "nodes" in model ? { graph: model, params } : { graph: asGraph(model), params, spec: model };
+}
+
+function initialValue(p: ParamInfo, kernelFanIn: number, init: InitScheme, seed: number): Float32Array {
+  const values = new Float32Array(p.size);
+  if (p.role === "gamma" || p.role === "moving-variance") return values.fill(1);
+  if (p.role === "beta" || p.role === "moving-mean") return values;
+  const limit = init === "pytorch-default" ? 1 / Math.sqrt(kernelFanIn) : p.prunable ? Math.sqrt(6 / (p.fanIn + p.fanOut)) : 0;
+  if (limit > 0) {
+    const rand = mulberry32(deriveSeed(seed, `init/${p.name}`));
+    for (let i = 0; i < p.size; i++) values[i] = (2 * rand() - 1) * limit;
+  }
+  return values;
+}
+
+/**
+ * Seeded initial weights: kernels by the init scheme (a spec's own, else `init`, default Glorot-uniform), biases 0
+ * (pytorch-default: U(±1/√fan_in) of their layer's kernel), BN's γ and moving variance 1, β and moving mean 0. Same
+ * seed, same weights.
+ */
+export function createModel(model: ModelLike, seed: number, init?: InitScheme): Model {
+  const scheme = init ?? ("nodes" in model ? undefined : model.init) ?? "glorot-uniform";
+  if (!INIT_SCHEMES.includes(scheme)) throw new Error(`model.init: expected one of ${INIT_SCHEMES.join(", ")}, got ${JSON.stringify(scheme)}`);
+  const graph = asGraph(model);
+  const params: Record<string, tf.Variable> = {};
+  let kernelFanIn = 1;
+  for (const p of graph.params) {
+    if (p.prunable) kernelFanIn = p.fanIn;
+    params[p.name] = newVariable(p, initialValue(p, kernelFanIn, scheme, seed));
+  }
+  return modelOf(model, params);
 }
 
 let nextId = 0;
-/** A trainable variable holding these values (tf.variable copies its initial tensor, which tidy then frees). */
-function newVariable(name: string, values: Float32Array, shape: number[]): tf.Variable {
-  return tf.tidy(() => tf.variable(tf.tensor(values, shape), true, `${name}-${nextId++}`));
+/** A variable holding these values (tf.variable copies its initial tensor, which tidy then frees); BN's moving statistics are not trainable. */
+function newVariable(p: ParamInfo, values: Float32Array): tf.Variable {
+  return tf.tidy(() => tf.variable(tf.tensor(values, p.shape), p.trainable, `${p.name}-${nextId++}`));
 }
 
 /** Build a model from plain weight arrays (a checkpoint, a pruned copy). */
-export function modelFromWeights(spec: ModelSpec, weights: Record<string, Float32Array>): Model {
-  const params: Record<string, tf.Variable> = {};
-  for (const p of paramShapes(spec)) {
+export function modelFromWeights(model: ModelLike, weights: Record<string, Float32Array>): Model {
+  const graph = asGraph(model);
+  for (const p of graph.params) {
     const values = weights[p.name];
-    const size = p.shape.reduce((a, b) => a * b, 1);
-    if (!values || values.length !== size) {
-      throw new Error(`weights["${p.name}"]: expected ${size} values of shape [${p.shape}], got ${values ? values.length : "none"}`);
+    if (!values || values.length !== p.size) {
+      throw new Error(`weights["${p.name}"]: expected ${p.size} values of shape [${p.shape}], got ${values ? values.length : "none"}`);
     }
-    params[p.name] = newVariable(p.name, values, p.shape);
   }
-  return { spec, params };
+  const params: Record<string, tf.Variable> = {};
+  for (const p of graph.params) params[p.name] = newVariable(p, weights[p.name]);
+  return modelOf(model, params);
 }
 
 export function getWeights(model: Model): Record<string, Float32Array> {
@@ -165,55 +157,14 @@ export function getWeights(model: Model): Record<string, Float32Array> {
 }
 
 export function cloneModel(model: Model): Model {
-  return modelFromWeights(model.spec, getWeights(model));
+  return modelFromWeights(model.spec ?? model.graph, getWeights(model));
 }
 
 export function disposeModel(model: Model): void {
   for (const v of Object.values(model.params)) v.dispose();
 }
 
-/** The forward pass: images [N, H, W, C] → logits [N, classes]. Any Params (variables or plain tensors) will do. */
-export function forward(spec: ModelSpec, params: Params, x: tf.Tensor4D): tf.Tensor2D {
-  return tf.tidy(() => {
-    let h: tf.Tensor = x;
-    let conv = 0;
-    let dense = 0;
-    // While gradients are recorded tfjs does not fuse bias and ReLU into the conv; then a conv + ReLU followed by a
-    // max pool pools first: max commutes with the per-channel bias add and with ReLU (both monotonic), so the values
-    // are the same, and the bias add, ReLU and their gradients touch 4× fewer values.
-    const recording = tf.engine().state.gradientDepth > 0;
-    for (let i = 0; i < spec.layers.length; i++) {
-      const layer = spec.layers[i];
-      const next = spec.layers[i + 1];
-      if (layer.type === "conv2d" && recording && layer.activation === "relu" && next?.type === "maxpool") {
-        const name = `conv${++conv}`;
-        const z = tf.conv2d(h as tf.Tensor4D, params[`${name}/kernel`] as tf.Tensor4D, layer.stride ?? 1, layer.padding ?? "valid");
-        h = tf.relu(tf.add(tf.maxPool(z, next.size, next.size, "valid"), params[`${name}/bias`]));
-        i++;
-      } else if (layer.type === "conv2d") {
-        const name = `conv${++conv}`;
-        h = tf.fused.conv2d({
-          x: h as tf.Tensor4D,
-          filter: params[`${name}/kernel`] as tf.Tensor4D,
-          bias: params[`${name}/bias`],
-          strides: layer.stride ?? 1,
-          pad: layer.padding ?? "valid",
-          activation: layer.activation ?? "linear",
-        });
-      } else if (layer.type === "maxpool") {
-        h = tf.maxPool(h as tf.Tensor4D, layer.size, layer.size, "valid");
-      } else if (layer.type === "flatten") {
-        h = tf.reshape(h, [h.shape[0], -1]);
-      } else {
-        const name = `dense${++dense}`;
-        h = tf.fused.matMul({
-          a: h as tf.Tensor2D,
-          b: params[`${name}/kernel`] as tf.Tensor2D,
-          bias: params[`${name}/bias`],
-          activation: layer.activation ?? "linear",
-        });
-      }
-    }
-    return h as tf.Tensor2D;
-  });
+/** The variables an optimizer updates: every parameter but BN's moving statistics. */
+export function trainableVariables(model: Model): tf.Variable[] {
+  return model.graph.params.filter((p) => p.trainable).map((p) => model.params[p.name]);
 }

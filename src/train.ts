@@ -1,10 +1,12 @@
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as tf from "@tensorflow/tfjs";
-import { Split, pixelsPerImage, toTensors } from "./data";
+import { Split, pixelsPerImage } from "./data";
 import { FusedMomentumOptimizer } from "./kernels";
 import { writeFileAtomic } from "./fsutil";
-import { Model, ModelSpec, Params, forward, modelFromWeights } from "./model";
+import { checkSplitFits, splitTensors } from "./examples";
+import { SerializedGraph, deserializeGraph, serializeGraph } from "./graph";
+import { Model, ModelLike, ModelSpec, Params, forward, modelFromWeights, trainableVariables } from "./model";
 import { Mask } from "./prune/mask";
 import { deriveSeed, shuffledIndices } from "./random";
 
@@ -79,23 +81,30 @@ export function maskToTensors(model: Model, mask: Mask): Record<string, tf.Tenso
   const out: Record<string, tf.Tensor> = {};
   for (const [name, values] of Object.entries(mask)) {
     const v = model.params[name];
-    if (!v) throw new Error(`mask names "${name}", which is not a parameter of ${model.spec.name}`);
+    if (!v) throw new Error(`mask names "${name}", which is not a parameter of ${model.graph.name}`);
     if (values.length !== v.size) throw new Error(`mask["${name}"] has ${values.length} entries; expected ${v.size}`);
     out[name] = tf.tensor(values, v.shape);
   }
   return out;
 }
 
-/** One SGD step on a minibatch; returns the minibatch loss (before the update). */
+/**
+ * One SGD step on a minibatch in training mode (BN on batch statistics, its moving statistics updated after the
+ * step; dropout seeded by `seed`); only trainable parameters are updated. Returns the minibatch loss (before the update).
+ */
 export function trainStep(
   model: Model,
   optimizer: tf.Optimizer,
-  xb: tf.Tensor4D,
+  xb: tf.Tensor,
   yb: tf.Tensor1D,
   maskTensors?: Record<string, tf.Tensor>,
+  seed = 0,
 ): number {
-  const vars = Object.values(model.params);
-  const loss = optimizer.minimize(() => lossOf(forward(model.spec, model.params, xb), yb), true, vars) as tf.Scalar;
+  const statUpdates: Record<string, tf.Tensor> = {};
+  const logits = () => forward(model.graph, model.params, xb, { training: true, seed, statUpdates });
+  const loss = optimizer.minimize(() => lossOf(logits(), yb), true, trainableVariables(model)) as tf.Scalar;
+  for (const [name, value] of Object.entries(statUpdates)) model.params[name].assign(value);
+  tf.dispose(Object.values(statUpdates));
   const value = loss.dataSync()[0];
   loss.dispose();
   if (maskTensors) applyMaskInPlace(model, maskTensors);
@@ -134,9 +143,8 @@ export async function train(model: Model, split: Split, opts: TrainOptions): Pro
   const batchSize = opts.batchSize ?? 64;
   // tf.train.momentum's update, fused into one kernel per variable on wasm.
   const optimizer = new FusedMomentumOptimizer(opts.lr ?? 0.01, opts.momentum ?? 0.9);
-  if (split.images.length !== split.count * pixelsPerImage(split.shape) || split.labels.length !== split.count) {
-    throw new Error(`train: split has count ${split.count} but ${split.images.length} pixels and ${split.labels.length} labels`);
-  }
+  checkSplitFits(model.graph, split, "train");
+  const stream = opts.streamLabel ?? "train";
   const maskTensors = opts.mask ? maskToTensors(model, opts.mask) : undefined;
   if (maskTensors) applyMaskInPlace(model, maskTensors);
   const firstEpoch = opts.firstEpoch ?? 1;
@@ -150,14 +158,14 @@ export async function train(model: Model, split: Split, opts: TrainOptions): Pro
   try {
     for (let epoch = firstEpoch; epoch < firstEpoch + epochs; epoch++) {
       const epochStart = performance.now();
-      const order = shuffledIndices(split.count, deriveSeed(opts.seed, `${opts.streamLabel ?? "train"}/shuffle/${epoch}`));
+      const order = shuffledIndices(split.count, deriveSeed(opts.seed, `${stream}/shuffle/${epoch}`));
       const inEpoch = Math.min(split.count, total - consumed);
       const batches = Math.ceil(inEpoch / batchSize);
       let sum = 0;
       for (let b = 0; b < batches; b++) {
         const idx = order.subarray(b * batchSize, Math.min(inEpoch, (b + 1) * batchSize));
         const [xb, yb] = minibatch(split, idx);
-        const loss = trainStep(model, optimizer, xb, yb, maskTensors);
+        const loss = trainStep(model, optimizer, xb, yb, maskTensors, deriveSeed(opts.seed, `${stream}/dropout/${epoch}/${b}`));
         tf.dispose([xb, yb]);
         limit ??= DIVERGENCE_FACTOR * Math.max(loss, 1);
         if (!Number.isFinite(loss) || loss > limit) {
@@ -186,18 +194,19 @@ export interface Evaluation {
 
 /** Accuracy and mean cross-entropy over a whole split, in batches. */
 export function evaluate(model: Model, split: Split, batchSize = 1000): Evaluation {
-  return evaluateParams(model.spec, model.params, split, batchSize);
+  return evaluateParams(model.graph, model.params, split, batchSize);
 }
 
-export function evaluateParams(spec: ModelSpec, params: Params, split: Split, batchSize = 1000): Evaluation {
-  const data = toTensors(split);
+/** Accuracy and mean cross-entropy (on the logits) over a whole split, in batches, in inference mode. */
+export function evaluateParams(spec: ModelLike, params: Params, split: Split, batchSize = 1000): Evaluation {
+  const data = splitTensors(spec, split, "evaluate");
   let correct = 0;
   let lossSum = 0;
   try {
     for (let start = 0; start < split.count; start += batchSize) {
       const size = Math.min(batchSize, split.count - start);
       const [c, l] = tf.tidy(() => {
-        const xb = tf.slice(data.x, [start, 0, 0, 0], [size, -1, -1, -1]);
+        const xb = tf.slice(data.x, start, size);
         const yb = tf.slice(data.y, [start], [size]);
         const logits = forward(spec, params, xb);
         const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), yb), "float32"));
@@ -243,13 +252,12 @@ export function timeInferenceSideBySide(models: (Model | Predictor)[], split: Sp
   const repeats = opts.repeats ?? 5;
   const batchSize = opts.batchSize ?? 1000;
   const count = Math.min(split.count, opts.samples ?? split.count);
-  const data = toTensors(split);
+  const shapeFrom = models.find((m): m is Model => "params" in m);
+  const data = shapeFrom ? splitTensors(shapeFrom.graph, split, "timing") : { x: tf.tensor(split.images, [split.count, ...split.shape]), y: tf.tensor1d(split.labels, "int32") };
   const batches: tf.Tensor4D[] = [];
-  for (let s = 0; s < count; s += batchSize) {
-    batches.push(tf.slice(data.x, [s, 0, 0, 0], [Math.min(batchSize, count - s), -1, -1, -1]));
-  }
+  for (let s = 0; s < count; s += batchSize) batches.push(tf.slice(data.x, s, Math.min(batchSize, count - s)) as tf.Tensor4D);
   const predict = (model: Model | Predictor, xb: tf.Tensor4D) =>
-    tf.tidy(() => ("params" in model ? forward(model.spec, model.params, xb) : model.predict(xb)).dataSync());
+    tf.tidy(() => ("params" in model ? forward(model.graph, model.params, xb) : model.predict(xb)).dataSync());
   try {
     for (const model of models) predict(model, batches[0]);
     const seconds: number[][] = models.map(() => []);
@@ -279,7 +287,9 @@ export function median(xs: number[]): number {
 const CHECKPOINT_MAGIC = "FWPCKPT2";
 
 interface CheckpointHeader {
-  spec: ModelSpec;
+  /** A config model's spec; a model from elsewhere (an imported model.json) stores its graph instead. */
+  spec?: ModelSpec;
+  graph?: SerializedGraph;
   /** tfjs's weight manifest: name, shape, dtype of each tensor, in the order of the weight data. */
   weightSpecs: tf.io.WeightsManifestEntry[];
   /** SHA-256 of the weight data, checked on every load. */
@@ -294,7 +304,7 @@ interface CheckpointHeader {
 export async function saveCheckpoint(file: string, model: Model, meta: Record<string, unknown> = {}): Promise<void> {
   const { data, specs } = await tf.io.encodeWeights(model.params);
   const weights = Buffer.from(data);
-  const header: CheckpointHeader = { spec: model.spec, weightSpecs: specs, sha256: createHash("sha256").update(weights).digest("hex"), meta };
+  const header: CheckpointHeader = { ...(model.spec ? { spec: model.spec } : { graph: serializeGraph(model.graph) }), weightSpecs: specs, sha256: createHash("sha256").update(weights).digest("hex"), meta };
   const headerBytes = Buffer.from(JSON.stringify(header), "utf8");
   const headerLen = Buffer.alloc(4);
   headerLen.writeUInt32LE(headerBytes.length);
@@ -365,7 +375,8 @@ export function loadCheckpoint(file: string): Checkpoint {
   const tensors = tf.io.decodeWeights(data, header.weightSpecs);
   try {
     const values = Object.fromEntries(Object.entries(tensors).map(([name, t]) => [name, t.dataSync() as Float32Array]));
-    return { model: modelFromWeights(header.spec, values), meta: header.meta };
+    const layers: ModelLike = header.spec ?? deserializeGraph(header.graph as SerializedGraph);
+    return { model: modelFromWeights(layers, values), meta: header.meta };
   } finally {
     tf.dispose(Object.values(tensors));
   }

@@ -5,8 +5,8 @@ import * as tf from "@tensorflow/tfjs";
 import { Split, pixelsPerImage } from "../data";
 import { datasetFor } from "../datasets";
 import { assertWritableFolder, writeFileAtomic } from "../fsutil";
-import { FileSize, decodeSparseWeights, encodeSparseWeights, layersArtifacts, layersModelFor, sizeOf } from "../inference/export";
-import { Model, ModelSpec, getWeights } from "../model";
+import { FileSize, decodeSparseWeights, encodeSparseWeights, layersArtifactsFor, sizeOf } from "../inference/export";
+import { Model, ModelSpec, getWeights, specOf } from "../model";
 import { PRESET_NAMES, dataDirFromFlag, displayPath } from "../paths";
 import { ExperimentConfig, loadConfig, validateConfig } from "./config";
 import { planRuns } from "./plan";
@@ -72,7 +72,7 @@ export async function exportRun(opts: ExportOptions): Promise<ExportReport> {
   let spec: ModelSpec | undefined;
   const again = await computeRecord(plan, opts.dataDir, record.config, opts.onProgress, (model: Model) => {
     weights = getWeights(model);
-    spec = model.spec;
+    spec = specOf(model);
   });
   if (again.status !== "ok" || !again.metrics || !weights || !spec) throw new Error(`recomputing the run failed: ${again.reason ?? "no final model"}`);
   const recorded = record.metrics;
@@ -85,9 +85,7 @@ export async function exportRun(opts: ExportOptions): Promise<ExportReport> {
   }
 
   opts.onStatus?.("checking the layers model through plain tfjs, and the sparse file's round trip");
-  const layers = layersModelFor(spec, weights);
-  const { json, weights: weightBytes } = await layersArtifacts(layers);
-  layers.dispose();
+  const { json, weights: weightBytes } = layersArtifactsFor(spec, weights);
   const accuracy = await layersModelAccuracy(json, weightBytes, datasetFor(plan.dataset).test);
   if (accuracy !== recorded.testAccuracy) {
     throw new Error(`the exported layers model scores ${accuracy} on the test split; the record says ${recorded.testAccuracy}; nothing was written`);

@@ -6,8 +6,9 @@ import { initBackend } from "../backend";
 import { datasetFor } from "../datasets";
 import { compileSparseModel } from "../inference/sparse-model";
 import { sparseKernelsAvailable } from "../kernels/sparse";
-import { Model, cloneModel, countParams, disposeModel, getWeights, modelFromWeights, multiplyAdds } from "../model";
-import { groupLayout, keptGroups, specFlops, surgery, unsurgery } from "../prune/groups";
+import { totalFlops } from "../graph";
+import { Model, ModelLike, cloneModel, countParams, disposeModel, getWeights, modelFromWeights, multiplyAdds, specOf } from "../model";
+import { groupLayout, keptGroups, surgery, unsurgery } from "../prune/groups";
 import { Mask, applyMask, sparsityOfWeights } from "../prune/mask";
 import { PruneOutcome, getMethod } from "../prune/method";
 import { retrainInPlace } from "../prune/retrain";
@@ -88,7 +89,7 @@ export async function computeRecord(
       samples.prune = outcome.samplesUsed;
       if (plan.inputs.retrain?.surgered) {
         if (!outcome.groups) throw new Error(`method "${plan.method}" retrains its surgered model but returned no group mask`);
-        const smaller = surgery(checkpoint.spec, getWeights(checkpoint), outcome.groups);
+        const smaller = surgery(specOf(checkpoint), getWeights(checkpoint), outcome.groups);
         model = modelFromWeights(smaller.spec, smaller.weights);
       } else {
         model = applyMask(checkpoint, outcome.mask);
@@ -116,7 +117,7 @@ export async function computeRecord(
     const inference = plan.inputs.inference;
     const finalWeights = getWeights(model);
     const sparseModel = sparseKernelsAvailable()
-      ? compileSparseModel(model.spec, finalWeights, { calibrationBatch: Math.min(128, inference.batchSize ?? 1000), calibrationRepeats: 3 })
+      ? compileSparseModel(specOf(model), finalWeights, { calibrationBatch: Math.min(128, inference.batchSize ?? 1000), calibrationRepeats: 3 })
       : undefined;
     const timed = [model, ...(model === checkpoint ? [] : [checkpoint]), ...(sparseModel ? [sparseModel] : [])];
     let timings;
@@ -130,7 +131,7 @@ export async function computeRecord(
     const sparseTiming = sparseModel ? timings[timings.length - 1] : undefined;
     const groups = plan.inputs.retrain?.surgered ? outcome?.groups : undefined;
     // A surgered model is measured against the original: its weights written back into the original shapes.
-    const sparsity = groups ? sparsityOfWeights(checkpoint.spec, unsurgery(checkpoint.spec, finalWeights, groups)) : sparsityOfWeights(model.spec, finalWeights);
+    const sparsity = groups ? sparsityOfWeights(checkpoint.graph, unsurgery(specOf(checkpoint), finalWeights, groups)) : sparsityOfWeights(model.graph, finalWeights);
     // A surgered model is never the checkpoint, so the checkpoint was timed beside it (timings[1]).
     const surgered = groups ? surgeredMetrics(model, checkpoint, groups, dataset.test, inference, [timing, timings[1]]) : undefined;
     seconds.evaluate = (performance.now() - evalStart) / 1000;
@@ -145,7 +146,7 @@ export async function computeRecord(
       zeros: sparsity.zeros,
       prunableWeights: sparsity.total,
       compressionRatio: sparsity.total / (sparsity.total - sparsity.zeros),
-      flops: flopsOf(checkpoint.spec, sparsity.perLayer),
+      flops: flopsOf(checkpoint.graph, sparsity.perLayer),
       samples,
       inferenceMedianSeconds: timing.medianSeconds,
       inferenceSeconds: timing.seconds,
@@ -179,14 +180,14 @@ function surgeredMetrics(
   inference: { repeats: number; batchSize: number; samples?: number },
   [timing, denseTiming]: [InferenceTiming, InferenceTiming],
 ): NonNullable<RunMetrics["surgered"]> {
-  const layout = groupLayout(checkpoint.spec);
-  const flops = specFlops(model.spec);
-  const denseFlops = specFlops(checkpoint.spec);
+  const layout = groupLayout(specOf(checkpoint));
+  const flops = totalFlops(model.graph);
+  const denseFlops = totalFlops(checkpoint.graph);
   const [one, denseOne] = timeInferenceSideBySide([model, checkpoint], test, { repeats: inference.repeats, batchSize: 1, samples: SINGLE_IMAGE_TIMING_SAMPLES });
   return {
     groups: keptGroups(layout, groups),
-    params: countParams(model.spec),
-    denseParams: countParams(checkpoint.spec),
+    params: countParams(model.graph),
+    denseParams: countParams(checkpoint.graph),
     flops,
     denseFlops,
     flopSpeedup: denseFlops / flops,
@@ -196,7 +197,7 @@ function surgeredMetrics(
 }
 
 /** Multiply-adds per image of each kernel, dense and on its non-zero weights only. */
-export function flopsOf(spec: Model["spec"], sparsityPerLayer: Record<string, number>): RunMetrics["flops"] {
+export function flopsOf(spec: ModelLike, sparsityPerLayer: Record<string, number>): RunMetrics["flops"] {
   const perLayer: RunMetrics["flops"]["perLayer"] = {};
   let dense = 0;
   let remaining = 0;

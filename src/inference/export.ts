@@ -1,75 +1,23 @@
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as zlib from "zlib";
-import * as tf from "@tensorflow/tfjs";
-import { ModelSpec, paramShapes } from "../model";
+import { asGraph } from "../graph";
+import { LayersModelJson, layersModelArtifacts } from "../graph/keras-export";
+import { ModelLike, ModelSpec, paramShapes } from "../model";
 
 /**
  * What `fwprune export` writes: the model in TensorFlow.js's layers format (model.json + one weights file, loadable
  * by plain @tensorflow/tfjs), and a compact sparse file of the same weights with its loader.
  */
 
-/** model.json as tf.loadLayersModel reads it (the layers-model format of tf.io's http and file handlers). */
-export interface LayersModelJson {
-  format: "layers-model";
-  generatedBy: string;
-  convertedBy: null;
-  modelTopology: object;
-  weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
-}
+export type { LayersModelJson } from "../graph/keras-export";
 
-/** The spec as a tf.Sequential of Keras-style layers (named conv1, …, dense1, … so weights keep our names), with these weights. */
-export function layersModelFor(spec: ModelSpec, weights: Record<string, Float32Array>): tf.Sequential {
-  const model = tf.sequential({ name: spec.name });
-  let conv = 0;
-  let dense = 0;
-  spec.layers.forEach((layer, i) => {
-    const first = i === 0 ? { inputShape: spec.inputShape } : {};
-    if (layer.type === "conv2d") {
-      model.add(tf.layers.conv2d({
-        name: `conv${++conv}`, filters: layer.filters, kernelSize: layer.kernelSize, strides: layer.stride ?? 1,
-        padding: layer.padding ?? "valid", activation: layer.activation ?? "linear", ...first,
-      }));
-    } else if (layer.type === "maxpool") {
-      model.add(tf.layers.maxPooling2d({ name: `maxpool${i}`, poolSize: layer.size, strides: layer.size, padding: "valid", ...first }));
-    } else if (layer.type === "flatten") {
-      model.add(tf.layers.flatten({ name: `flatten${i}`, ...first }));
-    } else {
-      model.add(tf.layers.dense({ name: `dense${++dense}`, units: layer.units, activation: layer.activation ?? "linear", ...first }));
-    }
-  });
-  const shapes = new Map(paramShapes(spec).map((p) => [p.name, p.shape]));
-  for (const layer of model.layers) {
-    if (layer.getWeights().length === 0) continue;
-    const values = [`${layer.name}/kernel`, `${layer.name}/bias`].map((name) => {
-      const v = weights[name];
-      const shape = shapes.get(name) as number[];
-      if (!v || v.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`weights["${name}"]: expected shape [${shape}], got ${v ? v.length : "no"} values`);
-      return tf.tensor(v, shape);
-    });
-    layer.setWeights(values);
-    tf.dispose(values);
-  }
-  return model;
-}
-
-/** model.json and the weights file's bytes of a layers model. */
-export async function layersArtifacts(model: tf.LayersModel, weightsFile = "weights.bin"): Promise<{ json: LayersModelJson; weights: Uint8Array }> {
-  let saved: tf.io.ModelArtifacts | undefined;
-  await model.save(tf.io.withSaveHandler(async (artifacts) => {
-    saved = artifacts;
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } };
-  }));
-  const a = saved as tf.io.ModelArtifacts;
-  const json: LayersModelJson = {
-    format: "layers-model",
-    generatedBy: a.generatedBy ?? `TensorFlow.js tfjs-layers v${tf.version_layers}`,
-    convertedBy: null,
-    modelTopology: a.modelTopology as object,
-    weightsManifest: [{ paths: [weightsFile], weights: a.weightSpecs as tf.io.WeightsManifestEntry[] }],
-  };
-  const data = a.weightData as ArrayBuffer;
-  return { json, weights: new Uint8Array(data) };
+/**
+ * model.json and the weights file's bytes of a model (a graph, or a config's spec: the paper CNN exports as a
+ * Sequential of conv1, maxpool1, …, dense2, so weights keep their names), loadable by plain tfjs.
+ */
+export function layersArtifactsFor(model: ModelLike, weights: Record<string, Float32Array>, weightsFile = "weights.bin"): { json: LayersModelJson; weights: Uint8Array } {
+  return layersModelArtifacts(asGraph(model), weights, weightsFile);
 }
 
 /**

@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { Split } from "../data";
+import { checkSplitFits } from "../examples";
 import { Model, Params, forward, getWeights } from "../model";
 import { deriveSeed, shuffledIndices } from "../random";
 import { LossKind, lossOf, minibatch } from "../train";
@@ -21,12 +22,13 @@ export interface MaskOracle extends FwOracle {
 }
 
 /**
- * The FW oracle on a CNN's mask: F(m) = L(θ ⊙ m) on a minibatch; gradient gₜ = θ ⊙ ∇_w L(w) at w = θ ⊙ mₜ (one
+ * The FW oracle on a model's mask: F(m) = L(θ ⊙ m) on a minibatch (inference mode: BN uses its moving statistics); gradient gₜ = θ ⊙ ∇_w L(w) at w = θ ⊙ mₜ (one
  * backward pass). Minibatch t is slice t of seeded shuffles of the split (without replacement within a pass),
  * so every method with the same seed sees the same minibatches.
  */
 export function cnnMaskOracle(model: Model, split: Split, opts: MaskOracleOptions): MaskOracle {
-  const { spec } = model;
+  const spec = model.graph;
+  checkSplitFits(spec, split, "FW minibatches");
   const layout = prunableLayout(spec);
   const theta = flatten(getWeights(model), layout, "checkpoint weights");
   const thetaTensors = layout.map((e) => tf.tensor(theta.subarray(e.offset, e.offset + e.length), e.shape));

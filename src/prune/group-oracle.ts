@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { Split } from "../data";
-import { Model, Params, forward, getWeights } from "../model";
+import { Model, Params, forward, getWeights, specOf } from "../model";
 import { lossOf } from "../train";
 import { MaskOracleOptions, minibatchStream } from "./cnn-oracle";
 import { FwOracle } from "./frank-wolfe";
@@ -19,7 +19,7 @@ export interface GroupOracle extends FwOracle {
  * weight-level oracle (same seed, same stream).
  */
 export function cnnGroupOracle(model: Model, split: Split, opts: MaskOracleOptions): GroupOracle {
-  const { spec } = model;
+  const spec = specOf(model);
   const layout = groupLayout(spec);
   const n = groupCount(layout);
   const weights = getWeights(model);

@@ -1,4 +1,4 @@
-import { ModelSpec } from "../model";
+import { ModelLike } from "../model";
 import { Mask, Weights, flatten, prunableLayout, unflatten } from "./mask";
 import { range, selectSmallest } from "./select";
 
@@ -40,7 +40,7 @@ export function magnitudeMaskFlat(weights: Float32Array, sparsity: number): Floa
  * Magnitude pruning to sparsity s. "global" ranks all prunable weights together (flat index = spec order, then
  * row-major within a kernel) and removes exactly round(s·n); "per-layer" removes round(s·nₗ) from each kernel.
  */
-export function magnitudeMask(spec: ModelSpec, weights: Weights, sparsity: number, scope: MagnitudeScope = "global"): Mask {
+export function magnitudeMask(spec: ModelLike, weights: Weights, sparsity: number, scope: MagnitudeScope = "global"): Mask {
   const layout = prunableLayout(spec);
   if (scope === "global") return unflatten(magnitudeMaskFlat(flatten(weights, layout, "weights"), sparsity), layout);
   if (scope !== "per-layer") throw new Error(`scope: expected "global" or "per-layer", got "${scope}"`);

@@ -1,12 +1,13 @@
 import * as fs from "fs";
 import { writeFileAtomic } from "../fsutil";
-import { Model, ModelSpec, getWeights, modelFromWeights, paramShapes } from "../model";
+import { asGraph, prunableParams } from "../graph";
+import { Model, ModelLike, getWeights, modelFromWeights } from "../model";
 
 /** One binary mask per prunable kernel (1 = kept, 0 = pruned), keyed by kernel name, same length as the kernel. */
 export type Mask = Record<string, Float32Array>;
 export type Weights = Record<string, Float32Array>;
 
-/** Where each prunable kernel sits in the flat vector of all prunable weights (spec order). */
+/** Where each prunable kernel sits in the flat vector of all prunable weights (graph order). */
 export interface LayoutEntry {
   name: string;
   offset: number;
@@ -15,14 +16,13 @@ export interface LayoutEntry {
 }
 export type Layout = LayoutEntry[];
 
-export function prunableLayout(spec: ModelSpec): Layout {
+/** The graph's prunable kernels (conv, depthwise, pointwise, dense), laid end to end. */
+export function prunableLayout(model: ModelLike): Layout {
   const out: Layout = [];
   let offset = 0;
-  for (const p of paramShapes(spec)) {
-    if (!p.prunable) continue;
-    const length = p.shape.reduce((a, b) => a * b, 1);
-    out.push({ name: p.name, offset, length, shape: p.shape });
-    offset += length;
+  for (const p of prunableParams(asGraph(model))) {
+    out.push({ name: p.name, offset, length: p.size, shape: p.shape });
+    offset += p.size;
   }
   return out;
 }
@@ -53,14 +53,14 @@ export function unflatten(flat: Float32Array, layout: Layout): Record<string, Fl
 }
 
 /** Keep everything. */
-export function fullMask(spec: ModelSpec): Mask {
+export function fullMask(spec: ModelLike): Mask {
   const out: Mask = {};
   for (const e of prunableLayout(spec)) out[e.name] = new Float32Array(e.length).fill(1);
   return out;
 }
 
 /** 1 where the weight is non-zero, 0 where it is exactly zero, for every prunable kernel. */
-export function maskFromWeights(spec: ModelSpec, weights: Weights): Mask {
+export function maskFromWeights(spec: ModelLike, weights: Weights): Mask {
   const out: Mask = {};
   for (const e of prunableLayout(spec)) {
     const w = weights[e.name];
@@ -91,7 +91,7 @@ export function applyMaskToWeights(weights: Weights, mask: Mask): Weights {
 
 /** A new model whose weights are the checkpoint's with the mask folded in (pruned entries exactly 0). */
 export function applyMask(model: Model, mask: Mask): Model {
-  return modelFromWeights(model.spec, applyMaskToWeights(getWeights(model), mask));
+  return modelFromWeights(model.spec ?? model.graph, applyMaskToWeights(getWeights(model), mask));
 }
 
 export interface SparsityReport {
@@ -118,10 +118,10 @@ function sparsityOf(arrays: [string, Float32Array][]): SparsityReport {
 
 /** Sparsity measured on the WEIGHTS (exact zeros in conv/dense kernels; biases excluded): what a model really is. */
 export function weightSparsity(model: Model): SparsityReport {
-  return sparsityOfWeights(model.spec, getWeights(model));
+  return sparsityOfWeights(model.graph, getWeights(model));
 }
 
-export function sparsityOfWeights(spec: ModelSpec, weights: Weights): SparsityReport {
+export function sparsityOfWeights(spec: ModelLike, weights: Weights): SparsityReport {
   return sparsityOf(prunableLayout(spec).map((e) => {
     const w = weights[e.name];
     if (!w || w.length !== e.length) throw new Error(`weights["${e.name}"]: expected ${e.length} values, got ${w ? w.length : "none"}`);

@@ -11,7 +11,7 @@ export const random = registerMethod({
   params: z.object({}).strict(),
   retrain: () => "masked",
   prune: async (checkpoint, _p, ctx) => {
-    const layout = prunableLayout(checkpoint.spec);
+    const layout = prunableLayout(checkpoint.graph);
     const n = layout.reduce((a, e) => a + e.length, 0);
     const flat = new Float32Array(n).fill(1);
     const order = shuffledIndices(n, deriveSeed(ctx.seed, "random-mask"));

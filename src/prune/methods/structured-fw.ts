@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { Split } from "../../data";
-import { Model, getWeights } from "../../model";
+import { Model, getWeights, specOf } from "../../model";
 import { FwIteration, frankWolfe } from "../frank-wolfe";
 import { cnnGroupOracle } from "../group-oracle";
 import { expandGroupMask, flopBudget, groupL1, groupLayout, roundGroupMask, selectGroups, summarizeStructure } from "../groups";
@@ -34,7 +34,7 @@ export async function structuredFwMaskPrune(
   params: StructuredFwParams,
   run: { reduction: number; seed: number; onIteration?: (it: FwIteration) => void },
 ): Promise<FwMaskRun & { groups: Float32Array }> {
-  const { spec } = checkpoint;
+  const spec = specOf(checkpoint);
   const layout = groupLayout(spec);
   const score = groupL1(layout, getWeights(checkpoint), true);
   const l1 = selectGroups(spec, layout, score, run.reduction, params.budget, params.scope);
@@ -63,7 +63,7 @@ export async function structuredFwPrune(checkpoint: Model, params: StructuredFwP
     mask: run.mask,
     groups: run.groups,
     history: run.history,
-    details: { relaxedMask: summarizeRelaxedMask(run, params.tau), structure: summarizeStructure(checkpoint.spec, run.groups, params.budget, ctx.sparsity) },
+    details: { relaxedMask: summarizeRelaxedMask(run, params.tau), structure: summarizeStructure(specOf(checkpoint), run.groups, params.budget, ctx.sparsity) },
     samplesUsed: run.samples,
   };
 }

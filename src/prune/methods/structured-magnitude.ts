@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { getWeights } from "../../model";
+import { getWeights, specOf } from "../../model";
 import { expandGroupMask, groupL1, groupLayout, selectGroups, summarizeStructure } from "../groups";
 import { registerMethod } from "../method";
 
@@ -23,7 +23,7 @@ export const structuredMagnitude = registerMethod<StructuredParams>({
   params: StructuredParamsSchema,
   retrain: () => "surgered",
   prune: async (checkpoint, p, ctx) => {
-    const { spec } = checkpoint;
+    const spec = specOf(checkpoint);
     const layout = groupLayout(spec);
     const groups = selectGroups(spec, layout, groupL1(layout, getWeights(checkpoint), true), ctx.sparsity, p.budget, p.scope);
     ctx.progress?.(1, 1);

@@ -1,3 +1,4 @@
+import { specOf } from "../../model";
 import { deriveSeed, shuffledIndices } from "../../random";
 import { expandGroupMask, groupCount, groupLayout, selectGroups, summarizeStructure } from "../groups";
 import { registerMethod } from "../method";
@@ -10,7 +11,7 @@ export const structuredRandom = registerMethod<StructuredParams>({
   params: StructuredParamsSchema,
   retrain: () => "surgered",
   prune: async (checkpoint, p, ctx) => {
-    const { spec } = checkpoint;
+    const spec = specOf(checkpoint);
     const layout = groupLayout(spec);
     const n = groupCount(layout);
     const score = new Float32Array(n);
