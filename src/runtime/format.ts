@@ -149,8 +149,9 @@ export function decodeSparseFile(bytes: Uint8Array, bodyDigest: Uint8Array, sour
   }
   if (header?.format !== SPARSE_FORMAT) fail(`format ${JSON.stringify(header?.format)}; expected ${SPARSE_FORMAT}`);
   if (!header.model || !Array.isArray(header.model.nodes) || !Array.isArray(header.tensors)) fail("header: expected a model with nodes and a list of tensors");
-  // A copy, so that the float32 views are aligned whatever the offset of the bytes handed in.
-  const payload = body.slice(PREFIX_BYTES + headerLength);
+  // A copy (new Uint8Array copies; a Node Buffer's slice would not), so that the float32 views are aligned whatever
+  // the offset of the bytes handed in.
+  const payload = new Uint8Array(body.subarray(PREFIX_BYTES + headerLength));
   const tensors = new Map<string, Float32Array>();
   for (const t of header.tensors) {
     const where = `tensor ${JSON.stringify(t?.name)}`;
