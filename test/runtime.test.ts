@@ -58,6 +58,7 @@ test("the runtime's logits equal tfjs's dense forward and the Node sparse model 
     const err = relativeError(logits, expected);
     assert.ok(err <= 1e-5, `batch ${n}: max relative error ${err.toExponential(2)}`);
   }
+  assert.equal(model.singleImage, true);
   const compiled = compileSparseModel(PAPER_CNN, weights, { paths: "sparse" });
   try {
     const node = tf.tidy(() => compiled.predict(tf.tensor4d(digits.test.images, [300, 28, 28, 1])).dataSync() as Float32Array);
@@ -87,9 +88,43 @@ test("layers without a sparse kernel (same padding, stride 2, a 3×3 pool, a poo
   for (const [k, v] of Object.entries(weights)) if (k.endsWith("/bias")) v.forEach((_, i) => (v[i] = 0.1 * (i - 2)));
   const model = await loadSparseModel(encodeSparseWeights(spec, weights));
   assert.deepEqual(model.layers.map((l) => l.path), ["dense", "dense", "none", "dense", "none", "none", "sparse"]);
-  const images = digits.test.images.subarray(0, 11 * 784);
-  const err = relativeError(model.predict(images, 11), denseLogits(spec, weights, images, 11));
-  assert.ok(err <= 1e-5, `max relative error ${err.toExponential(2)}`);
+  assert.equal(model.singleImage, false, "no single-image path without a sparse kernel for every conv");
+  for (const n of [1, 11]) {
+    const images = digits.test.images.subarray(0, n * 784);
+    const err = relativeError(model.predict(images, n), denseLogits(spec, weights, images, n));
+    assert.ok(err <= 1e-5, `batch ${n}: max relative error ${err.toExponential(2)}`);
+  }
+});
+
+test("one image at a time (batches under 8): a conv without a pool, odd widths and a 3×3 pool match tfjs, and agree with the tiles", async () => {
+  await initBackend("wasm", { quiet: true });
+  const spec: ModelSpec = {
+    name: "single-path-cnn",
+    inputShape: [28, 28, 1],
+    layers: [
+      { type: "conv2d", filters: 6, kernelSize: 5, activation: "relu" },
+      { type: "conv2d", filters: 10, kernelSize: 2 },
+      { type: "maxpool", size: 3 },
+      { type: "conv2d", filters: 4, kernelSize: 3, activation: "relu" },
+      { type: "maxpool", size: 2 },
+      { type: "flatten" },
+      { type: "dense", units: 7, activation: "relu" },
+      { type: "dense", units: 3 },
+    ],
+  };
+  const weights = pruned(spec, getWeights(createModel(spec, 8)), 0.6);
+  for (const [k, v] of Object.entries(weights)) if (k.endsWith("/bias")) v.forEach((_, i) => (v[i] = 0.05 * (i - 1)));
+  const model = await loadSparseModel(encodeSparseWeights(spec, weights));
+  assert.equal(model.singleImage, true);
+  const images = digits.test.images.subarray(0, 8 * 784);
+  const tiles = model.predict(images, 8);
+  for (const n of [1, 3, 7]) {
+    const x = images.subarray(0, n * 784);
+    const logits = model.predict(x, n);
+    const err = relativeError(logits, denseLogits(spec, weights, x, n));
+    assert.ok(err <= 1e-5, `batch ${n}: max relative error ${err.toExponential(2)}`);
+    assert.ok(relativeError(logits, tiles.subarray(0, n * 3)) <= 1e-6, `batch ${n} vs the same images in a tile`);
+  }
 });
 
 const TINY: ModelSpec = {

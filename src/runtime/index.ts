@@ -2,7 +2,7 @@
 // out, on fwprune's wasm kernels. No Node built-ins and no tfjs: the same code runs in a browser, a Web Worker and Node.
 import { GRAPH_INPUT, SparseFileHeader, decodeSparseFile, sparseFileBody } from "./format";
 import { RuntimeMemory } from "./kernels";
-import { Activations, KernelPath, NODE_KINDS, PlannedNode, tileBytes } from "./nodes";
+import { Activations, KernelPath, NODE_KINDS, PlannedNode, SingleActivations, singleBytes, tileBytes } from "./nodes";
 
 export { SPARSE_FORMAT, SPARSE_MAGIC } from "./format";
 export type { GraphNode, ModelGraph, SparseFileHeader } from "./format";
@@ -27,6 +27,8 @@ export interface SparseRuntimeModel {
   /** Logits per image. */
   outputSize: number;
   layers: RuntimeLayer[];
+  /** Whether batches under 8 run image by image (every node has a single-image path), rather than in one padded tile. */
+  singleImage: boolean;
   /** Logits [batch, outputSize] (row-major) for images [batch, h, w, c]. */
   predict(images: Float32Array, batch: number): Float32Array;
 }
@@ -63,6 +65,8 @@ function planModel(header: SparseFileHeader, tensors: Map<string, Float32Array>,
   }
   const input = { layout: "tiles" as const, h: shape[0], w: shape[1], c: shape[2] };
   let current: Activations = input;
+  const singleStart: SingleActivations = { layout: "planes", c: shape[2], h: shape[0], w: shape[1], wp: shape[1] };
+  let single: SingleActivations | undefined = singleStart;
   let previous = GRAPH_INPUT;
   const planned: PlannedNode[] = [];
   const layers: RuntimeLayer[] = [];
@@ -82,7 +86,8 @@ function planModel(header: SparseFileHeader, tensors: Map<string, Float32Array>,
       if (JSON.stringify(stored) !== JSON.stringify(expected)) fail(`tensor "${name}": shape [${stored}]; expected [${expected}]`);
       return values;
     };
-    const step = kind({ node, input: current, next: model.nodes[i + 1], mem, tensor, fail });
+    const step = kind({ node, input: current, next: model.nodes[i + 1], singleInput: single, mem, tensor, fail });
+    single = step.single?.output;
     planned.push(step);
     layers.push({ name: node.name, op: node.op, path: step.path, weights: step.weights, nonzeros: step.nonzeros });
     current = step.output;
@@ -102,18 +107,39 @@ function planModel(header: SparseFileHeader, tensors: Map<string, Float32Array>,
   // Two buffers the nodes of a chunk write in turn, each as large as the largest activations.
   const largest = Math.max(tileBytes(input), ...planned.map((p) => tileBytes(p.output)));
   const buffers = [mem.alloc(largest * CHUNK_TILES), mem.alloc(largest * CHUNK_TILES)];
+  // Batches under 8 go image by image where every node has a single-image path (a tile would be mostly padding).
+  const singleSteps = single?.layout === "vec" ? planned.map((p) => p.single!) : undefined;
+  const singleLargest = Math.max(singleBytes(singleStart), ...(singleSteps ?? []).map((p) => Math.max(singleBytes(p.output), p.scratchBytes ?? 0))) + 64;
+  const singleBuffers = singleSteps ? [mem.alloc(singleLargest), mem.alloc(singleLargest), mem.alloc(singleLargest)] : [];
+
+  function predictOne(image: Float32Array, logits: Float32Array) {
+    const x = mem.floats(singleBuffers[0], imageSize);
+    for (let p = 0; p < h * w; p++) for (let ch = 0; ch < c; ch++) x[ch * h * w + p] = image[p * c + ch];
+    let [at, to] = [singleBuffers[0], singleBuffers[1]];
+    for (const step of singleSteps!) {
+      step.run(at, to, singleBuffers[2]);
+      [at, to] = [to, at];
+    }
+    const out = mem.floats(at, outputSize * 4);
+    for (let o = 0; o < outputSize; o++) logits[o] = out[o * 4];
+  }
 
   return {
     name: model.name,
     inputShape: [...shape],
     outputSize,
     layers,
+    singleImage: singleSteps !== undefined,
     predict(images: Float32Array, batch: number): Float32Array {
       if (!Number.isInteger(batch) || batch < 0) throw new Error(`predict: batch ${batch}; expected a non-negative integer`);
       if (!(images instanceof Float32Array) || images.length !== batch * imageSize) {
         throw new Error(`predict: expected a Float32Array of ${batch} × ${h}×${w}×${c} = ${batch * imageSize} values, got ${images?.length ?? "none"}`);
       }
       const logits = new Float32Array(batch * outputSize);
+      if (singleSteps && batch < 8) {
+        for (let n = 0; n < batch; n++) predictOne(images.subarray(n * imageSize, (n + 1) * imageSize), logits.subarray(n * outputSize, (n + 1) * outputSize));
+        return logits;
+      }
       for (let first = 0; first < batch; first += CHUNK_TILES * 8) {
         const count = Math.min(CHUNK_TILES * 8, batch - first);
         const tiles = Math.ceil(count / 8);
