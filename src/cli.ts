@@ -19,8 +19,8 @@ program
 
 program
   .command("bench")
-  .description("time training (batch 64) and inference (batch 1000) of the paper CNN on this machine; --sparse: dense vs sparse inference; --structured: a filter-pruned model vs the dense one")
-  .option("--json", "print JSON: exactly one line (with --sparse, one line per sparsity × batch)")
+  .description("time training (batch 64) and inference (batch 1000) of the paper CNN on this machine; --sparse: dense vs sparse inference; --browser: the same in headless Chromium, tfjs against the fwprune runtime; --structured: a filter-pruned model vs the dense one")
+  .option("--json", "print JSON: exactly one line (with --sparse, one line per sparsity × batch; with --browser, one per batch)")
   .option("--backend <name>", "tensorflow | wasm | cpu (default: the fastest available)")
   .option("--samples <n>", "samples to time, at least 2000", "4096")
   .option("--profile", "also time each kernel of a training step")

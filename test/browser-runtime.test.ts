@@ -8,17 +8,16 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/backend";
 import { buildWebBundles } from "../src/demo/bundle";
 import { launchChromium } from "../src/demo/browser-bench";
 import { demoFolder } from "../src/demo/model";
 import { DemoServer, startDemoServer } from "../src/demo/server";
 import { readSparseModelFile } from "../src/inference/export";
-import { forward, paramShapes } from "../src/model";
 import { CHROMIUM_PATH } from "../src/report/png";
 import { loadSparseModel } from "../src/runtime";
 import { ensureBuilt } from "./build-dist";
+import { denseLogits, relativeError } from "./logits";
 
 const skip = fs.existsSync(CHROMIUM_PATH) ? false : `Chromium is not installed at ${CHROMIUM_PATH}`;
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-demo-"));
@@ -29,16 +28,6 @@ after(async () => {
   await server?.close();
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
-
-function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / Math.max(scale, 1e-12);
-}
 
 interface DemoHandle {
   info: { digits: { labels: number[] } };
@@ -60,10 +49,7 @@ test("the demo page in headless Chromium: logits equal Node's, a picked digit is
   const { spec, weights } = readSparseModelFile(path.join(dir, "model.fwsparse"));
   const digits = new Float32Array(fs.readFileSync(path.join(dir, "digits.f32")).buffer.slice(0));
   const images = digits.subarray(0, N * 784);
-  const nodeDense = tf.tidy(() => {
-    const params = Object.fromEntries(paramShapes(spec).map((p) => [p.name, tf.tensor(weights[p.name], p.shape)]));
-    return forward(spec, params, tf.tensor4d(images, [N, 28, 28, 1])).dataSync() as Float32Array;
-  });
+  const nodeDense = denseLogits(spec, weights, images, N);
   const nodeRuntime = (await loadSparseModel(fs.readFileSync(path.join(dir, "model.fwsparse")))).predict(images, N);
 
   const problems: string[] = [];

@@ -11,34 +11,12 @@ import { initBackend } from "../src/backend";
 import { loadDataset } from "../src/data";
 import { decodeSparseWeights, encodeSparseWeights, graphFromSpec, specFromGraph } from "../src/inference/export";
 import { compileSparseModel } from "../src/inference/sparse-model";
-import { ModelSpec, PAPER_CNN, createModel, forward, getWeights, paramShapes } from "../src/model";
-import { magnitudeMask } from "../src/prune/magnitude";
+import { ModelSpec, PAPER_CNN, createModel, getWeights, paramShapes } from "../src/model";
 import { loadSparseModel } from "../src/runtime";
 import { ModelGraph, encodeSparseFile } from "../src/runtime/format";
+import { denseLogits, pruned, relativeError } from "./logits";
 
 const digits = loadDataset({ name: "mnist-embedded", limitTrain: 64, limitTest: 300 });
-
-function relativeError(a: Float32Array, b: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / Math.max(scale, 1e-12);
-}
-
-function pruned(spec: ModelSpec, weights: Record<string, Float32Array>, sparsity: number): Record<string, Float32Array> {
-  const mask = magnitudeMask(spec, weights, sparsity, "global");
-  return Object.fromEntries(Object.entries(weights).map(([k, v]) => [k, mask[k] ? v.map((x, i) => (mask[k][i] ? x : 0)) : v]));
-}
-
-function denseLogits(spec: ModelSpec, weights: Record<string, Float32Array>, images: Float32Array, n: number): Float32Array {
-  return tf.tidy(() => {
-    const params = Object.fromEntries(paramShapes(spec).map((p) => [p.name, tf.tensor(weights[p.name], p.shape)]));
-    return forward(spec, params, tf.tensor4d(images, [n, ...spec.inputShape])).dataSync() as Float32Array;
-  });
-}
 
 test("the runtime's logits equal tfjs's dense forward and the Node sparse model on real test digits (every batch size up to a chunk and past it)", async () => {
   await initBackend("wasm", { quiet: true });

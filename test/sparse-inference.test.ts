@@ -10,34 +10,12 @@ import { loadDataset } from "../src/data";
 import { csrFromDense } from "../src/inference/csr";
 import { decodeSparseWeights, encodeSparseWeights, graphFromSpec } from "../src/inference/export";
 import { CompileOptions, compileSparseModel } from "../src/inference/sparse-model";
-import { ModelSpec, PAPER_CNN, createModel, disposeModel, forward, getWeights, paramShapes } from "../src/model";
+import { ModelSpec, PAPER_CNN, createModel, disposeModel, getWeights } from "../src/model";
 import { magnitudeMask } from "../src/prune/magnitude";
 import { train } from "../src/train";
+import { denseLogits, pruned, relativeError } from "./logits";
 
 const digits = loadDataset({ name: "mnist-embedded", limitTrain: 512, limitTest: 1000 });
-
-/** max |a − b| / max |b|. */
-function relativeError(a: Float32Array, b: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / Math.max(scale, 1e-12);
-}
-
-function pruned(spec: ModelSpec, weights: Record<string, Float32Array>, sparsity: number): Record<string, Float32Array> {
-  const mask = magnitudeMask(spec, weights, sparsity, "global");
-  return Object.fromEntries(Object.entries(weights).map(([k, v]) => [k, mask[k] ? v.map((x, i) => (mask[k][i] ? x : 0)) : v]));
-}
-
-function denseLogits(spec: ModelSpec, weights: Record<string, Float32Array>, x: tf.Tensor4D): Float32Array {
-  return tf.tidy(() => {
-    const params = Object.fromEntries(paramShapes(spec).map((p) => [p.name, tf.tensor(weights[p.name], p.shape)]));
-    return forward(spec, params, x).dataSync() as Float32Array;
-  });
-}
 
 function expectSameLogits(label: string, spec: ModelSpec, weights: Record<string, Float32Array>, x: tf.Tensor4D, opts: CompileOptions) {
   const model = compileSparseModel(spec, weights, opts);

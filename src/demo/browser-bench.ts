@@ -6,7 +6,7 @@ import * as path from "path";
 import type { BrowserContext, Page } from "playwright-core";
 import { dataDirFromFlag } from "../paths";
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from "../report/png";
-import type { BrowserBenchLine } from "./bench-line";
+import type { BrowserBenchLine } from "./types";
 import { startDemoServer } from "./server";
 
 export type { BrowserBenchLine };

@@ -5,6 +5,9 @@ import { ensureBackend } from "../experiment/run";
 import { writeFileAtomic } from "../fsutil";
 import { encodeSparseWeights, layersArtifacts, layersModelFor } from "../inference/export";
 import { loadSparseModel } from "../runtime";
+import type { DemoInfo } from "./types";
+
+export type { DemoInfo };
 
 /**
  * The model the demo page serves: the quick preset's checkpoint (seed 0, epoch 2: the one `bench --sparse` prunes)
@@ -15,17 +18,6 @@ export const DEMO_SPARSITY = 0.95;
 export const DEMO_BUDGET = 2;
 export const DEMO_DIGITS = 1000;
 
-export interface DemoInfo {
-  model: string;
-  checkpoint: string;
-  pruning: string;
-  sparsity: number;
-  /** Dense multiply-adds over those left on the non-zero weights. */
-  flopsSpeedup: number;
-  /** Over the whole test split, through the runtime in Node. */
-  testAccuracy: number;
-  digits: { count: number; labels: number[] };
-}
 
 export const DEMO_FILES = ["model.json", "weights.bin", "model.fwsparse", "digits.f32"] as const;
 

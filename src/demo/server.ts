@@ -4,14 +4,8 @@ import * as net from "net";
 import * as path from "path";
 import { sizeOf } from "../inference/export";
 import { WEB_DIR, buildWebBundles } from "./bundle";
-import { DEMO_FILES, DemoInfo, ensureDemoModel } from "./model";
-
-/** What each side downloads, gzipped (level 9): its code (JS + wasm) and its model files. */
-export interface DemoBytes {
-  runtime: { dense: number; sparse: number };
-  model: { dense: number; sparse: number };
-  files: Record<string, number>;
-}
+import type { DemoBytes, DemoInfo } from "./types";
+import { DEMO_FILES, ensureDemoModel } from "./model";
 
 const WEB_FILES = ["index.html", "demo.mjs", "worker.mjs", "fwprune-runtime.mjs", "tfjs-wasm.mjs"];
 const TFJS_WASM_DIR = path.dirname(require.resolve("@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm"));

@@ -5,7 +5,8 @@ import { SPARSE_WASM_BASE64 } from "../kernels/sparse-module";
  * fwprune's wasm loops on a memory of the runtime's own: sparse.wat (sparse products, the fused sparse convolution
  * + 2×2 pool, tiles → columns) and dense-tiles.wat (dense convolution and max pool of any size). Pointers are bytes.
  */
-export interface RuntimeLoops {
+/** The loops of sparse.wat (the Node side binds them to the memory of a tfjs wasm backend). */
+export interface SparseLoops {
   spmm(
     rowPtr: number, idx: number, vals: number, bias: number, x: number, out: number,
     rows: number, tiles: number, inTile: number, outTile: number,
@@ -20,6 +21,9 @@ export interface RuntimeLoops {
     scale: number, relu: number,
   ): void;
   tilesToCols(x: number, out: number, tiles: number, c: number, h: number, w: number, colBytes: number): void;
+}
+
+export interface RuntimeLoops extends SparseLoops {
   convTiles(
     x: number, out: number, kernel: number, bias: number, tiles: number, c: number, h: number, w: number,
     co: number, k: number, stride: number, top: number, left: number, oh: number, ow: number, relu: number,

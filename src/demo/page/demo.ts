@@ -2,20 +2,10 @@
 // drawing pad and test digits to predict, the bytes each side downloads, and a side-by-side benchmark. Tests and
 // `fwprune bench --browser` drive it through window.fwpruneDemo.
 import { loadSparseModel } from "fwprune/runtime";
-import type { BrowserBenchLine } from "../bench-line";
+import type { BrowserBenchLine, DemoBytes, DemoInfo } from "../types";
 import * as tf from "./tfjs";
 
-interface Info {
-  model: string;
-  checkpoint: string;
-  pruning: string;
-  sparsity: number;
-  flopsSpeedup: number;
-  testAccuracy: number;
-  digits: { count: number; labels: number[] };
-  bytes: { runtime: { dense: number; sparse: number }; model: { dense: number; sparse: number }; files: Record<string, number> };
-}
-
+type Info = DemoInfo & { bytes: DemoBytes };
 
 const SIZE = 28;
 const PIXELS = SIZE * SIZE;
