@@ -24,6 +24,7 @@ export const conv2d: KindDef<"conv2d"> = {
   forward: (n, [x], p) => convForward(x, p("kernel") as tf.Tensor, p("bias"), n.config.strides, n.config.padding, n.config.activation),
   fromKeras: (_cls, k, where) => {
     kerasImageLayout(k, where, true);
+    if ((k.groups ?? 1) !== 1) throw new Error(`${where}: groups ${JSON.stringify(k.groups)} is not supported; expected 1`);
     return {
       filters: kerasPositiveInt(k, "filters", where),
       kernelSize: kerasPair(k, "kernel_size", where),
