@@ -168,7 +168,7 @@ test("the weight-level mask of a group mask: the depthwise channels, BN entries 
   const w = randomWeights(SEPARABLE, 1);
   const masked = applyGroupMask(SEPARABLE, w, groups);
   for (const name of ["dw/bias", "dwbn/gamma", "dwbn/beta", "dwbn/moving_mean", "dwbn/moving_variance"]) {
-    assert.deepEqual(Array.from(masked[name], (v, c) => v === 0), [false, false, true, true, false, false, false, false], name);
+    assert.deepEqual(Array.from(masked[name], (v) => v === 0), [false, false, true, true, false, false, false, false], name);
   }
   // A separable conv's filter: its pointwise column and its bias; the hidden dense rows reading it through the flatten.
   groups.fill(1);
