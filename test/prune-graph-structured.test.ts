@@ -150,6 +150,9 @@ test("channels that reach the input, the logits or a softmax are never groups", 
   // An all-conv net whose logits are a global pool of the last conv: that conv's filters are the logits.
   const allConv = buildGraph("all-conv", [input([5, 5, 1]), conv("conv1", "input", 3), conv("conv2", "conv1", 2), { name: "gap", kind: "global-avg-pool", inputs: ["conv2"], config: {} }]);
   assert.deepEqual(groupLayout(allConv).map((f) => f.name), ["conv1"]);
+  const none = buildGraph("no-groups", [input([5, 5, 1]), conv("conv1", "input", 3), { name: "gap", kind: "global-avg-pool", inputs: ["conv1"], config: {} }]);
+  assert.deepEqual(groupLayout(none), []);
+  assert.throws(() => l1GroupMask(none, randomWeights(none, 0), 0.5, "flops", "per-layer"), /model "no-groups" has no channel groups to prune/);
   // A softmax in the middle mixes its channels.
   const mid = buildGraph("mid-softmax", [input([4]), dense("d1", "input", 3), { name: "sm", kind: "activation", inputs: ["d1"], config: { activation: "softmax" } }, dense("d2", "sm", 3), dense("head", "d2", 2)]);
   assert.deepEqual(groupLayout(mid).map((f) => f.name), ["d2"]);

@@ -1,10 +1,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { Split } from "../data";
-import { Model, Params, forward, getWeights } from "../model";
-import { lossOf } from "../train";
-import { MaskOracleOptions, minibatchStream } from "./cnn-oracle";
+import { channelGroups } from "../graph";
+import { Model, Params, getWeights } from "../model";
+import { MaskOracleOptions, maskOracle } from "./cnn-oracle";
 import { FwOracle } from "./frank-wolfe";
-import { channelGroups, inputShape } from "../graph";
 import { GroupLayout } from "./groups";
 
 export interface GroupOracle extends FwOracle {
@@ -29,8 +28,6 @@ export function cnnGroupOracle(model: Model, split: Split, opts: MaskOracleOptio
   const fixed: Params = {};
   for (const [name, v] of Object.entries(model.params)) if (!scaled.some((p) => p.param === name)) fixed[name] = v;
   const thetas = scaled.map((p) => tf.tensor(weights[p.param], p.shape));
-  const batches = minibatchStream(split, opts.batchSize, opts.seed, inputShape(graph));
-  const groupTensors = (m: Float32Array) => layout.map((g) => tf.tensor1d(m.subarray(g.offset, g.offset + g.count)));
   // Each slice's factor: its family's own tensor where the axis is exactly that family's groups, else gathered (1 outside every group).
   const factors = scaled.map((p) =>
     p.axes.filter((a) => a.produces).map((a) => ({
@@ -50,33 +47,13 @@ export function cnnGroupOracle(model: Model, split: Split, opts: MaskOracleOptio
     });
     return p;
   };
-  const checkLength = (m: Float32Array) => {
-    if (m.length !== n) throw new Error(`group mask vector: expected ${n} entries, got ${m.length}`);
-  };
-  return {
+  const oracle = maskOracle(model, split, opts, {
     n,
-    layout,
-    evaluate(m, t) {
-      checkLength(m);
-      const { x, y } = batches.draw(t);
-      const [value, g] = tf.tidy(() => {
-        const f = (...ms: tf.Tensor[]) => lossOf(forward(graph, paramsWith(ms), x), y, opts.loss);
-        const { value, grads } = tf.valueAndGrads(f)(groupTensors(m));
-        return [value, tf.concat(grads)];
-      });
-      const loss = value.dataSync()[0];
-      const grad = g.dataSync() as Float32Array;
-      tf.dispose([value, g]);
-      return { loss, grad, samples: x.shape[0] };
-    },
-    lossAt(m) {
-      checkLength(m);
-      const { x, y } = batches.current();
-      return tf.tidy(() => lossOf(forward(graph, paramsWith(groupTensors(m)), x), y, opts.loss).dataSync()[0]);
-    },
-    dispose() {
-      tf.dispose(thetas);
-      batches.dispose();
-    },
-  };
+    what: "group mask vector",
+    inputs: (m) => layout.map((g) => tf.tensor1d(m.subarray(g.offset, g.offset + g.count))),
+    params: paramsWith,
+    maskGradient: (grads) => tf.concat(grads),
+    dispose: () => tf.dispose(thetas),
+  });
+  return { ...oracle, layout };
 }

@@ -152,6 +152,7 @@ export function flopBudget(model: ModelLike, reduction: number): number {
  */
 export function selectGroups(model: ModelLike, layout: GroupLayout, score: Float32Array, reduction: number, budget: StructuredBudget, scope: "global" | "per-layer"): Float32Array {
   const n = groupCount(layout);
+  if (n === 0) throw new Error(`model "${asGraph(model).name}" has no channel groups to prune (every channel reaches its input, its logits or a softmax)`);
   if (score.length !== n) throw new Error(`scores: expected ${n} entries, got ${score.length}`);
   const maxFlops = budget === "flops" ? flopBudget(model, reduction) : Infinity;
   if (budget === "groups" && !(reduction >= 0 && reduction < 1)) throw new Error(`group reduction: expected a number in [0, 1), got ${reduction}`);
