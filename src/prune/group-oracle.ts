@@ -14,7 +14,7 @@ export interface GroupOracle extends FwOracle {
 
 /**
  * The FW oracle on a model's group mask: F(m) = L(W(m)) on a minibatch, where every parameter slice that computes
- * group g's channels (its filters' kernel columns, biases, BN's scale and shift) is θ_g · m_g. Its gradient is
+ * group g's channels (its filters' kernel columns, biases, BN's scale, shift and moving mean) is θ_g · m_g. Its gradient is
  * ∂F/∂m_g = Σ_{i ∈ g} θᵢ ∂L/∂wᵢ over those slices (for the paper CNN: kernel column and bias): the sum of the
  * weight-level mask gradients over the group, computed by one backward pass with respect to m itself. Same
  * minibatches as the weight-level oracle (same seed, same stream).
@@ -22,8 +22,9 @@ export interface GroupOracle extends FwOracle {
 export function cnnGroupOracle(model: Model, split: Split, opts: MaskOracleOptions): GroupOracle {
   const graph = model.graph;
   const { families: layout, count: n, params } = channelGroups(graph);
-  const trainable = new Set(graph.params.filter((p) => p.trainable).map((p) => p.name));
-  const scaled = params.filter((p) => trainable.has(p.param) && p.axes.some((a) => a.produces));
+  // BN's moving mean is scaled too (not its variance), so that m_g = 0 zeroes a BN without scale or center as well
+  const variances = new Set(graph.params.filter((p) => p.role === "moving-variance").map((p) => p.name));
+  const scaled = params.filter((p) => !variances.has(p.param) && p.axes.some((a) => a.produces));
   const weights = getWeights(model);
   const fixed: Params = {};
   for (const [name, v] of Object.entries(model.params)) if (!scaled.some((p) => p.param === name)) fixed[name] = v;
