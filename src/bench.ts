@@ -2,7 +2,8 @@ import * as tf from "@tensorflow/tfjs";
 import { BackendName, initBackend } from "./backend";
 import { cpuClockMs, FusedMomentumOptimizer, KernelTiming, profileKernels } from "./kernels";
 import { countParams, createModel, disposeModel, forward, getWeights, modelFromWeights, PAPER_CNN } from "./model";
-import { groupL1, groupLayout, keptGroups, selectGroups, specFlops, surgery } from "./prune/groups";
+import { groupLayout, keptGroups, l1GroupMask, specFlops } from "./prune/groups";
+import { surgery } from "./prune/surgery";
 import { Split } from "./data";
 import { mulberry32 } from "./random";
 import { timeInferenceSideBySide, trainStep } from "./train";
@@ -144,7 +145,7 @@ export async function benchStructured(reduction: number, opts: { backend?: Backe
   const dense = createModel(PAPER_CNN, opts.seed ?? 0);
   const layout = groupLayout(PAPER_CNN);
   const weights = getWeights(dense);
-  const groups = selectGroups(PAPER_CNN, layout, groupL1(layout, weights, true), reduction, "flops", "per-layer");
+  const { groups } = l1GroupMask(PAPER_CNN, weights, reduction, "flops", "per-layer");
   const smaller = surgery(PAPER_CNN, weights, groups);
   const surgered = modelFromWeights(smaller.spec, smaller.weights);
   const rand = mulberry32((opts.seed ?? 0) + 1);
