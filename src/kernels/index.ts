@@ -3,6 +3,7 @@ import { makeBatchMatMulConfig } from "./batch-mat-mul";
 import { makeConv2DConfig } from "./conv2d";
 import { conv2DBackpropFilterConfig } from "./conv2d-backprop-filter";
 import { makeConv2DBackpropInputConfig } from "./conv2d-backprop-input";
+import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from "./depthwise-backprop";
 import { makeCastConfig, makeIdentityConfig } from "./identity";
 import { maxPoolGradConfig } from "./max-pool-grad";
 import { momentumStepConfig } from "./momentum";
@@ -15,7 +16,7 @@ export { cpuClockMs, profileKernels } from "./profile";
 export type { KernelProfiler, KernelTiming } from "./profile";
 
 /**
- * Gradient kernels the wasm backend lacks (Conv2DBackpropFilter) or runs slowly (the others), and Conv2D and
+ * Gradient kernels the wasm backend lacks (Conv2DBackpropFilter, the depthwise convolution's two) or runs slowly (the others), and Conv2D and
  * BatchMatMul on relaxed SIMD where available (gemm.ts), registered once, before the backend starts. Kernels that fall back to wasm's own keep its setup function.
  */
 let registered = false;
@@ -30,6 +31,8 @@ export function registerWasmKernels(): void {
     makeConv2DConfig(wasmKernel(tf.Conv2D)),
     conv2DBackpropFilterConfig,
     makeConv2DBackpropInputConfig(wasmKernel(tf.Conv2DBackpropInput)),
+    depthwiseBackpropFilterConfig,
+    depthwiseBackpropInputConfig,
     maxPoolGradConfig,
     makeSumConfig(wasmKernel(tf.Sum)),
     makeBatchMatMulConfig(wasmKernel(tf.BatchMatMul)),
