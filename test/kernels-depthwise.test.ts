@@ -189,3 +189,16 @@ test("batch norm in training mode (tf.moments + tf.batchNorm) and relu6, sigmoid
     });
   }
 });
+
+test("Tile (float32 and int32, any reps) and Mean over leading axes on wasm match cpu", async () => {
+  const cases: [number[], number[]][] = [[[1, 1, 1, 5], [3, 4, 2, 1]], [[2, 3], [2, 3]], [[3, 1, 2], [1, 4, 3]], [[7], [3]], [[2, 2, 3, 4], [1, 1, 1, 1]]];
+  for (const [shape, reps] of cases) {
+    const inputs = { x: { shape, values: randomValues(shape, shape.length) } };
+    await expectSameOnWasmAndCpu(`tile ${shape} × ${reps}`, inputs, (t) => [tf.tile(t.x, reps), tf.tile(tf.cast(tf.mul(t.x, 100), "int32"), reps)]);
+  }
+  const shape = [4, 5, 3, 6];
+  const inputs = { x: { shape, values: randomValues(shape, 5) } };
+  await expectSameOnWasmAndCpu("mean", inputs, (t) => [
+    tf.mean(t.x, [0, 1, 2]), tf.mean(t.x, [0, 1], true), tf.mean(t.x, 0), tf.mean(t.x, [1, 2]), tf.mean(t.x), tf.mean(tf.slice(t.x, 0, [4, 5, 3, 5]), [0, 1, 2]),
+  ]);
+});

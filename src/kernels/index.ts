@@ -7,7 +7,8 @@ import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from "./d
 import { makeCastConfig, makeIdentityConfig } from "./identity";
 import { maxPoolGradConfig } from "./max-pool-grad";
 import { momentumStepConfig } from "./momentum";
-import { makeSumConfig } from "./sum";
+import { makeMeanConfig, makeSumConfig } from "./sum";
+import { makeTileConfig } from "./tile";
 import { overrideWasmKernel } from "./util";
 
 export { FusedMomentumOptimizer, MOMENTUM_STEP } from "./momentum";
@@ -35,6 +36,8 @@ export function registerWasmKernels(): void {
     depthwiseBackpropInputConfig,
     maxPoolGradConfig,
     makeSumConfig(wasmKernel(tf.Sum)),
+    makeMeanConfig(wasmKernel(tf.Mean)),
+    makeTileConfig(wasmKernel(tf.Tile)),
     makeBatchMatMulConfig(wasmKernel(tf.BatchMatMul)),
     makeIdentityConfig(wasmKernel(tf.Identity)),
     makeCastConfig(wasmKernel(tf.Cast)),
