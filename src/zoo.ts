@@ -33,21 +33,23 @@ function checkOptions(builder: string, opts: ZooOptions): Required<ZooOptions> {
   return { inputShape, classes, seed };
 }
 
+type Init = ReturnType<typeof tf.initializers.glorotUniform>;
+
 /** Hands out consecutive seeds to the layers of one model. */
-function seeds(first: number): () => tf.initializers.Initializer {
+function seeds(first: number): () => Init {
   let next = first;
   return () => tf.initializers.glorotUniform({ seed: next++ });
 }
 
 type Node = tf.SymbolicTensor;
 
-function convBn(h: Node, init: () => tf.initializers.Initializer, filters: number, kernelSize: number, strides: number, relu: boolean): Node {
+function convBn(h: Node, init: () => Init, filters: number, kernelSize: number, strides: number, relu: boolean): Node {
   const conv = tf.layers.conv2d({ filters, kernelSize, strides, padding: "same", useBias: false, kernelInitializer: init() });
   const normed = tf.layers.batchNormalization().apply(conv.apply(h)) as Node;
   return relu ? (tf.layers.reLU().apply(normed) as Node) : normed;
 }
 
-function head(h: Node, init: () => tf.initializers.Initializer, classes: number): Node {
+function head(h: Node, init: () => Init, classes: number): Node {
   const pooled = tf.layers.globalAveragePooling2d({}).apply(h);
   return tf.layers.dense({ units: classes, kernelInitializer: init() }).apply(pooled) as Node;
 }
@@ -97,7 +99,7 @@ export function zooModel(name: ZooModelName, opts: ZooOptions = {}): tf.LayersMo
 
 /** Trainable parameters, and all parameters including batch norm's moving statistics. */
 export function zooParamCounts(model: tf.LayersModel): { trainable: number; total: number } {
-  const size = (ws: tf.LayerVariable[]) => ws.reduce((n, w) => n + tf.util.sizeFromShape(w.shape), 0);
+  const size = (ws: tf.LayerVariable[]) => ws.reduce((n, w) => n + tf.util.sizeFromShape(w.shape as number[]), 0);
   return { trainable: size(model.trainableWeights), total: size(model.weights) };
 }
 
