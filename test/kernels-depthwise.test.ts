@@ -3,6 +3,7 @@ import * as assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { registerWasmKernels } from "../src/kernels";
+import { enableSimdLoops } from "../src/kernels/simd";
 import { mulberry32 } from "../src/random";
 
 // The depthwise convolution's gradient kernels fwprune adds to wasm, and the other gradients the zoo models need
@@ -79,6 +80,8 @@ for (const pad of ["valid", "same"] as const) {
         CASES.push({ batch: 3, size: [9, 8], channels: 5, multiplier, kernel, stride, pad });
       }
     }
+    // Multiplier 1 and channels in fours: the SIMD path.
+    for (const kernel of [[3, 3], [2, 5], [1, 1]] as [number, number][]) CASES.push({ batch: 2, size: [9, 8], channels: 8, multiplier: 1, kernel, stride, pad });
   }
 }
 CASES.push({ batch: 1, size: [7, 7], channels: 1, multiplier: 2, kernel: [3, 3], stride: 2, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] });
@@ -101,9 +104,24 @@ test("DepthwiseConv2dNativeBackpropFilter and ...BackpropInput on wasm match cpu
   }
 });
 
+test("without the SIMD loops, the depthwise gradients on wasm still match cpu", async () => {
+  enableSimdLoops(false);
+  try {
+    const c = CASES[CASES.length - 1];
+    const inputs = depthwiseInputs(c, 5);
+    const attrs = { strides: c.stride, pad: c.pad, dilations: 1 };
+    await expectSameOnWasmAndCpu("dW and dx, plain", inputs, (t) => [
+      tf.engine().runKernel(tf.DepthwiseConv2dNativeBackpropFilter, { x: t.x, dy: t.dy }, { ...attrs, filterShape: inputs.filter.shape }) as tf.Tensor,
+      tf.engine().runKernel(tf.DepthwiseConv2dNativeBackpropInput, { dy: t.dy, filter: t.filter }, { ...attrs, inputShape: inputs.x.shape }) as tf.Tensor,
+    ]);
+  } finally {
+    enableSimdLoops(true);
+  }
+});
+
 test("the depthwise gradients on wasm match central finite differences of wasm's forward depthwise convolution", async () => {
   await tf.setBackend("wasm");
-  for (const c of [CASES[7], CASES[CASES.length - 3]]) {
+  for (const c of [CASES[7], CASES[CASES.length - 3], CASES[CASES.length - 1]]) {
     const inputs = depthwiseInputs(c, 77);
     const r = tf.tensor(inputs.dy.values, inputs.dy.shape);
     const x = tf.tensor4d(inputs.x.values, inputs.x.shape as [number, number, number, number]);

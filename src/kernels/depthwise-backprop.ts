@@ -1,11 +1,13 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { heapBuffer, pointer, simdLoops, withScratch } from "./simd";
 import { checkNhwc, Pad } from "./util";
 
 /**
  * The two gradients of a depthwise convolution, which the wasm backend lacks, in plain TypeScript over the wasm
- * heap. Filter W[kh,kw,c,m]; output channel c·M + m reads input channel c (M = depth multiplier); input row
- * ih = oh·sh + kh − top, column iw = ow·sw + kw − left. Any filter size, stride, padding and multiplier; dilation 1.
+ * heap, or SIMD loops (simd.wat) for multiplier 1 and channels in fours. Filter W[kh,kw,c,m]; output channel
+ * c·M + m reads input channel c (M = depth multiplier); input row ih = oh·sh + kh − top, column
+ * iw = ow·sw + kw − left. Any filter size, stride, padding and multiplier; dilation 1.
  */
 type Args = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
 type Attrs = { strides: number | [number, number]; pad: Pad; dimRoundingMode?: "floor" | "round" | "ceil"; dilations?: unknown };
@@ -29,7 +31,7 @@ function depthwiseInfo(kernelName: string, attrs: Attrs, inShape: number[], filt
   );
 }
 
-/** dW[kh,kw,c,m] = Σ_{b,oh,ow} x[b,ih,iw,c] · dy[b,oh,ow,c·M+m], summed in float64. */
+/** dW[kh,kw,c,m] = Σ_{b,oh,ow} x[b,ih,iw,c] · dy[b,oh,ow,c·M+m], summed in float64 (over images: within one, float32 on the SIMD path). */
 function depthwiseBackpropFilter(args: Args): tf.TensorInfo {
   const backend = args.backend as BackendWasm;
   const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
@@ -41,6 +43,22 @@ function depthwiseBackpropFilter(args: Args): tf.TensorInfo {
   const multiplier = info.outChannels / inChannels;
   const acc = new Float64Array(filterHeight * filterWidth * outChannels);
   const out = backend.makeOutput(attrs.filterShape, "float32");
+  const simd = simdLoops(backend);
+  if (simd && multiplier === 1 && inChannels % 4 === 0) {
+    withScratch(backend, acc.length * 4, (image) => {
+      const sums = new Float32Array(heapBuffer(backend), image, acc.length);
+      for (let b = 0; b < batchSize; b++) {
+        sums.fill(0);
+        simd.depthwiseFilterGrad(
+          pointer(backend, x) + b * inHeight * inWidth * inChannels * 4, pointer(backend, dy) + b * outHeight * outWidth * outChannels * 4, image,
+          1, inHeight, inWidth, inChannels, outHeight, outWidth, filterHeight, filterWidth, strideHeight, strideWidth, top, left,
+        );
+        for (let i = 0; i < acc.length; i++) acc[i] += sums[i];
+      }
+    });
+    (backend.typedArrayFromHeap(out) as Float32Array).set(acc);
+    return out;
+  }
   const xs = backend.typedArrayFromHeap(x) as Float32Array;
   const gs = backend.typedArrayFromHeap(dy) as Float32Array;
   for (let b = 0; b < batchSize; b++) {
@@ -88,6 +106,14 @@ function depthwiseBackpropInput(args: Args): tf.TensorInfo {
   const ws = backend.typedArrayFromHeap(filter) as Float32Array;
   const dx = backend.typedArrayFromHeap(out) as Float32Array;
   dx.fill(0);
+  const simd = simdLoops(backend);
+  if (simd && multiplier === 1 && inChannels % 4 === 0) {
+    simd.depthwiseInputGrad(
+      pointer(backend, out), pointer(backend, dy), pointer(backend, filter),
+      batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, filterHeight, filterWidth, strideHeight, strideWidth, top, left,
+    );
+    return out;
+  }
   for (let b = 0; b < batchSize; b++) {
     for (let oh = 0; oh < outHeight; oh++) {
       for (let ow = 0; ow < outWidth; ow++) {
