@@ -220,3 +220,35 @@ test("Tile (float32 and int32, any reps) and Mean over leading axes on wasm matc
     tf.mean(t.x, [0, 1, 2]), tf.mean(t.x, [0, 1], true), tf.mean(t.x, 0), tf.mean(t.x, [1, 2]), tf.mean(t.x), tf.mean(tf.slice(t.x, 0, [4, 5, 3, 5]), [0, 1, 2]),
   ]);
 });
+
+test("Multiply, Add, Sub, RealDiv on wasm give cpu's bits: one shape, a channel vector or a number on either side; and FusedBatchNorm matches cpu", async () => {
+  const full = [3, 5, 2, 8];
+  // [3, 5, 2, 1] broadcasts otherwise: wasm's own kernel.
+  const others = [full, [8], [1, 1, 1, 8], [1], [], [3, 5, 2, 1]];
+  const ops = { mul: tf.mul, add: tf.add, sub: tf.sub, div: tf.div };
+  for (const other of others) {
+    const inputs = { a: { shape: full, values: randomValues(full, 11) }, b: { shape: other, values: randomValues(other, 12).map((v) => v + 2) } };
+    for (const [name, op] of Object.entries(ops)) {
+      const cpu = await on("cpu", inputs, (t) => [op(t.a, t.b), op(t.b, t.a)]);
+      const wasm = await on("wasm", inputs, (t) => [op(t.a, t.b), op(t.b, t.a)]);
+      for (let i = 0; i < 2; i++) {
+        assert.deepEqual(wasm[i].shape, cpu[i].shape);
+        assert.deepEqual(Array.from(wasm[i].values), Array.from(cpu[i].values), `${name} ${full} with ${JSON.stringify(other)} #${i}`);
+      }
+    }
+  }
+  for (const channels of [8, 5]) {
+    const shape = [4, 3, 5, channels];
+    const inputs = {
+      x: { shape, values: randomValues(shape, 21) },
+      mean: { shape: [channels], values: randomValues([channels], 22) },
+      variance: { shape: [channels], values: randomValues([channels], 23).map((v) => v + 1.5) },
+      offset: { shape: [channels], values: randomValues([channels], 24) },
+      scale: { shape: [channels], values: randomValues([channels], 25) },
+    };
+    await expectSameOnWasmAndCpu(`batchNorm c${channels}`, inputs, (t) => [
+      tf.batchNorm(t.x, t.mean, t.variance, t.offset, t.scale, 1e-3),
+      tf.batchNorm(t.x, t.mean, t.variance, undefined, undefined, 0.1),
+    ]);
+  }
+});

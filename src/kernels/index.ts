@@ -4,6 +4,7 @@ import { makeConv2DConfig } from "./conv2d";
 import { conv2DBackpropFilterConfig } from "./conv2d-backprop-filter";
 import { makeConv2DBackpropInputConfig } from "./conv2d-backprop-input";
 import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from "./depthwise-backprop";
+import { makeAddConfig, makeFusedBatchNormConfig, makeMultiplyConfig, makeRealDivConfig, makeSubConfig } from "./elementwise";
 import { makeCastConfig, makeIdentityConfig } from "./identity";
 import { maxPoolGradConfig } from "./max-pool-grad";
 import { momentumStepConfig } from "./momentum";
@@ -38,6 +39,11 @@ export function registerWasmKernels(): void {
     makeSumConfig(wasmKernel(tf.Sum)),
     makeMeanConfig(wasmKernel(tf.Mean)),
     makeTileConfig(wasmKernel(tf.Tile)),
+    makeMultiplyConfig(wasmKernel(tf.Multiply)),
+    makeAddConfig(wasmKernel(tf.Add)),
+    makeSubConfig(wasmKernel(tf.Sub)),
+    makeRealDivConfig(wasmKernel(tf.RealDiv)),
+    makeFusedBatchNormConfig(wasmKernel(tf.FusedBatchNorm)),
     makeBatchMatMulConfig(wasmKernel(tf.BatchMatMul)),
     makeIdentityConfig(wasmKernel(tf.Identity)),
     makeCastConfig(wasmKernel(tf.Cast)),

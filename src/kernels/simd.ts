@@ -27,6 +27,11 @@ export interface SimdLoops {
     batch: number, h: number, w: number, c: number, oh: number, ow: number,
     kh: number, kw: number, sh: number, sw: number, top: number, left: number,
   ): void;
+  /** out[r,:] = a[r,:] ⊙ b[r,:] (likewise add, sub) over rows of cBytes (16s); a and b step aStep / bStep bytes a row. */
+  mulRows(a: number, aStep: number, b: number, bStep: number, out: number, rows: number, cBytes: number): void;
+  addRows(a: number, aStep: number, b: number, bStep: number, out: number, rows: number, cBytes: number): void;
+  subRows(a: number, aStep: number, b: number, bStep: number, out: number, rows: number, cBytes: number): void;
+  divRows(a: number, aStep: number, b: number, bStep: number, out: number, rows: number, cBytes: number): void;
   momentumStep(w: number, acc: number, g: number, wOut: number, accOut: number, n: number, negLr: number, momentum: number): void;
   conv2DFilterGradDirect(
     x: number, dy: number, dw: number,
