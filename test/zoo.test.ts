@@ -1,5 +1,8 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/backend";
 import { FusedMomentumOptimizer } from "../src/kernels";
@@ -36,6 +39,17 @@ test("zoo builders refuse bad options, naming the option and the value", () => {
   assert.throws(() => separableNet({ classes: 1 }), /separableNet: classes 1; expected an integer ≥ 2/);
   assert.throws(() => residualNet({ seed: -1 }), /residualNet: seed -1/);
   assert.throws(() => zooModel("vgg" as "residual-net"), /zoo model "vgg": unknown; expected one of residual-net, separable-net/);
+});
+
+const CLI = path.join(__dirname, "..", "dist", "cli.js");
+test("fwprune bench --zoo refuses an unknown model, and flags of other benches, before any work", { skip: !fs.existsSync(CLI) && "dist/cli.js not built" }, () => {
+  const run = (...args: string[]) => spawnSync(process.execPath, [CLI, "bench", ...args], { encoding: "utf8", env: { ...process.env, FWPRUNE_QUIET: "1" } });
+  const unknown = run("--zoo", "vgg");
+  assert.equal(unknown.status, 1);
+  assert.match(unknown.stderr, /--zoo: got "vgg"; expected one of residual-net, separable-net/);
+  const mixed = run("--zoo", "--sparse");
+  assert.equal(mixed.status, 1);
+  assert.match(mixed.stderr, /--zoo belongs to the training\/inference bench, not to --sparse/);
 });
 
 async function trainOn(backend: "cpu" | "wasm", name: "residual-net" | "separable-net") {
