@@ -31,6 +31,32 @@ function depthwiseInfo(kernelName: string, attrs: Attrs, inShape: number[], filt
   );
 }
 
+/**
+ * Calls visit(dyAt, xAt, tapAt) for every output position (b, oh, ow) and every filter tap (kh, kw) that reads
+ * inside the input: the offsets of dy[b,oh,ow,:], of x[b,ih,iw,:] (or dx's) and of W[kh,kw,:,:] (or dW's).
+ */
+function forEachTap(info: tf.backend_util.Conv2DInfo, visit: (dyAt: number, xAt: number, tapAt: number) => void): void {
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
+  const { filterHeight, filterWidth, strideHeight, strideWidth } = info;
+  const { top, left } = info.padInfo;
+  for (let b = 0; b < batchSize; b++) {
+    for (let oh = 0; oh < outHeight; oh++) {
+      for (let ow = 0; ow < outWidth; ow++) {
+        const dyAt = ((b * outHeight + oh) * outWidth + ow) * outChannels;
+        for (let kh = 0; kh < filterHeight; kh++) {
+          const ih = oh * strideHeight + kh - top;
+          if (ih < 0 || ih >= inHeight) continue;
+          for (let kw = 0; kw < filterWidth; kw++) {
+            const iw = ow * strideWidth + kw - left;
+            if (iw < 0 || iw >= inWidth) continue;
+            visit(dyAt, ((b * inHeight + ih) * inWidth + iw) * inChannels, (kh * filterWidth + kw) * outChannels);
+          }
+        }
+      }
+    }
+  }
+}
+
 /** dW[kh,kw,c,m] = Σ_{b,oh,ow} x[b,ih,iw,c] · dy[b,oh,ow,c·M+m], summed in float64 (over images: within one, float32 on the SIMD path). */
 function depthwiseBackpropFilter(args: Args): tf.TensorInfo {
   const backend = args.backend as BackendWasm;
@@ -61,32 +87,17 @@ function depthwiseBackpropFilter(args: Args): tf.TensorInfo {
   }
   const xs = backend.typedArrayFromHeap(x) as Float32Array;
   const gs = backend.typedArrayFromHeap(dy) as Float32Array;
-  for (let b = 0; b < batchSize; b++) {
-    for (let oh = 0; oh < outHeight; oh++) {
-      for (let ow = 0; ow < outWidth; ow++) {
-        const g0 = ((b * outHeight + oh) * outWidth + ow) * outChannels;
-        for (let kh = 0; kh < filterHeight; kh++) {
-          const ih = oh * strideHeight + kh - top;
-          if (ih < 0 || ih >= inHeight) continue;
-          for (let kw = 0; kw < filterWidth; kw++) {
-            const iw = ow * strideWidth + kw - left;
-            if (iw < 0 || iw >= inWidth) continue;
-            const x0 = ((b * inHeight + ih) * inWidth + iw) * inChannels;
-            const a0 = (kh * filterWidth + kw) * outChannels;
-            if (multiplier === 1) {
-              for (let c = 0; c < inChannels; c++) acc[a0 + c] += xs[x0 + c] * gs[g0 + c];
-            } else {
-              for (let c = 0; c < inChannels; c++) {
-                const xv = xs[x0 + c];
-                const o = c * multiplier;
-                for (let m = 0; m < multiplier; m++) acc[a0 + o + m] += xv * gs[g0 + o + m];
-              }
-            }
-          }
-        }
-      }
+  forEachTap(info, (g0, x0, a0) => {
+    if (multiplier === 1) {
+      for (let c = 0; c < inChannels; c++) acc[a0 + c] += xs[x0 + c] * gs[g0 + c];
+      return;
     }
-  }
+    for (let c = 0; c < inChannels; c++) {
+      const xv = xs[x0 + c];
+      const o = c * multiplier;
+      for (let m = 0; m < multiplier; m++) acc[a0 + o + m] += xv * gs[g0 + o + m];
+    }
+  });
   (backend.typedArrayFromHeap(out) as Float32Array).set(acc);
   return out;
 }
@@ -97,7 +108,7 @@ function depthwiseBackpropInput(args: Args): tf.TensorInfo {
   const { dy, filter } = args.inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
   const attrs = (args.attrs ?? {}) as unknown as Attrs & { inputShape: number[] };
   const info = depthwiseInfo("DepthwiseConv2dNativeBackpropInput", attrs, attrs.inputShape, filter.shape);
-  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth } = info;
   const { filterHeight, filterWidth, strideHeight, strideWidth } = info;
   const { top, left } = info.padInfo;
   const multiplier = info.outChannels / inChannels;
@@ -114,33 +125,18 @@ function depthwiseBackpropInput(args: Args): tf.TensorInfo {
     );
     return out;
   }
-  for (let b = 0; b < batchSize; b++) {
-    for (let oh = 0; oh < outHeight; oh++) {
-      for (let ow = 0; ow < outWidth; ow++) {
-        const g0 = ((b * outHeight + oh) * outWidth + ow) * outChannels;
-        for (let kh = 0; kh < filterHeight; kh++) {
-          const ih = oh * strideHeight + kh - top;
-          if (ih < 0 || ih >= inHeight) continue;
-          for (let kw = 0; kw < filterWidth; kw++) {
-            const iw = ow * strideWidth + kw - left;
-            if (iw < 0 || iw >= inWidth) continue;
-            const x0 = ((b * inHeight + ih) * inWidth + iw) * inChannels;
-            const w0 = (kh * filterWidth + kw) * outChannels;
-            if (multiplier === 1) {
-              for (let c = 0; c < inChannels; c++) dx[x0 + c] += gs[g0 + c] * ws[w0 + c];
-            } else {
-              for (let c = 0; c < inChannels; c++) {
-                const o = c * multiplier;
-                let sum = 0;
-                for (let m = 0; m < multiplier; m++) sum += gs[g0 + o + m] * ws[w0 + o + m];
-                dx[x0 + c] += sum;
-              }
-            }
-          }
-        }
-      }
+  forEachTap(info, (g0, x0, w0) => {
+    if (multiplier === 1) {
+      for (let c = 0; c < inChannels; c++) dx[x0 + c] += gs[g0 + c] * ws[w0 + c];
+      return;
     }
-  }
+    for (let c = 0; c < inChannels; c++) {
+      const o = c * multiplier;
+      let sum = 0;
+      for (let m = 0; m < multiplier; m++) sum += gs[g0 + o + m] * ws[w0 + o + m];
+      dx[x0 + c] += sum;
+    }
+  });
   return out;
 }
 
