@@ -18,8 +18,10 @@ export { cpuClockMs, profileKernels } from "./profile";
 export type { KernelProfiler, KernelTiming } from "./profile";
 
 /**
- * Gradient kernels the wasm backend lacks (Conv2DBackpropFilter, the depthwise convolution's two) or runs slowly (the others), and Conv2D and
- * BatchMatMul on relaxed SIMD where available (gemm.ts), registered once, before the backend starts. Kernels that fall back to wasm's own keep its setup function.
+ * Gradient kernels the wasm backend lacks (Conv2DBackpropFilter, the depthwise convolution's two) or runs slowly
+ * (the others; batch norm's elementwise ops, Tile and Mean), and Conv2D and BatchMatMul on relaxed SIMD where
+ * available (gemm.ts), registered once, before the backend starts. Kernels that fall back to wasm's own keep its
+ * setup function.
  */
 let registered = false;
 export function registerWasmKernels(): void {
