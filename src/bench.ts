@@ -7,18 +7,24 @@ import { surgery } from "./prune/surgery";
 import { Split } from "./data";
 import { mulberry32 } from "./random";
 import { timeInferenceSideBySide, trainStep } from "./train";
+import { layersTrainStep, ZOO_MODELS, ZooModelName, zooModel } from "./zoo";
 
-/** `fwprune bench --json`'s line; the same definition as the PyTorch peer (shared/peers/torch_bench.py). */
+/** `fwprune bench --json`'s line; the same definition as the PyTorch peers (scripts/bench/torch_model_bench.py for the zoo models). */
 export interface BenchResult {
   backend: string;
-  model: "paper-cnn";
+  model: BenchModel;
   batch: 64;
   trainSamplesPerSec: number;
   inferSamplesPerSec: number;
 }
 
+/** The paper CNN, or a reference architecture of src/zoo.ts. */
+export type BenchModel = "paper-cnn" | ZooModelName;
+
 export interface BenchOptions {
   backend?: BackendName;
+  /** Default paper-cnn. */
+  model?: BenchModel;
   /** Samples timed for training and at least this many for inference (≥ 2,000). */
   samples?: number;
   /** Also time each kernel over the training steps (a separate pass, so it does not slow the timed one). */
@@ -45,19 +51,54 @@ const BATCH = 64;
 const INFER_BATCH = 1000;
 const WARMUP_SAMPLES = 512;
 
+/** What the bench times of one model: a training step (SGD momentum) and an inference pass, and its disposal. */
+interface BenchSubject {
+  train(x: tf.Tensor4D, y: tf.Tensor1D): void;
+  predict(x: tf.Tensor4D): void;
+  dispose(): void;
+}
+
+function benchSubject(name: BenchModel, seed: number): BenchSubject {
+  const optimizer = new FusedMomentumOptimizer(0.01, 0.9);
+  if (name === "paper-cnn") {
+    const model = createModel(PAPER_CNN, seed);
+    return {
+      train: (x, y) => trainStep(model, optimizer, x, y),
+      predict: (x) => tf.tidy(() => forward(model.graph, model.params, x).dataSync()),
+      dispose: () => {
+        optimizer.dispose();
+        disposeModel(model);
+      },
+    };
+  }
+  const model = zooModel(name, { seed });
+  return {
+    train: (x, y) => layersTrainStep(model, optimizer, x, y),
+    predict: (x) => tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync()),
+    dispose: () => {
+      optimizer.dispose();
+      model.dispose();
+    },
+  };
+}
+
 /**
- * Training = forward + backward + SGD-momentum update (src/train.ts's trainStep) of the paper CNN at batch 64;
- * inference = forward at batch 1000; both on uniform random images with random labels, after a warm-up.
+ * Training = forward + backward + SGD-momentum update (src/train.ts's trainStep, or layersTrainStep in training
+ * mode for a zoo model) at batch 64; inference = forward at batch 1000; both on uniform random 28×28×1 images
+ * with random labels, after a warm-up.
  */
 export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
   const samples = opts.samples ?? 4096;
   if (!Number.isInteger(samples) || samples < 2000) throw new Error(`bench samples: got ${samples}; expected an integer ≥ 2000`);
+  const name = opts.model ?? "paper-cnn";
+  if (name !== "paper-cnn" && !ZOO_MODELS.includes(name)) {
+    throw new Error(`bench model: got ${JSON.stringify(name)}; expected paper-cnn or one of ${ZOO_MODELS.join(", ")}`);
+  }
   const backend = await initBackend(opts.backend, { quiet: true });
   const rand = mulberry32(opts.seed ?? 0);
   const images = new Float32Array(Math.max(samples, INFER_BATCH) * 28 * 28).map(() => rand());
   const labels = new Int32Array(samples).map(() => Math.floor(rand() * 10));
-  const model = createModel(PAPER_CNN, opts.seed ?? 0);
-  const optimizer = new FusedMomentumOptimizer(0.01, 0.9);
+  const subject = benchSubject(name, opts.seed ?? 0);
   const steps = Math.ceil(samples / BATCH);
   const batches = Array.from({ length: steps }, (_, i) => {
     const size = Math.min(BATCH, samples - i * BATCH);
@@ -69,14 +110,14 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
   const inferX = tf.tensor4d(images.subarray(0, INFER_BATCH * 784), [INFER_BATCH, 28, 28, 1]);
   try {
     const trainOver = (count: number) => {
-      for (let i = 0; i < count; i++) trainStep(model, optimizer, batches[i % steps].x, batches[i % steps].y);
+      for (let i = 0; i < count; i++) subject.train(batches[i % steps].x, batches[i % steps].y);
     };
     trainOver(WARMUP_SAMPLES / BATCH);
     let start = performance.now();
     trainOver(steps);
     const trainSamplesPerSec = samples / ((performance.now() - start) / 1000);
 
-    const predict = () => tf.tidy(() => forward(model.graph, model.params, inferX).dataSync());
+    const predict = () => subject.predict(inferX);
     predict();
     const inferBatches = Math.max(2, Math.ceil(samples / INFER_BATCH));
     start = performance.now();
@@ -85,7 +126,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
 
     const result: BenchResult = {
       backend,
-      model: "paper-cnn",
+      model: name,
       batch: BATCH,
       trainSamplesPerSec: round1(trainSamplesPerSec),
       inferSamplesPerSec: round1(inferSamplesPerSec),
@@ -107,8 +148,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
       profiler.stop();
     }
   } finally {
-    optimizer.dispose();
-    disposeModel(model);
+    subject.dispose();
     tf.dispose([inferX, ...batches.flatMap((b) => [b.x, b.y])]);
   }
 }

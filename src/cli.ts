@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command } from "commander";
 import type { BackendName } from "./backend";
-import { benchStructured, formatBench, formatStructuredBench, runBench } from "./bench";
+import { BenchModel, benchStructured, formatBench, formatStructuredBench, runBench } from "./bench";
 import { registerClusterCommands } from "./experiment/cluster-commands";
 import { registerExperimentCommands } from "./experiment/commands";
 import { registerExportCommand } from "./experiment/export";
@@ -9,6 +9,7 @@ import { formatSparseBenchLine, runSparseBench } from "./bench-sparse";
 import { formatBrowserBenchLine, registerDemoCommand, runBrowserBench } from "./demo/browser-bench";
 import { dataDirFromFlag } from "./paths";
 import { registerReproduceCommand } from "./reproduce";
+import { ZOO_MODELS, ZooModelName } from "./zoo";
 
 // commander: a well-kept, typed argument parser with generated --help for every subcommand.
 const program = new Command();
@@ -19,11 +20,12 @@ program
 
 program
   .command("bench")
-  .description("time training (batch 64) and inference (batch 1000) of the paper CNN on this machine; --sparse: dense vs sparse inference; --browser: the same in headless Chromium, tfjs against the fwprune runtime; --structured: a filter-pruned model vs the dense one")
+  .description("time training (batch 64) and inference (batch 1000) of the paper CNN (--zoo: of a reference architecture) on this machine; --sparse: dense vs sparse inference; --browser: the same in headless Chromium, tfjs against the fwprune runtime; --structured: a filter-pruned model vs the dense one")
   .option("--json", "print JSON: exactly one line (with --sparse, one line per sparsity × batch; with --browser, one per batch)")
   .option("--backend <name>", "tensorflow | wasm | cpu (default: the fastest available)")
   .option("--samples <n>", "samples to time, at least 2000", "4096")
   .option("--profile", "also time each kernel of a training step")
+  .option("--zoo [name]", `instead of the paper CNN, time a reference architecture: ${ZOO_MODELS.join(" | ")} (default: each)`)
   .option("--sparse", "instead: dense vs sparse inference of the pruned paper CNN, side by side, one line per sparsity × batch")
   .option("--browser", "instead: the demo page's benchmark in headless Chromium: tfjs-wasm dense vs the fwprune runtime at sparsity 0.95, with the bytes each downloads")
   .option("--sparsities <list>", "with --sparse: global magnitude sparsities", "0.9,0.95,0.98")
@@ -34,7 +36,7 @@ program
   .option("--structured [reduction]", "instead: time the paper CNN cut to this FLOP reduction by L1 filter pruning beside the dense one (batch 1000 and 1)")
   .option("--repeats <n>", "with --structured: timed repeats per model (medians)", "9")
   .action(async (opts: {
-    json?: boolean; backend?: BackendName; samples: string; profile?: boolean;
+    json?: boolean; backend?: BackendName; samples: string; profile?: boolean; zoo?: string | boolean;
     sparse?: boolean; browser?: boolean; sparsities: string; batches: string; rounds?: string; budget: string; dataDir?: string;
     structured?: string | boolean; repeats: string;
   }, command: Command) => {
@@ -46,7 +48,7 @@ program
       "--sparse": ["sparsities", "batches", "rounds", "budget", "dataDir"],
       "--browser": ["batches", "rounds", "dataDir"],
       "--structured": ["repeats"],
-      "the training/inference bench": ["samples", "profile"],
+      "the training/inference bench": ["samples", "profile", "zoo"],
     };
     for (const [owner, flags] of Object.entries(flagsOf)) {
       if (owner === mode) continue;
@@ -91,8 +93,14 @@ program
       });
       return;
     }
-    const report = await runBench({ backend: opts.backend, samples: Number(opts.samples), profile: opts.profile });
-    console.log(opts.json ? JSON.stringify(report.profile ? { ...report.result, profile: report.profile } : report.result) : formatBench(report));
+    if (typeof opts.zoo === "string" && !ZOO_MODELS.includes(opts.zoo as ZooModelName)) {
+      throw new Error(`--zoo: got ${JSON.stringify(opts.zoo)}; expected one of ${ZOO_MODELS.join(", ")}`);
+    }
+    const models: BenchModel[] = opts.zoo === undefined ? ["paper-cnn"] : opts.zoo === true ? [...ZOO_MODELS] : [opts.zoo as ZooModelName];
+    for (const model of models) {
+      const report = await runBench({ backend: opts.backend, model, samples: Number(opts.samples), profile: opts.profile });
+      console.log(opts.json ? JSON.stringify(report.profile ? { ...report.result, profile: report.profile } : report.result) : formatBench(report));
+    }
   });
 
 registerExperimentCommands(program);
