@@ -23,3 +23,4 @@ export * from "./report/figures";
 export * from "./report/display";
 export { figureToPng, renderPng, closeBrowser, checkReport } from "./report/png";
 export * from "./notebook";
+export * from "./schedule-study";

@@ -22,7 +22,7 @@ const CHROMIUM_ARGS = [
   "--disable-sync", "--no-first-run",
 ];
 const NOTEBOOK = "07-schedule-playground.ipynb";
-const FIGURES_IN_NOTEBOOK = 4;
+const FIGURES_IN_NOTEBOOK = 5;
 const ORIGINAL_STEP = 'const decayingStep = { name: "γ = 0.06/(1 + t/20)", fn: (t: number) => 0.06 / (1 + t / 20) };';
 const CHANGED_STEP = 'const decayingStep = { name: "γ = 0.08/(1 + t/10)", fn: (t: number) => 0.08 / (1 + t / 10) };';
 

@@ -76,7 +76,7 @@ const FIGURES: Record<string, number> = {
   "04-fw-momentum.ipynb": 4,
   "05-budget-sweep.ipynb": 7,
   "06-inference-time.ipynb": 4,
-  "07-schedule-playground.ipynb": 4,
+  "07-schedule-playground.ipynb": 5,
   "08-tradeoff.ipynb": 2,
   "09-fashion-mnist.ipynb": 2,
   "10-structured.ipynb": 2,

@@ -218,3 +218,40 @@ export function describeScope(records: RunRecord[]): string {
     `${seeds} seed${seeds === 1 ? "" : "s"}`,
   ].join(", ");
 }
+
+/** One method against a reference, paired by checkpoint: accuracy and sparsity differences, per budget and pooled. */
+export interface PairedComparison {
+  variant: string;
+  against: string;
+  accuracy: PairedDifference;
+  sparsity: PairedDifference;
+  /** From the pooled 95% intervals: "holds" if the variant is more accurate (sparser) than `against`, and so on. */
+  verdict: { accuracy: Verdict; sparsity: Verdict };
+}
+
+/** Each of `variants` (default: every other label among the records) minus `against`, as paired differences (see the top). */
+export function compareAgainst(records: RunRecord[], against: string, variants?: string[]): PairedComparison[] {
+  const labels = variants ?? [...new Set(records.map((r) => r.label))].filter((l) => l !== against);
+  const targets = [...new Set(records.filter((r) => r.label === against || labels.includes(r.label)).map((r) => r.sparsityTarget).filter((t) => t !== null))];
+  if (targets.length > 1) throw new Error(`compareAgainst: the runs have several targets (${targets.join(", ")}); runs are paired by checkpoint at one target: compare one target's runs at a time`);
+  return labels.map((variant) => {
+    const accuracy = pairedDifference(records, variant, against, (r) => r.metrics!.testAccuracy);
+    const sparsity = pairedDifference(records, variant, against, (r) => r.metrics!.sparsity);
+    return { variant, against, accuracy, sparsity, verdict: { accuracy: verdictOf(accuracy.pooled, "above"), sparsity: verdictOf(sparsity.pooled, "above") } };
+  });
+}
+
+/** A type alias so rows pass as plain table rows. */
+export type ComparisonRow = { variant: string; against: string; claim: string; budget: string; measured: string; verdict: Verdict };
+
+/** The comparisons as a table: per variant, the claims "more accurate" and "sparser", pooled and then per budget. */
+export function comparisonRows(comparisons: PairedComparison[]): ComparisonRow[] {
+  const rows: ComparisonRow[] = [];
+  for (const c of comparisons) {
+    for (const [claim, d] of [["more accurate (test accuracy, points)", c.accuracy], ["sparser (sparsity, points)", c.sparsity]] as const) {
+      const row = (budget: string, iv: Interval) => ({ variant: c.variant, against: c.against, claim, budget, measured: describe(iv, points), verdict: verdictOf(iv, "above") });
+      rows.push(row("pooled", d.pooled), ...d.perBudget.map((b) => row(String(b.budget), b)));
+    }
+  }
+  return rows;
+}

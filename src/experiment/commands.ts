@@ -3,6 +3,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { datasetNames, getDataset } from "../datasets";
+import { compareAgainst, comparisonRows } from "../analysis/claims";
+import { showTable } from "../report/display";
 import { aggregateCsv, aggregateRecords, formatAggregate } from "../report/frame";
 import { loadConfig } from "./config";
 import { parseShard, planRuns, shardRuns } from "./plan";
@@ -148,8 +150,12 @@ export function registerExperimentCommands(program: Command): void {
     .option("--csv <file>", "write the aggregated table as CSV")
     .option("--list-missing", "list every missing run (default: the first 20)")
     .option("--fail-if-missing", "exit with status 1 when a run is missing or its record corrupt (scripts: the Slurm report job)")
-    .action((opts: { preset: string; dataDir?: string; shard?: string; csv?: string; listMissing?: boolean; failIfMissing?: boolean }) => {
+    .option("--against <name>", "also print every other method (or named variant) of the config minus this one, paired by checkpoint: accuracy and sparsity differences per budget and pooled, 95% intervals, verdicts")
+    .action((opts: { preset: string; dataDir?: string; shard?: string; csv?: string; listMissing?: boolean; failIfMissing?: boolean; against?: string }) => {
       const config = loadConfig(opts.preset);
+      if (opts.against !== undefined && !config.methods.some((m) => m.name === opts.against)) {
+        throw new Error(`--against: ${JSON.stringify(opts.against)} is not a method of config "${config.name}"; expected one of ${config.methods.map((m) => m.name).join(", ")}`);
+      }
       const dataDir = dataDirFromFlag(opts.dataDir);
       const methodOrder = new Map(config.methods.map((m, i) => [m.name, i]));
       const runs = shardRuns(planRuns(config), opts.shard === undefined ? undefined : parseShard(opts.shard))
@@ -165,6 +171,15 @@ export function registerExperimentCommands(program: Command): void {
         }
       }
       console.log(formatAggregate(aggregateRecords(records)));
+      if (opts.against !== undefined) {
+        const others = config.methods.map((m) => m.name).filter((name) => name !== opts.against);
+        console.log("");
+        showTable(comparisonRows(compareAgainst(records, opts.against, others)), {
+          title: `each method − ${opts.against}, paired by checkpoint (seed, budget); pooled: per seed over budgets, then over seeds; "holds": more accurate / sparser (95% interval above 0)`,
+          maxRows: Infinity,
+        });
+        console.log("");
+      }
       console.log(`${records.length} of ${runs.length} runs of ${config.name} found in ${displayPath(dataDir)}${missing.length ? `; ${missing.length} missing: run fwprune sweep --preset ${opts.preset}${opts.dataDir === undefined ? "" : ` --data-dir ${opts.dataDir}`}` : ""}`);
       const shown = opts.listMissing ? missing : missing.slice(0, 20);
       for (const m of shown) console.log(`  missing: ${m}`);

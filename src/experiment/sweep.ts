@@ -10,6 +10,7 @@ import { defaultDataDir } from "../paths";
 import { intactEpochs } from "./pretrain";
 import { failedRecord } from "./run";
 import { RunRecord, checkpointFile, readRecord, writeRecord } from "./store";
+import { encodeFunctions, hasFunction } from "../prune/function-source";
 import { checkpointProblem } from "../train";
 import { Task, WorkerMessage, handleTask } from "./worker";
 
@@ -105,9 +106,8 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
   for (const reason of corrupt) progress([], `corrupt record, recomputing: ${reason}`);
   progress([]);
 
-  // Functions (a notebook's custom schedule) cannot cross to a worker process: such runs are computed here.
-  const inProcess = todo.some((run) => hasFunction(run.params));
-  const workerCount = inProcess ? 0 : Math.max(0, Math.min(opts.workers ?? os.cpus().length, todo.length + pretrainQueue.length));
+  // A notebook's custom schedule crosses to a worker process as its source text (see prune/function-source.ts).
+  const workerCount = Math.max(0, Math.min(opts.workers ?? os.cpus().length, todo.length + pretrainQueue.length));
   const slots: Slot[] = workerCount === 0 ? [inProcessSlot()] : Array.from({ length: workerCount }, () => workerSlot());
   const current: string[] = slots.map(() => "idle");
   const pending = [...todo];
@@ -280,12 +280,6 @@ function inProcessSlot(): Slot {
   return { busy: false, execute: (task, onMessage) => handleTask(task, onMessage), close: () => {} };
 }
 
-function hasFunction(value: unknown): boolean {
-  if (typeof value === "function") return true;
-  if (value === null || typeof value !== "object") return false;
-  return Object.values(value).some(hasFunction);
-}
-
 /** The compiled worker next to this file; under tsx (tests) the .ts source, run through tsx. */
 function workerEntry(): { file: string; execArgv: string[] } {
   const js = path.join(__dirname, "worker.js");
@@ -318,7 +312,7 @@ function workerSlot(): Slot {
       if (exited) return Promise.reject(new Error(`worker process ${child.pid} has exited`));
       return new Promise<void>((resolve, reject) => {
         current = { onMessage, resolve, reject };
-        child.send(task);
+        child.send(hasFunction(task) ? encodeFunctions(task) : task);
       });
     },
     close() {

@@ -1,3 +1,4 @@
+import { decodeFunctions } from "../prune/function-source";
 import { PretrainPlan, RunPlan } from "./plan";
 import { PretrainFailed, pretrain } from "./pretrain";
 import { ensureBackend, ensureRecord } from "./run";
@@ -18,8 +19,9 @@ export type WorkerMessage =
   | { type: "error"; message: string };
 
 /** Run one task in this process, reporting through `emit`. Used by worker processes and by in-process sweeps alike. */
-export async function handleTask(task: Task, emit: (m: WorkerMessage) => void): Promise<void> {
+export async function handleTask(sent: Task, emit: (m: WorkerMessage) => void): Promise<void> {
   try {
+    const task = decodeFunctions(sent); // custom schedules arrive as source text from the sweep
     await ensureBackend();
     if (task.type === "pretrain") {
       try {

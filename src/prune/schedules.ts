@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { assertSelfContained } from "./function-source";
 
 /**
  * Step-size and momentum schedules for Frank-Wolfe. Each has a canonical, serialisable description (what a run key
@@ -67,6 +68,7 @@ export function toStepSize(input: StepSizeInput): StepSize {
       checkKeys(input, ["kind", "name", "fn"], "stepSize");
       checkName(input.name, "stepSize");
       if (typeof input.fn !== "function") throw new Error(`stepSize "${input.name}": fn must be a function (t) => γ`);
+      assertSelfContained(input.fn, `stepSize "${input.name}"`);
       return input;
     default:
       throw new Error(`stepSize.kind: expected open-loop, constant, line-search or custom, got ${JSON.stringify((input as { kind: unknown }).kind)}`);
@@ -92,6 +94,7 @@ export function toMomentum(input: MomentumInput): Momentum {
       checkKeys(input, ["kind", "name", "fn"], "momentum");
       checkName(input.name, "momentum");
       if (typeof input.fn !== "function") throw new Error(`momentum "${input.name}": fn must be a function (t) => β`);
+      assertSelfContained(input.fn, `momentum "${input.name}"`);
       return input;
     default:
       throw new Error(`momentum.kind: expected none, constant, mokhtari or custom, got ${JSON.stringify((input as { kind: unknown }).kind)}`);
