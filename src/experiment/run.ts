@@ -7,7 +7,7 @@ import { datasetFor } from "../datasets";
 import { compileSparseModel } from "../inference/sparse-model";
 import { sparseKernelsAvailable } from "../kernels/sparse";
 import { totalFlops } from "../graph";
-import { Model, ModelLike, cloneModel, countParams, disposeModel, getWeights, modelFromWeights, multiplyAdds, specOf } from "../model";
+import { Model, ModelLike, cloneModel, countParams, disposeModel, getWeights, modelFromWeights, multiplyAdds } from "../model";
 import { groupLayout, keptGroups } from "../prune/groups";
 import { surgery, unsurgery } from "../prune/surgery";
 import { Mask, applyMask, sparsityOfWeights } from "../prune/mask";
@@ -118,7 +118,7 @@ export async function computeRecord(
     const inference = plan.inputs.inference;
     const finalWeights = getWeights(model);
     const sparseModel = sparseKernelsAvailable()
-      ? compileSparseModel(specOf(model), finalWeights, { calibrationBatch: Math.min(128, inference.batchSize ?? 1000), calibrationRepeats: 3 })
+      ? compileSparseModel(model.graph, finalWeights, { calibrationBatch: Math.min(128, inference.batchSize ?? 1000), calibrationRepeats: 3 })
       : undefined;
     const timed = [model, ...(model === checkpoint ? [] : [checkpoint]), ...(sparseModel ? [sparseModel] : [])];
     let timings;

@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
-import { ModelSpec, forward, paramShapes } from "../model";
+import { asGraph } from "../graph";
+import { ModelLike, forward, paramShapes } from "../model";
 import { median } from "../train";
 import { LayerPath, SparseModel, StepTiming, compileSparseModel, roundTo } from "./sparse-model";
 
@@ -15,7 +16,7 @@ export interface SparseBenchLayer {
   overFlopBound: number;
 }
 
-export function paramTensors(spec: ModelSpec, weights: Record<string, Float32Array>): Record<string, tf.Tensor> {
+export function paramTensors(spec: ModelLike, weights: Record<string, Float32Array>): Record<string, tf.Tensor> {
   return Object.fromEntries(paramShapes(spec).map((p) => [p.name, tf.tensor(weights[p.name], p.shape)]));
 }
 
@@ -35,16 +36,18 @@ export interface DenseSparseComparison {
  * the first `count` images of a split.
  */
 export function compareDenseSparse(
-  spec: ModelSpec,
+  spec: ModelLike,
   weights: Record<string, Float32Array>,
   images: tf.Tensor4D | { images: Float32Array; count: number },
   opts: { rounds?: number; params?: Record<string, tf.Tensor> } = {},
 ): DenseSparseComparison {
   if (!(images instanceof tf.Tensor)) {
-    const size = spec.inputShape.reduce((a, b) => a * b, 1);
-    const x = tf.tensor4d(images.images.subarray(0, images.count * size), [images.count, ...spec.inputShape]);
+    const shape = asGraph(spec).nodes[0].outputShape;
+    const size = shape.reduce((a, b) => a * b, 1);
+    const dims: number[] = [images.count, ...shape];
+    const x: tf.Tensor = tf.tensor(images.images.subarray(0, images.count * size), dims);
     try {
-      return compareDenseSparse(spec, weights, x, opts);
+      return compareDenseSparse(spec, weights, x as tf.Tensor4D, opts);
     } finally {
       x.dispose();
     }
