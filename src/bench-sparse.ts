@@ -3,13 +3,11 @@ import { initBackend } from "./backend";
 import { datasetFor } from "./data";
 import { loadConfig } from "./experiment/config";
 import { planPretraining, planRuns } from "./experiment/plan";
-import { pretrain } from "./experiment/pretrain";
-import { checkpointFile } from "./experiment/store";
+import { loadCachedCheckpoint, pretrain } from "./experiment/pretrain";
 import { SparseBenchLayer, compareDenseSparse, paramTensors } from "./inference/compare";
 import { roundTo } from "./inference/sparse-model";
 import { disposeModel, getWeights, multiplyAdds } from "./model";
 import { magnitudeMask } from "./prune/magnitude";
-import { loadCheckpoint } from "./train";
 
 /** One line of `fwprune bench --sparse --json`. */
 export interface SparseBenchLine {
@@ -66,7 +64,7 @@ export async function runSparseBench(opts: SparseBenchOptions): Promise<SparseBe
   if (!plan) throw new Error("the quick preset has no seed 0");
   opts.onStatus?.(`checkpoint: quick preset, seed 0, epoch ${budget} (pre-trained now if not cached in ${opts.dataDir})`);
   await pretrain({ ...plan, epochs: budget }, opts.dataDir);
-  const { model } = loadCheckpoint(checkpointFile(opts.dataDir, plan.key, budget));
+  const { model } = loadCachedCheckpoint(opts.dataDir, plan.key, budget);
   const weights = getWeights(model);
   const spec = model.spec;
   disposeModel(model);

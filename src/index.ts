@@ -5,6 +5,7 @@ export * from "./data";
 export * from "./model";
 export * from "./random";
 export * from "./train";
+export * from "./container";
 export * from "./prune";
 export * from "./experiment";
 export * from "./inference/csr";

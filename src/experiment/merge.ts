@@ -2,6 +2,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { assertWritableFolder, writeFileAtomic } from "../fsutil";
 import { checkpointBytesProblem } from "../train";
+import { checkpointIdentity } from "./pretrain";
 import { RunRecord, runFile, verifyRecordText } from "./store";
 
 /**
@@ -36,7 +37,7 @@ export interface MergeProgress {
 }
 
 const RECORD_NAME = /^[0-9a-f]{32}\.json$/;
-const CHECKPOINT_NAME = /^epoch-\d+\.ckpt$/;
+const CHECKPOINT_NAME = /^epoch-(\d+)\.ckpt$/;
 const KEY_DIR = /^[0-9a-f]{32}$/;
 
 type Item = { kind: "record" | "checkpoint" | "pretrain-log"; source: string; target: string };
@@ -119,13 +120,15 @@ export function mergeDataDirs(sources: string[], into: string, onProgress: (p: M
       return;
     }
     if (item.kind === "checkpoint") {
-      const problem = checkpointBytesProblem(bytes, item.source);
+      // The file must say it is the checkpoint its place names: a file copied over another epoch's name is refused.
+      const identity = checkpointIdentity(path.basename(path.dirname(item.source)), Number(CHECKPOINT_NAME.exec(path.basename(item.source))?.[1]));
+      const problem = checkpointBytesProblem(bytes, item.source, identity);
       if (problem) return report.invalid.push(problem);
       if (!existing) {
         writeFileAtomic(item.target, bytes);
         report.checkpoints.copied++;
       } else if (existing.equals(bytes)) report.checkpoints.identical++;
-      else if (checkpointBytesProblem(existing, item.target)) {
+      else if (checkpointBytesProblem(existing, item.target, identity)) {
         writeFileAtomic(item.target, bytes);
         report.checkpoints.replacedCorrupt++;
       } else report.conflicts.push(`${item.target}: ${item.source} holds different weights (both intact); kept ${item.target}`);

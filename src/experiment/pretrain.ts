@@ -3,15 +3,28 @@ import * as path from "path";
 import { datasetFor } from "../data";
 import { writeFileAtomic } from "../fsutil";
 import { createModel, disposeModel } from "../model";
-import { DivergenceError, checkpointProblem, saveCheckpoint, train } from "../train";
+import { Checkpoint, DivergenceError, checkpointProblem, loadCheckpoint, saveCheckpoint, train } from "../train";
 import { tryLock, waitForLock } from "./lock";
 import { PretrainPlan } from "./plan";
 import { checkpointDir, checkpointFile } from "./store";
 
-/** The epochs 1..upTo whose checkpoint is on disk and intact (checksum verified). */
+/** What a cached checkpoint says it is: the pre-training it comes from and its epoch (checked on every read). */
+export const checkpointIdentity = (pretrainKey: string, epoch: number) => ({ pretrainKey, epoch });
+
+/** Why the cached checkpoint of (pretrainKey, epoch) cannot be used (missing, corrupt, another's), or undefined. */
+export function cachedCheckpointProblem(dataDir: string, pretrainKey: string, epoch: number): string | undefined {
+  return checkpointProblem(checkpointFile(dataDir, pretrainKey, epoch), checkpointIdentity(pretrainKey, epoch));
+}
+
+/** The cached checkpoint of (pretrainKey, epoch), verified to be that one; throws naming the file. */
+export function loadCachedCheckpoint(dataDir: string, pretrainKey: string, epoch: number): Checkpoint {
+  return loadCheckpoint(checkpointFile(dataDir, pretrainKey, epoch), checkpointIdentity(pretrainKey, epoch));
+}
+
+/** The epochs 1..upTo whose checkpoint is on disk and intact (verified, and saying it is that one). */
 export function intactEpochs(dataDir: string, pretrainKey: string, upTo: number): number[] {
   const out: number[] = [];
-  for (let e = 1; e <= upTo; e++) if (checkpointProblem(checkpointFile(dataDir, pretrainKey, e)) === undefined) out.push(e);
+  for (let e = 1; e <= upTo; e++) if (cachedCheckpointProblem(dataDir, pretrainKey, e) === undefined) out.push(e);
   return out;
 }
 
@@ -98,7 +111,7 @@ export async function pretrain(
           epochSeconds.push(seconds);
           losses.push(meanLoss);
           const file = checkpointFile(dataDir, plan.key, epoch);
-          if (checkpointProblem(file) !== undefined) await saveCheckpoint(file, model, { pretrainKey: plan.key, epoch, meanLoss, inputs: plan.inputs });
+          if (cachedCheckpointProblem(dataDir, plan.key, epoch) !== undefined) await saveCheckpoint(file, model, checkpointIdentity(plan.key, epoch), { meanLoss, inputs: plan.inputs });
           writePretrainInfo(dataDir, plan, { epochsDone: epoch, losses, epochSeconds });
           report(epoch);
         },

@@ -11,10 +11,11 @@ import { groupLayout, keptGroups, specFlops, surgery, unsurgery } from "../prune
 import { Mask, applyMask, sparsityOfWeights } from "../prune/mask";
 import { PruneOutcome, getMethod } from "../prune/method";
 import { retrainInPlace } from "../prune/retrain";
-import { DivergenceError, InferenceTiming, evaluate, loadCheckpoint, timeInferenceSideBySide, train } from "../train";
+import { DivergenceError, InferenceTiming, evaluate, timeInferenceSideBySide, train } from "../train";
 import { waitForLock } from "./lock";
 import { RECORD_FORMAT, RunPlan } from "./plan";
-import { RunMetrics, RunRecord, checkpointFile, readRecord, writeRecord } from "./store";
+import { loadCachedCheckpoint } from "./pretrain";
+import { RunMetrics, RunRecord, readRecord, writeRecord } from "./store";
 
 let versionCache: RunRecord["versions"] | undefined;
 function versions(): RunRecord["versions"] {
@@ -72,7 +73,7 @@ export async function computeRecord(
   const method = getMethod(plan.method);
   const matched = matchedRecords(plan, dataDir);
   if (typeof matched === "string") return { ...baseRecord(plan, config), status: "failed", reason: matched };
-  const { model: checkpoint } = loadCheckpoint(checkpointFile(dataDir, plan.pretrainKey, plan.budget));
+  const { model: checkpoint } = loadCachedCheckpoint(dataDir, plan.pretrainKey, plan.budget);
   let model: Model | undefined;
   try {
     const seconds = { prune: 0, retrain: 0, evaluate: 0, total: 0 };

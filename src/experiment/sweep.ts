@@ -7,10 +7,9 @@ import { lockAgeSeconds, lockTimings } from "./lock";
 import { PretrainPlan, RunPlan, Shard, parseShard, planPretraining, planRuns, shardRuns } from "./plan";
 import { assertWritableFolder } from "../fsutil";
 import { defaultDataDir } from "../paths";
-import { intactEpochs } from "./pretrain";
+import { cachedCheckpointProblem, intactEpochs } from "./pretrain";
 import { failedRecord } from "./run";
-import { RunRecord, checkpointFile, readRecord, writeRecord } from "./store";
-import { checkpointProblem } from "../train";
+import { RunRecord, readRecord, writeRecord } from "./store";
 import { Task, WorkerMessage, handleTask } from "./worker";
 
 export interface SweepProgress {
@@ -141,7 +140,7 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
       for (let e = 1; e <= plan.epochs; e++) {
         const id = checkpointId(plan.key, e);
         if (!ready.has(id)) {
-          if (checkpointProblem(checkpointFile(dataDir, plan.key, e)) !== undefined) continue;
+          if (cachedCheckpointProblem(dataDir, plan.key, e) !== undefined) continue;
           ready.add(id);
           done++;
           changed = true;
