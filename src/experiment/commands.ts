@@ -5,7 +5,7 @@ import * as path from "path";
 import { aggregateCsv, aggregateRecords, formatAggregate } from "../report/frame";
 import { loadConfig } from "./config";
 import { parseShard, planRuns, shardRuns } from "./plan";
-import { PRESET_NAMES, dataDirFromFlag, displayPath } from "../paths";
+import { PRESET_NAMES, dataDirFromFlag, displayPath, fileInside } from "../paths";
 import { describeParams, getMethod, methodNames, parseParams } from "../prune/method";
 import { RunRecord, SHIPPED_DIR, readRecord, writeShipped } from "./store";
 import { SweepProgress, runOne, sweep } from "./sweep";
@@ -169,7 +169,7 @@ export function registerExperimentCommands(program: Command): void {
       const dataDir = dataDirFromFlag(opts.dataDir);
       const runs = planRuns(config);
       const records = runs.map((run) => readRecord(dataDir, run.key)).flatMap((r) => (r.kind === "ok" ? [r.record] : []));
-      const file = path.join(SHIPPED_DIR, `${config.name}.jsonl.gz`);
+      const file = fileInside(SHIPPED_DIR, config.name, ".jsonl.gz");
       writeShipped(file, records);
       console.log(`wrote ${records.length} of ${runs.length} records of ${config.name} to ${displayPath(file)} (${fs.statSync(file).size} bytes)`);
     });
