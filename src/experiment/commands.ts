@@ -1,7 +1,6 @@
 import { Command } from "commander";
 import * as fs from "fs";
 import * as os from "os";
-import * as path from "path";
 import { aggregateCsv, aggregateRecords, formatAggregate } from "../report/frame";
 import { loadConfig } from "./config";
 import { parseShard, planRuns, shardRuns } from "./plan";
