@@ -6,6 +6,7 @@ import { registerClusterCommands } from "./experiment/cluster-commands";
 import { registerExperimentCommands } from "./experiment/commands";
 import { registerExportCommand } from "./experiment/export";
 import { formatSparseBenchLine, runSparseBench } from "./bench-sparse";
+import { describeError } from "./errors";
 import { dataDirFromFlag } from "./paths";
 import { registerReproduceCommand } from "./reproduce";
 
@@ -88,8 +89,11 @@ registerReproduceCommand(program);
 export { program };
 
 if (require.main === module) {
-  program.parseAsync(process.argv).catch((err: unknown) => {
-    console.error(`fwprune: ${err instanceof Error ? err.message : String(err)}`);
+  const fail = (err: unknown) => {
+    console.error(`fwprune: ${describeError(err)}`);
     process.exit(1);
-  });
+  };
+  process.on("uncaughtException", fail);
+  process.on("unhandledRejection", fail);
+  program.parseAsync(process.argv).catch(fail);
 }

@@ -234,7 +234,7 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
               } else if (m.type === "run-done" && next.run) {
                 finishRun(m.record, next.run, m.computed);
               } else if (m.type === "error") {
-                fail(new Error(`worker failed on ${next.label}:\n${m.message}`));
+                fail(new Error(`${next.label} failed: ${m.message}`));
               }
             })
             .then(() => {

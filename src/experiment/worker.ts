@@ -1,3 +1,4 @@
+import { describeError } from "../errors";
 import { PretrainPlan, RunPlan } from "./plan";
 import { PretrainFailed, pretrain } from "./pretrain";
 import { ensureBackend, ensureRecord } from "./run";
@@ -38,7 +39,7 @@ export async function handleTask(task: Task, emit: (m: WorkerMessage) => void): 
       emit({ type: "run-done", record, computed });
     }
   } catch (err) {
-    emit({ type: "error", message: err instanceof Error ? err.stack ?? err.message : String(err) });
+    emit({ type: "error", message: describeError(err) });
   }
 }
 
