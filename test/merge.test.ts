@@ -128,7 +128,7 @@ test("slurm: the scripts it writes (1-based shards, one worker per CPU, absolute
   assert.match(array, /^#SBATCH --time=1:00:00$/m);
   assert.match(array, /^#SBATCH --partition=short$/m);
   assert.ok(array.includes(`exec ${process.execPath} ${CLI} sweep --preset '${configFile}' --shard "$shard/3"`), array);
-  assert.ok(array.includes(`--workers "\${SLURM_CPUS_PER_TASK:-2}" --data-dir ${dir}/tasks/shard-$shard`), array);
+  assert.ok(array.includes(`--workers "\${SLURM_CPUS_PER_TASK:-2}" --data-dir ${dir}/tasks/shard-"$shard"`), array);
   assert.ok(report.includes(`merge "\${sources[@]}" --into ${dataDir}`), report);
   assert.ok(report.includes(`results --preset '${configFile}' --data-dir ${dataDir} --fail-if-missing`), report);
   assert.match(r.stdout, /sbatch --dependency=afterany:/);

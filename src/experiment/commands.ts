@@ -119,6 +119,10 @@ export function registerExperimentCommands(program: Command): void {
       );
       for (const r of result.records) if (r.status === "failed") console.error(`failed: ${r.label} budget ${r.budget} seed ${r.seed}: ${r.reason}`);
       if (opts.csv) aggregateCsv(result.records, opts.csv);
+      if (result.failed > 0) {
+        console.error(`fwprune: ${result.failed} of ${result.runs} runs failed (listed above); fwprune sweep --retry-failed computes them again`);
+        process.exitCode = 1;
+      }
     });
 
   program
@@ -129,7 +133,7 @@ export function registerExperimentCommands(program: Command): void {
     .option("--shard <i/n>", "only this shard's runs")
     .option("--csv <file>", "write the aggregated table as CSV")
     .option("--list-missing", "list every missing run (default: the first 20)")
-    .option("--fail-if-missing", "exit with status 1 when a run is missing or its record corrupt (scripts: the Slurm report job)")
+    .option("--fail-if-missing", "exit with status 1 when a run is missing, failed, or its record corrupt (scripts: the Slurm report job)")
     .action((opts: { preset: string; dataDir?: string; shard?: string; csv?: string; listMissing?: boolean; failIfMissing?: boolean }) => {
       const config = loadConfig(opts.preset);
       const dataDir = dataDirFromFlag(opts.dataDir);
@@ -146,8 +150,10 @@ export function registerExperimentCommands(program: Command): void {
           missing.push(r.kind === "corrupt" ? `${what}: corrupt record, ignored (a sweep recomputes it): ${r.reason}` : what);
         }
       }
+      const failed = records.filter((r) => r.status === "failed");
       console.log(formatAggregate(aggregateRecords(records)));
-      console.log(`${records.length} of ${runs.length} runs of ${config.name} found in ${displayPath(dataDir)}${missing.length ? `; ${missing.length} missing: run fwprune sweep --preset ${opts.preset}${opts.dataDir === undefined ? "" : ` --data-dir ${opts.dataDir}`}` : ""}`);
+      console.log(`${records.length} of ${runs.length} runs of ${config.name} found in ${displayPath(dataDir)}${failed.length ? ` (${failed.length} of them failed)` : ""}${missing.length ? `; ${missing.length} missing: run fwprune sweep --preset ${opts.preset}${opts.dataDir === undefined ? "" : ` --data-dir ${opts.dataDir}`}` : ""}`);
+      for (const r of failed.slice(0, opts.listMissing ? undefined : 20)) console.log(`  failed: ${r.label} budget ${r.budget} seed ${r.seed}: ${r.reason}`);
       const shown = opts.listMissing ? missing : missing.slice(0, 20);
       for (const m of shown) console.log(`  missing: ${m}`);
       if (shown.length < missing.length) console.log(`  … and ${missing.length - shown.length} more (--list-missing lists them all)`);
@@ -155,7 +161,7 @@ export function registerExperimentCommands(program: Command): void {
         aggregateCsv(records, opts.csv);
         console.log(`wrote ${opts.csv}`);
       }
-      if (opts.failIfMissing && missing.length) process.exitCode = 1;
+      if (opts.failIfMissing && (missing.length || failed.length)) process.exitCode = 1;
     });
 
   program
