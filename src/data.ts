@@ -1,8 +1,8 @@
-import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as zlib from "zlib";
 import * as tf from "@tensorflow/tfjs";
+import { combineDigests, filesDigest, sha256 } from "./digest";
 import { shuffledIndices } from "./random";
 
 export const IMAGE_SIZE = 28;
@@ -19,6 +19,8 @@ export interface Split {
   images: Float32Array;
   labels: Int32Array;
   count: number;
+  /** The content identity of the files this split was read from, computed from the bytes read (see filesDigest). */
+  digest?: string;
 }
 
 export interface Dataset {
@@ -51,11 +53,16 @@ export const IDX_FILES = {
 
 const loaded = new Map<string, Dataset>();
 
-/** loadDataset, kept for the life of the process (a worker runs many runs on the same data): keyed by the spec. */
-export function datasetFor(spec: DatasetSpec): Dataset {
+/**
+ * loadDataset, kept for the life of the process (a worker runs many runs on the same data): keyed by the spec. With
+ * `expected` digests (those a sweep planned on), a kept dataset read from other content is read again; then
+ * checkDatasetDigest says whether what was read is what was planned.
+ */
+export function datasetFor(spec: DatasetSpec, expected: { train?: string; test?: string } = {}): Dataset {
   const id = JSON.stringify(Object.entries(spec).sort(([a], [b]) => a.localeCompare(b)));
   let ds = loaded.get(id);
-  if (!ds) {
+  const stale = ds && ((expected.train !== undefined && ds.train.digest !== expected.train) || (expected.test !== undefined && ds.test.digest !== expected.test));
+  if (!ds || stale) {
     ds = loadDataset(spec);
     loaded.set(id, ds);
   }
@@ -102,6 +109,7 @@ function limitSplit(split: Split, limit: number | undefined, field: string): Spl
     images: split.images.slice(0, limit * PIXELS_PER_IMAGE),
     labels: split.labels.slice(0, limit),
     count: limit,
+    digest: split.digest,
   };
 }
 
@@ -133,9 +141,12 @@ export function readEmbeddedMnist(): Split {
   const images = new Float32Array(EMBEDDED_MNIST_COUNT * PIXELS_PER_IMAGE);
   const labels = new Int32Array(EMBEDDED_MNIST_COUNT);
   let count = 0;
+  const read: [string, string][] = [];
   for (let digit = 0; digit < 10; digit++) {
     const file = path.join(digitsDir, `${digit}.json`);
-    const data = (JSON.parse(fs.readFileSync(file, "utf8")) as { data?: unknown }).data;
+    const bytes = fs.readFileSync(file);
+    read.push([file, sha256(bytes)]);
+    const data = (JSON.parse(bytes.toString("utf8")) as { data?: unknown }).data;
     if (!Array.isArray(data) || data.length % PIXELS_PER_IMAGE !== 0) {
       throw new Error(`${file}: expected field "data" to be an array of a multiple of ${PIXELS_PER_IMAGE} pixels, got length ${Array.isArray(data) ? data.length : typeof data}`);
     }
@@ -156,7 +167,7 @@ export function readEmbeddedMnist(): Split {
   if (count !== EMBEDDED_MNIST_COUNT) {
     throw new Error(`${digitsDir}: the digit files hold ${count} images, expected ${EMBEDDED_MNIST_COUNT}`);
   }
-  return { images, labels, count };
+  return { images, labels, count, digest: combineDigests(read) };
 }
 
 function loadEmbeddedMnist(trainSize: number, testSize: number, seed: number): Dataset {
@@ -177,7 +188,7 @@ function gather(split: Split, indices: Int32Array): Split {
     images.set(split.images.subarray(src * PIXELS_PER_IMAGE, (src + 1) * PIXELS_PER_IMAGE), i * PIXELS_PER_IMAGE);
     labels[i] = split.labels[src];
   }
-  return { images, labels, count: indices.length };
+  return { images, labels, count: indices.length, digest: split.digest };
 }
 
 // ---------------------------------------------------------------- IDX files
@@ -191,6 +202,8 @@ export interface IdxArray {
   file: string;
   dims: number[];
   data: Uint8Array;
+  /** SHA-256 of the file's bytes as read (before any gunzip). */
+  sha256: string;
 }
 
 const hex = (n: number) => "0x" + (n >>> 0).toString(16).padStart(8, "0");
@@ -202,6 +215,7 @@ const hex = (n: number) => "0x" + (n >>> 0).toString(16).padStart(8, "0");
 export function readIdx(file: string, expectedMagic?: number): IdxArray {
   if (!fs.existsSync(file)) throw new Error(`${file}: IDX file not found`);
   let bytes: Buffer = fs.readFileSync(file);
+  const digest = sha256(bytes);
   const isGzip = bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
   if (file.endsWith(".gz")) {
     if (!isGzip) throw new Error(`${file}: named .gz but is not gzip-compressed (first bytes ${bytes.subarray(0, 2).toString("hex") || "none"}, expected 1f8b)`);
@@ -236,7 +250,7 @@ export function readIdx(file: string, expectedMagic?: number): IdxArray {
         `(${headerBytes}-byte header + ${dims.join("×")} = ${dataBytes} data bytes)`,
     );
   }
-  return { file, dims, data: new Uint8Array(bytes.buffer, bytes.byteOffset + headerBytes, dataBytes) };
+  return { file, dims, data: new Uint8Array(bytes.buffer, bytes.byteOffset + headerBytes, dataBytes), sha256: digest };
 }
 
 /** One split from an images IDX file (N×28×28) and a labels IDX file (N). */
@@ -254,7 +268,7 @@ export function readIdxSplit(imagesFile: string, labelsFile: string): Split {
   if (bad >= 0) throw new Error(`${labelsFile}: label ${labels.data[bad]} at index ${bad}; expected class labels 0..${NUM_CLASSES - 1}`);
   const pixels = new Float32Array(images.data.length);
   for (let i = 0; i < pixels.length; i++) pixels[i] = BYTE_TO_UNIT[images.data[i]];
-  return { images: pixels, labels: Int32Array.from(labels.data), count };
+  return { images: pixels, labels: Int32Array.from(labels.data), count, digest: combineDigests([[imagesFile, images.sha256], [labelsFile, labels.sha256]]) };
 }
 
 /** The path of an IDX file in `dir`, plain or with `.gz`; undefined if neither exists; an error if both do. */
@@ -305,23 +319,6 @@ export function datasetFiles(spec: DatasetSpec): { train: string[]; test: string
   return { train: [file(IDX_FILES.trainImages), file(IDX_FILES.trainLabels)], test: [file(IDX_FILES.testImages), file(IDX_FILES.testLabels)] };
 }
 
-const digests = new Map<string, string>();
-
-/** SHA-256 of the files' contents (in order), remembered per file by path, inode, size and times: free on re-runs. */
-export function filesDigest(files: string[]): string {
-  const all = createHash("sha256");
-  for (const file of files) {
-    const st = fs.statSync(file);
-    const id = `${file}\0${st.ino}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}`;
-    let digest = digests.get(id);
-    if (!digest) {
-      digest = createHash("sha256").update(fs.readFileSync(file)).digest("hex");
-      digests.set(id, digest);
-    }
-    all.update(`${path.basename(file)}:${digest}\n`);
-  }
-  return all.digest("hex").slice(0, 32);
-}
 
 /** The content identity of a dataset's training and test sides (part of every cache key: new files, new keys). */
 export function datasetDigest(spec: DatasetSpec): { train: string; test: string } {

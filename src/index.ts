@@ -2,6 +2,7 @@
 export * from "./backend";
 export * from "./paths";
 export * from "./data";
+export * from "./digest";
 export * from "./model";
 export * from "./random";
 export * from "./train";

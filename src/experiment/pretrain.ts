@@ -1,6 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { datasetFor } from "../data";
+import { checkDatasetDigest } from "../digest";
 import { writeFileAtomic } from "../fsutil";
 import { createModel, disposeModel } from "../model";
 import { Checkpoint, DivergenceError, checkpointProblem, loadCheckpoint, saveCheckpoint, train } from "../train";
@@ -97,7 +98,9 @@ export async function pretrain(
   try {
     const previous = readPretrainInfo(dataDir, plan.key);
     if (previous?.failed && !opts.retryFailed) throw new PretrainFailed(previous.failed);
-    const dataset = datasetFor(plan.dataset);
+    const planned = { train: plan.inputs.dataset.digest as string };
+    const dataset = datasetFor(plan.dataset, planned);
+    checkDatasetDigest(dataset, planned);
     const model = createModel(plan.inputs.model, plan.inputs.seed);
     const epochSeconds: number[] = [];
     const losses: number[] = [];

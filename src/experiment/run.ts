@@ -4,6 +4,7 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend";
 import { datasetFor } from "../data";
+import { DatasetChangedError, checkDatasetDigest } from "../digest";
 import { compileSparseModel } from "../inference/sparse-model";
 import { sparseKernelsAvailable } from "../kernels/sparse";
 import { Model, cloneModel, countParams, disposeModel, getWeights, modelFromWeights, multiplyAdds } from "../model";
@@ -69,7 +70,8 @@ export async function computeRecord(
   onFinalModel?: (model: Model) => void,
 ): Promise<RunRecord> {
   const start = performance.now();
-  const dataset = datasetFor(plan.dataset);
+  const dataset = datasetFor(plan.dataset, plan.datasetDigest);
+  checkDatasetDigest(dataset, plan.datasetDigest); // throws: nothing is recorded under the key of other data
   const method = getMethod(plan.method);
   const matched = matchedRecords(plan, dataDir);
   if (typeof matched === "string") return { ...baseRecord(plan, config), status: "failed", reason: matched };
@@ -227,6 +229,8 @@ export interface EnsureOutcome {
   record: RunRecord;
   /** False when another process finished it while this one waited for its lock. */
   computed: boolean;
+  /** False when the record is a failure kept out of the cache (the data changed after planning). */
+  stored?: boolean;
 }
 
 /**
@@ -248,7 +252,13 @@ export async function ensureRecord(
   const release = await waitForLock(dataDir, plan.key, () => cached() === undefined, { onWait: opts.onWait });
   if (!release) return { record: cached() as RunRecord, computed: false };
   try {
-    const record = await computeRecord(plan, dataDir, config, opts.onProgress);
+    let record: RunRecord;
+    try {
+      record = await computeRecord(plan, dataDir, config, opts.onProgress);
+    } catch (err) {
+      if (!(err instanceof DatasetChangedError)) throw err;
+      return { record: failedRecord(plan, config, err.message, "none"), computed: true, stored: false };
+    }
     writeRecord(dataDir, record);
     return { record, computed: true };
   } finally {

@@ -88,7 +88,7 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
   todo.sort((a, b) => a.budget - b.budget || a.seed - b.seed || a.label.localeCompare(b.label) || (a.sparsity ?? 0) - (b.sparsity ?? 0));
 
   const ready = new Set<string>();
-  const pretrainFailures = new Map<string, string>();
+  const pretrainFailures = new Map<string, { reason: string; record: boolean }>();
   const pretrainQueue: PretrainPlan[] = [];
   let pretrainSteps = 0;
   for (const plan of planPretraining(config, todo)) {
@@ -111,7 +111,7 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
   const current: string[] = slots.map(() => "idle");
   const pending = [...todo];
 
-  const finishRun = (record: RunRecord, run: RunPlan, wasComputed: boolean) => {
+  const finishRun = (record: RunRecord, run: RunPlan, wasComputed: boolean, stored = true) => {
     records.set(run.key, { ...record, label: run.label });
     done++;
     if (wasComputed) computed++;
@@ -119,7 +119,7 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
     if (record.status === "failed") failed++;
     const what = record.status === "ok"
       ? `acc ${record.metrics?.testAccuracy.toFixed(4)} sparsity ${record.metrics?.sparsity.toFixed(4)}`
-      : `FAILED: ${record.reason}`;
+      : `FAILED${stored ? "" : " (not recorded)"}: ${record.reason}`;
     progress(current, `${wasComputed ? "computed" : "cached (by another process)"} ${describeRun(run)}: ${what}`);
   };
 
@@ -169,9 +169,9 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
         const failure = pretrainFailures.get(run.pretrainKey);
         if (failure !== undefined) {
           pending.splice(i--, 1);
-          const record = failedRecord(run, config, failure, "none");
-          writeRecord(dataDir, record);
-          finishRun(record, run, true);
+          const record = failedRecord(run, config, failure.reason, "none");
+          if (failure.record) writeRecord(dataDir, record);
+          finishRun(record, run, true, failure.record);
           continue;
         }
         if (ready.has(checkpointId(run.pretrainKey, run.budget)) && run.dependsOn.every((k) => records.has(k)) && (allowHeld || !heldElsewhere(run))) {
@@ -222,7 +222,7 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
               } else if (m.type === "pretrained") {
                 if (m.heldElsewhere) awaitedPretrain.push((next.task as { plan: PretrainPlan }).plan);
                 if (m.failed !== undefined) {
-                  pretrainFailures.set(m.pretrainKey, m.failed);
+                  pretrainFailures.set(m.pretrainKey, { reason: m.failed, record: !m.unrecorded });
                   progress(current, m.failed);
                 }
               } else if (m.type === "run-progress") {
@@ -232,7 +232,7 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
                 current[i] = `${next.label}: waiting ${Math.round(m.seconds)} s for another process's lock (taken over when not renewed for ${lockTimings().stale / 1000} s)`;
                 if (Math.round(m.seconds) % 10 === 0) progress(current, current[i]);
               } else if (m.type === "run-done" && next.run) {
-                finishRun(m.record, next.run, m.computed);
+                finishRun(m.record, next.run, m.computed, m.stored !== false);
               } else if (m.type === "error") {
                 fail(new Error(`${next.label} failed: ${m.message}`));
               }
