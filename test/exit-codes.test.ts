@@ -4,6 +4,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { SMALL_CNN_CONFIG } from "./tiny-config";
 
 // Exit codes that tell: a sweep with failed runs exits non-zero and says how many; results --fail-if-missing counts
 // failed runs as missing; user errors are one line without a stack trace (the stack with FWPRUNE_DEBUG=1).
@@ -12,22 +13,10 @@ const skip = !fs.existsSync(CLI) && "dist/cli.js not built";
 const env = { ...process.env, FWPRUNE_QUIET: "1" };
 const cli = (args: string[], extraEnv: Record<string, string> = {}) => spawnSync(process.execPath, [CLI, ...args], { env: { ...env, ...extraEnv }, encoding: "utf8", timeout: 120_000 });
 
-/** A small CNN on 200 digits: pre-training at an absurd learning rate diverges, so every run fails. */
-export const SMALL_CONFIG = {
-  preset: "quick",
-  name: "exit-codes-test",
-  dataset: { name: "mnist-embedded", limitTrain: 200, limitTest: 100 },
-  model: { name: "small", inputShape: [28, 28, 1], layers: [{ type: "conv2d", filters: 2, kernelSize: 3, activation: "relu" }, { type: "maxpool", size: 4 }, { type: "flatten" }, { type: "dense", units: 10 }] },
-  pretrain: { epochs: 1 },
-  budgets: [1],
-  methods: ["dense", "magnitude"],
-  inference: { repeats: 1 },
-};
-
 test("a sweep in which every run fails exits non-zero and says how many; results --fail-if-missing counts them", { skip, timeout: 240_000 }, () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-exit-"));
   const configFile = path.join(dir, "config.json");
-  fs.writeFileSync(configFile, JSON.stringify({ ...SMALL_CONFIG, pretrain: { epochs: 1, lr: 1e12 } }));
+  fs.writeFileSync(configFile, JSON.stringify({ ...SMALL_CNN_CONFIG, name: "exit-codes-test", pretrain: { epochs: 1, lr: 1e12 } }));
   const swept = cli(["sweep", "--preset", configFile, "--data-dir", dir, "--workers", "0", "--no-progress"]);
   assert.equal(swept.status, 1, swept.stderr);
   assert.match(swept.stderr, /fwprune: 2 of 2 runs failed \(listed above\)/);
@@ -46,7 +35,7 @@ test("a bad IDX file is one line naming the file, no stack trace; FWPRUNE_DEBUG=
   fs.mkdirSync(idx);
   for (const f of ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]) fs.writeFileSync(path.join(idx, f), "garbage");
   const configFile = path.join(dir, "config.json");
-  fs.writeFileSync(configFile, JSON.stringify({ ...SMALL_CONFIG, dataset: { name: "idx", dir: idx } }));
+  fs.writeFileSync(configFile, JSON.stringify({ ...SMALL_CNN_CONFIG, name: "exit-codes-test", dataset: { name: "idx", dir: idx } }));
   for (const workers of ["0", "1"]) {
     const r = cli(["sweep", "--preset", configFile, "--data-dir", dir, "--workers", workers, "--no-progress"]);
     assert.equal(r.status, 1);

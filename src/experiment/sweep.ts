@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { ExperimentConfig, sparsitiesOf, validateConfig } from "./config";
-import { lockAgeSeconds, lockTimings } from "./lock";
+import { lockAgeSeconds, lockPath, lockTimings } from "./lock";
 import { PretrainPlan, RunPlan, Shard, parseShard, planPretraining, planRuns, shardRuns } from "./plan";
 import { assertWritableFolder } from "../fsutil";
 import { defaultDataDir } from "../paths";
@@ -49,6 +49,9 @@ export interface SweepResult {
   corrupt: string[];
   seconds: number;
 }
+
+/** How often a sweep waiting on another process's pre-training says so again. */
+const WAIT_REPORT_SECONDS = 30;
 
 const describeRun = (r: RunPlan) => `${r.label} budget ${r.budget} seed ${r.seed}${r.sparsity === null ? "" : ` s=${r.sparsity}`}`;
 const checkpointId = (key: string, epoch: number) => `${key}/${epoch}`;
@@ -131,6 +134,22 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
   // the plan goes back to the queue.
   const awaitedPretrain: PretrainPlan[] = [];
   const pretrainLock = (plan: PretrainPlan) => `pretrain-${plan.key}`;
+  // Said at once, then every WAIT_REPORT_SECONDS: which pre-training this sweep waits for, and until when at most.
+  const lastWaitReport = new Map<string, number>();
+  const reportAwaited = () => {
+    for (const plan of awaitedPretrain) {
+      const last = lastWaitReport.get(plan.key);
+      if (last !== undefined && performance.now() - last < WAIT_REPORT_SECONDS * 1000) continue;
+      lastWaitReport.set(plan.key, performance.now());
+      const age = lockAgeSeconds(dataDir, pretrainLock(plan));
+      progress(current, `waiting for another process's pre-training of seed ${plan.inputs.seed} (its lock ${lockPath(dataDir, pretrainLock(plan))} ` +
+        `was renewed ${age === undefined ? "just now" : `${age.toFixed(0)} s ago`}; taken over when not renewed for ${staleMs / 1000} s); runs start on its checkpoints as they appear`);
+    }
+  };
+  const awaitPretrain = (plan: PretrainPlan) => {
+    awaitedPretrain.push(plan);
+    reportAwaited();
+  };
   const pollAwaitedPretrain = (): boolean => {
     let changed = false;
     for (let i = 0; i < awaitedPretrain.length; i++) {
@@ -157,7 +176,7 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
   };
   const nextTask = (): { task: Task; label: string; run?: RunPlan } | undefined => {
     for (let plan = pretrainQueue.shift(); plan; plan = pretrainQueue.shift()) {
-      if (liveElsewhere(pretrainLock(plan))) awaitedPretrain.push(plan);
+      if (liveElsewhere(pretrainLock(plan))) awaitPretrain(plan);
       else return { task: { type: "pretrain", plan, dataDir, retryFailed: opts.retryFailed === true }, label: `pretraining seed ${plan.inputs.seed} to epoch ${plan.epochs}` };
     }
     // Runs another process is computing (a live lock: another sweep on the same folder) go last: this sweep takes
@@ -199,6 +218,7 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
           progress(current);
           pump();
         }
+        if (!stopped) reportAwaited();
       }, 1000);
       const pump = () => {
         if (stopped) return;
@@ -220,7 +240,7 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
                 progress(current);
                 pump();
               } else if (m.type === "pretrained") {
-                if (m.heldElsewhere) awaitedPretrain.push((next.task as { plan: PretrainPlan }).plan);
+                if (m.heldElsewhere) awaitPretrain((next.task as { plan: PretrainPlan }).plan);
                 if (m.failed !== undefined) {
                   pretrainFailures.set(m.pretrainKey, { reason: m.failed, record: !m.unrecorded });
                   progress(current, m.failed);
