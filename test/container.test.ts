@@ -6,7 +6,7 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/backend";
 import { CONTAINER_MAGIC, decodeContainer, encodeContainer } from "../src/container";
-import { RunRecord, cachedCheckpointProblem, checkpointFile, checkpointIdentity, intactEpochs, loadCachedCheckpoint, runFile, verifyRecordText, writeRecord } from "../src/experiment";
+import { RunRecord, cachedCheckpointProblem, checkpointFile, checkpointIdentity, intactEpochs, loadCachedCheckpoint, readPretrainInfo, runFile, sealedJson, unsealJson, verifyRecordText, writeRecord } from "../src/experiment";
 import { mergeDataDirs } from "../src/experiment/merge";
 import { ModelSpec, createModel, disposeModel, getWeights } from "../src/model";
 import { loadMask, saveMask } from "../src/prune/mask";
@@ -153,5 +153,28 @@ test("a single-bit flip anywhere in a run record's file is refused (one bit of e
       flipped[i] ^= 1 << bit;
       assert.equal(verifyRecordText(flipped.toString("utf8"), KEY, file).kind, "corrupt", `byte ${i} (${JSON.stringify(String.fromCharCode(bytes[i]))}) bit ${bit} flipped: accepted`);
     }
+  }
+});
+
+test("a pre-training log is sealed like a record: read back intact, refused when edited or another key's", () => {
+  const dataDir = tmp("pretrain-log");
+  const file = path.join(dataDir, "checkpoints", KEY, "pretrain.json");
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const log = { key: KEY, epochsDone: 1, losses: [0.5], epochSeconds: [2] };
+  fs.writeFileSync(file, sealedJson(log));
+  assert.deepEqual(readPretrainInfo(dataDir, KEY)?.losses, [0.5]);
+  fs.writeFileSync(file, sealedJson(log).replace('"epochsDone": 1', '"epochsDone": 1, "failed": "forged"'));
+  assert.equal(readPretrainInfo(dataDir, KEY), undefined, "an edit (a forged failure) is refused");
+  fs.writeFileSync(file, JSON.stringify(log));
+  assert.equal(readPretrainInfo(dataDir, KEY), undefined, "an unsealed (old) log counts as absent");
+  const other = "e".repeat(32);
+  fs.mkdirSync(path.join(dataDir, "checkpoints", other));
+  fs.writeFileSync(path.join(dataDir, "checkpoints", other, "pretrain.json"), sealedJson(log));
+  assert.equal(readPretrainInfo(dataDir, other), undefined, "another key's log");
+  const bytes = Buffer.from(sealedJson(log));
+  for (let i = 0; i < bytes.length; i++) {
+    const flipped = Buffer.from(bytes);
+    flipped[i] ^= 1 << i % 8;
+    assert.equal(unsealJson(flipped.toString("utf8")), undefined, `byte ${i} flipped: accepted`);
   }
 });

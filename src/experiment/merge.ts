@@ -3,7 +3,7 @@ import * as path from "path";
 import { assertWritableFolder, writeFileAtomic } from "../fsutil";
 import { checkpointBytesProblem } from "../train";
 import { checkpointIdentity } from "./pretrain";
-import { RunRecord, runFile, verifyRecordText } from "./store";
+import { RunRecord, runFile, unsealJson, verifyRecordText } from "./store";
 
 /**
  * Merging data folders (the shards of a sweep computed apart, e.g. one folder per Slurm task) into one. Every record
@@ -86,14 +86,10 @@ function readIfExists(file: string): Buffer | undefined {
 const describe = (r: RunRecord) => `${r.label} budget ${r.budget} seed ${r.seed}${r.sparsityTarget === null ? "" : ` s=${r.sparsityTarget}`}`;
 const origin = (r: RunRecord) => `${r.status}, created ${r.createdAt} by pid ${r.pid} on ${r.host}`;
 
-/** A pre-training log's epoch count, or undefined when it is not one for checkpoint key `key`. */
+/** A pre-training log's epoch count, or undefined when it is not an intact one (its checksum) for checkpoint key `key`. */
 function pretrainLogEpochs(bytes: Buffer, key: string): number | undefined {
-  try {
-    const log = JSON.parse(bytes.toString("utf8")) as { key?: unknown; epochsDone?: unknown; losses?: unknown };
-    return log.key === key && Number.isInteger(log.epochsDone) && Array.isArray(log.losses) ? (log.epochsDone as number) : undefined;
-  } catch {
-    return undefined;
-  }
+  const log = unsealJson(bytes.toString("utf8"));
+  return log && log.key === key && Number.isInteger(log.epochsDone) && Array.isArray(log.losses) ? (log.epochsDone as number) : undefined;
 }
 
 /** Merge the data folders `sources` into `into` (created if needed): see the module comment. */

@@ -7,7 +7,7 @@ import { createModel, disposeModel } from "../model";
 import { Checkpoint, DivergenceError, checkpointProblem, loadCheckpoint, saveCheckpoint, train } from "../train";
 import { tryLock, waitForLock } from "./lock";
 import { PretrainPlan } from "./plan";
-import { checkpointDir, checkpointFile } from "./store";
+import { checkpointDir, checkpointFile, sealedJson, unsealJson } from "./store";
 
 /** What a cached checkpoint says it is: the pre-training it comes from and its epoch (checked on every read). */
 export const checkpointIdentity = (pretrainKey: string, epoch: number) => ({ pretrainKey, epoch });
@@ -42,17 +42,20 @@ export interface PretrainInfo {
   failed?: string;
 }
 
+/** The pre-training log of `key`; undefined when it is missing, edited or corrupt (its checksum), or another key's. */
 export function readPretrainInfo(dataDir: string, key: string): PretrainInfo | undefined {
+  let text: string;
   try {
-    const info = JSON.parse(fs.readFileSync(pretrainInfoFile(dataDir, key), "utf8")) as PretrainInfo;
-    return Array.isArray(info.losses) && Array.isArray(info.epochSeconds) ? info : undefined;
+    text = fs.readFileSync(pretrainInfoFile(dataDir, key), "utf8");
   } catch {
     return undefined;
   }
+  const info = unsealJson(text) as (PretrainInfo & { key?: unknown }) | undefined;
+  return info && info.key === key && Array.isArray(info.losses) && Array.isArray(info.epochSeconds) ? info : undefined;
 }
 
 function writePretrainInfo(dataDir: string, plan: PretrainPlan, info: PretrainInfo): void {
-  writeFileAtomic(pretrainInfoFile(dataDir, plan.key), JSON.stringify({ key: plan.key, inputs: plan.inputs, ...info, updatedAt: new Date().toISOString() }, null, 1));
+  writeFileAtomic(pretrainInfoFile(dataDir, plan.key), sealedJson({ key: plan.key, inputs: plan.inputs, ...info, updatedAt: new Date().toISOString() }));
 }
 
 /**
