@@ -97,20 +97,24 @@ export function decodeContainer(bytes: Uint8Array, source: string, expected: Exp
   let expectedBytes = 0;
   for (const w of header.weightSpecs) {
     const size = BYTES_PER_ELEMENT[w?.dtype as string];
-    if (typeof w?.name !== "string" || !Array.isArray(w.shape) || !w.shape.every((d) => Number.isInteger(d) && d >= 0) || size === undefined) {
-      fail(`weight spec ${JSON.stringify(w)}: expected a name, a shape of non-negative integers and dtype float32, int32 or bool`);
+    if (typeof w?.name !== "string" || !Array.isArray(w.shape) || !w.shape.every((d) => Number.isInteger(d) && d >= 0) || size === undefined || w.quantization) {
+      fail(`weight spec ${JSON.stringify(w)}: expected a name, a shape of non-negative integers and dtype float32, int32 or bool, unquantized`);
     }
     expectedBytes += size * w.shape.reduce((a, b) => a * b, 1);
   }
   const data = body.subarray(12 + headerLength);
   if (data.length !== expectedBytes) fail(`holds ${data.length} bytes of tensor data; its weight specs say ${expectedBytes}`);
-  const tensors = tf.io.decodeWeights(data.buffer.slice(data.byteOffset, data.byteOffset + data.length) as ArrayBuffer, header.weightSpecs);
-  try {
-    const arrays = Object.fromEntries(Object.entries(tensors).map(([name, t]) => [name, t.dataSync() as DecodedArray]));
-    return { header, arrays };
-  } finally {
-    tf.dispose(Object.values(tensors));
+  // tf.io's encoding of unquantized float32, int32 and bool tensors is their values' bytes, one tensor after the
+  // other (little-endian; bool one byte each): read back here without tensors, so no backend is needed to verify.
+  const arrays: Record<string, DecodedArray> = {};
+  let at = data.byteOffset;
+  for (const w of header.weightSpecs) {
+    const n = w.shape.reduce((a, b) => a * b, 1);
+    const bytes = data.buffer.slice(at, at + n * BYTES_PER_ELEMENT[w.dtype]);
+    arrays[w.name] = w.dtype === "float32" ? new Float32Array(bytes) : w.dtype === "int32" ? new Int32Array(bytes) : new Uint8Array(bytes);
+    at += bytes.byteLength;
   }
+  return { header, arrays };
 }
 
 /** Read and decode a container file (see decodeContainer); an unreadable file is an error naming it. */

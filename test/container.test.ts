@@ -38,6 +38,9 @@ test("a container round-trips float32, int32 and bool tensors with its kind, ide
   assert.deepEqual(back.arrays.a, Float32Array.from([1.5, -2, 0, 3]));
   assert.deepEqual(back.arrays.b, Int32Array.from([7, -8]));
   assert.deepEqual(back.arrays.c, Uint8Array.from([1, 0, 1]));
+  const viaTf = tf.io.decodeWeights(data, back.header.weightSpecs);
+  for (const [name, t] of Object.entries(viaTf)) assert.deepEqual(back.arrays[name], t.dataSync(), `${name} as tf.io.decodeWeights reads it`);
+  tf.dispose(Object.values(viaTf));
   assert.throws(() => decodeContainer(bytes, "mem", { kind: "checkpoint" }), /mem: is a thing file; expected a checkpoint/);
   assert.throws(() => decodeContainer(bytes, "mem", { kind: "thing", identity: { n: 4 } }), /mem: says it is the thing of n 3; expected 4/);
 });

@@ -49,15 +49,18 @@ test("fwprune export onto a full disk: the previous export stays whole, or nothi
     assert.deepEqual(Object.keys(before), ["model.fwsparse", "model.json", "sizes.json", "weights.bin"]);
     // Fill the disk, then free one page: model.json alone would fit, the whole export cannot.
     const filler = path.join(mnt, "filler");
-    const fd = fs.openSync(filler, "w");
-    const chunk = Buffer.alloc(4096, 1);
-    try {
-      for (;;) fs.writeSync(fd, chunk);
-    } catch (err) {
-      assert.equal((err as NodeJS.ErrnoException).code, "ENOSPC");
-    }
-    fs.closeSync(fd);
-    fs.truncateSync(filler, fs.statSync(filler).size - 4096);
+    const fillAllButOnePage = () => {
+      const fd = fs.openSync(filler, "a");
+      try {
+        for (;;) fs.writeSync(fd, Buffer.alloc(4096, 1));
+      } catch (err) {
+        assert.equal((err as NodeJS.ErrnoException).code, "ENOSPC");
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.truncateSync(filler, fs.statSync(filler).size - 4096);
+    };
+    fillAllButOnePage();
     const failed = exportRun("magnitude");
     assert.equal(failed.status, 1);
     assert.match(failed.stderr, /^fwprune: could not write .*ENOSPC/m);
@@ -65,6 +68,7 @@ test("fwprune export onto a full disk: the previous export stays whole, or nothi
     assert.deepEqual(snapshot(out), before, "the previous export, whole");
     assert.deepEqual(fs.readdirSync(mnt).sort(), ["filler", "out"], "no temporary folder left");
     fs.rmSync(out, { recursive: true });
+    fillAllButOnePage();
     const nothing = exportRun("magnitude");
     assert.equal(nothing.status, 1);
     assert.deepEqual(fs.readdirSync(mnt), ["filler"], "nothing at --out, nothing half-written");
