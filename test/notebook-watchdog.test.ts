@@ -2,26 +2,15 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { spawn } from "child_process";
 import * as fs from "fs";
-import * as net from "net";
 import * as os from "os";
 import * as path from "path";
+import { freePort } from "./free-port";
 
 // `npm run notebook` stops its Jupyter server when its wrapper dies, whatever the signal: kill -9 included, which no
 // handler sees (a watchdog holding a pipe from the wrapper stops the server's process group when the pipe ends).
 const REPO = path.join(__dirname, "..");
 const JUPYTER_NOTEBOOK = "/usr/bin/jupyter-notebook";
 const skip = !fs.existsSync(JUPYTER_NOTEBOOK) && `${JUPYTER_NOTEBOOK} not installed ("npm run setup" installs it as root on Debian)`;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /** PIDs of processes whose command line holds every one of `needles`. */
 function processesWith(...needles: string[]): number[] {
