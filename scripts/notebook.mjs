@@ -75,6 +75,23 @@ const env = {
 const server = spawn(JUPYTER_NOTEBOOK, serverOptions(process.argv.slice(2)), { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
 server.on("error", (err) => fail(`could not start ${JUPYTER_NOTEBOOK}: ${err.message}`));
 
+// A watchdog for whatever way this script dies (kill -9 included, which no handler sees): a small process that holds
+// the read end of a pipe only this script writes to. When this script is gone, the pipe ends and the watchdog stops
+// the server's process group (SIGTERM, then SIGKILL after the grace time). It exits by itself once the group is gone.
+const WATCHDOG = `
+const group = -Number(process.argv[1]);
+const signal = (s) => { try { process.kill(group, s); return true; } catch { return false; } };
+process.stdin.on("data", () => {});
+process.stdin.on("end", () => {
+  signal("SIGTERM");
+  setTimeout(() => { signal("SIGKILL"); process.exit(0); }, ${STOP_GRACE_MS}).unref();
+});
+setInterval(() => { if (!signal(0)) process.exit(0); }, 1000);
+`;
+if (server.pid !== undefined) {
+  spawn(process.execPath, ["-e", WATCHDOG, String(server.pid)], { stdio: ["pipe", "ignore", "inherit"], detached: true }).unref();
+}
+
 let announced = false;
 function announce(line) {
   if (announced) return;

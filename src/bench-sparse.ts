@@ -4,13 +4,11 @@ import { pixelsPerImage } from "./data";
 import { datasetFor } from "./datasets";
 import { loadConfig } from "./experiment/config";
 import { planPretraining, planRuns } from "./experiment/plan";
-import { pretrain } from "./experiment/pretrain";
-import { checkpointFile } from "./experiment/store";
+import { loadCachedCheckpoint, pretrain } from "./experiment/pretrain";
 import { SparseBenchLayer, compareDenseSparse, paramTensors } from "./inference/compare";
 import { roundTo } from "./inference/sparse-model";
 import { ModelSpec, disposeModel, getWeights, multiplyAdds, specOf } from "./model";
 import { magnitudeMask } from "./prune/magnitude";
-import { loadCheckpoint } from "./train";
 
 /** One line of `fwprune bench --sparse --json`. */
 export interface SparseBenchLine {
@@ -55,7 +53,7 @@ export async function quickCheckpoint(dataDir: string, budget: number, onStatus?
   if (!plan) throw new Error("the quick preset has no seed 0");
   onStatus?.(`checkpoint: quick preset, seed 0, epoch ${budget} (pre-trained now if not cached in ${dataDir})`);
   await pretrain({ ...plan, epochs: budget }, dataDir);
-  const { model } = loadCheckpoint(checkpointFile(dataDir, plan.key, budget));
+  const { model } = loadCachedCheckpoint(dataDir, plan.key, budget);
   const weights = getWeights(model);
   const spec = specOf(model);
   disposeModel(model);

@@ -7,6 +7,7 @@ import { registerExperimentCommands } from "./experiment/commands";
 import { registerExportCommand } from "./experiment/export";
 import { formatSparseBenchLine, runSparseBench } from "./bench-sparse";
 import { formatBrowserBenchLine, registerDemoCommand, runBrowserBench } from "./demo/browser-bench";
+import { describeError } from "./errors";
 import { dataDirFromFlag } from "./paths";
 import { registerReproduceCommand } from "./reproduce";
 import { ZOO_MODELS, ZooModelName } from "./zoo";
@@ -112,8 +113,11 @@ registerDemoCommand(program);
 export { program };
 
 if (require.main === module) {
-  program.parseAsync(process.argv).catch((err: unknown) => {
-    console.error(`fwprune: ${err instanceof Error ? err.message : String(err)}`);
+  const fail = (err: unknown) => {
+    console.error(`fwprune: ${describeError(err)}`);
     process.exit(1);
-  });
+  };
+  process.on("uncaughtException", fail);
+  process.on("unhandledRejection", fail);
+  program.parseAsync(process.argv).catch(fail);
 }

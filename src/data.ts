@@ -1,8 +1,8 @@
-import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as zlib from "zlib";
 import * as tf from "@tensorflow/tfjs";
+import { combineDigests, sha256 } from "./digest";
 
 /** An image's height, width and channels (1: grayscale, 3: RGB), as a model's input shape is written. */
 export type ImageShape = [number, number, number];
@@ -13,6 +13,8 @@ export interface Split {
   labels: Int32Array;
   count: number;
   shape: ImageShape;
+  /** The content identity of the files this split was read from, computed from the bytes read (see filesDigest). */
+  digest?: string;
 }
 
 export interface Dataset {
@@ -58,7 +60,7 @@ function limitSplit(split: Split, limit: number | undefined, field: string): Spl
   }
   if (limit >= split.count) return split;
   const size = pixelsPerImage(split.shape);
-  return { images: split.images.slice(0, limit * size), labels: split.labels.slice(0, limit), count: limit, shape: split.shape };
+  return { images: split.images.slice(0, limit * size), labels: split.labels.slice(0, limit), count: limit, shape: split.shape, digest: split.digest };
 }
 
 /** The examples `indices` of a split, in that order. */
@@ -71,7 +73,7 @@ export function gather(split: Split, indices: ArrayLike<number>): Split {
     images.set(split.images.subarray(src * size, (src + 1) * size), i * size);
     labels[i] = split.labels[src];
   }
-  return { images, labels, count: indices.length, shape: split.shape };
+  return { images, labels, count: indices.length, shape: split.shape, digest: split.digest };
 }
 
 // ---------------------------------------------------------------- IDX files
@@ -85,6 +87,8 @@ export interface IdxArray {
   file: string;
   dims: number[];
   data: Uint8Array;
+  /** SHA-256 of the file's bytes as read (before any gunzip). */
+  sha256: string;
 }
 
 const hex = (n: number) => "0x" + (n >>> 0).toString(16).padStart(8, "0");
@@ -96,6 +100,7 @@ const hex = (n: number) => "0x" + (n >>> 0).toString(16).padStart(8, "0");
 export function readIdx(file: string, expectedMagic?: number): IdxArray {
   if (!fs.existsSync(file)) throw new Error(`${file}: IDX file not found`);
   let bytes: Buffer = fs.readFileSync(file);
+  const digest = sha256(bytes);
   const isGzip = bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
   if (file.endsWith(".gz")) {
     if (!isGzip) throw new Error(`${file}: named .gz but is not gzip-compressed (first bytes ${bytes.subarray(0, 2).toString("hex") || "none"}, expected 1f8b)`);
@@ -130,7 +135,7 @@ export function readIdx(file: string, expectedMagic?: number): IdxArray {
         `(${headerBytes}-byte header + ${dims.join("×")} = ${dataBytes} data bytes)`,
     );
   }
-  return { file, dims, data: new Uint8Array(bytes.buffer, bytes.byteOffset + headerBytes, dataBytes) };
+  return { file, dims, data: new Uint8Array(bytes.buffer, bytes.byteOffset + headerBytes, dataBytes), sha256: digest };
 }
 
 /** What a split must hold: images of this shape, labels below this class count. */
@@ -156,7 +161,7 @@ export function readIdxSplit(imagesFile: string, labelsFile: string, expected: S
   if (bad >= 0) throw new Error(`${labelsFile}: label ${labels.data[bad]} at index ${bad}; expected class labels 0..${(classes as number) - 1}`);
   const pixels = new Float32Array(images.data.length);
   for (let i = 0; i < pixels.length; i++) pixels[i] = BYTE_TO_UNIT[images.data[i]];
-  return { images: pixels, labels: Int32Array.from(labels.data), count, shape };
+  return { images: pixels, labels: Int32Array.from(labels.data), count, shape, digest: combineDigests([[imagesFile, images.sha256], [labelsFile, labels.sha256]]) };
 }
 
 /** The image shape [H, W, 1] an images IDX file declares in its header (only the header is read). */
@@ -222,27 +227,6 @@ export function idxFolderFiles(dir: string): { train: string[]; test: string[] }
   return { train: [file(IDX_FILES.trainImages), file(IDX_FILES.trainLabels)], test: [file(IDX_FILES.testImages), file(IDX_FILES.testLabels)] };
 }
 
-const digests = new Map<string, string>();
-
-/**
- * SHA-256 of the files' contents (in order), each named by its base name, or by its path under `root` when given;
- * remembered per file by path, inode, size and times: free on re-runs.
- */
-export function filesDigest(files: string[], root?: string): string {
-  const all = createHash("sha256");
-  for (const file of files) {
-    const st = fs.statSync(file);
-    const id = `${file}\0${st.ino}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}`;
-    let digest = digests.get(id);
-    if (!digest) {
-      digest = createHash("sha256").update(fs.readFileSync(file)).digest("hex");
-      digests.set(id, digest);
-    }
-    const name = root === undefined ? path.basename(file) : path.relative(root, file).split(path.sep).join("/");
-    all.update(`${name}:${digest}\n`);
-  }
-  return all.digest("hex").slice(0, 32);
-}
 
 // ---------------------------------------------------------------- tensors and summaries
 

@@ -53,3 +53,43 @@ export function assertWritableFolder(dir: string, what = "data folder"): void {
     throw new Error(`${what} ${dir}: ${probe} is not writable (${code === "EROFS" ? "read-only file system" : code}); expected a folder this user can write`);
   }
 }
+
+/** Throw (naming the folder) unless `dir` is missing, or a folder holding only names in `replaceable`. */
+export function assertReplaceableFolder(dir: string, replaceable: string[], what = "folder"): void {
+  if (!fs.existsSync(dir)) return;
+  if (!fs.statSync(dir).isDirectory()) throw new Error(`${what} ${dir} exists and is not a folder`);
+  const others = fs.readdirSync(dir).filter((name) => !replaceable.includes(name));
+  if (others.length) {
+    throw new Error(`${what} ${dir} holds ${others.slice(0, 3).join(", ")}${others.length > 3 ? ", …" : ""}; expected a missing or empty folder, or one this command wrote before (${replaceable.join(", ")})`);
+  }
+}
+
+/**
+ * Publish `files` as the folder `dir`, all or nothing: every file is written (and synced) into a temporary folder
+ * beside `dir`, which is then renamed into place; a previous folder is moved aside first and removed only once the new
+ * one is in place. On any failure the temporary folder is removed and the previous folder (if any) is back, whole.
+ * A `dir` holding anything but names in `replaceable` is refused: this never deletes a user's other files.
+ */
+export function publishFolder(dir: string, files: Record<string, Uint8Array>, replaceable: string[], what = "folder"): void {
+  const target = path.resolve(dir);
+  assertReplaceableFolder(target, replaceable, what);
+  const stamp = `${process.pid}-${Math.random().toString(36).slice(2)}`;
+  const tmp = `${target}.tmp-${stamp}`;
+  const old = `${target}.old-${stamp}`;
+  try {
+    fs.mkdirSync(tmp, { recursive: true });
+    for (const [name, bytes] of Object.entries(files)) writeFileAtomic(path.join(tmp, name), bytes);
+    const hadOld = fs.existsSync(target);
+    if (hadOld) fs.renameSync(target, old);
+    try {
+      fs.renameSync(tmp, target);
+    } catch (err) {
+      if (hadOld) fs.renameSync(old, target);
+      throw err;
+    }
+  } catch (err) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw err instanceof Error && err.message.startsWith("could not write") ? err : new Error(`could not write ${what} ${target}: ${(err as Error).message}`, { cause: err });
+  }
+  fs.rmSync(old, { recursive: true, force: true });
+}

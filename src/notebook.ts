@@ -5,14 +5,13 @@ import { datasetFor } from "./datasets";
 import { Model } from "./model";
 import { ExperimentConfig, MethodEntry, budgetsOf, loadConfig, validateConfig } from "./experiment/config";
 import { canonicalJson, hashKey, planRuns, pretrainInputs } from "./experiment/plan";
-import { PretrainInfo, readPretrainInfo } from "./experiment/pretrain";
+import { PretrainInfo, loadCachedCheckpoint, readPretrainInfo } from "./experiment/pretrain";
 import { ensureBackend } from "./experiment/run";
 import { RunRecord, checkpointFile, readRecord } from "./experiment/store";
 import { SweepProgress, SweepResult, runOne, sweep } from "./experiment/sweep";
 import { defaultDataDir, displayPath, presetFromEnv } from "./paths";
 import { FwIteration, FwParams, RelaxedMaskSummary, getMethod, parseParams } from "./prune";
 import { progressDisplay } from "./report/display";
-import { loadCheckpoint } from "./train";
 
 export interface NotebookContext {
   /** What FWPRUNE_PRESET named: "quick", "paper", or the absolute path of a JSON config. */
@@ -163,7 +162,7 @@ export function checkpointPath(ctx: NotebookContext, budget: number, seed = ctx.
 export async function loadFocusCheckpoint(ctx: NotebookContext, budget: number, seed = ctx.config.seeds[0]): Promise<Model> {
   await ensureBackend();
   await runOneWithProgress(ctx, withMethods(ctx.config, ["dense"]), { method: "dense", budget, seed });
-  return loadCheckpoint(checkpointPath(ctx, budget, seed)).model;
+  return loadCachedCheckpoint(ctx.dataDir, hashKey(pretrainInputs(ctx.config, seed)), budget).model;
 }
 
 /** What dense pre-training recorded for a seed (losses and seconds per epoch), if it ran. */

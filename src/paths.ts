@@ -43,3 +43,17 @@ export function displayPath(file: string): string {
   const rel = path.relative(REPO_ROOT, file);
   return rel === "" ? "." : rel.startsWith("..") || path.isAbsolute(rel) ? file : rel;
 }
+
+/**
+ * A config's name becomes part of file names (data/shipped/<name>.jsonl.gz), Slurm job names and script comments:
+ * names are data, so only these characters, starting with a letter or digit (no slash, no "..", no space, no quote).
+ */
+export const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+export const SAFE_NAME_RULE = "1 to 64 letters, digits, _ . -, starting with a letter or digit";
+
+/** The file `name` + `suffix` inside `dir`, or an error when the name could lead anywhere else. */
+export function fileInside(dir: string, name: string, suffix: string): string {
+  const file = path.resolve(dir, name + suffix);
+  if (!SAFE_NAME.test(name) || path.dirname(file) !== path.resolve(dir)) throw new Error(`name ${JSON.stringify(name)}: expected ${SAFE_NAME_RULE}`);
+  return file;
+}

@@ -1,9 +1,7 @@
-import { createHash } from "crypto";
-import * as fs from "fs";
 import * as tf from "@tensorflow/tfjs";
 import { Split, pixelsPerImage } from "./data";
 import { FusedMomentumOptimizer } from "./kernels";
-import { writeFileAtomic } from "./fsutil";
+import { Identity, containerProblem, readContainer, writeContainer } from "./container";
 import { checkSplitFits, splitTensors } from "./examples";
 import { SerializedGraph, deserializeGraph, serializeGraph } from "./graph";
 import { Model, ModelLike, ModelSpec, Params, forward, modelFromWeights, trainableVariables } from "./model";
@@ -284,75 +282,29 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-const CHECKPOINT_MAGIC = "FWPCKPT2";
-
-interface CheckpointHeader {
-  /** A config model's spec; a model from elsewhere (an imported model.json) stores its graph instead. */
-  spec?: ModelSpec;
-  graph?: SerializedGraph;
-  /** tfjs's weight manifest: name, shape, dtype of each tensor, in the order of the weight data. */
-  weightSpecs: tf.io.WeightsManifestEntry[];
-  /** SHA-256 of the weight data, checked on every load. */
-  sha256: string;
-  meta: Record<string, unknown>;
-}
-
 /**
- * A checkpoint file: "FWPCKPT2", a uint32 header length, a JSON header (model spec, tfjs weight specs, SHA-256 of
- * the weights, meta), then the weights as tfjs encodes them (tf.io.encodeWeights). Written atomically.
+ * A checkpoint is a container file (src/container.ts) of kind "checkpoint": the model's weights as tf.io encodes
+ * them, its spec and `meta` in the header, and its identity (in a sweep's cache: the pre-training key and epoch),
+ * every byte under one SHA-256. Written atomically.
  */
-export async function saveCheckpoint(file: string, model: Model, meta: Record<string, unknown> = {}): Promise<void> {
-  const { data, specs } = await tf.io.encodeWeights(model.params);
-  const weights = Buffer.from(data);
-  const header: CheckpointHeader = { ...(model.spec ? { spec: model.spec } : { graph: serializeGraph(model.graph) }), weightSpecs: specs, sha256: createHash("sha256").update(weights).digest("hex"), meta };
-  const headerBytes = Buffer.from(JSON.stringify(header), "utf8");
-  const headerLen = Buffer.alloc(4);
-  headerLen.writeUInt32LE(headerBytes.length);
-  writeFileAtomic(file, Buffer.concat([Buffer.from(CHECKPOINT_MAGIC), headerLen, headerBytes, weights]));
+export async function saveCheckpoint(file: string, model: Model, identity: Identity = {}, meta: Record<string, unknown> = {}): Promise<void> {
+  // A config model's spec; a model from elsewhere (an imported model.json) stores its graph instead.
+  const layers = model.spec ? { spec: model.spec } : { graph: serializeGraph(model.graph) };
+  await writeContainer(file, "checkpoint", identity, model.params, { ...layers, meta });
 }
 
 export interface Checkpoint {
   model: Model;
   meta: Record<string, unknown>;
+  identity: Identity;
 }
 
-/** The header and weight bytes of a checkpoint, verified (magic, header, length, checksum); throws naming the file. */
-function readVerified(file: string): { header: CheckpointHeader; weights: Buffer } {
-  let buf: Buffer;
-  try {
-    buf = fs.readFileSync(file);
-  } catch (err) {
-    throw new Error(`${file}: cannot read checkpoint (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  return verifyCheckpointBytes(buf, file);
-}
+const checkpointExpected = (identity?: Identity) => ({ kind: "checkpoint", identity });
 
-/** A checkpoint's bytes (as read from `file`) checked as a load checks them; throws naming the file. */
-function verifyCheckpointBytes(buf: Buffer, file: string): { header: CheckpointHeader; weights: Buffer } {
-  if (buf.length < 12 || buf.subarray(0, 8).toString() !== CHECKPOINT_MAGIC) {
-    throw new Error(`${file}: not an fwprune checkpoint (expected magic "${CHECKPOINT_MAGIC}")`);
-  }
-  const headerLen = buf.readUInt32LE(8);
-  if (12 + headerLen > buf.length) throw new Error(`${file}: truncated checkpoint header`);
-  let header: CheckpointHeader;
+/** Why a checkpoint file cannot be trusted (missing, truncated, corrupt, another's), or undefined when it is intact. */
+export function checkpointProblem(file: string, identity?: Identity): string | undefined {
   try {
-    header = JSON.parse(buf.subarray(12, 12 + headerLen).toString("utf8")) as CheckpointHeader;
-  } catch {
-    throw new Error(`${file}: corrupt checkpoint header (not JSON)`);
-  }
-  if (!Array.isArray(header.weightSpecs) || typeof header.sha256 !== "string") throw new Error(`${file}: corrupt checkpoint header (no weight specs or checksum)`);
-  const expected = header.weightSpecs.reduce((n, w) => n + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
-  const weights = buf.subarray(12 + headerLen);
-  if (weights.length !== expected) throw new Error(`${file}: expected ${expected} weight bytes, found ${weights.length} (truncated or corrupt checkpoint)`);
-  const digest = createHash("sha256").update(weights).digest("hex");
-  if (digest !== header.sha256) throw new Error(`${file}: weights do not match their checksum (corrupt checkpoint)`);
-  return { header, weights };
-}
-
-/** Why a checkpoint file cannot be trusted (missing, truncated, corrupt), or undefined when it is intact. */
-export function checkpointProblem(file: string): string | undefined {
-  try {
-    readVerified(file);
+    readContainer(file, checkpointExpected(identity));
     return undefined;
   } catch (err) {
     return (err as Error).message;
@@ -360,24 +312,14 @@ export function checkpointProblem(file: string): string | undefined {
 }
 
 /** Why a checkpoint's bytes (read from `file`) cannot be trusted, or undefined when they are intact. */
-export function checkpointBytesProblem(buf: Buffer, file: string): string | undefined {
-  try {
-    verifyCheckpointBytes(buf, file);
-    return undefined;
-  } catch (err) {
-    return (err as Error).message;
-  }
+export function checkpointBytesProblem(buf: Uint8Array, file: string, identity?: Identity): string | undefined {
+  return containerProblem(buf, file, checkpointExpected(identity));
 }
 
-export function loadCheckpoint(file: string): Checkpoint {
-  const { header, weights } = readVerified(file);
-  const data = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.length) as ArrayBuffer;
-  const tensors = tf.io.decodeWeights(data, header.weightSpecs);
-  try {
-    const values = Object.fromEntries(Object.entries(tensors).map(([name, t]) => [name, t.dataSync() as Float32Array]));
-    const layers: ModelLike = header.spec ?? deserializeGraph(header.graph as SerializedGraph);
-    return { model: modelFromWeights(layers, values), meta: header.meta };
-  } finally {
-    tf.dispose(Object.values(tensors));
-  }
+/** A checkpoint, verified; with `identity`, it must say it is that one (e.g. {pretrainKey, epoch}). Throws naming the file. */
+export function loadCheckpoint(file: string, identity?: Identity): Checkpoint {
+  const { header, arrays } = readContainer(file, checkpointExpected(identity));
+  const { spec, graph, meta } = header.info as { spec?: ModelSpec; graph?: SerializedGraph; meta: Record<string, unknown> };
+  const layers: ModelLike = spec ?? deserializeGraph(graph as SerializedGraph);
+  return { model: modelFromWeights(layers, arrays as Record<string, Float32Array>), meta, identity: header.identity };
 }

@@ -10,6 +10,7 @@ import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
+import { freePort } from "./free-port";
 import type { Browser, Page } from "playwright-core";
 import { ensureBuilt } from "./build-dist";
 import { TINY } from "./tiny-config";
@@ -42,17 +43,6 @@ after(async () => {
   if (server) await stopServer(server);
   fs.rmSync(tmp, { recursive: true, force: true });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -82,7 +82,7 @@ test("a checkpoint of an imported model stores its graph and gives back the same
   const saved = await saveLayersModel(functionalModel());
   const model = modelFromLayersModel(saved.json, saved.weights);
   try {
-    await saveCheckpoint(path.join(dir, "ckpt"), model, { note: 1 });
+    await saveCheckpoint(path.join(dir, "ckpt"), model, {}, { note: 1 });
     const back = loadCheckpoint(path.join(dir, "ckpt"));
     assert.deepEqual(back.model.graph, model.graph);
     assert.equal(back.model.spec, undefined);

@@ -129,13 +129,14 @@ test("masks: full, from weights, apply (fold), sparsity on weights and masks, sa
   assert.deepEqual(maskFromWeights(SPEC, getWeights(pruned)), mask);
   assert.deepEqual(getWeights(pruned)["dense1/bias"], getWeights(model)["dense1/bias"], "biases are never masked");
   const file = maskFileFor(path.join(tmp, "ckpt-e2.bin"));
-  saveMask(file, mask, { method: "magnitude", sparsity: 0.75 });
-  const loaded = loadMask(file);
+  await saveMask(file, mask, { checkpoint: "ckpt-e2", method: "magnitude" }, { sparsity: 0.75 });
+  const loaded = loadMask(file, { checkpoint: "ckpt-e2" });
   assert.deepEqual(loaded.mask, mask);
-  assert.deepEqual(loaded.meta, { method: "magnitude", sparsity: 0.75 });
-  assert.throws(() => saveMask(file, { "dense2/kernel": Float32Array.from([0.5]) }), /expected 0 or 1/);
+  assert.deepEqual(loaded.meta, { sparsity: 0.75 });
+  assert.throws(() => loadMask(file, { checkpoint: "ckpt-e3" }), /says it is the mask of checkpoint "ckpt-e2"; expected "ckpt-e3"/);
+  await assert.rejects(() => saveMask(file, { "dense2/kernel": Float32Array.from([0.5]) }), /expected 0 or 1/);
   fs.writeFileSync(path.join(tmp, "bad.mask"), "nope");
-  assert.throws(() => loadMask(path.join(tmp, "bad.mask")), /not an fwprune mask/);
+  assert.throws(() => loadMask(path.join(tmp, "bad.mask")), /not an fwprune mask file/);
   assert.throws(() => applyMask(model, { "dense9/kernel": new Float32Array(3) }), /dense9\/kernel/);
 });
 

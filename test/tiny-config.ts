@@ -24,3 +24,15 @@ export const TINY_STRUCTURED = {
   params: { "structured-fw": { iterations: 10 }, "structured-fw-momentum": { iterations: 10 } },
   sparsity: [0.5],
 };
+
+/** A small CNN (a few hundred weights) on 200 training and 100 test digits: runs in about a second. */
+export const SMALL_CNN_CONFIG = {
+  preset: "quick",
+  name: "small-cnn-test",
+  dataset: { name: "mnist-embedded", limitTrain: 200, limitTest: 100 },
+  model: { name: "small", inputShape: [28, 28, 1], layers: [{ type: "conv2d", filters: 2, kernelSize: 3, activation: "relu" }, { type: "maxpool", size: 4 }, { type: "flatten" }, { type: "dense", units: 10 }] },
+  pretrain: { epochs: 1 },
+  budgets: [1],
+  methods: ["dense", "magnitude"],
+  inference: { repeats: 1 },
+};

@@ -56,9 +56,10 @@ test("checkpoints round-trip exactly and reject truncated or corrupted files", a
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-ckpt-"));
   const m = createModel(PAPER_CNN, 3);
   const file = path.join(dir, "e1.ckpt");
-  await saveCheckpoint(file, m, { epoch: 1 });
-  const back = loadCheckpoint(file);
-  assert.deepEqual(back.meta, { epoch: 1 });
+  await saveCheckpoint(file, m, { epoch: 1 }, { note: "x" });
+  const back = loadCheckpoint(file, { epoch: 1 });
+  assert.deepEqual(back.meta, { note: "x" });
+  assert.deepEqual(back.identity, { epoch: 1 });
   assert.deepEqual(getWeights(back.model), getWeights(m));
   assert.equal(checkpointProblem(file), undefined);
   assert.deepEqual(fs.readdirSync(dir), ["e1.ckpt"], "no temp files left behind");
@@ -67,10 +68,12 @@ test("checkpoints round-trip exactly and reject truncated or corrupted files", a
   const flipped = Buffer.from(bytes);
   flipped[flipped.length - 100] ^= 0x40;
   fs.writeFileSync(file, flipped);
-  assert.throws(() => loadCheckpoint(file), new RegExp(`${file}: weights do not match their checksum`));
-  assert.match(checkpointProblem(file) ?? "", /checksum/);
+  assert.throws(() => loadCheckpoint(file), new RegExp(`${file}: does not match its SHA-256`));
+  assert.match(checkpointProblem(file) ?? "", /SHA-256/);
   fs.writeFileSync(file, bytes.subarray(0, bytes.length - 10));
   assert.throws(() => loadCheckpoint(file), new RegExp(`${file}.*truncated`));
+  fs.writeFileSync(file, bytes);
+  assert.throws(() => loadCheckpoint(file, { epoch: 2 }), /says it is the checkpoint of epoch 1; expected 2/);
   fs.writeFileSync(file, "not a checkpoint");
   assert.throws(() => loadCheckpoint(file), /not an fwprune checkpoint/);
   assert.match(checkpointProblem(path.join(dir, "absent.ckpt")) ?? "", /absent\.ckpt: cannot read checkpoint \(ENOENT\)/);

@@ -2,6 +2,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { z } from "zod";
 import { Dataset, ImageShape, Split, formatShape, pixelsPerImage } from "../data";
+import { combineDigests, sha256 } from "../digest";
 import { deriveSeed, shuffledIndices } from "../random";
 import { LoadProgress, limitFields, limitProblems, registerDataset } from "./dataset";
 import { decodeImage, resizeBilinear, toChannels } from "./images";
@@ -134,17 +135,22 @@ export function loadImageFolder(spec: ImageFolderSpec, progress?: LoadProgress):
   const split = splitImageFolder(listing, spec);
   checkFolderSize(listing.files.length, shape, spec.dir);
   const resize = spec.resize ?? DEFAULTS.resize;
+  // Both sides' digest covers every file of the folder (as `files` says), from the very bytes decoded.
+  const read = new Map<string, string>();
+  const train = readImages(split.train, shape, resize, (done) => progress?.(done, listing.files.length), read);
+  const test = readImages(split.test, shape, resize, (done) => progress?.(split.train.length + done, listing.files.length), read);
+  const digest = combineDigests(listing.files.map((f): [string, string] => [f.file, read.get(f.file) ?? sha256(fs.readFileSync(f.file))]), spec.dir);
   return {
     name: `image-folder:${spec.dir}`,
-    train: readImages(split.train, shape, resize, (done) => progress?.(done, listing.files.length)),
-    test: readImages(split.test, shape, resize, (done) => progress?.(split.train.length + done, listing.files.length)),
+    train: { ...train, digest },
+    test: { ...test, digest },
     classes: listing.classNames.length,
     classNames: listing.classNames,
   };
 }
 
 /** The files decoded, converted to `shape`'s channels, resized to its H×W (or refused), in [0,1]. */
-export function readImages(files: ImageFile[], shape: ImageShape, resize: "bilinear" | "none", progress?: (done: number) => void): Split {
+export function readImages(files: ImageFile[], shape: ImageShape, resize: "bilinear" | "none", progress?: (done: number) => void, read?: Map<string, string>): Split {
   const [height, width, channels] = shape;
   const size = pixelsPerImage(shape);
   const images = new Float32Array(files.length * size);
@@ -152,7 +158,9 @@ export function readImages(files: ImageFile[], shape: ImageShape, resize: "bilin
   files.forEach(({ file, label }, i) => {
     const bytes = fs.statSync(file).size;
     if (bytes > MAX_IMAGE_FILE_BYTES) throw new Error(`${file}: ${bytes} bytes; expected an image file of at most ${MAX_IMAGE_FILE_BYTES} bytes`);
-    const decoded = decodeImage(fs.readFileSync(file), file);
+    const content = fs.readFileSync(file);
+    read?.set(file, sha256(content));
+    const decoded = decodeImage(content, file);
     if (resize === "none" && (decoded.height !== height || decoded.width !== width)) {
       throw new Error(`${file}: the image is ${decoded.height}×${decoded.width} (H×W), expected ${height}×${width} (the model's input); resizing is off (resize: "none"): resize the images, or set resize: "bilinear"`);
     }

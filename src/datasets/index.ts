@@ -7,7 +7,8 @@ import "./image-folder";
 import * as fs from "fs";
 import * as path from "path";
 import { z } from "zod";
-import { Dataset, IDX_FILES, ImageShape, describeIdxFolderProblem, filesDigest, formatShape, limitDataset } from "../data";
+import { Dataset, IDX_FILES, ImageShape, describeIdxFolderProblem, formatShape, limitDataset } from "../data";
+import { filesDigest } from "../digest";
 import { DatasetKind, LoadProgress, datasetNames, getDataset } from "./dataset";
 import { FashionMnistSpec } from "./fashion-mnist";
 import { IdxSpec } from "./idx";
@@ -51,11 +52,16 @@ export function loadDataset(spec: DatasetSpec, progress?: LoadProgress): Dataset
 
 const loaded = new Map<string, Dataset>();
 
-/** loadDataset, kept for the life of the process (a worker runs many runs on the same data): keyed by the spec. */
-export function datasetFor(spec: DatasetSpec, progress?: LoadProgress): Dataset {
+/**
+ * loadDataset, kept for the life of the process (a worker runs many runs on the same data): keyed by the spec. With
+ * `expected` digests (those a sweep planned on), a kept dataset read from other content is read again; then
+ * checkDatasetDigest says whether what was read is what was planned.
+ */
+export function datasetFor(spec: DatasetSpec, expected: { train?: string; test?: string } = {}, progress?: LoadProgress): Dataset {
   const id = JSON.stringify(Object.entries(spec).sort(([a], [b]) => a.localeCompare(b)));
   let ds = loaded.get(id);
-  if (!ds) {
+  const stale = ds && ((expected.train !== undefined && ds.train.digest !== expected.train) || (expected.test !== undefined && ds.test.digest !== expected.test));
+  if (!ds || stale) {
     ds = loadDataset(spec, progress);
     loaded.set(id, ds);
   }

@@ -2,6 +2,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { z } from "zod";
 import { ImageShape, Split, gather, pixelsPerImage } from "../data";
+import { combineDigests, sha256 } from "../digest";
 import { shuffledIndices } from "../random";
 import { limitFields, limitProblems, registerDataset } from "./dataset";
 
@@ -79,9 +80,12 @@ export function readEmbeddedMnist(): Split {
   const images = new Float32Array(EMBEDDED_MNIST_COUNT * size);
   const labels = new Int32Array(EMBEDDED_MNIST_COUNT);
   let count = 0;
+  const read: [string, string][] = [];
   for (let digit = 0; digit < MNIST_CLASSES; digit++) {
     const file = path.join(digitsDir(), `${digit}.json`);
-    const data = (JSON.parse(fs.readFileSync(file, "utf8")) as { data?: unknown }).data;
+    const bytes = fs.readFileSync(file);
+    read.push([file, sha256(bytes)]);
+    const data = (JSON.parse(bytes.toString("utf8")) as { data?: unknown }).data;
     if (!Array.isArray(data) || data.length % size !== 0) {
       throw new Error(`${file}: expected field "data" to be an array of a multiple of ${size} pixels, got length ${Array.isArray(data) ? data.length : typeof data}`);
     }
@@ -102,5 +106,5 @@ export function readEmbeddedMnist(): Split {
   if (count !== EMBEDDED_MNIST_COUNT) {
     throw new Error(`${digitsDir()}: the digit files hold ${count} images, expected ${EMBEDDED_MNIST_COUNT}`);
   }
-  return { images, labels, count, shape: MNIST_SHAPE };
+  return { images, labels, count, shape: MNIST_SHAPE, digest: combineDigests(read) };
 }

@@ -10,10 +10,6 @@ import { defaultCli, slurmScripts, submitSlurm, writeSlurmScripts } from "./slur
 
 const PRESET_HELP = `${PRESET_NAMES.join(" | ")} | path of a JSON config (on a file system the compute nodes share)`;
 
-/** Paths Slurm's #SBATCH lines and the scripts can carry as they are. */
-function assertPlainPath(flag: string, dir: string): void {
-  if (/[\s'"`$\\]/.test(dir)) throw new Error(`${flag}: ${JSON.stringify(dir)} contains a space, quote, $ or backslash; expected a plain path (Slurm's #SBATCH lines cannot quote)`);
-}
 
 export function registerClusterCommands(program: Command): void {
   program
@@ -60,12 +56,6 @@ export function registerClusterCommands(program: Command): void {
       const dataDir = dataDirFromFlag(opts.dataDir);
       const taskDirs = opts.taskDirs === undefined ? undefined : path.resolve(opts.taskDirs);
       const scriptDir = opts.scriptDir === undefined ? path.join(dataDir, "slurm") : path.resolve(opts.scriptDir);
-      for (const [flag, dir] of [["--data-dir", dataDir], ["--task-dirs", taskDirs], ["--script-dir", scriptDir], ["node", process.execPath], ["fwprune", cli]] as const) {
-        if (dir !== undefined) assertPlainPath(flag, dir);
-      }
-      for (const [flag, value] of [["--partition", opts.partition], ["--time", opts.time], ["--mem", opts.mem]] as const) {
-        if (value !== undefined && !/^[A-Za-z0-9_.:,+-]+$/.test(value)) throw new Error(`${flag}: expected a plain Slurm value (letters, digits, _.:,+-), got ${JSON.stringify(value)}`);
-      }
       const shards = opts.shards ?? Math.min(4, independent);
       const scripts = slurmScripts({
         preset: resolvePreset(opts.preset),

@@ -1,14 +1,13 @@
 import { Command } from "commander";
 import * as fs from "fs";
 import * as os from "os";
-import * as path from "path";
 import { datasetNames, getDataset } from "../datasets";
 import { compareAgainst, comparisonRows } from "../analysis/claims";
 import { showTable } from "../report/display";
 import { aggregateCsv, aggregateRecords, formatAggregate } from "../report/frame";
 import { loadConfig } from "./config";
 import { parseShard, planRuns, shardRuns } from "./plan";
-import { PRESET_NAMES, dataDirFromFlag, displayPath } from "../paths";
+import { PRESET_NAMES, dataDirFromFlag, displayPath, fileInside } from "../paths";
 import { describeParams, getMethod, methodNames, parseParams } from "../prune/method";
 import { RunRecord, SHIPPED_DIR, readRecord, writeShipped } from "./store";
 import { SweepProgress, runOne, sweep } from "./sweep";
@@ -139,6 +138,10 @@ export function registerExperimentCommands(program: Command): void {
       );
       for (const r of result.records) if (r.status === "failed") console.error(`failed: ${r.label} budget ${r.budget} seed ${r.seed}: ${r.reason}`);
       if (opts.csv) aggregateCsv(result.records, opts.csv);
+      if (result.failed > 0) {
+        console.error(`fwprune: ${result.failed} of ${result.runs} runs failed (listed above); fwprune sweep --retry-failed computes them again`);
+        process.exitCode = 1;
+      }
     });
 
   program
@@ -149,7 +152,7 @@ export function registerExperimentCommands(program: Command): void {
     .option("--shard <i/n>", "only this shard's runs")
     .option("--csv <file>", "write the aggregated table as CSV")
     .option("--list-missing", "list every missing run (default: the first 20)")
-    .option("--fail-if-missing", "exit with status 1 when a run is missing or its record corrupt (scripts: the Slurm report job)")
+    .option("--fail-if-missing", "exit with status 1 when a run is missing, failed, or its record corrupt (scripts: the Slurm report job)")
     .option("--against <name>", "also print every other method (or named variant) of the config minus this one, paired by checkpoint: accuracy and sparsity differences per budget and pooled, 95% intervals, verdicts")
     .action((opts: { preset: string; dataDir?: string; shard?: string; csv?: string; listMissing?: boolean; failIfMissing?: boolean; against?: string }) => {
       const config = loadConfig(opts.preset);
@@ -170,6 +173,7 @@ export function registerExperimentCommands(program: Command): void {
           missing.push(r.kind === "corrupt" ? `${what}: corrupt record, ignored (a sweep recomputes it): ${r.reason}` : what);
         }
       }
+      const failed = records.filter((r) => r.status === "failed");
       console.log(formatAggregate(aggregateRecords(records)));
       if (opts.against !== undefined) {
         const others = config.methods.map((m) => m.name).filter((name) => name !== opts.against);
@@ -180,7 +184,8 @@ export function registerExperimentCommands(program: Command): void {
         });
         console.log("");
       }
-      console.log(`${records.length} of ${runs.length} runs of ${config.name} found in ${displayPath(dataDir)}${missing.length ? `; ${missing.length} missing: run fwprune sweep --preset ${opts.preset}${opts.dataDir === undefined ? "" : ` --data-dir ${opts.dataDir}`}` : ""}`);
+      console.log(`${records.length} of ${runs.length} runs of ${config.name} found in ${displayPath(dataDir)}${failed.length ? ` (${failed.length} of them failed)` : ""}${missing.length ? `; ${missing.length} missing: run fwprune sweep --preset ${opts.preset}${opts.dataDir === undefined ? "" : ` --data-dir ${opts.dataDir}`}` : ""}`);
+      for (const r of failed.slice(0, opts.listMissing ? undefined : 20)) console.log(`  failed: ${r.label} budget ${r.budget} seed ${r.seed}: ${r.reason}`);
       const shown = opts.listMissing ? missing : missing.slice(0, 20);
       for (const m of shown) console.log(`  missing: ${m}`);
       if (shown.length < missing.length) console.log(`  … and ${missing.length - shown.length} more (--list-missing lists them all)`);
@@ -188,7 +193,7 @@ export function registerExperimentCommands(program: Command): void {
         aggregateCsv(records, opts.csv);
         console.log(`wrote ${opts.csv}`);
       }
-      if (opts.failIfMissing && missing.length) process.exitCode = 1;
+      if (opts.failIfMissing && (missing.length || failed.length)) process.exitCode = 1;
     });
 
   program
@@ -201,7 +206,7 @@ export function registerExperimentCommands(program: Command): void {
       const dataDir = dataDirFromFlag(opts.dataDir);
       const runs = planRuns(config);
       const records = runs.map((run) => readRecord(dataDir, run.key)).flatMap((r) => (r.kind === "ok" ? [r.record] : []));
-      const file = path.join(SHIPPED_DIR, `${config.name}.jsonl.gz`);
+      const file = fileInside(SHIPPED_DIR, config.name, ".jsonl.gz");
       writeShipped(file, records);
       console.log(`wrote ${records.length} of ${runs.length} records of ${config.name} to ${displayPath(file)} (${fs.statSync(file).size} bytes)`);
     });

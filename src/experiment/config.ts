@@ -6,7 +6,7 @@ import { formatShape } from "../data";
 import { ModelSpec, PAPER_CNN, paramShapes } from "../model";
 import { Method, RetrainMode, getMethod, methodNames } from "../prune/method";
 import "../prune/methods";
-import { PRESET_NAMES, PresetName, isPresetName } from "../paths";
+import { PRESET_NAMES, PresetName, SAFE_NAME, SAFE_NAME_RULE, isPresetName } from "../paths";
 
 // zod: a well-kept schema library; every error below is reported as "<field path>: <what was expected> (got <value>)".
 
@@ -47,7 +47,7 @@ const MethodEntrySchema = z.preprocess(
   (v) => (typeof v === "string" ? { method: v } : v),
   z.object({
     /** The variant's name in tables and figures (default: the method's). */
-    name: z.string().min(1).optional(),
+    name: z.string().regex(/^[^\p{Cc}]+$/u, "expected a name without control characters (newlines, tabs)").optional(),
     method: z.string().min(1),
     params: ParamsSchema.optional(),
     sparsity: z.union([fraction, z.array(fraction).nonempty()]).optional(),
@@ -66,7 +66,7 @@ const MethodEntrySchema = z.preprocess(
 export const ConfigSchema = z.object({
   /** A preset this config was merged over (informational once resolved). */
   preset: z.enum(PRESET_NAMES).optional(),
-  name: z.string().min(1),
+  name: z.string().regex(SAFE_NAME, `expected ${SAFE_NAME_RULE}`),
   /** One of the registered datasets (src/datasets), by name. */
   dataset: datasetSchema(),
   model: ModelSchema,
@@ -374,7 +374,7 @@ export function loadConfig(presetOrFile: string): ExperimentConfig {
   } catch (err) {
     throw new ConfigError(`${presetOrFile}: not valid JSON (${(err as Error).message})`);
   }
-  if (isPlainObject(parsed) && parsed.name === undefined) parsed.name = path.basename(presetOrFile).replace(/\.json$/i, "");
+  if (isPlainObject(parsed) && parsed.name === undefined) parsed.name = path.basename(presetOrFile).replace(/\.json$/i, "").replace(/[^A-Za-z0-9_.-]+/g, "-");
   return resolveConfig(parsed, presetOrFile);
 }
 

@@ -4,7 +4,7 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { Split, pixelsPerImage } from "../data";
 import { datasetFor } from "../datasets";
-import { assertWritableFolder, writeFileAtomic } from "../fsutil";
+import { assertReplaceableFolder, assertWritableFolder, publishFolder } from "../fsutil";
 import { FileSize, decodeSparseWeights, encodeSparseWeights, layersArtifactsFor, sizeOf } from "../inference/export";
 import { Model, ModelSpec, getWeights, specOf } from "../model";
 import { PRESET_NAMES, dataDirFromFlag, displayPath } from "../paths";
@@ -26,6 +26,9 @@ export interface ExportOptions {
   onStatus?: (message: string) => void;
   onProgress?: (done: number, total: number) => void;
 }
+
+/** What an export folder holds: a folder with only these may be replaced by another export. */
+const EXPORT_FILES = ["model.json", "weights.bin", "model.fwsparse", "sizes.json"];
 
 export interface ExportReport {
   key: string;
@@ -61,6 +64,7 @@ export async function exportRun(opts: ExportOptions): Promise<ExportReport> {
     );
   }
   assertWritableFolder(opts.out, "--out");
+  assertReplaceableFolder(opts.out, EXPORT_FILES, "--out");
   opts.onStatus?.("the run's record (computed now if it is not cached)");
   const record = await runOne(config, { method: opts.method, budget: opts.budget, seed: opts.seed, sparsity: opts.sparsity }, { dataDir: opts.dataDir });
   if (!record || record.status !== "ok" || !record.metrics) throw new Error(`the run failed, nothing to export: ${record?.reason ?? "no record"}`);
@@ -97,12 +101,7 @@ export async function exportRun(opts: ExportOptions): Promise<ExportReport> {
     if (!back || back.length !== v.length || back.some((x, i) => x !== v[i])) throw new Error(`the sparse file does not give back ${name} exactly; nothing was written`);
   }
 
-  fs.mkdirSync(opts.out, { recursive: true });
   const modelJson = Buffer.from(JSON.stringify(json));
-  const files = { "model.json": modelJson, "weights.bin": weightBytes, "model.fwsparse": sparseBytes };
-  // sizes.json is written last and removed first: a folder with it holds one complete export.
-  fs.rmSync(path.join(opts.out, "sizes.json"), { force: true });
-  for (const [name, bytes] of Object.entries(files)) writeFileAtomic(path.join(opts.out, name), bytes);
   const layersModel = [sizeOf("model.json", modelJson), sizeOf("weights.bin", weightBytes)];
   const sparse = sizeOf("model.fwsparse", sparseBytes);
   const report: ExportReport = {
@@ -115,7 +114,9 @@ export async function exportRun(opts: ExportOptions): Promise<ExportReport> {
     sparseBytes: sparse.bytes,
     sparseGzippedBytes: sparse.gzippedBytes,
   };
-  writeFileAtomic(path.join(opts.out, "sizes.json"), JSON.stringify(report, null, 1) + "\n");
+  // All or nothing: the four files appear together in --out, or the previous export stays there whole.
+  const files = { "model.json": modelJson, "weights.bin": weightBytes, "model.fwsparse": sparseBytes, "sizes.json": Buffer.from(JSON.stringify(report, null, 1) + "\n") };
+  publishFolder(opts.out, files, EXPORT_FILES, "--out");
   return report;
 }
 

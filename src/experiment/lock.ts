@@ -25,6 +25,13 @@ export const lockPath = (dataDir: string, key: string) => path.join(dataDir, "lo
 export async function tryLock(dataDir: string, key: string): Promise<(() => Promise<void>) | undefined> {
   const file = lockPath(dataDir, key);
   fs.mkdirSync(path.dirname(file), { recursive: true });
+  const held = `${file}.lock`;
+  if (fs.existsSync(held) && !fs.statSync(held).isDirectory()) {
+    throw new Error(
+      `${held} is a plain file: a lock left by an older fwprune (today's locks are folders). No process of this version holds it; ` +
+        `once no older fwprune runs on this data folder, remove it (rm ${held}) and start again`,
+    );
+  }
   try {
     const release = await lockfile.lock(file, {
       ...lockTimings(),

@@ -2,7 +2,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { assertWritableFolder, writeFileAtomic } from "../fsutil";
 import { checkpointBytesProblem } from "../train";
-import { RunRecord, runFile, verifyRecordText } from "./store";
+import { checkpointIdentity } from "./pretrain";
+import { RunRecord, runFile, unsealJson, verifyRecordText } from "./store";
 
 /**
  * Merging data folders (the shards of a sweep computed apart, e.g. one folder per Slurm task) into one. Every record
@@ -36,7 +37,7 @@ export interface MergeProgress {
 }
 
 const RECORD_NAME = /^[0-9a-f]{32}\.json$/;
-const CHECKPOINT_NAME = /^epoch-\d+\.ckpt$/;
+const CHECKPOINT_NAME = /^epoch-(\d+)\.ckpt$/;
 const KEY_DIR = /^[0-9a-f]{32}$/;
 
 type Item = { kind: "record" | "checkpoint" | "pretrain-log"; source: string; target: string };
@@ -85,14 +86,10 @@ function readIfExists(file: string): Buffer | undefined {
 const describe = (r: RunRecord) => `${r.label} budget ${r.budget} seed ${r.seed}${r.sparsityTarget === null ? "" : ` s=${r.sparsityTarget}`}`;
 const origin = (r: RunRecord) => `${r.status}, created ${r.createdAt} by pid ${r.pid} on ${r.host}`;
 
-/** A pre-training log's epoch count, or undefined when it is not one for checkpoint key `key`. */
+/** A pre-training log's epoch count, or undefined when it is not an intact one (its checksum) for checkpoint key `key`. */
 function pretrainLogEpochs(bytes: Buffer, key: string): number | undefined {
-  try {
-    const log = JSON.parse(bytes.toString("utf8")) as { key?: unknown; epochsDone?: unknown; losses?: unknown };
-    return log.key === key && Number.isInteger(log.epochsDone) && Array.isArray(log.losses) ? (log.epochsDone as number) : undefined;
-  } catch {
-    return undefined;
-  }
+  const log = unsealJson(bytes.toString("utf8"));
+  return log && log.key === key && Number.isInteger(log.epochsDone) && Array.isArray(log.losses) ? (log.epochsDone as number) : undefined;
 }
 
 /** Merge the data folders `sources` into `into` (created if needed): see the module comment. */
@@ -119,13 +116,15 @@ export function mergeDataDirs(sources: string[], into: string, onProgress: (p: M
       return;
     }
     if (item.kind === "checkpoint") {
-      const problem = checkpointBytesProblem(bytes, item.source);
+      // The file must say it is the checkpoint its place names: a file copied over another epoch's name is refused.
+      const identity = checkpointIdentity(path.basename(path.dirname(item.source)), Number(CHECKPOINT_NAME.exec(path.basename(item.source))?.[1]));
+      const problem = checkpointBytesProblem(bytes, item.source, identity);
       if (problem) return report.invalid.push(problem);
       if (!existing) {
         writeFileAtomic(item.target, bytes);
         report.checkpoints.copied++;
       } else if (existing.equals(bytes)) report.checkpoints.identical++;
-      else if (checkpointBytesProblem(existing, item.target)) {
+      else if (checkpointBytesProblem(existing, item.target, identity)) {
         writeFileAtomic(item.target, bytes);
         report.checkpoints.replacedCorrupt++;
       } else report.conflicts.push(`${item.target}: ${item.source} holds different weights (both intact); kept ${item.target}`);

@@ -92,6 +92,8 @@ export interface RunPlan {
   pretrainKey: string;
   inputs: RunInputs;
   dataset: DatasetSpec;
+  /** The content the data files had when planned (train side, in the checkpoint key; test side, in this key). */
+  datasetDigest: { train: string; test: string };
   /** Runs whose records this one needs first (matched comparisons). */
   dependsOn: string[];
 }
@@ -139,7 +141,9 @@ export function planRuns(config: ExperimentConfig): RunPlan[] {
   // Entries without `match` first: a matched run's key includes the key of the run it matches.
   const ordered = [...config.methods.filter((m) => !m.match), ...config.methods.filter((m) => m.match)];
   for (const seed of config.seeds) {
-    const pretrainKey = hashKey(pretrainInputs(config, seed));
+    const pretrain = pretrainInputs(config, seed);
+    const pretrainKey = hashKey(pretrain);
+    const datasetDigest = { train: pretrain.dataset.digest as string, test: testSide.digest as string };
     for (const entry of ordered) {
       for (const budget of budgetsOf(config, entry)) {
         for (const sparsity of sparsitiesOf(config, entry)) {
@@ -156,7 +160,7 @@ export function planRuns(config: ExperimentConfig): RunPlan[] {
           const key = hashKey(inputs);
           keyOf.set(id(entry.name, seed, budget, sparsity), key);
           const dependsOn = [match?.sparsity, match?.samples].filter((k): k is string => k !== undefined);
-          runs.push({ key, label: entry.name, method: entry.method, params: entry.params, seed, budget, sparsity, pretrainKey, inputs, dataset, dependsOn });
+          runs.push({ key, label: entry.name, method: entry.method, params: entry.params, seed, budget, sparsity, pretrainKey, inputs, dataset, datasetDigest, dependsOn });
         }
       }
     }

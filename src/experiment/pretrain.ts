@@ -1,17 +1,31 @@
 import * as fs from "fs";
 import * as path from "path";
 import { datasetFor } from "../datasets";
+import { checkDatasetDigest } from "../digest";
 import { writeFileAtomic } from "../fsutil";
 import { createModel, disposeModel } from "../model";
-import { DivergenceError, checkpointProblem, saveCheckpoint, train } from "../train";
+import { Checkpoint, DivergenceError, checkpointProblem, loadCheckpoint, saveCheckpoint, train } from "../train";
 import { tryLock, waitForLock } from "./lock";
 import { PretrainPlan } from "./plan";
-import { checkpointDir, checkpointFile } from "./store";
+import { checkpointDir, checkpointFile, sealedJson, unsealJson } from "./store";
 
-/** The epochs 1..upTo whose checkpoint is on disk and intact (checksum verified). */
+/** What a cached checkpoint says it is: the pre-training it comes from and its epoch (checked on every read). */
+export const checkpointIdentity = (pretrainKey: string, epoch: number) => ({ pretrainKey, epoch });
+
+/** Why the cached checkpoint of (pretrainKey, epoch) cannot be used (missing, corrupt, another's), or undefined. */
+export function cachedCheckpointProblem(dataDir: string, pretrainKey: string, epoch: number): string | undefined {
+  return checkpointProblem(checkpointFile(dataDir, pretrainKey, epoch), checkpointIdentity(pretrainKey, epoch));
+}
+
+/** The cached checkpoint of (pretrainKey, epoch), verified to be that one; throws naming the file. */
+export function loadCachedCheckpoint(dataDir: string, pretrainKey: string, epoch: number): Checkpoint {
+  return loadCheckpoint(checkpointFile(dataDir, pretrainKey, epoch), checkpointIdentity(pretrainKey, epoch));
+}
+
+/** The epochs 1..upTo whose checkpoint is on disk and intact (verified, and saying it is that one). */
 export function intactEpochs(dataDir: string, pretrainKey: string, upTo: number): number[] {
   const out: number[] = [];
-  for (let e = 1; e <= upTo; e++) if (checkpointProblem(checkpointFile(dataDir, pretrainKey, e)) === undefined) out.push(e);
+  for (let e = 1; e <= upTo; e++) if (cachedCheckpointProblem(dataDir, pretrainKey, e) === undefined) out.push(e);
   return out;
 }
 
@@ -28,17 +42,20 @@ export interface PretrainInfo {
   failed?: string;
 }
 
+/** The pre-training log of `key`; undefined when it is missing, edited or corrupt (its checksum), or another key's. */
 export function readPretrainInfo(dataDir: string, key: string): PretrainInfo | undefined {
+  let text: string;
   try {
-    const info = JSON.parse(fs.readFileSync(pretrainInfoFile(dataDir, key), "utf8")) as PretrainInfo;
-    return Array.isArray(info.losses) && Array.isArray(info.epochSeconds) ? info : undefined;
+    text = fs.readFileSync(pretrainInfoFile(dataDir, key), "utf8");
   } catch {
     return undefined;
   }
+  const info = unsealJson(text) as (PretrainInfo & { key?: unknown }) | undefined;
+  return info && info.key === key && Array.isArray(info.losses) && Array.isArray(info.epochSeconds) ? info : undefined;
 }
 
 function writePretrainInfo(dataDir: string, plan: PretrainPlan, info: PretrainInfo): void {
-  writeFileAtomic(pretrainInfoFile(dataDir, plan.key), JSON.stringify({ key: plan.key, inputs: plan.inputs, ...info, updatedAt: new Date().toISOString() }, null, 1));
+  writeFileAtomic(pretrainInfoFile(dataDir, plan.key), sealedJson({ key: plan.key, inputs: plan.inputs, ...info, updatedAt: new Date().toISOString() }));
 }
 
 /**
@@ -84,7 +101,9 @@ export async function pretrain(
   try {
     const previous = readPretrainInfo(dataDir, plan.key);
     if (previous?.failed && !opts.retryFailed) throw new PretrainFailed(previous.failed);
-    const dataset = datasetFor(plan.dataset);
+    const planned = { train: plan.inputs.dataset.digest as string };
+    const dataset = datasetFor(plan.dataset, planned);
+    checkDatasetDigest(dataset, planned);
     const model = createModel(plan.inputs.model, plan.inputs.seed);
     const epochSeconds: number[] = [];
     const losses: number[] = [];
@@ -98,7 +117,7 @@ export async function pretrain(
           epochSeconds.push(seconds);
           losses.push(meanLoss);
           const file = checkpointFile(dataDir, plan.key, epoch);
-          if (checkpointProblem(file) !== undefined) await saveCheckpoint(file, model, { pretrainKey: plan.key, epoch, meanLoss, inputs: plan.inputs });
+          if (cachedCheckpointProblem(dataDir, plan.key, epoch) !== undefined) await saveCheckpoint(file, model, checkpointIdentity(plan.key, epoch), { meanLoss, inputs: plan.inputs });
           writePretrainInfo(dataDir, plan, { epochsDone: epoch, losses, epochSeconds });
           report(epoch);
         },

@@ -4,6 +4,7 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend";
 import { datasetFor } from "../datasets";
+import { DatasetChangedError, checkDatasetDigest } from "../digest";
 import { compileSparseModel } from "../inference/sparse-model";
 import { sparseKernelsAvailable } from "../kernels/sparse";
 import { totalFlops } from "../graph";
@@ -13,10 +14,11 @@ import { surgery, unsurgery } from "../prune/surgery";
 import { Mask, applyMask, sparsityOfWeights } from "../prune/mask";
 import { PruneOutcome, getMethod } from "../prune/method";
 import { retrainInPlace } from "../prune/retrain";
-import { DivergenceError, InferenceTiming, evaluate, loadCheckpoint, timeInferenceSideBySide, train } from "../train";
+import { DivergenceError, InferenceTiming, evaluate, timeInferenceSideBySide, train } from "../train";
 import { waitForLock } from "./lock";
 import { RECORD_FORMAT, RunPlan } from "./plan";
-import { RunMetrics, RunRecord, checkpointFile, readRecord, writeRecord } from "./store";
+import { loadCachedCheckpoint } from "./pretrain";
+import { RunMetrics, RunRecord, readRecord, writeRecord } from "./store";
 
 let versionCache: RunRecord["versions"] | undefined;
 function versions(): RunRecord["versions"] {
@@ -70,11 +72,12 @@ export async function computeRecord(
   onFinalModel?: (model: Model) => void,
 ): Promise<RunRecord> {
   const start = performance.now();
-  const dataset = datasetFor(plan.dataset);
+  const dataset = datasetFor(plan.dataset, plan.datasetDigest);
+  checkDatasetDigest(dataset, plan.datasetDigest); // throws: nothing is recorded under the key of other data
   const method = getMethod(plan.method);
   const matched = matchedRecords(plan, dataDir);
   if (typeof matched === "string") return { ...baseRecord(plan, config), status: "failed", reason: matched };
-  const { model: checkpoint } = loadCheckpoint(checkpointFile(dataDir, plan.pretrainKey, plan.budget));
+  const { model: checkpoint } = loadCachedCheckpoint(dataDir, plan.pretrainKey, plan.budget);
   let model: Model | undefined;
   try {
     const seconds = { prune: 0, retrain: 0, evaluate: 0, total: 0 };
@@ -228,6 +231,8 @@ export interface EnsureOutcome {
   record: RunRecord;
   /** False when another process finished it while this one waited for its lock. */
   computed: boolean;
+  /** False when the record is a failure kept out of the cache (the data changed after planning). */
+  stored?: boolean;
 }
 
 /**
@@ -249,7 +254,13 @@ export async function ensureRecord(
   const release = await waitForLock(dataDir, plan.key, () => cached() === undefined, { onWait: opts.onWait });
   if (!release) return { record: cached() as RunRecord, computed: false };
   try {
-    const record = await computeRecord(plan, dataDir, config, opts.onProgress);
+    let record: RunRecord;
+    try {
+      record = await computeRecord(plan, dataDir, config, opts.onProgress);
+    } catch (err) {
+      if (!(err instanceof DatasetChangedError)) throw err;
+      return { record: failedRecord(plan, config, err.message, "none"), computed: true, stored: false };
+    }
     writeRecord(dataDir, record);
     return { record, computed: true };
   } finally {

@@ -2,7 +2,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { writeFileAtomic } from "../fsutil";
-import { REPO_ROOT } from "../paths";
+import { REPO_ROOT, SAFE_NAME, SAFE_NAME_RULE } from "../paths";
 
 /**
  * A sweep as a Slurm job array: task i of N runs `fwprune sweep --shard i/N` (shards are 1-based, as
@@ -40,22 +40,47 @@ export interface SlurmScripts {
   report: string;
 }
 
-/** A word for bash, quoted only when it needs to be. */
+/**
+ * A word for bash, quoted only when it needs to be: '…' in general; $'…' (every character literal, control
+ * characters escaped) when it holds a $, a backquote or a control character (a newline cannot end a line of the script).
+ */
 export function shellQuote(word: string): string {
-  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+  if (word.includes("\0")) throw new Error(`${JSON.stringify(word)}: a NUL character cannot reach a script`);
+  if (/^[A-Za-z0-9_./:=@%+,-]+$/.test(word)) return word;
+  if (!/[$`\p{Cc}]/u.test(word)) return `'${word.replace(/'/g, `'\\''`)}'`;
+  const escaped = word.replace(/[\\']/g, "\\$&").replace(/\p{Cc}/gu, (c) => (c < "\x80" ? `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}` : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
+  return `$'${escaped}'`;
+}
+
+/** Paths Slurm's #SBATCH lines and the scripts carry as they are (#SBATCH lines cannot quote). */
+function assertPlainPath(what: string, dir: string): void {
+  if (!/^[\p{L}\p{N}_./:@%+,=~-]+$/u.test(dir)) throw new Error(`${what}: ${JSON.stringify(dir)} holds a character other than letters, digits and _./:@%+,=~-; expected a plain path (Slurm's #SBATCH lines cannot quote)`);
+}
+
+/** Refuse, naming the option, anything that could not be written into the scripts as plain data. */
+function checkScriptOptions(opts: SlurmJobOptions, node: string, cli: string): void {
+  if (!SAFE_NAME.test(opts.name)) throw new Error(`config name ${JSON.stringify(opts.name)}: expected ${SAFE_NAME_RULE}`);
+  for (const [what, value] of [["--shards", opts.shards], ["--cpus-per-task", opts.cpusPerTask]] as const) {
+    if (!(Number.isInteger(value) && value >= 1)) throw new Error(`${what}: expected an integer ≥ 1, got ${JSON.stringify(value)}`);
+  }
+  for (const [what, dir] of [["--data-dir", opts.dataDir], ["--task-dirs", opts.taskDirs], ["--script-dir", opts.scriptDir], ["node", node], ["fwprune", cli]] as const) {
+    if (dir !== undefined) assertPlainPath(what, dir);
+  }
+  for (const [what, value] of [["--partition", opts.partition], ["--time", opts.time], ["--mem", opts.mem]] as const) {
+    if (value !== undefined && !/^[A-Za-z0-9_.:,+-]+$/.test(value)) throw new Error(`${what}: expected a plain Slurm value (letters, digits, _.:,+-), got ${JSON.stringify(value)}`);
+  }
 }
 
 export function defaultCli(): string {
   return path.join(REPO_ROOT, "dist", "cli.js");
 }
 
-/** A job name Slurm and file names both accept. */
-const jobNameOf = (name: string) => `fwprune-${name.replace(/[^A-Za-z0-9_.-]+/g, "-")}`;
 
 export function slurmScripts(opts: SlurmJobOptions): SlurmScripts {
   const node = opts.node ?? process.execPath;
   const cli = opts.cli ?? defaultCli();
-  const jobName = jobNameOf(opts.name);
+  checkScriptOptions(opts, node, cli);
+  const jobName = `fwprune-${opts.name}`;
   const arrayFile = path.join(opts.scriptDir, `${jobName}.array.sbatch`);
   const reportFile = path.join(opts.scriptDir, `${jobName}.report.sbatch`);
   const fwprune = `${shellQuote(node)} ${shellQuote(cli)}`;
@@ -64,7 +89,7 @@ export function slurmScripts(opts: SlurmJobOptions): SlurmScripts {
     ...(opts.time ? [`#SBATCH --time=${opts.time}`] : []),
   ];
   const resubmit = `sbatch ${shellQuote(arrayFile)}, then sbatch --dependency=afterany:<its job id> ${shellQuote(reportFile)} (or the same fwprune slurm command with --submit)`;
-  const shardDir = (i: string) => `${shellQuote(opts.taskDirs as string)}/shard-${i}`;
+  const shardDir = (i: string) => `${shellQuote(opts.taskDirs as string)}/shard-"${i}"`;
   const array = [
     "#!/bin/bash",
     `# fwprune sweep of ${opts.name} as a Slurm job array: task i computes shard i/${opts.shards}.`,

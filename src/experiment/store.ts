@@ -111,9 +111,30 @@ export type ReadResult = { kind: "missing" } | { kind: "ok"; record: RunRecord }
 // Keys sorted, NaN written as null (as JSON.parse will read it back): the same record always gives the same text.
 const stableJson = configure({ deterministic: true });
 
-export function recordChecksum(record: RunRecord): string {
-  const { checksum: _checksum, ...rest } = record;
+/** SHA-256 of an object's canonical JSON without its `checksum` field: a record's (or a pre-training log's) seal. */
+function checksumOf(value: object): string {
+  const { checksum: _checksum, ...rest } = value as { checksum?: unknown };
   return createHash("sha256").update(stableJson(rest) as string).digest("hex");
+}
+
+export function recordChecksum(record: RunRecord): string {
+  return checksumOf(record);
+}
+
+/** JSON text of `value` sealed with a checksum (see checksumOf), as records are. */
+export function sealedJson(value: object): string {
+  const sealed = { ...value, checksum: undefined };
+  return JSON.stringify({ ...sealed, checksum: checksumOf(sealed) }, null, 1) + "\n";
+}
+
+/** The object a sealed JSON text holds, or undefined when it does not parse or its checksum does not match. */
+export function unsealJson(text: string): Record<string, unknown> | undefined {
+  try {
+    const value = JSON.parse(text) as Record<string, unknown>;
+    return value !== null && typeof value === "object" && value.checksum === checksumOf(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -265,8 +286,7 @@ function recordProblem(r: RunRecord, key: string): string | undefined {
 }
 
 export function writeRecord(dataDir: string, record: RunRecord): void {
-  const sealed = { ...record, checksum: undefined };
-  writeFileAtomic(runFile(dataDir, record.key), JSON.stringify({ ...sealed, checksum: recordChecksum(sealed) }, null, 1) + "\n");
+  writeFileAtomic(runFile(dataDir, record.key), sealedJson(record));
 }
 
 /** Every record in a data folder (all runs, of any config); corrupt files are listed apart. */

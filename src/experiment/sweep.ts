@@ -3,15 +3,14 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { ExperimentConfig, sparsitiesOf, validateConfig } from "./config";
-import { lockAgeSeconds, lockTimings } from "./lock";
+import { lockAgeSeconds, lockPath, lockTimings } from "./lock";
 import { PretrainPlan, RunPlan, Shard, parseShard, planPretraining, planRuns, shardRuns } from "./plan";
 import { assertWritableFolder } from "../fsutil";
 import { defaultDataDir } from "../paths";
-import { intactEpochs } from "./pretrain";
+import { cachedCheckpointProblem, intactEpochs } from "./pretrain";
 import { failedRecord } from "./run";
-import { RunRecord, checkpointFile, readRecord, writeRecord } from "./store";
+import { RunRecord, readRecord, writeRecord } from "./store";
 import { encodeFunctions, hasFunction } from "../prune/function-source";
-import { checkpointProblem } from "../train";
 import { Task, WorkerMessage, handleTask } from "./worker";
 
 export interface SweepProgress {
@@ -52,6 +51,9 @@ export interface SweepResult {
   seconds: number;
 }
 
+/** How often a sweep waiting on another process's pre-training says so again. */
+const WAIT_REPORT_SECONDS = 30;
+
 const describeRun = (r: RunPlan) => `${r.label} budget ${r.budget} seed ${r.seed}${r.sparsity === null ? "" : ` s=${r.sparsity}`}`;
 const checkpointId = (key: string, epoch: number) => `${key}/${epoch}`;
 
@@ -90,7 +92,7 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
   todo.sort((a, b) => a.budget - b.budget || a.seed - b.seed || a.label.localeCompare(b.label) || (a.sparsity ?? 0) - (b.sparsity ?? 0));
 
   const ready = new Set<string>();
-  const pretrainFailures = new Map<string, string>();
+  const pretrainFailures = new Map<string, { reason: string; record: boolean }>();
   const pretrainQueue: PretrainPlan[] = [];
   let pretrainSteps = 0;
   for (const plan of planPretraining(config, todo)) {
@@ -112,7 +114,7 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
   const current: string[] = slots.map(() => "idle");
   const pending = [...todo];
 
-  const finishRun = (record: RunRecord, run: RunPlan, wasComputed: boolean) => {
+  const finishRun = (record: RunRecord, run: RunPlan, wasComputed: boolean, stored = true) => {
     records.set(run.key, { ...record, label: run.label });
     done++;
     if (wasComputed) computed++;
@@ -120,7 +122,7 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
     if (record.status === "failed") failed++;
     const what = record.status === "ok"
       ? `acc ${record.metrics?.testAccuracy.toFixed(4)} sparsity ${record.metrics?.sparsity.toFixed(4)}`
-      : `FAILED: ${record.reason}`;
+      : `FAILED${stored ? "" : " (not recorded)"}: ${record.reason}`;
     progress(current, `${wasComputed ? "computed" : "cached (by another process)"} ${describeRun(run)}: ${what}`);
   };
 
@@ -132,6 +134,22 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
   // the plan goes back to the queue.
   const awaitedPretrain: PretrainPlan[] = [];
   const pretrainLock = (plan: PretrainPlan) => `pretrain-${plan.key}`;
+  // Said at once, then every WAIT_REPORT_SECONDS: which pre-training this sweep waits for, and until when at most.
+  const lastWaitReport = new Map<string, number>();
+  const reportAwaited = () => {
+    for (const plan of awaitedPretrain) {
+      const last = lastWaitReport.get(plan.key);
+      if (last !== undefined && performance.now() - last < WAIT_REPORT_SECONDS * 1000) continue;
+      lastWaitReport.set(plan.key, performance.now());
+      const age = lockAgeSeconds(dataDir, pretrainLock(plan));
+      progress(current, `waiting for another process's pre-training of seed ${plan.inputs.seed} (its lock ${lockPath(dataDir, pretrainLock(plan))} ` +
+        `was renewed ${age === undefined ? "just now" : `${age.toFixed(0)} s ago`}; taken over when not renewed for ${staleMs / 1000} s); runs start on its checkpoints as they appear`);
+    }
+  };
+  const awaitPretrain = (plan: PretrainPlan) => {
+    awaitedPretrain.push(plan);
+    reportAwaited();
+  };
   const pollAwaitedPretrain = (): boolean => {
     let changed = false;
     for (let i = 0; i < awaitedPretrain.length; i++) {
@@ -141,7 +159,7 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
       for (let e = 1; e <= plan.epochs; e++) {
         const id = checkpointId(plan.key, e);
         if (!ready.has(id)) {
-          if (checkpointProblem(checkpointFile(dataDir, plan.key, e)) !== undefined) continue;
+          if (cachedCheckpointProblem(dataDir, plan.key, e) !== undefined) continue;
           ready.add(id);
           done++;
           changed = true;
@@ -158,7 +176,7 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
   };
   const nextTask = (): { task: Task; label: string; run?: RunPlan } | undefined => {
     for (let plan = pretrainQueue.shift(); plan; plan = pretrainQueue.shift()) {
-      if (liveElsewhere(pretrainLock(plan))) awaitedPretrain.push(plan);
+      if (liveElsewhere(pretrainLock(plan))) awaitPretrain(plan);
       else return { task: { type: "pretrain", plan, dataDir, retryFailed: opts.retryFailed === true }, label: `pretraining seed ${plan.inputs.seed} to epoch ${plan.epochs}` };
     }
     // Runs another process is computing (a live lock: another sweep on the same folder) go last: this sweep takes
@@ -170,9 +188,9 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
         const failure = pretrainFailures.get(run.pretrainKey);
         if (failure !== undefined) {
           pending.splice(i--, 1);
-          const record = failedRecord(run, config, failure, "none");
-          writeRecord(dataDir, record);
-          finishRun(record, run, true);
+          const record = failedRecord(run, config, failure.reason, "none");
+          if (failure.record) writeRecord(dataDir, record);
+          finishRun(record, run, true, failure.record);
           continue;
         }
         if (ready.has(checkpointId(run.pretrainKey, run.budget)) && run.dependsOn.every((k) => records.has(k)) && (allowHeld || !heldElsewhere(run))) {
@@ -200,6 +218,7 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
           progress(current);
           pump();
         }
+        if (!stopped) reportAwaited();
       }, 1000);
       const pump = () => {
         if (stopped) return;
@@ -221,9 +240,9 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
                 progress(current);
                 pump();
               } else if (m.type === "pretrained") {
-                if (m.heldElsewhere) awaitedPretrain.push((next.task as { plan: PretrainPlan }).plan);
+                if (m.heldElsewhere) awaitPretrain((next.task as { plan: PretrainPlan }).plan);
                 if (m.failed !== undefined) {
-                  pretrainFailures.set(m.pretrainKey, m.failed);
+                  pretrainFailures.set(m.pretrainKey, { reason: m.failed, record: !m.unrecorded });
                   progress(current, m.failed);
                 }
               } else if (m.type === "run-progress") {
@@ -233,9 +252,9 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
                 current[i] = `${next.label}: waiting ${Math.round(m.seconds)} s for another process's lock (taken over when not renewed for ${lockTimings().stale / 1000} s)`;
                 if (Math.round(m.seconds) % 10 === 0) progress(current, current[i]);
               } else if (m.type === "run-done" && next.run) {
-                finishRun(m.record, next.run, m.computed);
+                finishRun(m.record, next.run, m.computed, m.stored !== false);
               } else if (m.type === "error") {
-                fail(new Error(`worker failed on ${next.label}:\n${m.message}`));
+                fail(new Error(`${next.label} failed: ${m.message}`));
               }
             })
             .then(() => {

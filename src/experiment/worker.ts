@@ -1,4 +1,6 @@
 import { decodeFunctions } from "../prune/function-source";
+import { DatasetChangedError } from "../digest";
+import { describeError } from "../errors";
 import { PretrainPlan, RunPlan } from "./plan";
 import { PretrainFailed, pretrain } from "./pretrain";
 import { ensureBackend, ensureRecord } from "./run";
@@ -12,8 +14,8 @@ export type Task =
 /** What a worker reports; "pretrained", "run-done" and "error" end a task. */
 export type WorkerMessage =
   | { type: "checkpoint"; pretrainKey: string; epoch: number }
-  | { type: "pretrained"; pretrainKey: string; failed?: string; heldElsewhere?: boolean }
-  | { type: "run-done"; record: RunRecord; computed: boolean }
+  | { type: "pretrained"; pretrainKey: string; failed?: string; heldElsewhere?: boolean; unrecorded?: boolean }
+  | { type: "run-done"; record: RunRecord; computed: boolean; stored?: boolean }
   | { type: "waiting"; key: string; seconds: number }
   | { type: "run-progress"; key: string; done: number; total: number }
   | { type: "error"; message: string };
@@ -28,19 +30,19 @@ export async function handleTask(sent: Task, emit: (m: WorkerMessage) => void): 
         const outcome = await pretrain(task.plan, task.dataDir, (epoch) => emit({ type: "checkpoint", pretrainKey: task.plan.key, epoch }), { retryFailed: task.retryFailed, yieldIfHeld: true });
         emit({ type: "pretrained", pretrainKey: task.plan.key, heldElsewhere: outcome === "held-elsewhere" || undefined });
       } catch (err) {
-        if (!(err instanceof PretrainFailed)) throw err;
-        emit({ type: "pretrained", pretrainKey: task.plan.key, failed: err.message });
+        if (!(err instanceof PretrainFailed || err instanceof DatasetChangedError)) throw err;
+        emit({ type: "pretrained", pretrainKey: task.plan.key, failed: err.message, unrecorded: err instanceof DatasetChangedError || undefined });
       }
     } else {
-      const { record, computed } = await ensureRecord(task.plan, task.dataDir, task.config, {
+      const { record, computed, stored } = await ensureRecord(task.plan, task.dataDir, task.config, {
         retryFailedBefore: task.retryFailedBefore,
         onWait: (seconds) => emit({ type: "waiting", key: task.plan.key, seconds }),
         onProgress: (done, total) => emit({ type: "run-progress", key: task.plan.key, done, total }),
       });
-      emit({ type: "run-done", record, computed });
+      emit({ type: "run-done", record, computed, stored });
     }
   } catch (err) {
-    emit({ type: "error", message: err instanceof Error ? err.stack ?? err.message : String(err) });
+    emit({ type: "error", message: describeError(err) });
   }
 }
 

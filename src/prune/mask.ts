@@ -1,5 +1,5 @@
-import * as fs from "fs";
-import { writeFileAtomic } from "../fsutil";
+import * as tf from "@tensorflow/tfjs";
+import { Identity, readContainer, writeContainer } from "../container";
 import { asGraph, prunableParams } from "../graph";
 import { Model, ModelLike, getWeights, modelFromWeights } from "../model";
 
@@ -134,53 +134,34 @@ export function maskSparsity(mask: Mask): SparsityReport {
   return sparsityOf(Object.entries(mask));
 }
 
-const MASK_MAGIC = "FWPMASK1";
-
 /** The mask file that belongs to a checkpoint file. */
 export function maskFileFor(checkpointFile: string): string {
   return `${checkpointFile}.mask`;
 }
 
 /**
- * A mask file: "FWPMASK1", a uint32 header length, a JSON header (kernel table, meta), then one byte (0/1) per
- * entry. Written atomically. Only binary masks can be saved.
+ * A mask file: a container file (src/container.ts) of kind "mask", one bool tensor (a byte, 0 or 1) per kernel, its
+ * identity (what it belongs to, e.g. {pretrainKey, epoch, method}) and `meta` in the header. Written atomically.
+ * Only binary masks can be saved.
  */
-export function saveMask(file: string, mask: Mask, meta: Record<string, unknown> = {}): void {
-  const table: { name: string; offset: number; length: number }[] = [];
-  let offset = 0;
-  for (const [name, m] of Object.entries(mask)) {
-    table.push({ name, offset, length: m.length });
-    offset += m.length;
-  }
-  const body = new Uint8Array(offset);
-  for (const t of table) {
-    const m = mask[t.name];
-    for (let i = 0; i < m.length; i++) {
-      if (m[i] !== 0 && m[i] !== 1) throw new Error(`saveMask ${file}: mask["${t.name}"][${i}] = ${m[i]}; expected 0 or 1`);
-      body[t.offset + i] = m[i];
+export async function saveMask(file: string, mask: Mask, identity: Identity = {}, meta: Record<string, unknown> = {}): Promise<void> {
+  const tensors: tf.NamedTensorMap = {};
+  try {
+    for (const [name, m] of Object.entries(mask)) {
+      const bad = m.findIndex((v) => v !== 0 && v !== 1);
+      if (bad >= 0) throw new Error(`saveMask ${file}: mask["${name}"][${bad}] = ${m[bad]}; expected 0 or 1`);
+      tensors[name] = tf.tensor1d(Uint8Array.from(m), "bool");
     }
+    await writeContainer(file, "mask", identity, tensors, { meta });
+  } finally {
+    tf.dispose(Object.values(tensors));
   }
-  const header = Buffer.from(JSON.stringify({ kernels: table, meta }), "utf8");
-  const headerLen = Buffer.alloc(4);
-  headerLen.writeUInt32LE(header.length);
-  writeFileAtomic(file, Buffer.concat([Buffer.from(MASK_MAGIC), headerLen, header, Buffer.from(body)]));
 }
 
-export function loadMask(file: string): { mask: Mask; meta: Record<string, unknown> } {
-  const buf = fs.readFileSync(file);
-  if (buf.length < 12 || buf.subarray(0, 8).toString() !== MASK_MAGIC) {
-    throw new Error(`${file}: not an fwprune mask (expected magic "${MASK_MAGIC}")`);
-  }
-  const headerLen = buf.readUInt32LE(8);
-  if (12 + headerLen > buf.length) throw new Error(`${file}: truncated mask header`);
-  const header = JSON.parse(buf.subarray(12, 12 + headerLen).toString("utf8")) as {
-    kernels: { name: string; offset: number; length: number }[];
-    meta: Record<string, unknown>;
-  };
-  const start = 12 + headerLen;
-  const total = header.kernels.reduce((n, k) => n + k.length, 0);
-  if (buf.length !== start + total) throw new Error(`${file}: expected ${start + total} bytes, found ${buf.length} (truncated or corrupt mask)`);
+/** A mask file, verified; with `identity`, it must say it belongs to that. Throws naming the file. */
+export function loadMask(file: string, identity?: Identity): { mask: Mask; meta: Record<string, unknown>; identity: Identity } {
+  const { header, arrays } = readContainer(file, { kind: "mask", identity });
   const mask: Mask = {};
-  for (const k of header.kernels) mask[k.name] = Float32Array.from(buf.subarray(start + k.offset, start + k.offset + k.length));
-  return { mask, meta: header.meta };
+  for (const [name, values] of Object.entries(arrays)) mask[name] = Float32Array.from(values);
+  return { mask, meta: (header.info as { meta: Record<string, unknown> }).meta, identity: header.identity };
 }
