@@ -7,6 +7,7 @@ import { registerExperimentCommands } from "./experiment/commands";
 import { registerExportCommand } from "./experiment/export";
 import { formatSparseBenchLine, runSparseBench } from "./bench-sparse";
 import { dataDirFromFlag } from "./paths";
+import { registerPruneCommand } from "./prune-model";
 import { registerReproduceCommand } from "./reproduce";
 
 // commander: a well-kept, typed argument parser with generated --help for every subcommand.
@@ -82,6 +83,7 @@ program
 
 registerExperimentCommands(program);
 registerExportCommand(program);
+registerPruneCommand(program);
 registerClusterCommands(program);
 registerReproduceCommand(program);
 

@@ -53,3 +53,31 @@ export function assertWritableFolder(dir: string, what = "data folder"): void {
     throw new Error(`${what} ${dir}: ${probe} is not writable (${code === "EROFS" ? "read-only file system" : code}); expected a folder this user can write`);
   }
 }
+
+/**
+ * Write a folder all at once: every file into a new folder beside `dir` (each written atomically), then that folder
+ * renamed into place; an existing `dir` is moved aside first and removed only once the new one is in place. On any
+ * failure the new folder is removed and `dir` is as it was.
+ */
+export function writeFolderAtomic(dir: string, files: Record<string, string | Uint8Array>): void {
+  const target = path.resolve(dir);
+  const stamp = `${process.pid}.${Math.random().toString(36).slice(2)}`;
+  const fresh = `${target}.${stamp}.tmp`;
+  const old = `${target}.${stamp}.old`;
+  try {
+    fs.mkdirSync(fresh, { recursive: true });
+    for (const [name, data] of Object.entries(files)) writeFileAtomic(path.join(fresh, name), data);
+    if (fs.existsSync(target)) fs.renameSync(target, old);
+    try {
+      fs.renameSync(fresh, target);
+    } catch (err) {
+      if (fs.existsSync(old)) fs.renameSync(old, target);
+      throw err;
+    }
+  } catch (err) {
+    fs.rmSync(fresh, { recursive: true, force: true });
+    const e = err as NodeJS.ErrnoException;
+    throw new Error(`could not write ${target}: ${e.code ? `${e.code} (${e.message})` : e.message}`, { cause: err });
+  }
+  fs.rmSync(old, { recursive: true, force: true });
+}

@@ -119,14 +119,16 @@ export async function exportRun(opts: ExportOptions): Promise<ExportReport> {
 }
 
 /** Test accuracy of a layers model loaded by tf.loadLayersModel from memory, as a plain tfjs user would load it. */
-async function layersModelAccuracy(json: { modelTopology: object; weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[] }, weightBytes: Uint8Array, split: { images: Float32Array; labels: Int32Array; count: number }): Promise<number> {
+export async function layersModelAccuracy(json: { modelTopology: object; weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[] }, weightBytes: Uint8Array, split: { images: Float32Array; labels: Int32Array; count: number }): Promise<number> {
   const weightData = weightBytes.buffer.slice(weightBytes.byteOffset, weightBytes.byteOffset + weightBytes.length) as ArrayBuffer;
   const model = await tf.loadLayersModel({ load: async () => ({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData }) });
   try {
+    const shape = model.inputs[0].shape.slice(1) as number[];
+    const size = shape.reduce((a, b) => a * b, 1);
     let correct = 0;
     for (let s = 0; s < split.count; s += 1000) {
       const n = Math.min(1000, split.count - s);
-      const predicted = tf.tidy(() => (model.predict(tf.tensor4d(split.images.subarray(s * 784, (s + n) * 784), [n, 28, 28, 1])) as tf.Tensor).argMax(-1).dataSync());
+      const predicted = tf.tidy(() => (model.predict(tf.tensor(split.images.subarray(s * size, (s + n) * size), [n, ...shape])) as tf.Tensor).argMax(-1).dataSync());
       for (let i = 0; i < n; i++) if (predicted[i] === split.labels[s + i]) correct++;
     }
     return correct / split.count;
