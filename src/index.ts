@@ -7,6 +7,7 @@ export * from "./graph";
 export { loadGraph, loadModel, modelFromLayersModel } from "./graph/load";
 export * from "./random";
 export * from "./train";
+export * from "./examples";
 export * from "./prune";
 export * from "./experiment";
 export * from "./inference/csr";

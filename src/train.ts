@@ -1,10 +1,11 @@
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as tf from "@tensorflow/tfjs";
-import { IMAGE_SIZE, Split } from "./data";
+import { Split } from "./data";
 import { FusedMomentumOptimizer } from "./kernels";
 import { writeFileAtomic } from "./fsutil";
-import { SerializedGraph, asGraph, classCount, deserializeGraph, inputShape, serializeGraph } from "./graph";
+import { MNIST_SHAPE, checkSplitFits, splitTensors } from "./examples";
+import { SerializedGraph, deserializeGraph, inputShape, serializeGraph } from "./graph";
 import { Model, ModelLike, ModelSpec, Params, forward, modelFromWeights, trainableVariables } from "./model";
 import { Mask } from "./prune/mask";
 import { deriveSeed, shuffledIndices } from "./random";
@@ -110,29 +111,6 @@ export function trainStep(
   return value;
 }
 
-/** MNIST's example shape: the default where no model says otherwise. */
-const MNIST_SHAPE = [IMAGE_SIZE, IMAGE_SIZE, 1];
-
-/**
- * Check that a split fits a model before any work: as many values per example as the model's input takes, and
- * labels below its class count. Throws naming `what`, the numbers and what was expected.
- */
-export function checkSplitFits(model: ModelLike, split: Split, what = "data"): void {
-  const graph = asGraph(model);
-  const shape = inputShape(graph);
-  const size = shape.reduce((a, b) => a * b, 1);
-  if (split.labels.length !== split.count || split.images.length !== split.count * size) {
-    const perExample = split.count ? split.images.length / split.count : 0;
-    throw new Error(
-      `${what}: the split has ${split.count} examples, ${split.labels.length} labels and ${perExample} values per example; ` +
-        `model "${graph.name}" takes examples of shape [${shape}] (${size} values)`,
-    );
-  }
-  const classes = classCount(graph);
-  const bad = split.labels.findIndex((l) => !(l >= 0 && l < classes));
-  if (bad >= 0) throw new Error(`${what}: label ${split.labels[bad]} at example ${bad}; model "${graph.name}" has ${classes} classes (labels 0..${classes - 1})`);
-}
-
 /** Train for opts.epochs with minibatch SGD (momentum), seeded shuffling per epoch; throws DivergenceError on NaN. */
 let lastYield = 0;
 /**
@@ -218,12 +196,6 @@ export interface Evaluation {
 /** Accuracy and mean cross-entropy over a whole split, in batches. */
 export function evaluate(model: Model, split: Split, batchSize = 1000): Evaluation {
   return evaluateParams(model.graph, model.params, split, batchSize);
-}
-
-/** The split as tensors shaped for this model's input: x [count, ...input shape], y [count]. */
-export function splitTensors(model: ModelLike, split: Split, what = "data"): { x: tf.Tensor; y: tf.Tensor1D } {
-  checkSplitFits(model, split, what);
-  return { x: tf.tensor(split.images, [split.count, ...inputShape(asGraph(model))]), y: tf.tensor1d(split.labels, "int32") };
 }
 
 /** Accuracy and mean cross-entropy (on the logits) over a whole split, in batches, in inference mode. */

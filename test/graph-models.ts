@@ -64,9 +64,9 @@ export function sequentialModel(inputShape: [number, number, number] = [12, 12, 
 }
 
 /** A residual block with BN, a depthwise branch and both global pools, as a functional model. */
-export function functionalModel(inputShape: [number, number, number] = [10, 10, 3], classes = 5, name = "res-bn"): tf.LayersModel {
+export function functionalModel(inputShape: [number, number, number] = [10, 10, 3], classes = 5, name = "res-bn", stemStride = 1): tf.LayersModel {
   const x = tf.input({ shape: inputShape, name: "image" });
-  const a = tf.layers.conv2d({ name: "c1", filters: 8, kernelSize: 3, padding: "same", activation: "relu" }).apply(x) as tf.SymbolicTensor;
+  const a = tf.layers.conv2d({ name: "c1", filters: 8, kernelSize: 3, strides: stemStride, padding: "same", activation: "relu" }).apply(x) as tf.SymbolicTensor;
   let b = tf.layers.conv2d({ name: "c2", filters: 8, kernelSize: 3, padding: "same", useBias: false }).apply(a) as tf.SymbolicTensor;
   b = tf.layers.batchNormalization({ name: "bn2" }).apply(b) as tf.SymbolicTensor;
   let r = tf.layers.add({ name: "residual" }).apply([a, b]) as tf.SymbolicTensor;

@@ -78,14 +78,14 @@ test("forward pools before bias and ReLU while training: same loss and gradients
   for (const [name, v] of Object.entries(model.params)) if (name.endsWith("/bias")) v.assign(tf.randomUniform(v.shape, -0.1, 0.1, "float32", 5));
   const { x, y } = batch(0);
   const vars = Object.values(model.params);
-  const ours = tf.variableGrads(() => lossOf(forward(model.spec, model.params, x), y), vars);
+  const ours = tf.variableGrads(() => lossOf(forward(model.graph, model.params, x), y), vars);
   const spec = tf.variableGrads(() => lossOf(forwardInSpecOrder(model.params, x), y), vars);
   assert.ok(Math.abs(ours.value.dataSync()[0] - spec.value.dataSync()[0]) < 1e-6, "loss");
   for (const name of Object.keys(spec.grads)) {
     const { diff, scale } = maxRelativeDiff(spec.grads[name].dataSync() as Float32Array, ours.grads[name].dataSync() as Float32Array);
     assert.ok(scale > 0 && diff / scale < 1e-5, `gradient of ${name}: max |Δ| ${diff} vs max |g| ${scale}`);
   }
-  const inference = tf.tidy(() => forward(model.spec, model.params, x).dataSync());
+  const inference = tf.tidy(() => forward(model.graph, model.params, x).dataSync());
   const recorded = tf.tidy(() => forwardInSpecOrder(model.params, x).dataSync());
   const { diff, scale } = maxRelativeDiff(recorded as Float32Array, inference as Float32Array);
   assert.ok(diff / scale < 1e-5, `inference logits: max |Δ| ${diff} vs max |logit| ${scale}`);

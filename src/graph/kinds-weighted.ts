@@ -116,8 +116,10 @@ export const batchNorm: KindDef<"batch-norm"> = {
   },
   forward: (n, [x], p, ctx) => {
     const c = n.config;
-    const gamma = p("gamma");
-    const beta = p("beta");
+    // tfjs's batchNorm gradient saves its scale and offset: give it constants where the layer has none
+    const channels = [x.shape[x.rank - 1]];
+    const gamma = p("gamma") ?? tf.ones(channels);
+    const beta = p("beta") ?? tf.zeros(channels);
     if (!ctx.training) return tf.batchNorm(x, p("moving-mean") as tf.Tensor, p("moving-variance") as tf.Tensor, beta, gamma, c.epsilon);
     // Training: batch statistics (biased variance, as tfjs-layers and Keras); the moving ones move toward them.
     const axes = x.shape.slice(0, -1).map((_, i) => i);
