@@ -1,6 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { BackendName, initBackend } from "./backend";
 import { cpuClockMs, FusedMomentumOptimizer, KernelTiming, profileKernels } from "./kernels";
+import { classCount, inputShape } from "./graph";
+import { loadModel } from "./graph/load";
 import { countParams, createModel, disposeModel, forward, getWeights, modelFromWeights, PAPER_CNN } from "./model";
 import { groupL1, groupLayout, keptGroups, selectGroups, specFlops, surgery } from "./prune/groups";
 import { mulberry32 } from "./random";
@@ -9,7 +11,8 @@ import { timeInferenceSideBySide, trainStep } from "./train";
 /** `fwprune bench --json`'s line; the same definition as the PyTorch peer (shared/peers/torch_bench.py). */
 export interface BenchResult {
   backend: string;
-  model: "paper-cnn";
+  /** "paper-cnn", or the name of the model read with --model. */
+  model: string;
   batch: 64;
   trainSamplesPerSec: number;
   inferSamplesPerSec: number;
@@ -22,6 +25,8 @@ export interface BenchOptions {
   /** Also time each kernel over the training steps (a separate pass, so it does not slow the timed one). */
   profile?: boolean;
   seed?: number;
+  /** Time this saved TensorFlow.js layers model (model.json) instead of the paper CNN. */
+  modelFile?: string;
 }
 
 export interface KernelStepTiming {
@@ -44,27 +49,31 @@ const INFER_BATCH = 1000;
 const WARMUP_SAMPLES = 512;
 
 /**
- * Training = forward + backward + SGD-momentum update (src/train.ts's trainStep) of the paper CNN at batch 64;
- * inference = forward at batch 1000; both on uniform random images with random labels, after a warm-up.
+ * Training = forward + backward + SGD-momentum update (src/train.ts's trainStep) of the paper CNN (or of a saved
+ * model.json) at batch 64; inference = forward at batch 1000; both on uniform random images with random labels, after
+ * a warm-up.
  */
 export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
   const samples = opts.samples ?? 4096;
   if (!Number.isInteger(samples) || samples < 2000) throw new Error(`bench samples: got ${samples}; expected an integer ≥ 2000`);
   const backend = await initBackend(opts.backend, { quiet: true });
+  const model = opts.modelFile ? loadModel(opts.modelFile) : createModel(PAPER_CNN, opts.seed ?? 0);
+  const shape = inputShape(model.graph);
+  const size = shape.reduce((a, b) => a * b, 1);
+  const classes = classCount(model.graph);
   const rand = mulberry32(opts.seed ?? 0);
-  const images = new Float32Array(Math.max(samples, INFER_BATCH) * 28 * 28).map(() => rand());
-  const labels = new Int32Array(samples).map(() => Math.floor(rand() * 10));
-  const model = createModel(PAPER_CNN, opts.seed ?? 0);
+  const images = new Float32Array(Math.max(samples, INFER_BATCH) * size).map(() => rand());
+  const labels = new Int32Array(samples).map(() => Math.floor(rand() * classes));
   const optimizer = new FusedMomentumOptimizer(0.01, 0.9);
   const steps = Math.ceil(samples / BATCH);
   const batches = Array.from({ length: steps }, (_, i) => {
-    const size = Math.min(BATCH, samples - i * BATCH);
+    const count = Math.min(BATCH, samples - i * BATCH);
     return {
-      x: tf.tensor4d(images.subarray(i * BATCH * 784, (i * BATCH + size) * 784), [size, 28, 28, 1]),
-      y: tf.tensor1d(labels.subarray(i * BATCH, i * BATCH + size), "int32"),
+      x: tf.tensor(images.subarray(i * BATCH * size, (i * BATCH + count) * size), [count, ...shape]),
+      y: tf.tensor1d(labels.subarray(i * BATCH, i * BATCH + count), "int32"),
     };
   });
-  const inferX = tf.tensor4d(images.subarray(0, INFER_BATCH * 784), [INFER_BATCH, 28, 28, 1]);
+  const inferX = tf.tensor(images.subarray(0, INFER_BATCH * size), [INFER_BATCH, ...shape]);
   try {
     const trainOver = (count: number) => {
       for (let i = 0; i < count; i++) trainStep(model, optimizer, batches[i % steps].x, batches[i % steps].y);
@@ -83,7 +92,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
 
     const result: BenchResult = {
       backend,
-      model: "paper-cnn",
+      model: opts.modelFile ? model.graph.name : "paper-cnn",
       batch: BATCH,
       trainSamplesPerSec: round1(trainSamplesPerSec),
       inferSamplesPerSec: round1(inferSamplesPerSec),

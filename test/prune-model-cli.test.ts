@@ -145,4 +145,20 @@ test("fwprune prune refuses bad input with one clear line, a non-zero exit and n
   }
 });
 
+test("fwprune bench --model times a saved model's training and inference as one JSON line; --sparse is refused for it", async () => {
+  const file = await save(residualModel(), "bench");
+  const r = spawnSync(process.execPath, [CLI, "bench", "--model", file, "--samples", "2000", "--json"], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split("\n");
+  assert.equal(lines.length, 1, r.stdout);
+  const line = JSON.parse(lines[0]);
+  assert.deepEqual(Object.keys(line), ["backend", "model", "batch", "trainSamplesPerSec", "inferSamplesPerSec"]);
+  assert.equal(line.model, "tiny-residual");
+  assert.equal(line.batch, 64);
+  assert.ok(line.trainSamplesPerSec > 0 && line.inferSamplesPerSec > 0, lines[0]);
+  const sparse = spawnSync(process.execPath, [CLI, "bench", "--model", file, "--sparse"], { encoding: "utf8" });
+  assert.notEqual(sparse.status, 0);
+  assert.match(sparse.stderr, /fwprune: bench --model times dense training and inference only.*drop --sparse/);
+});
+
 test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
