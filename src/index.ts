@@ -21,3 +21,4 @@ export * from "./report/figures";
 export * from "./report/display";
 export { figureToPng, renderPng, closeBrowser, checkReport } from "./report/png";
 export * from "./notebook";
+export * from "./prune-model";

@@ -9,20 +9,21 @@ import { writeFolderAtomic } from "./fsutil";
 import { classCount, inputShape, paramCount, totalFlops } from "./graph";
 import { loadModel } from "./graph/load";
 import { layersArtifactsFor } from "./inference/export";
-import { Model, disposeModel, getWeights } from "./model";
+import * as tf from "@tensorflow/tfjs";
+import { Model, disposeModel, forward, getWeights, trainableVariables } from "./model";
 import { Mask, applyMask, weightSparsity } from "./prune/mask";
 import { getMethod, methodNames, parseParams } from "./prune/method";
 import "./prune/methods";
 import { retrainInPlace } from "./prune/retrain";
-import { evaluate } from "./train";
+import { evaluate, lossOf } from "./train";
 
 /** `fwprune prune`: prune a TensorFlow.js layers model the user saved (model.json), fine-tune it, write it back. */
 
 export interface PruneModelOptions {
   /** Path of the model.json (its weight files beside it). */
   model: string;
-  /** mnist-embedded | mnist | fashion-mnist | a folder holding the four IDX files. */
-  data: string;
+  /** mnist-embedded | mnist | fashion-mnist | a folder holding the four IDX files; or a dataset spec (a config's). */
+  data: string | DatasetSpec;
   method: string;
   /** Method parameters (as a config's `params` for this method); defaults otherwise. */
   params?: Record<string, unknown>;
@@ -69,7 +70,7 @@ const DATA_NAMES = ["mnist-embedded", "mnist", "fashion-mnist"] as const;
 
 /** The dataset a --data value names; a folder must hold the four IDX files. Throws naming the value. */
 export function dataSpecFor(value: string, limits: { limitTrain?: number; limitTest?: number } = {}): DatasetSpec {
-  const defined = Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined));
+  const defined = definedLimits(limits);
   if ((DATA_NAMES as readonly string[]).includes(value)) return { name: value as (typeof DATA_NAMES)[number], ...defined } as DatasetSpec;
   if (!fs.existsSync(value) || !fs.statSync(value).isDirectory()) {
     throw new Error(`--data: ${JSON.stringify(value)} is neither ${DATA_NAMES.join(", ")} nor an existing folder`);
@@ -77,6 +78,10 @@ export function dataSpecFor(value: string, limits: { limitTrain?: number; limitT
   const problem = describeIdxFolderProblem(value);
   if (problem) throw new Error(`--data: ${problem} (image folders are not supported by this build yet)`);
   return { name: "idx", dir: path.resolve(value), ...defined };
+}
+
+function definedLimits(limits: { limitTrain?: number; limitTest?: number }): { limitTrain?: number; limitTest?: number } {
+  return Object.fromEntries(Object.entries({ limitTrain: limits.limitTrain, limitTest: limits.limitTest }).filter(([, v]) => v !== undefined));
 }
 
 /** Every dataset --data can name here holds 28×28×1 images of ten classes. */
@@ -89,6 +94,22 @@ function checkModelFitsData(model: Model, file: string, data: string): void {
   }
   const classes = classCount(model.graph);
   if (classes !== NUM_CLASSES) throw new Error(`--model ${file}: the model's head has ${classes} classes; --data ${data} has ${NUM_CLASSES}`);
+}
+
+/**
+ * One gradient of the loss on a blank example, discarded: a layer the backend cannot differentiate (a kernel it
+ * lacks) stops the command here, before any work, rather than in the middle of pruning.
+ */
+function checkTrainable(model: Model, file: string): void {
+  try {
+    tf.tidy(() => {
+      const x = tf.zeros([1, ...inputShape(model.graph)]);
+      const { grads } = tf.variableGrads(() => lossOf(forward(model.graph, model.params, x, { training: true }) as tf.Tensor2D, tf.tensor1d([0], "int32")), trainableVariables(model));
+      return Object.values(grads);
+    });
+  } catch (err) {
+    throw new Error(`--model ${file}: cannot be trained on the ${tf.getBackend()} backend (${(err as Error).message}); FWPRUNE_BACKEND=cpu trains it, slowly`);
+  }
 }
 
 function checkFraction(flag: string, value: number | undefined): void {
@@ -125,16 +146,18 @@ export async function pruneModelFile(opts: PruneModelOptions): Promise<PruneRepo
   if (!(Number.isInteger(epochs) && epochs >= 0)) throw new Error(`--epochs: expected an integer ≥ 0, got ${epochs}`);
   const out = path.resolve(opts.out);
   checkOut(out);
-  const spec = dataSpecFor(opts.data, { limitTrain: opts.limitTrain, limitTest: opts.limitTest });
+  const spec = typeof opts.data === "string" ? dataSpecFor(opts.data, { limitTrain: opts.limitTrain, limitTest: opts.limitTest }) : { ...opts.data, ...definedLimits(opts) };
+  const dataName = typeof opts.data === "string" ? opts.data : opts.data.name;
   await ensureBackend();
   const model = loadModel(opts.model);
   let pruned: Model | undefined;
   try {
-    checkModelFitsData(model, opts.model, opts.data);
+    checkModelFitsData(model, opts.model, dataName);
+    checkTrainable(model, opts.model);
     if (structured) {
       throw new Error(`--method ${opts.method}: structured methods do not run on an imported model in this build yet; use a weight-level method (magnitude, random, fw, fw-momentum)`);
     }
-    opts.onStatus?.(`loading ${opts.data}`);
+    opts.onStatus?.(`loading ${dataName}`);
     const data: Dataset = datasetFor(spec);
     const dense = evaluate(model, data.test);
 
@@ -162,7 +185,7 @@ export async function pruneModelFile(opts: PruneModelOptions): Promise<PruneRepo
     const before = paramCount(model.graph);
     const report: PruneReport = {
       model: path.resolve(opts.model),
-      data: opts.data,
+      data: dataName,
       method: opts.method,
       params: { before, after: before - sparsity.zeros },
       sparsity: sparsity.global,
