@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "./backend";
-import { datasetFor } from "./data";
+import { pixelsPerImage } from "./data";
+import { datasetFor } from "./datasets";
 import { loadConfig } from "./experiment/config";
 import { planPretraining, planRuns } from "./experiment/plan";
 import { pretrain } from "./experiment/pretrain";
@@ -73,7 +74,7 @@ export async function runSparseBench(opts: SparseBenchOptions): Promise<SparseBe
   const test = datasetFor(config.dataset).test;
   const maxBatch = Math.max(...batches);
   if (test.count < maxBatch) throw new Error(`the quick preset's test split has ${test.count} images; batch ${maxBatch} needs more`);
-  const images = tf.tensor4d(test.images.subarray(0, maxBatch * 784), [maxBatch, 28, 28, 1]);
+  const images = tf.tensor4d(test.images.subarray(0, maxBatch * pixelsPerImage(test.shape)), [maxBatch, ...test.shape]);
 
   const lines: SparseBenchLine[] = [];
   try {

@@ -5,6 +5,7 @@ import { classCount, inputShape } from "./graph";
 import { loadModel } from "./graph/load";
 import { countParams, createModel, disposeModel, forward, getWeights, modelFromWeights, PAPER_CNN } from "./model";
 import { groupL1, groupLayout, keptGroups, selectGroups, specFlops, surgery } from "./prune/groups";
+import { Split } from "./data";
 import { mulberry32 } from "./random";
 import { timeInferenceSideBySide, trainStep } from "./train";
 
@@ -157,7 +158,7 @@ export async function benchStructured(reduction: number, opts: { backend?: Backe
   const surgered = modelFromWeights(smaller.spec, smaller.weights);
   const rand = mulberry32((opts.seed ?? 0) + 1);
   const count = 2000;
-  const split = { images: new Float32Array(count * 784).map(() => rand()), labels: new Int32Array(count), count };
+  const split: Split = { images: new Float32Array(count * 784).map(() => rand()), labels: new Int32Array(count), count, shape: [28, 28, 1] };
   try {
     const ms = (batchSize: number, samples: number) => {
       const [s, d] = timeInferenceSideBySide([surgered, dense], split, { repeats, batchSize, samples });

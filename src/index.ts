@@ -2,6 +2,7 @@
 export * from "./backend";
 export * from "./paths";
 export * from "./data";
+export * from "./datasets";
 export * from "./model";
 export * from "./graph";
 export { loadGraph, loadModel, modelFromLayersModel } from "./graph/load";

@@ -1,7 +1,7 @@
 // What a notebook cell calls: the config and cache folder the notebook runs with (FWPRUNE_PRESET, FWPRUNE_DATA_DIR),
 // sweeps and single runs with live progress, and FW explorations (custom schedules allowed) as ordinary cached runs.
 import * as path from "path";
-import { datasetFor } from "./data";
+import { datasetFor } from "./datasets";
 import { Model } from "./model";
 import { ExperimentConfig, MethodEntry, budgetsOf, loadConfig, validateConfig } from "./experiment/config";
 import { canonicalJson, hashKey, planRuns, pretrainInputs } from "./experiment/plan";

@@ -1,7 +1,8 @@
 import { Command } from "commander";
 import * as fs from "fs";
 import * as path from "path";
-import { Dataset, DatasetSpec, IMAGE_SIZE, NUM_CLASSES, datasetFor, describeIdxFolderProblem } from "./data";
+import { Dataset } from "./data";
+import { DatasetSpec, ModelIO, checkDataFitsModel, datasetFor, resolveDataArgument } from "./datasets";
 import { countingBar, positiveInteger } from "./experiment/commands";
 import { layersModelAccuracy } from "./experiment/export";
 import { ensureBackend, flopsOf } from "./experiment/run";
@@ -22,7 +23,7 @@ import { evaluate, lossOf } from "./train";
 export interface PruneModelOptions {
   /** Path of the model.json (its weight files beside it). */
   model: string;
-  /** mnist-embedded | mnist | fashion-mnist | a folder holding the four IDX files; or a dataset spec (a config's). */
+  /** mnist-embedded | mnist | fashion-mnist | a folder (four IDX files, or one sub-folder of images per class); or a dataset spec. */
   data: string | DatasetSpec;
   method: string;
   /** Method parameters (as a config's `params` for this method); defaults otherwise. */
@@ -66,34 +67,8 @@ export interface PruneReport {
   notes: string[];
 }
 
-const DATA_NAMES = ["mnist-embedded", "mnist", "fashion-mnist"] as const;
-
-/** The dataset a --data value names; a folder must hold the four IDX files. Throws naming the value. */
-export function dataSpecFor(value: string, limits: { limitTrain?: number; limitTest?: number } = {}): DatasetSpec {
-  const defined = definedLimits(limits);
-  if ((DATA_NAMES as readonly string[]).includes(value)) return { name: value as (typeof DATA_NAMES)[number], ...defined } as DatasetSpec;
-  if (!fs.existsSync(value) || !fs.statSync(value).isDirectory()) {
-    throw new Error(`--data: ${JSON.stringify(value)} is neither ${DATA_NAMES.join(", ")} nor an existing folder`);
-  }
-  const problem = describeIdxFolderProblem(value);
-  if (problem) throw new Error(`--data: ${problem} (image folders are not supported by this build yet)`);
-  return { name: "idx", dir: path.resolve(value), ...defined };
-}
-
 function definedLimits(limits: { limitTrain?: number; limitTest?: number }): { limitTrain?: number; limitTest?: number } {
   return Object.fromEntries(Object.entries({ limitTrain: limits.limitTrain, limitTest: limits.limitTest }).filter(([, v]) => v !== undefined));
-}
-
-/** Every dataset --data can name here holds 28×28×1 images of ten classes. */
-const DATA_SHAPE = [IMAGE_SIZE, IMAGE_SIZE, 1];
-
-function checkModelFitsData(model: Model, file: string, data: string): void {
-  const shape = inputShape(model.graph);
-  if (shape.join(",") !== DATA_SHAPE.join(",")) {
-    throw new Error(`--model ${file}: the model takes inputs of shape [${shape}]; --data ${data} holds images of shape [${DATA_SHAPE}]`);
-  }
-  const classes = classCount(model.graph);
-  if (classes !== NUM_CLASSES) throw new Error(`--model ${file}: the model's head has ${classes} classes; --data ${data} has ${NUM_CLASSES}`);
 }
 
 /**
@@ -146,13 +121,21 @@ export async function pruneModelFile(opts: PruneModelOptions): Promise<PruneRepo
   if (!(Number.isInteger(epochs) && epochs >= 0)) throw new Error(`--epochs: expected an integer ≥ 0, got ${epochs}`);
   const out = path.resolve(opts.out);
   checkOut(out);
-  const spec = typeof opts.data === "string" ? dataSpecFor(opts.data, { limitTrain: opts.limitTrain, limitTest: opts.limitTest }) : { ...opts.data, ...definedLimits(opts) };
   const dataName = typeof opts.data === "string" ? opts.data : opts.data.name;
   await ensureBackend();
   const model = loadModel(opts.model);
   let pruned: Model | undefined;
   try {
-    checkModelFitsData(model, opts.model, dataName);
+    // The data is checked against the model's input shape and head before any of it is read.
+    const io: ModelIO = { inputShape: inputShape(model.graph), classes: classCount(model.graph) };
+    let spec: DatasetSpec;
+    if (typeof opts.data === "string") {
+      spec = resolveDataArgument(opts.data, io);
+    } else {
+      spec = opts.data;
+      checkDataFitsModel(spec, io);
+    }
+    spec = { ...spec, ...definedLimits(opts) };
     checkTrainable(model, opts.model);
     if (structured) {
       throw new Error(`--method ${opts.method}: structured methods do not run on an imported model in this build yet; use a weight-level method (magnitude, random, fw, fw-momentum)`);
@@ -240,7 +223,7 @@ export function registerPruneCommand(program: Command): void {
         "fine-tune it with the mask held, and write model.json + weights.bin (loadable by plain tfjs) and report.json to --out",
     )
     .requiredOption("--model <path>", "the model.json (its weight files beside it)")
-    .requiredOption("--data <name|dir>", `${DATA_NAMES.join(" | ")} | a folder holding the four IDX files (28×28×1 images, 10 classes)`)
+    .requiredOption("--data <name|dir>", "mnist-embedded | mnist | fashion-mnist | a folder: the four IDX files, or one sub-folder of PNG/JPEG images per class (resized to the model's input)")
     .requiredOption("--method <name>", "a pruning method (fwprune methods lists them): magnitude, random, fw, fw-momentum")
     .requiredOption("--out <dir>", "the folder to write (new, empty, or an earlier fwprune prune output, which is replaced)")
     .option("--sparsity <s>", "weight-level methods: the fraction of prunable weights to remove (default 0.9)", fraction("--sparsity"))

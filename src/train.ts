@@ -1,11 +1,11 @@
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as tf from "@tensorflow/tfjs";
-import { Split } from "./data";
+import { Split, pixelsPerImage } from "./data";
 import { FusedMomentumOptimizer } from "./kernels";
 import { writeFileAtomic } from "./fsutil";
-import { MNIST_SHAPE, checkSplitFits, splitTensors } from "./examples";
-import { SerializedGraph, deserializeGraph, inputShape, serializeGraph } from "./graph";
+import { checkSplitFits, splitTensors } from "./examples";
+import { SerializedGraph, deserializeGraph, serializeGraph } from "./graph";
 import { Model, ModelLike, ModelSpec, Params, forward, modelFromWeights, trainableVariables } from "./model";
 import { Mask } from "./prune/mask";
 import { deriveSeed, shuffledIndices } from "./random";
@@ -128,15 +128,15 @@ export async function yieldNow(): Promise<void> {
  * The minibatch of examples `idx`, copied out in JavaScript: tf.gather over the whole split on wasm costs about
  * 1.3 ms per batch of 64 (about 5% of a training step), the copy a few microseconds.
  */
-export function minibatch(split: Split, idx: Int32Array, exampleShape: number[] = MNIST_SHAPE): [tf.Tensor4D, tf.Tensor1D] {
-  const size = exampleShape.reduce((a, b) => a * b, 1);
+export function minibatch(split: Split, idx: Int32Array): [tf.Tensor4D, tf.Tensor1D] {
+  const size = pixelsPerImage(split.shape);
   const images = new Float32Array(idx.length * size);
   const labels = new Int32Array(idx.length);
   idx.forEach((example, j) => {
     images.set(split.images.subarray(example * size, (example + 1) * size), j * size);
     labels[j] = split.labels[example];
   });
-  return [tf.tensor(images, [idx.length, ...exampleShape]) as tf.Tensor as tf.Tensor4D, tf.tensor1d(labels, "int32")];
+  return [tf.tensor4d(images, [idx.length, ...split.shape]), tf.tensor1d(labels, "int32")];
 }
 
 export async function train(model: Model, split: Split, opts: TrainOptions): Promise<TrainResult> {
@@ -144,7 +144,6 @@ export async function train(model: Model, split: Split, opts: TrainOptions): Pro
   // tf.train.momentum's update, fused into one kernel per variable on wasm.
   const optimizer = new FusedMomentumOptimizer(opts.lr ?? 0.01, opts.momentum ?? 0.9);
   checkSplitFits(model.graph, split, "train");
-  const exampleShape = inputShape(model.graph);
   const stream = opts.streamLabel ?? "train";
   const maskTensors = opts.mask ? maskToTensors(model, opts.mask) : undefined;
   if (maskTensors) applyMaskInPlace(model, maskTensors);
@@ -165,7 +164,7 @@ export async function train(model: Model, split: Split, opts: TrainOptions): Pro
       let sum = 0;
       for (let b = 0; b < batches; b++) {
         const idx = order.subarray(b * batchSize, Math.min(inEpoch, (b + 1) * batchSize));
-        const [xb, yb] = minibatch(split, idx, exampleShape);
+        const [xb, yb] = minibatch(split, idx);
         const loss = trainStep(model, optimizer, xb, yb, maskTensors, deriveSeed(opts.seed, `${stream}/dropout/${epoch}/${b}`));
         tf.dispose([xb, yb]);
         limit ??= DIVERGENCE_FACTOR * Math.max(loss, 1);
@@ -254,7 +253,7 @@ export function timeInferenceSideBySide(models: (Model | Predictor)[], split: Sp
   const batchSize = opts.batchSize ?? 1000;
   const count = Math.min(split.count, opts.samples ?? split.count);
   const shapeFrom = models.find((m): m is Model => "params" in m);
-  const data = shapeFrom ? splitTensors(shapeFrom.graph, split, "timing") : { x: tf.tensor(split.images, [split.count, ...MNIST_SHAPE]), y: tf.tensor1d(split.labels, "int32") };
+  const data = shapeFrom ? splitTensors(shapeFrom.graph, split, "timing") : { x: tf.tensor(split.images, [split.count, ...split.shape]), y: tf.tensor1d(split.labels, "int32") };
   const batches: tf.Tensor4D[] = [];
   for (let s = 0; s < count; s += batchSize) batches.push(tf.slice(data.x, s, Math.min(batchSize, count - s)) as tf.Tensor4D);
   const predict = (model: Model | Predictor, xb: tf.Tensor4D) =>

@@ -5,20 +5,10 @@ import * as os from "os";
 import * as path from "path";
 import * as zlib from "zlib";
 import * as tf from "@tensorflow/tfjs";
-import {
-  describeDataset,
-  embeddedSplitIndices,
-  FASHION_MNIST_DEBIAN_DIR,
-  IDX_IMAGES_MAGIC,
-  IDX_LABELS_MAGIC,
-  loadDataset,
-  PIXELS_PER_IMAGE,
-  readEmbeddedMnist,
-  readIdx,
-  readIdxSplit,
-  Split,
-  toTensors,
-} from "../src/data";
+import { describeDataset, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, readIdx, readIdxSplit, Split, toTensors } from "../src/data";
+import { embeddedSplitIndices, FASHION_MNIST_DEBIAN_DIR, loadDataset, readEmbeddedMnist } from "../src/datasets";
+
+const PIXELS_PER_IMAGE = 28 * 28;
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-data-"));
 process.on("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -112,7 +102,7 @@ test("readIdxSplit: labels vs images count mismatch names both files and both co
   assertThrowsWith(() => readIdxSplit(imagesFile, labelsFile), [labelsFile, imagesFile, "3 labels", "4 images"]);
   const wrongSize = writeFile("mismatch/small-images-idx3-ubyte", idxBytes(IDX_IMAGES_MAGIC, [3, 10, 10], new Uint8Array(300)));
   const labels3 = writeFile("mismatch/labels3-idx1-ubyte", idxBytes(IDX_LABELS_MAGIC, [3], fakeLabels(3)));
-  assertThrowsWith(() => readIdxSplit(wrongSize, labels3), [wrongSize, "10×10", "expected 28×28"]);
+  assertThrowsWith(() => readIdxSplit(wrongSize, labels3, { shape: [28, 28, 1] }), [wrongSize, "10×10", "expected 28×28"]);
 });
 
 test("loadDataset idx: a folder of the four files (any mix of plain and .gz), limits, missing files", () => {
@@ -230,5 +220,5 @@ test("toTensors gives x [N,28,28,1] float32 and y [N] int32 with the split's val
   } finally {
     tf.dispose([x, y]);
   }
-  assertThrowsWith(() => toTensors({ images: new Float32Array(10), labels: new Int32Array(1), count: 1 }), ["count 1", "10 pixels", "784"]);
+  assertThrowsWith(() => toTensors({ images: new Float32Array(10), labels: new Int32Array(1), count: 1, shape: [28, 28, 1] }), ["count 1", "10 pixels", "784"]);
 });

@@ -7,7 +7,7 @@ import {
   ConfigError, PRESETS, budgetsOf, canonicalJson, deepMerge, hashKey, loadConfig, parseShard, planPretraining, planRuns,
   resolveConfig, shardRuns, sweep, validateConfig,
 } from "../src/experiment";
-import { loadDataset } from "../src/data";
+import { loadDataset } from "../src/datasets";
 import { summarize, tQuantile975 } from "../src/analysis/stats";
 
 const tiny = { preset: "quick", dataset: { name: "mnist-embedded", limitTrain: 500, limitTest: 200 }, pretrain: { epochs: 2 }, budgets: [1, 2] };

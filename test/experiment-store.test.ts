@@ -10,7 +10,7 @@ import { fork } from "child_process";
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import { initBackend } from "../src/backend";
-import { datasetFor } from "../src/data";
+import { datasetFor } from "../src/datasets";
 import {
   PRESETS, checkpointFile, computeRecord, intactEpochs, lockPath, planPretraining, planRuns, resolveConfig, sweep, tryLock, waitForLock,
 } from "../src/experiment";

@@ -25,7 +25,7 @@ const CONFIG = {
 /** The config's test digits as files, dumped by a separate process through the library (this file imports none of it). */
 function testSplit(dir: string, dataset: typeof CONFIG.dataset): { images: Float32Array; labels: Int32Array; count: number } {
   const dump = path.join(dir, "test-split.bin");
-  const script = `const fs = require("fs"); const { datasetFor } = require(${JSON.stringify(path.join(ROOT, "dist", "data"))});
+  const script = `const fs = require("fs"); const { datasetFor } = require(${JSON.stringify(path.join(ROOT, "dist", "datasets"))});
     const t = datasetFor(${JSON.stringify(dataset)}).test;
     fs.writeFileSync(${JSON.stringify(dump)}, Buffer.concat([Buffer.from(t.images.buffer, t.images.byteOffset, t.images.byteLength), Buffer.from(t.labels.buffer, t.labels.byteOffset, t.labels.byteLength)]));`;
   const dumped = spawnSync(process.execPath, ["-e", script], { encoding: "utf8" });

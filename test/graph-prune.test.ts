@@ -2,7 +2,7 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/backend";
-import { loadDataset } from "../src/data";
+import { loadDataset } from "../src/datasets";
 import { forward, layersModelArtifacts, prunableParams } from "../src/graph";
 import { modelFromLayersModel } from "../src/graph/load";
 import { Model, disposeModel, getWeights } from "../src/model";

@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
-import { datasetFor } from "../src/data";
+import { datasetFor } from "../src/datasets";
 import { loadInTfjs, saveLayersModel } from "./graph-models";
 
 const CLI = path.join(__dirname, "..", "dist", "cli.js");
@@ -126,7 +126,7 @@ test("fwprune prune refuses bad input with one clear line, a non-zero exit and n
   const wrongShape = await save(separableModel([12, 12, 3]), "wrong-shape");
   const unsupported = await save(tf.sequential({ layers: [tf.layers.upSampling2d({ name: "up", inputShape: [14, 14, 1] }), tf.layers.flatten({ name: "f" }), tf.layers.dense({ name: "d", units: 10 })] }), "unsupported");
   const cases: [string, string[], RegExp][] = [
-    ["shape mismatch", ["--model", wrongShape, "--method", "magnitude"], /shape \[12,12,3\].*\[28,28,1\]/],
+    ["shape mismatch", ["--model", wrongShape, "--method", "magnitude"], /--data "mnist-embedded": its images are 28×28×1 .*the model's input is 12×12×3/],
     ["unsupported layer", ["--model", unsupported, "--method", "magnitude"], /layer "up" has class "UpSampling2D".*supported:/],
     ["--flop-reduction with a weight-level method", ["--model", good, "--method", "magnitude", "--flop-reduction", "0.5"], /--flop-reduction.*--sparsity/],
     ["missing file", ["--model", path.join(tmp, "none", "model.json"), "--method", "magnitude"], /none\/model\.json: cannot read the model \(ENOENT\)/],

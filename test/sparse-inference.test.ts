@@ -6,7 +6,7 @@ import * as path from "path";
 import * as assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/backend";
-import { loadDataset } from "../src/data";
+import { loadDataset } from "../src/datasets";
 import { csrFromDense } from "../src/inference/csr";
 import { decodeSparseWeights, encodeSparseWeights } from "../src/inference/export";
 import { CompileOptions, compileSparseModel } from "../src/inference/sparse-model";

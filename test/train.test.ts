@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { initBackend } from "../src/backend";
-import { loadDataset } from "../src/data";
+import { loadDataset } from "../src/datasets";
 import * as tf from "@tensorflow/tfjs";
 import { PAPER_CNN, countParams, createModel, getWeights, modelFromWeights, paramShapes, prunableNames, disposeModel } from "../src/model";
 import { DivergenceError, checkpointProblem, evaluate, loadCheckpoint, saveCheckpoint, timeInference, train } from "../src/train";

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/backend";
-import { loadDataset } from "../src/data";
+import { loadDataset } from "../src/datasets";
 import { FusedMomentumOptimizer } from "../src/kernels";
 import { PAPER_CNN, Params, createModel, disposeModel, forward, getWeights } from "../src/model";
 import { lossOf, trainStep } from "../src/train";

@@ -2,6 +2,7 @@ import { Command } from "commander";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { datasetNames, getDataset } from "../datasets";
 import { aggregateCsv, aggregateRecords, formatAggregate } from "../report/frame";
 import { loadConfig } from "./config";
 import { parseShard, planRuns, shardRuns } from "./plan";
@@ -88,6 +89,22 @@ export function registerExperimentCommands(program: Command): void {
         const target = method.retrain(defaults) === "surgered" ? " (prunes to the target FLOP reduction)" : " (prunes to the target sparsity)";
         console.log(`${name}${method.prune ? target : ""}: ${method.summary}`);
         for (const [key, value] of Object.entries(params)) console.log(`    ${key}: ${JSON.stringify(value)}`);
+      }
+    });
+
+  program
+    .command("datasets")
+    .description("list the datasets a config can name (its \"dataset\" field), with their fields and defaults")
+    .action(() => {
+      for (const name of datasetNames()) {
+        const kind = getDataset(name);
+        console.log(`${name}: ${kind.summary}`);
+        const shape = kind.schema.shape as Record<string, { isOptional(): boolean }>;
+        for (const [key, field] of Object.entries(shape)) {
+          if (key === "name") continue;
+          const fallback = (kind.defaults as Record<string, unknown>)[key];
+          console.log(`    ${key}${field.isOptional() ? (fallback === undefined ? " (optional)" : `: ${JSON.stringify(fallback)}`) : " (required)"}`);
+        }
       }
     });
 

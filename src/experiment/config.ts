@@ -1,7 +1,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import { z } from "zod";
-import { DatasetSpec, EMBEDDED_MNIST_COUNT, FASHION_MNIST_DEBIAN_DIR, IDX_FILES, NUM_CLASSES, describeIdxFolderProblem } from "../data";
+import { datasetClasses, datasetProblems, datasetSchema, datasetShape } from "../datasets";
+import { formatShape } from "../data";
 import { ModelSpec, PAPER_CNN, paramShapes } from "../model";
 import { Method, RetrainMode, getMethod, methodNames } from "../prune/method";
 import "../prune/methods";
@@ -14,14 +15,6 @@ const positiveInt = z.number().int().positive().max(1_000_000);
 const nonNegativeInt = z.number().int().nonnegative();
 const positiveNumber = z.number().positive().finite();
 const fraction = z.number().min(0).lt(1);
-const limits = { limitTrain: positiveInt.optional(), limitTest: positiveInt.optional() };
-
-const DatasetSchema = z.discriminatedUnion("name", [
-  z.object({ name: z.literal("mnist-embedded"), trainSize: nonNegativeInt.optional(), testSize: nonNegativeInt.optional(), seed: z.number().int().optional(), ...limits }).strict(),
-  z.object({ name: z.literal("mnist"), ...limits }).strict(),
-  z.object({ name: z.literal("fashion-mnist"), dir: z.string().min(1).optional(), ...limits }).strict(),
-  z.object({ name: z.literal("idx"), dir: z.string().min(1), ...limits }).strict(),
-]);
 
 const activation = z.enum(["relu", "linear"]);
 const width = positiveInt.max(4096);
@@ -74,7 +67,8 @@ export const ConfigSchema = z.object({
   /** A preset this config was merged over (informational once resolved). */
   preset: z.enum(PRESET_NAMES).optional(),
   name: z.string().min(1),
-  dataset: DatasetSchema,
+  /** One of the registered datasets (src/datasets), by name. */
+  dataset: datasetSchema(),
   model: ModelSchema,
   pretrain: PretrainSchema,
   /** Pre-training budgets (checkpoint epochs) to evaluate; default 1..pretrain.epochs. */
@@ -138,12 +132,16 @@ export const ConfigSchema = z.object({
   } catch (err) {
     ctx.addIssue({ code: "custom", path: ["model"], message: (err as Error).message });
   }
-  const folderProblem = datasetFolderProblem(c.dataset as DatasetSpec);
-  if (folderProblem) ctx.addIssue({ code: "custom", path: ["dataset", "dir"], message: folderProblem });
-  for (const [field, problem] of datasetSizeProblems(c.dataset as DatasetSpec)) ctx.addIssue({ code: "custom", path: ["dataset", field], message: problem });
-  const classes = c.model.layers[c.model.layers.length - 1];
-  if (classes.type !== "dense" || classes.units !== NUM_CLASSES) {
-    ctx.addIssue({ code: "custom", path: ["model", "layers", c.model.layers.length - 1], message: `the last layer must be dense with ${NUM_CLASSES} units (one logit per class)` });
+  const dataProblems = datasetProblems(c.dataset);
+  for (const [field, problem] of dataProblems) ctx.addIssue({ code: "custom", path: ["dataset", field], message: problem });
+  if (dataProblems.length > 0) return;
+  const [shape, classes] = [datasetShape(c.dataset), datasetClasses(c.dataset)];
+  if (c.model.inputShape.some((d, i) => d !== shape[i])) {
+    ctx.addIssue({ code: "custom", path: ["model", "inputShape"], message: `the dataset's images are ${formatShape(shape)} (H×W×C); expected the model's input to be the same` });
+  }
+  const last = c.model.layers[c.model.layers.length - 1];
+  if (last.type !== "dense" || last.units !== classes) {
+    ctx.addIssue({ code: "custom", path: ["model", "layers", c.model.layers.length - 1], message: `the last layer must be dense with ${classes} units (one logit per class of the dataset)` });
   }
 });
 
@@ -202,31 +200,6 @@ function resolveEntries(c: ParsedConfig): ExperimentConfig {
     return entry;
   });
   return { ...c, methods };
-}
-
-/** Requests for more images than the data holds (known sizes: the embedded 10,000, MNIST and Fashion-MNIST 60,000/10,000). */
-function datasetSizeProblems(spec: DatasetSpec): [string, string][] {
-  const out: [string, string][] = [];
-  let train: number | undefined;
-  let test: number | undefined;
-  if (spec.name === "mnist-embedded") {
-    const trainSize = spec.trainSize ?? 8000;
-    const testSize = spec.testSize ?? 2000;
-    if (trainSize + testSize > EMBEDDED_MNIST_COUNT) out.push(["trainSize", `trainSize + testSize = ${trainSize + testSize}, but the embedded set holds ${EMBEDDED_MNIST_COUNT} digits; expected at most ${EMBEDDED_MNIST_COUNT} (or dataset "mnist" for 60,000/10,000)`]);
-    [train, test] = [trainSize, testSize];
-  } else if (spec.name === "mnist" || spec.name === "fashion-mnist") {
-    [train, test] = [60_000, 10_000];
-  }
-  if (train !== undefined && spec.limitTrain !== undefined && spec.limitTrain > train) out.push(["limitTrain", `the training split holds ${train} images; expected at most ${train}`]);
-  if (test !== undefined && spec.limitTest !== undefined && spec.limitTest > test) out.push(["limitTest", `the test split holds ${test} images; expected at most ${test}`]);
-  return out;
-}
-
-function datasetFolderProblem(spec: DatasetSpec): string | undefined {
-  if (spec.name !== "idx" && spec.name !== "fashion-mnist") return undefined;
-  const dir = spec.dir ?? FASHION_MNIST_DEBIAN_DIR;
-  if (!fs.existsSync(dir)) return `folder ${JSON.stringify(dir)} does not exist; expected a folder holding ${Object.values(IDX_FILES).join(", ")} (each may end in .gz)`;
-  return describeIdxFolderProblem(dir);
 }
 
 // ---------------------------------------------------------------- presets (the protocol's defaults)

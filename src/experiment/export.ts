@@ -2,7 +2,8 @@ import { Command } from "commander";
 import * as fs from "fs";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
-import { datasetFor } from "../data";
+import { Split, pixelsPerImage } from "../data";
+import { datasetFor } from "../datasets";
 import { assertWritableFolder, writeFileAtomic } from "../fsutil";
 import { FileSize, decodeSparseWeights, encodeSparseWeights, layersArtifactsFor, sizeOf } from "../inference/export";
 import { Model, ModelSpec, getWeights, specOf } from "../model";
@@ -119,16 +120,15 @@ export async function exportRun(opts: ExportOptions): Promise<ExportReport> {
 }
 
 /** Test accuracy of a layers model loaded by tf.loadLayersModel from memory, as a plain tfjs user would load it. */
-export async function layersModelAccuracy(json: { modelTopology: object; weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[] }, weightBytes: Uint8Array, split: { images: Float32Array; labels: Int32Array; count: number }): Promise<number> {
+export async function layersModelAccuracy(json: { modelTopology: object; weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[] }, weightBytes: Uint8Array, split: Split): Promise<number> {
   const weightData = weightBytes.buffer.slice(weightBytes.byteOffset, weightBytes.byteOffset + weightBytes.length) as ArrayBuffer;
   const model = await tf.loadLayersModel({ load: async () => ({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData }) });
   try {
-    const shape = model.inputs[0].shape.slice(1) as number[];
-    const size = shape.reduce((a, b) => a * b, 1);
     let correct = 0;
     for (let s = 0; s < split.count; s += 1000) {
       const n = Math.min(1000, split.count - s);
-      const predicted = tf.tidy(() => (model.predict(tf.tensor(split.images.subarray(s * size, (s + n) * size), [n, ...shape])) as tf.Tensor).argMax(-1).dataSync());
+      const size = pixelsPerImage(split.shape);
+      const predicted = tf.tidy(() => (model.predict(tf.tensor4d(split.images.subarray(s * size, (s + n) * size), [n, ...split.shape])) as tf.Tensor).argMax(-1).dataSync());
       for (let i = 0; i < n; i++) if (predicted[i] === split.labels[s + i]) correct++;
     }
     return correct / split.count;

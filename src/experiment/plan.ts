@@ -1,6 +1,6 @@
 import { createHash } from "crypto";
 import { configure } from "safe-stable-stringify";
-import { DatasetSpec, datasetDigest } from "../data";
+import { DatasetSpec, datasetDigest, getDataset } from "../datasets";
 import { ModelSpec } from "../model";
 import { describeParams, getMethod } from "../prune/method";
 import { ExperimentConfig, MethodEntry, RetrainParams, budgetsOf, sparsitiesOf } from "./config";
@@ -25,14 +25,13 @@ export function hashKey(value: unknown): string {
 
 /** The dataset spec with defaults filled in, so `{name:"mnist-embedded"}` and its explicit defaults hash the same. */
 export function canonicalDataset(spec: DatasetSpec): DatasetSpec {
-  if (spec.name === "mnist-embedded") return { trainSize: 8000, testSize: 2000, seed: 0, ...spec };
-  return { ...spec };
+  return { ...getDataset(spec.name).defaults, ...spec } as DatasetSpec;
 }
 
 /** Only what the training split depends on (the files' content included): test-side fields do not change a checkpoint. */
 function trainSideDataset(spec: DatasetSpec): Record<string, unknown> {
-  const { limitTest: _limitTest, ...rest } = canonicalDataset(spec) as DatasetSpec & { testSize?: number };
-  if (rest.name === "mnist-embedded") delete (rest as { testSize?: number }).testSize;
+  const rest: Record<string, unknown> = { ...canonicalDataset(spec) };
+  for (const field of ["limitTest", ...getDataset(spec.name).testOnly]) delete rest[field];
   return { ...rest, digest: datasetDigest(spec).train };
 }
 
@@ -99,9 +98,9 @@ export interface RunPlan {
 
 /** Only what the test split depends on (the files' content included); the train side is in the checkpoint key. */
 function testSideDataset(spec: DatasetSpec): Record<string, unknown> {
-  const dataset = canonicalDataset(spec);
+  const dataset = canonicalDataset(spec) as DatasetSpec & Record<string, unknown>;
   const testSide: Record<string, unknown> = { name: dataset.name, limitTest: dataset.limitTest, digest: datasetDigest(dataset).test };
-  if (dataset.name === "mnist-embedded") testSide.testSize = dataset.testSize;
+  for (const field of getDataset(spec.name).testOnly) testSide[field] = dataset[field];
   return testSide;
 }
 

@@ -1,6 +1,6 @@
 import * as fs from "fs";
 import * as path from "path";
-import { datasetFor } from "../data";
+import { datasetFor } from "../datasets";
 import { writeFileAtomic } from "../fsutil";
 import { createModel, disposeModel } from "../model";
 import { DivergenceError, checkpointProblem, saveCheckpoint, train } from "../train";

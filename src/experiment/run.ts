@@ -3,7 +3,7 @@ import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend";
-import { datasetFor } from "../data";
+import { datasetFor } from "../datasets";
 import { compileSparseModel } from "../inference/sparse-model";
 import { sparseKernelsAvailable } from "../kernels/sparse";
 import { totalFlops } from "../graph";

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { Split } from "../data";
-import { inputShape } from "../graph";
+import { checkSplitFits } from "../examples";
 import { Model, Params, forward, getWeights } from "../model";
 import { deriveSeed, shuffledIndices } from "../random";
 import { LossKind, lossOf, minibatch } from "../train";
@@ -28,12 +28,13 @@ export interface MaskOracle extends FwOracle {
  */
 export function cnnMaskOracle(model: Model, split: Split, opts: MaskOracleOptions): MaskOracle {
   const spec = model.graph;
+  checkSplitFits(spec, split, "FW minibatches");
   const layout = prunableLayout(spec);
   const theta = flatten(getWeights(model), layout, "checkpoint weights");
   const thetaTensors = layout.map((e) => tf.tensor(theta.subarray(e.offset, e.offset + e.length), e.shape));
   const fixed: Params = {};
   for (const [name, v] of Object.entries(model.params)) if (!layout.some((e) => e.name === name)) fixed[name] = v;
-  const batches = minibatchStream(split, opts.batchSize, opts.seed, inputShape(spec));
+  const batches = minibatchStream(split, opts.batchSize, opts.seed);
   const maskedWeights = (m: Float32Array) =>
     layout.map((e, l) => tf.mul(thetaTensors[l], tf.tensor(m.subarray(e.offset, e.offset + e.length), e.shape)));
   const paramsWith = (ws: tf.Tensor[]): Params => {
@@ -87,7 +88,7 @@ export interface MinibatchStream {
  * The FW oracles' minibatches: minibatch t is slice t of seeded shuffles of the split (without replacement within a
  * pass), so every method with the same seed sees the same minibatches.
  */
-export function minibatchStream(split: Split, requestedBatchSize: number, seed: number, exampleShape?: number[]): MinibatchStream {
+export function minibatchStream(split: Split, requestedBatchSize: number, seed: number): MinibatchStream {
   const batchSize = Math.min(requestedBatchSize, split.count);
   if (!(batchSize >= 1)) throw new Error(`batchSize: expected ≥ 1 (and a non-empty split), got ${requestedBatchSize} with ${split.count} samples`);
   const batchesPerPass = Math.floor(split.count / batchSize);
@@ -104,7 +105,7 @@ export function minibatchStream(split: Split, requestedBatchSize: number, seed: 
       const j = t % batchesPerPass;
       const idx = order.subarray(j * batchSize, (j + 1) * batchSize);
       if (batch) tf.dispose([batch.x, batch.y]);
-      const [x, y] = minibatch(split, idx, exampleShape);
+      const [x, y] = minibatch(split, idx);
       batch = { x, y };
       return batch;
     },
