@@ -8,7 +8,7 @@ import { pretrain } from "./experiment/pretrain";
 import { checkpointFile } from "./experiment/store";
 import { SparseBenchLayer, compareDenseSparse, paramTensors } from "./inference/compare";
 import { roundTo } from "./inference/sparse-model";
-import { disposeModel, getWeights, multiplyAdds, specOf } from "./model";
+import { ModelSpec, disposeModel, getWeights, multiplyAdds, specOf } from "./model";
 import { magnitudeMask } from "./prune/magnitude";
 import { loadCheckpoint } from "./train";
 
@@ -46,6 +46,32 @@ export interface SparseBenchOptions {
 }
 
 /**
+ * The paper CNN of the quick preset, seed 0, pre-trained `budget` epochs (the sweep's cached checkpoint, computed and
+ * cached in dataDir if missing), and the preset's test split.
+ */
+export async function quickCheckpoint(dataDir: string, budget: number, onStatus?: (message: string) => void) {
+  const config = loadConfig("quick");
+  const plan = planPretraining(config, planRuns(config)).find((p) => p.inputs.seed === 0);
+  if (!plan) throw new Error("the quick preset has no seed 0");
+  onStatus?.(`checkpoint: quick preset, seed 0, epoch ${budget} (pre-trained now if not cached in ${dataDir})`);
+  await pretrain({ ...plan, epochs: budget }, dataDir);
+  const { model } = loadCheckpoint(checkpointFile(dataDir, plan.key, budget));
+  const weights = getWeights(model);
+  const spec = specOf(model);
+  disposeModel(model);
+  return { spec, weights, test: datasetFor(config.dataset).test };
+}
+
+/** Pruned by global magnitude to `sparsity` (exact zeros), and the multiply-adds left over the dense ones' (the FLOP bound). */
+export function magnitudePruned(spec: ModelSpec, weights: Record<string, Float32Array>, sparsity: number) {
+  const mask = magnitudeMask(spec, weights, sparsity, "global");
+  const pruned = Object.fromEntries(Object.entries(weights).map(([k, v]) => [k, mask[k] ? v.map((x, i) => (mask[k][i] ? x : 0)) : v]));
+  const layerSparsity = Object.fromEntries(Object.entries(mask).map(([k, m]) => [k.replace("/kernel", ""), m.reduce((z, x) => z + (x === 0 ? 1 : 0), 0) / m.length]));
+  const flops = multiplyAdds(spec).reduce((acc, k) => ({ dense: acc.dense + k.multiplyAdds, left: acc.left + k.multiplyAdds * (1 - layerSparsity[k.kernel.replace("/kernel", "")]) }), { dense: 0, left: 0 });
+  return { pruned, layerSparsity, flopsSpeedup: roundTo(flops.dense / flops.left, 2) };
+}
+
+/**
  * The paper CNN of the quick preset (seed 0, pre-trained `budget` epochs, the sweep's cached checkpoint), pruned by
  * global magnitude to each sparsity, timed on the embedded test digits through tfjs's dense kernels (model.ts's
  * forward) and through the compiled sparse model, interleaved round by round so that load on the machine hits both.
@@ -62,16 +88,7 @@ export async function runSparseBench(opts: SparseBenchOptions): Promise<SparseBe
   const backend = await initBackend(undefined, { quiet: true });
   if (backend !== "wasm") throw new Error(`bench --sparse times fwprune's wasm kernels; the backend is ${backend} (set FWPRUNE_BACKEND=wasm)`);
 
-  const config = loadConfig("quick");
-  const plan = planPretraining(config, planRuns(config)).find((p) => p.inputs.seed === 0);
-  if (!plan) throw new Error("the quick preset has no seed 0");
-  opts.onStatus?.(`checkpoint: quick preset, seed 0, epoch ${budget} (pre-trained now if not cached in ${opts.dataDir})`);
-  await pretrain({ ...plan, epochs: budget }, opts.dataDir);
-  const { model } = loadCheckpoint(checkpointFile(opts.dataDir, plan.key, budget));
-  const weights = getWeights(model);
-  const spec = specOf(model);
-  disposeModel(model);
-  const test = datasetFor(config.dataset).test;
+  const { spec, weights, test } = await quickCheckpoint(opts.dataDir, budget, opts.onStatus);
   const maxBatch = Math.max(...batches);
   if (test.count < maxBatch) throw new Error(`the quick preset's test split has ${test.count} images; batch ${maxBatch} needs more`);
   const images = tf.tensor4d(test.images.subarray(0, maxBatch * pixelsPerImage(test.shape)), [maxBatch, ...test.shape]);
@@ -79,10 +96,7 @@ export async function runSparseBench(opts: SparseBenchOptions): Promise<SparseBe
   const lines: SparseBenchLine[] = [];
   try {
     for (const sparsity of sparsities) {
-      const mask = magnitudeMask(spec, weights, sparsity, "global");
-      const pruned = Object.fromEntries(Object.entries(weights).map(([k, v]) => [k, mask[k] ? v.map((x, i) => (mask[k][i] ? x : 0)) : v]));
-      const layerSparsity = Object.fromEntries(Object.entries(mask).map(([k, m]) => [k.replace("/kernel", ""), m.reduce((z, x) => z + (x === 0 ? 1 : 0), 0) / m.length]));
-      const flops = multiplyAdds(spec).reduce((acc, k) => ({ dense: acc.dense + k.multiplyAdds, left: acc.left + k.multiplyAdds * (1 - layerSparsity[k.kernel.replace("/kernel", "")]) }), { dense: 0, left: 0 });
+      const { pruned, flopsSpeedup } = magnitudePruned(spec, weights, sparsity);
       const params = paramTensors(spec, pruned);
       try {
         for (const batch of batches) {
@@ -100,7 +114,7 @@ export async function runSparseBench(opts: SparseBenchOptions): Promise<SparseBe
               denseSamplesPerSec: compared.denseSamplesPerSec,
               sparseSamplesPerSec: compared.sparseSamplesPerSec,
               speedup: compared.speedup,
-              flopsSpeedup: roundTo(flops.dense / flops.left, 2),
+              flopsSpeedup,
               maxRelativeError: compared.maxRelativeError,
               layers: compared.layers,
             };

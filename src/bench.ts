@@ -3,30 +3,37 @@ import { BackendName, initBackend } from "./backend";
 import { cpuClockMs, FusedMomentumOptimizer, KernelTiming, profileKernels } from "./kernels";
 import { classCount, inputShape } from "./graph";
 import { loadModel } from "./graph/load";
-import { countParams, createModel, disposeModel, forward, getWeights, modelFromWeights, PAPER_CNN } from "./model";
-import { groupL1, groupLayout, keptGroups, selectGroups, specFlops, surgery } from "./prune/groups";
+import { Model, countParams, createModel, disposeModel, forward, getWeights, modelFromWeights, PAPER_CNN } from "./model";
+import { groupLayout, keptGroups, l1GroupMask, specFlops } from "./prune/groups";
+import { surgery } from "./prune/surgery";
 import { Split } from "./data";
 import { mulberry32 } from "./random";
 import { timeInferenceSideBySide, trainStep } from "./train";
+import { layersTrainStep, ZOO_MODELS, ZooModelName, zooModel } from "./zoo";
 
-/** `fwprune bench --json`'s line; the same definition as the PyTorch peer (shared/peers/torch_bench.py). */
+/** `fwprune bench --json`'s line; the same definition as the PyTorch peers (scripts/bench/torch_model_bench.py for the zoo models). */
 export interface BenchResult {
   backend: string;
-  /** "paper-cnn", or the name of the model read with --model. */
+  /** A BenchModel, or the name of the model read with --model. */
   model: string;
   batch: 64;
   trainSamplesPerSec: number;
   inferSamplesPerSec: number;
 }
 
+/** The paper CNN, or a reference architecture of src/zoo.ts. */
+export type BenchModel = "paper-cnn" | ZooModelName;
+
 export interface BenchOptions {
   backend?: BackendName;
+  /** Default paper-cnn. */
+  model?: BenchModel;
   /** Samples timed for training and at least this many for inference (≥ 2,000). */
   samples?: number;
   /** Also time each kernel over the training steps (a separate pass, so it does not slow the timed one). */
   profile?: boolean;
   seed?: number;
-  /** Time this saved TensorFlow.js layers model (model.json) instead of the paper CNN. */
+  /** Time this saved TensorFlow.js layers model (model.json) instead. */
   modelFile?: string;
 }
 
@@ -49,42 +56,77 @@ const BATCH = 64;
 const INFER_BATCH = 1000;
 const WARMUP_SAMPLES = 512;
 
+/** What the bench times of one model: a training step (SGD momentum) and an inference pass, and its disposal. */
+interface BenchSubject {
+  train(x: tf.Tensor4D, y: tf.Tensor1D): void;
+  predict(x: tf.Tensor4D): void;
+  dispose(): void;
+}
+
+function benchSubject(name: BenchModel | Model, seed: number): BenchSubject {
+  const optimizer = new FusedMomentumOptimizer(0.01, 0.9);
+  if (typeof name !== "string" || name === "paper-cnn") {
+    const model = typeof name === "string" ? createModel(PAPER_CNN, seed) : name;
+    return {
+      train: (x, y) => trainStep(model, optimizer, x, y),
+      predict: (x) => tf.tidy(() => forward(model.graph, model.params, x).dataSync()),
+      dispose: () => {
+        optimizer.dispose();
+        disposeModel(model);
+      },
+    };
+  }
+  const model = zooModel(name, { seed });
+  return {
+    train: (x, y) => layersTrainStep(model, optimizer, x, y),
+    predict: (x) => tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync()),
+    dispose: () => {
+      optimizer.dispose();
+      model.dispose();
+    },
+  };
+}
+
 /**
- * Training = forward + backward + SGD-momentum update (src/train.ts's trainStep) of the paper CNN (or of a saved
- * model.json) at batch 64; inference = forward at batch 1000; both on uniform random images with random labels, after
- * a warm-up.
+ * Training = forward + backward + SGD-momentum update (src/train.ts's trainStep, or layersTrainStep in training
+ * mode for a zoo model) at batch 64; inference = forward at batch 1000; both on uniform random 28×28×1 images
+ * with random labels, after a warm-up.
  */
 export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
   const samples = opts.samples ?? 4096;
   if (!Number.isInteger(samples) || samples < 2000) throw new Error(`bench samples: got ${samples}; expected an integer ≥ 2000`);
+  const name = opts.model ?? "paper-cnn";
+  if (name !== "paper-cnn" && !ZOO_MODELS.includes(name)) {
+    throw new Error(`bench model: got ${JSON.stringify(name)}; expected paper-cnn or one of ${ZOO_MODELS.join(", ")}`);
+  }
   const backend = await initBackend(opts.backend, { quiet: true });
-  const model = opts.modelFile ? loadModel(opts.modelFile) : createModel(PAPER_CNN, opts.seed ?? 0);
-  const shape = inputShape(model.graph);
+  const loaded = opts.modelFile ? loadModel(opts.modelFile) : undefined;
+  const shape = loaded ? inputShape(loaded.graph) : [28, 28, 1];
   const size = shape.reduce((a, b) => a * b, 1);
-  const classes = classCount(model.graph);
+  const classes = loaded ? classCount(loaded.graph) : 10;
   const rand = mulberry32(opts.seed ?? 0);
   const images = new Float32Array(Math.max(samples, INFER_BATCH) * size).map(() => rand());
   const labels = new Int32Array(samples).map(() => Math.floor(rand() * classes));
-  const optimizer = new FusedMomentumOptimizer(0.01, 0.9);
+  const subject = benchSubject(loaded ?? name, opts.seed ?? 0);
   const steps = Math.ceil(samples / BATCH);
   const batches = Array.from({ length: steps }, (_, i) => {
     const count = Math.min(BATCH, samples - i * BATCH);
     return {
-      x: tf.tensor(images.subarray(i * BATCH * size, (i * BATCH + count) * size), [count, ...shape]),
+      x: tf.tensor4d(images.subarray(i * BATCH * size, (i * BATCH + count) * size), [count, ...shape] as [number, number, number, number]),
       y: tf.tensor1d(labels.subarray(i * BATCH, i * BATCH + count), "int32"),
     };
   });
-  const inferX = tf.tensor(images.subarray(0, INFER_BATCH * size), [INFER_BATCH, ...shape]);
+  const inferX = tf.tensor4d(images.subarray(0, INFER_BATCH * size), [INFER_BATCH, ...shape] as [number, number, number, number]);
   try {
     const trainOver = (count: number) => {
-      for (let i = 0; i < count; i++) trainStep(model, optimizer, batches[i % steps].x, batches[i % steps].y);
+      for (let i = 0; i < count; i++) subject.train(batches[i % steps].x, batches[i % steps].y);
     };
     trainOver(WARMUP_SAMPLES / BATCH);
     let start = performance.now();
     trainOver(steps);
     const trainSamplesPerSec = samples / ((performance.now() - start) / 1000);
 
-    const predict = () => tf.tidy(() => forward(model.graph, model.params, inferX).dataSync());
+    const predict = () => subject.predict(inferX);
     predict();
     const inferBatches = Math.max(2, Math.ceil(samples / INFER_BATCH));
     start = performance.now();
@@ -93,7 +135,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
 
     const result: BenchResult = {
       backend,
-      model: opts.modelFile ? model.graph.name : "paper-cnn",
+      model: loaded ? loaded.graph.name : name,
       batch: BATCH,
       trainSamplesPerSec: round1(trainSamplesPerSec),
       inferSamplesPerSec: round1(inferSamplesPerSec),
@@ -115,8 +157,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
       profiler.stop();
     }
   } finally {
-    optimizer.dispose();
-    disposeModel(model);
+    subject.dispose();
     tf.dispose([inferX, ...batches.flatMap((b) => [b.x, b.y])]);
   }
 }
@@ -153,7 +194,7 @@ export async function benchStructured(reduction: number, opts: { backend?: Backe
   const dense = createModel(PAPER_CNN, opts.seed ?? 0);
   const layout = groupLayout(PAPER_CNN);
   const weights = getWeights(dense);
-  const groups = selectGroups(PAPER_CNN, layout, groupL1(layout, weights, true), reduction, "flops", "per-layer");
+  const { groups } = l1GroupMask(PAPER_CNN, weights, reduction, "flops", "per-layer");
   const smaller = surgery(PAPER_CNN, weights, groups);
   const surgered = modelFromWeights(smaller.spec, smaller.weights);
   const rand = mulberry32((opts.seed ?? 0) + 1);

@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 import { Command } from "commander";
 import type { BackendName } from "./backend";
-import { benchStructured, formatBench, formatStructuredBench, runBench } from "./bench";
+import { BenchModel, benchStructured, formatBench, formatStructuredBench, runBench } from "./bench";
 import { registerClusterCommands } from "./experiment/cluster-commands";
 import { registerExperimentCommands } from "./experiment/commands";
 import { registerExportCommand } from "./experiment/export";
 import { formatSparseBenchLine, runSparseBench } from "./bench-sparse";
+import { formatBrowserBenchLine, registerDemoCommand, runBrowserBench } from "./demo/browser-bench";
 import { dataDirFromFlag } from "./paths";
 import { registerPruneCommand } from "./prune-model";
 import { registerReproduceCommand } from "./reproduce";
+import { ZOO_MODELS, ZooModelName } from "./zoo";
 
 // commander: a well-kept, typed argument parser with generated --help for every subcommand.
 const program = new Command();
@@ -19,39 +21,44 @@ program
 
 program
   .command("bench")
-  .description("time training (batch 64, SGD momentum) and inference (batch 1000) of the paper CNN, or of your model.json with --model, on this machine; --sparse: dense vs sparse inference; --structured: a filter-pruned model vs the dense one")
-  .option("--json", "print JSON: exactly one line (with --sparse, one line per sparsity × batch)")
+  .description("time training (batch 64) and inference (batch 1000) of the paper CNN (--zoo: of a reference architecture; --model: of your model.json) on this machine; --sparse: dense vs sparse inference; --browser: the same in headless Chromium, tfjs against the fwprune runtime; --structured: a filter-pruned model vs the dense one")
+  .option("--json", "print JSON: exactly one line (with --sparse, one line per sparsity × batch; with --browser, one per batch)")
   .option("--backend <name>", "tensorflow | wasm | cpu (default: the fastest available)")
   .option("--samples <n>", "samples to time, at least 2000", "4096")
   .option("--profile", "also time each kernel of a training step")
-  .option("--model <path>", "time this TensorFlow.js layers model (model.json, as fwprune prune reads it) instead of the paper CNN")
+  .option("--model <path>", "instead of the paper CNN, time this TensorFlow.js layers model (model.json, as fwprune prune reads it)")
+  .option("--zoo [name]", `instead of the paper CNN, time a reference architecture: ${ZOO_MODELS.join(" | ")} (default: each)`)
   .option("--sparse", "instead: dense vs sparse inference of the pruned paper CNN, side by side, one line per sparsity × batch")
+  .option("--browser", "instead: the demo page's benchmark in headless Chromium: tfjs-wasm dense vs the fwprune runtime at sparsity 0.95, with the bytes each downloads")
   .option("--sparsities <list>", "with --sparse: global magnitude sparsities", "0.9,0.95,0.98")
-  .option("--batches <list>", "with --sparse: batch sizes", "1000,1")
-  .option("--rounds <n>", "with --sparse: interleaved timing rounds (medians)", "15")
+  .option("--batches <list>", "with --sparse or --browser: batch sizes", "1000,1")
+  .option("--rounds <n>", "with --sparse or --browser: interleaved timing rounds (medians; default 15, --browser 9)")
   .option("--budget <epochs>", "with --sparse: the quick preset checkpoint's epoch", "2")
-  .option("--data-dir <dir>", "with --sparse: where the quick preset's checkpoint is cached (default: the data folder)")
+  .option("--data-dir <dir>", "with --sparse or --browser: where the quick preset's checkpoint (and the demo export) is cached (default: the data folder)")
   .option("--structured [reduction]", "instead: time the paper CNN cut to this FLOP reduction by L1 filter pruning beside the dense one (batch 1000 and 1)")
   .option("--repeats <n>", "with --structured: timed repeats per model (medians)", "9")
   .action(async (opts: {
-    json?: boolean; backend?: BackendName; samples: string; profile?: boolean;
-    sparse?: boolean; sparsities: string; batches: string; rounds: string; budget: string; dataDir?: string;
+    json?: boolean; backend?: BackendName; samples: string; profile?: boolean; zoo?: string | boolean;
+    sparse?: boolean; browser?: boolean; sparsities: string; batches: string; rounds?: string; budget: string; dataDir?: string;
     structured?: string | boolean; repeats: string; model?: string;
   }, command: Command) => {
-    if (opts.model && (opts.sparse || opts.structured !== undefined)) {
-      throw new Error(`bench --model times dense training and inference only: the sparse compiler and structured surgery do not handle an imported model's graph in this build yet; drop ${opts.sparse ? "--sparse" : "--structured"}`);
+    if (opts.model && (opts.sparse || opts.browser || opts.structured !== undefined || opts.zoo !== undefined)) {
+      const other = opts.sparse ? "--sparse" : opts.browser ? "--browser" : opts.structured !== undefined ? "--structured" : "--zoo";
+      throw new Error(`bench --model times dense training and inference of your model only: the sparse compiler, the browser runtime and structured surgery do not take an imported model's graph here yet; drop ${other}`);
     }
-    if (opts.sparse && opts.structured !== undefined) throw new Error("bench: --sparse and --structured are two different benchmarks; give one");
+    const modes = [opts.sparse && "--sparse", opts.browser && "--browser", opts.structured !== undefined && "--structured"].filter(Boolean);
+    if (modes.length > 1) throw new Error(`bench: ${modes.join(" and ")} are different benchmarks; give one`);
     // A flag of another benchmark than the one asked for would be silently ignored: refuse it instead.
-    const mode = opts.sparse ? "--sparse" : opts.structured !== undefined ? "--structured" : "the training/inference bench";
+    const mode = modes[0] || "the training/inference bench";
     const flagsOf: Record<string, string[]> = {
       "--sparse": ["sparsities", "batches", "rounds", "budget", "dataDir"],
+      "--browser": ["batches", "rounds", "dataDir"],
       "--structured": ["repeats"],
-      "the training/inference bench": ["samples", "profile", "model"],
+      "the training/inference bench": ["samples", "profile", "zoo", "model"],
     };
     for (const [owner, flags] of Object.entries(flagsOf)) {
       if (owner === mode) continue;
-      const given = flags.find((f) => command.getOptionValueSource(f) === "cli");
+      const given = flags.find((f) => command.getOptionValueSource(f) === "cli" && !flagsOf[mode].includes(f));
       if (given) throw new Error(`bench: --${given.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())} belongs to ${owner}, not to ${mode}`);
     }
     if (opts.structured !== undefined) {
@@ -63,17 +70,28 @@ program
       console.log(opts.json ? JSON.stringify(b) : formatStructuredBench(b));
       return;
     }
-    if (opts.sparse) {
-      const list = (flag: string, text: string) => text.split(",").map((t) => {
-        const n = Number(t);
-        if (t.trim() === "" || !Number.isFinite(n)) throw new Error(`${flag}: expected comma-separated numbers, got ${JSON.stringify(text)}`);
-        return n;
+    const list = (flag: string, text: string) => text.split(",").map((t) => {
+      const n = Number(t);
+      if (t.trim() === "" || !Number.isFinite(n)) throw new Error(`${flag}: expected comma-separated numbers, got ${JSON.stringify(text)}`);
+      return n;
+    });
+    if (opts.browser) {
+      if (opts.backend) throw new Error("bench: --backend does not apply to --browser (the page runs tfjs's wasm backend beside the fwprune runtime)");
+      const lines = await runBrowserBench({
+        batches: list("--batches", opts.batches),
+        rounds: opts.rounds === undefined ? undefined : Number(opts.rounds),
+        dataDir: dataDirFromFlag(opts.dataDir),
+        onStatus: (m) => process.stderr.write(`fwprune bench: ${m}\n`),
       });
+      for (const l of lines) console.log(opts.json ? JSON.stringify(l) : formatBrowserBenchLine(l));
+      return;
+    }
+    if (opts.sparse) {
       if (opts.backend) process.env.FWPRUNE_BACKEND = opts.backend;
       await runSparseBench({
         sparsities: list("--sparsities", opts.sparsities),
         batches: list("--batches", opts.batches),
-        rounds: Number(opts.rounds),
+        rounds: Number(opts.rounds ?? 15),
         budget: Number(opts.budget),
         dataDir: dataDirFromFlag(opts.dataDir),
         onStatus: (m) => process.stderr.write(`fwprune bench: ${m}\n`),
@@ -81,8 +99,14 @@ program
       });
       return;
     }
-    const report = await runBench({ backend: opts.backend, samples: Number(opts.samples), profile: opts.profile, modelFile: opts.model });
-    console.log(opts.json ? JSON.stringify(report.profile ? { ...report.result, profile: report.profile } : report.result) : formatBench(report));
+    if (typeof opts.zoo === "string" && !ZOO_MODELS.includes(opts.zoo as ZooModelName)) {
+      throw new Error(`--zoo: got ${JSON.stringify(opts.zoo)}; expected one of ${ZOO_MODELS.join(", ")}`);
+    }
+    const models: BenchModel[] = opts.zoo === undefined ? ["paper-cnn"] : opts.zoo === true ? [...ZOO_MODELS] : [opts.zoo as ZooModelName];
+    for (const model of models) {
+      const report = await runBench({ backend: opts.backend, model, samples: Number(opts.samples), profile: opts.profile, modelFile: opts.model });
+      console.log(opts.json ? JSON.stringify(report.profile ? { ...report.result, profile: report.profile } : report.result) : formatBench(report));
+    }
   });
 
 registerExperimentCommands(program);
@@ -90,6 +114,7 @@ registerExportCommand(program);
 registerPruneCommand(program);
 registerClusterCommands(program);
 registerReproduceCommand(program);
+registerDemoCommand(program);
 
 export { program };
 

@@ -9,6 +9,7 @@ export { loadGraph, loadModel, modelFromLayersModel } from "./graph/load";
 export * from "./random";
 export * from "./train";
 export * from "./examples";
+export * from "./zoo";
 export * from "./prune";
 export * from "./experiment";
 export * from "./inference/csr";

@@ -8,7 +8,8 @@ import { initBackend } from "../src/backend";
 import { buildGraph, forward, graphFromLayersTopology, graphFromSpec, NodeSpec } from "../src/graph";
 import { loadModel, modelFromLayersModel } from "../src/graph/load";
 import { PAPER_CNN, disposeModel, getWeights } from "../src/model";
-import { Saved, saveLayersModel, sequentialModel } from "./graph-models";
+import { loadCheckpoint, saveCheckpoint } from "../src/train";
+import { Saved, functionalModel, saveLayersModel, sequentialModel } from "./graph-models";
 
 type Layer = { class_name: string; config: Record<string, unknown> };
 const layersOf = (saved: Saved) => (saved.json.modelTopology as { config: { layers: Layer[] } }).config.layers;
@@ -71,6 +72,25 @@ test("loadModel reads model.json and its weight files, keeps paths inside the mo
     assert.throws(() => loadModel(file), new RegExp(`declares ${saved.weights.length} bytes in weights\\.bin; the files hold ${saved.weights.length - 4}`));
     assert.throws(() => loadModel(path.join(dir, "missing.json")), /missing\.json: cannot read the model \(ENOENT\)/);
   } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a checkpoint of an imported model stores its graph and gives back the same model", async () => {
+  await initBackend("wasm", { quiet: true });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-graph-"));
+  const saved = await saveLayersModel(functionalModel());
+  const model = modelFromLayersModel(saved.json, saved.weights);
+  try {
+    await saveCheckpoint(path.join(dir, "ckpt"), model, { note: 1 });
+    const back = loadCheckpoint(path.join(dir, "ckpt"));
+    assert.deepEqual(back.model.graph, model.graph);
+    assert.equal(back.model.spec, undefined);
+    assert.deepEqual(getWeights(back.model), getWeights(model));
+    assert.deepEqual(back.meta, { note: 1 });
+    disposeModel(back.model);
+  } finally {
+    disposeModel(model);
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });

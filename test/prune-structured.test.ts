@@ -25,9 +25,8 @@ import {
   roundGroupMask,
   selectGroups,
   specFlops,
-  surgery,
-  unsurgery,
 } from "../src/prune/groups";
+import { surgery, unsurgery } from "../src/prune/surgery";
 import { mulberry32 } from "../src/random";
 import { PRESETS, computeRecord, planRuns, readRecord, resolveConfig, sweep, validateConfig } from "../src/experiment";
 
@@ -146,12 +145,12 @@ test("the group gradient equals the sum of the weight-level mask gradients over 
   // oracle gives θᵢ ∂L/∂wᵢ for every kernel entry; the biases' share b_g ∂L/∂b_g comes from autodiff on the same batch.
   const w = getWeights(model);
   const scaled = { ...w };
-  for (const g of layout) scaled[g.bias] = w[g.bias].map((b, c) => b * m[g.offset + c]);
+  for (const g of layout) scaled[`${g.name}/bias`] = w[`${g.name}/bias`].map((b, c) => b * m[g.offset + c]);
   const weightModel = modelFromWeights(TINY_CNN, scaled);
   const weightOracle = cnnMaskOracle(weightModel, digits, opts);
   const M = new Float32Array(weightOracle.n).fill(1);
   for (const e of weightOracle.layout) {
-    const g = layout.find((x) => x.kernel === e.name);
+    const g = layout.find((x) => `${x.name}/kernel` === e.name);
     const outs = e.shape[e.shape.length - 1];
     if (g) for (let i = 0; i < e.length; i++) M[e.offset + i] = m[g.offset + (i % outs)];
   }
@@ -159,14 +158,14 @@ test("the group gradient equals the sum of the weight-level mask gradients over 
   assert.ok(Math.abs(weightLevel.loss - loss) < 1e-5, `same point, same minibatch, same loss: ${weightLevel.loss} vs ${loss}`);
   const sum = new Float64Array(n);
   for (const e of weightOracle.layout) {
-    const g = layout.find((l) => l.kernel === e.name);
+    const g = layout.find((l) => `${l.name}/kernel` === e.name);
     if (!g) continue;
     const outs = e.shape[e.shape.length - 1];
     for (let i = 0; i < e.length; i++) sum[g.offset + (i % outs)] += weightLevel.grad[e.offset + i];
   }
   const batch = minibatchStream(digits, opts.batchSize, opts.seed);
   const { x, y } = batch.draw(0);
-  const biasNames = layout.map((g) => g.bias);
+  const biasNames = layout.map((g) => `${g.name}/bias`);
   const biasShares = tf.tidy(() => {
     const masked = applyMaskToWeights(w, unflatten(M, weightOracle.layout));
     const fixed: Record<string, tf.Tensor> = {};
@@ -255,7 +254,7 @@ test("group selection meets its budget: FLOPs (global, per layer) and group coun
   const weights = getWeights(model);
   disposeModel(model);
   const layout = groupLayout(PAPER_CNN);
-  const score = groupL1(layout, weights, true);
+  const score = groupL1(PAPER_CNN, weights, true);
   for (const reduction of [0.25, 0.5, 0.75, 0.95]) {
     for (const scope of ["global", "per-layer"] as const) {
       const g = selectGroups(PAPER_CNN, layout, score, reduction, "flops", scope);

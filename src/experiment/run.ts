@@ -8,7 +8,8 @@ import { compileSparseModel } from "../inference/sparse-model";
 import { sparseKernelsAvailable } from "../kernels/sparse";
 import { totalFlops } from "../graph";
 import { Model, ModelLike, cloneModel, countParams, disposeModel, getWeights, modelFromWeights, multiplyAdds, specOf } from "../model";
-import { groupLayout, keptGroups, surgery, unsurgery } from "../prune/groups";
+import { groupLayout, keptGroups } from "../prune/groups";
+import { surgery, unsurgery } from "../prune/surgery";
 import { Mask, applyMask, sparsityOfWeights } from "../prune/mask";
 import { PruneOutcome, getMethod } from "../prune/method";
 import { retrainInPlace } from "../prune/retrain";
@@ -89,8 +90,8 @@ export async function computeRecord(
       samples.prune = outcome.samplesUsed;
       if (plan.inputs.retrain?.surgered) {
         if (!outcome.groups) throw new Error(`method "${plan.method}" retrains its surgered model but returned no group mask`);
-        const smaller = surgery(specOf(checkpoint), getWeights(checkpoint), outcome.groups);
-        model = modelFromWeights(smaller.spec, smaller.weights);
+        const smaller = surgery(checkpoint.spec ?? checkpoint.graph, getWeights(checkpoint), outcome.groups);
+        model = modelFromWeights(smaller.spec ?? smaller.graph, smaller.weights);
       } else {
         model = applyMask(checkpoint, outcome.mask);
       }
@@ -131,7 +132,7 @@ export async function computeRecord(
     const sparseTiming = sparseModel ? timings[timings.length - 1] : undefined;
     const groups = plan.inputs.retrain?.surgered ? outcome?.groups : undefined;
     // A surgered model is measured against the original: its weights written back into the original shapes.
-    const sparsity = groups ? sparsityOfWeights(checkpoint.graph, unsurgery(specOf(checkpoint), finalWeights, groups)) : sparsityOfWeights(model.graph, finalWeights);
+    const sparsity = groups ? sparsityOfWeights(checkpoint.graph, unsurgery(checkpoint.graph, finalWeights, groups)) : sparsityOfWeights(model.graph, finalWeights);
     // A surgered model is never the checkpoint, so the checkpoint was timed beside it (timings[1]).
     const surgered = groups ? surgeredMetrics(model, checkpoint, groups, dataset.test, inference, [timing, timings[1]]) : undefined;
     seconds.evaluate = (performance.now() - evalStart) / 1000;
@@ -180,7 +181,7 @@ function surgeredMetrics(
   inference: { repeats: number; batchSize: number; samples?: number },
   [timing, denseTiming]: [InferenceTiming, InferenceTiming],
 ): NonNullable<RunMetrics["surgered"]> {
-  const layout = groupLayout(specOf(checkpoint));
+  const layout = groupLayout(checkpoint.graph);
   const flops = totalFlops(model.graph);
   const denseFlops = totalFlops(checkpoint.graph);
   const [one, denseOne] = timeInferenceSideBySide([model, checkpoint], test, { repeats: inference.repeats, batchSize: 1, samples: SINGLE_IMAGE_TIMING_SAMPLES });

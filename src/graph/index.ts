@@ -10,3 +10,4 @@ export { asGraph, graphFromSpec } from "./from-spec";
 export { ForwardOptions, Params, forward } from "./forward";
 export { LayersModelManifest, WeightEntry, WeightLayout, graphFromLayersTopology, locateWeights, supportedKerasClasses, weightsFromManifest } from "./keras-import";
 export { LayersModelJson, layersModelArtifacts, layersTopology } from "./keras-export";
+export { ChannelFamily, ChannelGroups, ParamAxisGroups, ParamGroups, channelGroups, narrowedGraph } from "./channels";

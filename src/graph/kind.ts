@@ -37,6 +37,45 @@ export interface KindDef<K extends NodeKind> {
   fromKeras(className: string, config: KerasConfig, where: string): NodeConfigs[K];
   /** The Keras config (without name) the node exports with. */
   toKeras(node: NodeOf<K>): KerasConfig;
+  /** How channels pass through the node, for structured pruning (src/graph/channels.ts). */
+  channels: ChannelRule<K>;
+}
+
+/**
+ * A node's channels are the last axis of its output. `flow` says how they relate to its inputs' channels:
+ * - "new": the node makes its own output channels (conv, dense); it reads its input's channels only through `slices`;
+ * - "fixed": its channels, in and out, can never be removed (the input; a softmax, which mixes channels);
+ * - "pass": `link(input, from, to)` was called for every input channel `from` of input `input` that is output channel
+ *   `to` (the same channel: an activation, a pool, BN, a depthwise conv, an Add, a Concatenate, a Flatten).
+ */
+export interface ChannelRule<K extends NodeKind> {
+  flow(config: NodeConfigs[K], inputs: number[][], output: number[], link: (input: number, from: number, to: number) => void): "new" | "fixed" | "pass";
+  /** The parameter slices that belong to a channel (none for kinds without parameters). */
+  slices?(config: NodeConfigs[K]): ChannelSlice[];
+  /** The config with `kept` output channels, for kinds whose config fixes that count (filters, units, a reshape's target). */
+  narrow?(config: NodeConfigs[K], kept: number): NodeConfigs[K];
+}
+
+/**
+ * Along `axis` of the parameter with role `role`, index k belongs to channel ⌊k / per⌋ of the node's input (its
+ * first) or of its output. `produces`: the slice computes the channel (a filter, a bias, BN's scale and shift), rather
+ * than reading it (the next layer's kernel rows).
+ */
+export interface ChannelSlice {
+  role: ParamRole;
+  axis: number;
+  side: "input" | "output";
+  per?: number;
+  produces: boolean;
+}
+
+/** Output channel c is input channel c of every input (an elementwise node). */
+export function sameChannels(_config: unknown, inputs: number[][], output: number[], link: (input: number, from: number, to: number) => void): "pass" {
+  const channels = output[output.length - 1];
+  inputs.forEach((_, i) => {
+    for (let c = 0; c < channels; c++) link(i, c, c);
+  });
+  return "pass";
 }
 
 /** tfjs's weight-name suffix of each role: `<layer>/<suffix>`. */

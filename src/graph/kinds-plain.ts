@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { deriveSeed } from "../random";
-import { KerasConfig, KindDef, activate, kerasActivation, kerasImageLayout, kerasNumber, kerasPadding, kerasPair, product, spatialOut } from "./kind";
+import { KerasConfig, KindDef, activate, sameChannels, kerasActivation, kerasImageLayout, kerasNumber, kerasPadding, kerasPair, product, spatialOut } from "./kind";
 import { NodeConfigs } from "./types";
 
 /** The node kinds without parameters. */
@@ -24,6 +24,7 @@ export const input: KindDef<"input"> = {
     return { shape: batchShape.slice(1) as number[] };
   },
   toKeras: ({ config: c }) => ({ batch_input_shape: [null, ...c.shape], dtype: "float32", sparse: false }),
+  channels: { flow: () => "fixed" },
 };
 
 export const activation: KindDef<"activation"> = {
@@ -49,6 +50,8 @@ export const activation: KindDef<"activation"> = {
     if (n.kerasClass === "Softmax") return { axis: -1 };
     return { activation: n.config.activation };
   },
+  // softmax mixes the channels it normalizes
+  channels: { flow: (c, inputs, output, link) => (c.activation === "softmax" ? "fixed" : sameChannels(c, inputs, output, link)) },
 };
 
 function pool(kind: "max-pool" | "avg-pool", kerasClass: string): KindDef<"max-pool" | "avg-pool"> {
@@ -65,6 +68,7 @@ function pool(kind: "max-pool" | "avg-pool", kerasClass: string): KindDef<"max-p
       return { poolSize, strides: k.strides == null ? poolSize : kerasPair(k, "strides", where), padding: kerasPadding(k, where) };
     },
     toKeras: ({ config: c }) => ({ pool_size: c.poolSize, strides: c.strides, padding: c.padding, data_format: "channels_last" }),
+    channels: { flow: sameChannels },
   };
 }
 export const maxPool = pool("max-pool", "MaxPooling2D") as KindDef<"max-pool">;
@@ -86,6 +90,7 @@ function globalPool(kind: "global-avg-pool" | "global-max-pool", kerasClass: str
       return {};
     },
     toKeras: () => ({ data_format: "channels_last" }),
+    channels: { flow: sameChannels },
   };
 }
 export const globalAvgPool = globalPool("global-avg-pool", "GlobalAveragePooling2D") as KindDef<"global-avg-pool">;
@@ -102,7 +107,21 @@ export const flatten: KindDef<"flatten"> = {
     return empty();
   },
   toKeras: () => ({}),
+  channels: { flow: reshapeChannels },
 };
+
+/**
+ * A reshape (or flatten) keeps the row-major order: value i is input channel i mod C_in and output channel i mod C_out,
+ * one channel (the pattern repeats every lcm(C_in, C_out) values).
+ */
+function reshapeChannels(_c: unknown, [x]: number[][], output: number[], link: (input: number, from: number, to: number) => void): "pass" {
+  const cin = x[x.length - 1];
+  const cout = output[output.length - 1];
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+  const period = (cin / gcd(cin, cout)) * cout;
+  for (let i = 0; i < period; i++) link(0, i % cin, i % cout);
+  return "pass";
+}
 
 export const reshape: KindDef<"reshape"> = {
   kerasClasses: ["Reshape"],
@@ -127,6 +146,10 @@ export const reshape: KindDef<"reshape"> = {
     return { targetShape: t as number[] };
   },
   toKeras: ({ config: c }) => ({ target_shape: c.targetShape }),
+  channels: {
+    flow: reshapeChannels,
+    narrow: (c, kept) => ({ targetShape: c.targetShape.map((d, i) => (i === c.targetShape.length - 1 && d !== -1 ? kept : d)) }),
+  },
 };
 
 export const dropout: KindDef<"dropout"> = {
@@ -140,6 +163,7 @@ export const dropout: KindDef<"dropout"> = {
     return { rate: kerasNumber(k, "rate", where, 0, (v) => v >= 0 && v < 1, "in [0, 1)") };
   },
   toKeras: ({ config: c }) => ({ rate: c.rate }),
+  channels: { flow: sameChannels },
 };
 
 function sameShapes(inputs: number[][], where: string, exceptLast: boolean): void {
@@ -164,6 +188,7 @@ export const add: KindDef<"add"> = {
   forward: (_n, xs) => xs.slice(1).reduce((sum, x) => tf.add(sum, x), xs[0]),
   fromKeras: empty,
   toKeras: () => ({}),
+  channels: { flow: sameChannels },
 };
 
 export const concatenate: KindDef<"concatenate"> = {
@@ -180,4 +205,16 @@ export const concatenate: KindDef<"concatenate"> = {
     return {};
   },
   toKeras: () => ({ axis: -1 }),
+  channels: {
+    // input i's channels are the output's channels from the sum of the earlier inputs' counts on
+    flow: (_c, xs, _out, link) => {
+      let offset = 0;
+      xs.forEach((x, i) => {
+        const channels = x[x.length - 1];
+        for (let c = 0; c < channels; c++) link(i, c, offset + c);
+        offset += channels;
+      });
+      return "pass";
+    },
+  },
 };

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import {
-  KindDef, activate, splitActivation, kerasActivation, kerasBool, kerasImageLayout, kerasNumber, kerasPadding, kerasPair, kerasPositiveInt, paramName,
+  ChannelSlice, KindDef, activate, sameChannels, splitActivation, kerasActivation, kerasBool, kerasImageLayout, kerasNumber, kerasPadding, kerasPair, kerasPositiveInt, paramName,
   product, spatialOut,
 } from "./kind";
 
@@ -9,6 +9,18 @@ import {
 function convForward(x: tf.Tensor, filter: tf.Tensor, bias: tf.Tensor | undefined, strides: [number, number], pad: "valid" | "same", act: Parameters<typeof activate>[1]) {
   const { fused, after } = splitActivation(act);
   return activate(tf.fused.conv2d({ x: x as tf.Tensor4D, filter: filter as tf.Tensor4D, bias, strides, pad, activation: fused }), after);
+}
+
+/** A kernel whose axis `inAxis` reads the input's channels and whose axis `outAxis` makes the output's. */
+function filterSlices(inAxis: number, outAxis: number): ChannelSlice[] {
+  return [
+    { role: "kernel", axis: inAxis, side: "input", produces: false },
+    { role: "kernel", axis: outAxis, side: "output", produces: true },
+  ];
+}
+
+function biasSlice(useBias: boolean): ChannelSlice[] {
+  return useBias ? [{ role: "bias", axis: 0, side: "output", produces: true }] : [];
 }
 
 export const conv2d: KindDef<"conv2d"> = {
@@ -24,6 +36,7 @@ export const conv2d: KindDef<"conv2d"> = {
   forward: (n, [x], p) => convForward(x, p("kernel") as tf.Tensor, p("bias"), n.config.strides, n.config.padding, n.config.activation),
   fromKeras: (_cls, k, where) => {
     kerasImageLayout(k, where, true);
+    if ((k.groups ?? 1) !== 1) throw new Error(`${where}: groups ${JSON.stringify(k.groups)} is not supported; expected 1`);
     return {
       filters: kerasPositiveInt(k, "filters", where),
       kernelSize: kerasPair(k, "kernel_size", where),
@@ -37,6 +50,7 @@ export const conv2d: KindDef<"conv2d"> = {
     filters: c.filters, kernel_size: c.kernelSize, strides: c.strides, padding: c.padding, data_format: "channels_last",
     dilation_rate: [1, 1], activation: c.activation, use_bias: c.useBias,
   }),
+  channels: { flow: () => "new", slices: (c) => [...filterSlices(2, 3), ...biasSlice(c.useBias)], narrow: (c, kept) => ({ ...c, filters: kept }) },
 };
 
 export const depthwiseConv2d: KindDef<"depthwise-conv2d"> = {
@@ -71,6 +85,14 @@ export const depthwiseConv2d: KindDef<"depthwise-conv2d"> = {
     kernel_size: c.kernelSize, strides: c.strides, padding: c.padding, depth_multiplier: c.depthMultiplier, data_format: "channels_last",
     dilation_rate: [1, 1], activation: c.activation, use_bias: c.useBias,
   }),
+  channels: {
+    // with depth multiplier m, output channel o is input channel ⌊o / m⌋ (tfjs orders them c·m + j)
+    flow: (c, [x], _out, link) => {
+      for (let o = 0; o < x[2] * c.depthMultiplier; o++) link(0, Math.floor(o / c.depthMultiplier), o);
+      return "pass";
+    },
+    slices: (c) => [{ role: "depthwise-kernel", axis: 2, side: "input", produces: true }, ...biasSlice(c.useBias)],
+  },
 };
 
 export const separableConv2d: KindDef<"separable-conv2d"> = {
@@ -96,6 +118,17 @@ export const separableConv2d: KindDef<"separable-conv2d"> = {
     filters: c.filters, kernel_size: c.kernelSize, strides: c.strides, padding: c.padding, depth_multiplier: c.depthMultiplier,
     data_format: "channels_last", dilation_rate: [1, 1], activation: c.activation, use_bias: c.useBias,
   }),
+  channels: {
+    flow: () => "new",
+    // the pointwise kernel's rows are the depthwise outputs c·m + j, each reading input channel c
+    slices: (c) => [
+      { role: "depthwise-kernel", axis: 2, side: "input", produces: false },
+      { role: "pointwise-kernel", axis: 2, side: "input", per: c.depthMultiplier, produces: false },
+      { role: "pointwise-kernel", axis: 3, side: "output", produces: true },
+      ...biasSlice(c.useBias),
+    ],
+    narrow: (c, kept) => ({ ...c, filters: kept }),
+  },
 };
 
 export const batchNorm: KindDef<"batch-norm"> = {
@@ -146,6 +179,13 @@ export const batchNorm: KindDef<"batch-norm"> = {
     };
   },
   toKeras: ({ config: c }) => ({ axis: c.axis, momentum: c.momentum, epsilon: c.epsilon, center: c.center, scale: c.scale }),
+  channels: {
+    flow: sameChannels,
+    slices: (c) =>
+      [...(c.scale ? ["gamma" as const] : []), ...(c.center ? ["beta" as const] : []), "moving-mean" as const, "moving-variance" as const].map((role) => ({
+        role, axis: 0, side: "output" as const, produces: true,
+      })),
+  },
 };
 
 export const dense: KindDef<"dense"> = {
@@ -170,4 +210,5 @@ export const dense: KindDef<"dense"> = {
     activation: kerasActivation(k, where),
   }),
   toKeras: ({ config: c }) => ({ units: c.units, activation: c.activation, use_bias: c.useBias }),
+  channels: { flow: () => "new", slices: (c) => [...filterSlices(0, 1), ...biasSlice(c.useBias)], narrow: (c, kept) => ({ ...c, units: kept }) },
 };

@@ -3,10 +3,13 @@ import { makeBatchMatMulConfig } from "./batch-mat-mul";
 import { makeConv2DConfig } from "./conv2d";
 import { conv2DBackpropFilterConfig } from "./conv2d-backprop-filter";
 import { makeConv2DBackpropInputConfig } from "./conv2d-backprop-input";
+import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from "./depthwise-backprop";
+import { makeAddConfig, makeFusedBatchNormConfig, makeMultiplyConfig, makeRealDivConfig, makeSubConfig } from "./elementwise";
 import { makeCastConfig, makeIdentityConfig } from "./identity";
 import { maxPoolGradConfig } from "./max-pool-grad";
 import { momentumStepConfig } from "./momentum";
-import { makeSumConfig } from "./sum";
+import { makeMeanConfig, makeSumConfig } from "./sum";
+import { makeTileConfig } from "./tile";
 import { overrideWasmKernel } from "./util";
 
 export { FusedMomentumOptimizer, MOMENTUM_STEP } from "./momentum";
@@ -15,8 +18,10 @@ export { cpuClockMs, profileKernels } from "./profile";
 export type { KernelProfiler, KernelTiming } from "./profile";
 
 /**
- * Gradient kernels the wasm backend lacks (Conv2DBackpropFilter) or runs slowly (the others), and Conv2D and
- * BatchMatMul on relaxed SIMD where available (gemm.ts), registered once, before the backend starts. Kernels that fall back to wasm's own keep its setup function.
+ * Gradient kernels the wasm backend lacks (Conv2DBackpropFilter, the depthwise convolution's two) or runs slowly
+ * (the others; batch norm's elementwise ops, Tile and Mean), and Conv2D and BatchMatMul on relaxed SIMD where
+ * available (gemm.ts), registered once, before the backend starts. Kernels that fall back to wasm's own keep its
+ * setup function.
  */
 let registered = false;
 export function registerWasmKernels(): void {
@@ -30,8 +35,17 @@ export function registerWasmKernels(): void {
     makeConv2DConfig(wasmKernel(tf.Conv2D)),
     conv2DBackpropFilterConfig,
     makeConv2DBackpropInputConfig(wasmKernel(tf.Conv2DBackpropInput)),
+    depthwiseBackpropFilterConfig,
+    depthwiseBackpropInputConfig,
     maxPoolGradConfig,
     makeSumConfig(wasmKernel(tf.Sum)),
+    makeMeanConfig(wasmKernel(tf.Mean)),
+    makeTileConfig(wasmKernel(tf.Tile)),
+    makeMultiplyConfig(wasmKernel(tf.Multiply)),
+    makeAddConfig(wasmKernel(tf.Add)),
+    makeSubConfig(wasmKernel(tf.Sub)),
+    makeRealDivConfig(wasmKernel(tf.RealDiv)),
+    makeFusedBatchNormConfig(wasmKernel(tf.FusedBatchNorm)),
     makeBatchMatMulConfig(wasmKernel(tf.BatchMatMul)),
     makeIdentityConfig(wasmKernel(tf.Identity)),
     makeCastConfig(wasmKernel(tf.Cast)),

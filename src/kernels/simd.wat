@@ -402,4 +402,202 @@
         (f32.add (f32.mul (local.get $negLr) (local.get $s)) (f32.load (i32.add (local.get $w) (local.get $i)))))
       (local.set $i (i32.add (local.get $i) (i32.const 4)))
       (br $sLoop))))
-)
+
+  ;; Depthwise convolution, multiplier 1, NHWC, channels % 4 == 0, over `batch` images:
+  ;; dW[p,q,:] += x[b, i·sh + p − top, j·sw + q − left, :] ⊙ dy[b,i,j,:] for every output (b,i,j) and tap in range.
+  ;; out (dW, [kh,kw,c]) accumulates in float32: the caller passes one image at a time and sums in float64.
+  (func (export "depthwiseFilterGrad")
+    (param $x i32) (param $dy i32) (param $out i32)
+    (param $batch i32) (param $h i32) (param $w i32) (param $c i32) (param $oh i32) (param $ow i32)
+    (param $kh i32) (param $kw i32) (param $sh i32) (param $sw i32) (param $top i32) (param $left i32)
+    (local $b i32) (local $i i32) (local $j i32) (local $p i32) (local $q i32) (local $ih i32) (local $iw i32)
+    (local $k i32) (local $cBytes i32) (local $xp i32) (local $gp i32) (local $op i32)
+    (local.set $cBytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $b (i32.const 0))
+    (block $bDone (loop $bLoop
+      (br_if $bDone (i32.ge_u (local.get $b) (local.get $batch)))
+      (local.set $i (i32.const 0))
+      (block $iDone (loop $iLoop
+        (br_if $iDone (i32.ge_u (local.get $i) (local.get $oh)))
+        (local.set $j (i32.const 0))
+        (block $jDone (loop $jLoop
+          (br_if $jDone (i32.ge_u (local.get $j) (local.get $ow)))
+          (local.set $gp (i32.add (local.get $dy)
+            (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $oh)) (local.get $i)) (local.get $ow)) (local.get $j)) (local.get $cBytes))))
+          (local.set $p (i32.const 0))
+          (block $pDone (loop $pLoop
+            (br_if $pDone (i32.ge_u (local.get $p) (local.get $kh)))
+            (local.set $ih (i32.sub (i32.add (i32.mul (local.get $i) (local.get $sh)) (local.get $p)) (local.get $top)))
+            (block $pNext
+              ;; unsigned: a negative row is out of range too
+              (br_if $pNext (i32.ge_u (local.get $ih) (local.get $h)))
+              (local.set $q (i32.const 0))
+              (block $qDone (loop $qLoop
+                (br_if $qDone (i32.ge_u (local.get $q) (local.get $kw)))
+                (local.set $iw (i32.sub (i32.add (i32.mul (local.get $j) (local.get $sw)) (local.get $q)) (local.get $left)))
+                (block $qNext
+                  (br_if $qNext (i32.ge_u (local.get $iw) (local.get $w)))
+                  ;; xp: (b, ih, iw) of x (or dx); op: tap (p, q) of the filter (or dW)
+                  (local.set $xp (i32.add (local.get $x)
+                    (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $h)) (local.get $ih)) (local.get $w)) (local.get $iw)) (local.get $cBytes))))
+                  (local.set $op (i32.add (local.get $out)
+                    (i32.mul (i32.add (i32.mul (local.get $p) (local.get $kw)) (local.get $q)) (local.get $cBytes))))
+                  (local.set $k (i32.const 0))
+                  (block $kDone (loop $kLoop
+                    (br_if $kDone (i32.ge_u (local.get $k) (local.get $cBytes)))
+                    (v128.store (i32.add (local.get $op) (local.get $k))
+                      (f32x4.add (v128.load (i32.add (local.get $op) (local.get $k)))
+                        (f32x4.mul (v128.load (i32.add (local.get $xp) (local.get $k))) (v128.load (i32.add (local.get $gp) (local.get $k))))))
+                    (local.set $k (i32.add (local.get $k) (i32.const 16)))
+                    (br $kLoop))))
+                (local.set $q (i32.add (local.get $q) (i32.const 1)))
+                (br $qLoop))))
+            (local.set $p (i32.add (local.get $p) (i32.const 1)))
+            (br $pLoop)))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $jLoop)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $iLoop)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $bLoop)))
+  )
+
+  ;; The same walk for dx: dx[b, i·sh + p − top, j·sw + q − left, :] += W[p,q,:] ⊙ dy[b,i,j,:];
+  ;; here $x is dx (zeroed by the caller) and $out is the filter W.
+  (func (export "depthwiseInputGrad")
+    (param $x i32) (param $dy i32) (param $out i32)
+    (param $batch i32) (param $h i32) (param $w i32) (param $c i32) (param $oh i32) (param $ow i32)
+    (param $kh i32) (param $kw i32) (param $sh i32) (param $sw i32) (param $top i32) (param $left i32)
+    (local $b i32) (local $i i32) (local $j i32) (local $p i32) (local $q i32) (local $ih i32) (local $iw i32)
+    (local $k i32) (local $cBytes i32) (local $xp i32) (local $gp i32) (local $op i32)
+    (local.set $cBytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $b (i32.const 0))
+    (block $bDone (loop $bLoop
+      (br_if $bDone (i32.ge_u (local.get $b) (local.get $batch)))
+      (local.set $i (i32.const 0))
+      (block $iDone (loop $iLoop
+        (br_if $iDone (i32.ge_u (local.get $i) (local.get $oh)))
+        (local.set $j (i32.const 0))
+        (block $jDone (loop $jLoop
+          (br_if $jDone (i32.ge_u (local.get $j) (local.get $ow)))
+          (local.set $gp (i32.add (local.get $dy)
+            (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $oh)) (local.get $i)) (local.get $ow)) (local.get $j)) (local.get $cBytes))))
+          (local.set $p (i32.const 0))
+          (block $pDone (loop $pLoop
+            (br_if $pDone (i32.ge_u (local.get $p) (local.get $kh)))
+            (local.set $ih (i32.sub (i32.add (i32.mul (local.get $i) (local.get $sh)) (local.get $p)) (local.get $top)))
+            (block $pNext
+              ;; unsigned: a negative row is out of range too
+              (br_if $pNext (i32.ge_u (local.get $ih) (local.get $h)))
+              (local.set $q (i32.const 0))
+              (block $qDone (loop $qLoop
+                (br_if $qDone (i32.ge_u (local.get $q) (local.get $kw)))
+                (local.set $iw (i32.sub (i32.add (i32.mul (local.get $j) (local.get $sw)) (local.get $q)) (local.get $left)))
+                (block $qNext
+                  (br_if $qNext (i32.ge_u (local.get $iw) (local.get $w)))
+                  ;; xp: (b, ih, iw) of x (or dx); op: tap (p, q) of the filter (or dW)
+                  (local.set $xp (i32.add (local.get $x)
+                    (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $h)) (local.get $ih)) (local.get $w)) (local.get $iw)) (local.get $cBytes))))
+                  (local.set $op (i32.add (local.get $out)
+                    (i32.mul (i32.add (i32.mul (local.get $p) (local.get $kw)) (local.get $q)) (local.get $cBytes))))
+                  (local.set $k (i32.const 0))
+                  (block $kDone (loop $kLoop
+                    (br_if $kDone (i32.ge_u (local.get $k) (local.get $cBytes)))
+                    (v128.store (i32.add (local.get $xp) (local.get $k))
+                      (f32x4.add (v128.load (i32.add (local.get $xp) (local.get $k)))
+                        (f32x4.mul (v128.load (i32.add (local.get $op) (local.get $k))) (v128.load (i32.add (local.get $gp) (local.get $k))))))
+                    (local.set $k (i32.add (local.get $k) (i32.const 16)))
+                    (br $kLoop))))
+                (local.set $q (i32.add (local.get $q) (i32.const 1)))
+                (br $qLoop))))
+            (local.set $p (i32.add (local.get $p) (i32.const 1)))
+            (br $pLoop)))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $jLoop)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $iLoop)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $bLoop)))
+  )
+
+  ;; out[r,:] = a[r,:] op b[r,:] over rows of cBytes (a multiple of 16) bytes; a and b advance by aStep / bStep
+  ;; bytes a row (0: one row broadcast over all, as a per-channel vector against NHWC activations).
+  (func (export "mulRows")
+    (param $a i32) (param $aStep i32) (param $b i32) (param $bStep i32) (param $out i32) (param $rows i32) (param $cBytes i32)
+    (local $r i32) (local $k i32)
+    (local.set $r (i32.const 0))
+    (block $rDone (loop $rLoop
+      (br_if $rDone (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $k (i32.const 0))
+      (block $kDone (loop $kLoop
+        (br_if $kDone (i32.ge_u (local.get $k) (local.get $cBytes)))
+        (v128.store (i32.add (local.get $out) (local.get $k))
+          (f32x4.mul (v128.load (i32.add (local.get $a) (local.get $k))) (v128.load (i32.add (local.get $b) (local.get $k)))))
+        (local.set $k (i32.add (local.get $k) (i32.const 16)))
+        (br $kLoop)))
+      (local.set $a (i32.add (local.get $a) (local.get $aStep)))
+      (local.set $b (i32.add (local.get $b) (local.get $bStep)))
+      (local.set $out (i32.add (local.get $out) (local.get $cBytes)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rLoop)))
+  )
+
+  (func (export "addRows")
+    (param $a i32) (param $aStep i32) (param $b i32) (param $bStep i32) (param $out i32) (param $rows i32) (param $cBytes i32)
+    (local $r i32) (local $k i32)
+    (local.set $r (i32.const 0))
+    (block $rDone (loop $rLoop
+      (br_if $rDone (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $k (i32.const 0))
+      (block $kDone (loop $kLoop
+        (br_if $kDone (i32.ge_u (local.get $k) (local.get $cBytes)))
+        (v128.store (i32.add (local.get $out) (local.get $k))
+          (f32x4.add (v128.load (i32.add (local.get $a) (local.get $k))) (v128.load (i32.add (local.get $b) (local.get $k)))))
+        (local.set $k (i32.add (local.get $k) (i32.const 16)))
+        (br $kLoop)))
+      (local.set $a (i32.add (local.get $a) (local.get $aStep)))
+      (local.set $b (i32.add (local.get $b) (local.get $bStep)))
+      (local.set $out (i32.add (local.get $out) (local.get $cBytes)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rLoop)))
+  )
+
+  (func (export "subRows")
+    (param $a i32) (param $aStep i32) (param $b i32) (param $bStep i32) (param $out i32) (param $rows i32) (param $cBytes i32)
+    (local $r i32) (local $k i32)
+    (local.set $r (i32.const 0))
+    (block $rDone (loop $rLoop
+      (br_if $rDone (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $k (i32.const 0))
+      (block $kDone (loop $kLoop
+        (br_if $kDone (i32.ge_u (local.get $k) (local.get $cBytes)))
+        (v128.store (i32.add (local.get $out) (local.get $k))
+          (f32x4.sub (v128.load (i32.add (local.get $a) (local.get $k))) (v128.load (i32.add (local.get $b) (local.get $k)))))
+        (local.set $k (i32.add (local.get $k) (i32.const 16)))
+        (br $kLoop)))
+      (local.set $a (i32.add (local.get $a) (local.get $aStep)))
+      (local.set $b (i32.add (local.get $b) (local.get $bStep)))
+      (local.set $out (i32.add (local.get $out) (local.get $cBytes)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rLoop)))
+  )
+
+  (func (export "divRows")
+    (param $a i32) (param $aStep i32) (param $b i32) (param $bStep i32) (param $out i32) (param $rows i32) (param $cBytes i32)
+    (local $r i32) (local $k i32)
+    (local.set $r (i32.const 0))
+    (block $rDone (loop $rLoop
+      (br_if $rDone (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $k (i32.const 0))
+      (block $kDone (loop $kLoop
+        (br_if $kDone (i32.ge_u (local.get $k) (local.get $cBytes)))
+        (v128.store (i32.add (local.get $out) (local.get $k))
+          (f32x4.div (v128.load (i32.add (local.get $a) (local.get $k))) (v128.load (i32.add (local.get $b) (local.get $k)))))
+        (local.set $k (i32.add (local.get $k) (i32.const 16)))
+        (br $kLoop)))
+      (local.set $a (i32.add (local.get $a) (local.get $aStep)))
+      (local.set $b (i32.add (local.get $b) (local.get $bStep)))
+      (local.set $out (i32.add (local.get $out) (local.get $cBytes)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rLoop)))
+  ))

@@ -1,25 +1,9 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { SPARSE_WASM_BASE64 } from "./sparse-module";
+import type { SparseLoops } from "../runtime/kernels";
 import { pointer } from "./simd";
 
-/** The loops of sparse.wat, bound to the memory of one tfjs wasm backend. Pointers and strides are bytes. */
-interface SparseLoops {
-  spmm(
-    rowPtr: number, idx: number, vals: number, bias: number, x: number, out: number,
-    rows: number, tiles: number, inTile: number, outTile: number,
-    segs: number, inSeg: number, outSeg: number, outRow: number,
-    segVecs: number, scale: number, relu: number,
-  ): void;
-  maxPool2x2(x: number, out: number, planes: number, h: number, w: number, b: number): void;
-  spconvPool2x2(
-    rowPtr: number, idx: number, vals: number, bias: number, x: number, out: number,
-    rows: number, tiles: number, inTile: number, outTile: number,
-    pooledRows: number, pooledCols: number, inRowBytes: number, outSeg: number, outRow: number,
-    scale: number, relu: number,
-  ): void;
-  tilesToCols(x: number, out: number, tiles: number, c: number, h: number, w: number, colBytes: number): void;
-}
 
 // The compile options leave out the DOM typings, where WebAssembly's live; this is the little used here.
 interface WasmApi {

@@ -3,11 +3,19 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { heapBuffer, pointer, simdLoops, withScratch } from "./simd";
 
 /**
- * Sum over the leading axes of a float32 tensor (bias gradients: [b,h,w,c] → [c]) as one pass over the
- * wasm heap (a SIMD loop from simd.wat when the columns come in fours), summing in float64; wasm's own
- * kernel transposes first and is ~5× slower. Every other case uses wasm's kernel.
+ * Sum (or Mean) over the leading axes of a float32 tensor (bias gradients and batch norm's statistics:
+ * [b,h,w,c] → [c]) as one pass over the wasm heap (a SIMD loop from simd.wat when the columns come in fours),
+ * summing in float64; wasm's own kernels transpose first and are ~5× slower. Every other case uses wasm's kernel.
  */
 export function makeSumConfig(original: tf.KernelConfig): tf.KernelConfig {
+  return makeLeadingReduceConfig(original, false);
+}
+
+export function makeMeanConfig(original: tf.KernelConfig): tf.KernelConfig {
+  return makeLeadingReduceConfig(original, true);
+}
+
+function makeLeadingReduceConfig(original: tf.KernelConfig, mean: boolean): tf.KernelConfig {
   const sum = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => {
     const backend = args.backend as BackendWasm;
     const { x } = args.inputs as { x: tf.TensorInfo };
@@ -27,7 +35,9 @@ export function makeSumConfig(original: tf.KernelConfig): tf.KernelConfig {
         const heap = heapBuffer(backend);
         new Float64Array(heap, acc, columns).fill(0);
         simd.sumRowsF64(pointer(backend, x), acc, rows, columns);
-        (backend.typedArrayFromHeap(out) as Float32Array).set(new Float64Array(heap, acc, columns));
+        const sums = new Float64Array(heap, acc, columns);
+        if (mean) for (let c = 0; c < columns; c++) sums[c] /= rows;
+        (backend.typedArrayFromHeap(out) as Float32Array).set(sums);
       });
       return out;
     }
@@ -45,8 +55,9 @@ export function makeSumConfig(original: tf.KernelConfig): tf.KernelConfig {
       const base = r * columns;
       for (let c = 0; c < columns; c++) acc[c] += src[base + c];
     }
+    if (mean) for (let c = 0; c < columns; c++) acc[c] /= rows;
     (backend.typedArrayFromHeap(out) as Float32Array).set(acc);
     return out;
   };
-  return { kernelName: tf.Sum, backendName: "wasm", setupFunc: original.setupFunc, kernelFunc: sum as tf.KernelFunc };
+  return { kernelName: mean ? tf.Mean : tf.Sum, backendName: "wasm", setupFunc: original.setupFunc, kernelFunc: sum as tf.KernelFunc };
 }

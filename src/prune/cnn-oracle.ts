@@ -22,41 +22,45 @@ export interface MaskOracle extends FwOracle {
 }
 
 /**
- * The FW oracle on a model's mask: F(m) = L(θ ⊙ m) on a minibatch (inference mode: BN uses its moving statistics); gradient gₜ = θ ⊙ ∇_w L(w) at w = θ ⊙ mₜ (one
- * backward pass). Minibatch t is slice t of seeded shuffles of the split (without replacement within a pass),
- * so every method with the same seed sees the same minibatches.
+ * How a mask vector becomes the model's parameters: all that differs between the weight-level and the group oracle.
+ * The functions run inside the oracle's tidy.
  */
-export function cnnMaskOracle(model: Model, split: Split, opts: MaskOracleOptions): MaskOracle {
-  const spec = model.graph;
-  checkSplitFits(spec, split, "FW minibatches");
-  const layout = prunableLayout(spec);
-  const theta = flatten(getWeights(model), layout, "checkpoint weights");
-  const thetaTensors = layout.map((e) => tf.tensor(theta.subarray(e.offset, e.offset + e.length), e.shape));
-  const fixed: Params = {};
-  for (const [name, v] of Object.entries(model.params)) if (!layout.some((e) => e.name === name)) fixed[name] = v;
-  const batches = minibatchStream(split, opts.batchSize, opts.seed);
-  const maskedWeights = (m: Float32Array) =>
-    layout.map((e, l) => tf.mul(thetaTensors[l], tf.tensor(m.subarray(e.offset, e.offset + e.length), e.shape)));
-  const paramsWith = (ws: tf.Tensor[]): Params => {
-    const p: Params = { ...fixed };
-    layout.forEach((e, l) => (p[e.name] = ws[l]));
-    return p;
-  };
-  const checkLength = (m: Float32Array) => {
-    if (m.length !== theta.length) throw new Error(`mask vector: expected ${theta.length} entries, got ${m.length}`);
-  };
+export interface MaskToWeights {
+  /** The mask's length. */
+  n: number;
+  /** What the mask is called in errors ("mask vector", "group mask vector"). */
+  what: string;
+  /** The tensors the gradient is taken with respect to, at mask m. */
+  inputs(m: Float32Array): tf.Tensor[];
+  /** The parameters the forward pass takes, from those tensors (the others: the model's own). */
+  params(inputs: tf.Tensor[]): Params;
+  /** ∂F/∂m, flat, from the gradients with respect to the inputs. */
+  maskGradient(grads: tf.Tensor[]): tf.Tensor;
+  /** Frees what the mapping holds. */
+  dispose(): void;
+}
 
+/**
+ * The FW oracle on a mask: F(m) = L(W(m)) on a minibatch (inference mode: BN uses its moving statistics), with its
+ * gradient from one backward pass. Minibatch t is slice t of seeded shuffles of the split (without replacement within
+ * a pass), so every method with the same seed sees the same minibatches.
+ */
+export function maskOracle(model: Model, split: Split, opts: MaskOracleOptions, map: MaskToWeights): FwOracle & { lossAt(m: Float32Array): number; dispose(): void } {
+  const graph = model.graph;
+  checkSplitFits(graph, split, "FW minibatches");
+  const batches = minibatchStream(split, opts.batchSize, opts.seed);
+  const checkLength = (m: Float32Array) => {
+    if (m.length !== map.n) throw new Error(`${map.what}: expected ${map.n} entries, got ${m.length}`);
+  };
   return {
-    n: theta.length,
-    theta,
-    layout,
+    n: map.n,
     evaluate(m, t) {
       checkLength(m);
       const { x, y } = batches.draw(t);
       const [value, g] = tf.tidy(() => {
-        const f = (...ws: tf.Tensor[]) => lossOf(forward(spec, paramsWith(ws), x), y, opts.loss);
-        const { value, grads } = tf.valueAndGrads(f)(maskedWeights(m));
-        return [value, tf.concat(layout.map((_, l) => tf.reshape(tf.mul(thetaTensors[l], grads[l]), [-1])))];
+        const f = (...inputs: tf.Tensor[]) => lossOf(forward(graph, map.params(inputs), x), y, opts.loss);
+        const { value, grads } = tf.valueAndGrads(f)(map.inputs(m));
+        return [value, map.maskGradient(grads)];
       });
       // read back outside tidy: tidy walks a returned typed array entry by entry (~50 ms for 225k entries)
       const loss = value.dataSync()[0];
@@ -67,13 +71,38 @@ export function cnnMaskOracle(model: Model, split: Split, opts: MaskOracleOption
     lossAt(m) {
       checkLength(m);
       const { x, y } = batches.current();
-      return tf.tidy(() => lossOf(forward(spec, paramsWith(maskedWeights(m)), x), y, opts.loss).dataSync()[0]);
+      return tf.tidy(() => lossOf(forward(graph, map.params(map.inputs(m)), x), y, opts.loss).dataSync()[0]);
     },
     dispose() {
-      tf.dispose(thetaTensors);
+      map.dispose();
       batches.dispose();
     },
   };
+}
+
+/**
+ * The FW oracle on a model's weight mask: F(m) = L(θ ⊙ m); gradient gₜ = θ ⊙ ∇_w L(w) at w = θ ⊙ mₜ (the gradient is
+ * taken with respect to the masked weights w themselves).
+ */
+export function cnnMaskOracle(model: Model, split: Split, opts: MaskOracleOptions): MaskOracle {
+  const layout = prunableLayout(model.graph);
+  const theta = flatten(getWeights(model), layout, "checkpoint weights");
+  const thetaTensors = layout.map((e) => tf.tensor(theta.subarray(e.offset, e.offset + e.length), e.shape));
+  const fixed: Params = {};
+  for (const [name, v] of Object.entries(model.params)) if (!layout.some((e) => e.name === name)) fixed[name] = v;
+  const oracle = maskOracle(model, split, opts, {
+    n: theta.length,
+    what: "mask vector",
+    inputs: (m) => layout.map((e, l) => tf.mul(thetaTensors[l], tf.tensor(m.subarray(e.offset, e.offset + e.length), e.shape))),
+    params: (ws) => {
+      const p: Params = { ...fixed };
+      layout.forEach((e, l) => (p[e.name] = ws[l]));
+      return p;
+    },
+    maskGradient: (grads) => tf.concat(layout.map((_, l) => tf.reshape(tf.mul(thetaTensors[l], grads[l]), [-1]))),
+    dispose: () => tf.dispose(thetaTensors),
+  });
+  return { ...oracle, theta, layout };
 }
 
 export interface MinibatchStream {

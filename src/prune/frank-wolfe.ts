@@ -75,13 +75,16 @@ export function roundMask(m: Float32Array, k: number, tau: number, theta?: Float
   const above: number[] = [];
   for (let i = 0; i < m.length; i++) if (m[i] >= tau) above.push(i);
   const idx = Int32Array.from(above);
-  const abs = (i: number) => (theta ? Math.abs(theta[i]) : 0);
-  if (idx.length > k) {
-    selectSmallest(idx, k, (a, b) => m[a] > m[b] || (m[a] === m[b] && (abs(a) > abs(b) || (abs(a) === abs(b) && a < b))));
-  }
+  if (idx.length > k) selectSmallest(idx, k, roundingPrecedes(m, theta));
   const out = new Float32Array(m.length);
   for (let j = 0; j < Math.min(k, idx.length); j++) out[idx[j]] = 1;
   return out;
+}
+
+/** Rounding's order: entry a before entry b when its m is larger; ties by larger |θ|, then by lower index. */
+export function roundingPrecedes(m: Float32Array, theta?: Float32Array): (a: number, b: number) => boolean {
+  const abs = (i: number) => (theta ? Math.abs(theta[i]) : 0);
+  return (a, b) => m[a] > m[b] || (m[a] === m[b] && (abs(a) > abs(b) || (abs(a) === abs(b) && a < b)));
 }
 
 export interface FrankWolfeOptions {

@@ -1,10 +1,10 @@
 import * as tf from "@tensorflow/tfjs";
 import { Split } from "../data";
-import { Model, Params, forward, getWeights, specOf } from "../model";
-import { lossOf } from "../train";
-import { MaskOracleOptions, minibatchStream } from "./cnn-oracle";
+import { channelGroups } from "../graph";
+import { Model, Params, getWeights } from "../model";
+import { MaskOracleOptions, maskOracle } from "./cnn-oracle";
 import { FwOracle } from "./frank-wolfe";
-import { GroupLayout, groupCount, groupLayout } from "./groups";
+import { GroupLayout } from "./groups";
 
 export interface GroupOracle extends FwOracle {
   layout: GroupLayout;
@@ -13,58 +13,48 @@ export interface GroupOracle extends FwOracle {
 }
 
 /**
- * The FW oracle on a CNN's group mask: F(m) = L(W(m)) on a minibatch, where group g's kernel column and bias are
- * θ_g · m_g. Its gradient is ∂F/∂m_g = Σ_{i ∈ g} θᵢ ∂L/∂wᵢ (kernel column and bias): the sum of the weight-level mask
- * gradients over the group, computed by one backward pass with respect to m itself. Same minibatches as the
- * weight-level oracle (same seed, same stream).
+ * The FW oracle on a model's group mask: F(m) = L(W(m)) on a minibatch, where every parameter slice that computes
+ * group g's channels (its filters' kernel columns, biases, BN's scale, shift and moving mean) is θ_g · m_g. Its gradient is
+ * ∂F/∂m_g = Σ_{i ∈ g} θᵢ ∂L/∂wᵢ over those slices (for the paper CNN: kernel column and bias): the sum of the
+ * weight-level mask gradients over the group, computed by one backward pass with respect to m itself. Same
+ * minibatches as the weight-level oracle (same seed, same stream).
  */
 export function cnnGroupOracle(model: Model, split: Split, opts: MaskOracleOptions): GroupOracle {
-  const spec = specOf(model);
-  const layout = groupLayout(spec);
-  const n = groupCount(layout);
+  const graph = model.graph;
+  const { families: layout, count: n, params } = channelGroups(graph);
+  // BN's moving mean is scaled too (not its variance), so that m_g = 0 zeroes a BN without scale or center as well
+  const variances = new Set(graph.params.filter((p) => p.role === "moving-variance").map((p) => p.name));
+  const scaled = params.filter((p) => !variances.has(p.param) && p.axes.some((a) => a.produces));
   const weights = getWeights(model);
   const fixed: Params = {};
-  const grouped = new Set(layout.flatMap((g) => [g.kernel, g.bias]));
-  for (const [name, v] of Object.entries(model.params)) if (!grouped.has(name)) fixed[name] = v;
-  const kernels = layout.map((g) => tf.tensor(weights[g.kernel], g.kernelShape));
-  const biases = layout.map((g) => tf.tensor1d(weights[g.bias]));
-  const batches = minibatchStream(split, opts.batchSize, opts.seed);
-  const groupTensors = (m: Float32Array) => layout.map((g) => tf.tensor1d(m.subarray(g.offset, g.offset + g.count)));
+  for (const [name, v] of Object.entries(model.params)) if (!scaled.some((p) => p.param === name)) fixed[name] = v;
+  const thetas = scaled.map((p) => tf.tensor(weights[p.param], p.shape));
+  // Each slice's factor: its family's own tensor where the axis is exactly that family's groups, else gathered (1 outside every group).
+  const factors = scaled.map((p) =>
+    p.axes.filter((a) => a.produces).map((a) => ({
+      axis: a.axis,
+      family: layout.findIndex((g) => g.count === a.group.length && a.group.every((x, c) => x === g.offset + c)),
+      indices: Int32Array.from(a.group, (x) => (x < 0 ? n : x)),
+    })),
+  );
   const paramsWith = (ms: tf.Tensor[]): Params => {
     const p: Params = { ...fixed };
-    layout.forEach((g, l) => {
-      p[g.kernel] = tf.mul(kernels[l], ms[l]); // broadcast over the last axis: one factor per filter / neuron
-      p[g.bias] = tf.mul(biases[l], ms[l]);
+    scaled.forEach((s, l) => {
+      p[s.param] = factors[l].reduce((w, f) => {
+        const perChannel = f.family >= 0 ? ms[f.family] : tf.gather(tf.concat([...ms, tf.ones([1])]), f.indices);
+        // broadcast along the axis: one factor per channel
+        return tf.mul(w, f.axis === s.shape.length - 1 ? perChannel : tf.reshape(perChannel, s.shape.map((d, i) => (i === f.axis ? d : 1))));
+      }, thetas[l]);
     });
     return p;
   };
-  const checkLength = (m: Float32Array) => {
-    if (m.length !== n) throw new Error(`group mask vector: expected ${n} entries, got ${m.length}`);
-  };
-  return {
+  const oracle = maskOracle(model, split, opts, {
     n,
-    layout,
-    evaluate(m, t) {
-      checkLength(m);
-      const { x, y } = batches.draw(t);
-      const [value, g] = tf.tidy(() => {
-        const f = (...ms: tf.Tensor[]) => lossOf(forward(spec, paramsWith(ms), x), y, opts.loss);
-        const { value, grads } = tf.valueAndGrads(f)(groupTensors(m));
-        return [value, tf.concat(grads)];
-      });
-      const loss = value.dataSync()[0];
-      const grad = g.dataSync() as Float32Array;
-      tf.dispose([value, g]);
-      return { loss, grad, samples: x.shape[0] };
-    },
-    lossAt(m) {
-      checkLength(m);
-      const { x, y } = batches.current();
-      return tf.tidy(() => lossOf(forward(spec, paramsWith(groupTensors(m)), x), y, opts.loss).dataSync()[0]);
-    },
-    dispose() {
-      tf.dispose([...kernels, ...biases]);
-      batches.dispose();
-    },
-  };
+    what: "group mask vector",
+    inputs: (m) => layout.map((g) => tf.tensor1d(m.subarray(g.offset, g.offset + g.count))),
+    params: paramsWith,
+    maskGradient: (grads) => tf.concat(grads),
+    dispose: () => tf.dispose(thetas),
+  });
+  return { ...oracle, layout };
 }

@@ -6,6 +6,7 @@ export * from "./schedules";
 export * from "./frank-wolfe";
 export * from "./cnn-oracle";
 export * from "./groups";
+export * from "./surgery";
 export * from "./group-oracle";
 export * from "./method";
 export * from "./methods";

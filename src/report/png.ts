@@ -8,7 +8,7 @@ import type { PlotlyFigure } from "./figures";
 import { writeFileAtomic } from "../fsutil";
 
 export const CHROMIUM_PATH = process.env.FWPRUNE_CHROMIUM ?? "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
+export const CHROMIUM_ARGS = [
   "--headless",
   "--no-sandbox",
   "--disable-gpu",

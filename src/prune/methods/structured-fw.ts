@@ -1,9 +1,9 @@
 import { z } from "zod";
 import { Split } from "../../data";
-import { Model, getWeights, specOf } from "../../model";
+import { Model, getWeights } from "../../model";
 import { FwIteration, frankWolfe } from "../frank-wolfe";
 import { cnnGroupOracle } from "../group-oracle";
-import { expandGroupMask, flopBudget, groupL1, groupLayout, roundGroupMask, selectGroups, summarizeStructure } from "../groups";
+import { expandGroupMask, flopBudget, groupLayout, l1GroupMask, roundGroupMask, summarizeStructure } from "../groups";
 import { PruneContext, PruneOutcome, registerMethod } from "../method";
 import { Momentum } from "../schedules";
 import { FwMaskRun, FwParamsSchema, describeFw, frankWolfeOptions, summarizeRelaxedMask } from "./fw";
@@ -34,18 +34,16 @@ export async function structuredFwMaskPrune(
   params: StructuredFwParams,
   run: { reduction: number; seed: number; onIteration?: (it: FwIteration) => void },
 ): Promise<FwMaskRun & { groups: Float32Array }> {
-  const spec = specOf(checkpoint);
-  const layout = groupLayout(spec);
-  const score = groupL1(layout, getWeights(checkpoint), true);
-  const l1 = selectGroups(spec, layout, score, run.reduction, params.budget, params.scope);
+  const model = checkpoint.graph;
+  const { groups: l1, score } = l1GroupMask(model, getWeights(checkpoint), run.reduction, params.budget, params.scope);
   const k = l1.reduce((a, b) => a + b, 0);
   const m0 = (params.start ?? "l1") === "l1" ? l1 : new Float32Array(l1.length).fill(k / l1.length);
   const oracle = cnnGroupOracle(checkpoint, train, { batchSize: params.batchSize, seed: run.seed, loss: params.loss });
   try {
     const result = await frankWolfe(oracle, m0, frankWolfeOptions(params, k, run));
-    const maxFlops = params.budget === "flops" ? flopBudget(spec, run.reduction) : undefined;
-    const groups = roundGroupMask(spec, layout, result.m, { k, tau: params.tau, tieScore: score, maxFlops });
-    const mask = expandGroupMask(spec, groups);
+    const maxFlops = params.budget === "flops" ? flopBudget(model, run.reduction) : undefined;
+    const groups = roundGroupMask(model, groupLayout(model), result.m, { k, tau: params.tau, tieScore: score, maxFlops });
+    const mask = expandGroupMask(model, groups);
     // m0 in the summary: the L1 mask, so that keptFromStart counts the kept groups L1 pruning keeps too, whatever the start.
     return { theta: score, k, m0: l1, m: result.m, rounded: groups, groups, mask, history: result.history, samples: result.samples };
   } finally {
@@ -63,7 +61,7 @@ export async function structuredFwPrune(checkpoint: Model, params: StructuredFwP
     mask: run.mask,
     groups: run.groups,
     history: run.history,
-    details: { relaxedMask: summarizeRelaxedMask(run, params.tau), structure: summarizeStructure(specOf(checkpoint), run.groups, params.budget, ctx.sparsity) },
+    details: { relaxedMask: summarizeRelaxedMask(run, params.tau), structure: summarizeStructure(checkpoint.graph, run.groups, params.budget, ctx.sparsity) },
     samplesUsed: run.samples,
   };
 }

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { getWeights, specOf } from "../../model";
-import { expandGroupMask, groupL1, groupLayout, selectGroups, summarizeStructure } from "../groups";
+import { getWeights } from "../../model";
+import { expandGroupMask, l1GroupMask, summarizeStructure } from "../groups";
 import { registerMethod } from "../method";
 
 /**
@@ -23,10 +23,9 @@ export const structuredMagnitude = registerMethod<StructuredParams>({
   params: StructuredParamsSchema,
   retrain: () => "surgered",
   prune: async (checkpoint, p, ctx) => {
-    const spec = specOf(checkpoint);
-    const layout = groupLayout(spec);
-    const groups = selectGroups(spec, layout, groupL1(layout, getWeights(checkpoint), true), ctx.sparsity, p.budget, p.scope);
+    const model = checkpoint.graph;
+    const { groups } = l1GroupMask(model, getWeights(checkpoint), ctx.sparsity, p.budget, p.scope);
     ctx.progress?.(1, 1);
-    return { mask: expandGroupMask(spec, groups), groups, details: { structure: summarizeStructure(spec, groups, p.budget, ctx.sparsity) }, samplesUsed: 0 };
+    return { mask: expandGroupMask(model, groups), groups, details: { structure: summarizeStructure(model, groups, p.budget, ctx.sparsity) }, samplesUsed: 0 };
   },
 });

@@ -1,4 +1,3 @@
-import { specOf } from "../../model";
 import { deriveSeed, shuffledIndices } from "../../random";
 import { expandGroupMask, groupCount, groupLayout, selectGroups, summarizeStructure } from "../groups";
 import { registerMethod } from "../method";
@@ -11,13 +10,13 @@ export const structuredRandom = registerMethod<StructuredParams>({
   params: StructuredParamsSchema,
   retrain: () => "surgered",
   prune: async (checkpoint, p, ctx) => {
-    const spec = specOf(checkpoint);
-    const layout = groupLayout(spec);
+    const model = checkpoint.graph;
+    const layout = groupLayout(model);
     const n = groupCount(layout);
     const score = new Float32Array(n);
     shuffledIndices(n, deriveSeed(ctx.seed, "structured-random")).forEach((g, rank) => (score[g] = rank));
-    const groups = selectGroups(spec, layout, score, ctx.sparsity, p.budget, p.scope);
+    const groups = selectGroups(model, layout, score, ctx.sparsity, p.budget, p.scope);
     ctx.progress?.(1, 1);
-    return { mask: expandGroupMask(spec, groups), groups, details: { structure: summarizeStructure(spec, groups, p.budget, ctx.sparsity) }, samplesUsed: 0 };
+    return { mask: expandGroupMask(model, groups), groups, details: { structure: summarizeStructure(model, groups, p.budget, ctx.sparsity) }, samplesUsed: 0 };
   },
 });

@@ -1,0 +1,195 @@
+/**
+ * The compact sparse file (".fwsparse"), format 2: one encoder and one decoder, free of Node built-ins, used by the
+ * Node side (src/inference/export.ts) and by the browser runtime alike. The SHA-256 is computed by the caller (Node's
+ * crypto, or Web Crypto, which is asynchronous) and handed in.
+ *
+ *   bytes 0..8    magic "FWSPARS2"
+ *   bytes 8..12   u32 (little-endian) header length L
+ *   12..12+L      header, UTF-8 JSON: { format: 2, model: ModelGraph, tensors: TensorEntry[] }
+ *   then          payload: the tensors, each 4-byte aligned
+ *   last 32       SHA-256 of every byte before them (magic, length, header and payload)
+ *
+ * A prunable tensor (conv/dense kernel, row-major as tfjs lays it out) is stored as entries: a u8 gap per entry (its
+ * position = the previous entry's + gap + 1; a gap that does not fit in a byte is bridged by filler entries of gap 255
+ * and value 0), then, 4-byte aligned, the entries' values as float32 (exactly the weights: −0 comes back as 0). Other
+ * tensors (biases) are stored dense as float32.
+ */
+export const SPARSE_MAGIC = "FWSPARS2";
+export const SPARSE_FORMAT = 2;
+const DIGEST_BYTES = 32;
+const PREFIX_BYTES = 12;
+
+/**
+ * The model the header describes: a graph of named nodes, each an op with attributes, the names of the nodes whose
+ * outputs it reads ("input" is the model's input) and the tensors it owns (role → tensor name). Readers walk the
+ * nodes in order and refuse an op they do not know, by name.
+ */
+export interface ModelGraph {
+  name: string;
+  /** One image's shape [h, w, c] (NHWC without the batch). */
+  inputShape: number[];
+  nodes: GraphNode[];
+  /** The node whose output is the model's output (logits). */
+  output: string;
+}
+
+export interface GraphNode {
+  name: string;
+  op: string;
+  inputs: string[];
+  attrs: Record<string, string | number | boolean>;
+  weights?: Record<string, string>;
+}
+
+export const GRAPH_INPUT = "input";
+
+export interface TensorEntry {
+  name: string;
+  shape: number[];
+  encoding: "dense-f32" | "gap-u8-f32";
+  /** Entries stored (non-zeros plus fillers) for gap-u8-f32. */
+  entries?: number;
+  /** Byte offset within the payload, and length. */
+  offset: number;
+  bytes: number;
+}
+
+export interface SparseFileHeader {
+  format: number;
+  model: ModelGraph;
+  tensors: TensorEntry[];
+}
+
+export interface NamedTensor {
+  name: string;
+  shape: number[];
+  values: Float32Array;
+  /** Stored as gaps and non-zero values (kernels) rather than dense (biases). */
+  sparse: boolean;
+}
+
+export type Sha256 = (bytes: Uint8Array) => Uint8Array;
+
+export function encodeSparseFile(model: ModelGraph, tensors: NamedTensor[], sha256: Sha256): Uint8Array {
+  const parts: Uint8Array[] = [];
+  const entries: TensorEntry[] = [];
+  let offset = 0;
+  const add = (bytes: Uint8Array) => {
+    parts.push(bytes);
+    const at = offset;
+    offset += bytes.length;
+    const pad = (4 - (offset % 4)) % 4;
+    if (pad) {
+      parts.push(new Uint8Array(pad));
+      offset += pad;
+    }
+    return at;
+  };
+  for (const t of tensors) {
+    const v = t.values;
+    if (v.length !== t.shape.reduce((a, b) => a * b, 1)) throw new Error(`tensor "${t.name}": ${v.length} values do not fill its shape [${t.shape}]`);
+    if (!t.sparse) {
+      const bytes = new Uint8Array(v.slice().buffer);
+      entries.push({ name: t.name, shape: t.shape, encoding: "dense-f32", offset: add(bytes), bytes: bytes.length });
+      continue;
+    }
+    const gaps: number[] = [];
+    const values: number[] = [];
+    let last = -1;
+    for (let i = 0; i < v.length; i++) {
+      if (v[i] === 0) continue; // −0 too (a masked negative weight): it decodes as 0
+      while (i - last - 1 > 255) {
+        gaps.push(255);
+        values.push(0);
+        last += 256;
+      }
+      gaps.push(i - last - 1);
+      values.push(v[i]);
+      last = i;
+    }
+    const at = add(Uint8Array.from(gaps));
+    add(new Uint8Array(Float32Array.from(values).buffer));
+    entries.push({ name: t.name, shape: t.shape, encoding: "gap-u8-f32", entries: gaps.length, offset: at, bytes: offset - at });
+  }
+  const header: SparseFileHeader = { format: SPARSE_FORMAT, model, tensors: entries };
+  const headerBytes = new TextEncoder().encode(JSON.stringify(header));
+  const prefix = new Uint8Array(PREFIX_BYTES);
+  for (let i = 0; i < SPARSE_MAGIC.length; i++) prefix[i] = SPARSE_MAGIC.charCodeAt(i);
+  new DataView(prefix.buffer).setUint32(8, headerBytes.length, true);
+  const body = concat([prefix, headerBytes, ...parts]);
+  return concat([body, sha256(body)]);
+}
+
+/** The bytes the digest covers (all but the last 32); refuses what is not a format-2 sparse file at all. */
+export function sparseFileBody(bytes: Uint8Array, source = "sparse file"): Uint8Array {
+  const magic = String.fromCharCode(...bytes.subarray(0, 8));
+  if (magic === "FWSPARS1") throw new Error(`${source}: a format-1 sparse file (its digest did not cover the header); export the model again`);
+  if (bytes.length < PREFIX_BYTES + DIGEST_BYTES || magic !== SPARSE_MAGIC) throw new Error(`${source}: not an fwprune sparse file (expected the magic "${SPARSE_MAGIC}")`);
+  return bytes.subarray(0, bytes.length - DIGEST_BYTES);
+}
+
+/**
+ * The header and every tensor of a sparse file, given the SHA-256 of its body (sparseFileBody). Anything malformed
+ * is an error naming the source and what is wrong; the digest is checked before anything else is read.
+ */
+export function decodeSparseFile(bytes: Uint8Array, bodyDigest: Uint8Array, source = "sparse file"): { header: SparseFileHeader; tensors: Map<string, Float32Array> } {
+  const fail = (what: string): never => {
+    throw new Error(`${source}: ${what}`);
+  };
+  const body = sparseFileBody(bytes, source);
+  const stored = bytes.subarray(body.length);
+  if (bodyDigest.length !== DIGEST_BYTES || stored.some((b, i) => b !== bodyDigest[i])) fail("the file does not match its SHA-256 (truncated or corrupted)");
+  const headerLength = new DataView(bytes.buffer, bytes.byteOffset + 8, 4).getUint32(0, true);
+  if (PREFIX_BYTES + headerLength > body.length) fail(`header of ${headerLength} bytes runs past the end of the file (${bytes.length} bytes)`);
+  let header: SparseFileHeader;
+  try {
+    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body.subarray(PREFIX_BYTES, PREFIX_BYTES + headerLength))) as SparseFileHeader;
+  } catch (err) {
+    return fail(`header is not valid JSON (${(err as Error).message})`);
+  }
+  if (header?.format !== SPARSE_FORMAT) fail(`format ${JSON.stringify(header?.format)}; expected ${SPARSE_FORMAT}`);
+  if (!header.model || !Array.isArray(header.model.nodes) || !Array.isArray(header.tensors)) fail("header: expected a model with nodes and a list of tensors");
+  // A copy (new Uint8Array copies; a Node Buffer's slice would not), so that the float32 views are aligned whatever
+  // the offset of the bytes handed in.
+  const payload = new Uint8Array(body.subarray(PREFIX_BYTES + headerLength));
+  const tensors = new Map<string, Float32Array>();
+  for (const t of header.tensors) {
+    const where = `tensor ${JSON.stringify(t?.name)}`;
+    if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`${where}: shape ${JSON.stringify(t.shape)}; expected non-negative integers`);
+    if (!(Number.isInteger(t.offset) && t.offset >= 0 && t.offset % 4 === 0 && Number.isInteger(t.bytes) && t.bytes >= 0 && t.offset + t.bytes <= payload.length)) {
+      fail(`${where}: bytes ${t.offset}+${t.bytes} outside the payload (${payload.length})`);
+    }
+    const size = t.shape.reduce((a, b) => a * b, 1);
+    if (t.encoding === "dense-f32") {
+      if (t.bytes !== 4 * size) fail(`${where}: ${t.bytes} bytes; expected ${4 * size}`);
+      tensors.set(t.name, new Float32Array(payload.buffer, t.offset, size));
+    } else if (t.encoding === "gap-u8-f32") {
+      const n = t.entries ?? -1;
+      const valuesAt = n + ((4 - (n % 4)) % 4);
+      if (!(Number.isInteger(n) && n >= 0 && valuesAt + 4 * n === t.bytes)) fail(`${where}: ${n} entries do not fit its ${t.bytes} bytes`);
+      const gaps = payload.subarray(t.offset, t.offset + n);
+      const values = new Float32Array(payload.buffer, t.offset + valuesAt, n);
+      const out = new Float32Array(size);
+      let pos = -1;
+      for (let j = 0; j < n; j++) {
+        pos += gaps[j] + 1;
+        if (pos >= size) fail(`${where}: entry ${j} lands at ${pos}, past its ${size} values`);
+        out[pos] = values[j];
+      }
+      tensors.set(t.name, out);
+    } else {
+      fail(`${where}: unknown encoding ${JSON.stringify((t as { encoding: unknown }).encoding)}`);
+    }
+  }
+  return { header, tensors };
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
