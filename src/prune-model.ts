@@ -11,12 +11,13 @@ import { classCount, inputShape, paramCount, totalFlops } from "./graph";
 import { loadModel } from "./graph/load";
 import { layersArtifactsFor } from "./inference/export";
 import * as tf from "@tensorflow/tfjs";
-import { Model, disposeModel, forward, getWeights, trainableVariables } from "./model";
-import { Mask, applyMask, weightSparsity } from "./prune/mask";
+import { Model, disposeModel, forward, getWeights, modelFromWeights, trainableVariables } from "./model";
+import { Mask, applyMask, sparsityOfWeights, weightSparsity } from "./prune/mask";
+import { surgery, unsurgery } from "./prune/surgery";
 import { getMethod, methodNames, parseParams } from "./prune/method";
 import "./prune/methods";
 import { retrainInPlace } from "./prune/retrain";
-import { evaluate, lossOf } from "./train";
+import { evaluate, lossOf, train } from "./train";
 
 /** `fwprune prune`: prune a TensorFlow.js layers model the user saved (model.json), fine-tune it, write it back. */
 
@@ -137,40 +138,42 @@ export async function pruneModelFile(opts: PruneModelOptions): Promise<PruneRepo
     }
     spec = { ...spec, ...definedLimits(opts) };
     checkTrainable(model, opts.model);
-    if (structured) {
-      throw new Error(`--method ${opts.method}: structured methods do not run on an imported model in this build yet; use a weight-level method (magnitude, random, fw, fw-momentum)`);
-    }
     opts.onStatus?.(`loading ${dataName}`);
     const data: Dataset = datasetFor(spec);
     const dense = evaluate(model, data.test);
 
     opts.onStatus?.(`pruning with ${opts.method}`);
     const pruneStart = performance.now();
-    const target = opts.sparsity ?? 0.9;
+    const target = structured ? (opts.flopReduction ?? 0.5) : (opts.sparsity ?? 0.9);
     const outcome = await method.prune(model, params, { train: data.train, seed, sparsity: target, progress: (d, t) => opts.onProgress?.("prune", d, t) });
     const pruneSeconds = (performance.now() - pruneStart) / 1000;
-    pruned = applyMask(model, outcome.mask);
+    const groups = structured ? outcome.groups : undefined;
+    if (structured && !groups) throw new Error(`method "${opts.method}" returned no group mask`);
+    // A structured method's smaller model (its removed channels cut out) trains densely; a weight mask is held.
+    const smaller = groups ? surgery(model.graph, getWeights(model), groups) : undefined;
+    pruned = smaller ? modelFromWeights(smaller.graph, smaller.weights) : applyMask(model, outcome.mask);
     const afterPruning = evaluate(pruned, data.test);
 
-    opts.onStatus?.(`fine-tuning ${epochs} epoch${epochs === 1 ? "" : "s"} with the mask held`);
-    const tuned = await retrainInPlace(pruned, outcome.mask as Mask, data.train, {
-      epochs,
-      seed,
-      onBatch: (b) => opts.onProgress?.("fine-tune", (b.epoch - 1) * b.batches + b.batch, epochs * b.batches),
-    });
+    opts.onStatus?.(`fine-tuning ${epochs} epoch${epochs === 1 ? "" : "s"}${smaller ? " (the smaller model)" : " with the mask held"}`);
+    const onBatch = (b: { epoch: number; batch: number; batches: number }) => opts.onProgress?.("fine-tune", (b.epoch - 1) * b.batches + b.batch, epochs * b.batches);
+    const tuned = smaller
+      ? await train(pruned, data.train, { epochs, seed, streamLabel: "retrain", onBatch })
+      : await retrainInPlace(pruned, outcome.mask as Mask, data.train, { epochs, seed, onBatch });
     const final = evaluate(pruned, data.test);
 
     const weights = getWeights(pruned);
     const { json, weights: weightBytes } = layersArtifactsFor(pruned.graph, weights);
     const exported = await layersModelAccuracy(json, weightBytes, data.test);
-    const sparsity = weightSparsity(pruned);
-    const flops = flopsOf(pruned.graph, sparsity.perLayer);
+    // Sparsity over the original kernels (a surgered model's weights put back into the original shapes).
+    const sparsity = groups ? sparsityOfWeights(model.graph, unsurgery(model.graph, weights, groups)) : weightSparsity(pruned);
+    const flops = flopsOf(model.graph, sparsity.perLayer);
+    if (smaller) flops.remaining = totalFlops(pruned.graph);
     const before = paramCount(model.graph);
     const report: PruneReport = {
       model: path.resolve(opts.model),
       data: dataName,
       method: opts.method,
-      params: { before, after: before - sparsity.zeros },
+      params: { before, after: smaller ? paramCount(pruned.graph) : before - sparsity.zeros },
       sparsity: sparsity.global,
       flopReduction: 1 - flops.remaining / flops.dense,
       flops: { before: totalFlops(model.graph), after: flops.remaining },
@@ -182,6 +185,7 @@ export async function pruneModelFile(opts: PruneModelOptions): Promise<PruneRepo
       files: ["model.json", "weights.bin", "report.json"],
       notes: [
         "model.fwsparse not written: the sparse file format describes the paper CNN's sequential layers only, not an imported graph",
+        ...(smaller ? ["a structured method: model.json holds the smaller, surgered model (fewer channels, the same layers and names)"] : []),
       ],
     };
     report.seconds.total = (performance.now() - start) / 1000;
@@ -224,7 +228,7 @@ export function registerPruneCommand(program: Command): void {
     )
     .requiredOption("--model <path>", "the model.json (its weight files beside it)")
     .requiredOption("--data <name|dir>", "mnist-embedded | mnist | fashion-mnist | a folder: the four IDX files, or one sub-folder of PNG/JPEG images per class (resized to the model's input)")
-    .requiredOption("--method <name>", "a pruning method (fwprune methods lists them): magnitude, random, fw, fw-momentum")
+    .requiredOption("--method <name>", "a pruning method (fwprune methods lists them): magnitude, random, fw, fw-momentum (weight-level); structured-magnitude, structured-random, structured-fw, structured-fw-momentum (whole channels: a smaller model)")
     .requiredOption("--out <dir>", "the folder to write (new, empty, or an earlier fwprune prune output, which is replaced)")
     .option("--sparsity <s>", "weight-level methods: the fraction of prunable weights to remove (default 0.9)", fraction("--sparsity"))
     .option("--flop-reduction <r>", "structured methods: the fraction of multiply-adds to remove (default 0.5)", fraction("--flop-reduction"))

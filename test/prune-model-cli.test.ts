@@ -120,6 +120,29 @@ for (const [label, build, method, extra, env] of [
   });
 }
 
+test("fwprune prune structured-magnitude on a residual block with BN: plain tfjs loads the smaller model, same layers, the reported accuracy and parameter count", async () => {
+  const file = await save(residualModel(), "structured");
+  const out = path.join(tmp, "out-structured");
+  const r = prune(["--model", file, "--method", "structured-magnitude", "--flop-reduction", "0.5", "--out", out, "--json"]);
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout.trim());
+  assert.ok(report.flopReduction >= 0.5 && report.flops.after < report.flops.before, JSON.stringify(report));
+  const { accuracy, model } = await plainTfjsAccuracy(out);
+  try {
+    assert.equal(accuracy, report.accuracy.final);
+    assert.equal(model.countParams(), report.params.after);
+    assert.ok(report.params.after < report.params.before);
+    const names = (f: string) => JSON.parse(fs.readFileSync(f, "utf8")).modelTopology.config.layers.map((l: { config: { name: string } }) => l.config.name);
+    assert.deepEqual(names(path.join(out, "model.json")), names(file));
+  } finally {
+    model.dispose();
+  }
+  const wrongTarget = prune(["--model", file, "--method", "structured-magnitude", "--sparsity", "0.5", "--out", path.join(tmp, "out-wrong"), "--json"]);
+  assert.notEqual(wrongTarget.status, 0);
+  assert.match(wrongTarget.stderr, /fwprune: --sparsity is the target of weight-level methods; structured-magnitude is structured: give --flop-reduction instead/);
+  assert.ok(!fs.existsSync(path.join(tmp, "out-wrong")));
+});
+
 test("fwprune prune refuses bad input with one clear line, a non-zero exit and nothing written", async () => {
   const good = await save(residualModel(), "good");
   const wrongShape = await save(separableModel([12, 12, 3]), "wrong-shape");
