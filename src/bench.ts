@@ -1,7 +1,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { BackendName, initBackend } from "./backend";
 import { cpuClockMs, FusedMomentumOptimizer, KernelTiming, profileKernels } from "./kernels";
-import { countParams, createModel, disposeModel, forward, getWeights, modelFromWeights, PAPER_CNN } from "./model";
+import { classCount, inputShape } from "./graph";
+import { loadModel } from "./graph/load";
+import { Model, countParams, createModel, disposeModel, forward, getWeights, modelFromWeights, PAPER_CNN } from "./model";
 import { groupLayout, keptGroups, l1GroupMask, specFlops } from "./prune/groups";
 import { surgery } from "./prune/surgery";
 import { Split } from "./data";
@@ -12,7 +14,8 @@ import { layersTrainStep, ZOO_MODELS, ZooModelName, zooModel } from "./zoo";
 /** `fwprune bench --json`'s line; the same definition as the PyTorch peers (scripts/bench/torch_model_bench.py for the zoo models). */
 export interface BenchResult {
   backend: string;
-  model: BenchModel;
+  /** A BenchModel, or the name of the model read with --model. */
+  model: string;
   batch: 64;
   trainSamplesPerSec: number;
   inferSamplesPerSec: number;
@@ -30,6 +33,8 @@ export interface BenchOptions {
   /** Also time each kernel over the training steps (a separate pass, so it does not slow the timed one). */
   profile?: boolean;
   seed?: number;
+  /** Time this saved TensorFlow.js layers model (model.json) instead. */
+  modelFile?: string;
 }
 
 export interface KernelStepTiming {
@@ -58,10 +63,10 @@ interface BenchSubject {
   dispose(): void;
 }
 
-function benchSubject(name: BenchModel, seed: number): BenchSubject {
+function benchSubject(name: BenchModel | Model, seed: number): BenchSubject {
   const optimizer = new FusedMomentumOptimizer(0.01, 0.9);
-  if (name === "paper-cnn") {
-    const model = createModel(PAPER_CNN, seed);
+  if (typeof name !== "string" || name === "paper-cnn") {
+    const model = typeof name === "string" ? createModel(PAPER_CNN, seed) : name;
     return {
       train: (x, y) => trainStep(model, optimizer, x, y),
       predict: (x) => tf.tidy(() => forward(model.graph, model.params, x).dataSync()),
@@ -95,19 +100,23 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
     throw new Error(`bench model: got ${JSON.stringify(name)}; expected paper-cnn or one of ${ZOO_MODELS.join(", ")}`);
   }
   const backend = await initBackend(opts.backend, { quiet: true });
+  const loaded = opts.modelFile ? loadModel(opts.modelFile) : undefined;
+  const shape = loaded ? inputShape(loaded.graph) : [28, 28, 1];
+  const size = shape.reduce((a, b) => a * b, 1);
+  const classes = loaded ? classCount(loaded.graph) : 10;
   const rand = mulberry32(opts.seed ?? 0);
-  const images = new Float32Array(Math.max(samples, INFER_BATCH) * 28 * 28).map(() => rand());
-  const labels = new Int32Array(samples).map(() => Math.floor(rand() * 10));
-  const subject = benchSubject(name, opts.seed ?? 0);
+  const images = new Float32Array(Math.max(samples, INFER_BATCH) * size).map(() => rand());
+  const labels = new Int32Array(samples).map(() => Math.floor(rand() * classes));
+  const subject = benchSubject(loaded ?? name, opts.seed ?? 0);
   const steps = Math.ceil(samples / BATCH);
   const batches = Array.from({ length: steps }, (_, i) => {
-    const size = Math.min(BATCH, samples - i * BATCH);
+    const count = Math.min(BATCH, samples - i * BATCH);
     return {
-      x: tf.tensor4d(images.subarray(i * BATCH * 784, (i * BATCH + size) * 784), [size, 28, 28, 1]),
-      y: tf.tensor1d(labels.subarray(i * BATCH, i * BATCH + size), "int32"),
+      x: tf.tensor4d(images.subarray(i * BATCH * size, (i * BATCH + count) * size), [count, ...shape] as [number, number, number, number]),
+      y: tf.tensor1d(labels.subarray(i * BATCH, i * BATCH + count), "int32"),
     };
   });
-  const inferX = tf.tensor4d(images.subarray(0, INFER_BATCH * 784), [INFER_BATCH, 28, 28, 1]);
+  const inferX = tf.tensor4d(images.subarray(0, INFER_BATCH * size), [INFER_BATCH, ...shape] as [number, number, number, number]);
   try {
     const trainOver = (count: number) => {
       for (let i = 0; i < count; i++) subject.train(batches[i % steps].x, batches[i % steps].y);
@@ -126,7 +135,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
 
     const result: BenchResult = {
       backend,
-      model: name,
+      model: loaded ? loaded.graph.name : name,
       batch: BATCH,
       trainSamplesPerSec: round1(trainSamplesPerSec),
       inferSamplesPerSec: round1(inferSamplesPerSec),

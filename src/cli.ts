@@ -9,6 +9,7 @@ import { formatSparseBenchLine, runSparseBench } from "./bench-sparse";
 import { formatBrowserBenchLine, registerDemoCommand, runBrowserBench } from "./demo/browser-bench";
 import { describeError } from "./errors";
 import { dataDirFromFlag } from "./paths";
+import { registerPruneCommand } from "./prune-model";
 import { registerReproduceCommand } from "./reproduce";
 import { ZOO_MODELS, ZooModelName } from "./zoo";
 
@@ -21,11 +22,12 @@ program
 
 program
   .command("bench")
-  .description("time training (batch 64) and inference (batch 1000) of the paper CNN (--zoo: of a reference architecture) on this machine; --sparse: dense vs sparse inference; --browser: the same in headless Chromium, tfjs against the fwprune runtime; --structured: a filter-pruned model vs the dense one")
+  .description("time training (batch 64) and inference (batch 1000) of the paper CNN (--zoo: of a reference architecture; --model: of your model.json) on this machine; --sparse: dense vs sparse inference; --browser: the same in headless Chromium, tfjs against the fwprune runtime; --structured: a filter-pruned model vs the dense one")
   .option("--json", "print JSON: exactly one line (with --sparse, one line per sparsity × batch; with --browser, one per batch)")
   .option("--backend <name>", "tensorflow | wasm | cpu (default: the fastest available)")
   .option("--samples <n>", "samples to time, at least 2000", "4096")
   .option("--profile", "also time each kernel of a training step")
+  .option("--model <path>", "instead of the paper CNN, time this TensorFlow.js layers model (model.json, as fwprune prune reads it)")
   .option("--zoo [name]", `instead of the paper CNN, time a reference architecture: ${ZOO_MODELS.join(" | ")} (default: each)`)
   .option("--sparse", "instead: dense vs sparse inference of the pruned paper CNN, side by side, one line per sparsity × batch")
   .option("--browser", "instead: the demo page's benchmark in headless Chromium: tfjs-wasm dense vs the fwprune runtime at sparsity 0.95, with the bytes each downloads")
@@ -39,8 +41,12 @@ program
   .action(async (opts: {
     json?: boolean; backend?: BackendName; samples: string; profile?: boolean; zoo?: string | boolean;
     sparse?: boolean; browser?: boolean; sparsities: string; batches: string; rounds?: string; budget: string; dataDir?: string;
-    structured?: string | boolean; repeats: string;
+    structured?: string | boolean; repeats: string; model?: string;
   }, command: Command) => {
+    if (opts.model && (opts.sparse || opts.browser || opts.structured !== undefined || opts.zoo !== undefined)) {
+      const other = opts.sparse ? "--sparse" : opts.browser ? "--browser" : opts.structured !== undefined ? "--structured" : "--zoo";
+      throw new Error(`bench --model times dense training and inference of your model only: the sparse compiler, the browser runtime and structured surgery do not take an imported model's graph here yet; drop ${other}`);
+    }
     const modes = [opts.sparse && "--sparse", opts.browser && "--browser", opts.structured !== undefined && "--structured"].filter(Boolean);
     if (modes.length > 1) throw new Error(`bench: ${modes.join(" and ")} are different benchmarks; give one`);
     // A flag of another benchmark than the one asked for would be silently ignored: refuse it instead.
@@ -49,7 +55,7 @@ program
       "--sparse": ["sparsities", "batches", "rounds", "budget", "dataDir"],
       "--browser": ["batches", "rounds", "dataDir"],
       "--structured": ["repeats"],
-      "the training/inference bench": ["samples", "profile", "zoo"],
+      "the training/inference bench": ["samples", "profile", "zoo", "model"],
     };
     for (const [owner, flags] of Object.entries(flagsOf)) {
       if (owner === mode) continue;
@@ -99,13 +105,14 @@ program
     }
     const models: BenchModel[] = opts.zoo === undefined ? ["paper-cnn"] : opts.zoo === true ? [...ZOO_MODELS] : [opts.zoo as ZooModelName];
     for (const model of models) {
-      const report = await runBench({ backend: opts.backend, model, samples: Number(opts.samples), profile: opts.profile });
+      const report = await runBench({ backend: opts.backend, model, samples: Number(opts.samples), profile: opts.profile, modelFile: opts.model });
       console.log(opts.json ? JSON.stringify(report.profile ? { ...report.result, profile: report.profile } : report.result) : formatBench(report));
     }
   });
 
 registerExperimentCommands(program);
 registerExportCommand(program);
+registerPruneCommand(program);
 registerClusterCommands(program);
 registerReproduceCommand(program);
 registerDemoCommand(program);

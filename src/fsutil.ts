@@ -70,7 +70,7 @@ export function assertReplaceableFolder(dir: string, replaceable: string[], what
  * one is in place. On any failure the temporary folder is removed and the previous folder (if any) is back, whole.
  * A `dir` holding anything but names in `replaceable` is refused: this never deletes a user's other files.
  */
-export function publishFolder(dir: string, files: Record<string, Uint8Array>, replaceable: string[], what = "folder"): void {
+export function publishFolder(dir: string, files: Record<string, string | Uint8Array>, replaceable: string[], what = "folder"): void {
   const target = path.resolve(dir);
   assertReplaceableFolder(target, replaceable, what);
   const stamp = `${process.pid}-${Math.random().toString(36).slice(2)}`;

@@ -26,3 +26,4 @@ export * from "./report/display";
 export { figureToPng, renderPng, closeBrowser, checkReport } from "./report/png";
 export * from "./notebook";
 export * from "./schedule-study";
+export * from "./prune-model";

@@ -5,7 +5,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { writeFileAtomic } from "../src/fsutil";
+import { publishFolder, writeFileAtomic } from "../src/fsutil";
 import { resolveConfig, sweep } from "../src/experiment";
 
 // The module object itself (not the import namespace), so that a mock is seen by src/fsutil.ts's own import.
@@ -63,4 +63,29 @@ test("a real full disk (a 600 KB tmpfs): the sweep fails naming the checkpoint, 
   const left = files(dir);
   assert.ok(!left.some((f) => f.endsWith(".ckpt") || f.endsWith(".tmp")), `no checkpoint or temporary file: ${left.join(", ")}`);
   assert.ok(!left.some((f) => f.includes(`${path.sep}runs${path.sep}`)), "no run record");
+});
+
+test("publishFolder: a folder appears whole, replaces an earlier one, and a failing write leaves the earlier one as it was", (t) => {
+  const parent = tmp("folder");
+  const out = path.join(parent, "out");
+  const NAMES = ["a.txt", "b.bin", "b.txt"];
+  publishFolder(out, { "a.txt": "one", "b.bin": new Uint8Array([1, 2, 3]) }, NAMES);
+  assert.deepEqual(fs.readdirSync(out).sort(), ["a.txt", "b.bin"]);
+  publishFolder(out, { "a.txt": "two" }, NAMES);
+  assert.deepEqual(fs.readdirSync(out), ["a.txt"]);
+  assert.equal(fs.readFileSync(path.join(out, "a.txt"), "utf8"), "two");
+  assert.deepEqual(fs.readdirSync(parent), ["out"], "no temporary or old folder left");
+
+  const real = nodeFs.writeSync;
+  let calls = 0;
+  t.mock.method(nodeFs, "writeSync", (...args: Parameters<typeof fs.writeSync>) => {
+    if (++calls === 2) throw Object.assign(new Error("no space left on device"), { code: "ENOSPC" });
+    return (real as (...a: unknown[]) => number)(...args);
+  });
+  assert.throws(() => publishFolder(out, { "a.txt": "three", "b.txt": "four" }, NAMES), /could not write .*out: .*ENOSPC/);
+  t.mock.restoreAll();
+  assert.deepEqual(fs.readdirSync(out), ["a.txt"]);
+  assert.equal(fs.readFileSync(path.join(out, "a.txt"), "utf8"), "two");
+  assert.deepEqual(fs.readdirSync(parent), ["out"], "the new folder was removed");
+  fs.rmSync(parent, { recursive: true, force: true });
 });

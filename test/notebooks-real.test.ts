@@ -80,6 +80,7 @@ const FIGURES: Record<string, number> = {
   "08-tradeoff.ipynb": 2,
   "09-fashion-mnist.ipynb": 2,
   "10-structured.ipynb": 2,
+  "11-prune-your-own-model.ipynb": 1,
 };
 
 const notebookNames = listNotebooks().map((f) => path.basename(f));
@@ -99,6 +100,7 @@ for (const name of notebookNames) {
       assert.match(text, /this notebook's FW run reproduces the stored fw run exactly/);
     }
     if (name.startsWith("10-")) assert.match(text, /masked vs surgered logits on 300 test images: max \|Δ\| \/ max \|logit\| = /, "the surgery check ran");
+    if (name.startsWith("11-")) assert.match(text, /fw-momentum: plain tfjs loads the same 16 layers, scores [\d.]+ \(= report\.accuracy\.final\)/, "the export was checked through plain tfjs");
     if (name.startsWith("04-")) assert.match(text, /budget 1: fw 0\.\d+ at sparsity 0\.9\d*; fw-momentum/, "it studies budget 1, the only one");
     console.log(`# ${name} on the tiny config: ${s.toFixed(1)} s`);
   });
@@ -162,9 +164,9 @@ test("reproduce runs the trade-off, Fashion-MNIST and structured notebooks only 
   assert.equal(missingRecordsReason(structured, dataDir, { FWPRUNE_STRUCTURED_PRESET: structuredFile }), undefined, "the notebook tests above computed them");
 });
 
-test("reproduce picks notebooks 01..10 (not the smoke check), by number or name, and flags error/stderr outputs", () => {
+test("reproduce picks notebooks 01..11 (not the smoke check), by number or name, and flags error/stderr outputs", () => {
   const all = listNotebooks().map((f) => path.basename(f));
-  assert.deepEqual(all.map((f) => f.slice(0, 3)), ["01-", "02-", "03-", "04-", "05-", "06-", "07-", "08-", "09-", "10-"]);
+  assert.deepEqual(all.map((f) => f.slice(0, 3)), ["01-", "02-", "03-", "04-", "05-", "06-", "07-", "08-", "09-", "10-", "11-"]);
   assert.ok(!all.some((f) => f.startsWith("00-")));
   assert.deepEqual(listNotebooks(undefined, ["04", "02-magnitude-pruning"]).map((f) => path.basename(f)), ["04-fw-momentum.ipynb", "02-magnitude-pruning.ipynb"]);
   assert.throws(() => listNotebooks(undefined, ["99"]), /--only "99": expected exactly one notebook .* none matches/);

@@ -121,7 +121,7 @@ export async function exportRun(opts: ExportOptions): Promise<ExportReport> {
 }
 
 /** Test accuracy of a layers model loaded by tf.loadLayersModel from memory, as a plain tfjs user would load it. */
-async function layersModelAccuracy(json: { modelTopology: object; weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[] }, weightBytes: Uint8Array, split: Split): Promise<number> {
+export async function layersModelAccuracy(json: { modelTopology: object; weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[] }, weightBytes: Uint8Array, split: Split): Promise<number> {
   const weightData = weightBytes.buffer.slice(weightBytes.byteOffset, weightBytes.byteOffset + weightBytes.length) as ArrayBuffer;
   const model = await tf.loadLayersModel({ load: async () => ({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData }) });
   try {
