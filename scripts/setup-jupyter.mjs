@@ -101,8 +101,12 @@ export function setupJupyter({ server = false, checkOnly = false, log = (line) =
   const opts = { checkOnly, log };
   let serverNote = server ? `, ${JUPYTER_NOTEBOOK}` : "";
   const fastPath =
-    kernelSpecCurrent() && chromiumReady() && fs.existsSync(JUPYTER) && fs.existsSync("/usr/bin/jupyter-nbconvert") &&
-    fs.existsSync(FASHION_DIR) && (!server || fs.existsSync(JUPYTER_NOTEBOOK));
+    kernelSpecCurrent() &&
+    chromiumReady() &&
+    fs.existsSync(JUPYTER) &&
+    fs.existsSync("/usr/bin/jupyter-nbconvert") &&
+    fs.existsSync(FASHION_DIR) &&
+    (!server || fs.existsSync(JUPYTER_NOTEBOOK));
   if (!fastPath) {
     if (!jupyterReady()) aptInstall(JUPYTER_PACKAGES, "Jupyter (nbconvert, jupyter-client, IPython for /usr/bin/python3)", opts);
     if (!jupyterReady()) throw new SetupError(`after installing, "${PYTHON} -c 'import nbconvert, nbclient, jupyter_client, IPython'" still fails`);

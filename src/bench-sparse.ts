@@ -64,8 +64,13 @@ export async function quickCheckpoint(dataDir: string, budget: number, onStatus?
 export function magnitudePruned(spec: ModelSpec, weights: Record<string, Float32Array>, sparsity: number) {
   const mask = magnitudeMask(spec, weights, sparsity, "global");
   const pruned = Object.fromEntries(Object.entries(weights).map(([k, v]) => [k, mask[k] ? v.map((x, i) => (mask[k][i] ? x : 0)) : v]));
-  const layerSparsity = Object.fromEntries(Object.entries(mask).map(([k, m]) => [k.replace("/kernel", ""), m.reduce((z, x) => z + (x === 0 ? 1 : 0), 0) / m.length]));
-  const flops = multiplyAdds(spec).reduce((acc, k) => ({ dense: acc.dense + k.multiplyAdds, left: acc.left + k.multiplyAdds * (1 - layerSparsity[k.kernel.replace("/kernel", "")]) }), { dense: 0, left: 0 });
+  const layerSparsity = Object.fromEntries(
+    Object.entries(mask).map(([k, m]) => [k.replace("/kernel", ""), m.reduce((z, x) => z + (x === 0 ? 1 : 0), 0) / m.length]),
+  );
+  const flops = multiplyAdds(spec).reduce(
+    (acc, k) => ({ dense: acc.dense + k.multiplyAdds, left: acc.left + k.multiplyAdds * (1 - layerSparsity[k.kernel.replace("/kernel", "")]) }),
+    { dense: 0, left: 0 },
+  );
   return { pruned, layerSparsity, flopsSpeedup: roundTo(flops.dense / flops.left, 2) };
 }
 
@@ -82,7 +87,8 @@ export async function runSparseBench(opts: SparseBenchOptions): Promise<SparseBe
   for (const s of sparsities) if (!(s >= 0 && s < 1)) throw new Error(`--sparsities: expected numbers in [0, 1), got ${s}`);
   for (const b of batches) if (!Number.isInteger(b) || b < 1 || b > 2000) throw new Error(`--batches: expected integers in 1..2000, got ${b}`);
   if (!Number.isInteger(rounds) || rounds < 3) throw new Error(`--rounds: expected an integer ≥ 3, got ${rounds}`);
-  if (!Number.isInteger(budget) || budget < 1 || budget > 10) throw new Error(`--budget: expected an integer in 1..10 (the quick preset's checkpoints), got ${budget}`);
+  if (!Number.isInteger(budget) || budget < 1 || budget > 10)
+    throw new Error(`--budget: expected an integer in 1..10 (the quick preset's checkpoints), got ${budget}`);
   const backend = await initBackend(undefined, { quiet: true });
   if (backend !== "wasm") throw new Error(`bench --sparse times fwprune's wasm kernels; the backend is ${backend} (set FWPRUNE_BACKEND=wasm)`);
 
@@ -135,8 +141,9 @@ export async function runSparseBench(opts: SparseBenchOptions): Promise<SparseBe
 /** The readable summary `fwprune bench --sparse` prints without --json. */
 export function formatSparseBenchLine(l: SparseBenchLine): string {
   const head = `sparsity ${l.sparsity}, batch ${l.batch}: dense ${l.denseSamplesPerSec.toFixed(0)} samples/s, sparse ${l.sparseSamplesPerSec.toFixed(0)} samples/s, ×${l.speedup.toFixed(2)} (FLOP bound ×${l.flopsSpeedup.toFixed(2)}; max relative error ${l.maxRelativeError})`;
-  const rows = l.layers.map((y) =>
-    `  ${y.layer.padEnd(7)} ${(100 * y.sparsity).toFixed(1).padStart(5)}% sparse, ${y.path.padEnd(6)} dense ${y.denseMs.toFixed(2).padStart(7)} ms, sparse ${y.sparseMs.toFixed(2).padStart(7)} ms, FLOP bound ${y.flopBoundMs.toFixed(2).padStart(7)} ms (×${y.overFlopBound.toFixed(2)})`,
+  const rows = l.layers.map(
+    (y) =>
+      `  ${y.layer.padEnd(7)} ${(100 * y.sparsity).toFixed(1).padStart(5)}% sparse, ${y.path.padEnd(6)} dense ${y.denseMs.toFixed(2).padStart(7)} ms, sparse ${y.sparseMs.toFixed(2).padStart(7)} ms, FLOP bound ${y.flopBoundMs.toFixed(2).padStart(7)} ms (×${y.overFlopBound.toFixed(2)})`,
   );
   return [head, ...rows].join("\n");
 }

@@ -203,7 +203,11 @@ export async function benchStructured(reduction: number, opts: { backend?: Backe
   try {
     const ms = (batchSize: number, samples: number) => {
       const [s, d] = timeInferenceSideBySide([surgered, dense], split, { repeats, batchSize, samples });
-      return { denseMs: round1(d.medianSeconds * 1000), surgeredMs: round1(s.medianSeconds * 1000), speedup: Math.round((d.medianSeconds / s.medianSeconds) * 1000) / 1000 };
+      return {
+        denseMs: round1(d.medianSeconds * 1000),
+        surgeredMs: round1(s.medianSeconds * 1000),
+        speedup: Math.round((d.medianSeconds / s.medianSeconds) * 1000) / 1000,
+      };
     };
     const batch1000 = ms(1000, count);
     const batch1 = ms(1, 200);
@@ -226,7 +230,9 @@ export async function benchStructured(reduction: number, opts: { backend?: Backe
 }
 
 export function formatStructuredBench(b: StructuredBench): string {
-  const widths = Object.entries(b.groups).map(([name, g]) => `${name} ${g.kept}/${g.of}`).join(", ");
+  const widths = Object.entries(b.groups)
+    .map(([name, g]) => `${name} ${g.kept}/${g.of}`)
+    .join(", ");
   return [
     `backend ${b.backend}; paper CNN cut by L1 filter pruning to a ${(100 * b.flopReduction).toFixed(0)}% FLOP reduction: ${widths}`,
     `parameters ${b.params.surgered} of ${b.params.dense}; multiply-adds ${b.flops.surgered} of ${b.flops.dense} (FLOP speed-up ×${b.flops.speedup.toFixed(2)})`,

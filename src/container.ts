@@ -57,7 +57,13 @@ export async function encodeContainer(kind: string, identity: Identity, tensors:
 }
 
 /** Write a container atomically (see writeFileAtomic). */
-export async function writeContainer(file: string, kind: string, identity: Identity, tensors: tf.NamedTensorMap, info: Record<string, unknown> = {}): Promise<void> {
+export async function writeContainer(
+  file: string,
+  kind: string,
+  identity: Identity,
+  tensors: tf.NamedTensorMap,
+  info: Record<string, unknown> = {},
+): Promise<void> {
   writeFileAtomic(file, await encodeContainer(kind, identity, tensors, info));
 }
 
@@ -71,7 +77,9 @@ export function decodeContainer(bytes: Uint8Array, source: string, expected: Exp
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   const magic = buf.subarray(0, 8).toString("latin1");
   if (OLD_FORMATS[magic]) {
-    fail(`an fwprune ${OLD_FORMATS[magic]} of an older format (${magic}), whose header was outside its checksum and which does not say what it belongs to; refused (a sweep computes it again)`);
+    fail(
+      `an fwprune ${OLD_FORMATS[magic]} of an older format (${magic}), whose header was outside its checksum and which does not say what it belongs to; refused (a sweep computes it again)`,
+    );
   }
   if (buf.length < 12 + DIGEST_BYTES || magic !== CONTAINER_MAGIC) fail(`not an fwprune ${expected.kind} file (expected the magic "${CONTAINER_MAGIC}")`);
   const body = buf.subarray(0, buf.length - DIGEST_BYTES);
@@ -91,13 +99,21 @@ export function decodeContainer(bytes: Uint8Array, source: string, expected: Exp
   if (header.kind !== expected.kind) fail(`is a ${header.kind} file; expected a ${expected.kind}`);
   for (const [field, value] of Object.entries(expected.identity ?? {})) {
     if (header.identity[field] !== value) {
-      fail(`says it is the ${header.kind} of ${field} ${JSON.stringify(header.identity[field])}; expected ${JSON.stringify(value)} (a file copied or renamed from another's place)`);
+      fail(
+        `says it is the ${header.kind} of ${field} ${JSON.stringify(header.identity[field])}; expected ${JSON.stringify(value)} (a file copied or renamed from another's place)`,
+      );
     }
   }
   let expectedBytes = 0;
   for (const w of header.weightSpecs) {
     const size = BYTES_PER_ELEMENT[w?.dtype as string];
-    if (typeof w?.name !== "string" || !Array.isArray(w.shape) || !w.shape.every((d) => Number.isInteger(d) && d >= 0) || size === undefined || w.quantization) {
+    if (
+      typeof w?.name !== "string" ||
+      !Array.isArray(w.shape) ||
+      !w.shape.every((d) => Number.isInteger(d) && d >= 0) ||
+      size === undefined ||
+      w.quantization
+    ) {
       fail(`weight spec ${JSON.stringify(w)}: expected a name, a shape of non-negative integers and dtype float32, int32 or bool, unquantized`);
     }
     expectedBytes += size * w.shape.reduce((a, b) => a * b, 1);

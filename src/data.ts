@@ -103,19 +103,24 @@ export function readIdx(file: string, expectedMagic?: number): IdxArray {
   const digest = sha256(bytes);
   const isGzip = bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
   if (file.endsWith(".gz")) {
-    if (!isGzip) throw new Error(`${file}: named .gz but is not gzip-compressed (first bytes ${bytes.subarray(0, 2).toString("hex") || "none"}, expected 1f8b)`);
+    if (!isGzip)
+      throw new Error(`${file}: named .gz but is not gzip-compressed (first bytes ${bytes.subarray(0, 2).toString("hex") || "none"}, expected 1f8b)`);
     try {
       bytes = zlib.gunzipSync(bytes);
     } catch (err) {
       throw new Error(`${file}: gzip decompression failed (${(err as Error).message}); the file is corrupt or truncated`);
     }
   } else if (isGzip) {
-    throw new Error(`${file}: the file is gzip-compressed (starts with bytes 1f 8b) but its name does not end in .gz; rename it to ${path.basename(file)}.gz or decompress it (gunzip)`);
+    throw new Error(
+      `${file}: the file is gzip-compressed (starts with bytes 1f 8b) but its name does not end in .gz; rename it to ${path.basename(file)}.gz or decompress it (gunzip)`,
+    );
   }
   if (bytes.length < 4) throw new Error(`${file}: truncated: ${bytes.length} bytes, expected at least a 4-byte IDX header`);
   const magic = bytes.readUInt32BE(0);
   if (expectedMagic !== undefined && magic !== expectedMagic) {
-    throw new Error(`${file}: wrong magic number ${hex(magic)}, expected ${hex(expectedMagic)} (${expectedMagic === IDX_IMAGES_MAGIC ? "ubyte images, 3 dimensions" : expectedMagic === IDX_LABELS_MAGIC ? "ubyte labels, 1 dimension" : "IDX"})`);
+    throw new Error(
+      `${file}: wrong magic number ${hex(magic)}, expected ${hex(expectedMagic)} (${expectedMagic === IDX_IMAGES_MAGIC ? "ubyte images, 3 dimensions" : expectedMagic === IDX_LABELS_MAGIC ? "ubyte labels, 1 dimension" : "IDX"})`,
+    );
   }
   const dimCount = bytes[3];
   if (bytes[0] !== 0 || bytes[1] !== 0 || bytes[2] !== IDX_UBYTE || dimCount < 1) {
@@ -151,7 +156,9 @@ export function readIdxSplit(imagesFile: string, labelsFile: string, expected: S
   const [count, rows, cols] = images.dims;
   const shape: ImageShape = [rows, cols, 1];
   if (expected.shape && (rows !== expected.shape[0] || cols !== expected.shape[1] || expected.shape[2] !== 1)) {
-    throw new Error(`${imagesFile}: images are ${rows}×${cols} (one channel), expected ${expected.shape[0]}×${expected.shape[1]}${expected.shape[2] === 1 ? "" : `×${expected.shape[2]}`}`);
+    throw new Error(
+      `${imagesFile}: images are ${rows}×${cols} (one channel), expected ${expected.shape[0]}×${expected.shape[1]}${expected.shape[2] === 1 ? "" : `×${expected.shape[2]}`}`,
+    );
   }
   if (labels.dims[0] !== count) {
     throw new Error(`${labelsFile}: holds ${labels.dims[0]} labels, but ${imagesFile} holds ${count} images; expected equal counts`);
@@ -161,7 +168,16 @@ export function readIdxSplit(imagesFile: string, labelsFile: string, expected: S
   if (bad >= 0) throw new Error(`${labelsFile}: label ${labels.data[bad]} at index ${bad}; expected class labels 0..${(classes as number) - 1}`);
   const pixels = new Float32Array(images.data.length);
   for (let i = 0; i < pixels.length; i++) pixels[i] = BYTE_TO_UNIT[images.data[i]];
-  return { images: pixels, labels: Int32Array.from(labels.data), count, shape, digest: combineDigests([[imagesFile, images.sha256], [labelsFile, labels.sha256]]) };
+  return {
+    images: pixels,
+    labels: Int32Array.from(labels.data),
+    count,
+    shape,
+    digest: combineDigests([
+      [imagesFile, images.sha256],
+      [labelsFile, labels.sha256],
+    ]),
+  };
 }
 
 /** The image shape [H, W, 1] an images IDX file declares in its header (only the header is read). */
@@ -226,7 +242,6 @@ export function idxFolderFiles(dir: string): { train: string[]; test: string[] }
   const file = (base: string) => findIdxFile(dir, base) ?? path.join(dir, base);
   return { train: [file(IDX_FILES.trainImages), file(IDX_FILES.trainLabels)], test: [file(IDX_FILES.testImages), file(IDX_FILES.testLabels)] };
 }
-
 
 // ---------------------------------------------------------------- tensors and summaries
 

@@ -25,16 +25,19 @@ export function combineDigests(files: [file: string, sha256: string][], root?: s
 
 /** SHA-256 of the files' contents (in order), remembered per file by path, inode, size and times: free on re-runs. */
 export function filesDigest(files: string[], root?: string): string {
-  return combineDigests(files.map((file) => {
-    const st = fs.statSync(file);
-    const id = `${file}\0${st.ino}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}`;
-    let digest = digests.get(id);
-    if (!digest) {
-      digest = sha256(fs.readFileSync(file));
-      digests.set(id, digest);
-    }
-    return [file, digest];
-  }), root);
+  return combineDigests(
+    files.map((file) => {
+      const st = fs.statSync(file);
+      const id = `${file}\0${st.ino}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}`;
+      let digest = digests.get(id);
+      if (!digest) {
+        digest = sha256(fs.readFileSync(file));
+        digests.set(id, digest);
+      }
+      return [file, digest];
+    }),
+    root,
+  );
 }
 
 /** The data read is not the data planned on: a file changed between planning a sweep and loading it. */

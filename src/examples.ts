@@ -25,7 +25,8 @@ export function checkSplitFits(model: ModelLike, split: Split, what = "data"): v
   }
   const classes = classCount(graph);
   const bad = split.labels.findIndex((l) => !(l >= 0 && l < classes));
-  if (bad >= 0) throw new Error(`${what}: label ${split.labels[bad]} at example ${bad}; model "${graph.name}" has ${classes} classes (labels 0..${classes - 1})`);
+  if (bad >= 0)
+    throw new Error(`${what}: label ${split.labels[bad]} at example ${bad}; model "${graph.name}" has ${classes} classes (labels 0..${classes - 1})`);
 }
 
 /** The split as tensors shaped for this model's input: x [count, ...input shape], y [count]. */
@@ -33,4 +34,3 @@ export function splitTensors(model: ModelLike, split: Split, what = "data"): { x
   checkSplitFits(model, split, what);
   return { x: tf.tensor(split.images, [split.count, ...inputShape(asGraph(model))]), y: tf.tensor1d(split.labels, "int32") };
 }
-

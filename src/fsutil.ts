@@ -14,7 +14,7 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fd = fs.openSync(tmp, "w");
-    for (let written = 0; written < bytes.length; ) {
+    for (let written = 0; written < bytes.length;) {
       const n = fs.writeSync(fd, bytes, written, bytes.length - written);
       if (n <= 0) throw new Error(`wrote 0 of the remaining ${bytes.length - written} bytes`);
       written += n;
@@ -60,7 +60,9 @@ export function assertReplaceableFolder(dir: string, replaceable: string[], what
   if (!fs.statSync(dir).isDirectory()) throw new Error(`${what} ${dir} exists and is not a folder`);
   const others = fs.readdirSync(dir).filter((name) => !replaceable.includes(name));
   if (others.length) {
-    throw new Error(`${what} ${dir} holds ${others.slice(0, 3).join(", ")}${others.length > 3 ? ", …" : ""}; expected a missing or empty folder, or one this command wrote before (${replaceable.join(", ")})`);
+    throw new Error(
+      `${what} ${dir} holds ${others.slice(0, 3).join(", ")}${others.length > 3 ? ", …" : ""}; expected a missing or empty folder, or one this command wrote before (${replaceable.join(", ")})`,
+    );
   }
 }
 
@@ -89,7 +91,9 @@ export function publishFolder(dir: string, files: Record<string, string | Uint8A
     }
   } catch (err) {
     fs.rmSync(tmp, { recursive: true, force: true });
-    throw err instanceof Error && err.message.startsWith("could not write") ? err : new Error(`could not write ${what} ${target}: ${(err as Error).message}`, { cause: err });
+    throw err instanceof Error && err.message.startsWith("could not write")
+      ? err
+      : new Error(`could not write ${what} ${target}: ${(err as Error).message}`, { cause: err });
   }
   fs.rmSync(old, { recursive: true, force: true });
 }

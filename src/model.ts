@@ -72,11 +72,20 @@ export interface ParamShape {
 
 /** The name and shape of every parameter, in order; throws on a spec that does not fit. */
 export function paramShapes(model: ModelLike): ParamShape[] {
-  return asGraph(model).params.map((p) => ({ name: p.name, shape: p.shape, prunable: p.prunable, fanIn: p.fanIn, fanOut: p.fanOut, uses: p.prunable ? p.uses : 1 }));
+  return asGraph(model).params.map((p) => ({
+    name: p.name,
+    shape: p.shape,
+    prunable: p.prunable,
+    fanIn: p.fanIn,
+    fanOut: p.fanOut,
+    uses: p.prunable ? p.uses : 1,
+  }));
 }
 
 export function prunableNames(model: ModelLike): string[] {
-  return asGraph(model).params.filter((p) => p.prunable).map((p) => p.name);
+  return asGraph(model)
+    .params.filter((p) => p.prunable)
+    .map((p) => p.name);
 }
 
 /** Multiply-adds per input image of each prunable kernel (conv: output positions × kernel volume; dense: in × out). */
@@ -91,7 +100,9 @@ export function countParams(model: ModelLike): number {
 /** The sequential spec of a model built from one; structured methods and the sparse compiler still need it. */
 export function specOf(model: Model): ModelSpec {
   if (!model.spec) {
-    throw new Error(`model "${model.graph.name}" was not built from a sequential ModelSpec; this step works on config models (the paper CNN family) only for now`);
+    throw new Error(
+      `model "${model.graph.name}" was not built from a sequential ModelSpec; this step works on config models (the paper CNN family) only for now`,
+    );
   }
   return model.spec;
 }

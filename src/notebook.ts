@@ -27,10 +27,7 @@ export interface NotebookContext {
  * The config and cache folder a notebook runs with. FWPRUNE_PRESET = quick (default) | paper | path of a JSON config;
  * FWPRUNE_DATA_DIR (default data/); relative paths are taken from the repository root, wherever the kernel runs.
  */
-export function notebookConfig(
-  env: Record<string, string | undefined> = process.env,
-  which: { variable?: string; fallback?: string } = {},
-): NotebookContext {
+export function notebookConfig(env: Record<string, string | undefined> = process.env, which: { variable?: string; fallback?: string } = {}): NotebookContext {
   const variable = which.variable ?? "FWPRUNE_PRESET";
   const preset = presetFromEnv({ FWPRUNE_PRESET: env[variable] ?? which.fallback });
   const config = loadConfig(preset);
@@ -55,7 +52,10 @@ export function fwParams(config: ExperimentConfig, name = "fw-momentum"): FwPara
  * The notebook's set-up in one call: its context (notebookConfig), the backend initialised, both printed. A notebook
  * about another experiment names its own variable and preset, e.g. FWPRUNE_TRADEOFF_PRESET, default "tradeoff".
  */
-export async function notebookSetup(which: { variable?: string; fallback?: string } = {}, env: Record<string, string | undefined> = process.env): Promise<NotebookContext> {
+export async function notebookSetup(
+  which: { variable?: string; fallback?: string } = {},
+  env: Record<string, string | undefined> = process.env,
+): Promise<NotebookContext> {
   const ctx = notebookConfig(env, which);
   const backend = await notebookBackend();
   console.log(`tfjs backend: ${backend}\n${describeContext(ctx)}`);
@@ -77,7 +77,12 @@ export function describeContext(ctx: NotebookContext): string {
     .map((m) => `  ${m.name}: ${canonicalJson(getMethod(m.method).describe?.(m.params) ?? m.params)}`);
   const pruning = c.methods.filter((m) => getMethod(m.method).prune);
   const structured = pruning.filter((m) => getMethod(m.method).retrain(m.params) === "surgered").length;
-  const target = structured === 0 ? "target sparsity" : structured === pruning.length ? "target FLOP reduction" : "target (sparsity; FLOP reduction for the structured methods)";
+  const target =
+    structured === 0
+      ? "target sparsity"
+      : structured === pruning.length
+        ? "target FLOP reduction"
+        : "target (sparsity; FLOP reduction for the structured methods)";
   return [
     `preset: ${path.isAbsolute(ctx.preset) ? displayPath(ctx.preset) : ctx.preset} (config "${c.name}")`,
     `data: ${data}`,
@@ -90,7 +95,9 @@ export function describeContext(ctx: NotebookContext): string {
 }
 
 /** A method entry as a notebook writes it: a method name, or a named variant with partial parameters. */
-export type MethodEntryInput = string | { name?: string; method: string; params?: Record<string, unknown>; sparsity?: number | number[]; retrain?: MethodEntry["retrain"]; budgets?: number[] };
+export type MethodEntryInput =
+  | string
+  | { name?: string; method: string; params?: Record<string, unknown>; sparsity?: number | number[]; retrain?: MethodEntry["retrain"]; budgets?: number[] };
 
 /** The config with these method entries added (replacing any of the same name); their parameters over the config's. */
 export function withMethods(config: ExperimentConfig, entries: MethodEntryInput[]): ExperimentConfig {
@@ -102,7 +109,8 @@ export function withMethods(config: ExperimentConfig, entries: MethodEntryInput[
 /** The config restricted to the named methods (same run keys: a method's runs do not depend on the others). */
 export function onlyMethods(config: ExperimentConfig, names: string[]): ExperimentConfig {
   const methods = config.methods.filter((m) => names.includes(m.name));
-  if (methods.length === 0) throw new Error(`onlyMethods: none of ${names.join(", ")} is among the config's methods (${config.methods.map((m) => m.name).join(", ")})`);
+  if (methods.length === 0)
+    throw new Error(`onlyMethods: none of ${names.join(", ")} is among the config's methods (${config.methods.map((m) => m.name).join(", ")})`);
   return validateConfig({ ...config, methods }, "notebook config");
 }
 
@@ -140,7 +148,11 @@ export async function runOneWithProgress(
 ): Promise<RunRecord> {
   const bar = progressDisplay(`${selection.method} at budget ${selection.budget}`);
   const record = await runOne(config, selection, { dataDir: ctx.dataDir, onProgress: (p) => bar.update(p.done, p.total, progressNote(p)) });
-  bar.finish(record.status === "ok" ? `test accuracy ${record.metrics?.testAccuracy.toFixed(4)}, sparsity ${record.metrics?.sparsity.toFixed(4)}` : `FAILED: ${record.reason}`);
+  bar.finish(
+    record.status === "ok"
+      ? `test accuracy ${record.metrics?.testAccuracy.toFixed(4)}, sparsity ${record.metrics?.sparsity.toFixed(4)}`
+      : `FAILED: ${record.reason}`,
+  );
   if (record.status !== "ok") throw new Error(`run ${selection.method} at budget ${selection.budget} failed: ${record.reason}`);
   return record;
 }

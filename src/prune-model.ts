@@ -79,7 +79,10 @@ function checkTrainable(model: Model, file: string): void {
   try {
     tf.tidy(() => {
       const x = tf.zeros([1, ...inputShape(model.graph)]);
-      const { grads } = tf.variableGrads(() => lossOf(forward(model.graph, model.params, x, { training: true }) as tf.Tensor2D, tf.tensor1d([0], "int32")), trainableVariables(model));
+      const { grads } = tf.variableGrads(
+        () => lossOf(forward(model.graph, model.params, x, { training: true }) as tf.Tensor2D, tf.tensor1d([0], "int32")),
+        trainableVariables(model),
+      );
       return Object.values(grads);
     });
   } catch (err) {
@@ -102,11 +105,18 @@ const PRUNE_FILES = ["model.json", "weights.bin", "report.json"];
 export async function pruneModelFile(opts: PruneModelOptions): Promise<PruneReport> {
   const start = performance.now();
   const method = getMethod(opts.method);
-  if (!method.prune) throw new Error(`--method: "${opts.method}" does not prune; expected one of ${methodNames().filter((n) => getMethod(n).prune).join(", ")}`);
+  if (!method.prune)
+    throw new Error(
+      `--method: "${opts.method}" does not prune; expected one of ${methodNames()
+        .filter((n) => getMethod(n).prune)
+        .join(", ")}`,
+    );
   const params = parseParams(method, opts.params ?? {});
   const structured = method.retrain(params) === "surgered";
-  if (structured && opts.sparsity !== undefined) throw new Error(`--sparsity is the target of weight-level methods; ${opts.method} is structured: give --flop-reduction instead`);
-  if (!structured && opts.flopReduction !== undefined) throw new Error(`--flop-reduction is the target of structured methods; ${opts.method} is weight-level: give --sparsity instead`);
+  if (structured && opts.sparsity !== undefined)
+    throw new Error(`--sparsity is the target of weight-level methods; ${opts.method} is structured: give --flop-reduction instead`);
+  if (!structured && opts.flopReduction !== undefined)
+    throw new Error(`--flop-reduction is the target of structured methods; ${opts.method} is weight-level: give --sparsity instead`);
   checkFraction("--sparsity", opts.sparsity);
   checkFraction("--flop-reduction", opts.flopReduction);
   const epochs = opts.epochs ?? 1;
@@ -147,7 +157,8 @@ export async function pruneModelFile(opts: PruneModelOptions): Promise<PruneRepo
     const afterPruning = evaluate(pruned, data.test);
 
     opts.onStatus?.(`fine-tuning ${epochs} epoch${epochs === 1 ? "" : "s"}${smaller ? " (the smaller model)" : " with the mask held"}`);
-    const onBatch = (b: { epoch: number; batch: number; batches: number }) => opts.onProgress?.("fine-tune", (b.epoch - 1) * b.batches + b.batch, epochs * b.batches);
+    const onBatch = (b: { epoch: number; batch: number; batches: number }) =>
+      opts.onProgress?.("fine-tune", (b.epoch - 1) * b.batches + b.batch, epochs * b.batches);
     const tuned = smaller
       ? await train(pruned, data.train, { epochs, seed, streamLabel: "retrain", onBatch })
       : await retrainInPlace(pruned, outcome.mask as Mask, data.train, { epochs, seed, onBatch });
@@ -181,7 +192,12 @@ export async function pruneModelFile(opts: PruneModelOptions): Promise<PruneRepo
       ],
     };
     report.seconds.total = (performance.now() - start) / 1000;
-    publishFolder(out, { "model.json": JSON.stringify(json), "weights.bin": weightBytes, "report.json": JSON.stringify(report, null, 1) + "\n" }, PRUNE_FILES, "--out");
+    publishFolder(
+      out,
+      { "model.json": JSON.stringify(json), "weights.bin": weightBytes, "report.json": JSON.stringify(report, null, 1) + "\n" },
+      PRUNE_FILES,
+      "--out",
+    );
     return report;
   } finally {
     if (pruned) disposeModel(pruned);
@@ -215,8 +231,14 @@ export function registerPruneCommand(program: Command): void {
         "fine-tune it with the mask held, and write model.json + weights.bin (loadable by plain tfjs) and report.json to --out",
     )
     .requiredOption("--model <path>", "the model.json (its weight files beside it)")
-    .requiredOption("--data <name|dir>", "mnist-embedded | mnist | fashion-mnist | a folder: the four IDX files, or one sub-folder of PNG/JPEG images per class (resized to the model's input)")
-    .requiredOption("--method <name>", "a pruning method (fwprune methods lists them): magnitude, random, fw, fw-momentum (weight-level); structured-magnitude, structured-random, structured-fw, structured-fw-momentum (whole channels: a smaller model)")
+    .requiredOption(
+      "--data <name|dir>",
+      "mnist-embedded | mnist | fashion-mnist | a folder: the four IDX files, or one sub-folder of PNG/JPEG images per class (resized to the model's input)",
+    )
+    .requiredOption(
+      "--method <name>",
+      "a pruning method (fwprune methods lists them): magnitude, random, fw, fw-momentum (weight-level); structured-magnitude, structured-random, structured-fw, structured-fw-momentum (whole channels: a smaller model)",
+    )
     .requiredOption("--out <dir>", "the folder to write (new, empty, or an earlier fwprune prune output, which is replaced)")
     .option("--sparsity <s>", "weight-level methods: the fraction of prunable weights to remove (default 0.9)", fraction("--sparsity"))
     .option("--flop-reduction <r>", "structured methods: the fraction of multiply-adds to remove (default 0.5)", fraction("--flop-reduction"))
@@ -233,27 +255,44 @@ export function registerPruneCommand(program: Command): void {
         "written model through plain tfjs), loss {dense, pruned, final}, seconds. The folder is written all at once: on any\n" +
         "error nothing is written.",
     )
-    .action(async (o: { model: string; data: string; method: string; out: string; sparsity?: number; flopReduction?: number; epochs: number; seed: number; params?: string; limitTrain?: number; limitTest?: number; json?: boolean }) => {
-      let params: Record<string, unknown> | undefined;
-      if (o.params !== undefined) {
-        try {
-          params = JSON.parse(o.params) as Record<string, unknown>;
-        } catch {
-          throw new Error(`--params: expected a JSON object, got ${JSON.stringify(o.params)}`);
+    .action(
+      async (o: {
+        model: string;
+        data: string;
+        method: string;
+        out: string;
+        sparsity?: number;
+        flopReduction?: number;
+        epochs: number;
+        seed: number;
+        params?: string;
+        limitTrain?: number;
+        limitTest?: number;
+        json?: boolean;
+      }) => {
+        let params: Record<string, unknown> | undefined;
+        if (o.params !== undefined) {
+          try {
+            params = JSON.parse(o.params) as Record<string, unknown>;
+          } catch {
+            throw new Error(`--params: expected a JSON object, got ${JSON.stringify(o.params)}`);
+          }
         }
-      }
-      const bars = o.json ? undefined : { prune: countingBar("pruning     {bar} {value}/{total} steps"), "fine-tune": countingBar("fine-tuning {bar} {value}/{total} minibatches") };
-      const report = await pruneModelFile({
-        ...o,
-        params,
-        onStatus: o.json ? undefined : (m) => process.stderr.write(`fwprune prune: ${m}\n`),
-        onProgress: (phase, done, total) => {
-          if (!bars) return;
-          if (phase === "fine-tune") bars.prune.stop();
-          bars[phase].update(done, total);
-          if (done === total) bars[phase].stop();
-        },
-      }).finally(() => bars && Object.values(bars).forEach((b) => b.stop()));
-      console.log(o.json ? JSON.stringify(report) : formatPruneReport(report, path.resolve(o.out)));
-    });
+        const bars = o.json
+          ? undefined
+          : { prune: countingBar("pruning     {bar} {value}/{total} steps"), "fine-tune": countingBar("fine-tuning {bar} {value}/{total} minibatches") };
+        const report = await pruneModelFile({
+          ...o,
+          params,
+          onStatus: o.json ? undefined : (m) => process.stderr.write(`fwprune prune: ${m}\n`),
+          onProgress: (phase, done, total) => {
+            if (!bars) return;
+            if (phase === "fine-tune") bars.prune.stop();
+            bars[phase].update(done, total);
+            if (done === total) bars[phase].stop();
+          },
+        }).finally(() => bars && Object.values(bars).forEach((b) => b.stop()));
+        console.log(o.json ? JSON.stringify(report) : formatPruneReport(report, path.resolve(o.out)));
+      },
+    );
 }

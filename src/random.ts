@@ -28,5 +28,5 @@ export function shuffledIndices(n: number, seed: number): Int32Array {
 export function deriveSeed(seed: number, label: string): number {
   let h = (seed ^ 0x9e3779b9) >>> 0;
   for (let i = 0; i < label.length; i++) h = Math.imul(h ^ label.charCodeAt(i), 0x01000193) >>> 0;
-  return mulberry32(h)() * 4294967296 >>> 0;
+  return (mulberry32(h)() * 4294967296) >>> 0;
 }

@@ -21,13 +21,18 @@ export const NOTEBOOKS_DIR = path.join(REPO_ROOT, "notebooks");
 
 /** The reproduction notebooks (01-… to 99-…; 00-smoke is the set-up check, not part of it), in order. */
 export function listNotebooks(dir = NOTEBOOKS_DIR, only?: string[]): string[] {
-  const all = fs.readdirSync(dir).filter((f) => /^\d\d-.+\.ipynb$/.test(f) && !f.startsWith("00-")).sort();
+  const all = fs
+    .readdirSync(dir)
+    .filter((f) => /^\d\d-.+\.ipynb$/.test(f) && !f.startsWith("00-"))
+    .sort();
   if (!only || only.length === 0) return all.map((f) => path.join(dir, f));
   return only.map((wanted) => {
     const w = path.basename(wanted).replace(/\.ipynb$/, "");
     const matches = all.filter((f) => f === `${w}.ipynb` || f.startsWith(`${w}-`) || f.startsWith(w));
     if (matches.length !== 1) {
-      throw new Error(`--only ${JSON.stringify(wanted)}: expected exactly one notebook of ${all.join(", ")} (a number like 04 or a name), ${matches.length ? `got ${matches.join(", ")}` : "none matches"}`);
+      throw new Error(
+        `--only ${JSON.stringify(wanted)}: expected exactly one notebook of ${all.join(", ")} (a number like 04 or a name), ${matches.length ? `got ${matches.join(", ")}` : "none matches"}`,
+      );
     }
     return path.join(dir, matches[0]);
   });
@@ -111,7 +116,9 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceSummar
     }
     sweepSeconds = result.seconds;
     log(formatAggregate(aggregateRecords(result.records)));
-    log(`reproduce: sweep done in ${result.seconds.toFixed(1)} s: ${result.runs} runs, ${result.computed} computed, ${result.cached} cached, ${result.failed} failed`);
+    log(
+      `reproduce: sweep done in ${result.seconds.toFixed(1)} s: ${result.runs} runs, ${result.computed} computed, ${result.cached} cached, ${result.failed} failed`,
+    );
     for (const r of result.records) if (r.status === "failed") log(`reproduce: failed run ${r.label} budget ${r.budget} seed ${r.seed}: ${r.reason}`);
   }
 
@@ -168,19 +175,23 @@ export async function runNotebooksInParallel(opts: {
   let failure: unknown;
   // p-limit: a well-kept concurrency limiter; after a failure the notebooks not yet started are skipped.
   const limit = pLimit(Math.max(1, opts.concurrency));
-  await Promise.all(opts.notebooks.map((notebook) => limit(async () => {
-    if (failure !== undefined) return;
-    const name = path.basename(notebook, ".ipynb");
-    opts.log(`notebook ${name}: executing`);
-    try {
-      const outPath = path.join(opts.notebooksOut, path.basename(notebook));
-      const { seconds } = await executeNotebook(notebook, { env: opts.env, timeoutSec: opts.timeoutSec, outPath });
-      executed.push({ notebook, executed: outPath, seconds });
-      opts.log(`notebook ${name}: executed in ${seconds.toFixed(1)} s`);
-    } catch (err) {
-      failure ??= err;
-    }
-  })));
+  await Promise.all(
+    opts.notebooks.map((notebook) =>
+      limit(async () => {
+        if (failure !== undefined) return;
+        const name = path.basename(notebook, ".ipynb");
+        opts.log(`notebook ${name}: executing`);
+        try {
+          const outPath = path.join(opts.notebooksOut, path.basename(notebook));
+          const { seconds } = await executeNotebook(notebook, { env: opts.env, timeoutSec: opts.timeoutSec, outPath });
+          executed.push({ notebook, executed: outPath, seconds });
+          opts.log(`notebook ${name}: executed in ${seconds.toFixed(1)} s`);
+        } catch (err) {
+          failure ??= err;
+        }
+      }),
+    ),
+  );
   if (failure !== undefined) throw failure;
 
   const runs: NotebookRun[] = [];
@@ -209,8 +220,9 @@ export async function runNotebooksInParallel(opts: {
 
 export function formatSummary(s: ReproduceSummary): string {
   const rel = (p: string) => path.relative(process.cwd(), p) || p;
-  const lines = s.notebooks.map((n) =>
-    `  ${path.basename(n.executed).padEnd(34)} ${n.seconds.toFixed(1).padStart(6)} s  ${`${n.drawn}/${n.figures}`.padStart(5)} figures drawn  ${(n.notebookBytes / 1e6).toFixed(2)} MB  → ${rel(n.html)}` +
+  const lines = s.notebooks.map(
+    (n) =>
+      `  ${path.basename(n.executed).padEnd(34)} ${n.seconds.toFixed(1).padStart(6)} s  ${`${n.drawn}/${n.figures}`.padStart(5)} figures drawn  ${(n.notebookBytes / 1e6).toFixed(2)} MB  → ${rel(n.html)}` +
       (n.notebookBytes > 2e6 ? "  (over 2 MB)" : "") +
       n.warnings.map((w) => `\n      warning: ${w}`).join(""),
   );
@@ -236,7 +248,10 @@ export function registerReproduceCommand(program: Command): void {
         preset: opts.preset,
         workers: opts.workers,
         skipSweep: opts.skipSweep === true,
-        only: opts.only?.split(",").map((s) => s.trim()).filter(Boolean),
+        only: opts.only
+          ?.split(",")
+          .map((s) => s.trim())
+          .filter(Boolean),
         dataDir: opts.dataDir,
         notebooksOut: opts.notebooksOut,
       });

@@ -41,7 +41,8 @@ export interface ScheduleStudy {
 
 /** The config's seeds, then the next integers above the largest, `count` in all. */
 export function seedList(config: ExperimentConfig, count: number): number[] {
-  if (!(Number.isInteger(count) && count >= 1)) throw new Error(`compareSchedules: seeds: expected a list of seeds or a count ≥ 1, got ${JSON.stringify(count)}`);
+  if (!(Number.isInteger(count) && count >= 1))
+    throw new Error(`compareSchedules: seeds: expected a list of seeds or a count ≥ 1, got ${JSON.stringify(count)}`);
   const seeds = config.seeds.slice(0, count);
   while (seeds.length < count) seeds.push(Math.max(...seeds, -1) + 1);
   return seeds;
@@ -51,7 +52,8 @@ export function seedList(config: ExperimentConfig, count: number): number[] {
 function studyEntries(config: ExperimentConfig, variants: ScheduleVariant[], against?: string): { entries: MethodEntry[]; references: string[] } {
   if (variants.length === 0) throw new Error("compareSchedules: no variants given");
   const names = variants.map((v, i) => {
-    if (typeof v?.name !== "string" || v.name.trim() === "") throw new Error(`compareSchedules: variant ${i + 1} needs a non-empty name, got ${JSON.stringify(v?.name)}`);
+    if (typeof v?.name !== "string" || v.name.trim() === "")
+      throw new Error(`compareSchedules: variant ${i + 1} needs a non-empty name, got ${JSON.stringify(v?.name)}`);
     return v.name;
   });
   const twice = names.find((n, i) => names.indexOf(n) !== i);
@@ -59,15 +61,21 @@ function studyEntries(config: ExperimentConfig, variants: ScheduleVariant[], aga
   const builtIn = (method: string) => config.methods.find((m) => m.name === method) ?? config.methods.find((m) => m.method === method);
   const variantEntries = variants.map((v) => {
     const base = builtIn(v.method);
-    if (config.methods.some((m) => m.name === v.name)) throw new Error(`compareSchedules: variant name ${JSON.stringify(v.name)} is already a method of config "${config.name}"; choose another`);
+    if (config.methods.some((m) => m.name === v.name))
+      throw new Error(`compareSchedules: variant name ${JSON.stringify(v.name)} is already a method of config "${config.name}"; choose another`);
     return { name: v.name, method: v.method, params: { ...base?.params, ...v.params }, sparsity: base?.sparsity, retrain: base?.retrain } as MethodEntry;
   });
   const references = variants.map((v) => against ?? builtIn(v.method)?.name ?? v.method);
   const referenceEntries: MethodEntry[] = [];
   const addReference = (name: string) => {
     if (referenceEntries.some((m) => m.name === name) || names.includes(name)) return;
-    const entry = config.methods.find((m) => m.name === name) ?? (variants.some((v) => v.method === name) ? ({ name, method: name, params: {} } as MethodEntry) : undefined);
-    if (!entry) throw new Error(`compareSchedules: against ${JSON.stringify(name)} is neither a method of config "${config.name}" (${config.methods.map((m) => m.name).join(", ")}) nor a variant`);
+    const entry =
+      config.methods.find((m) => m.name === name) ??
+      (variants.some((v) => v.method === name) ? ({ name, method: name, params: {} } as MethodEntry) : undefined);
+    if (!entry)
+      throw new Error(
+        `compareSchedules: against ${JSON.stringify(name)} is neither a method of config "${config.name}" (${config.methods.map((m) => m.name).join(", ")}) nor a variant`,
+      );
     referenceEntries.push({ ...entry, budgets: undefined });
     for (const matched of Object.values(entry.match ?? {})) addReference(matched);
   };
@@ -85,11 +93,18 @@ function studyEntries(config: ExperimentConfig, variants: ScheduleVariant[], aga
 export async function compareSchedules(ctx: NotebookContext, variants: ScheduleVariant[], opts: CompareSchedulesOptions = {}): Promise<ScheduleStudy> {
   const base = ctx.config;
   const { entries, references } = studyEntries(base, variants, opts.against);
-  const seeds = typeof opts.seeds === "number" ? seedList(base, opts.seeds) : opts.seeds ?? base.seeds;
+  const seeds = typeof opts.seeds === "number" ? seedList(base, opts.seeds) : (opts.seeds ?? base.seeds);
   const config = validateConfig({ ...base, seeds, budgets: opts.budgets ?? budgetsOf(base), methods: entries }, "compareSchedules config");
   const several = config.methods.find((m) => sparsitiesOf(config, m).length > 1);
-  if (several) throw new Error(`compareSchedules: "${several.name}" has several targets (${sparsitiesOf(config, several).join(", ")}); a study pairs runs by checkpoint at one target: give the config one`);
-  const result = await sweepWithProgress({ ...ctx, workers: opts.workers ?? ctx.workers }, config, `schedules: ${variants.length} variant(s) × ${seeds.length} seed(s) × ${budgetsOf(config).length} budget(s)`);
+  if (several)
+    throw new Error(
+      `compareSchedules: "${several.name}" has several targets (${sparsitiesOf(config, several).join(", ")}); a study pairs runs by checkpoint at one target: give the config one`,
+    );
+  const result = await sweepWithProgress(
+    { ...ctx, workers: opts.workers ?? ctx.workers },
+    config,
+    `schedules: ${variants.length} variant(s) × ${seeds.length} seed(s) × ${budgetsOf(config).length} budget(s)`,
+  );
   // Each entry's own records: two entries with equal parameters share runs (the sweep labels them once).
   const byKey = new Map(result.records.map((r) => [r.key, r]));
   const records = config.methods.flatMap((entry) => {
@@ -114,14 +129,28 @@ export function studyFigure(study: ScheduleStudy, opts: { title?: string } = {})
     .filter((r) => r.testAccuracy.count > 0)
     .map((r) => {
       const ci = Number.isFinite(r.testAccuracy.ci95) ? r.testAccuracy.ci95 : NaN;
-      return { variant: r.label, budget: r.budget, sparsity: 100 * r.sparsity.mean, accuracy: 100 * r.testAccuracy.mean, lower: 100 * (r.testAccuracy.mean - ci), upper: 100 * (r.testAccuracy.mean + ci) };
+      return {
+        variant: r.label,
+        budget: r.budget,
+        sparsity: 100 * r.sparsity.mean,
+        accuracy: 100 * r.testAccuracy.mean,
+        lower: 100 * (r.testAccuracy.mean - ci),
+        upper: 100 * (r.testAccuracy.mean + ci),
+      };
     });
   const labels = [...new Set(study.records.map((r) => r.label))];
   return lineChart({
-    rows, x: "sparsity", y: "accuracy", group: "variant", markers: true,
+    rows,
+    x: "sparsity",
+    y: "accuracy",
+    group: "variant",
+    markers: true,
     band: rows.some((r) => Number.isFinite(r.lower)) ? { lower: "lower", upper: "upper" } : undefined,
     colors: Object.fromEntries(labels.map((label, i) => [label, FIGURE_PALETTE[i % FIGURE_PALETTE.length]])),
-    title: opts.title ?? `Test accuracy vs achieved sparsity: one point per budget (${budgetsOf(study.config).join(", ")}), mean and 95% band over ${study.config.seeds.length} seeds`,
-    xTitle: "achieved sparsity (%)", yTitle: "test accuracy (%)",
+    title:
+      opts.title ??
+      `Test accuracy vs achieved sparsity: one point per budget (${budgetsOf(study.config).join(", ")}), mean and 95% band over ${study.config.seeds.length} seeds`,
+    xTitle: "achieved sparsity (%)",
+    yTitle: "test accuracy (%)",
   });
 }

@@ -90,14 +90,7 @@ export function maskToTensors(model: Model, mask: Mask): Record<string, tf.Tenso
  * One SGD step on a minibatch in training mode (BN on batch statistics, its moving statistics updated after the
  * step; dropout seeded by `seed`); only trainable parameters are updated. Returns the minibatch loss (before the update).
  */
-export function trainStep(
-  model: Model,
-  optimizer: tf.Optimizer,
-  xb: tf.Tensor,
-  yb: tf.Tensor1D,
-  maskTensors?: Record<string, tf.Tensor>,
-  seed = 0,
-): number {
+export function trainStep(model: Model, optimizer: tf.Optimizer, xb: tf.Tensor, yb: tf.Tensor1D, maskTensors?: Record<string, tf.Tensor>, seed = 0): number {
   const statUpdates: Record<string, tf.Tensor> = {};
   const logits = () => forward(model.graph, model.params, xb, { training: true, seed, statUpdates });
   const loss = optimizer.minimize(() => lossOf(logits(), yb), true, trainableVariables(model)) as tf.Scalar;
@@ -251,7 +244,9 @@ export function timeInferenceSideBySide(models: (Model | Predictor)[], split: Sp
   const batchSize = opts.batchSize ?? 1000;
   const count = Math.min(split.count, opts.samples ?? split.count);
   const shapeFrom = models.find((m): m is Model => "params" in m);
-  const data = shapeFrom ? splitTensors(shapeFrom.graph, split, "timing") : { x: tf.tensor(split.images, [split.count, ...split.shape]), y: tf.tensor1d(split.labels, "int32") };
+  const data = shapeFrom
+    ? splitTensors(shapeFrom.graph, split, "timing")
+    : { x: tf.tensor(split.images, [split.count, ...split.shape]), y: tf.tensor1d(split.labels, "int32") };
   const batches: tf.Tensor4D[] = [];
   for (let s = 0; s < count; s += batchSize) batches.push(tf.slice(data.x, s, Math.min(batchSize, count - s)) as tf.Tensor4D);
   const predict = (model: Model | Predictor, xb: tf.Tensor4D) =>

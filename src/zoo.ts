@@ -65,7 +65,11 @@ export function residualNet(opts: ZooOptions = {}): tf.LayersModel {
   const init = seeds(seed);
   const input = tf.input({ shape: inputShape });
   let h = convBn(input, init, 16, 3, 1, true);
-  for (const [filters, strides] of [[16, 1], [32, 2], [64, 2]]) {
+  for (const [filters, strides] of [
+    [16, 1],
+    [32, 2],
+    [64, 2],
+  ]) {
     const inner = convBn(convBn(h, init, filters, 3, strides, true), init, filters, 3, 1, false);
     const shortcut = strides === 1 && h.shape[3] === filters ? h : convBn(h, init, filters, 1, strides, false);
     h = tf.layers.reLU().apply(tf.layers.add().apply([inner, shortcut])) as Node;
@@ -83,7 +87,12 @@ export function separableNet(opts: ZooOptions = {}): tf.LayersModel {
   const init = seeds(seed);
   const input = tf.input({ shape: inputShape });
   let h = convBn(input, init, 32, 3, 1, true);
-  for (const [filters, strides] of [[64, 1], [128, 2], [128, 1], [256, 2]]) {
+  for (const [filters, strides] of [
+    [64, 1],
+    [128, 2],
+    [128, 1],
+    [256, 2],
+  ]) {
     const depthwise = tf.layers.depthwiseConv2d({ kernelSize: 3, strides, padding: "same", useBias: false, depthwiseInitializer: init() });
     const normed = tf.layers.batchNormalization().apply(depthwise.apply(h)) as Node;
     h = convBn(tf.layers.reLU().apply(normed) as Node, init, filters, 1, 1, true);

@@ -19,8 +19,13 @@ import { CHROMIUM_PATH } from "../src/report/png";
 
 const JUPYTER_NOTEBOOK = "/usr/bin/jupyter-notebook";
 const CHROMIUM_ARGS = [
-  "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-  "--disable-sync", "--no-first-run",
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
 ];
 const NOTEBOOK = "07-schedule-playground.ipynb";
 const FIGURES_IN_NOTEBOOK = 5;
@@ -31,7 +36,9 @@ const missing = [
   [CHROMIUM_PATH, "Chromium"],
   [JUPYTER_NOTEBOOK, "the classic Notebook server (Debian's jupyter-notebook)"],
   [path.join(JUPYTER_DATA_DIR, "kernels", KERNEL_NAME, "kernel.json"), "the project's tslab kernel"],
-].filter(([file]) => !fs.existsSync(file)).map(([file, what]) => `${what} (${file})`);
+]
+  .filter(([file]) => !fs.existsSync(file))
+  .map(([file, what]) => `${what} (${file})`);
 const skip = missing.length ? `not installed here: ${missing.join(", ")}; "npm run setup" installs them as root on Debian` : false;
 if (skip) console.log(`# browser test skipped: ${skip}`);
 
@@ -143,8 +150,9 @@ function pageState(page: Page): Promise<PageState> {
   return page.evaluate(() => {
     // No named functions in here: the test runner's transpiler would wrap them in a helper the page does not have.
     const { document } = globalThis as unknown as PageGlobals;
-    const prompts = Array.from(document.querySelectorAll(".cell.code_cell"))
-      .map((c) => c.querySelector(".input_prompt")?.textContent?.replace(/\s+/g, "") ?? "");
+    const prompts = Array.from(document.querySelectorAll(".cell.code_cell")).map(
+      (c) => c.querySelector(".input_prompt")?.textContent?.replace(/\s+/g, "") ?? "",
+    );
     const plots = Array.from(document.querySelectorAll(".fwprune-plot"));
     return {
       prompts,
@@ -196,16 +204,21 @@ test(`in headless Chromium, notebook ${NOTEBOOK} served by "npm run notebook" ru
   const screenshot = path.join(os.tmpdir(), "fwprune-browser-test.png");
   try {
     await page.goto(new URL(`notebooks/${NOTEBOOK}?token=${token}`, url).href);
-    await page.waitForFunction(() => (globalThis as unknown as Partial<PageGlobals>).Jupyter?.notebook?.kernel?.is_connected() === true, null, { timeout: 90_000 });
+    await page.waitForFunction(() => (globalThis as unknown as Partial<PageGlobals>).Jupyter?.notebook?.kernel?.is_connected() === true, null, {
+      timeout: 90_000,
+    });
 
-    const edited = await page.evaluate(([from, to]) => {
-      const nb = (globalThis as unknown as PageGlobals).Jupyter.notebook!;
-      nb.set_autosave_interval(0); // never save the edit over the shipped notebook
-      const cell = nb.get_cells().find((c) => c.cell_type === "code" && c.get_text().includes(from));
-      if (!cell) return false;
-      cell.set_text(cell.get_text().replace(from, to));
-      return true;
-    }, [ORIGINAL_STEP, CHANGED_STEP]);
+    const edited = await page.evaluate(
+      ([from, to]) => {
+        const nb = (globalThis as unknown as PageGlobals).Jupyter.notebook!;
+        nb.set_autosave_interval(0); // never save the edit over the shipped notebook
+        const cell = nb.get_cells().find((c) => c.cell_type === "code" && c.get_text().includes(from));
+        if (!cell) return false;
+        cell.set_text(cell.get_text().replace(from, to));
+        return true;
+      },
+      [ORIGINAL_STEP, CHANGED_STEP],
+    );
     assert.ok(edited, `a code cell of ${NOTEBOOK} holds the schedule line this test edits:\n${ORIGINAL_STEP}`);
 
     await page.evaluate(() => {
@@ -228,7 +241,10 @@ test(`in headless Chromium, notebook ${NOTEBOOK} served by "npm run notebook" ru
 
     const where = `(page screenshot: ${screenshot})`;
     assert.deepEqual(state.errors, [], `no error output in the page ${where}`);
-    assert.ok(state.prompts.every((p) => /^In\[\d+\]:$/.test(p)), `every code cell ran: prompts ${state.prompts.join(" ")} ${where}`);
+    assert.ok(
+      state.prompts.every((p) => /^In\[\d+\]:$/.test(p)),
+      `every code cell ran: prompts ${state.prompts.join(" ")} ${where}`,
+    );
     assert.equal(state.figures, FIGURES_IN_NOTEBOOK, `figures in the page ${where}`);
     assert.equal(state.drawn, state.figures, `every figure drawn by plotly.js in the page ${where}`);
     const results = state.tables.find((t) => t.caption.startsWith("Schedules compared"));

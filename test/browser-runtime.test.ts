@@ -38,56 +38,66 @@ interface DemoHandle {
 
 const N = 64;
 
-test("the demo page in headless Chromium: logits equal Node's, a picked digit is predicted right, the bundle runs in a Web Worker, no console errors", { skip }, async () => {
-  await buildWebBundles();
-  server = await startDemoServer({ port: 0, dataDir });
-  assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
-  const dir = demoFolder(dataDir);
+test(
+  "the demo page in headless Chromium: logits equal Node's, a picked digit is predicted right, the bundle runs in a Web Worker, no console errors",
+  { skip },
+  async () => {
+    await buildWebBundles();
+    server = await startDemoServer({ port: 0, dataDir });
+    assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const dir = demoFolder(dataDir);
 
-  // Node's logits: tfjs's dense forward of the exported weights, and the runtime in Node, on the same test digits.
-  await initBackend("wasm", { quiet: true });
-  const { spec, weights } = readSparseModelFile(path.join(dir, "model.fwsparse"));
-  const digits = new Float32Array(fs.readFileSync(path.join(dir, "digits.f32")).buffer.slice(0));
-  const images = digits.subarray(0, N * 784);
-  const nodeDense = denseLogits(spec, weights, images, N);
-  const nodeRuntime = (await loadSparseModel(fs.readFileSync(path.join(dir, "model.fwsparse")))).predict(images, N);
+    // Node's logits: tfjs's dense forward of the exported weights, and the runtime in Node, on the same test digits.
+    await initBackend("wasm", { quiet: true });
+    const { spec, weights } = readSparseModelFile(path.join(dir, "model.fwsparse"));
+    const digits = new Float32Array(fs.readFileSync(path.join(dir, "digits.f32")).buffer.slice(0));
+    const images = digits.subarray(0, N * 784);
+    const nodeDense = denseLogits(spec, weights, images, N);
+    const nodeRuntime = (await loadSparseModel(fs.readFileSync(path.join(dir, "model.fwsparse")))).predict(images, N);
 
-  const problems: string[] = [];
-  const browser = await launchChromium((type, text) => {
-    if (type === "error" || type === "pageerror") problems.push(`${type}: ${text}`);
-  });
-  closeBrowser = browser.close;
-  const page = await browser.context.newPage();
-  const requests: string[] = [];
-  page.on("request", (r) => requests.push(r.url()));
-  await page.goto(server.url);
-  const got = await page.evaluate(async (n) => {
-    const demo = await (globalThis as unknown as { fwpruneDemo: Promise<DemoHandle> }).fwpruneDemo;
-    return { sparse: demo.sparseLogits(n), dense: demo.denseLogits(n), worker: await demo.workerLogits(n), labels: demo.info.digits.labels };
-  }, N);
-  assert.equal(got.sparse.length, N * 10);
-  for (const [label, expected] of [["Node's tfjs forward", nodeDense], ["the runtime in Node", nodeRuntime]] as const) {
-    const err = relativeError(got.sparse, expected);
-    assert.ok(err <= 1e-5, `page runtime vs ${label}: max relative error ${err.toExponential(2)}`);
-  }
-  assert.ok(relativeError(got.dense, nodeDense) <= 1e-5, "tfjs in the page agrees with Node too");
-  assert.deepEqual(got.worker, got.sparse, "the bundle in a Web Worker gives the page's logits");
+    const problems: string[] = [];
+    const browser = await launchChromium((type, text) => {
+      if (type === "error" || type === "pageerror") problems.push(`${type}: ${text}`);
+    });
+    closeBrowser = browser.close;
+    const page = await browser.context.newPage();
+    const requests: string[] = [];
+    page.on("request", (r) => requests.push(r.url()));
+    await page.goto(server.url);
+    const got = await page.evaluate(async (n) => {
+      const demo = await (globalThis as unknown as { fwpruneDemo: Promise<DemoHandle> }).fwpruneDemo;
+      return { sparse: demo.sparseLogits(n), dense: demo.denseLogits(n), worker: await demo.workerLogits(n), labels: demo.info.digits.labels };
+    }, N);
+    assert.equal(got.sparse.length, N * 10);
+    for (const [label, expected] of [
+      ["Node's tfjs forward", nodeDense],
+      ["the runtime in Node", nodeRuntime],
+    ] as const) {
+      const err = relativeError(got.sparse, expected);
+      assert.ok(err <= 1e-5, `page runtime vs ${label}: max relative error ${err.toExponential(2)}`);
+    }
+    assert.ok(relativeError(got.dense, nodeDense) <= 1e-5, "tfjs in the page agrees with Node too");
+    assert.deepEqual(got.worker, got.sparse, "the bundle in a Web Worker gives the page's logits");
 
-  // Pick a test digit the model classifies right (Node's argmax equals the label) and read the page's prediction.
-  const argmax = (i: number) => {
-    const row = Array.from(nodeDense.subarray(i * 10, i * 10 + 10));
-    return row.indexOf(Math.max(...row));
-  };
-  const picks = [...Array(24).keys()].filter((i) => argmax(i) === got.labels[i]);
-  assert.ok(picks.length >= 12, `only ${picks.length} of the first 24 digits are classified right`);
-  for (const i of picks.slice(0, 3)) {
-    await page.click(`#digits canvas[data-index='${i}']`);
-    assert.equal(await page.textContent("#prediction"), String(got.labels[i]), `test digit ${i}`);
-    assert.equal(await page.getAttribute("#prediction", "data-source"), `test digit ${i}`);
-  }
-  assert.deepEqual(problems, [], "console errors");
-  assert.ok(requests.every((u) => u.startsWith(server!.url) || u.startsWith("data:") || u.startsWith("blob:")), `requests outside the demo server: ${requests.join(", ")}`);
-});
+    // Pick a test digit the model classifies right (Node's argmax equals the label) and read the page's prediction.
+    const argmax = (i: number) => {
+      const row = Array.from(nodeDense.subarray(i * 10, i * 10 + 10));
+      return row.indexOf(Math.max(...row));
+    };
+    const picks = [...Array(24).keys()].filter((i) => argmax(i) === got.labels[i]);
+    assert.ok(picks.length >= 12, `only ${picks.length} of the first 24 digits are classified right`);
+    for (const i of picks.slice(0, 3)) {
+      await page.click(`#digits canvas[data-index='${i}']`);
+      assert.equal(await page.textContent("#prediction"), String(got.labels[i]), `test digit ${i}`);
+      assert.equal(await page.getAttribute("#prediction", "data-source"), `test digit ${i}`);
+    }
+    assert.deepEqual(problems, [], "console errors");
+    assert.ok(
+      requests.every((u) => u.startsWith(server!.url) || u.startsWith("data:") || u.startsWith("blob:")),
+      `requests outside the demo server: ${requests.join(", ")}`,
+    );
+  },
+);
 
 test("fwprune bench --browser --json: one line per batch, measured in Chromium, with the bytes of each side", { skip }, () => {
   ensureBuilt();
@@ -98,8 +108,17 @@ test("fwprune bench --browser --json: one line per batch, measured in Chromium, 
   assert.match(bad.stderr, /--budget belongs to --sparse, not to --browser/);
   const ok = run("--batches", "16,1", "--rounds", "3");
   assert.equal(ok.status, 0, ok.stderr);
-  const lines = ok.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
-  assert.deepEqual(lines.map((l) => [l.sparsity, l.batch]), [[0.95, 16], [0.95, 1]]);
+  const lines = ok.stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(
+    lines.map((l) => [l.sparsity, l.batch]),
+    [
+      [0.95, 16],
+      [0.95, 1],
+    ],
+  );
   for (const l of lines) {
     for (const field of ["denseSamplesPerSec", "sparseSamplesPerSec", "flopsSpeedup"]) assert.ok((l[field] as number) > 0, `${field} of ${JSON.stringify(l)}`);
     assert.ok((l.maxRelativeError as number) <= 1e-5);

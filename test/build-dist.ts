@@ -7,10 +7,13 @@ import { REPO_ROOT } from "../src/report/notebooks";
 export function ensureBuilt(): void {
   const built = path.join(REPO_ROOT, "dist", "index.js");
   const newest = (dir: string): number =>
-    Math.max(0, ...fs.readdirSync(dir, { withFileTypes: true }).map((e) => {
-      const p = path.join(dir, e.name);
-      return e.isDirectory() ? newest(p) : e.name.endsWith(".ts") ? fs.statSync(p).mtimeMs : 0;
-    }));
+    Math.max(
+      0,
+      ...fs.readdirSync(dir, { withFileTypes: true }).map((e) => {
+        const p = path.join(dir, e.name);
+        return e.isDirectory() ? newest(p) : e.name.endsWith(".ts") ? fs.statSync(p).mtimeMs : 0;
+      }),
+    );
   if (!fs.existsSync(built) || fs.statSync(built).mtimeMs < newest(path.join(REPO_ROOT, "src"))) {
     try {
       execFileSync(path.join(REPO_ROOT, "node_modules", ".bin", "tsc"), ["-p", path.join(REPO_ROOT, "tsconfig.json")], { stdio: "pipe" });

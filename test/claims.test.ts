@@ -5,12 +5,33 @@ import { RunMetrics, RunRecord } from "../src/experiment/store";
 
 function record(label: string, budget: number, seed: number, accuracy: number, sparsity = 0, inferenceRatio = 1): RunRecord {
   const metrics = { testAccuracy: accuracy, sparsity, inferenceMedianSeconds: inferenceRatio, inferenceDenseMedianSeconds: 1 } as RunMetrics;
-  return { format: 3, key: `${label}/${budget}/${seed}`, status: "ok", label, method: label, seed, budget, sparsityTarget: null, inputs: {} as RunRecord["inputs"], config: {}, backend: "wasm", versions: { fwprune: "0", tfjs: "0", node: "0" }, createdAt: "", host: "", pid: 0, metrics };
+  return {
+    format: 3,
+    key: `${label}/${budget}/${seed}`,
+    status: "ok",
+    label,
+    method: label,
+    seed,
+    budget,
+    sparsityTarget: null,
+    inputs: {} as RunRecord["inputs"],
+    config: {},
+    backend: "wasm",
+    versions: { fwprune: "0", tfjs: "0", node: "0" },
+    createdAt: "",
+    host: "",
+    pid: 0,
+    metrics,
+  };
 }
 
 test("paired difference: per budget over seeds and pooled (per-seed means over budgets), checked by hand", () => {
   // a − b: seed 0: +0.02 (budget 1), +0.04 (budget 2); seed 1: +0.01, +0.03; seed 2: +0.03, +0.05.
-  const d = [[0.02, 0.04], [0.01, 0.03], [0.03, 0.05]];
+  const d = [
+    [0.02, 0.04],
+    [0.01, 0.03],
+    [0.03, 0.05],
+  ];
   const records = d.flatMap((byBudget, seed) => byBudget.flatMap((diff, i) => [record("a", i + 1, seed, 0.9 + diff), record("b", i + 1, seed, 0.9)]));
   records.push(record("a", 3, 0, 0.99)); // no partner at budget 3: not paired
   const r = pairedDifference(records, "a", "b", (x) => x.metrics!.testAccuracy);

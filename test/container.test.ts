@@ -6,7 +6,20 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/backend";
 import { CONTAINER_MAGIC, decodeContainer, encodeContainer } from "../src/container";
-import { RunRecord, cachedCheckpointProblem, checkpointFile, checkpointIdentity, intactEpochs, loadCachedCheckpoint, readPretrainInfo, runFile, sealedJson, unsealJson, verifyRecordText, writeRecord } from "../src/experiment";
+import {
+  RunRecord,
+  cachedCheckpointProblem,
+  checkpointFile,
+  checkpointIdentity,
+  intactEpochs,
+  loadCachedCheckpoint,
+  readPretrainInfo,
+  runFile,
+  sealedJson,
+  unsealJson,
+  verifyRecordText,
+  writeRecord,
+} from "../src/experiment";
 import { mergeDataDirs } from "../src/experiment/merge";
 import { ModelSpec, createModel, disposeModel, getWeights } from "../src/model";
 import { loadMask, saveMask } from "../src/prune/mask";
@@ -25,7 +38,14 @@ const KEY = "0123456789abcdef0123456789abcdef";
 
 test("a container round-trips float32, int32 and bool tensors with its kind, identity and info; its data is tf.io's encoding", async () => {
   await initBackend("wasm", { quiet: true });
-  const tensors = { a: tf.tensor2d([[1.5, -2], [0, 3]]), b: tf.tensor1d([7, -8], "int32"), c: tf.tensor1d([1, 0, 1], "bool") };
+  const tensors = {
+    a: tf.tensor2d([
+      [1.5, -2],
+      [0, 3],
+    ]),
+    b: tf.tensor1d([7, -8], "int32"),
+    c: tf.tensor1d([1, 0, 1], "bool"),
+  };
   const bytes = await encodeContainer("thing", { id: "x", n: 3 }, tensors, { note: [1, 2] });
   const { data } = await tf.io.encodeWeights(tensors);
   tf.dispose(Object.values(tensors));
@@ -111,7 +131,9 @@ test("a checkpoint or mask of the old formats (header outside the checksum) is r
   const dataDir = tmp("old");
   const file = checkpointFile(dataDir, KEY, 1);
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  const header = Buffer.from(JSON.stringify({ spec: SMALL, weightSpecs: [], sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", meta: {} }));
+  const header = Buffer.from(
+    JSON.stringify({ spec: SMALL, weightSpecs: [], sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", meta: {} }),
+  );
   const length = Buffer.alloc(4);
   length.writeUInt32LE(header.length);
   fs.writeFileSync(file, Buffer.concat([Buffer.from("FWPCKPT2"), length, header]));
@@ -133,7 +155,7 @@ test("a mask file says what it belongs to; every single-bit flip in it is refuse
   const bytes = fs.readFileSync(file);
   for (let i = 0; i < bytes.length; i++) {
     const flipped = Buffer.from(bytes);
-    flipped[i] ^= 1 << i % 8;
+    flipped[i] ^= 1 << (i % 8);
     fs.writeFileSync(file, flipped);
     assert.throws(() => loadMask(file), Error, `byte ${i} flipped: accepted`);
   }
@@ -142,9 +164,22 @@ test("a mask file says what it belongs to; every single-bit flip in it is refuse
 test("a single-bit flip anywhere in a run record's file is refused (one bit of every byte)", () => {
   const dataDir = tmp("record");
   const record = {
-    format: 3, key: KEY, status: "failed", reason: "a reason", label: "fw", method: "fw", seed: 0, budget: 1, sparsityTarget: 0.9,
-    inputs: { format: 3, checkpoint: { pretrainKey: KEY, epoch: 1 }, method: "fw" }, config: { name: "x" }, backend: "wasm",
-    versions: { fwprune: "0.1.0", tfjs: "4.22.0", node: "v20" }, createdAt: new Date(0).toISOString(), host: "h", pid: 1,
+    format: 3,
+    key: KEY,
+    status: "failed",
+    reason: "a reason",
+    label: "fw",
+    method: "fw",
+    seed: 0,
+    budget: 1,
+    sparsityTarget: 0.9,
+    inputs: { format: 3, checkpoint: { pretrainKey: KEY, epoch: 1 }, method: "fw" },
+    config: { name: "x" },
+    backend: "wasm",
+    versions: { fwprune: "0.1.0", tfjs: "4.22.0", node: "v20" },
+    createdAt: new Date(0).toISOString(),
+    host: "h",
+    pid: 1,
   } as unknown as RunRecord;
   writeRecord(dataDir, record);
   const file = runFile(dataDir, KEY);
@@ -154,7 +189,11 @@ test("a single-bit flip anywhere in a run record's file is refused (one bit of e
     for (let bit = 0; bit < 8; bit++) {
       const flipped = Buffer.from(bytes);
       flipped[i] ^= 1 << bit;
-      assert.equal(verifyRecordText(flipped.toString("utf8"), KEY, file).kind, "corrupt", `byte ${i} (${JSON.stringify(String.fromCharCode(bytes[i]))}) bit ${bit} flipped: accepted`);
+      assert.equal(
+        verifyRecordText(flipped.toString("utf8"), KEY, file).kind,
+        "corrupt",
+        `byte ${i} (${JSON.stringify(String.fromCharCode(bytes[i]))}) bit ${bit} flipped: accepted`,
+      );
     }
   }
 });
@@ -177,7 +216,7 @@ test("a pre-training log is sealed like a record: read back intact, refused when
   const bytes = Buffer.from(sealedJson(log));
   for (let i = 0; i < bytes.length; i++) {
     const flipped = Buffer.from(bytes);
-    flipped[i] ^= 1 << i % 8;
+    flipped[i] ^= 1 << (i % 8);
     assert.equal(unsealJson(flipped.toString("utf8")), undefined, `byte ${i} flipped: accepted`);
   }
 });

@@ -11,7 +11,11 @@ import { planRuns, resolveConfig, sweep } from "../src/experiment";
 // Hash what you read: a run's dataset digest comes from the bytes the loader read; a file edited between planning a
 // sweep and loading its data fails the runs, and nothing is recorded under the key of the old content.
 
-const SMALL_MODEL = { name: "small", inputShape: [28, 28, 1], layers: [{ type: "conv2d", filters: 2, kernelSize: 3, activation: "relu" }, { type: "maxpool", size: 4 }, { type: "flatten" }, { type: "dense", units: 10 }] };
+const SMALL_MODEL = {
+  name: "small",
+  inputShape: [28, 28, 1],
+  layers: [{ type: "conv2d", filters: 2, kernelSize: 3, activation: "relu" }, { type: "maxpool", size: 4 }, { type: "flatten" }, { type: "dense", units: 10 }],
+};
 
 /** An IDX folder of the first `train` and the next `test` embedded digits. */
 function writeIdxFolder(dir: string, train = 200, test = 100): void {
@@ -66,7 +70,16 @@ test("a labels file edited between planning and loading fails the runs, records 
   const dir = tmp("train-edit");
   const idx = path.join(dir, "idx");
   writeIdxFolder(idx);
-  const config = resolveConfig({ preset: "quick", name: "digest-test", dataset: { name: "idx", dir: idx }, model: SMALL_MODEL, pretrain: { epochs: 1 }, budgets: [1], methods: ["dense", "magnitude"], inference: { repeats: 1 } });
+  const config = resolveConfig({
+    preset: "quick",
+    name: "digest-test",
+    dataset: { name: "idx", dir: idx },
+    model: SMALL_MODEL,
+    pretrain: { epochs: 1 },
+    budgets: [1],
+    methods: ["dense", "magnitude"],
+    inference: { repeats: 1 },
+  });
   const dataDir = path.join(dir, "data");
   let edited = false;
   const events: string[] = [];
@@ -83,38 +96,62 @@ test("a labels file edited between planning and loading fails the runs, records 
   });
   assert.equal(result.failed, 2);
   for (const r of result.records) assert.match(r.reason ?? "", /the train files of idx:.* changed after the sweep was planned .*nothing was recorded/);
-  assert.ok(events.some((e) => /FAILED \(not recorded\)/.test(e)), events.join("\n"));
+  assert.ok(
+    events.some((e) => /FAILED \(not recorded\)/.test(e)),
+    events.join("\n"),
+  );
   assert.deepEqual(listed(path.join(dataDir, "runs")), [], "no record under the old content's keys");
   const ckptDir = path.join(dataDir, "checkpoints");
-  assert.deepEqual(listed(ckptDir).flatMap((k) => listed(path.join(ckptDir, k))), [], "no checkpoint, no pre-training log");
+  assert.deepEqual(
+    listed(ckptDir).flatMap((k) => listed(path.join(ckptDir, k))),
+    [],
+    "no checkpoint, no pre-training log",
+  );
   // Planned again on the files as they are: new keys, computed.
   const again = await sweep(config, { dataDir, workers: 0 });
   assert.equal(again.failed, 0);
   assert.equal(listed(path.join(dataDir, "runs")).length, 2);
 });
 
-test("a test labels file edited after pre-training: the runs fail under no key, with a worker process too; the checkpoint stays", { timeout: 180_000 }, async () => {
-  const dir = tmp("test-edit");
-  const idx = path.join(dir, "idx");
-  writeIdxFolder(idx);
-  const base = { preset: "quick", name: "digest-test", dataset: { name: "idx", dir: idx }, model: SMALL_MODEL, pretrain: { epochs: 1 }, budgets: [1], inference: { repeats: 1 } };
-  const dataDir = path.join(dir, "data");
-  const first = await sweep(resolveConfig({ ...base, methods: ["dense"] }), { dataDir, workers: 0 });
-  assert.equal(first.failed, 0);
-  const config = resolveConfig({ ...base, methods: ["dense", "magnitude", "random"] });
-  const plannedKeys = planRuns(config).map((r) => r.key);
-  let edited = false;
-  const result = await sweep(config, {
-    dataDir,
-    workers: 1,
-    onProgress: () => {
-      if (!edited) editLabel(path.join(idx, IDX_FILES.testLabels));
-      edited = true;
-    },
-  });
-  assert.equal(result.cached, 1, "dense was recorded before the edit");
-  assert.equal(result.failed, 2);
-  for (const r of result.records.filter((x) => x.status === "failed")) assert.match(r.reason ?? "", /the test files of idx:.* changed after the sweep was planned/);
-  const stored = listed(path.join(dataDir, "runs")).map((f) => f.replace(/\.json$/, ""));
-  assert.deepEqual(stored.filter((k) => plannedKeys.includes(k)), first.records.map((r) => r.key), "only the run recorded before the edit");
-});
+test(
+  "a test labels file edited after pre-training: the runs fail under no key, with a worker process too; the checkpoint stays",
+  { timeout: 180_000 },
+  async () => {
+    const dir = tmp("test-edit");
+    const idx = path.join(dir, "idx");
+    writeIdxFolder(idx);
+    const base = {
+      preset: "quick",
+      name: "digest-test",
+      dataset: { name: "idx", dir: idx },
+      model: SMALL_MODEL,
+      pretrain: { epochs: 1 },
+      budgets: [1],
+      inference: { repeats: 1 },
+    };
+    const dataDir = path.join(dir, "data");
+    const first = await sweep(resolveConfig({ ...base, methods: ["dense"] }), { dataDir, workers: 0 });
+    assert.equal(first.failed, 0);
+    const config = resolveConfig({ ...base, methods: ["dense", "magnitude", "random"] });
+    const plannedKeys = planRuns(config).map((r) => r.key);
+    let edited = false;
+    const result = await sweep(config, {
+      dataDir,
+      workers: 1,
+      onProgress: () => {
+        if (!edited) editLabel(path.join(idx, IDX_FILES.testLabels));
+        edited = true;
+      },
+    });
+    assert.equal(result.cached, 1, "dense was recorded before the edit");
+    assert.equal(result.failed, 2);
+    for (const r of result.records.filter((x) => x.status === "failed"))
+      assert.match(r.reason ?? "", /the test files of idx:.* changed after the sweep was planned/);
+    const stored = listed(path.join(dataDir, "runs")).map((f) => f.replace(/\.json$/, ""));
+    assert.deepEqual(
+      stored.filter((k) => plannedKeys.includes(k)),
+      first.records.map((r) => r.key),
+      "only the run recorded before the edit",
+    );
+  },
+);

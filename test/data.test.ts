@@ -166,7 +166,8 @@ test("embedded split is deterministic, seed-dependent and disjoint; 8000/2000 wi
   const labelOf = new Map<string, number>();
   for (let i = 0; i < all.count; i++) labelOf.set(imageKey(all, i), all.labels[i]);
   for (const split of [a.train, a.test]) {
-    for (let k = 0; k < split.count; k += 97) assert.equal(labelOf.get(imageKey(split, k)), split.labels[k], `image ${k} is a package digit with its own label`);
+    for (let k = 0; k < split.count; k += 97)
+      assert.equal(labelOf.get(imageKey(split, k)), split.labels[k], `image ${k} is a package digit with its own label`);
   }
   // And by content: no test image appears in train.
   const trainImages = new Set(Array.from({ length: a.train.count }, (_, i) => imageKey(a.train, i)));
@@ -176,7 +177,10 @@ test("embedded split is deterministic, seed-dependent and disjoint; 8000/2000 wi
   assert.equal(summary.train.classCounts.length, 10);
   assert.equal(summary.test.classCounts.length, 10);
   for (const n of [...summary.train.classCounts, ...summary.test.classCounts]) assert.ok(n > 100, `class count ${n}`);
-  assert.equal(summary.train.classCounts.reduce((x, y) => x + y), 8000);
+  assert.equal(
+    summary.train.classCounts.reduce((x, y) => x + y),
+    8000,
+  );
   assert.equal(summary.train.pixelMin, 0);
   assert.equal(summary.train.pixelMax, 1);
 

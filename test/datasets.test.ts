@@ -75,12 +75,18 @@ test("the registry lists its datasets and names an unknown one with the known on
   assert.deepEqual(datasetNames(), ["mnist-embedded", "mnist", "fashion-mnist", "idx", "image-folder"]);
   assertThrowsWith(() => getDataset("cifar"), ['"cifar"', "mnist-embedded", "image-folder"]);
   assertThrowsWith(() => loadDataset({ name: "cifar" } as never), ['"cifar"', "mnist-embedded", "idx", "image-folder"]);
-  assert.throws(() => resolveConfig({ preset: "quick", dataset: { name: "cifar" } }), /dataset\.name: no dataset is called "cifar"; expected one of mnist-embedded, mnist, fashion-mnist, idx, image-folder \(got "cifar"\)/);
-  assert.throws(() => resolveConfig({ preset: "quick", dataset: { name: "image-folder", dir: digitDir, shape: [28, 28, 2], colour: true } }), (err: Error) => {
-    assert.match(err.message, /dataset: unknown key "colour"/);
-    assert.match(err.message, /dataset\.shape\.2: /);
-    return true;
-  });
+  assert.throws(
+    () => resolveConfig({ preset: "quick", dataset: { name: "cifar" } }),
+    /dataset\.name: no dataset is called "cifar"; expected one of mnist-embedded, mnist, fashion-mnist, idx, image-folder \(got "cifar"\)/,
+  );
+  assert.throws(
+    () => resolveConfig({ preset: "quick", dataset: { name: "image-folder", dir: digitDir, shape: [28, 28, 2], colour: true } }),
+    (err: Error) => {
+      assert.match(err.message, /dataset: unknown key "colour"/);
+      assert.match(err.message, /dataset\.shape\.2: /);
+      return true;
+    },
+  );
   assertThrowsWith(() => resolveDataArgument("cifar", MNIST_MODEL), ['--data "cifar"', "mnist-embedded, mnist, fashion-mnist", "or a folder"]);
 });
 
@@ -92,7 +98,11 @@ test("an image folder of PNG digits reads back pixel for pixel as the same digit
     assert.equal(total, chosen.length);
     heard.push(done);
   });
-  assert.deepEqual(heard, Array.from({ length: chosen.length }, (_, i) => i + 1), "progress: every file, in order");
+  assert.deepEqual(
+    heard,
+    Array.from({ length: chosen.length }, (_, i) => i + 1),
+    "progress: every file, in order",
+  );
   assert.equal(ds.classes, 10);
   assert.deepEqual(ds.classNames, ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
   assert.deepEqual([ds.train.count, ds.test.count], [40, 10], "round(5 · 0.2) = 1 image of each class held out");
@@ -122,7 +132,14 @@ test("an image folder of PNG digits reads back pixel for pixel as the same digit
   chosen.forEach((d, k) => bytes.set(digitBytes(d), k * PIXELS));
   for (const side of ["train", "t10k"]) {
     fs.writeFileSync(path.join(idxDir, `${side}-images-idx3-ubyte`), idx(IDX_IMAGES_MAGIC, [chosen.length, 28, 28], bytes));
-    fs.writeFileSync(path.join(idxDir, `${side}-labels-idx1-ubyte`), idx(IDX_LABELS_MAGIC, [chosen.length], Uint8Array.from(chosen, (d) => digits.labels[d])));
+    fs.writeFileSync(
+      path.join(idxDir, `${side}-labels-idx1-ubyte`),
+      idx(
+        IDX_LABELS_MAGIC,
+        [chosen.length],
+        Uint8Array.from(chosen, (d) => digits.labels[d]),
+      ),
+    );
   }
   const idxSpec = resolveDataArgument(idxDir, MNIST_MODEL);
   assert.equal(idxSpec.name, "idx");
@@ -172,21 +189,32 @@ test("RGB → grayscale is the BT.601 luma; grayscale → RGB repeats the value;
   writePng(path.join(dir, "gray", "b.png"), 2, 1, [51, 204], 1);
   const gray = loadDataset({ name: "image-folder", dir, shape: [1, 2, 1], testFraction: 0.1 });
   const rgb = loadDataset({ name: "image-folder", dir, shape: [1, 2, 3], testFraction: 0.1 });
-  const byLabel = (s: Split, label: number) => Array.from(s.images.subarray(s.labels.indexOf(label) * 2 * s.shape[2], (s.labels.indexOf(label) + 1) * 2 * s.shape[2]));
+  const byLabel = (s: Split, label: number) =>
+    Array.from(s.images.subarray(s.labels.indexOf(label) * 2 * s.shape[2], (s.labels.indexOf(label) + 1) * 2 * s.shape[2]));
   // Classes sorted: "gray" = 0, "rgb" = 1. 0.299·255 = 76.245; 0.299·10 + 0.587·20 + 0.114·30 = 18.15.
   assert.deepEqual(byLabel(gray.train, 1), [76.245 / 255, 18.15 / 255].map(Math.fround));
   assert.deepEqual(byLabel(gray.train, 0), [51 / 255, 204 / 255].map(Math.fround));
   assert.deepEqual(byLabel(rgb.train, 1), [1, 0, 0, 10 / 255, 20 / 255, 30 / 255].map(Math.fround));
-  assert.deepEqual(byLabel(rgb.train, 0), [51, 51, 51, 204, 204, 204].map((v) => Math.fround(v / 255)));
+  assert.deepEqual(
+    byLabel(rgb.train, 0),
+    [51, 51, 51, 204, 204, 204].map((v) => Math.fround(v / 255)),
+  );
 });
 
 test("bilinear resizing: a 2×2 image to 4×4 and to 1×1 by hand, and random sizes against tf.image.resizeBilinear (half-pixel centres)", () => {
   const image = { width: 2, height: 2, channels: 1, data: Float32Array.from([0, 1, 2, 3]) };
   // Output i samples (i + 0.5)·(2/4) − 0.5 ∈ {−0.25→0, 0.25, 0.75, 1.25→1}; the image is x + 2y, so bilinear is exact.
   const s = [0, 0.25, 0.75, 1];
-  assert.deepEqual(Array.from(resizeBilinear(image, 4, 4).data), s.flatMap((y) => s.map((x) => x + 2 * y)));
+  assert.deepEqual(
+    Array.from(resizeBilinear(image, 4, 4).data),
+    s.flatMap((y) => s.map((x) => x + 2 * y)),
+  );
   assert.deepEqual(Array.from(resizeBilinear(image, 1, 1).data), [1.5], "the centre: the mean of the four");
-  for (const [h, w, c, oh, ow] of [[5, 7, 3, 3, 4], [5, 7, 1, 9, 11], [6, 4, 3, 6, 9]]) {
+  for (const [h, w, c, oh, ow] of [
+    [5, 7, 3, 3, 4],
+    [5, 7, 1, 9, 11],
+    [6, 4, 3, 6, 9],
+  ]) {
     const data = Float32Array.from({ length: h * w * c }, (_, i) => Math.sin(i * 1.7) * 0.5 + 0.5);
     const ours = resizeBilinear({ width: w, height: h, channels: c, data }, oh, ow).data;
     const ref = tf.tidy(() => tf.image.resizeBilinear(tf.tensor4d(data, [1, h, w, c]), [oh, ow], false, true).dataSync());
@@ -201,7 +229,10 @@ test("bilinear resizing: a 2×2 image to 4×4 and to 1×1 by hand, and random si
   const unit = s.flatMap((y) => s.map((x) => (x * 85 + y * 170) / 255));
   assert.deepEqual([ds.train.count, ds.test.count], [2, 0], "round(2 · 0.2) = 0 held out");
   Array.from(ds.train.images).forEach((v, i) => assert.ok(Math.abs(v - unit[i % 16]) < 1e-6, `value ${i}: ${v} vs ${unit[i % 16]}`));
-  assertThrowsWith(() => loadDataset({ name: "image-folder", dir, shape: [4, 4, 1], resize: "none" }), [path.join(dir, "only"), "2×2", "expected 4×4", 'resize: "none"']);
+  assertThrowsWith(
+    () => loadDataset({ name: "image-folder", dir, shape: [4, 4, 1], resize: "none" }),
+    [path.join(dir, "only"), "2×2", "expected 4×4", 'resize: "none"'],
+  );
 });
 
 test("an undecodable image is named in the error; empty classes, no classes and oversized folders are refused before decoding", () => {
@@ -220,7 +251,10 @@ test("an undecodable image is named in the error; empty classes, no classes and 
   fs.rmSync(garbage);
   assertThrowsWith(() => loadDataset({ name: "image-folder", dir, shape: [2, 2, 1] }), ['class folder "bad" holds no PNG or JPEG file']);
   assertThrowsWith(() => loadDataset({ name: "image-folder", dir: path.join(dir, "good"), shape: [2, 2, 1] }), ["has no sub-folders"]);
-  assertThrowsWith(() => loadDataset({ name: "image-folder", dir: digitDir, shape: [4096, 4096, 3] }), ["50 images of 4096×4096×3", "expected at most", "1 GiB"]);
+  assertThrowsWith(
+    () => loadDataset({ name: "image-folder", dir: digitDir, shape: [4096, 4096, 3] }),
+    ["50 images of 4096×4096×3", "expected at most", "1 GiB"],
+  );
   assertThrowsWith(() => loadDataset({ name: "image-folder", dir: digitDir } as never), ['dataset spec "image-folder": shape: Required']);
 });
 
@@ -273,7 +307,11 @@ test("run keys of existing configs are the ones computed before the registry (th
   // Printed by planRuns/planPretraining at the commit before src/datasets existed.
   const pinned = {
     quick: { runs: 50, digest: "5ccec187452f4881", pretrain: ["552de231e5cb0ece6c82169673859a5e"] },
-    paper: { runs: 240, digest: "8b508364fcbcd433", pretrain: ["f294bc7d4caa938c304daa6379fc6692", "55f0a3b7280a0906e75935aacdb8e8db", "abf50ab5645d80e63d9c1e6cb98a1419"] },
+    paper: {
+      runs: 240,
+      digest: "8b508364fcbcd433",
+      pretrain: ["f294bc7d4caa938c304daa6379fc6692", "55f0a3b7280a0906e75935aacdb8e8db", "abf50ab5645d80e63d9c1e6cb98a1419"],
+    },
   };
   for (const [preset, expected] of Object.entries(pinned)) {
     const config = loadConfig(preset);
@@ -281,7 +319,11 @@ test("run keys of existing configs are the ones computed before the registry (th
     const keys = runs.map((r) => r.key);
     assert.equal(keys.length, expected.runs, preset);
     assert.equal(createHash("sha256").update(keys.join(",")).digest("hex").slice(0, 16), expected.digest, `${preset}: the run keys`);
-    assert.deepEqual(planPretraining(config, runs).map((p) => p.key), expected.pretrain, `${preset}: the checkpoint keys`);
+    assert.deepEqual(
+      planPretraining(config, runs).map((p) => p.key),
+      expected.pretrain,
+      `${preset}: the checkpoint keys`,
+    );
   }
 });
 
@@ -289,5 +331,8 @@ test("fwprune datasets lists every registered dataset with its fields and defaul
   const out = spawnSync(process.execPath, ["--import", "tsx", path.join(__dirname, "..", "src", "cli.ts"), "datasets"], { encoding: "utf8" });
   assert.equal(out.status, 0, out.stderr);
   for (const name of datasetNames()) assert.match(out.stdout, new RegExp(`^${name}: `, "m"));
-  assert.match(out.stdout, /^image-folder: [^\n]*\n {4}dir \(required\)\n {4}shape \(required\)\n {4}resize: "bilinear"\n {4}testFraction: 0\.2\n {4}seed: 0\n/m);
+  assert.match(
+    out.stdout,
+    /^image-folder: [^\n]*\n {4}dir \(required\)\n {4}shape \(required\)\n {4}resize: "bilinear"\n {4}testFraction: 0\.2\n {4}seed: 0\n/m,
+  );
 });

@@ -11,7 +11,8 @@ import { SMALL_CNN_CONFIG } from "./tiny-config";
 const CLI = path.join(__dirname, "..", "dist", "cli.js");
 const skip = !fs.existsSync(CLI) && "dist/cli.js not built";
 const env = { ...process.env, FWPRUNE_QUIET: "1" };
-const cli = (args: string[], extraEnv: Record<string, string> = {}) => spawnSync(process.execPath, [CLI, ...args], { env: { ...env, ...extraEnv }, encoding: "utf8", timeout: 120_000 });
+const cli = (args: string[], extraEnv: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [CLI, ...args], { env: { ...env, ...extraEnv }, encoding: "utf8", timeout: 120_000 });
 
 test("a sweep in which every run fails exits non-zero and says how many; results --fail-if-missing counts them", { skip, timeout: 240_000 }, () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-exit-"));
@@ -33,7 +34,8 @@ test("a bad IDX file is one line naming the file, no stack trace; FWPRUNE_DEBUG=
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-badidx-"));
   const idx = path.join(dir, "idx");
   fs.mkdirSync(idx);
-  for (const f of ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]) fs.writeFileSync(path.join(idx, f), "garbage");
+  for (const f of ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"])
+    fs.writeFileSync(path.join(idx, f), "garbage");
   const configFile = path.join(dir, "config.json");
   fs.writeFileSync(configFile, JSON.stringify({ ...SMALL_CNN_CONFIG, name: "exit-codes-test", dataset: { name: "idx", dir: idx } }));
   for (const workers of ["0", "1"]) {

@@ -40,7 +40,10 @@ test("a bad config exits non-zero, names the field, and writes nothing", { skip:
   for (const [bad, pattern] of cases) {
     const dir = tmp("bad");
     const dataDir = path.join(dir, "data");
-    const r = spawnSync(process.execPath, [CLI, "sweep", "--preset", writeConfig(dir, { ...tiny, ...bad }), "--data-dir", dataDir, "--no-progress"], { env, encoding: "utf8" });
+    const r = spawnSync(process.execPath, [CLI, "sweep", "--preset", writeConfig(dir, { ...tiny, ...bad }), "--data-dir", dataDir, "--no-progress"], {
+      env,
+      encoding: "utf8",
+    });
     assert.notEqual(r.status, 0, JSON.stringify(bad));
     assert.match(r.stderr, pattern);
     assert.ok(!fs.existsSync(dataDir), `nothing written for ${JSON.stringify(bad)}`);
@@ -53,41 +56,55 @@ test("a bad config exits non-zero, names the field, and writes nothing", { skip:
 function readRecords(dataDir: string): RunRecord[] {
   const dir = path.join(dataDir, "runs");
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir).filter((f) => f.endsWith(".json")).map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")) as RunRecord);
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith(".json"))
+    .map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")) as RunRecord);
 }
 
-test("kill -9 in the middle of a sweep, then the same command: completes, no record lost, corrupted or recomputed", { skip: !fs.existsSync(CLI) && "dist/cli.js not built", timeout: 240_000 }, async () => {
-  const dir = tmp("kill");
-  const dataDir = path.join(dir, "data");
-  const args = [CLI, "sweep", "--preset", writeConfig(dir, tiny), "--data-dir", dataDir, "--workers", "2", "--no-progress"];
-  const child = spawn(process.execPath, args, { env, detached: true, stdio: "ignore" });
-  const deadline = Date.now() + 180_000;
-  while (readRecords(dataDir).length < 3) {
-    if (Date.now() > deadline) throw new Error("no records appeared within 180 s");
-    if (child.exitCode !== null) throw new Error(`the sweep ended (code ${child.exitCode}) before it could be killed`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  process.kill(-(child.pid as number), "SIGKILL"); // the whole process group: the CLI and its workers
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  const before = readRecords(dataDir);
-  assert.ok(before.length >= 3 && before.length < 10, `killed in the middle (${before.length} of 10 records)`);
+test(
+  "kill -9 in the middle of a sweep, then the same command: completes, no record lost, corrupted or recomputed",
+  { skip: !fs.existsSync(CLI) && "dist/cli.js not built", timeout: 240_000 },
+  async () => {
+    const dir = tmp("kill");
+    const dataDir = path.join(dir, "data");
+    const args = [CLI, "sweep", "--preset", writeConfig(dir, tiny), "--data-dir", dataDir, "--workers", "2", "--no-progress"];
+    const child = spawn(process.execPath, args, { env, detached: true, stdio: "ignore" });
+    const deadline = Date.now() + 180_000;
+    while (readRecords(dataDir).length < 3) {
+      if (Date.now() > deadline) throw new Error("no records appeared within 180 s");
+      if (child.exitCode !== null) throw new Error(`the sweep ended (code ${child.exitCode}) before it could be killed`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    process.kill(-(child.pid as number), "SIGKILL"); // the whole process group: the CLI and its workers
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const before = readRecords(dataDir);
+    assert.ok(before.length >= 3 && before.length < 10, `killed in the middle (${before.length} of 10 records)`);
 
-  const again = spawnSync(process.execPath, args, { env, encoding: "utf8", timeout: 180_000 });
-  assert.equal(again.status, 0, again.stderr);
-  const after = readRecords(dataDir);
-  assert.equal(after.length, 10);
-  assert.equal(new Set(after.map((r) => r.key)).size, 10, "no duplicates");
-  assert.ok(after.every((r) => r.status === "ok"));
-  for (const r of before) assert.equal(after.find((a) => a.key === r.key)?.createdAt, r.createdAt, "finished before the kill: not recomputed");
-  assert.match(again.stdout, new RegExp(`10 runs: computed ${10 - before.length}, cached ${before.length}, failed 0, corrupt 0`));
-  assert.ok(fs.readdirSync(path.join(dataDir, "runs")).every((f) => f.endsWith(".json")), "no temp files left among the records");
+    const again = spawnSync(process.execPath, args, { env, encoding: "utf8", timeout: 180_000 });
+    assert.equal(again.status, 0, again.stderr);
+    const after = readRecords(dataDir);
+    assert.equal(after.length, 10);
+    assert.equal(new Set(after.map((r) => r.key)).size, 10, "no duplicates");
+    assert.ok(after.every((r) => r.status === "ok"));
+    for (const r of before) assert.equal(after.find((a) => a.key === r.key)?.createdAt, r.createdAt, "finished before the kill: not recomputed");
+    assert.match(again.stdout, new RegExp(`10 runs: computed ${10 - before.length}, cached ${before.length}, failed 0, corrupt 0`));
+    assert.ok(
+      fs.readdirSync(path.join(dataDir, "runs")).every((f) => f.endsWith(".json")),
+      "no temp files left among the records",
+    );
 
-  const results = spawnSync(process.execPath, [CLI, "results", "--preset", path.join(dir, "config.json"), "--data-dir", dataDir, "--csv", path.join(dir, "t.csv")], { env, encoding: "utf8" });
-  assert.equal(results.status, 0, results.stderr);
-  assert.match(results.stdout, /10 of 10 runs of config found/);
-  assert.match(results.stdout, /^fw-momentum\s+2\s+0\.9\s+1\s+0\.\d{4}/m);
-  assert.equal(fs.readFileSync(path.join(dir, "t.csv"), "utf8").trim().split("\n").length, 1 + 2 + 4 + 4);
-});
+    const results = spawnSync(
+      process.execPath,
+      [CLI, "results", "--preset", path.join(dir, "config.json"), "--data-dir", dataDir, "--csv", path.join(dir, "t.csv")],
+      { env, encoding: "utf8" },
+    );
+    assert.equal(results.status, 0, results.stderr);
+    assert.match(results.stdout, /10 of 10 runs of config found/);
+    assert.match(results.stdout, /^fw-momentum\s+2\s+0\.9\s+1\s+0\.\d{4}/m);
+    assert.equal(fs.readFileSync(path.join(dir, "t.csv"), "utf8").trim().split("\n").length, 1 + 2 + 4 + 4);
+  },
+);
 
 test("workers whose sweep is killed exit promptly and quietly", { skip: !fs.existsSync(CLI) && "dist/cli.js not built", timeout: 240_000 }, async () => {
   const dir = tmp("orphans");
@@ -101,17 +118,22 @@ test("workers whose sweep is killed exit promptly and quietly", { skip: !fs.exis
     if (Date.now() > deadline) throw new Error("no record appeared within 180 s");
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  const workers = spawnSync("ps", ["-o", "pid=", "--ppid", String(child.pid)], { encoding: "utf8" }).stdout.trim().split(/\s+/).filter(Boolean).map(Number);
+  const workers = spawnSync("ps", ["-o", "pid=", "--ppid", String(child.pid)], { encoding: "utf8" })
+    .stdout.trim()
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number);
   assert.equal(workers.length, 2, "two worker processes");
   process.kill(child.pid as number, "SIGKILL"); // the parent only: its workers are orphaned in the middle of a task
-  const alive = () => workers.filter((pid) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  });
+  const alive = () =>
+    workers.filter((pid) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    });
   const killedAt = Date.now();
   while (alive().length > 0 && Date.now() - killedAt < 10_000) await new Promise((resolve) => setTimeout(resolve, 50));
   assert.deepEqual(alive(), [], "every worker gone within 10 s of its parent");

@@ -12,7 +12,17 @@ import { z } from "zod";
 import { initBackend } from "../src/backend";
 import { datasetFor } from "../src/datasets";
 import {
-  PRESETS, checkpointFile, computeRecord, intactEpochs, lockPath, planPretraining, planRuns, resolveConfig, sweep, tryLock, waitForLock,
+  PRESETS,
+  checkpointFile,
+  computeRecord,
+  intactEpochs,
+  lockPath,
+  planPretraining,
+  planRuns,
+  resolveConfig,
+  sweep,
+  tryLock,
+  waitForLock,
 } from "../src/experiment";
 import { createModel, disposeModel, getWeights } from "../src/model";
 import { flopsOf } from "../src/experiment/run";
@@ -48,7 +58,10 @@ registerMethod({
 test("a method defined in a test file alone is validated, planned and swept like the built-ins", async () => {
   const dataDir = tmp("method");
   const config = resolveConfig({ ...tiny, methods: ["dense", { method: "test-first-layer", params: { keepOthers: true } }] });
-  assert.throws(() => resolveConfig({ ...tiny, methods: [{ method: "test-first-layer", params: { keepOthers: "yes" } }] }), /methods\.0\.params\.keepOthers: Expected boolean, received string/);
+  assert.throws(
+    () => resolveConfig({ ...tiny, methods: [{ method: "test-first-layer", params: { keepOthers: "yes" } }] }),
+    /methods\.0\.params\.keepOthers: Expected boolean, received string/,
+  );
   const result = await sweep(config, { dataDir, workers: 0 });
   assert.equal(result.computed, 4);
   const mine = result.records.filter((r) => r.method === "test-first-layer");
@@ -63,7 +76,10 @@ test("a method defined in a test file alone is validated, planned and swept like
 test("random is swept by the quick preset's config when named in methods", () => {
   const config = resolveConfig({ preset: "quick", methods: [...PRESETS.quick.methods, "random"] });
   const random = planRuns(config).filter((r) => r.method === "random");
-  assert.deepEqual(random.map((r) => r.budget).sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  assert.deepEqual(
+    random.map((r) => r.budget).sort((a, b) => a - b),
+    [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+  );
   assert.ok(random.every((r) => r.sparsity === 0.9 && r.inputs.retrain?.masked === true));
 });
 
@@ -86,7 +102,11 @@ test("a notebook's FW exploration and a sweep's run with the same parameters are
   assert.equal(custom.history[2].stepSize, 0.025);
   const again = await exploreFrankWolfe(ctx, { budget: 1, method: "fw-momentum", params: { stepSize: halving } });
   assert.equal(again.record.createdAt, custom.record.createdAt);
-  const edited = await exploreFrankWolfe(ctx, { budget: 1, method: "fw-momentum", params: { stepSize: { name: "halving", fn: (t: number) => 0.2 * 0.5 ** t } } });
+  const edited = await exploreFrankWolfe(ctx, {
+    budget: 1,
+    method: "fw-momentum",
+    params: { stepSize: { name: "halving", fn: (t: number) => 0.2 * 0.5 ** t } },
+  });
   assert.notEqual(edited.record.key, custom.record.key, "editing the function's body is another run");
 });
 
@@ -102,11 +122,12 @@ test("two sweeps on one data folder at once: every run computed once, both see t
   const script = path.join(dataDir, "sweep-child.js");
   fs.writeFileSync(script, SWEEP_CHILD);
   const config = { ...tiny, methods: ["dense", "magnitude", "fw"], sparsity: [0.8, 0.9] };
-  const runOnce = () => new Promise<{ computed: number; cached: number; keys: string[] }>((resolve, reject) => {
-    const child = fork(script, [JSON.stringify(config), dataDir], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
-    child.on("message", (m) => resolve(m as { computed: number; cached: number; keys: string[] }));
-    child.on("exit", (code) => code !== 0 && reject(new Error(`sweep exited ${code}`)));
-  });
+  const runOnce = () =>
+    new Promise<{ computed: number; cached: number; keys: string[] }>((resolve, reject) => {
+      const child = fork(script, [JSON.stringify(config), dataDir], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+      child.on("message", (m) => resolve(m as { computed: number; cached: number; keys: string[] }));
+      child.on("exit", (code) => code !== 0 && reject(new Error(`sweep exited ${code}`)));
+    });
   const [a, b] = await Promise.all([runOnce(), runOnce()]);
   const runs = planRuns(resolveConfig(config)).length;
   assert.equal(a.computed + b.computed, runs, `each of the ${runs} runs computed exactly once (a: ${a.computed}, b: ${b.computed})`);
@@ -158,7 +179,10 @@ test("a lost checkpoint is pre-trained again, bit for bit, and the runs on it gi
   const second = await sweep(config, { dataDir, workers: 0 });
   assert.equal(second.computed, 2);
   assert.deepEqual(fs.readFileSync(file), bytes, "the same checkpoint again (seeded, deterministic training)");
-  assert.deepEqual(second.records.map((r) => r.metrics?.testAccuracy), first.records.map((r) => r.metrics?.testAccuracy));
+  assert.deepEqual(
+    second.records.map((r) => r.metrics?.testAccuracy),
+    first.records.map((r) => r.metrics?.testAccuracy),
+  );
   // A checkpoint corrupted in place (right length, one weight flipped) is not trusted either.
   const flipped = Buffer.from(bytes);
   flipped[flipped.length - 1000] ^= 0x10;
@@ -166,7 +190,10 @@ test("a lost checkpoint is pre-trained again, bit for bit, and the runs on it gi
   fs.rmSync(path.join(dataDir, "runs"), { recursive: true });
   const third = await sweep(config, { dataDir, workers: 0 });
   assert.deepEqual(fs.readFileSync(file), bytes, "pre-trained again, not served");
-  assert.deepEqual(third.records.map((r) => r.metrics?.testAccuracy), first.records.map((r) => r.metrics?.testAccuracy));
+  assert.deepEqual(
+    third.records.map((r) => r.metrics?.testAccuracy),
+    first.records.map((r) => r.metrics?.testAccuracy),
+  );
 });
 
 test("no tensor outlives train, evaluate, the mask oracle or a whole run", async () => {
@@ -196,7 +223,8 @@ test("matched baselines: magnitude removes exactly the FW run's zeros; dense tra
     ...tiny,
     budgets: [1],
     methods: [
-      "fw", "fw-momentum",
+      "fw",
+      "fw-momentum",
       { name: "magnitude-matched-fw", method: "magnitude", match: { sparsity: "fw" } },
       { name: "dense-compute-matched", method: "dense-retrained", match: { samples: "fw-momentum" } },
     ],
@@ -213,8 +241,14 @@ test("matched baselines: magnitude removes exactly the FW run's zeros; dense tra
   assert.equal(rec("fw-momentum").samples.prune, 20 * 50);
   assert.equal(rec("dense-compute-matched").samples.retrain, 20 * 50 + 400, "FW-momentum's minibatches + its retraining epoch");
   assert.equal(rec("dense-compute-matched").samples.prune, 0);
-  assert.throws(() => resolveConfig({ ...tiny, methods: ["fw", { method: "magnitude", match: { sparsity: "nope" } }] }), /methods\.1\.match\.sparsity: no entry of methods is called "nope"/);
-  assert.throws(() => resolveConfig({ ...tiny, methods: ["fw", { method: "dense-retrained", match: { sparsity: "fw" } }] }), /matching sparsity needs two methods that prune/);
+  assert.throws(
+    () => resolveConfig({ ...tiny, methods: ["fw", { method: "magnitude", match: { sparsity: "nope" } }] }),
+    /methods\.1\.match\.sparsity: no entry of methods is called "nope"/,
+  );
+  assert.throws(
+    () => resolveConfig({ ...tiny, methods: ["fw", { method: "dense-retrained", match: { sparsity: "fw" } }] }),
+    /matching sparsity needs two methods that prune/,
+  );
 });
 
 test("FLOPs: multiply-adds left on the non-zero weights, by hand on the paper CNN", () => {

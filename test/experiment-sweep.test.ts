@@ -24,7 +24,10 @@ test("a cached run is not recomputed; changing one method parameter recomputes o
   const first = await sweep(config, { dataDir, workers: 0 });
   assert.equal(first.runs, 6);
   assert.equal(first.computed, 6);
-  assert.ok(first.records.every((r) => r.status === "ok"), JSON.stringify(first.records.map((r) => r.reason)));
+  assert.ok(
+    first.records.every((r) => r.status === "ok"),
+    JSON.stringify(first.records.map((r) => r.reason)),
+  );
   const mag = first.records.find((r) => r.method === "magnitude" && r.budget === 2);
   assert.ok(mag?.metrics && Math.abs(mag.metrics.sparsity - 0.9) < 1e-3, "magnitude reaches its target sparsity");
   assert.ok(first.records.filter((r) => r.method === "dense").every((r) => r.metrics?.sparsity === 0));
@@ -34,9 +37,15 @@ test("a cached run is not recomputed; changing one method parameter recomputes o
 
   const again = await sweep(config, { dataDir, workers: 0 });
   assert.deepEqual([again.computed, again.cached], [0, 6]);
-  assert.deepEqual(again.records.map((r) => r.createdAt), first.records.map((r) => r.createdAt));
+  assert.deepEqual(
+    again.records.map((r) => r.createdAt),
+    first.records.map((r) => r.createdAt),
+  );
 
-  const changed = await sweep(resolveConfig({ ...tiny, params: { "fw-momentum": { ...tiny.params["fw-momentum"], momentum: { kind: "mokhtari" } } } }), { dataDir, workers: 0 });
+  const changed = await sweep(resolveConfig({ ...tiny, params: { "fw-momentum": { ...tiny.params["fw-momentum"], momentum: { kind: "mokhtari" } } } }), {
+    dataDir,
+    workers: 0,
+  });
   assert.deepEqual([changed.computed, changed.cached], [2, 4]);
   assert.ok(changed.records.filter((r) => r.method === "fw-momentum").every((r) => !first.records.some((f) => f.key === r.key)));
   assert.equal(listRecords(dataDir).records.length, 8);
@@ -48,7 +57,11 @@ test("a cached run is not recomputed; changing one method parameter recomputes o
   assert.equal(rows.find((r) => r.label === "dense")?.inferenceRatio.mean, 1);
   assert.deepEqual(aggregateFrame(first.records).shape, [6, 6 + 13 * 4]);
   aggregateCsv(first.records, path.join(dataDir, "table.csv"));
-  const [header, ...lines] = fs.readFileSync(path.join(dataDir, "table.csv"), "utf8").trim().split("\n").map((l) => l.split(","));
+  const [header, ...lines] = fs
+    .readFileSync(path.join(dataDir, "table.csv"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => l.split(","));
   assert.deepEqual(header.slice(0, 7), ["method", "baseMethod", "budget", "sparsityTarget", "runs", "failed", "testAccuracy_mean"]);
   for (const r of first.records) {
     const line = lines.find((l) => l[0] === r.label && Number(l[2]) === r.budget);
@@ -87,7 +100,11 @@ test("a cached run is not recomputed; changing one method parameter recomputes o
 
 test("a diverging run (absurd learning rate) is recorded as failed while the other runs finish", async () => {
   const dataDir = tmp("nan");
-  const config = resolveConfig({ ...tiny, budgets: [2], methods: ["dense", "magnitude", { name: "magnitude-lr1e12", method: "magnitude", retrain: { lr: 1e12 } }] });
+  const config = resolveConfig({
+    ...tiny,
+    budgets: [2],
+    methods: ["dense", "magnitude", { name: "magnitude-lr1e12", method: "magnitude", retrain: { lr: 1e12 } }],
+  });
   const result = await sweep(config, { dataDir, workers: 0 });
   assert.equal(result.runs, 3);
   const bad = result.records.find((r) => r.label === "magnitude-lr1e12");
@@ -99,7 +116,14 @@ test("a diverging run (absurd learning rate) is recorded as failed while the oth
   assert.deepEqual([(await sweep(config, { dataDir, workers: 0 })).computed], [0]);
   assert.equal((await sweep(config, { dataDir, workers: 0, retryFailed: true })).computed, 1);
   const rows = aggregateRecords(result.records);
-  assert.deepEqual(rows.map((r) => [r.label, r.failed]), [["dense", 0], ["magnitude", 0], ["magnitude-lr1e12", 1]]);
+  assert.deepEqual(
+    rows.map((r) => [r.label, r.failed]),
+    [
+      ["dense", 0],
+      ["magnitude", 0],
+      ["magnitude-lr1e12", 1],
+    ],
+  );
 });
 
 test("shards 1/2 and 2/2 (in-process) together equal the unsharded sweep (two worker processes)", async () => {

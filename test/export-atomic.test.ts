@@ -11,7 +11,13 @@ import { SMALL_CNN_CONFIG } from "./tiny-config";
 // disk (a 600 KiB tmpfs, mounted as root) a failed export leaves the previous one whole, or nothing at all.
 const CLI = path.join(__dirname, "..", "dist", "cli.js");
 const tmp = (name: string) => fs.mkdtempSync(path.join(os.tmpdir(), `fwprune-export-atomic-${name}-`));
-const snapshot = (dir: string) => Object.fromEntries(fs.readdirSync(dir).sort().map((f) => [f, fs.readFileSync(path.join(dir, f)).toString("base64")]));
+const snapshot = (dir: string) =>
+  Object.fromEntries(
+    fs
+      .readdirSync(dir)
+      .sort()
+      .map((f) => [f, fs.readFileSync(path.join(dir, f)).toString("base64")]),
+  );
 
 test("publishFolder replaces a previous folder whole and refuses a folder with other files", () => {
   const dir = tmp("publish");
@@ -21,7 +27,10 @@ test("publishFolder replaces a previous folder whole and refuses a folder with o
   assert.deepEqual(fs.readdirSync(out), ["a.txt"], "the previous folder's other file is gone with it");
   assert.deepEqual(fs.readdirSync(dir), ["out"], "no temporary folder left");
   fs.writeFileSync(path.join(out, "mine.txt"), "user data");
-  assert.throws(() => publishFolder(out, { "a.txt": Buffer.from("4") }, ["a.txt"], "--out"), /--out .*out holds mine\.txt; expected a missing or empty folder, or one this command wrote before/);
+  assert.throws(
+    () => publishFolder(out, { "a.txt": Buffer.from("4") }, ["a.txt"], "--out"),
+    /--out .*out holds mine\.txt; expected a missing or empty folder, or one this command wrote before/,
+  );
   assert.equal(fs.readFileSync(path.join(out, "a.txt"), "utf8"), "3");
 });
 
@@ -42,7 +51,11 @@ test("fwprune export onto a full disk: the previous export stays whole, or nothi
   }
   try {
     const out = path.join(mnt, "out");
-    const exportRun = (method: string) => spawnSync(process.execPath, [CLI, "export", "--preset", configFile, "--method", method, "--budget", "1", "--out", out, "--data-dir", dataDir], { encoding: "utf8", env: { ...process.env, FWPRUNE_QUIET: "1" } });
+    const exportRun = (method: string) =>
+      spawnSync(process.execPath, [CLI, "export", "--preset", configFile, "--method", method, "--budget", "1", "--out", out, "--data-dir", dataDir], {
+        encoding: "utf8",
+        env: { ...process.env, FWPRUNE_QUIET: "1" },
+      });
     const first = exportRun("dense");
     assert.equal(first.status, 0, first.stderr);
     const before = snapshot(out);

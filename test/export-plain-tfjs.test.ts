@@ -65,65 +65,95 @@ async function loadAndPredict(out: string, images: Float32Array, count: number):
 
 const accuracyOf = (predicted: Int32Array, labels: Int32Array) => predicted.reduce((n, p, i) => n + (p === labels[i] ? 1 : 0), 0) / labels.length;
 
-test("fwprune export: plain tfjs loads model.json + weights.bin and scores the run's recorded test accuracy exactly", { skip: !fs.existsSync(CLI) && "dist/cli.js not built" }, async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-export-"));
-  try {
-    const configFile = path.join(dir, "config.json");
-    fs.writeFileSync(configFile, JSON.stringify(CONFIG));
-    const out = path.join(dir, "out");
-    const env = { ...process.env, FWPRUNE_QUIET: "1" };
-    const exported = spawnSync(process.execPath, [CLI, "export", "--preset", configFile, "--method", "fw-momentum", "--budget", "1", "--out", out, "--data-dir", dir], { encoding: "utf8", env });
-    assert.equal(exported.status, 0, exported.stderr);
-    assert.match(exported.stdout, /sparse file \(model\.fwsparse\)/);
+test(
+  "fwprune export: plain tfjs loads model.json + weights.bin and scores the run's recorded test accuracy exactly",
+  { skip: !fs.existsSync(CLI) && "dist/cli.js not built" },
+  async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-export-"));
+    try {
+      const configFile = path.join(dir, "config.json");
+      fs.writeFileSync(configFile, JSON.stringify(CONFIG));
+      const out = path.join(dir, "out");
+      const env = { ...process.env, FWPRUNE_QUIET: "1" };
+      const exported = spawnSync(
+        process.execPath,
+        [CLI, "export", "--preset", configFile, "--method", "fw-momentum", "--budget", "1", "--out", out, "--data-dir", dir],
+        { encoding: "utf8", env },
+      );
+      assert.equal(exported.status, 0, exported.stderr);
+      assert.match(exported.stdout, /sparse file \(model\.fwsparse\)/);
 
-    // The run's record and its test digits, as files (the digits dumped by a separate process through the library).
-    const runs = fs.readdirSync(path.join(dir, "runs")).filter((f) => f.endsWith(".json"));
-    assert.equal(runs.length, 1);
-    const record = JSON.parse(fs.readFileSync(path.join(dir, "runs", runs[0]), "utf8")) as {
-      metrics: { testAccuracy: number; sparsity: number; inferenceSparseMedianSeconds?: number; inferenceSparsePaths?: Record<string, string> };
-    };
-    // The record gained the sparse kernels' time (wasm) and the path each layer took there.
-    assert.ok((record.metrics.inferenceSparseMedianSeconds ?? 0) > 0);
-    assert.deepEqual(Object.keys(record.metrics.inferenceSparsePaths ?? {}), ["conv1", "conv2", "dense1", "dense2"]);
-    const { images, labels, count } = testSplit(dir, CONFIG.dataset);
-    const { model, predicted } = await loadAndPredict(out, images, count);
-    assert.equal(accuracyOf(predicted, labels), record.metrics.testAccuracy);
-    const kernel = model.getLayer("dense1").getWeights()[0].dataSync() as Float32Array;
-    const zeros = kernel.reduce((n, w) => n + (w === 0 ? 1 : 0), 0);
-    assert.ok(zeros / kernel.length > 0.5, `dense1 is pruned (${zeros} of ${kernel.length} zeros)`);
-    model.dispose();
+      // The run's record and its test digits, as files (the digits dumped by a separate process through the library).
+      const runs = fs.readdirSync(path.join(dir, "runs")).filter((f) => f.endsWith(".json"));
+      assert.equal(runs.length, 1);
+      const record = JSON.parse(fs.readFileSync(path.join(dir, "runs", runs[0]), "utf8")) as {
+        metrics: { testAccuracy: number; sparsity: number; inferenceSparseMedianSeconds?: number; inferenceSparsePaths?: Record<string, string> };
+      };
+      // The record gained the sparse kernels' time (wasm) and the path each layer took there.
+      assert.ok((record.metrics.inferenceSparseMedianSeconds ?? 0) > 0);
+      assert.deepEqual(Object.keys(record.metrics.inferenceSparsePaths ?? {}), ["conv1", "conv2", "dense1", "dense2"]);
+      const { images, labels, count } = testSplit(dir, CONFIG.dataset);
+      const { model, predicted } = await loadAndPredict(out, images, count);
+      assert.equal(accuracyOf(predicted, labels), record.metrics.testAccuracy);
+      const kernel = model.getLayer("dense1").getWeights()[0].dataSync() as Float32Array;
+      const zeros = kernel.reduce((n, w) => n + (w === 0 ? 1 : 0), 0);
+      assert.ok(zeros / kernel.length > 0.5, `dense1 is pruned (${zeros} of ${kernel.length} zeros)`);
+      model.dispose();
 
-    const sizes = JSON.parse(fs.readFileSync(path.join(out, "sizes.json"), "utf8")) as { denseBytes: number; sparseBytes: number; sparseGzippedBytes: number; denseGzippedBytes: number };
-    assert.equal(sizes.denseBytes, fs.statSync(path.join(out, "model.json")).size + fs.statSync(path.join(out, "weights.bin")).size);
-    assert.equal(sizes.sparseBytes, fs.statSync(path.join(out, "model.fwsparse")).size);
-    assert.ok(sizes.sparseBytes < sizes.denseBytes / 4 && sizes.sparseGzippedBytes < sizes.denseGzippedBytes);
+      const sizes = JSON.parse(fs.readFileSync(path.join(out, "sizes.json"), "utf8")) as {
+        denseBytes: number;
+        sparseBytes: number;
+        sparseGzippedBytes: number;
+        denseGzippedBytes: number;
+      };
+      assert.equal(sizes.denseBytes, fs.statSync(path.join(out, "model.json")).size + fs.statSync(path.join(out, "weights.bin")).size);
+      assert.equal(sizes.sparseBytes, fs.statSync(path.join(out, "model.fwsparse")).size);
+      assert.ok(sizes.sparseBytes < sizes.denseBytes / 4 && sizes.sparseGzippedBytes < sizes.denseGzippedBytes);
 
-    const bad = spawnSync(process.execPath, [CLI, "export", "--preset", configFile, "--method", "fw-momentum", "--budget", "1", "--out", configFile, "--data-dir", dir], { encoding: "utf8", env });
-    assert.notEqual(bad.status, 0);
-    assert.match(bad.stderr, /--out: .*config\.json exists and is not a folder/);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+      const bad = spawnSync(
+        process.execPath,
+        [CLI, "export", "--preset", configFile, "--method", "fw-momentum", "--budget", "1", "--out", configFile, "--data-dir", dir],
+        { encoding: "utf8", env },
+      );
+      assert.notEqual(bad.status, 0);
+      assert.match(bad.stderr, /--out: .*config\.json exists and is not a folder/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
-test("fwprune export of a structured run: the surgered model, smaller, loads in plain tfjs and scores its recorded accuracy", { skip: !fs.existsSync(CLI) && "dist/cli.js not built" }, async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-export-structured-"));
-  try {
-    const configFile = path.join(dir, "config.json");
-    fs.writeFileSync(configFile, JSON.stringify({ ...CONFIG, preset: "structured", name: "tiny-export-structured", methods: ["structured-magnitude"], sparsity: [0.5], params: {} }));
-    const out = path.join(dir, "out");
-    const exported = spawnSync(process.execPath, [CLI, "export", "--preset", configFile, "--method", "structured-magnitude", "--budget", "1", "--out", out, "--data-dir", dir], { encoding: "utf8", env: { ...process.env, FWPRUNE_QUIET: "1" } });
-    assert.equal(exported.status, 0, exported.stderr);
-    const runs = fs.readdirSync(path.join(dir, "runs")).filter((f) => f.endsWith(".json"));
-    const record = JSON.parse(fs.readFileSync(path.join(dir, "runs", runs[0]), "utf8")) as { metrics: { testAccuracy: number; surgered: { params: number; denseParams: number } } };
-    const { images, labels, count } = testSplit(dir, CONFIG.dataset);
-    const { model, predicted } = await loadAndPredict(out, images, count);
-    assert.equal(accuracyOf(predicted, labels), record.metrics.testAccuracy);
-    assert.equal(model.countParams(), record.metrics.surgered.params);
-    assert.ok(model.countParams() < record.metrics.surgered.denseParams, "the exported model is the smaller, surgered one");
-    assert.ok((model.getLayer("conv1").getWeights()[0].shape[3] ?? 32) < 32, "conv1 lost filters");
-    model.dispose();
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+test(
+  "fwprune export of a structured run: the surgered model, smaller, loads in plain tfjs and scores its recorded accuracy",
+  { skip: !fs.existsSync(CLI) && "dist/cli.js not built" },
+  async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-export-structured-"));
+    try {
+      const configFile = path.join(dir, "config.json");
+      fs.writeFileSync(
+        configFile,
+        JSON.stringify({ ...CONFIG, preset: "structured", name: "tiny-export-structured", methods: ["structured-magnitude"], sparsity: [0.5], params: {} }),
+      );
+      const out = path.join(dir, "out");
+      const exported = spawnSync(
+        process.execPath,
+        [CLI, "export", "--preset", configFile, "--method", "structured-magnitude", "--budget", "1", "--out", out, "--data-dir", dir],
+        { encoding: "utf8", env: { ...process.env, FWPRUNE_QUIET: "1" } },
+      );
+      assert.equal(exported.status, 0, exported.stderr);
+      const runs = fs.readdirSync(path.join(dir, "runs")).filter((f) => f.endsWith(".json"));
+      const record = JSON.parse(fs.readFileSync(path.join(dir, "runs", runs[0]), "utf8")) as {
+        metrics: { testAccuracy: number; surgered: { params: number; denseParams: number } };
+      };
+      const { images, labels, count } = testSplit(dir, CONFIG.dataset);
+      const { model, predicted } = await loadAndPredict(out, images, count);
+      assert.equal(accuracyOf(predicted, labels), record.metrics.testAccuracy);
+      assert.equal(model.countParams(), record.metrics.surgered.params);
+      assert.ok(model.countParams() < record.metrics.surgered.denseParams, "the exported model is the smaller, surgered one");
+      assert.ok((model.getLayer("conv1").getWeights()[0].shape[3] ?? 32) < 32, "conv1 lost filters");
+      model.dispose();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

@@ -1,23 +1,7 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import {
-  barChart,
-  FIGURE_PALETTE,
-  histogram,
-  imageGrid,
-  lineChart,
-  scatterChart,
-  withAlpha,
-} from "../src/report/figures";
-import {
-  figureHtml,
-  formatCell,
-  formatProgress,
-  formatSeconds,
-  plainFigure,
-  staticMarker,
-  tableCells,
-} from "../src/report/display";
+import { barChart, FIGURE_PALETTE, histogram, imageGrid, lineChart, scatterChart, withAlpha } from "../src/report/figures";
+import { figureHtml, formatCell, formatProgress, formatSeconds, plainFigure, staticMarker, tableCells } from "../src/report/display";
 import { cellErrorMessage, Notebook, postProcessHtml, stripNotebook } from "../src/report/notebooks";
 import { closeBrowser, renderPng } from "../src/report/png";
 
@@ -38,7 +22,10 @@ test("lineChart: one line per group, sorted by x, in order of appearance, with m
       ["dense", [1, 2], [0.8, 0.85]],
     ],
   );
-  assert.deepEqual(fig.data.map((t) => (t.line as { color: string }).color), FIGURE_PALETTE.slice(0, 2));
+  assert.deepEqual(
+    fig.data.map((t) => (t.line as { color: string }).color),
+    FIGURE_PALETTE.slice(0, 2),
+  );
   assert.deepEqual(fig.layout.title, { text: "T" });
   assert.deepEqual((fig.layout.yaxis as { title: unknown }).title, { text: "accuracy" });
   assert.equal((fig.layout.yaxis as { type: string }).type, "-", "Plotly picks the axis type: names on an axis stay categories");
@@ -46,10 +33,19 @@ test("lineChart: one line per group, sorted by x, in order of appearance, with m
 
 test("lineChart: the band is a closed polygon upper→lower, drawn before its line, same colour at alpha 0.2", () => {
   const fig = lineChart({
-    rows, x: "epoch", y: "acc", group: "method", band: { lower: "lo", upper: "hi" },
-    title: "T", groupOrder: ["dense", "fw"], logY: true,
+    rows,
+    x: "epoch",
+    y: "acc",
+    group: "method",
+    band: { lower: "lo", upper: "hi" },
+    title: "T",
+    groupOrder: ["dense", "fw"],
+    logY: true,
   });
-  assert.deepEqual(fig.data.map((t) => t.name), ["dense band", "dense", "fw band", "fw"]);
+  assert.deepEqual(
+    fig.data.map((t) => t.name),
+    ["dense band", "dense", "fw band", "fw"],
+  );
   const band = fig.data[0];
   assert.deepEqual(band.x, [1, 2, 2, 1]);
   assert.deepEqual(band.y, [0.85, 0.9, 0.8, 0.75]);
@@ -61,7 +57,16 @@ test("lineChart: the band is a closed polygon upper→lower, drawn before its li
 });
 
 test("lineChart: without a group, one unnamed line and no legend entry; null and NaN are gaps", () => {
-  const fig = lineChart({ rows: [{ t: 0, v: 1 }, { t: 1, v: NaN }, { t: 2, v: null }], x: "t", y: "v", title: "T" });
+  const fig = lineChart({
+    rows: [
+      { t: 0, v: 1 },
+      { t: 1, v: NaN },
+      { t: 2, v: null },
+    ],
+    x: "t",
+    y: "v",
+    title: "T",
+  });
   assert.equal(fig.data.length, 1);
   assert.deepEqual(fig.data[0].y, [1, null, null]);
   assert.equal(fig.data[0].showlegend, false);
@@ -81,20 +86,35 @@ test("charts name the row, column and value when a cell is missing or not a numb
 
 test("scatterChart, barChart and histogram build the traces their options ask for", () => {
   const scatter = scatterChart({ rows, x: "epoch", y: "acc", group: "method", text: "lo", title: "S" });
-  assert.deepEqual(scatter.data.map((t) => [t.mode, t.text]), [["markers", ["0.85", "0.6"]], ["markers", ["0.75", "0.8"]]]);
+  assert.deepEqual(
+    scatter.data.map((t) => [t.mode, t.text]),
+    [
+      ["markers", ["0.85", "0.6"]],
+      ["markers", ["0.75", "0.8"]],
+    ],
+  );
 
   const bars = barChart({ rows, x: "method", y: "acc", group: "epoch", error: "lo", title: "B", groupOrder: ["1", "2"] });
   assert.equal(bars.layout.barmode, "group");
-  assert.deepEqual(bars.data.map((t) => [t.name, t.x, t.y]), [["1", ["dense", "fw"], [0.8, 0.7]], ["2", ["fw", "dense"], [0.9, 0.85]]]);
+  assert.deepEqual(
+    bars.data.map((t) => [t.name, t.x, t.y]),
+    [
+      ["1", ["dense", "fw"], [0.8, 0.7]],
+      ["2", ["fw", "dense"], [0.9, 0.85]],
+    ],
+  );
   assert.deepEqual((bars.data[0].error_y as { array: number[] }).array, [0.75, 0.6]);
   assert.equal(barChart({ rows, x: "method", y: "acc", title: "B", stacked: true }).layout.barmode, "stack");
 
   // Common range 0..4 in 4 bins of width 1 (the top edge belongs to the last bin); counted by hand.
   const hist = histogram({ values: { a: new Float32Array([0, 0.5, 1, 2.2, 4]), b: [3.5, 4] }, bins: 4, title: "H", colors: { b: "#000000" } });
-  assert.deepEqual(hist.data.map((t) => [t.name, t.x, t.y, t.width, (t.marker as { color: string }).color]), [
-    ["a", [0.5, 1.5, 2.5, 3.5], [2, 1, 1, 1], 1, FIGURE_PALETTE[0]],
-    ["b", [0.5, 1.5, 2.5, 3.5], [0, 0, 0, 2], 1, "#000000"],
-  ]);
+  assert.deepEqual(
+    hist.data.map((t) => [t.name, t.x, t.y, t.width, (t.marker as { color: string }).color]),
+    [
+      ["a", [0.5, 1.5, 2.5, 3.5], [2, 1, 1, 1], 1, FIGURE_PALETTE[0]],
+      ["b", [0.5, 1.5, 2.5, 3.5], [0, 0, 0, 2], 1, "#000000"],
+    ],
+  );
   const share = histogram({ values: { a: [0, 0.5, 1, 2.2, 4] }, bins: 4, title: "H", normalize: "percent" });
   assert.deepEqual(share.data[0].y, [40, 20, 20, 20]);
   // trim: the tails beyond the 25% and 75% values (0.5 and 2.2) are dropped.
@@ -106,10 +126,23 @@ test("imageGrid: one heatmap per image on its own axes, rows of pixels in order,
   const pixels = Array.from({ length: 3 * 4 }, (_, i) => i / 12); // three 2x2 images
   const fig = imageGrid({ pixels, count: 3, width: 2, height: 2, columns: 2, captions: ["a", "b", "c"], title: "digits" });
   assert.equal(fig.data.length, 3);
-  assert.deepEqual(fig.data[1].z, [[4 / 12, 5 / 12], [6 / 12, 7 / 12]]);
-  assert.deepEqual(fig.data.map((t) => [t.xaxis, t.yaxis]), [["x", "y"], ["x2", "y2"], ["x3", "y3"]]);
+  assert.deepEqual(fig.data[1].z, [
+    [4 / 12, 5 / 12],
+    [6 / 12, 7 / 12],
+  ]);
+  assert.deepEqual(
+    fig.data.map((t) => [t.xaxis, t.yaxis]),
+    [
+      ["x", "y"],
+      ["x2", "y2"],
+      ["x3", "y3"],
+    ],
+  );
   assert.ok(fig.layout.xaxis3 && fig.layout.yaxis3);
-  assert.deepEqual((fig.layout.annotations as { text: string }[]).map((a) => a.text), ["a", "b", "c"]);
+  assert.deepEqual(
+    (fig.layout.annotations as { text: string }[]).map((a) => a.text),
+    ["a", "b", "c"],
+  );
   assert.throws(() => imageGrid({ pixels, count: 4, width: 2, height: 2, title: "x" }), /pixels has 12 values; expected at least count\*width\*height = 16/);
 });
 
@@ -142,7 +175,19 @@ test("tables: cells formatted to 4 significant digits, from row objects or a dan
     [0.123456, 12, 123456.7, 1e-5, NaN, null, "x", true].map((v) => formatCell(v)),
     ["0.1235", "12", "123457", "0.00001", "NaN", "", "x", "true"],
   );
-  assert.deepEqual(tableCells([{ a: 1, b: 0.5 }, { b: 2, c: "z" }]), { columns: ["a", "b", "c"], rows: [["1", "0.5", ""], ["", "2", "z"]] });
+  assert.deepEqual(
+    tableCells([
+      { a: 1, b: 0.5 },
+      { b: 2, c: "z" },
+    ]),
+    {
+      columns: ["a", "b", "c"],
+      rows: [
+        ["1", "0.5", ""],
+        ["", "2", "z"],
+      ],
+    },
+  );
   assert.deepEqual(tableCells({ columns: ["m", "v"], values: [["fw", 0.987654]] }), { columns: ["m", "v"], rows: [["fw", "0.9877"]] });
   assert.throws(() => tableCells({} as never), /expected a danfo DataFrame/);
 });
@@ -186,10 +231,17 @@ test("stripNotebook drops plotly.js loader outputs only; cellErrorMessage keeps 
     ],
   };
   stripNotebook(nb);
-  assert.deepEqual(nb.cells[0].outputs!.map((o) => (o.metadata!.fwprune as { role: string }).role), ["figure-interactive"]);
+  assert.deepEqual(
+    nb.cells[0].outputs!.map((o) => (o.metadata!.fwprune as { role: string }).role),
+    ["figure-interactive"],
+  );
   const msg = cellErrorMessage("/x/05-sweep.ipynb", nb, { kind: "CellExecutionError", cell: 1, message: "<Error>: " });
   assert.equal(msg, "notebook 05-sweep.ipynb, cell 2 (const lr = -1;) failed:\nError: lr is -1; expected > 0\n    at train (evalmachine.<anonymous>:3:9)");
-  const timeout = cellErrorMessage("/x/a.ipynb", nb, { kind: "CellTimeoutError", cell: 0, message: "A cell timed out while it was being executed, after 5 seconds.\nmore" });
+  const timeout = cellErrorMessage("/x/a.ipynb", nb, {
+    kind: "CellTimeoutError",
+    cell: 0,
+    message: "A cell timed out while it was being executed, after 5 seconds.\nmore",
+  });
   assert.match(timeout, /cell 1 \(x\) failed:\ntimed out \(A cell timed out while it was being executed, after 5 seconds\.\)/);
 });
 
@@ -220,15 +272,33 @@ test("renderPng draws a figure to a PNG of the requested size in headless Chromi
 
 test("lineChart: the band joins only the points with both bounds; a lone one gets an error bar", () => {
   const partial = [
-    { g: "a", x: 1, y: 0.5, lo: 0.4, hi: 0.7 }, { g: "a", x: 2, y: 0.6, lo: NaN, hi: NaN }, { g: "a", x: 3, y: 0.7, lo: 0.6, hi: 0.8 },
-    { g: "b", x: 1, y: 0.2, lo: 0.1, hi: 0.25 }, { g: "b", x: 2, y: 0.3, lo: NaN, hi: NaN },
+    { g: "a", x: 1, y: 0.5, lo: 0.4, hi: 0.7 },
+    { g: "a", x: 2, y: 0.6, lo: NaN, hi: NaN },
+    { g: "a", x: 3, y: 0.7, lo: 0.6, hi: 0.8 },
+    { g: "b", x: 1, y: 0.2, lo: 0.1, hi: 0.25 },
+    { g: "b", x: 2, y: 0.3, lo: NaN, hi: NaN },
   ];
   const fig = lineChart({ rows: partial, x: "x", y: "y", group: "g", band: { lower: "lo", upper: "hi" }, title: "bands" });
   const band = fig.data.find((t) => t.name === "a band")!;
-  assert.deepEqual([band.x, band.y], [[1, 3, 3, 1], [0.7, 0.8, 0.6, 0.4]]);
-  assert.equal(fig.data.some((t) => t.name === "b band"), false);
+  assert.deepEqual(
+    [band.x, band.y],
+    [
+      [1, 3, 3, 1],
+      [0.7, 0.8, 0.6, 0.4],
+    ],
+  );
+  assert.equal(
+    fig.data.some((t) => t.name === "b band"),
+    false,
+  );
   const b = fig.data.find((t) => t.name === "b")!;
   const bars = b.error_y as { array: (number | null)[]; arrayminus: (number | null)[] };
-  assert.deepEqual(bars.array.map((v) => (v === null ? null : Number(v.toFixed(6)))), [0.05, null]);
-  assert.deepEqual(bars.arrayminus.map((v) => (v === null ? null : Number(v.toFixed(6)))), [0.1, null]);
+  assert.deepEqual(
+    bars.array.map((v) => (v === null ? null : Number(v.toFixed(6)))),
+    [0.05, null],
+  );
+  assert.deepEqual(
+    bars.arrayminus.map((v) => (v === null ? null : Number(v.toFixed(6)))),
+    [0.1, null],
+  );
 });

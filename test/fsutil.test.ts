@@ -51,19 +51,30 @@ test("a write that fails or writes nothing: the error names the file, no partial
 
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
 
-test("a real full disk (a 600 KB tmpfs): the sweep fails naming the checkpoint, and no partial file appears", { skip: !isRoot && "needs root to mount a tmpfs" }, async (t) => {
-  const dir = tmp("full");
-  const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=600k", "tmpfs", dir], { encoding: "utf8" });
-  if (mounted.status !== 0) return t.skip(`mount -t tmpfs failed: ${mounted.stderr.trim()}`);
-  t.after(() => spawnSync("umount", [dir]));
-  const config = resolveConfig({ preset: "quick", dataset: { name: "mnist-embedded", limitTrain: 200, limitTest: 100 }, pretrain: { epochs: 1 }, methods: ["dense"], inference: { repeats: 1 } });
-  // A paper-CNN checkpoint is about 900 KB: it cannot fit.
-  await assert.rejects(sweep(config, { dataDir: dir, workers: 0 }), /could not write .*epoch-001\.ckpt: ENOSPC/);
-  const files = (d: string): string[] => fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(d, e.name)) : [path.join(d, e.name)]));
-  const left = files(dir);
-  assert.ok(!left.some((f) => f.endsWith(".ckpt") || f.endsWith(".tmp")), `no checkpoint or temporary file: ${left.join(", ")}`);
-  assert.ok(!left.some((f) => f.includes(`${path.sep}runs${path.sep}`)), "no run record");
-});
+test(
+  "a real full disk (a 600 KB tmpfs): the sweep fails naming the checkpoint, and no partial file appears",
+  { skip: !isRoot && "needs root to mount a tmpfs" },
+  async (t) => {
+    const dir = tmp("full");
+    const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=600k", "tmpfs", dir], { encoding: "utf8" });
+    if (mounted.status !== 0) return t.skip(`mount -t tmpfs failed: ${mounted.stderr.trim()}`);
+    t.after(() => spawnSync("umount", [dir]));
+    const config = resolveConfig({
+      preset: "quick",
+      dataset: { name: "mnist-embedded", limitTrain: 200, limitTest: 100 },
+      pretrain: { epochs: 1 },
+      methods: ["dense"],
+      inference: { repeats: 1 },
+    });
+    // A paper-CNN checkpoint is about 900 KB: it cannot fit.
+    await assert.rejects(sweep(config, { dataDir: dir, workers: 0 }), /could not write .*epoch-001\.ckpt: ENOSPC/);
+    const files = (d: string): string[] =>
+      fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(d, e.name)) : [path.join(d, e.name)]));
+    const left = files(dir);
+    assert.ok(!left.some((f) => f.endsWith(".ckpt") || f.endsWith(".tmp")), `no checkpoint or temporary file: ${left.join(", ")}`);
+    assert.ok(!left.some((f) => f.includes(`${path.sep}runs${path.sep}`)), "no run record");
+  },
+);
 
 test("publishFolder: a folder appears whole, replaces an earlier one, and a failing write leaves the earlier one as it was", (t) => {
   const parent = tmp("folder");

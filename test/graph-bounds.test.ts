@@ -17,11 +17,20 @@ const copy = (saved: Saved): Saved => ({ json: JSON.parse(JSON.stringify(saved.j
 
 test("an unsupported layer is refused before any work, with its class, its name and what is supported", async () => {
   await initBackend("wasm", { quiet: true });
-  const model = tf.sequential({ layers: [tf.layers.conv2d({ name: "c", inputShape: [6, 6, 1], filters: 2, kernelSize: 3 }), tf.layers.leakyReLU({ name: "leaky" }), tf.layers.flatten({ name: "f" })] });
+  const model = tf.sequential({
+    layers: [
+      tf.layers.conv2d({ name: "c", inputShape: [6, 6, 1], filters: 2, kernelSize: 3 }),
+      tf.layers.leakyReLU({ name: "leaky" }),
+      tf.layers.flatten({ name: "f" }),
+    ],
+  });
   const saved = await saveLayersModel(model);
   model.dispose();
   const tensors = tf.memory().numTensors;
-  assert.throws(() => modelFromLayersModel(saved.json, saved.weights, "my/model.json"), /my\/model\.json: layer "leaky" has class "LeakyReLU".*supported: .*BatchNormalization.*Conv2D.*DepthwiseConv2D/);
+  assert.throws(
+    () => modelFromLayersModel(saved.json, saved.weights, "my/model.json"),
+    /my\/model\.json: layer "leaky" has class "LeakyReLU".*supported: .*BatchNormalization.*Conv2D.*DepthwiseConv2D/,
+  );
   assert.equal(tf.memory().numTensors, tensors);
 });
 
@@ -30,14 +39,23 @@ test("absurd models are refused from their topology alone, naming the layer and 
   const tensors = tf.memory().numTensors;
   const huge = copy(saved);
   layersOf(huge)[0].config.filters = 5e8; // 3·2·3·5e8 = 9e9 weights in one conv kernel
-  assert.throws(() => modelFromLayersModel(huge.json, huge.weights), /layer "stem" \(conv2d, node 1\).*this layer 9,000,000,000.*over the limit of 200,000,000 \(maxParams/);
+  assert.throws(
+    () => modelFromLayersModel(huge.json, huge.weights),
+    /layer "stem" \(conv2d, node 1\).*this layer 9,000,000,000.*over the limit of 200,000,000 \(maxParams/,
+  );
   const wide = copy(saved);
   layersOf(wide)[0].config.batch_input_shape = [null, 1e6, 1e6, 1e6];
-  assert.throws(() => modelFromLayersModel(wide.json, wide.weights), /layer "stem_input".*input size per example \[1000000,1000000,1000000\] is 1,000,000,000,000,000,000, over the limit/);
+  assert.throws(
+    () => modelFromLayersModel(wide.json, wide.weights),
+    /layer "stem_input".*input size per example \[1000000,1000000,1000000\] is 1,000,000,000,000,000,000, over the limit/,
+  );
   const deep = copy(saved);
   const layers = layersOf(deep);
   for (let i = 0; i < 2000; i++) layers.splice(3, 0, { class_name: "Activation", config: { name: `a${i}`, activation: "linear" } });
-  assert.throws(() => modelFromLayersModel(deep.json, deep.weights), /the layer count is 2,016, over the limit of 1,000 \(maxLayers; raise it with the option limits\.maxLayers or FWPRUNE_MAX_LAYERS\)/);
+  assert.throws(
+    () => modelFromLayersModel(deep.json, deep.weights),
+    /the layer count is 2,016, over the limit of 1,000 \(maxLayers; raise it with the option limits\.maxLayers or FWPRUNE_MAX_LAYERS\)/,
+  );
   assert.equal(tf.memory().numTensors, tensors);
 
   assert.equal(graphFromLayersTopology(deep.json.modelTopology, "deep", { limits: { maxLayers: 3000 } }).nodes.length, 2016);
@@ -97,8 +115,14 @@ test("a checkpoint of an imported model stores its graph and gives back the same
 
 test("the paper CNN's graph keeps fwprune's parameter names", () => {
   const graph = graphFromSpec(PAPER_CNN);
-  assert.deepEqual(graph.params.map((p) => p.name), ["conv1/kernel", "conv1/bias", "conv2/kernel", "conv2/bias", "dense1/kernel", "dense1/bias", "dense2/kernel", "dense2/bias"]);
-  assert.deepEqual(graph.nodes.map((n) => n.name), ["input", "conv1", "maxpool1", "conv2", "maxpool3", "flatten4", "dense1", "dense2"]);
+  assert.deepEqual(
+    graph.params.map((p) => p.name),
+    ["conv1/kernel", "conv1/bias", "conv2/kernel", "conv2/bias", "dense1/kernel", "dense1/bias", "dense2/kernel", "dense2/bias"],
+  );
+  assert.deepEqual(
+    graph.nodes.map((n) => n.name),
+    ["input", "conv1", "maxpool1", "conv2", "maxpool3", "flatten4", "dense1", "dense2"],
+  );
   assert.equal(graph.logits, "dense2");
 });
 
@@ -110,7 +134,12 @@ test("BN in training mode: batch statistics (biased variance) and the Keras movi
   ];
   const graph = buildGraph("bn", nodes);
   const xs = [1, 10, 2, 20, 4, 40, 5, 50];
-  const params = { "bn/gamma": tf.tensor1d([2, 1]), "bn/beta": tf.tensor1d([0.5, 0]), "bn/moving_mean": tf.tensor1d([1, 1]), "bn/moving_variance": tf.tensor1d([1, 2]) };
+  const params = {
+    "bn/gamma": tf.tensor1d([2, 1]),
+    "bn/beta": tf.tensor1d([0.5, 0]),
+    "bn/moving_mean": tf.tensor1d([1, 1]),
+    "bn/moving_variance": tf.tensor1d([1, 2]),
+  };
   const x = tf.tensor2d(xs, [4, 2]);
   const statUpdates: Record<string, tf.Tensor> = {};
   const y = forward(graph, params, x, { training: true, statUpdates }).dataSync();
@@ -119,13 +148,13 @@ test("BN in training mode: batch statistics (biased variance) and the Keras movi
     const mean = col.reduce((a, b) => a + b, 0) / 4;
     const variance = col.reduce((a, b) => a + (b - mean) ** 2, 0) / 4;
     const [gamma, beta, mm, mv] = [[2, 1][c], [0.5, 0][c], 1, [1, 2][c]];
-    col.forEach((v, i) => assert.ok(Math.abs(y[2 * i + c] - (gamma * (v - mean) / Math.sqrt(variance + 0.001) + beta)) < 1e-5));
+    col.forEach((v, i) => assert.ok(Math.abs(y[2 * i + c] - ((gamma * (v - mean)) / Math.sqrt(variance + 0.001) + beta)) < 1e-5));
     assert.ok(Math.abs(statUpdates["bn/moving_mean"].dataSync()[c] - (0.9 * mm + 0.1 * mean)) < 1e-5);
     assert.ok(Math.abs(statUpdates["bn/moving_variance"].dataSync()[c] - (0.9 * mv + 0.1 * variance)) < 1e-4);
   }
   // inference mode: the moving statistics
   const z = forward(graph, params, x).dataSync();
-  assert.ok(Math.abs(z[1] - (1 * (10 - 1) / Math.sqrt(2 + 0.001) + 0)) < 1e-5);
+  assert.ok(Math.abs(z[1] - ((1 * (10 - 1)) / Math.sqrt(2 + 0.001) + 0)) < 1e-5);
   tf.dispose([x, ...Object.values(params), ...Object.values(statUpdates)]);
 });
 

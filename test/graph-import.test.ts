@@ -32,7 +32,10 @@ for (const c of cases) {
 
       const exported = layersModelArtifacts(imported.graph, getWeights(imported));
       const reloaded = await loadInTfjs(exported.json, exported.weights);
-      assert.deepEqual(reloaded.layers.map((l) => [l.name, l.getClassName()]), model.layers.map((l) => [l.name, l.getClassName()]));
+      assert.deepEqual(
+        reloaded.layers.map((l) => [l.name, l.getClassName()]),
+        model.layers.map((l) => [l.name, l.getClassName()]),
+      );
       const again = (reloaded.predict(x) as tf.Tensor).dataSync();
       assert.ok(relativeError(again, ours) <= 1e-5, `relative error ${relativeError(again, ours)}`);
       // and fwprune reads its own export back to the same graph
@@ -56,9 +59,20 @@ test("the graph of the functional model: kinds, shapes, parameter roles, logits 
   assert.equal(graph.logits, "head");
   const kinds = Object.fromEntries(graph.nodes.map((n) => [n.name, `${n.kind} [${n.outputShape}]`]));
   assert.deepEqual(kinds, {
-    image: "input [10,10,3]", c1: "conv2d [10,10,8]", c2: "conv2d [10,10,8]", bn2: "batch-norm [10,10,8]", residual: "add [10,10,8]",
-    act: "activation [10,10,8]", dw: "depthwise-conv2d [5,5,8]", dw_bn: "batch-norm [5,5,8]", dw_relu6: "activation [5,5,8]",
-    pw: "separable-conv2d [5,5,12]", gap: "global-avg-pool [12]", gmp: "global-max-pool [8]", cat: "concatenate [20]", drop: "dropout [20]",
+    image: "input [10,10,3]",
+    c1: "conv2d [10,10,8]",
+    c2: "conv2d [10,10,8]",
+    bn2: "batch-norm [10,10,8]",
+    residual: "add [10,10,8]",
+    act: "activation [10,10,8]",
+    dw: "depthwise-conv2d [5,5,8]",
+    dw_bn: "batch-norm [5,5,8]",
+    dw_relu6: "activation [5,5,8]",
+    pw: "separable-conv2d [5,5,12]",
+    gap: "global-avg-pool [12]",
+    gmp: "global-max-pool [8]",
+    cat: "concatenate [20]",
+    drop: "dropout [20]",
     head: "dense [5]",
   });
   const roles = graph.params.map((p) => `${p.name}:${p.role}:${p.prunable ? "P" : ""}${p.trainable ? "T" : ""}`);

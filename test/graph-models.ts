@@ -10,10 +10,12 @@ export interface Saved {
 /** model.json (one weights file, "weights.bin") and the weight bytes, through tf.io.withSaveHandler. */
 export async function saveLayersModel(model: tf.LayersModel): Promise<Saved> {
   let saved: tf.io.ModelArtifacts | undefined;
-  await model.save(tf.io.withSaveHandler(async (a) => {
-    saved = a;
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } };
-  }));
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      saved = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } };
+    }),
+  );
   const a = saved as tf.io.ModelArtifacts;
   return {
     json: { format: "layers-model", modelTopology: a.modelTopology, weightsManifest: [{ paths: ["weights.bin"], weights: a.weightSpecs ?? [] }] },
@@ -22,9 +24,18 @@ export async function saveLayersModel(model: tf.LayersModel): Promise<Saved> {
 }
 
 /** Plain tfjs loading a model.json + weights from memory, as a user without tfjs-node does. */
-export function loadInTfjs(json: { modelTopology: unknown; weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[] }, weights: Uint8Array): Promise<tf.LayersModel> {
+export function loadInTfjs(
+  json: { modelTopology: unknown; weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[] },
+  weights: Uint8Array,
+): Promise<tf.LayersModel> {
   const data = weights.slice().buffer;
-  return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology as tf.io.ModelJSON["modelTopology"], weightSpecs: json.weightsManifest.flatMap((g) => g.weights), weightData: data }));
+  return tf.loadLayersModel(
+    tf.io.fromMemory({
+      modelTopology: json.modelTopology as tf.io.ModelJSON["modelTopology"],
+      weightSpecs: json.weightsManifest.flatMap((g) => g.weights),
+      weightData: data,
+    }),
+  );
 }
 
 /** Replace every weight by seeded random values (moving variances positive), so BN and biases matter. */
@@ -32,7 +43,9 @@ export function randomizeWeights(model: tf.LayersModel, seed: number): void {
   const rand = mulberry32(seed);
   const values = model.weights.map((w) => {
     const positive = w.originalName.endsWith("moving_variance");
-    const data = Float32Array.from({ length: w.shape.reduce((a, b) => (a as number) * (b as number), 1) as number }, () => (positive ? 0.5 + rand() : (rand() - 0.5) * 0.8));
+    const data = Float32Array.from({ length: w.shape.reduce((a, b) => (a as number) * (b as number), 1) as number }, () =>
+      positive ? 0.5 + rand() : (rand() - 0.5) * 0.8,
+    );
     return tf.tensor(data, w.shape as number[]);
   });
   model.setWeights(values);

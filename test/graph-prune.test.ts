@@ -72,7 +72,10 @@ for (const m of models) {
           const reloaded = await loadInTfjs(exported.json, exported.weights);
           const expected = forward(model.graph, model.params, x, { output: "output" });
           const got = reloaded.predict(x) as tf.Tensor;
-          assert.ok(relativeError(got.dataSync(), expected.dataSync()) <= 1e-5, `${label}: relative error ${relativeError(got.dataSync(), expected.dataSync())}`);
+          assert.ok(
+            relativeError(got.dataSync(), expected.dataSync()) <= 1e-5,
+            `${label}: relative error ${relativeError(got.dataSync(), expected.dataSync())}`,
+          );
           tf.dispose([expected, got]);
           reloaded.dispose();
         } finally {

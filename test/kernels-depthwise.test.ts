@@ -63,7 +63,13 @@ function depthwiseInputs(c: DepthwiseCase, seed: number) {
   const xShape = [c.batch, c.size[0], c.size[1], c.channels];
   const filterShape = [c.kernel[0], c.kernel[1], c.channels, c.multiplier];
   const info = tf.backend_util.computeConv2DInfo(
-    xShape as [number, number, number, number], filterShape as [number, number, number, number], c.stride, 1, c.pad, undefined, true,
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    c.stride,
+    1,
+    c.pad,
+    undefined,
+    true,
   );
   return {
     x: { shape: xShape, values: randomValues(xShape, seed) },
@@ -76,15 +82,37 @@ const CASES: DepthwiseCase[] = [];
 for (const pad of ["valid", "same"] as const) {
   for (const stride of [1, 2, [2, 3]] as (number | [number, number])[]) {
     for (const multiplier of [1, 3]) {
-      for (const kernel of [[3, 3], [2, 5], [1, 1]] as [number, number][]) {
+      for (const kernel of [
+        [3, 3],
+        [2, 5],
+        [1, 1],
+      ] as [number, number][]) {
         CASES.push({ batch: 3, size: [9, 8], channels: 5, multiplier, kernel, stride, pad });
       }
     }
     // Multiplier 1 and channels in fours: the SIMD path.
-    for (const kernel of [[3, 3], [2, 5], [1, 1]] as [number, number][]) CASES.push({ batch: 2, size: [9, 8], channels: 8, multiplier: 1, kernel, stride, pad });
+    for (const kernel of [
+      [3, 3],
+      [2, 5],
+      [1, 1],
+    ] as [number, number][])
+      CASES.push({ batch: 2, size: [9, 8], channels: 8, multiplier: 1, kernel, stride, pad });
   }
 }
-CASES.push({ batch: 1, size: [7, 7], channels: 1, multiplier: 2, kernel: [3, 3], stride: 2, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] });
+CASES.push({
+  batch: 1,
+  size: [7, 7],
+  channels: 1,
+  multiplier: 2,
+  kernel: [3, 3],
+  stride: 2,
+  pad: [
+    [0, 0],
+    [1, 2],
+    [0, 1],
+    [0, 0],
+  ],
+});
 CASES.push({ batch: 2, size: [5, 6], channels: 3, multiplier: 1, kernel: [5, 5], stride: 1, pad: "same" });
 // A zoo-sized layer: long sums over batch × positions.
 CASES.push({ batch: 16, size: [14, 14], channels: 32, multiplier: 1, kernel: [3, 3], stride: 2, pad: "same" });
@@ -96,10 +124,18 @@ test("DepthwiseConv2dNativeBackpropFilter and ...BackpropInput on wasm match cpu
     const filterShape = inputs.filter.shape as [number, number, number, number];
     const xShape = inputs.x.shape as [number, number, number, number];
     await expectSameOnWasmAndCpu(`dW ${JSON.stringify(c)}`, inputs, (t) => [
-      tf.engine().runKernel(tf.DepthwiseConv2dNativeBackpropFilter, { x: t.x, dy: t.dy }, { strides: c.stride, pad: c.pad, dilations: 1, filterShape }) as tf.Tensor,
+      tf
+        .engine()
+        .runKernel(tf.DepthwiseConv2dNativeBackpropFilter, { x: t.x, dy: t.dy }, { strides: c.stride, pad: c.pad, dilations: 1, filterShape }) as tf.Tensor,
     ]);
     await expectSameOnWasmAndCpu(`dx ${JSON.stringify(c)}`, inputs, (t) => [
-      tf.engine().runKernel(tf.DepthwiseConv2dNativeBackpropInput, { dy: t.dy, filter: t.filter }, { strides: c.stride, pad: c.pad, dilations: 1, inputShape: xShape }) as tf.Tensor,
+      tf
+        .engine()
+        .runKernel(
+          tf.DepthwiseConv2dNativeBackpropInput,
+          { dy: t.dy, filter: t.filter },
+          { strides: c.stride, pad: c.pad, dilations: 1, inputShape: xShape },
+        ) as tf.Tensor,
     ]);
   }
 });
@@ -128,7 +164,9 @@ test("the depthwise gradients on wasm match central finite differences of wasm's
     const filter = tf.tensor4d(inputs.filter.values, inputs.filter.shape as [number, number, number, number]);
     // L = Σ r ⊙ depthwiseConv2d(x, W) is linear in x and in W, so central differences are exact up to float32 rounding.
     const loss = (xv: tf.Tensor4D, wv: tf.Tensor4D): tf.Scalar => tf.sum(tf.mul(r, tf.depthwiseConv2d(xv, wv, c.stride, c.pad)));
-    const [gx, gw] = tf.grads((xv, wv) => loss(xv as tf.Tensor4D, wv as tf.Tensor4D))([x, filter]).map((g) => g.dataSync());
+    const [gx, gw] = tf
+      .grads((xv, wv) => loss(xv as tf.Tensor4D, wv as tf.Tensor4D))([x, filter])
+      .map((g) => g.dataSync());
     const fd = (values: Float32Array, shape: number[], i: number, lossAt: (t: tf.Tensor4D) => tf.Scalar) => {
       const h = 0.5;
       const at = (delta: number) => {
@@ -175,10 +213,18 @@ test("the depthwise gradient kernels on wasm refuse dilations other than 1 and m
 test("AvgPoolGrad on wasm matches cpu (window, stride, padding, odd sizes)", async () => {
   let seed = 900;
   for (const pad of ["valid", "same"] as const) {
-    for (const [window, stride] of [[2, 2], [3, 2], [3, 1], [2, 3]]) {
+    for (const [window, stride] of [
+      [2, 2],
+      [3, 2],
+      [3, 1],
+      [2, 3],
+    ]) {
       const xShape = [3, 9, 7, 5];
       const info = tf.backend_util.computePool2DInfo(xShape as [number, number, number, number], window, stride, 1, pad);
-      const inputs = { x: { shape: xShape, values: randomValues(xShape, (seed += 2)) }, dy: { shape: info.outShape, values: randomValues(info.outShape, seed + 1) } };
+      const inputs = {
+        x: { shape: xShape, values: randomValues(xShape, (seed += 2)) },
+        dy: { shape: info.outShape, values: randomValues(info.outShape, seed + 1) },
+      };
       await expectSameOnWasmAndCpu(`avgPool grad ${pad} w${window} s${stride}`, inputs, (t) => [
         tf.grad((x: tf.Tensor) => tf.sum(tf.mul(t.dy, tf.avgPool(x as tf.Tensor4D, window, stride, pad))))(t.x),
       ]);
@@ -209,7 +255,25 @@ test("batch norm in training mode (tf.moments + tf.batchNorm) and relu6, sigmoid
 });
 
 test("Tile (float32 and int32, any reps) and Mean over leading axes on wasm match cpu", async () => {
-  const cases: [number[], number[]][] = [[[1, 1, 1, 5], [3, 4, 2, 1]], [[2, 3], [2, 3]], [[3, 1, 2], [1, 4, 3]], [[7], [3]], [[2, 2, 3, 4], [1, 1, 1, 1]]];
+  const cases: [number[], number[]][] = [
+    [
+      [1, 1, 1, 5],
+      [3, 4, 2, 1],
+    ],
+    [
+      [2, 3],
+      [2, 3],
+    ],
+    [
+      [3, 1, 2],
+      [1, 4, 3],
+    ],
+    [[7], [3]],
+    [
+      [2, 2, 3, 4],
+      [1, 1, 1, 1],
+    ],
+  ];
   for (const [shape, reps] of cases) {
     const inputs = { x: { shape, values: randomValues(shape, shape.length) } };
     await expectSameOnWasmAndCpu(`tile ${shape} × ${reps}`, inputs, (t) => [tf.tile(t.x, reps), tf.tile(tf.cast(tf.mul(t.x, 100), "int32"), reps)]);
@@ -217,7 +281,12 @@ test("Tile (float32 and int32, any reps) and Mean over leading axes on wasm matc
   const shape = [4, 5, 3, 6];
   const inputs = { x: { shape, values: randomValues(shape, 5) } };
   await expectSameOnWasmAndCpu("mean", inputs, (t) => [
-    tf.mean(t.x, [0, 1, 2]), tf.mean(t.x, [0, 1], true), tf.mean(t.x, 0), tf.mean(t.x, [1, 2]), tf.mean(t.x), tf.mean(tf.slice(t.x, 0, [4, 5, 3, 5]), [0, 1, 2]),
+    tf.mean(t.x, [0, 1, 2]),
+    tf.mean(t.x, [0, 1], true),
+    tf.mean(t.x, 0),
+    tf.mean(t.x, [1, 2]),
+    tf.mean(t.x),
+    tf.mean(tf.slice(t.x, 0, [4, 5, 3, 5]), [0, 1, 2]),
   ]);
 });
 

@@ -47,7 +47,10 @@ async function expectSameAsCpu(label: string, kernel: string, inputs: Record<str
 }
 
 const PADS: ("valid" | "same")[] = ["valid", "same"];
-const SIZES = [[7, 7], [8, 6]];
+const SIZES = [
+  [7, 7],
+  [8, 6],
+];
 const GRID: { batch: number; inChannels: number; stride: number; pad: "valid" | "same"; size: number[] }[] = [];
 for (const batch of [1, 7]) {
   for (const inChannels of [1, 5]) {
@@ -79,7 +82,12 @@ test("Conv2DBackpropFilter on wasm matches cpu over the grid (stride, padding, s
 });
 
 test("Conv2DBackpropFilter on wasm: explicit padding, and the paper CNN's conv shapes", async () => {
-  const explicit: tf.backend_util.ExplicitPadding = [[0, 0], [1, 2], [0, 1], [0, 0]];
+  const explicit: tf.backend_util.ExplicitPadding = [
+    [0, 0],
+    [1, 2],
+    [0, 1],
+    [0, 0],
+  ];
   for (const stride of [1, 2]) {
     for (const inChannels of [1, 5]) {
       const info = tf.backend_util.computeConv2DInfo([3, 9, 8, inChannels], [3, 3, inChannels, 4], stride, 1, explicit);
@@ -120,7 +128,12 @@ test("Conv2DBackpropInput on wasm matches cpu over the grid", async () => {
   }
   const dx2 = { dy: randomInput([2, 11, 11, 64], 11), filter: randomInput([3, 3, 32, 64], 12) };
   await expectSameAsCpu("dx conv2", "Conv2DBackpropInput", dx2, { strides: 1, pad: "valid", dataFormat: "NHWC", inputShape: [2, 13, 13, 32] });
-  const explicit: tf.backend_util.ExplicitPadding = [[0, 0], [2, 1], [1, 0], [0, 0]];
+  const explicit: tf.backend_util.ExplicitPadding = [
+    [0, 0],
+    [2, 1],
+    [1, 0],
+    [0, 0],
+  ];
   const info = tf.backend_util.computeConv2DInfo([3, 9, 8, 5], [3, 3, 5, 4], 1, 1, explicit);
   await expectSameAsCpu(
     "dx explicit",
@@ -136,7 +149,12 @@ test("MaxPoolGrad on wasm matches cpu: window and stride, padding, sizes, batch,
     // 4 and 8 channels take the SIMD path for 2×2 windows at stride 2.
     for (const channels of [1, 4, 5, 8]) {
       for (const [h, w] of SIZES) {
-        for (const [filterSize, stride] of [[2, 2], [3, 2], [2, 1], [3, 1]]) {
+        for (const [filterSize, stride] of [
+          [2, 2],
+          [3, 2],
+          [2, 1],
+          [3, 1],
+        ]) {
           for (const pad of PADS) {
             const shape = [batch, h, w, channels];
             const info = tf.backend_util.computePool2DInfo(shape as [number, number, number, number], filterSize, stride, 1, pad);
@@ -161,7 +179,12 @@ test("Sum and BatchMatMul (transposed operands) on wasm match cpu", async () => 
   for (const axis of [[0], [0, 1], [0, 1, 2], [1, 2], [3], [0, 3]]) {
     for (const keepDims of [false, true]) await expectSameAsCpu(`sum ${axis} ${keepDims}`, "Sum", { x }, { axis, keepDims });
   }
-  for (const [transposeA, transposeB] of [[false, false], [true, false], [false, true], [true, true]]) {
+  for (const [transposeA, transposeB] of [
+    [false, false],
+    [true, false],
+    [false, true],
+    [true, true],
+  ]) {
     const a = randomInput(transposeA ? [2, 6, 7] : [2, 7, 6], 42);
     const b = randomInput(transposeB ? [2, 5, 6] : [2, 6, 5], 43);
     await expectSameAsCpu(`matMul ${transposeA} ${transposeB}`, "BatchMatMul", { a, b }, { transposeA, transposeB });
@@ -196,7 +219,12 @@ async function expectProductsSameAsCpu(label: string) {
 // their neighbours that stay on XNNPACK (padding, few channels, odd output channels).
 async function expectConvolutionsSameAsCpu(label: string) {
   let seed = 2200;
-  for (const [inChannels, outChannels] of [[16, 8], [32, 16], [5, 8], [16, 12]]) {
+  for (const [inChannels, outChannels] of [
+    [16, 8],
+    [32, 16],
+    [5, 8],
+    [16, 12],
+  ]) {
     for (const stride of [1, 2]) {
       for (const pad of PADS) {
         for (const [h, w] of SIZES) {
@@ -232,7 +260,12 @@ test("without the SIMD loops, the fallback paths match cpu too", async () => {
     let seed = 1500;
     for (const c of GRID.filter((_, i) => i % 3 === 0)) {
       const { x, dy, filterShape } = convCase(c, (seed += 3));
-      await expectSameAsCpu(`dW no-simd ${JSON.stringify(c)}`, "Conv2DBackpropFilter", { x, dy }, { strides: c.stride, pad: c.pad, dataFormat: "NHWC", filterShape });
+      await expectSameAsCpu(
+        `dW no-simd ${JSON.stringify(c)}`,
+        "Conv2DBackpropFilter",
+        { x, dy },
+        { strides: c.stride, pad: c.pad, dataFormat: "NHWC", filterShape },
+      );
     }
     for (const c of GRID.filter((_, i) => i % 3 === 1)) {
       const { filter, dy } = convCase(c, (seed += 3));

@@ -14,14 +14,18 @@ const skip = !fs.existsSync(JUPYTER_NOTEBOOK) && `${JUPYTER_NOTEBOOK} not instal
 
 /** PIDs of processes whose command line holds every one of `needles`. */
 function processesWith(...needles: string[]): number[] {
-  return fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p)).filter((pid) => {
-    try {
-      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
-      return needles.every((n) => cmd.includes(n));
-    } catch {
-      return false;
-    }
-  }).map(Number);
+  return fs
+    .readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .filter((pid) => {
+      try {
+        const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
+        return needles.every((n) => cmd.includes(n));
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -16,7 +16,6 @@ after(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-
 function writeNotebook(file: string, cells: string[]): void {
   const nb = {
     nbformat: 4,
@@ -39,8 +38,15 @@ test("the smoke notebook runs in tslab, shows a figure (PNG + interactive) and a
   const executeSeconds = (Date.now() - started) / 1000;
   const nb = JSON.parse(fs.readFileSync(out, "utf8")) as Notebook;
   const outputs = nb.cells.flatMap((c) => c.outputs ?? []);
-  assert.deepEqual(outputs.filter((o) => o.output_type === "error" || o.name === "stderr"), [], "no error output");
-  assert.ok(outputs.some((o) => o.output_type === "stream" && /5 points per line/.test(String(o.text))), "env parameter reached the kernel");
+  assert.deepEqual(
+    outputs.filter((o) => o.output_type === "error" || o.name === "stderr"),
+    [],
+    "no error output",
+  );
+  assert.ok(
+    outputs.some((o) => o.output_type === "stream" && /5 points per line/.test(String(o.text))),
+    "env parameter reached the kernel",
+  );
 
   const fig = outputs.find((o) => outputRole(o) === "figure-static");
   assert.ok(fig, "a static figure output");
@@ -69,7 +75,7 @@ test("a failing cell makes executeNotebook throw with that cell's own message; l
   const src = path.join(tmp, "failing.ipynb");
   writeNotebook(src, [
     'console.log("first cell ran");',
-    'function checkRate(lr: number) {\n  if (lr <= 0) throw new Error(`learning rate lr=${lr}; expected > 0`);\n}\ncheckRate(-1);',
+    "function checkRate(lr: number) {\n  if (lr <= 0) throw new Error(`learning rate lr=${lr}; expected > 0`);\n}\ncheckRate(-1);",
     'console.log("third cell ran");',
   ]);
   await assert.rejects(executeNotebook(src, { outPath: path.join(tmp, "failing.out.ipynb"), timeoutSec: 60 }), (err: unknown) => {
@@ -89,5 +95,8 @@ test("a failing cell makes executeNotebook throw with that cell's own message; l
 test("a type error in a cell is reported with tslab's diagnostic", async () => {
   const src = path.join(tmp, "type-error.ipynb");
   writeNotebook(src, ['const epochs: number = "ten";']);
-  await assert.rejects(executeNotebook(src, { timeoutSec: 60 }), /cell 1 \(const epochs: number = "ten";\) failed:\n1:7 - Type 'string' is not assignable to type 'number'/);
+  await assert.rejects(
+    executeNotebook(src, { timeoutSec: 60 }),
+    /cell 1 \(const epochs: number = "ten";\) failed:\n1:7 - Type 'string' is not assignable to type 'number'/,
+  );
 });

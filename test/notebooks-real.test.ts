@@ -23,7 +23,6 @@ after(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-
 const presetFile = path.join(tmp, "tiny.json");
 fs.writeFileSync(presetFile, JSON.stringify(TINY));
 const tradeoffFile = path.join(tmp, "tiny-tradeoff.json");
@@ -34,8 +33,12 @@ const structuredFile = path.join(tmp, "tiny-structured.json");
 fs.writeFileSync(structuredFile, JSON.stringify(TINY_STRUCTURED));
 const dataDir = path.join(tmp, "data");
 const env = {
-  FWPRUNE_PRESET: presetFile, FWPRUNE_TRADEOFF_PRESET: tradeoffFile, FWPRUNE_FASHION_PRESET: fashionFile, FWPRUNE_STRUCTURED_PRESET: structuredFile,
-  FWPRUNE_DATA_DIR: dataDir, FWPRUNE_WORKERS: "0",
+  FWPRUNE_PRESET: presetFile,
+  FWPRUNE_TRADEOFF_PRESET: tradeoffFile,
+  FWPRUNE_FASHION_PRESET: fashionFile,
+  FWPRUNE_STRUCTURED_PRESET: structuredFile,
+  FWPRUNE_DATA_DIR: dataDir,
+  FWPRUNE_WORKERS: "0",
 };
 
 /** Execute a shipped notebook on the tiny config into tmp; the shipped file must stay as it was. */
@@ -51,7 +54,10 @@ async function executeTiny(name: string): Promise<{ outputs: NotebookOutput[]; t
   const nb = JSON.parse(fs.readFileSync(out, "utf8")) as Notebook;
   assert.deepEqual(problemOutputs(nb), [], `${name}: no error or stderr output`);
   const outputs = nb.cells.flatMap((c) => c.outputs ?? []);
-  const text = outputs.filter((o) => o.output_type === "stream").map((o) => [o.text ?? ""].flat().join("")).join("");
+  const text = outputs
+    .filter((o) => o.output_type === "stream")
+    .map((o) => [o.text ?? ""].flat().join(""))
+    .join("");
   assert.match(text, /config "tiny-(notebook|tradeoff|fashion|structured)-test"/, `${name}: the kernel got its config from the environment`);
   return { outputs, text, seconds };
 }
@@ -100,7 +106,12 @@ for (const name of notebookNames) {
       assert.match(text, /this notebook's FW run reproduces the stored fw run exactly/);
     }
     if (name.startsWith("10-")) assert.match(text, /masked vs surgered logits on 300 test images: max \|Δ\| \/ max \|logit\| = /, "the surgery check ran");
-    if (name.startsWith("11-")) assert.match(text, /fw-momentum: plain tfjs loads the same 16 layers, scores [\d.]+ \(= report\.accuracy\.final\)/, "the export was checked through plain tfjs");
+    if (name.startsWith("11-"))
+      assert.match(
+        text,
+        /fw-momentum: plain tfjs loads the same 16 layers, scores [\d.]+ \(= report\.accuracy\.final\)/,
+        "the export was checked through plain tfjs",
+      );
     if (name.startsWith("04-")) assert.match(text, /budget 1: fw 0\.\d+ at sparsity 0\.9\d*; fw-momentum/, "it studies budget 1, the only one");
     console.log(`# ${name} on the tiny config: ${s.toFixed(1)} s`);
   });
@@ -156,26 +167,50 @@ test("notebookConfig reads FWPRUNE_PRESET / FWPRUNE_DATA_DIR / FWPRUNE_WORKERS; 
 test("reproduce runs the trade-off, Fashion-MNIST and structured notebooks only when their records are all there", () => {
   const tradeoff = path.join(REPO_ROOT, "notebooks", "08-tradeoff.ipynb");
   const emptyDir = fs.mkdtempSync(path.join(tmp, "empty-"));
-  assert.match(missingRecordsReason(tradeoff, emptyDir, { FWPRUNE_TRADEOFF_PRESET: tradeoffFile }) ?? "", /^6 of 6 runs of preset ".*tiny-tradeoff\.json" are neither cached nor shipped; compute them with "npx fwprune sweep --preset tradeoff"/);
+  assert.match(
+    missingRecordsReason(tradeoff, emptyDir, { FWPRUNE_TRADEOFF_PRESET: tradeoffFile }) ?? "",
+    /^6 of 6 runs of preset ".*tiny-tradeoff\.json" are neither cached nor shipped; compute them with "npx fwprune sweep --preset tradeoff"/,
+  );
   assert.equal(missingRecordsReason(tradeoff, dataDir, { FWPRUNE_TRADEOFF_PRESET: tradeoffFile }), undefined, "the notebook tests above computed them");
   assert.equal(missingRecordsReason(path.join(REPO_ROOT, "notebooks", "05-budget-sweep.ipynb"), emptyDir), undefined, "a main-preset notebook always runs");
   const structured = path.join(REPO_ROOT, "notebooks", "10-structured.ipynb");
-  assert.match(missingRecordsReason(structured, emptyDir, { FWPRUNE_STRUCTURED_PRESET: structuredFile }) ?? "", /^6 of 6 runs of preset ".*tiny-structured\.json" are neither cached nor shipped; compute them with "npx fwprune sweep --preset structured"/);
+  assert.match(
+    missingRecordsReason(structured, emptyDir, { FWPRUNE_STRUCTURED_PRESET: structuredFile }) ?? "",
+    /^6 of 6 runs of preset ".*tiny-structured\.json" are neither cached nor shipped; compute them with "npx fwprune sweep --preset structured"/,
+  );
   assert.equal(missingRecordsReason(structured, dataDir, { FWPRUNE_STRUCTURED_PRESET: structuredFile }), undefined, "the notebook tests above computed them");
 });
 
 test("reproduce picks notebooks 01..11 (not the smoke check), by number or name, and flags error/stderr outputs", () => {
   const all = listNotebooks().map((f) => path.basename(f));
-  assert.deepEqual(all.map((f) => f.slice(0, 3)), ["01-", "02-", "03-", "04-", "05-", "06-", "07-", "08-", "09-", "10-", "11-"]);
+  assert.deepEqual(
+    all.map((f) => f.slice(0, 3)),
+    ["01-", "02-", "03-", "04-", "05-", "06-", "07-", "08-", "09-", "10-", "11-"],
+  );
   assert.ok(!all.some((f) => f.startsWith("00-")));
-  assert.deepEqual(listNotebooks(undefined, ["04", "02-magnitude-pruning"]).map((f) => path.basename(f)), ["04-fw-momentum.ipynb", "02-magnitude-pruning.ipynb"]);
+  assert.deepEqual(
+    listNotebooks(undefined, ["04", "02-magnitude-pruning"]).map((f) => path.basename(f)),
+    ["04-fw-momentum.ipynb", "02-magnitude-pruning.ipynb"],
+  );
   assert.throws(() => listNotebooks(undefined, ["99"]), /--only "99": expected exactly one notebook .* none matches/);
   const nb: Notebook = {
-    nbformat: 4, nbformat_minor: 5, metadata: {},
+    nbformat: 4,
+    nbformat_minor: 5,
+    metadata: {},
     cells: [
       { cell_type: "code", source: "", outputs: [{ output_type: "stream", name: "stdout", text: "fine" }] },
-      { cell_type: "code", source: "", outputs: [{ output_type: "stream", name: "stderr", text: ["failed: fw budget 1"] }, { output_type: "error", ename: "Error", evalue: "boom" }] },
+      {
+        cell_type: "code",
+        source: "",
+        outputs: [
+          { output_type: "stream", name: "stderr", text: ["failed: fw budget 1"] },
+          { output_type: "error", ename: "Error", evalue: "boom" },
+        ],
+      },
     ],
   };
-  assert.deepEqual(problemOutputs(nb), [{ cell: 2, kind: "stderr", text: "failed: fw budget 1" }, { cell: 2, kind: "error", text: "Error: boom" }]);
+  assert.deepEqual(problemOutputs(nb), [
+    { cell: 2, kind: "stderr", text: "failed: fw budget 1" },
+    { cell: 2, kind: "error", text: "Error: boom" },
+  ]);
 });

@@ -100,7 +100,10 @@ for (const loss of ["crossentropy", "mse"] as const) {
       const x = tf.gather(data.x, tf.tensor1d(batch, "int32")) as tf.Tensor4D;
       const y = tf.gather(data.y, tf.tensor1d(batch, "int32")) as tf.Tensor1D;
       const names = layout.map((e) => e.name);
-      const { grads } = tf.variableGrads(() => lossOf(forward(SPEC, maskedModel.params, x), y, loss), names.map((n) => maskedModel.params[n]));
+      const { grads } = tf.variableGrads(
+        () => lossOf(forward(SPEC, maskedModel.params, x), y, loss),
+        names.map((n) => maskedModel.params[n]),
+      );
       for (const e of layout) {
         const gw = grads[maskedModel.params[e.name].name].dataSync();
         for (let j = 0; j < e.length; j++) {
@@ -182,7 +185,11 @@ test("methods: magnitude, random, fw and fw-momentum through one interface; kept
     loss: "crossentropy",
   });
   const halving = (t: number) => 0.5 ** t;
-  assert.deepEqual(describeParams(getMethod("fw"), parseParams(getMethod("fw"), { stepSize: { name: "halving", fn: halving } })).stepSize, { kind: "custom", name: "halving", source: String(halving) });
+  assert.deepEqual(describeParams(getMethod("fw"), parseParams(getMethod("fw"), { stepSize: { name: "halving", fn: halving } })).stepSize, {
+    kind: "custom",
+    name: "halving",
+    source: String(halving),
+  });
   await assert.rejects(prune(model, "fw", { iterationz: 3 }, ctx), /Unrecognized key\(s\) in object: 'iterationz'/);
   await assert.rejects(prune(model, "nope", {}, ctx), /method "nope" is not registered/);
   await assert.rejects(prune(model, "dense", {}, ctx), /method "dense" does not prune/);
@@ -205,7 +212,10 @@ test("random: a seeded, uniformly random global mask removing exactly round(s·n
   }
   const mean = removed.reduce((x, y) => x + y, 0) / n;
   assert.ok(Math.abs(mean - 0.5) < 1e-9, `exactly half removed on average, got ${mean}`);
-  assert.ok(removed.every((f) => f > 0.3 && f < 0.7), `every weight removed in 30-70% of draws: ${Math.min(...removed)}..${Math.max(...removed)}`);
+  assert.ok(
+    removed.every((f) => f > 0.3 && f < 0.7),
+    `every weight removed in 30-70% of draws: ${Math.min(...removed)}..${Math.max(...removed)}`,
+  );
 });
 
 test("masked retraining keeps pruned weights exactly zero under SGD momentum; regrow lets them come back", async () => {
@@ -216,7 +226,8 @@ test("masked retraining keeps pruned weights exactly zero under SGD momentum; re
   assert.equal(held.training.samples, 512);
   assert.ok(held.sparsity.zeros >= zeros);
   const w = getWeights(held.model);
-  for (const [name, m] of Object.entries(mask)) for (let i = 0; i < m.length; i++) if (m[i] === 0) assert.ok(w[name][i] === 0, `${name}[${i}] came back as ${w[name][i]}`);
+  for (const [name, m] of Object.entries(mask))
+    for (let i = 0; i < m.length; i++) if (m[i] === 0) assert.ok(w[name][i] === 0, `${name}[${i}] came back as ${w[name][i]}`);
   assert.ok(held.training.epochLosses.every(Number.isFinite));
   const regrown = await retrainPruned(model, mask, tiny.train, { seed: 1, epochs: 2, batchSize: 32, regrow: true });
   assert.ok(regrown.sparsity.zeros < zeros / 2, `regrow: ${regrown.sparsity.zeros} zeros remain of ${zeros}`);

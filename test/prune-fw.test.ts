@@ -1,16 +1,7 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { FwOracle, frankWolfe } from "../src/prune/frank-wolfe";
-import {
-  describeMomentum,
-  describeStepSize,
-  goldenSectionStep,
-  mokhtariRho,
-  momentumAt,
-  stepSizeAt,
-  toMomentum,
-  toStepSize,
-} from "../src/prune/schedules";
+import { describeMomentum, describeStepSize, goldenSectionStep, mokhtariRho, momentumAt, stepSizeAt, toMomentum, toStepSize } from "../src/prune/schedules";
 import { mulberry32 } from "../src/random";
 
 /** F(m) = ½ mᵀQm − bᵀm with Q = AᵀA + μI (strongly convex), computed in float64. */
@@ -53,7 +44,10 @@ function projectedGradientOptimum(q: ReturnType<typeof quadratic>, n: number, k:
   const step = 1 / q.frobenius;
   for (let it = 0; it < 5000; it++) {
     const g = q.gradient(m);
-    m = project(m.map((v, i) => v - step * g[i]), k);
+    m = project(
+      m.map((v, i) => v - step * g[i]),
+      k,
+    );
   }
   return m;
 }
@@ -66,7 +60,10 @@ function exactOracle(q: ReturnType<typeof quadratic>, n: number): FwOracle {
   };
 }
 
-for (const [label, bScale] of [["budget active", 4], ["interior optimum", 0.3]] as const) {
+for (const [label, bScale] of [
+  ["budget active", 4],
+  ["interior optimum", 0.3],
+] as const) {
   test(`FW with 2/(t+2) reaches the projected-gradient optimum of a strongly convex quadratic (${label}); gap is O(1/t)`, async () => {
     const n = 8;
     const k = 3;
@@ -99,7 +96,12 @@ test("FW with line search and with a constant step also approach the optimum; ev
   const k = 3;
   const q = quadratic(n, 11, 1, 4);
   const fStar = q.value(projectedGradientOptimum(q, n, k));
-  const ls = await frankWolfe(exactOracle(q, n), new Float32Array(n), { k, iterations: 3000, stepSize: { kind: "line-search", evaluations: 20 }, momentum: "none" });
+  const ls = await frankWolfe(exactOracle(q, n), new Float32Array(n), {
+    k,
+    iterations: 3000,
+    stepSize: { kind: "line-search", evaluations: 20 },
+    momentum: "none",
+  });
   assert.ok(q.value(ls.m) - fStar < 1e-3, `line search: F − F* = ${q.value(ls.m) - fStar}`);
   const constant = await frankWolfe(exactOracle(q, n), new Float32Array(n), {
     k,
@@ -153,16 +155,25 @@ test("lmoSampleFraction: seeded, reproducible, and different from the full LMO",
   assert.deepEqual((await run(1, 0.3)).m, a.m);
   assert.notDeepEqual((await run(2, 0.3)).m, a.m);
   assert.notDeepEqual((await run(1, 1)).m, a.m);
-  assert.ok(a.history.every((h) => h.vertexSize <= 3), "a vertex can only use the 3 sampled coordinates");
+  assert.ok(
+    a.history.every((h) => h.vertexSize <= 3),
+    "a vertex can only use the 3 sampled coordinates",
+  );
 });
 
 test("FW rejects infeasible starts and bad options, naming the field", async () => {
   const q = quadratic(4, 1, 1, 1);
   const o = exactOracle(q, 4);
-  await assert.rejects(frankWolfe(o, Float32Array.from([1, 1, 1, 0]), { k: 2, iterations: 1, stepSize: 0.1, momentum: "none" }), /m0 sums to 3, more than the kept count k = 2/);
+  await assert.rejects(
+    frankWolfe(o, Float32Array.from([1, 1, 1, 0]), { k: 2, iterations: 1, stepSize: 0.1, momentum: "none" }),
+    /m0 sums to 3, more than the kept count k = 2/,
+  );
   await assert.rejects(frankWolfe(o, new Float32Array(3), { k: 2, iterations: 1, stepSize: 0.1, momentum: "none" }), /m0: expected 4 entries, got 3/);
   await assert.rejects(frankWolfe(o, new Float32Array(4), { k: 2, iterations: 1, stepSize: 0.1, momentum: "none", lmoSampleFraction: 0 }), /lmoSampleFraction/);
-  await assert.rejects(frankWolfe({ n: 4, evaluate: o.evaluate }, new Float32Array(4), { k: 2, iterations: 1, stepSize: "line-search", momentum: "none" }), /lossAt/);
+  await assert.rejects(
+    frankWolfe({ n: 4, evaluate: o.evaluate }, new Float32Array(4), { k: 2, iterations: 1, stepSize: "line-search", momentum: "none" }),
+    /lossAt/,
+  );
 });
 
 test("schedules: values, shorthands, canonical descriptions, and named custom functions", () => {

@@ -15,12 +15,24 @@ import { functionalModel, loadInTfjs, randomizeWeights, relativeError, saveLayer
 
 type Config<K extends NodeSpec["kind"]> = Extract<NodeSpec, { kind: K }>["config"];
 const conv = (name: string, input: string, filters: number, k = 3, extra: Partial<Config<"conv2d">> = {}): NodeSpec => ({
-  name, kind: "conv2d", inputs: [input],
+  name,
+  kind: "conv2d",
+  inputs: [input],
   config: { filters, kernelSize: [k, k], strides: [1, 1], padding: "same", useBias: true, activation: "linear", ...extra },
 });
-const bn = (name: string, input: string): NodeSpec => ({ name, kind: "batch-norm", inputs: [input], config: { axis: -1, momentum: 0.99, epsilon: 1e-3, center: true, scale: true } });
+const bn = (name: string, input: string): NodeSpec => ({
+  name,
+  kind: "batch-norm",
+  inputs: [input],
+  config: { axis: -1, momentum: 0.99, epsilon: 1e-3, center: true, scale: true },
+});
 const relu = (name: string, input: string): NodeSpec => ({ name, kind: "activation", inputs: [input], config: { activation: "relu" } });
-const dense = (name: string, input: string, units: number): NodeSpec => ({ name, kind: "dense", inputs: [input], config: { units, useBias: true, activation: "linear" } });
+const dense = (name: string, input: string, units: number): NodeSpec => ({
+  name,
+  kind: "dense",
+  inputs: [input],
+  config: { units, useBias: true, activation: "linear" },
+});
 const input = (shape: number[]): NodeSpec => ({ name: "input", kind: "input", inputs: [], config: { shape } });
 
 /** A residual block with BN: the Add joins conv0's channels (the shortcut) with conv2's (through bn2). */
@@ -44,12 +56,19 @@ const RESIDUAL = buildGraph("residual", [
 const SEPARABLE = buildGraph("separable", [
   input([8, 8, 3]),
   conv("conv0", "input", 4, 3, { activation: "relu" }),
-  { name: "dw", kind: "depthwise-conv2d", inputs: ["conv0"], config: { kernelSize: [3, 3], strides: [1, 1], padding: "same", depthMultiplier: 2, useBias: true, activation: "linear" } },
+  {
+    name: "dw",
+    kind: "depthwise-conv2d",
+    inputs: ["conv0"],
+    config: { kernelSize: [3, 3], strides: [1, 1], padding: "same", depthMultiplier: 2, useBias: true, activation: "linear" },
+  },
   bn("dwbn", "dw"),
   { name: "dwrelu", kind: "activation", inputs: ["dwbn"], config: { activation: "relu6" } },
   conv("pw", "dwrelu", 5, 1, { activation: "relu" }),
   {
-    name: "sep", kind: "separable-conv2d", inputs: ["pw"],
+    name: "sep",
+    kind: "separable-conv2d",
+    inputs: ["pw"],
     config: { filters: 3, kernelSize: [3, 3], strides: [2, 2], padding: "valid", depthMultiplier: 2, useBias: true, activation: "relu" },
   },
   { name: "flat", kind: "flatten", inputs: ["sep"], config: {} },
@@ -95,7 +114,10 @@ function randomWeights(graph: ModelGraph, seed: number): Record<string, Float32A
 function randomInput(graph: ModelGraph, n: number, seed: number): tf.Tensor {
   const shape = graph.nodes[0].outputShape;
   const rand = mulberry32(seed);
-  return tf.tensor(Float32Array.from({ length: n * shape.reduce((a, b) => a * b, 1) }, () => rand() * 2 - 1), [n, ...shape]);
+  return tf.tensor(
+    Float32Array.from({ length: n * shape.reduce((a, b) => a * b, 1) }, () => rand() * 2 - 1),
+    [n, ...shape],
+  );
 }
 
 function logits(graph: ModelGraph, weights: Record<string, Float32Array>, x: tf.Tensor): Float32Array {
@@ -117,9 +139,22 @@ function randomGroups(graph: ModelGraph, seed: number): Float32Array {
 
 test("coupled groups: an Add joins its inputs' channels, a depthwise conv and BN follow, a concat maps ranges; the head's channels are never groups", () => {
   const describe = (g: ModelGraph) => groupLayout(g).map((f) => [f.name, f.count, f.offset]);
-  assert.deepEqual(describe(RESIDUAL), [["conv0+conv2", 6, 0], ["conv1", 5, 6], ["conv3", 4, 11]]);
-  assert.deepEqual(describe(SEPARABLE), [["conv0", 4, 0], ["pw", 5, 4], ["sep", 3, 9], ["hidden", 6, 12]]);
-  assert.deepEqual(describe(CONCAT), [["conv_a", 3, 0], ["conv_b", 4, 3], ["conv_c", 5, 7]]);
+  assert.deepEqual(describe(RESIDUAL), [
+    ["conv0+conv2", 6, 0],
+    ["conv1", 5, 6],
+    ["conv3", 4, 11],
+  ]);
+  assert.deepEqual(describe(SEPARABLE), [
+    ["conv0", 4, 0],
+    ["pw", 5, 4],
+    ["sep", 3, 9],
+    ["hidden", 6, 12],
+  ]);
+  assert.deepEqual(describe(CONCAT), [
+    ["conv_a", 3, 0],
+    ["conv_b", 4, 3],
+    ["conv_c", 5, 7],
+  ]);
   const ch = (g: ModelGraph, node: string) => Array.from(channelGroups(g).nodeChannels[node]);
   // Residual: conv0, bn2, add, relu2, pool and conv2 carry one group per channel index; the head's outputs none.
   for (const node of ["conv0", "conv2", "bn2", "add", "relu2", "pool"]) assert.deepEqual(ch(RESIDUAL, node), [0, 1, 2, 3, 4, 5], node);
@@ -129,7 +164,10 @@ test("coupled groups: an Add joins its inputs' channels, a depthwise conv and BN
   assert.deepEqual(ch(SEPARABLE, "dw"), [0, 0, 1, 1, 2, 2, 3, 3]);
   assert.deepEqual(ch(SEPARABLE, "dwbn"), [0, 0, 1, 1, 2, 2, 3, 3]);
   // Flatten of [3, 3, 3]: value r is channel r mod 3.
-  assert.deepEqual(ch(SEPARABLE, "flat"), Array.from({ length: 27 }, (_, r) => 9 + (r % 3)));
+  assert.deepEqual(
+    ch(SEPARABLE, "flat"),
+    Array.from({ length: 27 }, (_, r) => 9 + (r % 3)),
+  );
   assert.deepEqual(ch(SEPARABLE, "softmax"), [-1, -1, -1]);
   // Concat: conv_a's channels then conv_b's; reshape [2, 2, 5] → [4, 5] keeps the channel axis; the second concat
   // joins the flattened values with the global max pool's channels.
@@ -148,16 +186,36 @@ test("channels that reach the input, the logits or a softmax are never groups", 
     dense("hidden", "flat", 4),
     dense("head", "hidden", 2),
   ]);
-  assert.deepEqual(groupLayout(shortcut).map((f) => f.name), ["hidden"]);
+  assert.deepEqual(
+    groupLayout(shortcut).map((f) => f.name),
+    ["hidden"],
+  );
   // An all-conv net whose logits are a global pool of the last conv: that conv's filters are the logits.
-  const allConv = buildGraph("all-conv", [input([5, 5, 1]), conv("conv1", "input", 3), conv("conv2", "conv1", 2), { name: "gap", kind: "global-avg-pool", inputs: ["conv2"], config: {} }]);
-  assert.deepEqual(groupLayout(allConv).map((f) => f.name), ["conv1"]);
+  const allConv = buildGraph("all-conv", [
+    input([5, 5, 1]),
+    conv("conv1", "input", 3),
+    conv("conv2", "conv1", 2),
+    { name: "gap", kind: "global-avg-pool", inputs: ["conv2"], config: {} },
+  ]);
+  assert.deepEqual(
+    groupLayout(allConv).map((f) => f.name),
+    ["conv1"],
+  );
   const none = buildGraph("no-groups", [input([5, 5, 1]), conv("conv1", "input", 3), { name: "gap", kind: "global-avg-pool", inputs: ["conv1"], config: {} }]);
   assert.deepEqual(groupLayout(none), []);
   assert.throws(() => l1GroupMask(none, randomWeights(none, 0), 0.5, "flops", "per-layer"), /model "no-groups" has no channel groups to prune/);
   // A softmax in the middle mixes its channels.
-  const mid = buildGraph("mid-softmax", [input([4]), dense("d1", "input", 3), { name: "sm", kind: "activation", inputs: ["d1"], config: { activation: "softmax" } }, dense("d2", "sm", 3), dense("head", "d2", 2)]);
-  assert.deepEqual(groupLayout(mid).map((f) => f.name), ["d2"]);
+  const mid = buildGraph("mid-softmax", [
+    input([4]),
+    dense("d1", "input", 3),
+    { name: "sm", kind: "activation", inputs: ["d1"], config: { activation: "softmax" } },
+    dense("d2", "sm", 3),
+    dense("head", "d2", 2),
+  ]);
+  assert.deepEqual(
+    groupLayout(mid).map((f) => f.name),
+    ["d2"],
+  );
 });
 
 test("the weight-level mask of a group mask: the depthwise channels, BN entries and pointwise rows a removed conv0 filter owns", () => {
@@ -173,7 +231,11 @@ test("the weight-level mask of a group mask: the depthwise channels, BN entries 
   const w = randomWeights(SEPARABLE, 1);
   const masked = applyGroupMask(SEPARABLE, w, groups);
   for (const name of ["dw/bias", "dwbn/gamma", "dwbn/beta", "dwbn/moving_mean", "dwbn/moving_variance"]) {
-    assert.deepEqual(Array.from(masked[name], (v) => v === 0), [false, false, true, true, false, false, false, false], name);
+    assert.deepEqual(
+      Array.from(masked[name], (v) => v === 0),
+      [false, false, true, true, false, false, false, false],
+      name,
+    );
   }
   // A separable conv's filter: its pointwise column and its bias; the hidden dense rows reading it through the flatten.
   groups.fill(1);
@@ -206,7 +268,10 @@ test("surgery on a residual net with BN, a depthwise-separable net and a concat:
       assert.ok(totalFlops(smaller.graph) < totalFlops(graph));
       assert.equal(smaller.graph.form, graph.form);
       // The narrowed graph's groups are the kept ones, family by family.
-      assert.deepEqual(groupLayout(smaller.graph).map((f) => f.count), keptPerLayer(groupLayout(graph), groups));
+      assert.deepEqual(
+        groupLayout(smaller.graph).map((f) => f.count),
+        keptPerLayer(groupLayout(graph), groups),
+      );
       const back = unsurgery(graph, smaller.weights, groups);
       const expected = applyGroupMask(graph, weights, groups);
       for (const p of graph.params) assert.deepEqual(back[p.name], expected[p.name], `${graph.name}: ${p.name}`);
@@ -217,8 +282,21 @@ test("surgery on a residual net with BN, a depthwise-separable net and a concat:
 
 test("models built and saved with plain tfjs (a residual BN net with a depthwise branch; a depthwise-separable Sequential): surgered, exported and reloaded by plain tfjs, they give the masked model's outputs", async () => {
   for (const [built, families] of [
-    [functionalModel(), [["c1+c2", 8], ["pw", 12]]],
-    [sequentialModel(), [["stem", 6], ["sep", 8], ["fc", 4]]],
+    [
+      functionalModel(),
+      [
+        ["c1+c2", 8],
+        ["pw", 12],
+      ],
+    ],
+    [
+      sequentialModel(),
+      [
+        ["stem", 6],
+        ["sep", 8],
+        ["fc", 4],
+      ],
+    ],
   ] as const) {
     randomizeWeights(built, 11);
     const saved = await saveLayersModel(built);
@@ -226,7 +304,10 @@ test("models built and saved with plain tfjs (a residual BN net with a depthwise
     const graph = imported.graph;
     const weights = getWeights(imported);
     disposeModel(imported);
-    assert.deepEqual(groupLayout(graph).map((f) => [f.name, f.count]), families);
+    assert.deepEqual(
+      groupLayout(graph).map((f) => [f.name, f.count]),
+      families,
+    );
     const x = randomInput(graph, 6, 4);
     for (const seed of [1, 2]) {
       const groups = randomGroups(graph, seed);

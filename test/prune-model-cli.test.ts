@@ -57,7 +57,10 @@ async function save(model: tf.LayersModel, name: string): Promise<string> {
 }
 
 function prune(args: string[], env: Record<string, string> = {}) {
-  return spawnSync(process.execPath, [CLI, "prune", "--data", "mnist-embedded", "--limit-train", "400", "--limit-test", "200", ...args], { encoding: "utf8", env: { ...process.env, ...env } });
+  return spawnSync(process.execPath, [CLI, "prune", "--data", "mnist-embedded", "--limit-train", "400", "--limit-test", "200", ...args], {
+    encoding: "utf8",
+    env: { ...process.env, ...env },
+  });
 }
 
 /** Test accuracy of a model.json + weights.bin loaded by plain tfjs, on the same test split the CLI used. */
@@ -96,8 +99,12 @@ for (const [label, build, method, extra, env] of [
       assert.equal(accuracy, report.accuracy.final);
       assert.equal(report.accuracy.exported, report.accuracy.final);
       // The same layers, names and classes as the model saved above.
-      const original = JSON.parse(fs.readFileSync(file, "utf8")).modelTopology.config.layers.map((l: { class_name: string; config: { name: string } }) => `${l.class_name}:${l.config.name}`);
-      const exported = JSON.parse(fs.readFileSync(path.join(out, "model.json"), "utf8")).modelTopology.config.layers.map((l: { class_name: string; config: { name: string } }) => `${l.class_name}:${l.config.name}`);
+      const original = JSON.parse(fs.readFileSync(file, "utf8")).modelTopology.config.layers.map(
+        (l: { class_name: string; config: { name: string } }) => `${l.class_name}:${l.config.name}`,
+      );
+      const exported = JSON.parse(fs.readFileSync(path.join(out, "model.json"), "utf8")).modelTopology.config.layers.map(
+        (l: { class_name: string; config: { name: string } }) => `${l.class_name}:${l.config.name}`,
+      );
       assert.deepEqual(exported, original);
       // The mask is in the exported weights: their zeros over the prunable kernels are the reported sparsity.
       let zeros = 0;
@@ -139,14 +146,22 @@ test("fwprune prune structured-magnitude on a residual block with BN: plain tfjs
   }
   const wrongTarget = prune(["--model", file, "--method", "structured-magnitude", "--sparsity", "0.5", "--out", path.join(tmp, "out-wrong"), "--json"]);
   assert.notEqual(wrongTarget.status, 0);
-  assert.match(wrongTarget.stderr, /fwprune: --sparsity is the target of weight-level methods; structured-magnitude is structured: give --flop-reduction instead/);
+  assert.match(
+    wrongTarget.stderr,
+    /fwprune: --sparsity is the target of weight-level methods; structured-magnitude is structured: give --flop-reduction instead/,
+  );
   assert.ok(!fs.existsSync(path.join(tmp, "out-wrong")));
 });
 
 test("fwprune prune refuses bad input with one clear line, a non-zero exit and nothing written", async () => {
   const good = await save(residualModel(), "good");
   const wrongShape = await save(separableModel([12, 12, 3]), "wrong-shape");
-  const unsupported = await save(tf.sequential({ layers: [tf.layers.upSampling2d({ name: "up", inputShape: [14, 14, 1] }), tf.layers.flatten({ name: "f" }), tf.layers.dense({ name: "d", units: 10 })] }), "unsupported");
+  const unsupported = await save(
+    tf.sequential({
+      layers: [tf.layers.upSampling2d({ name: "up", inputShape: [14, 14, 1] }), tf.layers.flatten({ name: "f" }), tf.layers.dense({ name: "d", units: 10 })],
+    }),
+    "unsupported",
+  );
   const cases: [string, string[], RegExp][] = [
     ["shape mismatch", ["--model", wrongShape, "--method", "magnitude"], /--data "mnist-embedded": its images are 28×28×1 .*the model's input is 12×12×3/],
     ["unsupported layer", ["--model", unsupported, "--method", "magnitude"], /layer "up" has class "UpSampling2D".*supported:/],
@@ -163,7 +178,11 @@ test("fwprune prune refuses bad input with one clear line, a non-zero exit and n
     assert.equal(errors.length, 1, `${what}: ${r.stderr}`);
     assert.match(errors[0], message, what);
     assert.ok(!fs.existsSync(out), `${what}: ${out} was written`);
-    assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.startsWith(path.basename(out))), [], `${what}: a temporary folder was left`);
+    assert.deepEqual(
+      fs.readdirSync(tmp).filter((f) => f.startsWith(path.basename(out))),
+      [],
+      `${what}: a temporary folder was left`,
+    );
   }
 });
 

@@ -47,8 +47,14 @@ test("selectSmallest picks exactly the count smallest under a strict order (vs a
     const less = (a: number, b: number) => keys[a] < keys[b] || (keys[a] === keys[b] && a < b);
     const idx = shuffledIndices(n, trial);
     selectSmallest(idx, count, less);
-    const expected = [...range(n)].sort((a, b) => (less(a, b) ? -1 : 1)).slice(0, count).sort((a, b) => a - b);
-    assert.deepEqual([...idx.subarray(0, count)].sort((a, b) => a - b), expected);
+    const expected = [...range(n)]
+      .sort((a, b) => (less(a, b) ? -1 : 1))
+      .slice(0, count)
+      .sort((a, b) => a - b);
+    assert.deepEqual(
+      [...idx.subarray(0, count)].sort((a, b) => a - b),
+      expected,
+    );
   }
 });
 
@@ -96,7 +102,10 @@ test("rounding keeps entries ≥ τ, never more than k, largest m first (ties by
     assert.ok(kept.length <= k, `kept ${kept.length} > k = ${k}`);
     assert.equal(kept.length, Math.min(k, eligible.length));
     const order = eligible.sort((a, b) => m[b] - m[a] || Math.abs(theta[b]) - Math.abs(theta[a]) || a - b);
-    assert.deepEqual(kept, order.slice(0, k).sort((a, b) => a - b));
+    assert.deepEqual(
+      kept,
+      order.slice(0, k).sort((a, b) => a - b),
+    );
   }
   assert.deepEqual([...roundMask(Float32Array.from([0.9, 0.5, 0.5, 0.49, 1]), 2, 0.5, Float32Array.from([1, -1, 3, 9, 1]))], [1, 0, 0, 0, 1]);
   assert.deepEqual([...roundMask(Float32Array.from([0.5, 0.5, 0.5]), 2, 0.5, Float32Array.from([1, -3, 3]))], [0, 1, 1]);
@@ -116,7 +125,10 @@ test("magnitude pruning removes exactly round(s·n), smallest |w| first, ties by
     const removed = [...range(n)].filter((i) => mask[i] === 0);
     assert.equal(removed.length, Math.round(s * n + 1e-9));
     const expected = [...range(n)].sort((a, b) => Math.abs(w[a]) - Math.abs(w[b]) || a - b).slice(0, removed.length);
-    assert.deepEqual(removed, expected.sort((a, b) => a - b));
+    assert.deepEqual(
+      removed,
+      expected.sort((a, b) => a - b),
+    );
     assert.deepEqual(magnitudeMaskFlat(w, s), mask);
   }
   assert.deepEqual([...magnitudeMaskFlat(new Float32Array(5).fill(0.3), 0.4)], [0, 0, 1, 1, 1]);

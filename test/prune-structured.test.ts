@@ -80,7 +80,14 @@ function logits(spec: ModelSpec, weights: Record<string, Float32Array>, x: tf.Te
 
 test("the group layout: every conv filter and hidden neuron, never the output layer", () => {
   const layout = groupLayout(PAPER_CNN);
-  assert.deepEqual(layout.map((g) => [g.name, g.count, g.offset]), [["conv1", 32, 0], ["conv2", 64, 32], ["dense1", 128, 96]]);
+  assert.deepEqual(
+    layout.map((g) => [g.name, g.count, g.offset]),
+    [
+      ["conv1", 32, 0],
+      ["conv2", 64, 32],
+      ["dense1", 128, 96],
+    ],
+  );
   assert.equal(groupCount(layout), 224);
 });
 
@@ -169,14 +176,17 @@ test("the group gradient equals the sum of the weight-level mask gradients over 
   const biasShares = tf.tidy(() => {
     const masked = applyMaskToWeights(w, unflatten(M, weightOracle.layout));
     const fixed: Record<string, tf.Tensor> = {};
-    for (const [name, v] of Object.entries(masked)) if (!biasNames.includes(name)) fixed[name] = tf.tensor(v, paramShapes(TINY_CNN).find((p) => p.name === name)?.shape);
+    for (const [name, v] of Object.entries(masked))
+      if (!biasNames.includes(name)) fixed[name] = tf.tensor(v, paramShapes(TINY_CNN).find((p) => p.name === name)?.shape);
     const f = (...bs: tf.Tensor[]) => {
       const params = { ...fixed };
       biasNames.forEach((name, l) => (params[name] = bs[l]));
       return lossOf(forward(TINY_CNN, params, x), y, "crossentropy");
     };
     const biases = biasNames.map((name) => tf.tensor1d(scaled[name]));
-    return tf.valueAndGrads(f)(biases).grads.map((gb, l) => tf.mul(gb, tf.tensor1d(w[biasNames[l]])).dataSync());
+    return tf
+      .valueAndGrads(f)(biases)
+      .grads.map((gb, l) => tf.mul(gb, tf.tensor1d(w[biasNames[l]])).dataSync());
   });
   batch.dispose();
   layout.forEach((g, l) => biasShares[l].forEach((v, c) => (sum[g.offset + c] += v)));
@@ -217,7 +227,11 @@ test("a removed group's gradient is exactly 0 (its pre-activation is 0, where Re
 
 test("surgery preserves the masked model's logits (max relative error 1e-5), and unsurgery inverts it", () => {
   const x = tf.tensor4d(digits.images.subarray(0, 16 * 784), [16, 28, 28, 1]);
-  for (const [spec, seed] of [[TINY_CNN, 1], [TINY_CNN, 2], [PAPER_CNN, 3]] as [ModelSpec, number][]) {
+  for (const [spec, seed] of [
+    [TINY_CNN, 1],
+    [TINY_CNN, 2],
+    [PAPER_CNN, 3],
+  ] as [ModelSpec, number][]) {
     const model = randomModel(spec, seed);
     const weights = getWeights(model);
     disposeModel(model);
@@ -264,9 +278,15 @@ test("group selection meets its budget: FLOPs (global, per layer) and group coun
       assert.ok(keptPerLayer(layout, g).every((k) => k >= 1));
     }
     const perLayer = keptPerLayer(layout, selectGroups(PAPER_CNN, layout, score, reduction, "groups", "per-layer"));
-    assert.deepEqual(perLayer, layout.map((l) => l.count - Math.min(l.count - 1, Math.round(reduction * l.count))));
+    assert.deepEqual(
+      perLayer,
+      layout.map((l) => l.count - Math.min(l.count - 1, Math.round(reduction * l.count))),
+    );
     const global = selectGroups(PAPER_CNN, layout, score, reduction, "groups", "global");
-    assert.equal(global.reduce((a, b) => a + b, 0), 224 - Math.round(reduction * 224));
+    assert.equal(
+      global.reduce((a, b) => a + b, 0),
+      224 - Math.round(reduction * 224),
+    );
   }
   // Global selection removes the lowest scores first.
   const g = selectGroups(PAPER_CNN, layout, score, 0.5, "groups", "global");
@@ -364,7 +384,8 @@ test("the structured preset: 4 methods (+ 2 FW variants) × 3 FLOP targets × bu
   }
   fs.rmSync(empty, { recursive: true });
   assert.throws(
-    () => resolveConfig({ preset: "structured", methods: ["structured-fw", { name: "m", method: "structured-magnitude", match: { sparsity: "structured-fw" } }] }),
+    () =>
+      resolveConfig({ preset: "structured", methods: ["structured-fw", { name: "m", method: "structured-magnitude", match: { sparsity: "structured-fw" } }] }),
     /matching sparsity needs two methods that prune weights/,
   );
 });
@@ -372,10 +393,19 @@ test("the structured preset: 4 methods (+ 2 FW variants) × 3 FLOP targets × bu
 test("a structured sweep end to end: surgered records with FLOPs within the target, measured speeds, no tensor left behind", async () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-structured-sweep-"));
   const config = resolveConfig({
-    preset: "structured", name: "tiny-structured", seeds: [0], budgets: [1], pretrain: { epochs: 1 },
+    preset: "structured",
+    name: "tiny-structured",
+    seeds: [0],
+    budgets: [1],
+    pretrain: { epochs: 1 },
     dataset: { name: "mnist-embedded", limitTrain: 300, limitTest: 100 },
-    methods: ["dense-retrained", "structured-magnitude", { name: "sfwm-groups", method: "structured-fw-momentum", params: { iterations: 4, batchSize: 32, budget: "groups", start: "uniform" } }],
-    sparsity: [0.5], inference: { repeats: 1, batchSize: 1000 },
+    methods: [
+      "dense-retrained",
+      "structured-magnitude",
+      { name: "sfwm-groups", method: "structured-fw-momentum", params: { iterations: 4, batchSize: 32, budget: "groups", start: "uniform" } },
+    ],
+    sparsity: [0.5],
+    inference: { repeats: 1, batchSize: 1000 },
   });
   await sweep(config, { dataDir, workers: 0 });
   const before = tf.memory().numTensors;

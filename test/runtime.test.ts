@@ -22,12 +22,23 @@ test("the runtime's logits equal tfjs's dense forward and the Node sparse model 
   await initBackend("wasm", { quiet: true });
   const weights = pruned(PAPER_CNN, getWeights(createModel(PAPER_CNN, 3)), 0.95);
   const model = await loadSparseModel(encodeSparseWeights(PAPER_CNN, weights));
-  assert.deepEqual(model.layers.map((l) => [l.name, l.path, l.fusedInto ?? ""]), [
-    ["conv1", "sparse", ""], ["maxpool1", "none", "conv1"], ["conv2", "sparse", ""], ["maxpool3", "none", "conv2"],
-    ["flatten4", "none", ""], ["dense1", "sparse", ""], ["dense2", "sparse", ""],
-  ]);
+  assert.deepEqual(
+    model.layers.map((l) => [l.name, l.path, l.fusedInto ?? ""]),
+    [
+      ["conv1", "sparse", ""],
+      ["maxpool1", "none", "conv1"],
+      ["conv2", "sparse", ""],
+      ["maxpool3", "none", "conv2"],
+      ["flatten4", "none", ""],
+      ["dense1", "sparse", ""],
+      ["dense2", "sparse", ""],
+    ],
+  );
   const kernels = Object.entries(weights).filter(([k]) => k.endsWith("/kernel"));
-  assert.equal(model.layers.reduce((n, l) => n + l.nonzeros, 0), kernels.reduce((n, [, v]) => n + v.filter((x) => x !== 0).length, 0));
+  assert.equal(
+    model.layers.reduce((n, l) => n + l.nonzeros, 0),
+    kernels.reduce((n, [, v]) => n + v.filter((x) => x !== 0).length, 0),
+  );
   for (const n of [1, 7, 8, 9, 300]) {
     const images = digits.test.images.subarray(0, n * 784);
     const expected = denseLogits(PAPER_CNN, weights, images, n);
@@ -65,7 +76,10 @@ test("layers without a sparse kernel (same padding, stride 2, a 3×3 pool, a poo
   const weights = pruned(spec, getWeights(createModel(spec, 5)), 0.5);
   for (const [k, v] of Object.entries(weights)) if (k.endsWith("/bias")) v.forEach((_, i) => (v[i] = 0.1 * (i - 2)));
   const model = await loadSparseModel(encodeSparseWeights(spec, weights));
-  assert.deepEqual(model.layers.map((l) => l.path), ["dense", "dense", "none", "dense", "none", "none", "sparse"]);
+  assert.deepEqual(
+    model.layers.map((l) => l.path),
+    ["dense", "dense", "none", "dense", "none", "none", "sparse"],
+  );
   assert.equal(model.singleImage, false, "no single-image path without a sparse kernel for every conv");
   for (const n of [1, 11]) {
     const images = digits.test.images.subarray(0, n * 784);
@@ -119,18 +133,30 @@ test("the .fwsparse digest covers the whole file: every flipped bit (header incl
   odd.set(bytes, 3);
   const back = decodeSparseWeights(odd.subarray(3), "tiny.fwsparse");
   assert.deepEqual(sparseGraphOfSpec(back.spec), sparseGraphOfSpec(TINY));
-  for (const [name, v] of Object.entries(weights)) assert.ok(back.weights[name].every((x, i) => x === v[i]), name);
+  for (const [name, v] of Object.entries(weights))
+    assert.ok(
+      back.weights[name].every((x, i) => x === v[i]),
+      name,
+    );
   const headerEnd = 12 + new DataView(bytes.buffer, bytes.byteOffset + 8, 4).getUint32(0, true);
   assert.ok(headerEnd > 200 && bytes.length < 1500, `${bytes.length} bytes, header up to ${headerEnd}`);
   for (let i = 0; i < bytes.length; i++) {
     for (let bit = 0; bit < 8; bit++) {
       const flipped = bytes.slice();
       flipped[i] ^= 1 << bit;
-      assert.throws(() => decodeSparseWeights(flipped, "tiny.fwsparse"), /tiny\.fwsparse: (the file does not match its SHA-256|not an fwprune sparse file)/, `byte ${i} bit ${bit}`);
+      assert.throws(
+        () => decodeSparseWeights(flipped, "tiny.fwsparse"),
+        /tiny\.fwsparse: (the file does not match its SHA-256|not an fwprune sparse file)/,
+        `byte ${i} bit ${bit}`,
+      );
     }
     const flipped = bytes.slice();
     flipped[i] ^= 0x10;
-    await assert.rejects(loadSparseModel(flipped, { source: "tiny.fwsparse" }), /tiny\.fwsparse: (the file does not match its SHA-256|not an fwprune sparse file)/, `byte ${i}`);
+    await assert.rejects(
+      loadSparseModel(flipped, { source: "tiny.fwsparse" }),
+      /tiny\.fwsparse: (the file does not match its SHA-256|not an fwprune sparse file)/,
+      `byte ${i}`,
+    );
   }
   await assert.rejects(loadSparseModel(bytes.subarray(0, bytes.length - 1)), /does not match its SHA-256/);
   assert.throws(() => decodeSparseWeights(new TextEncoder().encode("FWSPARS1 an old file")), /a format-1 sparse file .* export the model again/);
@@ -142,19 +168,33 @@ test("the runtime refuses a model it cannot run, naming the node", async () => {
   const weights = getWeights(createModel(TINY, 1));
   const tensors = paramShapes(TINY).map((p) => ({ name: p.name, shape: p.shape, values: weights[p.name], sparse: p.prunable }));
   const encode = (g: ModelGraph) => encodeSparseFile(g, tensors, (b) => new Uint8Array(createHash("sha256").update(b).digest()));
-  await assert.rejects(loadSparseModel(encode({ ...graph, nodes: graph.nodes.map((n, i) => (i === 1 ? { ...n, op: "softmax" } : n)) })),
-    /model\.nodes\[1\] \("flatten1", softmax\): op "softmax" is not one the runtime runs \(conv2d, maxpool, flatten, dense\)/);
-  await assert.rejects(loadSparseModel(encode({ ...graph, nodes: graph.nodes.map((n, i) => (i === 2 ? { ...n, inputs: ["conv1"] } : n)) })),
-    /model\.nodes\[2\] \("dense1", dense\): inputs \["conv1"\]; the runtime runs chains of nodes, so expected \["flatten1"\]/);
-  await assert.rejects(loadSparseModel(encode({ ...graph, nodes: graph.nodes.map((n, i) => (i === 0 ? { ...n, attrs: { ...n.attrs, activation: "tanh" } } : n)) })),
-    /model\.nodes\[0\] \("conv1", conv2d\): attrs\.activation: "tanh"; expected "relu" or "linear"/);
+  await assert.rejects(
+    loadSparseModel(encode({ ...graph, nodes: graph.nodes.map((n, i) => (i === 1 ? { ...n, op: "softmax" } : n)) })),
+    /model\.nodes\[1\] \("flatten1", softmax\): op "softmax" is not one the runtime runs \(conv2d, maxpool, flatten, dense\)/,
+  );
+  await assert.rejects(
+    loadSparseModel(encode({ ...graph, nodes: graph.nodes.map((n, i) => (i === 2 ? { ...n, inputs: ["conv1"] } : n)) })),
+    /model\.nodes\[2\] \("dense1", dense\): inputs \["conv1"\]; the runtime runs chains of nodes, so expected \["flatten1"\]/,
+  );
+  await assert.rejects(
+    loadSparseModel(encode({ ...graph, nodes: graph.nodes.map((n, i) => (i === 0 ? { ...n, attrs: { ...n.attrs, activation: "tanh" } } : n)) })),
+    /model\.nodes\[0\] \("conv1", conv2d\): attrs\.activation: "tanh"; expected "relu" or "linear"/,
+  );
 });
 
 test("the runtime bundles for the browser with no Node built-in and no tfjs", async () => {
   const result = await build({
     entryPoints: [path.join(__dirname, "..", "src", "runtime", "index.ts")],
-    bundle: true, format: "esm", platform: "browser", write: false, metafile: true, logLevel: "silent",
+    bundle: true,
+    format: "esm",
+    platform: "browser",
+    write: false,
+    metafile: true,
+    logLevel: "silent",
   });
   const inputs = Object.keys(result.metafile.inputs);
-  assert.ok(inputs.every((f) => f.startsWith("src/runtime/") || f.startsWith("src/kernels/") || f === "src/inference/csr.ts"), inputs.join(", "));
+  assert.ok(
+    inputs.every((f) => f.startsWith("src/runtime/") || f.startsWith("src/kernels/") || f === "src/inference/csr.ts"),
+    inputs.join(", "),
+  );
 });

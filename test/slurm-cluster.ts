@@ -18,7 +18,8 @@ const BINARIES = ["slurmctld", "slurmd", "sbatch", "squeue", "scancel", "scontro
 export function slurmSkipReason(): string | undefined {
   if (process.platform !== "linux") return `Slurm test: needs Linux (this is ${process.platform})`;
   if (BINARIES.every(has)) return process.getuid?.() === 0 ? undefined : "Slurm test: needs root (to start munged as the munge user and slurmd)";
-  if (process.getuid?.() !== 0) return `Slurm test: slurm-wlm and munge are not installed and this is not root (missing: ${BINARIES.filter((b) => !has(b)).join(", ")})`;
+  if (process.getuid?.() !== 0)
+    return `Slurm test: slurm-wlm and munge are not installed and this is not root (missing: ${BINARIES.filter((b) => !has(b)).join(", ")})`;
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
   const install = () => spawnSync("apt-get", ["install", "-y", "--no-install-recommends", "slurm-wlm", "munge"], { env, encoding: "utf8", timeout: 600_000 });
   let r = install();
@@ -103,13 +104,24 @@ export async function startCluster(): Promise<SlurmCluster> {
   const queued = (ids: string[]) => {
     const r = spawnSync("squeue", ["-h", "-o", "%i %T", "-j", ids.join(",")], { env, encoding: "utf8", timeout: 30_000 });
     // A job the controller has forgotten makes squeue fail ("Invalid job id"): it is not queued.
-    return r.status === 0 ? r.stdout.trim().split("\n").filter((l) => l.trim() !== "") : [];
+    return r.status === 0
+      ? r.stdout
+          .trim()
+          .split("\n")
+          .filter((l) => l.trim() !== "")
+      : [];
   };
 
   const stop = async () => {
     try {
       const ours = spawnSync("squeue", ["-h", "-o", "%i"], { env, encoding: "utf8", timeout: 10_000 });
-      const ids = ours.status === 0 ? ours.stdout.split("\n").map((s) => s.trim()).filter(Boolean) : [];
+      const ids =
+        ours.status === 0
+          ? ours.stdout
+              .split("\n")
+              .map((s) => s.trim())
+              .filter(Boolean)
+          : [];
       if (ids.length) {
         spawnSync("scancel", ids, { env, stdio: "ignore", timeout: 10_000 });
         for (let i = 0; i < 100 && queued(ids).length; i++) await sleep(100);
@@ -135,34 +147,40 @@ export async function startCluster(): Promise<SlurmCluster> {
     }
     for (const sub of ["ctld", "d"]) fs.mkdirSync(path.join(dir, sub));
     const [ctldPort, dPort] = [await freePort(), await freePort()];
-    fs.writeFileSync(conf, [
-      "ClusterName=fwprune-test",
-      `SlurmctldHost=${host}`,
-      `SlurmctldPort=${ctldPort}`,
-      `SlurmdPort=${dPort}`,
-      "SlurmUser=root",
-      "SlurmdUser=root",
-      "AuthType=auth/munge",
-      `StateSaveLocation=${dir}/ctld`,
-      `SlurmdSpoolDir=${dir}/d`,
-      `SlurmctldPidFile=${dir}/slurmctld.pid`,
-      `SlurmdPidFile=${dir}/slurmd.pid`,
-      `SlurmctldLogFile=${dir}/slurmctld.log`,
-      `SlurmdLogFile=${dir}/slurmd.log`,
-      "ProctrackType=proctrack/linuxproc",
-      "TaskPlugin=task/none",
-      "JobAcctGatherType=jobacct_gather/none",
-      "AccountingStorageType=accounting_storage/none",
-      "SelectType=select/cons_tres",
-      "SelectTypeParameters=CR_CPU",
-      "MailProg=/bin/true",
-      "ReturnToService=2",
-      "SlurmdParameters=config_overrides",
-      `NodeName=${host} NodeAddr=127.0.0.1 CPUs=${os.cpus().length} RealMemory=1000 State=UNKNOWN`,
-      `PartitionName=test Nodes=${host} Default=YES MaxTime=INFINITE State=UP`,
-      "",
-    ].join("\n"));
-    for (const [daemon, what] of [["slurmctld", "slurmctld"], ["slurmd", "slurmd"]]) {
+    fs.writeFileSync(
+      conf,
+      [
+        "ClusterName=fwprune-test",
+        `SlurmctldHost=${host}`,
+        `SlurmctldPort=${ctldPort}`,
+        `SlurmdPort=${dPort}`,
+        "SlurmUser=root",
+        "SlurmdUser=root",
+        "AuthType=auth/munge",
+        `StateSaveLocation=${dir}/ctld`,
+        `SlurmdSpoolDir=${dir}/d`,
+        `SlurmctldPidFile=${dir}/slurmctld.pid`,
+        `SlurmdPidFile=${dir}/slurmd.pid`,
+        `SlurmctldLogFile=${dir}/slurmctld.log`,
+        `SlurmdLogFile=${dir}/slurmd.log`,
+        "ProctrackType=proctrack/linuxproc",
+        "TaskPlugin=task/none",
+        "JobAcctGatherType=jobacct_gather/none",
+        "AccountingStorageType=accounting_storage/none",
+        "SelectType=select/cons_tres",
+        "SelectTypeParameters=CR_CPU",
+        "MailProg=/bin/true",
+        "ReturnToService=2",
+        "SlurmdParameters=config_overrides",
+        `NodeName=${host} NodeAddr=127.0.0.1 CPUs=${os.cpus().length} RealMemory=1000 State=UNKNOWN`,
+        `PartitionName=test Nodes=${host} Default=YES MaxTime=INFINITE State=UP`,
+        "",
+      ].join("\n"),
+    );
+    for (const [daemon, what] of [
+      ["slurmctld", "slurmctld"],
+      ["slurmd", "slurmd"],
+    ]) {
       const log = fs.openSync(path.join(dir, `${what}.stderr`), "w");
       const child = spawn(daemon, ["-D", "-f", conf], { env, stdio: ["ignore", log, log] });
       fs.closeSync(log);

@@ -13,14 +13,29 @@ import { functionalModel, randomizeWeights, relativeError, saveLayersModel, sequ
 /** A residual net whose convs the sparse kernels can run: valid stride-1 convs, BN after them, an add, a fused pool. */
 const RESIDUAL: NodeSpec[] = [
   { name: "image", kind: "input", inputs: [], config: { shape: [12, 12, 3] } },
-  { name: "c1", kind: "conv2d", inputs: ["image"], config: { filters: 8, kernelSize: [3, 3], strides: [1, 1], padding: "valid", useBias: false, activation: "linear" } },
+  {
+    name: "c1",
+    kind: "conv2d",
+    inputs: ["image"],
+    config: { filters: 8, kernelSize: [3, 3], strides: [1, 1], padding: "valid", useBias: false, activation: "linear" },
+  },
   { name: "bn1", kind: "batch-norm", inputs: ["c1"], config: { axis: -1, momentum: 0.99, epsilon: 1e-3, center: true, scale: true } },
   { name: "r1", kind: "activation", inputs: ["bn1"], config: { activation: "relu" } },
-  { name: "c2", kind: "conv2d", inputs: ["r1"], config: { filters: 8, kernelSize: [1, 1], strides: [1, 1], padding: "valid", useBias: true, activation: "linear" } },
+  {
+    name: "c2",
+    kind: "conv2d",
+    inputs: ["r1"],
+    config: { filters: 8, kernelSize: [1, 1], strides: [1, 1], padding: "valid", useBias: true, activation: "linear" },
+  },
   { name: "bn2", kind: "batch-norm", inputs: ["c2"], config: { axis: -1, momentum: 0.99, epsilon: 1e-3, center: true, scale: false } },
   { name: "sum", kind: "add", inputs: ["r1", "bn2"], config: {} },
   { name: "r2", kind: "activation", inputs: ["sum"], config: { activation: "relu" } },
-  { name: "c3", kind: "conv2d", inputs: ["r2"], config: { filters: 12, kernelSize: [3, 3], strides: [1, 1], padding: "valid", useBias: true, activation: "relu" } },
+  {
+    name: "c3",
+    kind: "conv2d",
+    inputs: ["r2"],
+    config: { filters: 12, kernelSize: [3, 3], strides: [1, 1], padding: "valid", useBias: true, activation: "relu" },
+  },
   { name: "pool", kind: "max-pool", inputs: ["c3"], config: { poolSize: [2, 2], strides: [2, 2], padding: "valid" } },
   { name: "drop", kind: "dropout", inputs: ["pool"], config: { rate: 0.3 } },
   { name: "flat", kind: "flatten", inputs: ["drop"], config: {} },
@@ -34,7 +49,7 @@ function prunedWeights(graph: ModelGraph, seed: number, sparsity: number): Recor
   const weights = getWeights(model);
   disposeModel(model);
   let s = seed;
-  const rand = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const rand = () => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   for (const p of graph.params) {
     if (p.prunable) continue;
     weights[p.name] = Float32Array.from(weights[p.name], () => (p.role === "moving-variance" ? 0.5 + rand() : (rand() - 0.5) * 0.8));
@@ -64,7 +79,12 @@ async function importedGraph(build: () => tf.LayersModel): Promise<ModelGraph> {
 // bnLeft: the batch norms that cannot fold (after an activation)
 const cases: { name: string; graph: () => Promise<ModelGraph>; sparse: string[]; bnLeft: string[] }[] = [
   { name: "residual net with BN (valid convs)", graph: async () => buildGraph("res-sparse", RESIDUAL), sparse: ["c1", "c2", "c3", "fc", "logits"], bnLeft: [] },
-  { name: "residual net with BN, a depthwise branch and global pools (imported)", graph: () => importedGraph(() => functionalModel()), sparse: ["head"], bnLeft: [] },
+  {
+    name: "residual net with BN, a depthwise branch and global pools (imported)",
+    graph: () => importedGraph(() => functionalModel()),
+    sparse: ["head"],
+    bnLeft: [],
+  },
   { name: "depthwise-separable Sequential (imported)", graph: () => importedGraph(() => sequentialModel()), sparse: ["logits"], bnLeft: ["stem_bn", "dw_bn"] },
 ];
 
@@ -84,8 +104,15 @@ for (const c of cases) {
           assert.equal(logits.length, expected.length);
           const err = relativeError(logits, expected);
           assert.ok(err <= 1e-5, `batch ${batch}, paths ${JSON.stringify(opts.paths ?? "auto")}: max relative error ${err.toExponential(2)}`);
-          assert.deepEqual(model.graph.nodes.filter((n) => n.kind === "batch-norm").map((n) => n.name), c.bnLeft);
-          if (opts.paths === "sparse") assert.deepEqual(model.layers.filter((l) => l.path === "sparse").map((l) => l.layer), c.sparse);
+          assert.deepEqual(
+            model.graph.nodes.filter((n) => n.kind === "batch-norm").map((n) => n.name),
+            c.bnLeft,
+          );
+          if (opts.paths === "sparse")
+            assert.deepEqual(
+              model.layers.filter((l) => l.path === "sparse").map((l) => l.layer),
+              c.sparse,
+            );
           const profile = model.profile(x);
           assert.ok(profile.length > 0 && profile.every((s) => s.ms >= 0 && model.layers.some((l) => l.layer === s.layer)));
         } finally {
@@ -112,16 +139,28 @@ test("BN folds into the conv it alone reads (w·γ/√(var+ε), (b−mean)·γ/�
     "bn/moving_variance": new Float32Array([3.5, 0.5]),
   };
   const folded = prepareGraph(buildGraph("fold", nodes), weights);
-  assert.deepEqual(folded.graph.nodes.map((n) => n.name), ["in", "d"]);
+  assert.deepEqual(
+    folded.graph.nodes.map((n) => n.name),
+    ["in", "d"],
+  );
   // scale = γ/√(var+ε) = [3/2, 1/1]
   assert.deepEqual([...folded.values["d/kernel"]], [3, -3]);
   assert.deepEqual([...folded.values["d/bias"]], [(1 - 2) * 1.5 + 0.25, (4 - 1) * 1 - 1]);
   assert.deepEqual([...weights["d/kernel"]], [2, -3], "the caller's weights are left alone");
   const afterRelu = nodes.map((n) => (n.name === "d" ? { ...n, config: { ...n.config, activation: "relu" } } : n)) as NodeSpec[];
-  assert.deepEqual(prepareGraph(buildGraph("relu", afterRelu), weights).graph.nodes.map((n) => n.name), ["in", "d", "bn"]);
+  assert.deepEqual(
+    prepareGraph(buildGraph("relu", afterRelu), weights).graph.nodes.map((n) => n.name),
+    ["in", "d", "bn"],
+  );
   const shared: NodeSpec[] = [...nodes, { name: "both", kind: "concatenate", inputs: ["d", "bn"], config: {} }];
-  assert.deepEqual(prepareGraph(buildGraph("shared", shared), weights).graph.nodes.map((n) => n.name), ["in", "d", "bn", "both"]);
-  assert.throws(() => prepareGraph(buildGraph("fold", nodes), { ...weights, "bn/gamma": new Float32Array(3) }), /weights\["bn\/gamma"\]: expected 2 values, got 3/);
+  assert.deepEqual(
+    prepareGraph(buildGraph("shared", shared), weights).graph.nodes.map((n) => n.name),
+    ["in", "d", "bn", "both"],
+  );
+  assert.throws(
+    () => prepareGraph(buildGraph("fold", nodes), { ...weights, "bn/gamma": new Float32Array(3) }),
+    /weights\["bn\/gamma"\]: expected 2 values, got 3/,
+  );
 });
 
 test("paths naming a layer the sparse kernels cannot run are refused, naming it and why", async () => {

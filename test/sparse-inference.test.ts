@@ -75,7 +75,10 @@ test("each layer's path is the one calibration measured faster, and the counts o
   const x = tf.tensor4d(digits.test.images.subarray(0, 40 * 784), [40, 28, 28, 1]);
   const layers = expectSameLogits("auto", PAPER_CNN, weights, x, { paths: "auto", calibrationBatch: 64, calibrationRepeats: 3 });
   x.dispose();
-  assert.deepEqual(layers.map((l) => l.layer), ["conv1", "conv2", "dense1", "dense2"]);
+  assert.deepEqual(
+    layers.map((l) => l.layer),
+    ["conv1", "conv2", "dense1", "dense2"],
+  );
   let zeros = 0;
   for (const l of layers) {
     assert.ok(l.denseMs !== undefined && l.sparseMs !== undefined, `${l.layer}: both paths timed`);
@@ -84,7 +87,9 @@ test("each layer's path is the one calibration measured faster, and the counts o
     assert.equal(l.weights, weights[`${l.layer}/kernel`].length);
     zeros += l.weights - l.nonzeros;
   }
-  const exact = Object.entries(weights).filter(([k]) => k.endsWith("/kernel")).reduce((n, [, v]) => n + v.filter((w) => w === 0).length, 0);
+  const exact = Object.entries(weights)
+    .filter(([k]) => k.endsWith("/kernel"))
+    .reduce((n, [, v]) => n + v.filter((w) => w === 0).length, 0);
   assert.equal(zeros, exact);
 });
 
@@ -108,7 +113,10 @@ test("other specs: padded and strided convolutions, a 3×3 pool and a conv witho
   for (const [name, v] of Object.entries(weights)) if (name.endsWith("/bias")) v.forEach((_, i) => (v[i] = 0.1 * (i - 2)));
   const x = tf.randomUniform([21, 12, 11, 3], 0, 1, "float32", 9) as tf.Tensor4D;
   const layers = expectSameLogits("odd spec, sparse where possible", spec, weights, x, { paths: "sparse" });
-  assert.deepEqual(layers.map((l) => l.path), ["sparse", "dense", "sparse", "dense", "sparse", "sparse"]);
+  assert.deepEqual(
+    layers.map((l) => l.path),
+    ["sparse", "dense", "sparse", "dense", "sparse", "sparse"],
+  );
   expectSameLogits("odd spec, auto", spec, weights, x, { calibrationBatch: 16, calibrationRepeats: 1 });
   assert.throws(() => compileSparseModel(spec, weights, { paths: { conv2: "sparse" } }), /conv2.*valid stride-1/);
   assert.throws(() => compileSparseModel(spec, weights, { paths: { conv9: "sparse" } }), /paths\["conv9"\]: no such layer/);
@@ -146,8 +154,14 @@ test("the sparse file gives back every weight exactly (gaps past 255 included) a
   const bytes = encodeSparseWeights(PAPER_CNN, weights);
   const back = decodeSparseWeights(bytes);
   assert.deepEqual(sparseGraphOfSpec(back.spec), sparseGraphOfSpec(PAPER_CNN));
-  for (const [name, v] of Object.entries(weights)) assert.ok(back.weights[name].every((x, i) => x === v[i]), name);
-  const nonzeros = Object.entries(weights).filter(([k]) => k.endsWith("/kernel")).reduce((n, [, v]) => n + v.filter((x) => x !== 0).length, 0);
+  for (const [name, v] of Object.entries(weights))
+    assert.ok(
+      back.weights[name].every((x, i) => x === v[i]),
+      name,
+    );
+  const nonzeros = Object.entries(weights)
+    .filter(([k]) => k.endsWith("/kernel"))
+    .reduce((n, [, v]) => n + v.filter((x) => x !== 0).length, 0);
   assert.ok(bytes.length < 5 * nonzeros + 4 * (32 + 64 + 128 + 10) + 4096, `${bytes.length} bytes for ${nonzeros} non-zeros`);
   assert.throws(() => decodeSparseWeights(bytes.subarray(0, bytes.length - 8), "m.fwsparse"), /m\.fwsparse: the file does not match its SHA-256/);
   const flipped = bytes.slice();
@@ -159,26 +173,49 @@ test("the sparse file gives back every weight exactly (gaps past 255 included) a
 
 const CLI = path.join(__dirname, "..", "dist", "cli.js");
 
-test("fwprune bench --sparse --json: one line per sparsity × batch with both speeds, the FLOP bound and the per-layer split; bad flags refused first", { skip: !fs.existsSync(CLI) && "dist/cli.js not built" }, () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-bench-sparse-"));
-  try {
-    const run = (...args: string[]) => spawnSync(process.execPath, [CLI, "bench", "--sparse", "--json", "--data-dir", dir, ...args], { encoding: "utf8", env: { ...process.env, FWPRUNE_QUIET: "1" } });
-    const bad = run("--sparsities", "0.9,1.5");
-    assert.notEqual(bad.status, 0);
-    assert.match(bad.stderr, /--sparsities: expected numbers in \[0, 1\), got 1\.5/);
-    assert.ok(!fs.existsSync(path.join(dir, "checkpoints")), "nothing computed before the flags are checked");
-    const ok = run("--sparsities", "0.5,0.9", "--batches", "40,1", "--rounds", "3", "--budget", "1");
-    assert.equal(ok.status, 0, ok.stderr);
-    const lines = ok.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown> & { layers: Record<string, unknown>[] });
-    assert.deepEqual(lines.map((l) => [l.sparsity, l.batch]), [[0.5, 40], [0.5, 1], [0.9, 40], [0.9, 1]]);
-    for (const l of lines) {
-      for (const field of ["denseSamplesPerSec", "sparseSamplesPerSec", "speedup", "flopsSpeedup"]) assert.ok((l[field] as number) > 0, `${field} of ${JSON.stringify(l)}`);
-      assert.ok((l.maxRelativeError as number) <= 1e-5);
-      assert.deepEqual(l.layers.map((y) => y.layer), ["conv1", "conv2", "dense1", "dense2"]);
-      assert.ok(l.layers.every((y) => (y.flopBoundMs as number) >= 0 && ["dense", "sparse"].includes(y.path as string)));
+test(
+  "fwprune bench --sparse --json: one line per sparsity × batch with both speeds, the FLOP bound and the per-layer split; bad flags refused first",
+  { skip: !fs.existsSync(CLI) && "dist/cli.js not built" },
+  () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-bench-sparse-"));
+    try {
+      const run = (...args: string[]) =>
+        spawnSync(process.execPath, [CLI, "bench", "--sparse", "--json", "--data-dir", dir, ...args], {
+          encoding: "utf8",
+          env: { ...process.env, FWPRUNE_QUIET: "1" },
+        });
+      const bad = run("--sparsities", "0.9,1.5");
+      assert.notEqual(bad.status, 0);
+      assert.match(bad.stderr, /--sparsities: expected numbers in \[0, 1\), got 1\.5/);
+      assert.ok(!fs.existsSync(path.join(dir, "checkpoints")), "nothing computed before the flags are checked");
+      const ok = run("--sparsities", "0.5,0.9", "--batches", "40,1", "--rounds", "3", "--budget", "1");
+      assert.equal(ok.status, 0, ok.stderr);
+      const lines = ok.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Record<string, unknown> & { layers: Record<string, unknown>[] });
+      assert.deepEqual(
+        lines.map((l) => [l.sparsity, l.batch]),
+        [
+          [0.5, 40],
+          [0.5, 1],
+          [0.9, 40],
+          [0.9, 1],
+        ],
+      );
+      for (const l of lines) {
+        for (const field of ["denseSamplesPerSec", "sparseSamplesPerSec", "speedup", "flopsSpeedup"])
+          assert.ok((l[field] as number) > 0, `${field} of ${JSON.stringify(l)}`);
+        assert.ok((l.maxRelativeError as number) <= 1e-5);
+        assert.deepEqual(
+          l.layers.map((y) => y.layer),
+          ["conv1", "conv2", "dense1", "dense2"],
+        );
+        assert.ok(l.layers.every((y) => (y.flopBoundMs as number) >= 0 && ["dense", "sparse"].includes(y.path as string)));
+      }
+      assert.ok((lines[2].flopsSpeedup as number) > (lines[0].flopsSpeedup as number), "sparser, higher bound");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
-    assert.ok((lines[2].flopsSpeedup as number) > (lines[0].flopsSpeedup as number), "sparser, higher bound");
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+  },
+);

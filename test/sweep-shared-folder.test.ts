@@ -62,7 +62,10 @@ test("pre-training another process holds: its checkpoints are used as they appea
     });
     assert.equal(forced, false, "the sweep waited on the other process's lock instead of computing the budget-1 runs");
     assert.equal(result.computed, 4);
-    assert.deepEqual(computedBeforeEpoch2.map((e) => /budget (\d)/.exec(e)?.[1]), ["1", "1"]);
+    assert.deepEqual(
+      computedBeforeEpoch2.map((e) => /budget (\d)/.exec(e)?.[1]),
+      ["1", "1"],
+    );
     assert.ok(!fs.existsSync(path.join(shared, "checkpoints", pretrainKey, "pretrain.json")), "this sweep pre-trained nothing itself");
     assert.equal(await pretrain(plan, shared, () => {}, { yieldIfHeld: true }), "done", "all intact: nothing to do");
   } finally {

@@ -30,7 +30,16 @@ export const SMALL_CNN_CONFIG = {
   preset: "quick",
   name: "small-cnn-test",
   dataset: { name: "mnist-embedded", limitTrain: 200, limitTest: 100 },
-  model: { name: "small", inputShape: [28, 28, 1], layers: [{ type: "conv2d", filters: 2, kernelSize: 3, activation: "relu" }, { type: "maxpool", size: 4 }, { type: "flatten" }, { type: "dense", units: 10 }] },
+  model: {
+    name: "small",
+    inputShape: [28, 28, 1],
+    layers: [
+      { type: "conv2d", filters: 2, kernelSize: 3, activation: "relu" },
+      { type: "maxpool", size: 4 },
+      { type: "flatten" },
+      { type: "dense", units: 10 },
+    ],
+  },
   pretrain: { epochs: 1 },
   budgets: [1],
   methods: ["dense", "magnitude"],

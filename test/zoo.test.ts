@@ -18,7 +18,10 @@ test("zoo models build with the documented parameter counts and predict [batch, 
   assert.deepEqual(zooParamCounts(residualNet()), { trainable: 77754, total: 78426 });
   assert.deepEqual(zooParamCounts(separableNet()), { trainable: 67338, total: 69258 });
   for (const [name, build] of Object.entries(BUILDERS)) {
-    for (const [inputShape, classes] of [[[28, 28, 1], 10], [[17, 22, 3], 7]] as [[number, number, number], number][]) {
+    for (const [inputShape, classes] of [
+      [[28, 28, 1], 10],
+      [[17, 22, 3], 7],
+    ] as [[number, number, number], number][]) {
       const model = build({ inputShape, classes, seed: 3 });
       const logits = tf.tidy(() => model.predict(tf.ones([5, ...inputShape])) as tf.Tensor);
       assert.deepEqual(logits.shape, [5, classes], `${name} ${inputShape}`);
@@ -28,13 +31,19 @@ test("zoo models build with the documented parameter counts and predict [batch, 
     }
   }
   // Same seed, same weights; another seed, other weights.
-  const weights = (seed: number) => separableNet({ seed }).getWeights().map((w) => Array.from(w.dataSync()));
+  const weights = (seed: number) =>
+    separableNet({ seed })
+      .getWeights()
+      .map((w) => Array.from(w.dataSync()));
   assert.deepEqual(weights(4), weights(4));
   assert.notDeepEqual(weights(4), weights(5));
 });
 
 test("zoo builders refuse bad options, naming the option and the value", () => {
-  assert.throws(() => residualNet({ inputShape: [28, 28] as unknown as [number, number, number] }), /residualNet: inputShape \[28,28\]; expected \[height, width, channels\]/);
+  assert.throws(
+    () => residualNet({ inputShape: [28, 28] as unknown as [number, number, number] }),
+    /residualNet: inputShape \[28,28\]; expected \[height, width, channels\]/,
+  );
   assert.throws(() => separableNet({ inputShape: [3, 28, 1] }), /separableNet: inputShape \[3,28,1\]; expected height and width of at least 4/);
   assert.throws(() => separableNet({ classes: 1 }), /separableNet: classes 1; expected an integer ≥ 2/);
   assert.throws(() => residualNet({ seed: -1 }), /residualNet: seed -1/);
@@ -42,15 +51,19 @@ test("zoo builders refuse bad options, naming the option and the value", () => {
 });
 
 const CLI = path.join(__dirname, "..", "dist", "cli.js");
-test("fwprune bench --zoo refuses an unknown model, and flags of other benches, before any work", { skip: !fs.existsSync(CLI) && "dist/cli.js not built" }, () => {
-  const run = (...args: string[]) => spawnSync(process.execPath, [CLI, "bench", ...args], { encoding: "utf8", env: { ...process.env, FWPRUNE_QUIET: "1" } });
-  const unknown = run("--zoo", "vgg");
-  assert.equal(unknown.status, 1);
-  assert.match(unknown.stderr, /--zoo: got "vgg"; expected one of residual-net, separable-net/);
-  const mixed = run("--zoo", "--sparse");
-  assert.equal(mixed.status, 1);
-  assert.match(mixed.stderr, /--zoo belongs to the training\/inference bench, not to --sparse/);
-});
+test(
+  "fwprune bench --zoo refuses an unknown model, and flags of other benches, before any work",
+  { skip: !fs.existsSync(CLI) && "dist/cli.js not built" },
+  () => {
+    const run = (...args: string[]) => spawnSync(process.execPath, [CLI, "bench", ...args], { encoding: "utf8", env: { ...process.env, FWPRUNE_QUIET: "1" } });
+    const unknown = run("--zoo", "vgg");
+    assert.equal(unknown.status, 1);
+    assert.match(unknown.stderr, /--zoo: got "vgg"; expected one of residual-net, separable-net/);
+    const mixed = run("--zoo", "--sparse");
+    assert.equal(mixed.status, 1);
+    assert.match(mixed.stderr, /--zoo belongs to the training\/inference bench, not to --sparse/);
+  },
+);
 
 async function trainOn(backend: "cpu" | "wasm", name: "residual-net" | "separable-net") {
   await initBackend(backend, { quiet: true });
@@ -59,8 +72,14 @@ async function trainOn(backend: "cpu" | "wasm", name: "residual-net" | "separabl
   const optimizer = backend === "wasm" ? new FusedMomentumOptimizer(0.05, 0.9) : tf.train.momentum(0.05, 0.9);
   const losses: number[] = [];
   for (let step = 0; step < 3; step++) {
-    const x = tf.tensor4d(new Float32Array(8 * 12 * 12).map(() => rand()), [8, 12, 12, 1]);
-    const y = tf.tensor1d(Array.from({ length: 8 }, () => Math.floor(rand() * 10)), "int32");
+    const x = tf.tensor4d(
+      new Float32Array(8 * 12 * 12).map(() => rand()),
+      [8, 12, 12, 1],
+    );
+    const y = tf.tensor1d(
+      Array.from({ length: 8 }, () => Math.floor(rand() * 10)),
+      "int32",
+    );
     losses.push(layersTrainStep(model, optimizer, x, y));
     tf.dispose([x, y]);
   }

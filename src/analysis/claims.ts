@@ -58,7 +58,8 @@ export function seedIntervals(records: RunRecord[], label: string, value: (r: Ru
 /** quantity(a) − quantity(b) over the checkpoints (seed, budget) both ran on; `b` may pick the partner by seed. */
 export function pairedDifference(records: RunRecord[], a: string, b: string | ((seed: number) => RunRecord | undefined), quantity: Quantity): PairedDifference {
   const ok = records.filter((r) => r.status === "ok" && r.metrics);
-  const partner = typeof b === "function" ? (r: RunRecord) => b(r.seed) : (r: RunRecord) => ok.find((o) => o.label === b && o.seed === r.seed && o.budget === r.budget);
+  const partner =
+    typeof b === "function" ? (r: RunRecord) => b(r.seed) : (r: RunRecord) => ok.find((o) => o.label === b && o.seed === r.seed && o.budget === r.budget);
   return seedIntervals(records, a, (r) => {
     const other = partner(r);
     return other ? quantity(r) - quantity(other) : undefined;
@@ -149,52 +150,99 @@ export function paperClaims(records: RunRecord[], opts: ClaimOptions = {}): Clai
     const d = pairedDifference(records, subject, other, quantity);
     const fmt = what.includes("points") ? points : plain;
     rows.push({
-      claim, test, measured: describe(d.pooled, fmt), verdict: verdictOf(d.pooled, "above"),
-      perBudget: d.perBudget.map((b) => `${b.budget}: ${describe(b, fmt)}`).join("; "), scope,
+      claim,
+      test,
+      measured: describe(d.pooled, fmt),
+      verdict: verdictOf(d.pooled, "above"),
+      perBudget: d.perBudget.map((b) => `${b.budget}: ${describe(b, fmt)}`).join("; "),
+      scope,
     });
   };
 
   compare("more accurate than simple (magnitude) pruning, each at its own sparsity", "magnitude", accuracy, "test accuracy in points");
-  compare("sparser than simple (magnitude) pruning", "magnitude", sparsity, "sparsity in points",
-    " (FW's rounding keeps at most the k weights magnitude keeps, so this half holds by construction unless FW keeps all k)");
-  compare("more accurate than magnitude pruning at the same sparsity", `magnitude-matched-${subject}`, accuracy, "test accuracy in points",
-    ` (magnitude pruned to exactly ${subject}'s achieved sparsity, same checkpoint, same retraining)`);
+  compare(
+    "sparser than simple (magnitude) pruning",
+    "magnitude",
+    sparsity,
+    "sparsity in points",
+    " (FW's rounding keeps at most the k weights magnitude keeps, so this half holds by construction unless FW keeps all k)",
+  );
+  compare(
+    "more accurate than magnitude pruning at the same sparsity",
+    `magnitude-matched-${subject}`,
+    accuracy,
+    "test accuracy in points",
+    ` (magnitude pruned to exactly ${subject}'s achieved sparsity, same checkpoint, same retraining)`,
+  );
   compare("more accurate than plain Frank-Wolfe", "fw", accuracy, "test accuracy in points");
   compare("sparser than plain Frank-Wolfe", "fw", sparsity, "sparsity in points");
   compare("more accurate than the dense model", "dense", accuracy, "test accuracy in points", " (the checkpoint itself)");
-  compare("more accurate than the dense model given the same extra epochs", "dense-retrained", accuracy, "test accuracy in points",
-    " (the checkpoint trained the retraining epochs, unpruned)");
-  compare("more accurate than the dense model given the same compute", "dense-compute-matched", accuracy, "test accuracy in points",
-    ` (the checkpoint trained as many extra samples as ${subject} consumed: its FW minibatches and its retraining)`);
+  compare(
+    "more accurate than the dense model given the same extra epochs",
+    "dense-retrained",
+    accuracy,
+    "test accuracy in points",
+    " (the checkpoint trained the retraining epochs, unpruned)",
+  );
+  compare(
+    "more accurate than the dense model given the same compute",
+    "dense-compute-matched",
+    accuracy,
+    "test accuracy in points",
+    ` (the checkpoint trained as many extra samples as ${subject} consumed: its FW minibatches and its retraining)`,
+  );
 
   // Less pre-training suffices: the subject at budgets 1–2 against the best dense checkpoint of the same seed.
   const early = `${subject} at budget 1–2 − the best dense checkpoint of the same seed (any budget): test accuracy in points; holds if the 95% interval is above −${(100 * earlyTol).toFixed(1)}`;
   if (!labels.has(subject) || !labels.has("dense")) {
-    rows.push({ claim: "good accuracy already after 1–2 pre-training epochs", test: early, measured: "no dense or subject runs", verdict: "not measured", perBudget: "", scope });
-  } else {
-    const best = (seed: number) => records.filter((r) => r.status === "ok" && r.label === "dense" && r.seed === seed).sort((x, y) => accuracy(y) - accuracy(x))[0];
-    const d = pairedDifference(records.filter((r) => r.label !== subject || r.budget <= 2), subject, best, accuracy);
     rows.push({
-      claim: "good accuracy already after 1–2 pre-training epochs", test: early, measured: describe(d.pooled, points),
-      verdict: verdictOf(d.pooled, "above", -earlyTol), perBudget: d.perBudget.map((b) => `${b.budget}: ${describe(b, points)}`).join("; "), scope,
+      claim: "good accuracy already after 1–2 pre-training epochs",
+      test: early,
+      measured: "no dense or subject runs",
+      verdict: "not measured",
+      perBudget: "",
+      scope,
+    });
+  } else {
+    const best = (seed: number) =>
+      records.filter((r) => r.status === "ok" && r.label === "dense" && r.seed === seed).sort((x, y) => accuracy(y) - accuracy(x))[0];
+    const d = pairedDifference(
+      records.filter((r) => r.label !== subject || r.budget <= 2),
+      subject,
+      best,
+      accuracy,
+    );
+    rows.push({
+      claim: "good accuracy already after 1–2 pre-training epochs",
+      test: early,
+      measured: describe(d.pooled, points),
+      verdict: verdictOf(d.pooled, "above", -earlyTol),
+      perBudget: d.perBudget.map((b) => `${b.budget}: ${describe(b, points)}`).join("; "),
+      scope,
     });
   }
 
   // Minimal inference-time overhead: each run times its model interleaved with its dense checkpoint (and, in records
   // that have it, the same model through fwprune's sparse kernels, in the same rounds).
-  const ratioTest = `${subject}'s inference time / its dense checkpoint's (timed interleaved in the same run), minus 1; holds if the 95% interval is below ${overheadTol.toFixed(2)}` +
+  const ratioTest =
+    `${subject}'s inference time / its dense checkpoint's (timed interleaved in the same run), minus 1; holds if the 95% interval is below ${overheadTol.toFixed(2)}` +
     "; beside it, the speed-up through fwprune's sparse kernels (dense checkpoint's time / the sparse model's, same rounds) and the FLOP bound";
   if (!labels.has(subject)) {
     rows.push({ claim: "minimal inference-time overhead", test: ratioTest, measured: "no subject runs", verdict: "not measured", perBudget: "", scope });
   } else {
     const d = seedIntervals(records, subject, (r) => r.metrics!.inferenceMedianSeconds / r.metrics!.inferenceDenseMedianSeconds - 1);
     const sparse = sparseSpeedup(records, subject);
-    const sparseText = sparse.pairs === 0
-      ? "; sparse kernels: not measured (these records predate them)"
-      : `; through the sparse kernels ${describe(sparse.pooled, times)} faster than the dense checkpoint (FLOP bound ${times(flopBound(records, subject))}; ${sparse.pairs} run${sparse.pairs === 1 ? "" : "s"})`;
+    const sparseText =
+      sparse.pairs === 0
+        ? "; sparse kernels: not measured (these records predate them)"
+        : `; through the sparse kernels ${describe(sparse.pooled, times)} faster than the dense checkpoint (FLOP bound ${times(flopBound(records, subject))}; ${sparse.pairs} run${sparse.pairs === 1 ? "" : "s"})`;
     rows.push({
-      claim: "minimal inference-time overhead", test: ratioTest, measured: describe(d.pooled, plain) + sparseText, verdict: verdictOf(d.pooled, "below", overheadTol),
-      perBudget: d.perBudget.map((b) => `${b.budget}: ${describe(b, plain)}`).join("; ") +
+      claim: "minimal inference-time overhead",
+      test: ratioTest,
+      measured: describe(d.pooled, plain) + sparseText,
+      verdict: verdictOf(d.pooled, "below", overheadTol),
+      perBudget:
+        d.perBudget.map((b) => `${b.budget}: ${describe(b, plain)}`).join("; ") +
         (sparse.pairs === 0 ? "" : `; sparse speed-up ${sparse.perBudget.map((b) => `${b.budget}: ${describe(b, times)}`).join("; ")}`),
       scope,
     });
@@ -232,8 +280,18 @@ export interface PairedComparison {
 /** Each of `variants` (default: every other label among the records) minus `against`, as paired differences (see the top). */
 export function compareAgainst(records: RunRecord[], against: string, variants?: string[]): PairedComparison[] {
   const labels = variants ?? [...new Set(records.map((r) => r.label))].filter((l) => l !== against);
-  const targets = [...new Set(records.filter((r) => r.label === against || labels.includes(r.label)).map((r) => r.sparsityTarget).filter((t) => t !== null))];
-  if (targets.length > 1) throw new Error(`compareAgainst: the runs have several targets (${targets.join(", ")}); runs are paired by checkpoint at one target: compare one target's runs at a time`);
+  const targets = [
+    ...new Set(
+      records
+        .filter((r) => r.label === against || labels.includes(r.label))
+        .map((r) => r.sparsityTarget)
+        .filter((t) => t !== null),
+    ),
+  ];
+  if (targets.length > 1)
+    throw new Error(
+      `compareAgainst: the runs have several targets (${targets.join(", ")}); runs are paired by checkpoint at one target: compare one target's runs at a time`,
+    );
   return labels.map((variant) => {
     const accuracy = pairedDifference(records, variant, against, (r) => r.metrics!.testAccuracy);
     const sparsity = pairedDifference(records, variant, against, (r) => r.metrics!.sparsity);
@@ -248,8 +306,18 @@ export type ComparisonRow = { variant: string; against: string; claim: string; b
 export function comparisonRows(comparisons: PairedComparison[]): ComparisonRow[] {
   const rows: ComparisonRow[] = [];
   for (const c of comparisons) {
-    for (const [claim, d] of [["more accurate (test accuracy, points)", c.accuracy], ["sparser (sparsity, points)", c.sparsity]] as const) {
-      const row = (budget: string, iv: Interval) => ({ variant: c.variant, against: c.against, claim, budget, measured: describe(iv, points), verdict: verdictOf(iv, "above") });
+    for (const [claim, d] of [
+      ["more accurate (test accuracy, points)", c.accuracy],
+      ["sparser (sparsity, points)", c.sparsity],
+    ] as const) {
+      const row = (budget: string, iv: Interval) => ({
+        variant: c.variant,
+        against: c.against,
+        claim,
+        budget,
+        measured: describe(iv, points),
+        verdict: verdictOf(iv, "above"),
+      });
       rows.push(row("pooled", d.pooled), ...d.perBudget.map((b) => row(String(b.budget), b)));
     }
   }

@@ -71,7 +71,9 @@ export function getDataset(name: string): DatasetKind {
 /** Limits above a split's known size, as `problems` reports them. */
 export function limitProblems(spec: SplitLimits, trainCount: number, testCount: number): [string, string][] {
   const out: [string, string][] = [];
-  if (spec.limitTrain !== undefined && spec.limitTrain > trainCount) out.push(["limitTrain", `the training split holds ${trainCount} images; expected at most ${trainCount}`]);
-  if (spec.limitTest !== undefined && spec.limitTest > testCount) out.push(["limitTest", `the test split holds ${testCount} images; expected at most ${testCount}`]);
+  if (spec.limitTrain !== undefined && spec.limitTrain > trainCount)
+    out.push(["limitTrain", `the training split holds ${trainCount} images; expected at most ${trainCount}`]);
+  if (spec.limitTest !== undefined && spec.limitTest > testCount)
+    out.push(["limitTest", `the test split holds ${testCount} images; expected at most ${testCount}`]);
   return out;
 }

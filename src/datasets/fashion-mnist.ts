@@ -27,9 +27,10 @@ export const fashionMnist = registerDataset<FashionMnistSpec>({
   load: (spec) => {
     const problem = describeIdxFolderProblem(spec.dir ?? FASHION_MNIST_DEBIAN_DIR);
     if (problem) {
-      const hint = spec.dir === undefined
-        ? `install Debian's package with: sudo apt-get install dataset-fashion-mnist (it puts the files in ${FASHION_MNIST_DEBIAN_DIR}), or give { name: "fashion-mnist", dir: "<folder with the four IDX files>" }`
-        : `put the four Fashion-MNIST IDX files there, or leave dir out to use ${FASHION_MNIST_DEBIAN_DIR} (sudo apt-get install dataset-fashion-mnist)`;
+      const hint =
+        spec.dir === undefined
+          ? `install Debian's package with: sudo apt-get install dataset-fashion-mnist (it puts the files in ${FASHION_MNIST_DEBIAN_DIR}), or give { name: "fashion-mnist", dir: "<folder with the four IDX files>" }`
+          : `put the four Fashion-MNIST IDX files there, or leave dir out to use ${FASHION_MNIST_DEBIAN_DIR} (sudo apt-get install dataset-fashion-mnist)`;
       throw new Error(`dataset "fashion-mnist": ${problem}; ${hint}`);
     }
     return loadIdxFolder(spec.dir ?? FASHION_MNIST_DEBIAN_DIR, "fashion-mnist", { shape: MNIST_SHAPE, classes: MNIST_CLASSES });

@@ -16,19 +16,21 @@ export const MAX_FOLDER_VALUES = 2 ** 28;
 const IMAGE_EXTENSIONS = [".png", ".jpg", ".jpeg"];
 
 const side = z.number().int().positive().max(4096);
-export const ImageFolderSchema = z.object({
-  name: z.literal("image-folder"),
-  dir: z.string().min(1),
-  /** [H, W, C] the images are converted to (C: 1 grayscale, 3 RGB): the model's input shape. */
-  shape: z.tuple([side, side, z.union([z.literal(1), z.literal(3)])]),
-  /** "bilinear": images of another size are resized; "none": they are refused. */
-  resize: z.enum(["bilinear", "none"]).optional(),
-  /** The fraction of each class held out for testing (default 0.2). */
-  testFraction: z.number().gt(0).lt(1).optional(),
-  /** Seeds which images are held out, and the order of both splits (default 0). */
-  seed: z.number().int().optional(),
-  ...limitFields,
-}).strict();
+export const ImageFolderSchema = z
+  .object({
+    name: z.literal("image-folder"),
+    dir: z.string().min(1),
+    /** [H, W, C] the images are converted to (C: 1 grayscale, 3 RGB): the model's input shape. */
+    shape: z.tuple([side, side, z.union([z.literal(1), z.literal(3)])]),
+    /** "bilinear": images of another size are resized; "none": they are refused. */
+    resize: z.enum(["bilinear", "none"]).optional(),
+    /** The fraction of each class held out for testing (default 0.2). */
+    testFraction: z.number().gt(0).lt(1).optional(),
+    /** Seeds which images are held out, and the order of both splits (default 0). */
+    seed: z.number().int().optional(),
+    ...limitFields,
+  })
+  .strict();
 export type ImageFolderSpec = z.infer<typeof ImageFolderSchema>;
 
 const DEFAULTS = { resize: "bilinear" as const, testFraction: 0.2, seed: 0 };
@@ -67,8 +69,10 @@ export interface ImageFile {
 /** The classes (sub-folder names, sorted; hidden ones skipped) and every image file under each, sorted by path. */
 export function listImageFolder(dir: string): { classNames: string[]; files: ImageFile[] } {
   const expected = "expected a folder with one sub-folder per class, each holding PNG or JPEG files (.png, .jpg, .jpeg)";
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new Error(`image folder ${JSON.stringify(dir)} does not exist or is not a folder; ${expected}`);
-  const classNames = fs.readdirSync(dir, { withFileTypes: true })
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory())
+    throw new Error(`image folder ${JSON.stringify(dir)} does not exist or is not a folder; ${expected}`);
+  const classNames = fs
+    .readdirSync(dir, { withFileTypes: true })
     .filter((e) => !e.name.startsWith(".") && (e.isDirectory() || (e.isSymbolicLink() && fs.statSync(path.join(dir, e.name)).isDirectory())))
     .map((e) => e.name)
     .sort();
@@ -78,7 +82,8 @@ export function listImageFolder(dir: string): { classNames: string[]; files: Ima
     const found = imagesUnder(path.join(dir, name));
     if (found.length === 0) throw new Error(`image folder ${JSON.stringify(dir)}: class folder ${JSON.stringify(name)} holds no PNG or JPEG file; ${expected}`);
     for (const file of found) files.push({ file, label });
-    if (files.length > MAX_IMAGE_FILES) throw new Error(`image folder ${JSON.stringify(dir)} holds more than ${MAX_IMAGE_FILES} image files; expected at most ${MAX_IMAGE_FILES}`);
+    if (files.length > MAX_IMAGE_FILES)
+      throw new Error(`image folder ${JSON.stringify(dir)} holds more than ${MAX_IMAGE_FILES} image files; expected at most ${MAX_IMAGE_FILES}`);
   });
   return { classNames, files };
 }
@@ -121,14 +126,18 @@ export function splitImageFolder(listing: { files: ImageFile[] }, spec: { testFr
 
 function checkFolderSize(count: number, shape: ImageShape, dir: string): void {
   if (count * pixelsPerImage(shape) > MAX_FOLDER_VALUES) {
-    throw new Error(`image folder ${JSON.stringify(dir)}: ${count} images of ${formatShape(shape)} are ${count * pixelsPerImage(shape)} numbers; expected at most ${MAX_FOLDER_VALUES} (1 GiB): use fewer or smaller images`);
+    throw new Error(
+      `image folder ${JSON.stringify(dir)}: ${count} images of ${formatShape(shape)} are ${count * pixelsPerImage(shape)} numbers; expected at most ${MAX_FOLDER_VALUES} (1 GiB): use fewer or smaller images`,
+    );
   }
 }
 
 export function loadImageFolder(spec: ImageFolderSpec, progress?: LoadProgress): Dataset {
   const parsed = ImageFolderSchema.safeParse(spec);
   if (!parsed.success) {
-    throw new Error(`dataset spec "image-folder": ${parsed.error.issues.map((i) => `${i.path.join(".") || "(spec)"}: ${i.message}`).join("; ")} (shape is [H, W, C] with C 1 or 3: the model's input)`);
+    throw new Error(
+      `dataset spec "image-folder": ${parsed.error.issues.map((i) => `${i.path.join(".") || "(spec)"}: ${i.message}`).join("; ")} (shape is [H, W, C] with C 1 or 3: the model's input)`,
+    );
   }
   const shape = spec.shape as ImageShape;
   const listing = listImageFolder(spec.dir);
@@ -139,7 +148,10 @@ export function loadImageFolder(spec: ImageFolderSpec, progress?: LoadProgress):
   const read = new Map<string, string>();
   const train = readImages(split.train, shape, resize, (done) => progress?.(done, listing.files.length), read);
   const test = readImages(split.test, shape, resize, (done) => progress?.(split.train.length + done, listing.files.length), read);
-  const digest = combineDigests(listing.files.map((f): [string, string] => [f.file, read.get(f.file) ?? sha256(fs.readFileSync(f.file))]), spec.dir);
+  const digest = combineDigests(
+    listing.files.map((f): [string, string] => [f.file, read.get(f.file) ?? sha256(fs.readFileSync(f.file))]),
+    spec.dir,
+  );
   return {
     name: `image-folder:${spec.dir}`,
     train: { ...train, digest },
@@ -150,7 +162,13 @@ export function loadImageFolder(spec: ImageFolderSpec, progress?: LoadProgress):
 }
 
 /** The files decoded, converted to `shape`'s channels, resized to its H×W (or refused), in [0,1]. */
-export function readImages(files: ImageFile[], shape: ImageShape, resize: "bilinear" | "none", progress?: (done: number) => void, read?: Map<string, string>): Split {
+export function readImages(
+  files: ImageFile[],
+  shape: ImageShape,
+  resize: "bilinear" | "none",
+  progress?: (done: number) => void,
+  read?: Map<string, string>,
+): Split {
   const [height, width, channels] = shape;
   const size = pixelsPerImage(shape);
   const images = new Float32Array(files.length * size);
@@ -162,7 +180,9 @@ export function readImages(files: ImageFile[], shape: ImageShape, resize: "bilin
     read?.set(file, sha256(content));
     const decoded = decodeImage(content, file);
     if (resize === "none" && (decoded.height !== height || decoded.width !== width)) {
-      throw new Error(`${file}: the image is ${decoded.height}×${decoded.width} (H×W), expected ${height}×${width} (the model's input); resizing is off (resize: "none"): resize the images, or set resize: "bilinear"`);
+      throw new Error(
+        `${file}: the image is ${decoded.height}×${decoded.width} (H×W), expected ${height}×${width} (the model's input); resizing is off (resize: "none"): resize the images, or set resize: "bilinear"`,
+      );
     }
     const image = resizeBilinear(toChannels(decoded, channels as 1 | 3), height, width);
     images.set(image.data, i * size);

@@ -51,7 +51,8 @@ export function decodeImage(bytes: Uint8Array, file: string): RgbaImage {
       return { width: image.width, height: image.height, data: image.data };
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      if (/maxResolutionInMP/.test(message)) throw new Error(`${file}: the image is larger than ${MAX_IMAGE_PIXELS} pixels (4096×4096); expected a smaller one (${message})`);
+      if (/maxResolutionInMP/.test(message))
+        throw new Error(`${file}: the image is larger than ${MAX_IMAGE_PIXELS} pixels (4096×4096); expected a smaller one (${message})`);
       throw fail(`JPEG: ${message}`);
     }
   }

@@ -31,16 +31,24 @@ export type DatasetSpec = MnistEmbeddedSpec | MnistSpec | FashionMnistSpec | Idx
  * `name` when parsed, so a dataset registered after this module loaded is accepted too).
  */
 export function datasetSchema(): z.ZodType<DatasetSpec, z.ZodTypeDef, DatasetSpec> {
-  return z.object({ name: z.string() }).passthrough().transform((value, ctx) => {
-    if (!datasetNames().includes(value.name)) {
-      ctx.addIssue({ code: "custom", path: ["name"], message: `no dataset is called ${JSON.stringify(value.name)}; expected one of ${datasetNames().join(", ")}`, fatal: true });
+  return z
+    .object({ name: z.string() })
+    .passthrough()
+    .transform((value, ctx) => {
+      if (!datasetNames().includes(value.name)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["name"],
+          message: `no dataset is called ${JSON.stringify(value.name)}; expected one of ${datasetNames().join(", ")}`,
+          fatal: true,
+        });
+        return z.NEVER;
+      }
+      const parsed = getDataset(value.name).schema.safeParse(value);
+      if (parsed.success) return parsed.data as DatasetSpec;
+      for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, fatal: true } as z.IssueData);
       return z.NEVER;
-    }
-    const parsed = getDataset(value.name).schema.safeParse(value);
-    if (parsed.success) return parsed.data as DatasetSpec;
-    for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, fatal: true } as z.IssueData);
-    return z.NEVER;
-  }) as unknown as z.ZodType<DatasetSpec, z.ZodTypeDef, DatasetSpec>;
+    }) as unknown as z.ZodType<DatasetSpec, z.ZodTypeDef, DatasetSpec>;
 }
 
 const kindOf = (spec: { name: string }): DatasetKind => getDataset(spec.name);
@@ -60,7 +68,8 @@ const loaded = new Map<string, Dataset>();
 export function datasetFor(spec: DatasetSpec, expected: { train?: string; test?: string } = {}, progress?: LoadProgress): Dataset {
   const id = JSON.stringify(Object.entries(spec).sort(([a], [b]) => a.localeCompare(b)));
   let ds = loaded.get(id);
-  const stale = ds && ((expected.train !== undefined && ds.train.digest !== expected.train) || (expected.test !== undefined && ds.test.digest !== expected.test));
+  const stale =
+    ds && ((expected.train !== undefined && ds.train.digest !== expected.train) || (expected.test !== undefined && ds.test.digest !== expected.test));
   if (!ds || stale) {
     ds = loadDataset(spec, progress);
     loaded.set(id, ds);
@@ -142,16 +151,24 @@ export function resolveDataArgument(value: string, model: ModelIO): DatasetSpec 
       try {
         listImageFolder(dir);
       } catch (err) {
-        throw new Error(`${what}: the folder holds neither the four IDX files (${Object.values(IDX_FILES).join(", ")}, each may end in .gz) nor an image folder (${(err as Error).message})`);
+        throw new Error(
+          `${what}: the folder holds neither the four IDX files (${Object.values(IDX_FILES).join(", ")}, each may end in .gz) nor an image folder (${(err as Error).message})`,
+        );
       }
       const [h, w, c] = model.inputShape;
       if (model.inputShape.length !== 3 || (c !== 1 && c !== 3)) {
-        throw new Error(`${what}: an image folder feeds a model whose input is H×W×1 (grayscale) or H×W×3 (RGB); the model's input is ${formatShape(model.inputShape)}`);
+        throw new Error(
+          `${what}: an image folder feeds a model whose input is H×W×1 (grayscale) or H×W×3 (RGB); the model's input is ${formatShape(model.inputShape)}`,
+        );
       }
       spec = { name: "image-folder", dir, shape: [h, w, c] };
     }
   } else {
-    throw new Error(`${what}: no dataset of that name and no such folder; expected one of ${datasetNames().filter((n) => (BUILT_IN_NAMES as readonly string[]).includes(n)).join(", ")}, or a folder (the four IDX files, or one sub-folder per class of PNG/JPEG images)`);
+    throw new Error(
+      `${what}: no dataset of that name and no such folder; expected one of ${datasetNames()
+        .filter((n) => (BUILT_IN_NAMES as readonly string[]).includes(n))
+        .join(", ")}, or a folder (the four IDX files, or one sub-folder per class of PNG/JPEG images)`,
+    );
   }
   checkDataFitsModel(spec, model, what);
   return spec;

@@ -12,13 +12,15 @@ export const EMBEDDED_MNIST_COUNT = 10000;
 export const MNIST_SHAPE: ImageShape = [28, 28, 1];
 export const MNIST_CLASSES = 10;
 
-export const MnistEmbeddedSchema = z.object({
-  name: z.literal("mnist-embedded"),
-  trainSize: z.number().int().nonnegative().optional(),
-  testSize: z.number().int().nonnegative().optional(),
-  seed: z.number().int().optional(),
-  ...limitFields,
-}).strict();
+export const MnistEmbeddedSchema = z
+  .object({
+    name: z.literal("mnist-embedded"),
+    trainSize: z.number().int().nonnegative().optional(),
+    testSize: z.number().int().nonnegative().optional(),
+    seed: z.number().int().optional(),
+    ...limitFields,
+  })
+  .strict();
 export type MnistEmbeddedSpec = z.infer<typeof MnistEmbeddedSchema>;
 
 const DEFAULTS = { trainSize: 8000, testSize: 2000, seed: 0 };
@@ -33,13 +35,21 @@ export const mnistEmbedded = registerDataset<MnistEmbeddedSpec>({
   shape: () => MNIST_SHAPE,
   classes: () => MNIST_CLASSES,
   files: () => {
-    const all = fs.readdirSync(digitsDir()).filter((f) => f.endsWith(".json")).sort().map((f) => path.join(digitsDir(), f));
+    const all = fs
+      .readdirSync(digitsDir())
+      .filter((f) => f.endsWith(".json"))
+      .sort()
+      .map((f) => path.join(digitsDir(), f));
     return { train: all, test: all };
   },
   problems: (spec) => {
     const { trainSize, testSize } = { ...DEFAULTS, ...spec };
     const out: [string, string][] = [];
-    if (trainSize + testSize > EMBEDDED_MNIST_COUNT) out.push(["trainSize", `trainSize + testSize = ${trainSize + testSize}, but the embedded set holds ${EMBEDDED_MNIST_COUNT} digits; expected at most ${EMBEDDED_MNIST_COUNT} (or dataset "mnist" for 60,000/10,000)`]);
+    if (trainSize + testSize > EMBEDDED_MNIST_COUNT)
+      out.push([
+        "trainSize",
+        `trainSize + testSize = ${trainSize + testSize}, but the embedded set holds ${EMBEDDED_MNIST_COUNT} digits; expected at most ${EMBEDDED_MNIST_COUNT} (or dataset "mnist" for 60,000/10,000)`,
+      ]);
     return [...out, ...limitProblems(spec, trainSize, testSize)];
   },
   load: (spec) => {
@@ -56,7 +66,10 @@ function digitsDir(): string {
 
 /** Which of the 10,000 embedded digits (in digit-file order 0.json..9.json) go to train and to test. */
 export function embeddedSplitIndices(trainSize: number, testSize: number, seed: number): { train: Int32Array; test: Int32Array } {
-  for (const [field, value] of [["trainSize", trainSize], ["testSize", testSize]] as const) {
+  for (const [field, value] of [
+    ["trainSize", trainSize],
+    ["testSize", testSize],
+  ] as const) {
     if (!Number.isInteger(value) || value < 0) {
       throw new Error(`dataset spec "mnist-embedded": ${field} must be a non-negative integer, got ${JSON.stringify(value)}`);
     }
@@ -87,7 +100,9 @@ export function readEmbeddedMnist(): Split {
     read.push([file, sha256(bytes)]);
     const data = (JSON.parse(bytes.toString("utf8")) as { data?: unknown }).data;
     if (!Array.isArray(data) || data.length % size !== 0) {
-      throw new Error(`${file}: expected field "data" to be an array of a multiple of ${size} pixels, got length ${Array.isArray(data) ? data.length : typeof data}`);
+      throw new Error(
+        `${file}: expected field "data" to be an array of a multiple of ${size} pixels, got length ${Array.isArray(data) ? data.length : typeof data}`,
+      );
     }
     const n = data.length / size;
     if (count + n > EMBEDDED_MNIST_COUNT) {

@@ -17,7 +17,9 @@ type DemoHandle = { bench(opts: { batches?: number[]; rounds?: number }): Promis
  * Debian's Chromium, headless, with a fresh profile (removed on close), through playwright-core. `onConsole` sees
  * every console message and page error of every page.
  */
-export async function launchChromium(onConsole: (type: string, text: string) => void = () => {}): Promise<{ context: BrowserContext; close: () => Promise<void> }> {
+export async function launchChromium(
+  onConsole: (type: string, text: string) => void = () => {},
+): Promise<{ context: BrowserContext; close: () => Promise<void> }> {
   if (!fs.existsSync(CHROMIUM_PATH)) throw new Error(`Chromium not found at ${CHROMIUM_PATH} (set FWPRUNE_CHROMIUM, or apt-get install chromium)`);
   const { chromium } = await import("playwright-core");
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-chromium-"));
@@ -43,9 +45,15 @@ export async function launchChromium(onConsole: (type: string, text: string) => 
 }
 
 /** The demo page's benchmark in headless Chromium: tfjs-wasm dense vs the fwprune runtime, measured in the page. */
-export async function runBrowserBench(opts: { dataDir: string; batches?: number[]; rounds?: number; onStatus?: (message: string) => void }): Promise<BrowserBenchLine[]> {
+export async function runBrowserBench(opts: {
+  dataDir: string;
+  batches?: number[];
+  rounds?: number;
+  onStatus?: (message: string) => void;
+}): Promise<BrowserBenchLine[]> {
   for (const b of opts.batches ?? []) if (!Number.isInteger(b) || b < 1 || b > 1000) throw new Error(`--batches: expected integers in 1..1000, got ${b}`);
-  if (opts.rounds !== undefined && (!Number.isInteger(opts.rounds) || opts.rounds < 3)) throw new Error(`--rounds: expected an integer ≥ 3, got ${opts.rounds}`);
+  if (opts.rounds !== undefined && (!Number.isInteger(opts.rounds) || opts.rounds < 3))
+    throw new Error(`--rounds: expected an integer ≥ 3, got ${opts.rounds}`);
   const server = await startDemoServer({ port: 0, dataDir: opts.dataDir, onStatus: opts.onStatus });
   const errors: string[] = [];
   try {
@@ -56,10 +64,13 @@ export async function runBrowserBench(opts: { dataDir: string; batches?: number[
       const page = await browser.context.newPage();
       opts.onStatus?.(`timing in Chromium at ${server.url}`);
       await page.goto(server.url);
-      const lines = await page.evaluate(async (o) => {
-        const demo = await (globalThis as unknown as { fwpruneDemo: Promise<DemoHandle> }).fwpruneDemo;
-        return demo.bench(o);
-      }, { batches: opts.batches, rounds: opts.rounds });
+      const lines = await page.evaluate(
+        async (o) => {
+          const demo = await (globalThis as unknown as { fwpruneDemo: Promise<DemoHandle> }).fwpruneDemo;
+          return demo.bench(o);
+        },
+        { batches: opts.batches, rounds: opts.rounds },
+      );
       if (errors.length) throw new Error(`the page reported errors: ${errors.join("; ")}`);
       return lines;
     } finally {
@@ -82,7 +93,9 @@ export function formatBrowserBenchLine(l: BrowserBenchLine): string {
 export function registerDemoCommand(program: Command): void {
   program
     .command("demo")
-    .description("serve the demo page on 127.0.0.1: the pruned paper CNN through the fwprune runtime in the browser, tfjs beside it (exports the model first if it is missing)")
+    .description(
+      "serve the demo page on 127.0.0.1: the pruned paper CNN through the fwprune runtime in the browser, tfjs beside it (exports the model first if it is missing)",
+    )
     .option("--port <n>", "port to listen on (0: any free port)", "8765")
     .option("--no-open", "do not open a browser")
     .option("--data-dir <dir>", "where the quick preset's checkpoint and the demo export are cached (default: the data folder)")

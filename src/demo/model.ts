@@ -18,7 +18,6 @@ export const DEMO_SPARSITY = 0.95;
 export const DEMO_BUDGET = 2;
 export const DEMO_DIGITS = 1000;
 
-
 export const DEMO_FILES = ["model.json", "weights.bin", "model.fwsparse", "digits.f32"] as const;
 
 export function demoFolder(dataDir: string): string {

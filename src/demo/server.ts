@@ -13,7 +13,10 @@ const TFJS_WASM_DIR = path.dirname(require.resolve("@tensorflow/tfjs-backend-was
 const TFJS_WASM_FILES = ["tfjs-backend-wasm.wasm", "tfjs-backend-wasm-simd.wasm", "tfjs-backend-wasm-threaded-simd.wasm"];
 
 const TYPES: Record<string, string> = {
-  ".html": "text/html; charset=utf-8", ".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json",
+  ".html": "text/html; charset=utf-8",
+  ".mjs": "text/javascript",
+  ".wasm": "application/wasm",
+  ".json": "application/json",
 };
 
 export interface DemoServer {
@@ -72,16 +75,19 @@ export async function startDemoServer(opts: { port: number; dataDir: string; onS
     });
   });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", (err: NodeJS.ErrnoException) => reject(err.code === "EADDRINUSE" ? new Error(`--port: ${opts.port} is in use; pick another (0: any free port)`) : err));
+    server.once("error", (err: NodeJS.ErrnoException) =>
+      reject(err.code === "EADDRINUSE" ? new Error(`--port: ${opts.port} is in use; pick another (0: any free port)`) : err),
+    );
     server.listen(opts.port, "127.0.0.1", resolve);
   });
   const { port } = server.address() as net.AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/`,
     info: served,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

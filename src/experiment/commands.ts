@@ -32,16 +32,26 @@ export function progressReporter(enabled: boolean): { update: (p: SweepProgress)
   }
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const cliProgress = require("cli-progress") as typeof import("cli-progress");
-  const bar = new cliProgress.SingleBar({
-    format: "{bar} {value}/{total} steps | runs {runs} | ETA {eta_formatted} | {current}",
-    stream: process.stderr,
-    hideCursor: true,
-    etaBuffer: 20,
-  }, cliProgress.Presets.shades_classic);
+  const bar = new cliProgress.SingleBar(
+    {
+      format: "{bar} {value}/{total} steps | runs {runs} | ETA {eta_formatted} | {current}",
+      stream: process.stderr,
+      hideCursor: true,
+      etaBuffer: 20,
+    },
+    cliProgress.Presets.shades_classic,
+  );
   let started = false;
   return {
     update(p) {
-      const payload = { runs: `${p.runsDone}/${p.runsTotal}`, current: p.current.filter((c) => c !== "idle").join(" ; ").slice(0, 100) || "-" };
+      const payload = {
+        runs: `${p.runsDone}/${p.runsTotal}`,
+        current:
+          p.current
+            .filter((c) => c !== "idle")
+            .join(" ; ")
+            .slice(0, 100) || "-",
+      };
       if (!started) {
         bar.start(p.total, p.done, payload);
         started = true;
@@ -95,7 +105,7 @@ export function registerExperimentCommands(program: Command): void {
 
   program
     .command("datasets")
-    .description("list the datasets a config can name (its \"dataset\" field), with their fields and defaults")
+    .description('list the datasets a config can name (its "dataset" field), with their fields and defaults')
     .action(() => {
       for (const name of datasetNames()) {
         const kind = getDataset(name);
@@ -153,16 +163,22 @@ export function registerExperimentCommands(program: Command): void {
     .option("--csv <file>", "write the aggregated table as CSV")
     .option("--list-missing", "list every missing run (default: the first 20)")
     .option("--fail-if-missing", "exit with status 1 when a run is missing, failed, or its record corrupt (scripts: the Slurm report job)")
-    .option("--against <name>", "also print every other method (or named variant) of the config minus this one, paired by checkpoint: accuracy and sparsity differences per budget and pooled, 95% intervals, verdicts")
+    .option(
+      "--against <name>",
+      "also print every other method (or named variant) of the config minus this one, paired by checkpoint: accuracy and sparsity differences per budget and pooled, 95% intervals, verdicts",
+    )
     .action((opts: { preset: string; dataDir?: string; shard?: string; csv?: string; listMissing?: boolean; failIfMissing?: boolean; against?: string }) => {
       const config = loadConfig(opts.preset);
       if (opts.against !== undefined && !config.methods.some((m) => m.name === opts.against)) {
-        throw new Error(`--against: ${JSON.stringify(opts.against)} is not a method of config "${config.name}"; expected one of ${config.methods.map((m) => m.name).join(", ")}`);
+        throw new Error(
+          `--against: ${JSON.stringify(opts.against)} is not a method of config "${config.name}"; expected one of ${config.methods.map((m) => m.name).join(", ")}`,
+        );
       }
       const dataDir = dataDirFromFlag(opts.dataDir);
       const methodOrder = new Map(config.methods.map((m, i) => [m.name, i]));
-      const runs = shardRuns(planRuns(config), opts.shard === undefined ? undefined : parseShard(opts.shard))
-        .sort((a, b) => (methodOrder.get(a.label) ?? 0) - (methodOrder.get(b.label) ?? 0) || a.budget - b.budget || a.seed - b.seed);
+      const runs = shardRuns(planRuns(config), opts.shard === undefined ? undefined : parseShard(opts.shard)).sort(
+        (a, b) => (methodOrder.get(a.label) ?? 0) - (methodOrder.get(b.label) ?? 0) || a.budget - b.budget || a.seed - b.seed,
+      );
       const records: RunRecord[] = [];
       const missing: string[] = [];
       for (const run of runs) {
@@ -184,7 +200,9 @@ export function registerExperimentCommands(program: Command): void {
         });
         console.log("");
       }
-      console.log(`${records.length} of ${runs.length} runs of ${config.name} found in ${displayPath(dataDir)}${failed.length ? ` (${failed.length} of them failed)` : ""}${missing.length ? `; ${missing.length} missing: run fwprune sweep --preset ${opts.preset}${opts.dataDir === undefined ? "" : ` --data-dir ${opts.dataDir}`}` : ""}`);
+      console.log(
+        `${records.length} of ${runs.length} runs of ${config.name} found in ${displayPath(dataDir)}${failed.length ? ` (${failed.length} of them failed)` : ""}${missing.length ? `; ${missing.length} missing: run fwprune sweep --preset ${opts.preset}${opts.dataDir === undefined ? "" : ` --data-dir ${opts.dataDir}`}` : ""}`,
+      );
       for (const r of failed.slice(0, opts.listMissing ? undefined : 20)) console.log(`  failed: ${r.label} budget ${r.budget} seed ${r.seed}: ${r.reason}`);
       const shown = opts.listMissing ? missing : missing.slice(0, 20);
       for (const m of shown) console.log(`  missing: ${m}`);
@@ -226,7 +244,11 @@ export function registerExperimentCommands(program: Command): void {
     .option("--data-dir <dir>", DATA_DIR_HELP)
     .action(async (opts: { preset: string; method: string; budget: number; seed?: number; sparsity?: number; dataDir?: string }) => {
       const config = loadConfig(opts.preset);
-      const record = await runOne(config, { method: opts.method, budget: opts.budget, seed: opts.seed, sparsity: opts.sparsity }, { dataDir: dataDirFromFlag(opts.dataDir) });
+      const record = await runOne(
+        config,
+        { method: opts.method, budget: opts.budget, seed: opts.seed, sparsity: opts.sparsity },
+        { dataDir: dataDirFromFlag(opts.dataDir) },
+      );
       const { config: _config, history: _history, ...rest } = record;
       console.log(JSON.stringify(rest, null, 1));
     });

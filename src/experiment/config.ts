@@ -19,18 +19,29 @@ const fraction = z.number().min(0).lt(1);
 const activation = z.enum(["relu", "linear"]);
 const width = positiveInt.max(4096);
 const LayerSchema = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("conv2d"), filters: width, kernelSize: positiveInt.max(28), stride: positiveInt.max(28).optional(), padding: z.enum(["valid", "same"]).optional(), activation: activation.optional() }).strict(),
+  z
+    .object({
+      type: z.literal("conv2d"),
+      filters: width,
+      kernelSize: positiveInt.max(28),
+      stride: positiveInt.max(28).optional(),
+      padding: z.enum(["valid", "same"]).optional(),
+      activation: activation.optional(),
+    })
+    .strict(),
   z.object({ type: z.literal("maxpool"), size: positiveInt.max(28) }).strict(),
   z.object({ type: z.literal("flatten") }).strict(),
   z.object({ type: z.literal("dense"), units: width, activation: activation.optional() }).strict(),
 ]);
-const ModelSchema = z.object({
-  name: z.string().min(1),
-  inputShape: z.tuple([positiveInt, positiveInt, positiveInt]),
-  layers: z.array(LayerSchema).nonempty(),
-  /** Glorot-uniform kernels and zero biases (our protocol), or PyTorch's default: FW's sparsity depends on it. */
-  init: z.enum(["glorot-uniform", "pytorch-default"]).default("glorot-uniform"),
-}).strict();
+const ModelSchema = z
+  .object({
+    name: z.string().min(1),
+    inputShape: z.tuple([positiveInt, positiveInt, positiveInt]),
+    layers: z.array(LayerSchema).nonempty(),
+    /** Glorot-uniform kernels and zero biases (our protocol), or PyTorch's default: FW's sparsity depends on it. */
+    init: z.enum(["glorot-uniform", "pytorch-default"]).default("glorot-uniform"),
+  })
+  .strict();
 
 const OptimizerFields = { lr: positiveNumber, momentum: fraction, batchSize: positiveInt.max(60_000) };
 const PretrainSchema = z.object({ epochs: positiveInt.max(1000), ...OptimizerFields }).strict();
@@ -45,105 +56,169 @@ const ParamsSchema = z.record(z.string(), z.unknown());
 /** One entry of `methods`: a method name, or a named variant with parameters of its own. */
 const MethodEntrySchema = z.preprocess(
   (v) => (typeof v === "string" ? { method: v } : v),
-  z.object({
-    /** The variant's name in tables and figures (default: the method's). */
-    name: z.string().regex(/^[^\p{Cc}]+$/u, "expected a name without control characters (newlines, tabs)").optional(),
-    method: z.string().min(1),
-    params: ParamsSchema.optional(),
-    sparsity: z.union([fraction, z.array(fraction).nonempty()]).optional(),
-    retrain: RetrainSchema.partial().optional(),
-    /** Run this method only at these of the config's budgets. */
-    budgets: z.array(positiveInt).nonempty().optional(),
-    /**
-     * Matched comparisons, by another entry's name: `sparsity` prunes to exactly the sparsity that entry's run
-     * reached (same seed, budget and target); `samples` retrains for exactly as many samples as that entry's run
-     * consumed (pruning and retraining together) instead of `retrain.epochs`.
-     */
-    match: z.object({ sparsity: z.string().min(1).optional(), samples: z.string().min(1).optional() }).strict().optional(),
-  }).strict(),
+  z
+    .object({
+      /** The variant's name in tables and figures (default: the method's). */
+      name: z
+        .string()
+        .regex(/^[^\p{Cc}]+$/u, "expected a name without control characters (newlines, tabs)")
+        .optional(),
+      method: z.string().min(1),
+      params: ParamsSchema.optional(),
+      sparsity: z.union([fraction, z.array(fraction).nonempty()]).optional(),
+      retrain: RetrainSchema.partial().optional(),
+      /** Run this method only at these of the config's budgets. */
+      budgets: z.array(positiveInt).nonempty().optional(),
+      /**
+       * Matched comparisons, by another entry's name: `sparsity` prunes to exactly the sparsity that entry's run
+       * reached (same seed, budget and target); `samples` retrains for exactly as many samples as that entry's run
+       * consumed (pruning and retraining together) instead of `retrain.epochs`.
+       */
+      match: z
+        .object({ sparsity: z.string().min(1).optional(), samples: z.string().min(1).optional() })
+        .strict()
+        .optional(),
+    })
+    .strict(),
 );
 
-export const ConfigSchema = z.object({
-  /** A preset this config was merged over (informational once resolved). */
-  preset: z.enum(PRESET_NAMES).optional(),
-  name: z.string().regex(SAFE_NAME, `expected ${SAFE_NAME_RULE}`),
-  /** One of the registered datasets (src/datasets), by name. */
-  dataset: datasetSchema(),
-  model: ModelSchema,
-  pretrain: PretrainSchema,
-  /** Pre-training budgets (checkpoint epochs) to evaluate; default 1..pretrain.epochs. */
-  budgets: z.array(positiveInt).nonempty().optional(),
-  seeds: z.array(z.number().int().nonnegative().max(2 ** 31)).nonempty().max(100),
-  methods: z.array(MethodEntrySchema).nonempty(),
-  /** Parameters for every entry of a method, by method name (an entry's own `params` override them). */
-  params: z.record(z.string(), ParamsSchema).optional(),
-  sparsity: z.union([fraction, z.array(fraction).nonempty()]),
-  retrain: RetrainSchema,
-  inference: InferenceSchema,
-}).strict().superRefine((c, ctx) => {
-  const budgetsOk = (budgets: number[] | undefined, path: (string | number)[]) =>
-    budgets?.forEach((b, i) => {
-      if (b > c.pretrain.epochs) ctx.addIssue({ code: "custom", path: [...path, i], message: `budget ${b} exceeds pretrain.epochs = ${c.pretrain.epochs}; expected 1..${c.pretrain.epochs}` });
-    });
-  budgetsOk(c.budgets, ["budgets"]);
-  const known = `expected one of ${methodNames().join(", ")}`;
-  for (const name of Object.keys(c.params ?? {})) {
-    if (!methodNames().includes(name)) ctx.addIssue({ code: "custom", path: ["params", name], message: `no method is called "${name}"; ${known}` });
-  }
-  const names = new Set<string>();
-  c.methods.forEach((m, i) => {
-    const name = m.name ?? m.method;
-    if (names.has(name)) ctx.addIssue({ code: "custom", path: ["methods", i, "name"], message: `duplicate method name "${name}"; expected each name once` });
-    names.add(name);
-    if (!methodNames().includes(m.method)) {
-      ctx.addIssue({ code: "custom", path: ["methods", i, "method"], message: `no method is called "${m.method}"; ${known}` });
-      return;
+export const ConfigSchema = z
+  .object({
+    /** A preset this config was merged over (informational once resolved). */
+    preset: z.enum(PRESET_NAMES).optional(),
+    name: z.string().regex(SAFE_NAME, `expected ${SAFE_NAME_RULE}`),
+    /** One of the registered datasets (src/datasets), by name. */
+    dataset: datasetSchema(),
+    model: ModelSchema,
+    pretrain: PretrainSchema,
+    /** Pre-training budgets (checkpoint epochs) to evaluate; default 1..pretrain.epochs. */
+    budgets: z.array(positiveInt).nonempty().optional(),
+    seeds: z
+      .array(
+        z
+          .number()
+          .int()
+          .nonnegative()
+          .max(2 ** 31),
+      )
+      .nonempty()
+      .max(100),
+    methods: z.array(MethodEntrySchema).nonempty(),
+    /** Parameters for every entry of a method, by method name (an entry's own `params` override them). */
+    params: z.record(z.string(), ParamsSchema).optional(),
+    sparsity: z.union([fraction, z.array(fraction).nonempty()]),
+    retrain: RetrainSchema,
+    inference: InferenceSchema,
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const budgetsOk = (budgets: number[] | undefined, path: (string | number)[]) =>
+      budgets?.forEach((b, i) => {
+        if (b > c.pretrain.epochs)
+          ctx.addIssue({
+            code: "custom",
+            path: [...path, i],
+            message: `budget ${b} exceeds pretrain.epochs = ${c.pretrain.epochs}; expected 1..${c.pretrain.epochs}`,
+          });
+      });
+    budgetsOk(c.budgets, ["budgets"]);
+    const known = `expected one of ${methodNames().join(", ")}`;
+    for (const name of Object.keys(c.params ?? {})) {
+      if (!methodNames().includes(name)) ctx.addIssue({ code: "custom", path: ["params", name], message: `no method is called "${name}"; ${known}` });
     }
-    const method = getMethod(m.method);
-    if (m.sparsity !== undefined && !method.prune) {
-      ctx.addIssue({ code: "custom", path: ["methods", i, "sparsity"], message: `method "${m.method}" does not prune; expected no sparsity` });
-    }
-    // The config-wide parameters of the method, then the entry's own, each checked where the user wrote it.
-    const shared = c.params?.[m.method];
-    if (shared !== undefined) paramIssues(method, shared, ["params", m.method]).forEach((issue) => ctx.addIssue(issue));
-    if (m.params !== undefined) paramIssues(method, { ...shared, ...m.params }, ["methods", i, "params"], Object.keys(m.params)).forEach((issue) => ctx.addIssue(issue));
-    if (m.budgets && budgetsOf(c, m).length === 0) {
-      ctx.addIssue({ code: "custom", path: ["methods", i, "budgets"], message: `none of these budgets is among the config's budgets (${budgetsOf(c).join(", ")})` });
-    }
-    for (const [what, target] of Object.entries(m.match ?? {})) {
-      const where = ["methods", i, "match", what];
-      const other = c.methods.find((o) => (o.name ?? o.method) === target);
-      const otherMethod = other && methodNames().includes(other.method) ? getMethod(other.method) : undefined;
-      if (!other || !otherMethod) {
-        ctx.addIssue({ code: "custom", path: where, message: `no entry of methods is called "${target}"; expected one of ${c.methods.map((o) => o.name ?? o.method).join(", ")}` });
-      } else if (other.match) {
-        ctx.addIssue({ code: "custom", path: where, message: `entry "${target}" is itself matched to another; expected an entry without match` });
-      } else if (other.budgets && !budgetsOf(c, m).every((b) => budgetsOf(c, other).includes(b))) {
-        ctx.addIssue({ code: "custom", path: where, message: `entry "${target}" does not run at every budget this one does (${budgetsOf(c, m).join(", ")})` });
-      } else if (what === "sparsity" && (!method.prune || !otherMethod.prune || m.sparsity !== undefined || retrainMode(method, { ...shared, ...m.params }) === "surgered" || retrainMode(otherMethod, { ...c.params?.[other.method], ...other.params }) === "surgered")) {
-        ctx.addIssue({ code: "custom", path: where, message: `matching sparsity needs two methods that prune weights (got "${m.method}" and "${other.method}"; structured methods have no weight sparsity to match) and no sparsity of its own` });
-      } else if (what === "samples" && (method.prune || retrainMode(method, { ...shared, ...m.params }) !== "free" || [other.sparsity ?? c.sparsity].flat().length !== 1)) {
-        ctx.addIssue({ code: "custom", path: where, message: `matching samples needs a method that retrains freely without pruning (e.g. dense-retrained; got "${m.method}") and an entry with one target sparsity` });
+    const names = new Set<string>();
+    c.methods.forEach((m, i) => {
+      const name = m.name ?? m.method;
+      if (names.has(name)) ctx.addIssue({ code: "custom", path: ["methods", i, "name"], message: `duplicate method name "${name}"; expected each name once` });
+      names.add(name);
+      if (!methodNames().includes(m.method)) {
+        ctx.addIssue({ code: "custom", path: ["methods", i, "method"], message: `no method is called "${m.method}"; ${known}` });
+        return;
       }
+      const method = getMethod(m.method);
+      if (m.sparsity !== undefined && !method.prune) {
+        ctx.addIssue({ code: "custom", path: ["methods", i, "sparsity"], message: `method "${m.method}" does not prune; expected no sparsity` });
+      }
+      // The config-wide parameters of the method, then the entry's own, each checked where the user wrote it.
+      const shared = c.params?.[m.method];
+      if (shared !== undefined) paramIssues(method, shared, ["params", m.method]).forEach((issue) => ctx.addIssue(issue));
+      if (m.params !== undefined)
+        paramIssues(method, { ...shared, ...m.params }, ["methods", i, "params"], Object.keys(m.params)).forEach((issue) => ctx.addIssue(issue));
+      if (m.budgets && budgetsOf(c, m).length === 0) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["methods", i, "budgets"],
+          message: `none of these budgets is among the config's budgets (${budgetsOf(c).join(", ")})`,
+        });
+      }
+      for (const [what, target] of Object.entries(m.match ?? {})) {
+        const where = ["methods", i, "match", what];
+        const other = c.methods.find((o) => (o.name ?? o.method) === target);
+        const otherMethod = other && methodNames().includes(other.method) ? getMethod(other.method) : undefined;
+        if (!other || !otherMethod) {
+          ctx.addIssue({
+            code: "custom",
+            path: where,
+            message: `no entry of methods is called "${target}"; expected one of ${c.methods.map((o) => o.name ?? o.method).join(", ")}`,
+          });
+        } else if (other.match) {
+          ctx.addIssue({ code: "custom", path: where, message: `entry "${target}" is itself matched to another; expected an entry without match` });
+        } else if (other.budgets && !budgetsOf(c, m).every((b) => budgetsOf(c, other).includes(b))) {
+          ctx.addIssue({
+            code: "custom",
+            path: where,
+            message: `entry "${target}" does not run at every budget this one does (${budgetsOf(c, m).join(", ")})`,
+          });
+        } else if (
+          what === "sparsity" &&
+          (!method.prune ||
+            !otherMethod.prune ||
+            m.sparsity !== undefined ||
+            retrainMode(method, { ...shared, ...m.params }) === "surgered" ||
+            retrainMode(otherMethod, { ...c.params?.[other.method], ...other.params }) === "surgered")
+        ) {
+          ctx.addIssue({
+            code: "custom",
+            path: where,
+            message: `matching sparsity needs two methods that prune weights (got "${m.method}" and "${other.method}"; structured methods have no weight sparsity to match) and no sparsity of its own`,
+          });
+        } else if (
+          what === "samples" &&
+          (method.prune || retrainMode(method, { ...shared, ...m.params }) !== "free" || [other.sparsity ?? c.sparsity].flat().length !== 1)
+        ) {
+          ctx.addIssue({
+            code: "custom",
+            path: where,
+            message: `matching samples needs a method that retrains freely without pruning (e.g. dense-retrained; got "${m.method}") and an entry with one target sparsity`,
+          });
+        }
+      }
+    });
+    try {
+      paramShapes(c.model as ModelSpec);
+    } catch (err) {
+      ctx.addIssue({ code: "custom", path: ["model"], message: (err as Error).message });
+    }
+    const dataProblems = datasetProblems(c.dataset);
+    for (const [field, problem] of dataProblems) ctx.addIssue({ code: "custom", path: ["dataset", field], message: problem });
+    if (dataProblems.length > 0) return;
+    const [shape, classes] = [datasetShape(c.dataset), datasetClasses(c.dataset)];
+    if (c.model.inputShape.some((d, i) => d !== shape[i])) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["model", "inputShape"],
+        message: `the dataset's images are ${formatShape(shape)} (H×W×C); expected the model's input to be the same`,
+      });
+    }
+    const last = c.model.layers[c.model.layers.length - 1];
+    if (last.type !== "dense" || last.units !== classes) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["model", "layers", c.model.layers.length - 1],
+        message: `the last layer must be dense with ${classes} units (one logit per class of the dataset)`,
+      });
     }
   });
-  try {
-    paramShapes(c.model as ModelSpec);
-  } catch (err) {
-    ctx.addIssue({ code: "custom", path: ["model"], message: (err as Error).message });
-  }
-  const dataProblems = datasetProblems(c.dataset);
-  for (const [field, problem] of dataProblems) ctx.addIssue({ code: "custom", path: ["dataset", field], message: problem });
-  if (dataProblems.length > 0) return;
-  const [shape, classes] = [datasetShape(c.dataset), datasetClasses(c.dataset)];
-  if (c.model.inputShape.some((d, i) => d !== shape[i])) {
-    ctx.addIssue({ code: "custom", path: ["model", "inputShape"], message: `the dataset's images are ${formatShape(shape)} (H×W×C); expected the model's input to be the same` });
-  }
-  const last = c.model.layers[c.model.layers.length - 1];
-  if (last.type !== "dense" || last.units !== classes) {
-    ctx.addIssue({ code: "custom", path: ["model", "layers", c.model.layers.length - 1], message: `the last layer must be dense with ${classes} units (one logit per class of the dataset)` });
-  }
-});
 
 /** Issues of `params` against the method's schema, at `path` (only those under `own` keys when given). */
 function paramIssues(method: Method, params: unknown, path: (string | number)[], own?: string[]): z.IssueData[] {
@@ -152,9 +227,10 @@ function paramIssues(method: Method, params: unknown, path: (string | number)[],
   return result.error.issues
     .filter((issue) => !own || issue.code === "unrecognized_keys" || own.includes(String(issue.path[0])))
     .map((issue) => {
-      const message = issue.code === "unrecognized_keys"
-        ? `unknown parameter${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")} of method "${method.name}"; expected ${knownParams(method)}`
-        : issue.message;
+      const message =
+        issue.code === "unrecognized_keys"
+          ? `unknown parameter${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")} of method "${method.name}"; expected ${knownParams(method)}`
+          : issue.message;
       return { code: "custom" as const, path: [...path, ...issue.path], message };
     });
 }
@@ -284,7 +360,12 @@ export const PRESETS: Record<PresetName, ConfigInput> = {
     budgets: [2, 10],
     // FW from the L1 mask can only drop groups (see structured-fw.ts); the "-uniform" variants start inside C instead.
     methods: [
-      "dense", "dense-retrained", "structured-random", "structured-magnitude", "structured-fw", "structured-fw-momentum",
+      "dense",
+      "dense-retrained",
+      "structured-random",
+      "structured-magnitude",
+      "structured-fw",
+      "structured-fw-momentum",
       { name: "structured-fw-uniform", method: "structured-fw", params: { start: "uniform" } },
       { name: "structured-fw-momentum-uniform", method: "structured-fw-momentum", params: { start: "uniform" } },
     ],
@@ -315,7 +396,7 @@ export function validateConfig(input: unknown, source = "config"): ExperimentCon
 }
 
 function shortJson(v: unknown): string {
-  const text = typeof v === "function" ? "a function" : JSON.stringify(v) ?? String(v);
+  const text = typeof v === "function" ? "a function" : (JSON.stringify(v) ?? String(v));
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
@@ -358,7 +439,8 @@ export function resolveConfig(partial: unknown, source = "config"): ExperimentCo
   const base: ConfigInput = presetName ? PRESETS[presetName as PresetName] : { ...PRESETS.paper, preset: undefined, name: "custom" };
   const merged = deepMerge(structuredClone(base), partial) as Record<string, unknown>;
   // Another dataset replaces the base one whole (its fields belong to its name).
-  if (isPlainObject(partial.dataset) && partial.dataset.name !== undefined && partial.dataset.name !== (base.dataset as { name: string }).name) merged.dataset = partial.dataset;
+  if (isPlainObject(partial.dataset) && partial.dataset.name !== undefined && partial.dataset.name !== (base.dataset as { name: string }).name)
+    merged.dataset = partial.dataset;
   return validateConfig(merged, source);
 }
 
@@ -374,7 +456,11 @@ export function loadConfig(presetOrFile: string): ExperimentConfig {
   } catch (err) {
     throw new ConfigError(`${presetOrFile}: not valid JSON (${(err as Error).message})`);
   }
-  if (isPlainObject(parsed) && parsed.name === undefined) parsed.name = path.basename(presetOrFile).replace(/\.json$/i, "").replace(/[^A-Za-z0-9_.-]+/g, "-");
+  if (isPlainObject(parsed) && parsed.name === undefined)
+    parsed.name = path
+      .basename(presetOrFile)
+      .replace(/\.json$/i, "")
+      .replace(/[^A-Za-z0-9_.-]+/g, "-");
   return resolveConfig(parsed, presetOrFile);
 }
 

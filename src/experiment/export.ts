@@ -54,7 +54,8 @@ export async function exportRun(opts: ExportOptions): Promise<ExportReport> {
   // Refuse a run the config does not have, and an --out that cannot be written, before any computing.
   const plans = planRuns(config);
   const runs = plans.filter((p) => p.label === opts.method);
-  if (runs.length === 0) throw new Error(`--method: ${JSON.stringify(opts.method)} is not a method of ${config.name} (${[...new Set(plans.map((p) => p.label))].join(", ")})`);
+  if (runs.length === 0)
+    throw new Error(`--method: ${JSON.stringify(opts.method)} is not a method of ${config.name} (${[...new Set(plans.map((p) => p.label))].join(", ")})`);
   const seed = opts.seed ?? config.seeds[0];
   if (!runs.some((p) => p.budget === opts.budget && p.seed === seed && (opts.sparsity === undefined || p.sparsity === opts.sparsity))) {
     const values = (f: (p: (typeof runs)[number]) => unknown) => [...new Set(runs.map(f))].join(", ");
@@ -98,7 +99,8 @@ export async function exportRun(opts: ExportOptions): Promise<ExportReport> {
   const decoded = decodeSparseWeights(sparseBytes);
   for (const [name, v] of Object.entries(weights)) {
     const back = decoded.weights[name];
-    if (!back || back.length !== v.length || back.some((x, i) => x !== v[i])) throw new Error(`the sparse file does not give back ${name} exactly; nothing was written`);
+    if (!back || back.length !== v.length || back.some((x, i) => x !== v[i]))
+      throw new Error(`the sparse file does not give back ${name} exactly; nothing was written`);
   }
 
   const modelJson = Buffer.from(JSON.stringify(json));
@@ -115,21 +117,34 @@ export async function exportRun(opts: ExportOptions): Promise<ExportReport> {
     sparseGzippedBytes: sparse.gzippedBytes,
   };
   // All or nothing: the four files appear together in --out, or the previous export stays there whole.
-  const files = { "model.json": modelJson, "weights.bin": weightBytes, "model.fwsparse": sparseBytes, "sizes.json": Buffer.from(JSON.stringify(report, null, 1) + "\n") };
+  const files = {
+    "model.json": modelJson,
+    "weights.bin": weightBytes,
+    "model.fwsparse": sparseBytes,
+    "sizes.json": Buffer.from(JSON.stringify(report, null, 1) + "\n"),
+  };
   publishFolder(opts.out, files, EXPORT_FILES, "--out");
   return report;
 }
 
 /** Test accuracy of a layers model loaded by tf.loadLayersModel from memory, as a plain tfjs user would load it. */
-export async function layersModelAccuracy(json: { modelTopology: object; weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[] }, weightBytes: Uint8Array, split: Split): Promise<number> {
+export async function layersModelAccuracy(
+  json: { modelTopology: object; weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[] },
+  weightBytes: Uint8Array,
+  split: Split,
+): Promise<number> {
   const weightData = weightBytes.buffer.slice(weightBytes.byteOffset, weightBytes.byteOffset + weightBytes.length) as ArrayBuffer;
-  const model = await tf.loadLayersModel({ load: async () => ({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData }) });
+  const model = await tf.loadLayersModel({
+    load: async () => ({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData }),
+  });
   try {
     let correct = 0;
     for (let s = 0; s < split.count; s += 1000) {
       const n = Math.min(1000, split.count - s);
       const size = pixelsPerImage(split.shape);
-      const predicted = tf.tidy(() => (model.predict(tf.tensor4d(split.images.subarray(s * size, (s + n) * size), [n, ...split.shape])) as tf.Tensor).argMax(-1).dataSync());
+      const predicted = tf.tidy(() =>
+        (model.predict(tf.tensor4d(split.images.subarray(s * size, (s + n) * size), [n, ...split.shape])) as tf.Tensor).argMax(-1).dataSync(),
+      );
       for (let i = 0; i < n; i++) if (predicted[i] === split.labels[s + i]) correct++;
     }
     return correct / split.count;

@@ -2,7 +2,16 @@ export * from "./config";
 export * from "./plan";
 export * from "./store";
 export * from "./lock";
-export { cachedCheckpointProblem, checkpointIdentity, intactEpochs, loadCachedCheckpoint, pretrain, PretrainFailed, PretrainInfo, readPretrainInfo } from "./pretrain";
+export {
+  cachedCheckpointProblem,
+  checkpointIdentity,
+  intactEpochs,
+  loadCachedCheckpoint,
+  pretrain,
+  PretrainFailed,
+  PretrainInfo,
+  readPretrainInfo,
+} from "./pretrain";
 export { computeRecord, ensureBackend, ensureRecord } from "./run";
 export * from "./sweep";
 export { exportRun, ExportReport, formatExport } from "./export";

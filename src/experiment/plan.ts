@@ -55,7 +55,13 @@ export interface PretrainPlan {
 
 export function pretrainInputs(config: ExperimentConfig, seed: number): PretrainInputs {
   const { lr, momentum, batchSize } = config.pretrain;
-  return { format: RECORD_FORMAT, dataset: trainSideDataset(config.dataset as DatasetSpec), model: config.model as ModelSpec, pretrain: { lr, momentum, batchSize }, seed };
+  return {
+    format: RECORD_FORMAT,
+    dataset: trainSideDataset(config.dataset as DatasetSpec),
+    model: config.model as ModelSpec,
+    pretrain: { lr, momentum, batchSize },
+    seed,
+  };
 }
 
 /** Exactly the fields that change a run's result; its key is their hash. */
@@ -125,7 +131,10 @@ export function runInputs(
     method: entry.method,
     sparsity: sparsity ?? undefined,
     params: describeParams(method, entry.params),
-    retrain: mode === "none" ? undefined : { ...config.retrain, ...entry.retrain, masked: mode === "masked", ...(mode === "surgered" ? { surgered: true as const } : {}) },
+    retrain:
+      mode === "none"
+        ? undefined
+        : { ...config.retrain, ...entry.retrain, masked: mode === "masked", ...(mode === "surgered" ? { surgered: true as const } : {}) },
     match,
     inference: { ...config.inference },
   };
@@ -160,7 +169,20 @@ export function planRuns(config: ExperimentConfig): RunPlan[] {
           const key = hashKey(inputs);
           keyOf.set(id(entry.name, seed, budget, sparsity), key);
           const dependsOn = [match?.sparsity, match?.samples].filter((k): k is string => k !== undefined);
-          runs.push({ key, label: entry.name, method: entry.method, params: entry.params, seed, budget, sparsity, pretrainKey, inputs, dataset, datasetDigest, dependsOn });
+          runs.push({
+            key,
+            label: entry.name,
+            method: entry.method,
+            params: entry.params,
+            seed,
+            budget,
+            sparsity,
+            pretrainKey,
+            inputs,
+            dataset,
+            datasetDigest,
+            dependsOn,
+          });
         }
       }
     }

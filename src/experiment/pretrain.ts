@@ -117,7 +117,8 @@ export async function pretrain(
           epochSeconds.push(seconds);
           losses.push(meanLoss);
           const file = checkpointFile(dataDir, plan.key, epoch);
-          if (cachedCheckpointProblem(dataDir, plan.key, epoch) !== undefined) await saveCheckpoint(file, model, checkpointIdentity(plan.key, epoch), { meanLoss, inputs: plan.inputs });
+          if (cachedCheckpointProblem(dataDir, plan.key, epoch) !== undefined)
+            await saveCheckpoint(file, model, checkpointIdentity(plan.key, epoch), { meanLoss, inputs: plan.inputs });
           writePretrainInfo(dataDir, plan, { epochsDone: epoch, losses, epochSeconds });
           report(epoch);
         },

@@ -107,9 +107,10 @@ export async function computeRecord(
     if (retrain && (retrain.epochs > 0 || matchedSamples !== undefined)) {
       const { masked, surgered: _surgered, ...opts } = retrain; // a surgered model trains densely, like a free one
       const streamLabel = `retrain/${plan.budget}`;
-      const r = outcome && masked
-        ? await retrainInPlace(model, outcome.mask as Mask, dataset.train, { ...opts, seed: plan.seed, streamLabel })
-        : await train(model, dataset.train, { ...opts, samples: matchedSamples, seed: plan.seed, streamLabel });
+      const r =
+        outcome && masked
+          ? await retrainInPlace(model, outcome.mask as Mask, dataset.train, { ...opts, seed: plan.seed, streamLabel })
+          : await train(model, dataset.train, { ...opts, samples: matchedSamples, seed: plan.seed, streamLabel });
       seconds.retrain = r.seconds;
       samples.retrain = r.samples;
     }
@@ -135,7 +136,9 @@ export async function computeRecord(
     const sparseTiming = sparseModel ? timings[timings.length - 1] : undefined;
     const groups = plan.inputs.retrain?.surgered ? outcome?.groups : undefined;
     // A surgered model is measured against the original: its weights written back into the original shapes.
-    const sparsity = groups ? sparsityOfWeights(checkpoint.graph, unsurgery(checkpoint.graph, finalWeights, groups)) : sparsityOfWeights(model.graph, finalWeights);
+    const sparsity = groups
+      ? sparsityOfWeights(checkpoint.graph, unsurgery(checkpoint.graph, finalWeights, groups))
+      : sparsityOfWeights(model.graph, finalWeights);
     // A surgered model is never the checkpoint, so the checkpoint was timed beside it (timings[1]).
     const surgered = groups ? surgeredMetrics(model, checkpoint, groups, dataset.test, inference, [timing, timings[1]]) : undefined;
     seconds.evaluate = (performance.now() - evalStart) / 1000;
@@ -187,7 +190,11 @@ function surgeredMetrics(
   const layout = groupLayout(checkpoint.graph);
   const flops = totalFlops(model.graph);
   const denseFlops = totalFlops(checkpoint.graph);
-  const [one, denseOne] = timeInferenceSideBySide([model, checkpoint], test, { repeats: inference.repeats, batchSize: 1, samples: SINGLE_IMAGE_TIMING_SAMPLES });
+  const [one, denseOne] = timeInferenceSideBySide([model, checkpoint], test, {
+    repeats: inference.repeats,
+    batchSize: 1,
+    samples: SINGLE_IMAGE_TIMING_SAMPLES,
+  });
   return {
     groups: keptGroups(layout, groups),
     params: countParams(model.graph),
@@ -195,8 +202,18 @@ function surgeredMetrics(
     flops,
     denseFlops,
     flopSpeedup: denseFlops / flops,
-    batch: { batchSize: inference.batchSize, medianSeconds: timing.medianSeconds, denseMedianSeconds: denseTiming.medianSeconds, speedup: denseTiming.medianSeconds / timing.medianSeconds },
-    batchOne: { samples: Math.min(SINGLE_IMAGE_TIMING_SAMPLES, test.count), medianSeconds: one.medianSeconds, denseMedianSeconds: denseOne.medianSeconds, speedup: denseOne.medianSeconds / one.medianSeconds },
+    batch: {
+      batchSize: inference.batchSize,
+      medianSeconds: timing.medianSeconds,
+      denseMedianSeconds: denseTiming.medianSeconds,
+      speedup: denseTiming.medianSeconds / timing.medianSeconds,
+    },
+    batchOne: {
+      samples: Math.min(SINGLE_IMAGE_TIMING_SAMPLES, test.count),
+      medianSeconds: one.medianSeconds,
+      denseMedianSeconds: denseOne.medianSeconds,
+      speedup: denseOne.medianSeconds / one.medianSeconds,
+    },
   };
 }
 
@@ -221,7 +238,8 @@ function matchedRecords(plan: RunPlan, dataDir: string): { sparsity?: RunMetrics
     if (key === undefined) continue;
     const r = readRecord(dataDir, key);
     if (r.kind !== "ok") return `the run it is matched to (${what}, key ${key}) is ${r.kind === "missing" ? "missing" : `corrupt: ${r.reason}`}`;
-    if (r.record.status !== "ok" || !r.record.metrics) return `the run it is matched to (${what}: ${r.record.label} budget ${r.record.budget} seed ${r.record.seed}) failed: ${r.record.reason}`;
+    if (r.record.status !== "ok" || !r.record.metrics)
+      return `the run it is matched to (${what}: ${r.record.label} budget ${r.record.budget} seed ${r.record.seed}) failed: ${r.record.reason}`;
     out[what] = r.record.metrics;
   }
   return out;

@@ -48,33 +48,51 @@ export function shellQuote(word: string): string {
   if (word.includes("\0")) throw new Error(`${JSON.stringify(word)}: a NUL character cannot reach a script`);
   if (/^[A-Za-z0-9_./:=@%+,-]+$/.test(word)) return word;
   if (!/[$`\p{Cc}]/u.test(word)) return `'${word.replace(/'/g, `'\\''`)}'`;
-  const escaped = word.replace(/[\\']/g, "\\$&").replace(/\p{Cc}/gu, (c) => (c < "\x80" ? `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}` : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
+  const escaped = word
+    .replace(/[\\']/g, "\\$&")
+    .replace(/\p{Cc}/gu, (c) => (c < "\x80" ? `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}` : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
   return `$'${escaped}'`;
 }
 
 /** Paths Slurm's #SBATCH lines and the scripts carry as they are (#SBATCH lines cannot quote). */
 function assertPlainPath(what: string, dir: string): void {
-  if (!/^[\p{L}\p{N}_./:@%+,=~-]+$/u.test(dir)) throw new Error(`${what}: ${JSON.stringify(dir)} holds a character other than letters, digits and _./:@%+,=~-; expected a plain path (Slurm's #SBATCH lines cannot quote)`);
+  if (!/^[\p{L}\p{N}_./:@%+,=~-]+$/u.test(dir))
+    throw new Error(
+      `${what}: ${JSON.stringify(dir)} holds a character other than letters, digits and _./:@%+,=~-; expected a plain path (Slurm's #SBATCH lines cannot quote)`,
+    );
 }
 
 /** Refuse, naming the option, anything that could not be written into the scripts as plain data. */
 function checkScriptOptions(opts: SlurmJobOptions, node: string, cli: string): void {
   if (!SAFE_NAME.test(opts.name)) throw new Error(`config name ${JSON.stringify(opts.name)}: expected ${SAFE_NAME_RULE}`);
-  for (const [what, value] of [["--shards", opts.shards], ["--cpus-per-task", opts.cpusPerTask]] as const) {
+  for (const [what, value] of [
+    ["--shards", opts.shards],
+    ["--cpus-per-task", opts.cpusPerTask],
+  ] as const) {
     if (!(Number.isInteger(value) && value >= 1)) throw new Error(`${what}: expected an integer ≥ 1, got ${JSON.stringify(value)}`);
   }
-  for (const [what, dir] of [["--data-dir", opts.dataDir], ["--task-dirs", opts.taskDirs], ["--script-dir", opts.scriptDir], ["node", node], ["fwprune", cli]] as const) {
+  for (const [what, dir] of [
+    ["--data-dir", opts.dataDir],
+    ["--task-dirs", opts.taskDirs],
+    ["--script-dir", opts.scriptDir],
+    ["node", node],
+    ["fwprune", cli],
+  ] as const) {
     if (dir !== undefined) assertPlainPath(what, dir);
   }
-  for (const [what, value] of [["--partition", opts.partition], ["--time", opts.time], ["--mem", opts.mem]] as const) {
-    if (value !== undefined && !/^[A-Za-z0-9_.:,+-]+$/.test(value)) throw new Error(`${what}: expected a plain Slurm value (letters, digits, _.:,+-), got ${JSON.stringify(value)}`);
+  for (const [what, value] of [
+    ["--partition", opts.partition],
+    ["--time", opts.time],
+    ["--mem", opts.mem],
+  ] as const) {
+    if (value !== undefined && !/^[A-Za-z0-9_.:,+-]+$/.test(value))
+      throw new Error(`${what}: expected a plain Slurm value (letters, digits, _.:,+-), got ${JSON.stringify(value)}`);
   }
 }
 
 export function defaultCli(): string {
   return path.join(REPO_ROOT, "dist", "cli.js");
 }
-
 
 export function slurmScripts(opts: SlurmJobOptions): SlurmScripts {
   const node = opts.node ?? process.execPath;
@@ -84,10 +102,7 @@ export function slurmScripts(opts: SlurmJobOptions): SlurmScripts {
   const arrayFile = path.join(opts.scriptDir, `${jobName}.array.sbatch`);
   const reportFile = path.join(opts.scriptDir, `${jobName}.report.sbatch`);
   const fwprune = `${shellQuote(node)} ${shellQuote(cli)}`;
-  const common = [
-    ...(opts.partition ? [`#SBATCH --partition=${opts.partition}`] : []),
-    ...(opts.time ? [`#SBATCH --time=${opts.time}`] : []),
-  ];
+  const common = [...(opts.partition ? [`#SBATCH --partition=${opts.partition}`] : []), ...(opts.time ? [`#SBATCH --time=${opts.time}`] : [])];
   const resubmit = `sbatch ${shellQuote(arrayFile)}, then sbatch --dependency=afterany:<its job id> ${shellQuote(reportFile)} (or the same fwprune slurm command with --submit)`;
   const shardDir = (i: string) => `${shellQuote(opts.taskDirs as string)}/shard-"${i}"`;
   const array = [
@@ -136,7 +151,10 @@ export function slurmScripts(opts: SlurmJobOptions): SlurmScripts {
 }
 
 export function writeSlurmScripts(scripts: SlurmScripts): void {
-  for (const [file, text] of [[scripts.arrayFile, scripts.array], [scripts.reportFile, scripts.report]]) {
+  for (const [file, text] of [
+    [scripts.arrayFile, scripts.array],
+    [scripts.reportFile, scripts.report],
+  ]) {
     writeFileAtomic(file, text);
     fs.chmodSync(file, 0o755);
   }
@@ -147,10 +165,15 @@ export function submitSlurm(scripts: SlurmScripts, sbatch = "sbatch"): { arrayJo
   const run = (args: string[]) => {
     try {
       // --parsable prints "<id>" or "<id>;<cluster>".
-      return execFileSync(sbatch, ["--parsable", ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim().split(";")[0];
+      return execFileSync(sbatch, ["--parsable", ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] })
+        .trim()
+        .split(";")[0];
     } catch (err) {
       const e = err as NodeJS.ErrnoException & { stderr?: string };
-      if (e.code === "ENOENT") throw new Error(`${sbatch} not found on PATH: run fwprune slurm --submit where Slurm's commands are (a login node), or submit the written scripts yourself`);
+      if (e.code === "ENOENT")
+        throw new Error(
+          `${sbatch} not found on PATH: run fwprune slurm --submit where Slurm's commands are (a login node), or submit the written scripts yourself`,
+        );
       throw new Error(`${sbatch} ${args.join(" ")} failed: ${(e.stderr ?? e.message).trim()}`);
     }
   };

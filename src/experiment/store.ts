@@ -114,7 +114,9 @@ const stableJson = configure({ deterministic: true });
 /** SHA-256 of an object's canonical JSON without its `checksum` field: a record's (or a pre-training log's) seal. */
 function checksumOf(value: object): string {
   const { checksum: _checksum, ...rest } = value as { checksum?: unknown };
-  return createHash("sha256").update(stableJson(rest) as string).digest("hex");
+  return createHash("sha256")
+    .update(stableJson(rest) as string)
+    .digest("hex");
 }
 
 export function recordChecksum(record: RunRecord): string {
@@ -148,11 +150,18 @@ function shippedRecords(): Map<string, RunRecord> {
   if (shipped) return shipped;
   shipped = new Map();
   if (!fs.existsSync(SHIPPED_DIR)) return shipped;
-  for (const name of fs.readdirSync(SHIPPED_DIR).filter((f) => f.endsWith(".jsonl.gz")).sort()) {
+  for (const name of fs
+    .readdirSync(SHIPPED_DIR)
+    .filter((f) => f.endsWith(".jsonl.gz"))
+    .sort()) {
     const file = path.join(SHIPPED_DIR, name);
     let lines: string[];
     try {
-      lines = zlib.gunzipSync(fs.readFileSync(file)).toString("utf8").split("\n").filter((l) => l.trim() !== "");
+      lines = zlib
+        .gunzipSync(fs.readFileSync(file))
+        .toString("utf8")
+        .split("\n")
+        .filter((l) => l.trim() !== "");
     } catch (err) {
       console.error(`fwprune: ignoring ${file}: not a gzipped file of records (${(err as Error).message})`);
       continue;
@@ -223,7 +232,12 @@ const MetricsSchema = z.object({
   zeros: count,
   prunableWeights: count,
   compressionRatio: z.number().positive().or(z.null()),
-  flops: z.object({ dense: count, remaining: count, speedup: z.number().positive().or(z.null()), perLayer: z.record(z.string(), z.object({ dense: count, remaining: count })) }),
+  flops: z.object({
+    dense: count,
+    remaining: count,
+    speedup: z.number().positive().or(z.null()),
+    perLayer: z.record(z.string(), z.object({ dense: count, remaining: count })),
+  }),
   samples: z.object({ pretrain: count, prune: count, retrain: count }),
   inferenceMedianSeconds: z.number().positive(),
   inferenceSeconds: z.array(z.number().positive()).nonempty(),
@@ -233,43 +247,49 @@ const MetricsSchema = z.object({
   samplesUsed: count,
   pretrainSamples: count,
   seconds: z.object({ prune: finite, retrain: finite, evaluate: finite, total: finite }),
-  surgered: z.object({
-    groups: z.record(z.string(), z.object({ kept: count, of: count })),
-    params: count,
-    denseParams: count,
-    flops: count,
-    denseFlops: count,
-    flopSpeedup: z.number().positive(),
-    batch: z.object({ batchSize: count, medianSeconds: z.number().positive(), denseMedianSeconds: z.number().positive(), speedup: z.number().positive() }),
-    batchOne: z.object({ samples: count, medianSeconds: z.number().positive(), denseMedianSeconds: z.number().positive(), speedup: z.number().positive() }),
-  }).optional(),
+  surgered: z
+    .object({
+      groups: z.record(z.string(), z.object({ kept: count, of: count })),
+      params: count,
+      denseParams: count,
+      flops: count,
+      denseFlops: count,
+      flopSpeedup: z.number().positive(),
+      batch: z.object({ batchSize: count, medianSeconds: z.number().positive(), denseMedianSeconds: z.number().positive(), speedup: z.number().positive() }),
+      batchOne: z.object({ samples: count, medianSeconds: z.number().positive(), denseMedianSeconds: z.number().positive(), speedup: z.number().positive() }),
+    })
+    .optional(),
 });
 /** Every field a record of this format has (extra fields are allowed: a newer writer may add some). */
-const RecordSchema = z.object({
-  format: z.literal(RECORD_FORMAT),
-  key: z.string().regex(/^[0-9a-f]{32}$/),
-  status: z.enum(["ok", "failed"]),
-  reason: z.string().optional(),
-  label: z.string().min(1),
-  method: z.string().min(1),
-  seed: count,
-  budget: z.number().int().positive(),
-  sparsityTarget: z.number().min(0).max(1).nullable(),
-  inputs: z.object({ format: z.literal(RECORD_FORMAT), checkpoint: z.object({ pretrainKey: z.string(), epoch: z.number().int().positive() }), method: z.string() }).passthrough(),
-  config: z.unknown(),
-  backend: z.string(),
-  versions: z.object({ fwprune: z.string(), tfjs: z.string(), node: z.string() }),
-  createdAt: z.string().datetime(),
-  host: z.string(),
-  pid: count,
-  metrics: MetricsSchema.optional(),
-  history: z.array(z.unknown()).optional(),
-  details: z.record(z.string(), z.unknown()).optional(),
-  checksum: z.string().regex(/^[0-9a-f]{64}$/),
-}).superRefine((r, ctx) => {
-  if (r.status === "ok" && !r.metrics) ctx.addIssue({ code: "custom", path: ["metrics"], message: "status ok without metrics" });
-  if (r.status === "failed" && !r.reason) ctx.addIssue({ code: "custom", path: ["reason"], message: "status failed without a reason" });
-});
+const RecordSchema = z
+  .object({
+    format: z.literal(RECORD_FORMAT),
+    key: z.string().regex(/^[0-9a-f]{32}$/),
+    status: z.enum(["ok", "failed"]),
+    reason: z.string().optional(),
+    label: z.string().min(1),
+    method: z.string().min(1),
+    seed: count,
+    budget: z.number().int().positive(),
+    sparsityTarget: z.number().min(0).max(1).nullable(),
+    inputs: z
+      .object({ format: z.literal(RECORD_FORMAT), checkpoint: z.object({ pretrainKey: z.string(), epoch: z.number().int().positive() }), method: z.string() })
+      .passthrough(),
+    config: z.unknown(),
+    backend: z.string(),
+    versions: z.object({ fwprune: z.string(), tfjs: z.string(), node: z.string() }),
+    createdAt: z.string().datetime(),
+    host: z.string(),
+    pid: count,
+    metrics: MetricsSchema.optional(),
+    history: z.array(z.unknown()).optional(),
+    details: z.record(z.string(), z.unknown()).optional(),
+    checksum: z.string().regex(/^[0-9a-f]{64}$/),
+  })
+  .superRefine((r, ctx) => {
+    if (r.status === "ok" && !r.metrics) ctx.addIssue({ code: "custom", path: ["metrics"], message: "status ok without metrics" });
+    if (r.status === "failed" && !r.reason) ctx.addIssue({ code: "custom", path: ["reason"], message: "status failed without a reason" });
+  });
 
 /** Why a parsed record of `key` cannot be trusted (format, file name, checksum, schema), or undefined. */
 function recordProblem(r: RunRecord, key: string): string | undefined {

@@ -120,9 +120,10 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
     if (wasComputed) computed++;
     else cached++;
     if (record.status === "failed") failed++;
-    const what = record.status === "ok"
-      ? `acc ${record.metrics?.testAccuracy.toFixed(4)} sparsity ${record.metrics?.sparsity.toFixed(4)}`
-      : `FAILED${stored ? "" : " (not recorded)"}: ${record.reason}`;
+    const what =
+      record.status === "ok"
+        ? `acc ${record.metrics?.testAccuracy.toFixed(4)} sparsity ${record.metrics?.sparsity.toFixed(4)}`
+        : `FAILED${stored ? "" : " (not recorded)"}: ${record.reason}`;
     progress(current, `${wasComputed ? "computed" : "cached (by another process)"} ${describeRun(run)}: ${what}`);
   };
 
@@ -142,8 +143,11 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
       if (last !== undefined && performance.now() - last < WAIT_REPORT_SECONDS * 1000) continue;
       lastWaitReport.set(plan.key, performance.now());
       const age = lockAgeSeconds(dataDir, pretrainLock(plan));
-      progress(current, `waiting for another process's pre-training of seed ${plan.inputs.seed} (its lock ${lockPath(dataDir, pretrainLock(plan))} ` +
-        `was renewed ${age === undefined ? "just now" : `${age.toFixed(0)} s ago`}; taken over when not renewed for ${staleMs / 1000} s); runs start on its checkpoints as they appear`);
+      progress(
+        current,
+        `waiting for another process's pre-training of seed ${plan.inputs.seed} (its lock ${lockPath(dataDir, pretrainLock(plan))} ` +
+          `was renewed ${age === undefined ? "just now" : `${age.toFixed(0)} s ago`}; taken over when not renewed for ${staleMs / 1000} s); runs start on its checkpoints as they appear`,
+      );
     }
   };
   const awaitPretrain = (plan: PretrainPlan) => {
@@ -177,7 +181,11 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
   const nextTask = (): { task: Task; label: string; run?: RunPlan } | undefined => {
     for (let plan = pretrainQueue.shift(); plan; plan = pretrainQueue.shift()) {
       if (liveElsewhere(pretrainLock(plan))) awaitPretrain(plan);
-      else return { task: { type: "pretrain", plan, dataDir, retryFailed: opts.retryFailed === true }, label: `pretraining seed ${plan.inputs.seed} to epoch ${plan.epochs}` };
+      else
+        return {
+          task: { type: "pretrain", plan, dataDir, retryFailed: opts.retryFailed === true },
+          label: `pretraining seed ${plan.inputs.seed} to epoch ${plan.epochs}`,
+        };
     }
     // Runs another process is computing (a live lock: another sweep on the same folder) go last: this sweep takes
     // the others first instead of waiting for theirs.
@@ -195,7 +203,11 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
         }
         if (ready.has(checkpointId(run.pretrainKey, run.budget)) && run.dependsOn.every((k) => records.has(k)) && (allowHeld || !heldElsewhere(run))) {
           pending.splice(i, 1);
-          return { task: { type: "run", plan: run, dataDir, config, retryFailedBefore: opts.retryFailed ? startedAt : undefined }, label: describeRun(run), run };
+          return {
+            task: { type: "run", plan: run, dataDir, config, retryFailedBefore: opts.retryFailed ? startedAt : undefined },
+            label: describeRun(run),
+            run,
+          };
         }
       }
     }
@@ -249,7 +261,8 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
                 current[i] = `${next.label}: step ${m.done}/${m.total}`;
                 if (m.done === m.total || m.done % Math.max(1, Math.round(m.total / 20)) === 0) progress(current);
               } else if (m.type === "waiting") {
-                current[i] = `${next.label}: waiting ${Math.round(m.seconds)} s for another process's lock (taken over when not renewed for ${lockTimings().stale / 1000} s)`;
+                current[i] =
+                  `${next.label}: waiting ${Math.round(m.seconds)} s for another process's lock (taken over when not renewed for ${lockTimings().stale / 1000} s)`;
                 if (Math.round(m.seconds) % 10 === 0) progress(current, current[i]);
               } else if (m.type === "run-done" && next.run) {
                 finishRun(m.record, next.run, m.computed, m.stored !== false);
@@ -268,7 +281,8 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
         if (inFlight === 0) {
           if (pending.length === 0) resolve();
           else if (awaitedPretrain.length > 0) current.fill(`waiting for another process's pre-training (seed ${awaitedPretrain[0].inputs.seed})`);
-          else fail(new Error(`sweep stalled: ${pending.length} runs wait for checkpoints that pre-training did not produce (first: ${describeRun(pending[0])})`));
+          else
+            fail(new Error(`sweep stalled: ${pending.length} runs wait for checkpoints that pre-training did not produce (first: ${describeRun(pending[0])})`));
         }
       };
       pump();
@@ -280,8 +294,10 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
   done = total;
   progress(current.map(() => "idle"));
   const methodOrder = new Map(config.methods.map((m, i) => [m.name, i]));
-  const readable = [...runs].sort((a, b) =>
-    (methodOrder.get(a.label) ?? 0) - (methodOrder.get(b.label) ?? 0) || a.budget - b.budget || a.seed - b.seed || (a.sparsity ?? 0) - (b.sparsity ?? 0));
+  const readable = [...runs].sort(
+    (a, b) =>
+      (methodOrder.get(a.label) ?? 0) - (methodOrder.get(b.label) ?? 0) || a.budget - b.budget || a.seed - b.seed || (a.sparsity ?? 0) - (b.sparsity ?? 0),
+  );
   const ordered = readable.map((r) => records.get(r.key)).filter((r): r is RunRecord => r !== undefined);
   return { records: ordered, runs: runs.length, computed, cached, failed, corrupt, seconds: (performance.now() - started) / 1000 };
 }
@@ -308,7 +324,11 @@ function workerEntry(): { file: string; execArgv: string[] } {
 
 function workerSlot(): Slot {
   const entry = workerEntry();
-  const child: ChildProcess = fork(entry.file, [], { execArgv: entry.execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"], env: { ...process.env, FWPRUNE_QUIET: "1" } });
+  const child: ChildProcess = fork(entry.file, [], {
+    execArgv: entry.execArgv,
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+    env: { ...process.env, FWPRUNE_QUIET: "1" },
+  });
   let current: { onMessage: (m: WorkerMessage) => void; resolve: () => void; reject: (e: Error) => void } | undefined;
   let exited = false;
   child.on("message", (m: WorkerMessage) => {
@@ -352,20 +372,28 @@ export interface RunSelection {
  * One run (pre-training its checkpoint first if needed), in this process, through the same cache as sweeps: for a
  * notebook exploring one checkpoint. Defaults: the config's first seed and first sparsity.
  */
-export async function runOne(configInput: ExperimentConfig | unknown, selection: RunSelection, opts: Omit<SweepOptions, "workers" | "shard"> = {}): Promise<RunRecord> {
+export async function runOne(
+  configInput: ExperimentConfig | unknown,
+  selection: RunSelection,
+  opts: Omit<SweepOptions, "workers" | "shard"> = {},
+): Promise<RunRecord> {
   const config = validateConfig(configInput);
   const entry = config.methods.find((m) => m.name === selection.method);
-  if (!entry) throw new Error(`runOne: method ${JSON.stringify(selection.method)} is not in the config's methods (${config.methods.map((m) => m.name).join(", ")})`);
+  if (!entry)
+    throw new Error(`runOne: method ${JSON.stringify(selection.method)} is not in the config's methods (${config.methods.map((m) => m.name).join(", ")})`);
   const seed = selection.seed ?? config.seeds[0];
   const sparsity = selection.sparsity ?? sparsitiesOf(config, entry)[0] ?? undefined;
   const matchedNames = new Set(Object.values(entry.match ?? {}));
   const matched = config.methods.filter((m) => matchedNames.has(m.name)).map((m) => ({ ...m, budgets: undefined }));
-  const single = validateConfig({
-    ...config,
-    budgets: [selection.budget],
-    seeds: [seed],
-    methods: [{ ...entry, budgets: undefined, sparsity: entry.match?.sparsity ? undefined : sparsity }, ...matched],
-  }, "runOne config");
+  const single = validateConfig(
+    {
+      ...config,
+      budgets: [selection.budget],
+      seeds: [seed],
+      methods: [{ ...entry, budgets: undefined, sparsity: entry.match?.sparsity ? undefined : sparsity }, ...matched],
+    },
+    "runOne config",
+  );
   const result = await sweep(single, { ...opts, workers: 0 });
   return result.records.find((r) => r.label === entry.name && (r.sparsityTarget ?? undefined) === sparsity) as RunRecord;
 }

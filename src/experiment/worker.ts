@@ -27,7 +27,10 @@ export async function handleTask(sent: Task, emit: (m: WorkerMessage) => void): 
     await ensureBackend();
     if (task.type === "pretrain") {
       try {
-        const outcome = await pretrain(task.plan, task.dataDir, (epoch) => emit({ type: "checkpoint", pretrainKey: task.plan.key, epoch }), { retryFailed: task.retryFailed, yieldIfHeld: true });
+        const outcome = await pretrain(task.plan, task.dataDir, (epoch) => emit({ type: "checkpoint", pretrainKey: task.plan.key, epoch }), {
+          retryFailed: task.retryFailed,
+          yieldIfHeld: true,
+        });
         emit({ type: "pretrained", pretrainKey: task.plan.key, heldElsewhere: outcome === "held-elsewhere" || undefined });
       } catch (err) {
         if (!(err instanceof PretrainFailed || err instanceof DatasetChangedError)) throw err;

@@ -40,6 +40,8 @@ export function graphLimits(overrides: Partial<GraphLimits> = {}): GraphLimits {
 /** Throws when `value` exceeds limit `key`, naming what, the number and how to raise the limit. */
 export function checkLimit(limits: GraphLimits, key: keyof GraphLimits, value: number, what: string): void {
   if (value > limits[key]) {
-    throw new Error(`${what} is ${value.toLocaleString("en-US")}, over the limit of ${limits[key].toLocaleString("en-US")} (${key}; raise it with the option limits.${key} or ${ENV[key]})`);
+    throw new Error(
+      `${what} is ${value.toLocaleString("en-US")}, over the limit of ${limits[key].toLocaleString("en-US")} (${key}; raise it with the option limits.${key} or ${ENV[key]})`,
+    );
   }
 }

@@ -21,7 +21,9 @@ export interface ForwardOptions {
 /** The logits node with its own softmax activation dropped. */
 function withoutSoftmax(node: GraphNode): NodeSpec {
   const config = node.config as { activation?: string };
-  return config.activation === "softmax" && node.kind !== "activation" ? ({ ...node, config: { ...config, activation: "linear" } } as unknown as NodeSpec) : node;
+  return config.activation === "softmax" && node.kind !== "activation"
+    ? ({ ...node, config: { ...config, activation: "linear" } } as unknown as NodeSpec)
+    : node;
 }
 
 /**
@@ -55,8 +57,15 @@ export function forward(model: ModelGraph | ModelSpec, params: Params, x: tf.Ten
       };
       const inputs = node.inputs.map((n) => values.get(n) as tf.Tensor);
       const next = graph.nodes[i + 1];
-      if (recording && node.kind === "conv2d" && node.config.activation === "relu" && node.name !== target && next?.kind === "max-pool" &&
-        next.inputs[0] === node.name && consumers.get(node.name) === 1) {
+      if (
+        recording &&
+        node.kind === "conv2d" &&
+        node.config.activation === "relu" &&
+        node.name !== target &&
+        next?.kind === "max-pool" &&
+        next.inputs[0] === node.name &&
+        consumers.get(node.name) === 1
+      ) {
         const c = node.config;
         const z = tf.conv2d(inputs[0] as tf.Tensor4D, param("kernel") as tf.Tensor4D, c.strides, c.padding);
         const pooled = tf.maxPool(z, next.config.poolSize, next.config.strides, next.config.padding);

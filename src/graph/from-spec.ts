@@ -22,7 +22,14 @@ export function graphFromSpec(spec: ModelSpec): ModelGraph {
     if (layer.type === "conv2d") {
       const k = layer.kernelSize;
       const s = layer.stride ?? 1;
-      const config = { filters: layer.filters, kernelSize: [k, k] as [number, number], strides: [s, s] as [number, number], padding: layer.padding ?? "valid", useBias: true, activation: layer.activation ?? "linear" };
+      const config = {
+        filters: layer.filters,
+        kernelSize: [k, k] as [number, number],
+        strides: [s, s] as [number, number],
+        padding: layer.padding ?? "valid",
+        useBias: true,
+        activation: layer.activation ?? "linear",
+      };
       nodes.push({ name: `conv${++conv}`, kind: "conv2d", inputs, config });
     } else if (layer.type === "maxpool") {
       const size: [number, number] = [layer.size, layer.size];

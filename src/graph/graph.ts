@@ -28,12 +28,16 @@ export function buildGraph(name: string, specs: NodeSpec[], options: BuildOption
   let activations = 0;
   specs.forEach((spec, i) => {
     const where = `layer "${spec.name}" (${spec.kind}, node ${i})`;
-    if (typeof spec.name !== "string" || spec.name === "" || spec.name.includes("/")) throw new Error(`node ${i}: name must be a non-empty string without "/", got ${JSON.stringify(spec.name)}`);
+    if (typeof spec.name !== "string" || spec.name === "" || spec.name.includes("/"))
+      throw new Error(`node ${i}: name must be a non-empty string without "/", got ${JSON.stringify(spec.name)}`);
     if (byName.has(spec.name)) throw new Error(`${where}: the name is used twice`);
     const def = kindOf(spec.kind);
     if ((i === 0) !== (spec.kind === "input")) throw new Error(`${where}: the first node, and only it, must be the input`);
     const arity = def.inputs === "none" ? spec.inputs.length === 0 : def.inputs === "one" ? spec.inputs.length === 1 : spec.inputs.length >= 2;
-    if (!arity) throw new Error(`${where}: expected ${def.inputs === "none" ? "no inputs" : def.inputs === "one" ? "one input" : "two or more inputs"}, got [${spec.inputs.join(", ")}]`);
+    if (!arity)
+      throw new Error(
+        `${where}: expected ${def.inputs === "none" ? "no inputs" : def.inputs === "one" ? "one input" : "two or more inputs"}, got [${spec.inputs.join(", ")}]`,
+      );
     const inputShapes = spec.inputs.map((input) => {
       const from = byName.get(input);
       if (!from) throw new Error(`${where}: input "${input}" is not an earlier node (nodes must be in topological order)`);
@@ -69,7 +73,8 @@ export function buildGraph(name: string, specs: NodeSpec[], options: BuildOption
   const output = nodes[nodes.length - 1];
   const consumed = new Set(nodes.flatMap((n) => n.inputs));
   const dangling = nodes.filter((n) => n !== output && !consumed.has(n.name));
-  if (dangling.length) throw new Error(`model "${name}": layers ${dangling.map((n) => `"${n.name}"`).join(", ")} feed nothing; expected one output ("${output.name}")`);
+  if (dangling.length)
+    throw new Error(`model "${name}": layers ${dangling.map((n) => `"${n.name}"`).join(", ")} feed nothing; expected one output ("${output.name}")`);
   const chain = nodes.every((n, i) => i === 0 || (n.inputs.length === 1 && n.inputs[0] === nodes[i - 1].name));
   const form = options.form ?? (chain ? "sequential" : "functional");
   if (form === "sequential" && !chain) throw new Error(`model "${name}": a sequential model must be a chain of single-input layers`);
@@ -137,6 +142,7 @@ export function serializeGraph(graph: ModelGraph): SerializedGraph {
 }
 
 export function deserializeGraph(json: SerializedGraph, options: BuildOptions = {}): ModelGraph {
-  if (!json || typeof json.name !== "string" || !Array.isArray(json.nodes)) throw new Error(`a serialized graph needs a name and a list of nodes, got ${JSON.stringify(json)?.slice(0, 200)}`);
+  if (!json || typeof json.name !== "string" || !Array.isArray(json.nodes))
+    throw new Error(`a serialized graph needs a name and a list of nodes, got ${JSON.stringify(json)?.slice(0, 200)}`);
   return buildGraph(json.name, json.nodes, { form: json.form, ...options });
 }

@@ -54,7 +54,11 @@ export function layersTopology(graph: ModelGraph): object {
  * model.json and the weights file's bytes for a graph and its weights (every parameter, BN's moving statistics
  * included, in graph order). Throws naming a weight that is missing or of the wrong size.
  */
-export function layersModelArtifacts(graph: ModelGraph, weights: Record<string, Float32Array>, weightsFile = "weights.bin"): { json: LayersModelJson; weights: Uint8Array } {
+export function layersModelArtifacts(
+  graph: ModelGraph,
+  weights: Record<string, Float32Array>,
+  weightsFile = "weights.bin",
+): { json: LayersModelJson; weights: Uint8Array } {
   const total = graph.params.reduce((n, p) => n + p.size, 0);
   const data = new Float32Array(total);
   let offset = 0;

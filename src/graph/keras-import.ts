@@ -28,13 +28,21 @@ function fail(file: string, message: string): never {
 }
 
 /** The layer list of a topology, with each layer's inputs (Sequential: the previous layer; functional: its inbound node). */
-function kerasLayers(topology: unknown, file: string): { name: string; form: "sequential" | "functional"; layers: KerasLayer[]; inputs: string[][]; output?: string } {
+function kerasLayers(
+  topology: unknown,
+  file: string,
+): { name: string; form: "sequential" | "functional"; layers: KerasLayer[]; inputs: string[][]; output?: string } {
   const top = (topology as { model_config?: unknown })?.model_config ?? topology;
   const { class_name: cls, config } = (top ?? {}) as { class_name?: string; config?: unknown };
   if (cls === "Sequential") {
     const c = (Array.isArray(config) ? { layers: config } : config) as { name?: string; layers?: KerasLayer[] };
     if (!Array.isArray(c?.layers) || c.layers.length === 0) fail(file, "modelTopology.config.layers: expected a non-empty list of layers");
-    return { name: c.name ?? "sequential", form: "sequential", layers: c.layers, inputs: c.layers.map((_, i) => (i === 0 ? [] : [layerName(c.layers![i - 1])])) };
+    return {
+      name: c.name ?? "sequential",
+      form: "sequential",
+      layers: c.layers,
+      inputs: c.layers.map((_, i) => (i === 0 ? [] : [layerName(c.layers![i - 1])])),
+    };
   }
   if (cls === "Model" || cls === "Functional") {
     const c = config as { name?: string; layers?: KerasLayer[]; input_layers?: unknown[]; output_layers?: unknown[] };
@@ -89,7 +97,10 @@ export function graphFromLayersTopology(topology: unknown, file = "model.json", 
   const { name, form, layers, inputs, output } = kerasLayers(topology, file);
   for (const l of layers) {
     if (!KERAS_CLASSES[l.class_name]) {
-      fail(file, `layer "${layerName(l)}" has class ${JSON.stringify(l.class_name)}, which fwprune does not support; supported: ${supportedKerasClasses().join(", ")}`);
+      fail(
+        file,
+        `layer "${layerName(l)}" has class ${JSON.stringify(l.class_name)}, which fwprune does not support; supported: ${supportedKerasClasses().join(", ")}`,
+      );
     }
   }
   const nodes: NodeSpec[] = [];
@@ -129,7 +140,12 @@ function topologicalOrder(nodes: NodeSpec[], file: string): NodeSpec[] {
     if (ready.length === 0) {
       const n = pending[0];
       const missing = n.inputs.filter((i) => !known.has(i));
-      fail(file, missing.length ? `layer "${n.name}" takes input from "${missing[0]}", which is not a layer of the model` : `layers ${pending.map((p) => `"${p.name}"`).join(", ")} form a cycle`);
+      fail(
+        file,
+        missing.length
+          ? `layer "${n.name}" takes input from "${missing[0]}", which is not a layer of the model`
+          : `layers ${pending.map((p) => `"${p.name}"`).join(", ")} form a cycle`,
+      );
     }
     for (const n of ready) {
       out.push(n);

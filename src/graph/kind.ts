@@ -170,7 +170,8 @@ export function kerasPadding(config: KerasConfig, where: string): Padding {
 
 export function kerasActivation(config: KerasConfig, where: string, key = "activation"): ActivationName {
   const v = config[key] ?? "linear";
-  if (!ACTIVATIONS.includes(v as ActivationName)) throw new Error(`${where}: ${key} ${JSON.stringify(v)} is not supported; expected one of ${ACTIVATIONS.join(", ")}`);
+  if (!ACTIVATIONS.includes(v as ActivationName))
+    throw new Error(`${where}: ${key} ${JSON.stringify(v)} is not supported; expected one of ${ACTIVATIONS.join(", ")}`);
   return v as ActivationName;
 }
 

@@ -1,6 +1,18 @@
 import * as tf from "@tensorflow/tfjs";
 import { deriveSeed } from "../random";
-import { KerasConfig, KindDef, activate, sameChannels, kerasActivation, kerasImageLayout, kerasNumber, kerasPadding, kerasPair, product, spatialOut } from "./kind";
+import {
+  KerasConfig,
+  KindDef,
+  activate,
+  sameChannels,
+  kerasActivation,
+  kerasImageLayout,
+  kerasNumber,
+  kerasPadding,
+  kerasPair,
+  product,
+  spatialOut,
+} from "./kind";
 import { NodeConfigs } from "./types";
 
 /** The node kinds without parameters. */

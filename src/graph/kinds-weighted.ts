@@ -1,12 +1,32 @@
 import * as tf from "@tensorflow/tfjs";
 import {
-  ChannelSlice, KindDef, activate, sameChannels, splitActivation, kerasActivation, kerasBool, kerasImageLayout, kerasNumber, kerasPadding, kerasPair, kerasPositiveInt, paramName,
-  product, spatialOut,
+  ChannelSlice,
+  KindDef,
+  activate,
+  sameChannels,
+  splitActivation,
+  kerasActivation,
+  kerasBool,
+  kerasImageLayout,
+  kerasNumber,
+  kerasPadding,
+  kerasPair,
+  kerasPositiveInt,
+  paramName,
+  product,
+  spatialOut,
 } from "./kind";
 
 /** The node kinds with parameters: conv2d, depthwise-conv2d, separable-conv2d, batch-norm, dense. */
 
-function convForward(x: tf.Tensor, filter: tf.Tensor, bias: tf.Tensor | undefined, strides: [number, number], pad: "valid" | "same", act: Parameters<typeof activate>[1]) {
+function convForward(
+  x: tf.Tensor,
+  filter: tf.Tensor,
+  bias: tf.Tensor | undefined,
+  strides: [number, number],
+  pad: "valid" | "same",
+  act: Parameters<typeof activate>[1],
+) {
   const { fused, after } = splitActivation(act);
   return activate(tf.fused.conv2d({ x: x as tf.Tensor4D, filter: filter as tf.Tensor4D, bias, strides, pad, activation: fused }), after);
 }
@@ -47,8 +67,14 @@ export const conv2d: KindDef<"conv2d"> = {
     };
   },
   toKeras: ({ config: c }) => ({
-    filters: c.filters, kernel_size: c.kernelSize, strides: c.strides, padding: c.padding, data_format: "channels_last",
-    dilation_rate: [1, 1], activation: c.activation, use_bias: c.useBias,
+    filters: c.filters,
+    kernel_size: c.kernelSize,
+    strides: c.strides,
+    padding: c.padding,
+    data_format: "channels_last",
+    dilation_rate: [1, 1],
+    activation: c.activation,
+    use_bias: c.useBias,
   }),
   channels: { flow: () => "new", slices: (c) => [...filterSlices(2, 3), ...biasSlice(c.useBias)], narrow: (c, kept) => ({ ...c, filters: kept }) },
 };
@@ -66,7 +92,12 @@ export const depthwiseConv2d: KindDef<"depthwise-conv2d"> = {
   forward: ({ config: c }, [x], p) => {
     const { fused, after } = splitActivation(c.activation);
     const y = tf.fused.depthwiseConv2d({
-      x: x as tf.Tensor4D, filter: p("depthwise-kernel") as tf.Tensor4D, bias: p("bias"), strides: c.strides, pad: c.padding, activation: fused,
+      x: x as tf.Tensor4D,
+      filter: p("depthwise-kernel") as tf.Tensor4D,
+      bias: p("bias"),
+      strides: c.strides,
+      pad: c.padding,
+      activation: fused,
     });
     return activate(y, after);
   },
@@ -82,8 +113,14 @@ export const depthwiseConv2d: KindDef<"depthwise-conv2d"> = {
     };
   },
   toKeras: ({ config: c }) => ({
-    kernel_size: c.kernelSize, strides: c.strides, padding: c.padding, depth_multiplier: c.depthMultiplier, data_format: "channels_last",
-    dilation_rate: [1, 1], activation: c.activation, use_bias: c.useBias,
+    kernel_size: c.kernelSize,
+    strides: c.strides,
+    padding: c.padding,
+    depth_multiplier: c.depthMultiplier,
+    data_format: "channels_last",
+    dilation_rate: [1, 1],
+    activation: c.activation,
+    use_bias: c.useBias,
   }),
   channels: {
     // with depth multiplier m, output channel o is input channel ⌊o / m⌋ (tfjs orders them c·m + j)
@@ -104,7 +141,13 @@ export const separableConv2d: KindDef<"separable-conv2d"> = {
     const mid = x[2] * c.depthMultiplier;
     const positions = out[0] * out[1];
     const decls = [
-      { role: "depthwise-kernel" as const, shape: [kh, kw, x[2], c.depthMultiplier], fanIn: kh * kw * x[2], fanOut: kh * kw * c.depthMultiplier, uses: positions },
+      {
+        role: "depthwise-kernel" as const,
+        shape: [kh, kw, x[2], c.depthMultiplier],
+        fanIn: kh * kw * x[2],
+        fanOut: kh * kw * c.depthMultiplier,
+        uses: positions,
+      },
       { role: "pointwise-kernel" as const, shape: [1, 1, mid, c.filters], fanIn: mid, fanOut: c.filters, uses: positions },
     ];
     return c.useBias ? [...decls, { role: "bias" as const, shape: [c.filters] }] : decls;
@@ -115,8 +158,15 @@ export const separableConv2d: KindDef<"separable-conv2d"> = {
   },
   fromKeras: (cls, k, where) => ({ ...depthwiseConv2d.fromKeras(cls, k, where), filters: kerasPositiveInt(k, "filters", where) }),
   toKeras: ({ config: c }) => ({
-    filters: c.filters, kernel_size: c.kernelSize, strides: c.strides, padding: c.padding, depth_multiplier: c.depthMultiplier,
-    data_format: "channels_last", dilation_rate: [1, 1], activation: c.activation, use_bias: c.useBias,
+    filters: c.filters,
+    kernel_size: c.kernelSize,
+    strides: c.strides,
+    padding: c.padding,
+    depth_multiplier: c.depthMultiplier,
+    data_format: "channels_last",
+    dilation_rate: [1, 1],
+    activation: c.activation,
+    use_bias: c.useBias,
   }),
   channels: {
     flow: () => "new",
@@ -159,7 +209,10 @@ export const batchNorm: KindDef<"batch-norm"> = {
     const { mean, variance } = tf.moments(x, axes);
     if (ctx.statUpdates) {
       const decay = 1 - c.momentum;
-      for (const [role, batch] of [["moving-mean", mean], ["moving-variance", variance]] as const) {
+      for (const [role, batch] of [
+        ["moving-mean", mean],
+        ["moving-variance", variance],
+      ] as const) {
         const moving = p(role) as tf.Tensor;
         // moving·momentum + batch·(1 − momentum), written as tfjs-layers writes it: moving − (moving − batch)·(1 − momentum)
         ctx.statUpdates[paramName(n.name, role)] = tf.keep(tf.sub(moving, tf.mul(tf.sub(moving, batch), decay)));
@@ -183,7 +236,10 @@ export const batchNorm: KindDef<"batch-norm"> = {
     flow: sameChannels,
     slices: (c) =>
       [...(c.scale ? ["gamma" as const] : []), ...(c.center ? ["beta" as const] : []), "moving-mean" as const, "moving-variance" as const].map((role) => ({
-        role, axis: 0, side: "output" as const, produces: true,
+        role,
+        axis: 0,
+        side: "output" as const,
+        produces: true,
       })),
   },
 };

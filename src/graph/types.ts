@@ -8,7 +8,14 @@ export type Padding = "valid" | "same";
 export interface NodeConfigs {
   input: { shape: number[] };
   conv2d: { filters: number; kernelSize: [number, number]; strides: [number, number]; padding: Padding; useBias: boolean; activation: ActivationName };
-  "depthwise-conv2d": { kernelSize: [number, number]; strides: [number, number]; padding: Padding; depthMultiplier: number; useBias: boolean; activation: ActivationName };
+  "depthwise-conv2d": {
+    kernelSize: [number, number];
+    strides: [number, number];
+    padding: Padding;
+    depthMultiplier: number;
+    useBias: boolean;
+    activation: ActivationName;
+  };
   "separable-conv2d": {
     filters: number;
     kernelSize: [number, number];

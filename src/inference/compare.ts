@@ -140,5 +140,3 @@ function perLayer(profiles: StepTiming[][]): Map<string, number> {
   }
   return new Map([...byLayer].map(([layer, ms]) => [layer, median(ms)]));
 }
-
-

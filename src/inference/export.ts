@@ -19,7 +19,11 @@ export type { LayersModelJson } from "../graph/keras-export";
  * model.json and the weights file's bytes of a model (a graph, or a config's spec: the paper CNN exports as a
  * Sequential of conv1, maxpool1, …, dense2, so weights keep their names), loadable by plain tfjs.
  */
-export function layersArtifactsFor(model: ModelLike, weights: Record<string, Float32Array>, weightsFile = "weights.bin"): { json: LayersModelJson; weights: Uint8Array } {
+export function layersArtifactsFor(
+  model: ModelLike,
+  weights: Record<string, Float32Array>,
+  weightsFile = "weights.bin",
+): { json: LayersModelJson; weights: Uint8Array } {
   return layersModelArtifacts(asGraph(model), weights, weightsFile);
 }
 
@@ -33,11 +37,23 @@ export function sparseGraphOfSpec(spec: ModelSpec): SparseGraph {
     let node: SparseNode;
     if (layer.type === "conv2d") {
       const name = `conv${++conv}`;
-      const attrs = { filters: layer.filters, kernelSize: layer.kernelSize, stride: layer.stride ?? 1, padding: layer.padding ?? "valid", activation: layer.activation ?? "linear" };
+      const attrs = {
+        filters: layer.filters,
+        kernelSize: layer.kernelSize,
+        stride: layer.stride ?? 1,
+        padding: layer.padding ?? "valid",
+        activation: layer.activation ?? "linear",
+      };
       node = { name, op: "conv2d", inputs, attrs, weights: { kernel: `${name}/kernel`, bias: `${name}/bias` } };
     } else if (layer.type === "dense") {
       const name = `dense${++dense}`;
-      node = { name, op: "dense", inputs, attrs: { units: layer.units, activation: layer.activation ?? "linear" }, weights: { kernel: `${name}/kernel`, bias: `${name}/bias` } };
+      node = {
+        name,
+        op: "dense",
+        inputs,
+        attrs: { units: layer.units, activation: layer.activation ?? "linear" },
+        weights: { kernel: `${name}/kernel`, bias: `${name}/bias` },
+      };
     } else if (layer.type === "maxpool") {
       node = { name: `maxpool${i}`, op: "maxpool", inputs, attrs: { size: layer.size } };
     } else {
@@ -54,10 +70,12 @@ export function specOfSparseGraph(graph: SparseGraph): ModelSpec {
   let previous = GRAPH_INPUT;
   const layers = graph.nodes.map((node, i): LayerSpec => {
     const where = `model.nodes[${i}] (${JSON.stringify(node?.name)})`;
-    if (node.inputs?.length !== 1 || node.inputs[0] !== previous) throw new Error(`${where}: inputs ${JSON.stringify(node.inputs)}; a sequential model expects [${JSON.stringify(previous)}]`);
+    if (node.inputs?.length !== 1 || node.inputs[0] !== previous)
+      throw new Error(`${where}: inputs ${JSON.stringify(node.inputs)}; a sequential model expects [${JSON.stringify(previous)}]`);
     previous = node.name;
     const a = node.attrs as Record<string, never>;
-    if (node.op === "conv2d") return { type: "conv2d", filters: a.filters, kernelSize: a.kernelSize, stride: a.stride, padding: a.padding, activation: a.activation };
+    if (node.op === "conv2d")
+      return { type: "conv2d", filters: a.filters, kernelSize: a.kernelSize, stride: a.stride, padding: a.padding, activation: a.activation };
     if (node.op === "dense") return { type: "dense", units: a.units, activation: a.activation };
     if (node.op === "maxpool") return { type: "maxpool", size: a.size };
     if (node.op === "flatten") return { type: "flatten" };

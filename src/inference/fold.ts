@@ -23,7 +23,8 @@ function maskedValues(graph: ModelGraph, weights: Record<string, Float32Array>, 
   return values;
 }
 
-const specOfNode = ({ name, kind, inputs, config, kerasClass }: GraphNode): NodeSpec => ({ name, kind, inputs, config, ...(kerasClass ? { kerasClass } : {}) }) as NodeSpec;
+const specOfNode = ({ name, kind, inputs, config, kerasClass }: GraphNode): NodeSpec =>
+  ({ name, kind, inputs, config, ...(kerasClass ? { kerasClass } : {}) }) as NodeSpec;
 
 /**
  * Inference-mode batch norm folded into the conv, dense or depthwise layer before it where the BN is that layer's
@@ -57,7 +58,12 @@ export function prepareGraph(model: ModelGraph, weights: Record<string, Float32A
   return { graph, values: Object.fromEntries(graph.params.map((p) => [p.name, values[p.name]])) };
 }
 
-function foldInto(layer: GraphNode, role: NonNullable<(typeof BN_FOLDS)[keyof typeof BN_FOLDS]>, bn: GraphNode & { kind: "batch-norm" }, values: Record<string, Float32Array>) {
+function foldInto(
+  layer: GraphNode,
+  role: NonNullable<(typeof BN_FOLDS)[keyof typeof BN_FOLDS]>,
+  bn: GraphNode & { kind: "batch-norm" },
+  values: Record<string, Float32Array>,
+) {
   const channels = layer.outputShape[layer.outputShape.length - 1];
   const get = (r: Parameters<typeof paramName>[1], fill: number) => values[paramName(bn.name, r)] ?? new Float32Array(channels).fill(fill);
   const [gamma, beta, mean, variance] = [get("gamma", 1), get("beta", 0), get("moving-mean", 0), get("moving-variance", 1)];

@@ -36,7 +36,15 @@ export function layoutShape(layout: Layout, shape: number[], n: number): number[
 function toTiles(x: tf.Tensor, n: number): tf.Tensor {
   const [, h, w, c] = x.shape;
   const padded = ceilTile(n);
-  const full = padded > n ? tf.pad(x, [[0, padded - n], [0, 0], [0, 0], [0, 0]]) : x;
+  const full =
+    padded > n
+      ? tf.pad(x, [
+          [0, padded - n],
+          [0, 0],
+          [0, 0],
+          [0, 0],
+        ])
+      : x;
   return tf.transpose(tf.reshape(full, [padded / TILE, TILE, h, w, c]), [0, 4, 2, 3, 1]);
 }
 
@@ -49,7 +57,12 @@ function fromTiles(x: tf.Tensor, n: number): tf.Tensor {
 function toCols(x: tf.Tensor, n: number): tf.Tensor {
   const cols = tf.transpose(x);
   const padded = ceilTile(n);
-  return padded > n ? tf.pad(cols, [[0, 0], [0, padded - n]]) : cols;
+  return padded > n
+    ? tf.pad(cols, [
+        [0, 0],
+        [0, padded - n],
+      ])
+    : cols;
 }
 
 function fromCols(x: tf.Tensor, n: number): tf.Tensor {

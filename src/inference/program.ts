@@ -72,14 +72,35 @@ export function program(c: CompiledGraph, paths: Map<string, LayerPath>): Step[]
       const pool = reader && readers.get(node.name)?.length === 1 && node.name !== g.logits ? LAYOUT_STEPS[reader.kind] : undefined;
       if (kernel.runPooled && pool?.fusesIntoConv && pool.accepts(reader)) {
         const runPooled = kernel.runPooled;
-        produce({ key: `${node.name}:pooled`, label: `${node.name} sparse + ${reader.kind}`, layer, inputs: [input], run: ([x]) => runPooled(weights, node, input.shape, x) }, slot(reader.name, kernel.layout));
+        produce(
+          {
+            key: `${node.name}:pooled`,
+            label: `${node.name} sparse + ${reader.kind}`,
+            layer,
+            inputs: [input],
+            run: ([x]) => runPooled(weights, node, input.shape, x),
+          },
+          slot(reader.name, kernel.layout),
+        );
         skipped.add(reader.name);
         continue;
       }
-      produce({ key: `${node.name}:sparse`, label: `${node.name} sparse`, layer, inputs: [input], run: ([x]) => kernel.run(weights, node, input.shape, x) }, slot(node.name, kernel.layout));
+      produce(
+        { key: `${node.name}:sparse`, label: `${node.name} sparse`, layer, inputs: [input], run: ([x]) => kernel.run(weights, node, input.shape, x) },
+        slot(node.name, kernel.layout),
+      );
     } else if (layoutStep && layoutStep.from === firstLayout && layoutStep.accepts(node)) {
       const input = slot(node.inputs[0], firstLayout);
-      produce({ key: `${node.name}:${firstLayout}`, label: `${node.kind} (${firstLayout}→${layoutStep.to})`, layer, inputs: [input], run: ([x]) => layoutStep.run(x) }, slot(node.name, layoutStep.to));
+      produce(
+        {
+          key: `${node.name}:${firstLayout}`,
+          label: `${node.kind} (${firstLayout}→${layoutStep.to})`,
+          layer,
+          inputs: [input],
+          run: ([x]) => layoutStep.run(x),
+        },
+        slot(node.name, layoutStep.to),
+      );
     } else {
       const elementwise = firstLayout !== "std" && (ELEMENTWISE[node.kind]?.(node) ?? false);
       const layout = elementwise ? firstLayout : "std";
@@ -87,7 +108,10 @@ export function program(c: CompiledGraph, paths: Map<string, LayerPath>): Step[]
       const param = (role: Parameters<typeof paramName>[1]) => c.params[paramName(node.name, role)];
       const forward = KINDS[node.kind].forward as (n: GraphNode, xs: tf.Tensor[], p: typeof param, ctx: typeof CTX) => tf.Tensor;
       const label = node.params.some((p) => p.prunable) ? `${node.name} dense` : `${node.kind}${layout === "std" ? "" : ` (${layout})`}`;
-      produce({ key: `${node.name}:${inputs.map((s) => s.layout).join(",")}`, label, layer, inputs, run: (xs) => forward(node, xs, param, CTX) }, slot(node.name, layout));
+      produce(
+        { key: `${node.name}:${inputs.map((s) => s.layout).join(",")}`, label, layer, inputs, run: (xs) => forward(node, xs, param, CTX) },
+        slot(node.name, layout),
+      );
     }
   }
   need(g.logits, "std", c.owner.get(g.logits) as string);
@@ -100,7 +124,10 @@ export function execute(steps: Step[], graph: ModelGraph, x: tf.Tensor, onStep?:
   const values = new Map<string, tf.Tensor>([[slotKey({ node: graph.input, layout: "std" }), x]]);
   for (const step of steps) {
     const t0 = performance.now();
-    const y = step.run(step.inputs.map((s) => values.get(slotKey(s)) as tf.Tensor), n);
+    const y = step.run(
+      step.inputs.map((s) => values.get(slotKey(s)) as tf.Tensor),
+      n,
+    );
     onStep?.(step, performance.now() - t0);
     values.set(slotKey(step.output), y);
   }

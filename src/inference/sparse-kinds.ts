@@ -36,7 +36,13 @@ export const SPARSE_KERNELS: Partial<Record<NodeKind, SparseKernel>> = {
     layout: "tiles",
     unsupported: (node, input) => {
       const c = (node as NodeOf<"conv2d">).config;
-      const ok = c.padding === "valid" && c.strides[0] === 1 && c.strides[1] === 1 && c.kernelSize[0] === c.kernelSize[1] && reluOrLinear(c.activation) && input.length === 3;
+      const ok =
+        c.padding === "valid" &&
+        c.strides[0] === 1 &&
+        c.strides[1] === 1 &&
+        c.kernelSize[0] === c.kernelSize[1] &&
+        reluOrLinear(c.activation) &&
+        input.length === 3;
       return ok ? undefined : "the sparse kernel runs valid stride-1 convolutions with a square kernel and a relu or linear activation only";
     },
     csr: (node, kernel, [h, w, c]) => {
@@ -55,7 +61,9 @@ export const SPARSE_KERNELS: Partial<Record<NodeKind, SparseKernel>> = {
   dense: {
     layout: "cols",
     unsupported: (node, input) =>
-      input.length === 1 && reluOrLinear((node as NodeOf<"dense">).config.activation) ? undefined : "the sparse kernel runs dense layers on flat features with a relu or linear activation only",
+      input.length === 1 && reluOrLinear((node as NodeOf<"dense">).config.activation)
+        ? undefined
+        : "the sparse kernel runs dense layers on flat features with a relu or linear activation only",
     csr: (node, kernel, [inputs]) => csrFromDense(kernel, inputs, node.outputShape[0], (row) => row),
     run: (weights, node, _input, x) => denseSparse(weights, node.outputShape[0], x),
   },

@@ -88,7 +88,11 @@ function compileGraph(prepared: PreparedGraph): CompiledGraph {
       const bias = params[`${node.name}/bias`] ?? tf.zeros([node.outputShape[node.outputShape.length - 1]]);
       if (!params[`${node.name}/bias`]) params[`${node.name}/bias(zeros)`] = bias;
       const activation = (node.config as { activation?: string }).activation;
-      sparse.set(node.name, { csr: csrTensors(kernel.csr(node, values[kernelParam?.name as string], input)), bias: bias as tf.Tensor1D, relu: activation === "relu" });
+      sparse.set(node.name, {
+        csr: csrTensors(kernel.csr(node, values[kernelParam?.name as string], input)),
+        bias: bias as tf.Tensor1D,
+        relu: activation === "relu",
+      });
     }
   } catch (err) {
     tf.dispose([...Object.values(params), ...[...sparse.values()].flatMap((s) => Object.values(s.csr))]);
@@ -179,7 +183,9 @@ function fixedPaths(graph: ModelGraph, requested: NonNullable<CompileOptions["pa
 const EXHAUSTIVE_LAYERS = 8;
 
 function choosePaths(c: CompiledGraph, fixed: Map<string, LayerPath>, batch: number, repeats: number) {
-  const free = owners(c.graph).layers.map((n) => n.name).filter((name) => !fixed.has(name));
+  const free = owners(c.graph)
+    .layers.map((n) => n.name)
+    .filter((name) => !fixed.has(name));
   const perLayer = new Map<string, { denseMs?: number; sparseMs?: number }>();
   let best = new Map([...fixed, ...free.map((name) => [name, "dense"] as const)]);
   if (free.length === 0) return { paths: best, perLayer };
@@ -191,7 +197,8 @@ function choosePaths(c: CompiledGraph, fixed: Map<string, LayerPath>, batch: num
     if (ms < bestMs) [best, bestMs] = [paths, ms];
   };
   if (free.length <= EXHAUSTIVE_LAYERS) {
-    for (let bits = 1; bits < 2 ** free.length; bits++) consider(new Map([...best, ...free.map((name, i) => [name, (bits >> i) & 1 ? "sparse" : "dense"] as const)]));
+    for (let bits = 1; bits < 2 ** free.length; bits++)
+      consider(new Map([...best, ...free.map((name, i) => [name, (bits >> i) & 1 ? "sparse" : "dense"] as const)]));
   } else {
     for (const name of free) consider(new Map([...best, [name, best.get(name) === "sparse" ? "dense" : "sparse"]]));
   }

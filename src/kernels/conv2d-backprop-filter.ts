@@ -12,11 +12,7 @@ import { callKernel, checkNhwc, dispose, Pad, sliceInfo, transposeInfo } from ".
  * - without WebAssembly SIMD: one Conv2D of xᵀ[ci,H,W,b] with dyᵀ[oh,ow,b,co] as the filter and
  *   dilation = stride, giving [ci,kh,kw,co], then transposed to [kh,kw,ci,co].
  */
-function conv2DBackpropFilter(args: {
-  inputs: tf.NamedTensorInfoMap;
-  backend: unknown;
-  attrs?: tf.NamedAttrMap;
-}): tf.TensorInfo {
+function conv2DBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
   const backend = args.backend as BackendWasm;
   const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
   const attrs = (args.attrs ?? {}) as unknown as tf.Conv2DBackpropFilterAttrs & { dilations?: unknown };
@@ -36,9 +32,22 @@ function conv2DBackpropFilter(args: {
     const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
     const { filterHeight, filterWidth, strideHeight, strideWidth } = info;
     simd.conv2DFilterGradDirect(
-      pointer(backend, x), pointer(backend, dy), pointer(backend, dw),
-      batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels,
-      filterHeight, filterWidth, strideHeight, strideWidth, info.padInfo.top, info.padInfo.left,
+      pointer(backend, x),
+      pointer(backend, dy),
+      pointer(backend, dw),
+      batchSize,
+      inHeight,
+      inWidth,
+      inChannels,
+      outHeight,
+      outWidth,
+      outChannels,
+      filterHeight,
+      filterWidth,
+      strideHeight,
+      strideWidth,
+      info.padInfo.top,
+      info.padInfo.left,
     );
     return dw;
   }
@@ -53,17 +62,23 @@ function viaIm2col(backend: BackendWasm, simd: SimdLoops, x: tf.TensorInfo, dy: 
   const xT = transposeInfo(backend, x, [3, 0, 1, 2]);
   const colsT = backend.makeOutput([1, k, n], "float32");
   simd.im2colRows(
-    pointer(backend, xT), pointer(backend, colsT),
-    inChannels, batchSize, inHeight, inWidth, outHeight, outWidth,
-    filterHeight, filterWidth, strideHeight, strideWidth, info.padInfo.top, info.padInfo.left,
+    pointer(backend, xT),
+    pointer(backend, colsT),
+    inChannels,
+    batchSize,
+    inHeight,
+    inWidth,
+    outHeight,
+    outWidth,
+    filterHeight,
+    filterWidth,
+    strideHeight,
+    strideWidth,
+    info.padInfo.top,
+    info.padInfo.left,
   );
   dispose(backend, xT);
-  const dw = callKernel(
-    "BatchMatMul",
-    backend,
-    { a: colsT, b: { ...dy, shape: [1, n, outChannels] } },
-    { transposeA: false, transposeB: false },
-  );
+  const dw = callKernel("BatchMatMul", backend, { a: colsT, b: { ...dy, shape: [1, n, outChannels] } }, { transposeA: false, transposeB: false });
   dispose(backend, colsT);
   return { ...dw, shape: [filterHeight, filterWidth, inChannels, outChannels] };
 }
@@ -90,12 +105,7 @@ function viaConv2D(backend: BackendWasm, x: tf.TensorInfo, dy: tf.TensorInfo, in
     [left, Math.max(right, 0)],
     [0, 0],
   ];
-  const dwT = callKernel(
-    "Conv2D",
-    backend,
-    { x: xT, filter: dyT },
-    { strides: 1, pad, dataFormat: "NHWC", dilations: [strideHeight, strideWidth] },
-  );
+  const dwT = callKernel("Conv2D", backend, { x: xT, filter: dyT }, { strides: 1, pad, dataFormat: "NHWC", dilations: [strideHeight, strideWidth] });
   dispose(backend, xT, dyT);
   const dw = transposeInfo(backend, dwT, [1, 2, 0, 3]);
   dispose(backend, dwT);

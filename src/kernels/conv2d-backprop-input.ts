@@ -41,9 +41,20 @@ export function makeConv2DBackpropInputConfig(original: tf.KernelConfig): tf.Ker
       dispose(backend, filterT);
       const dx = backend.makeOutput(attrs.inputShape, "float32");
       simd.col2imAdd(
-        pointer(backend, dcols), pointer(backend, dx),
-        inChannels, batchSize, inHeight, inWidth, outHeight, outWidth,
-        filterHeight, filterWidth, strideHeight, strideWidth, info.padInfo.top, info.padInfo.left,
+        pointer(backend, dcols),
+        pointer(backend, dx),
+        inChannels,
+        batchSize,
+        inHeight,
+        inWidth,
+        outHeight,
+        outWidth,
+        filterHeight,
+        filterWidth,
+        strideHeight,
+        strideWidth,
+        info.padInfo.top,
+        info.padInfo.left,
       );
       dispose(backend, dcols);
       return dx;
@@ -91,4 +102,3 @@ function flipFilter(backend: BackendWasm, filter: tf.TensorInfo): tf.TensorInfo 
   }
   return out;
 }
-

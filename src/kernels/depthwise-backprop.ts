@@ -76,8 +76,21 @@ function depthwiseBackpropFilter(args: Args): tf.TensorInfo {
       for (let b = 0; b < batchSize; b++) {
         sums.fill(0);
         simd.depthwiseFilterGrad(
-          pointer(backend, x) + b * inHeight * inWidth * inChannels * 4, pointer(backend, dy) + b * outHeight * outWidth * outChannels * 4, image,
-          1, inHeight, inWidth, inChannels, outHeight, outWidth, filterHeight, filterWidth, strideHeight, strideWidth, top, left,
+          pointer(backend, x) + b * inHeight * inWidth * inChannels * 4,
+          pointer(backend, dy) + b * outHeight * outWidth * outChannels * 4,
+          image,
+          1,
+          inHeight,
+          inWidth,
+          inChannels,
+          outHeight,
+          outWidth,
+          filterHeight,
+          filterWidth,
+          strideHeight,
+          strideWidth,
+          top,
+          left,
         );
         for (let i = 0; i < acc.length; i++) acc[i] += sums[i];
       }
@@ -120,8 +133,21 @@ function depthwiseBackpropInput(args: Args): tf.TensorInfo {
   const simd = simdLoops(backend);
   if (simd && multiplier === 1 && inChannels % 4 === 0) {
     simd.depthwiseInputGrad(
-      pointer(backend, out), pointer(backend, dy), pointer(backend, filter),
-      batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, filterHeight, filterWidth, strideHeight, strideWidth, top, left,
+      pointer(backend, out),
+      pointer(backend, dy),
+      pointer(backend, filter),
+      batchSize,
+      inHeight,
+      inWidth,
+      inChannels,
+      outHeight,
+      outWidth,
+      filterHeight,
+      filterWidth,
+      strideHeight,
+      strideWidth,
+      top,
+      left,
     );
     return out;
   }

@@ -35,8 +35,10 @@ function rowPlan(a: tf.TensorInfo, b: tf.TensorInfo): RowPlan | undefined {
   }
   const columns = full.shape[full.shape.length - 1];
   const isChannelVector =
-    vector.shape.length >= 1 && vector.shape.length <= full.shape.length &&
-    vector.shape[vector.shape.length - 1] === columns && tf.util.sizeFromShape(vector.shape) === columns;
+    vector.shape.length >= 1 &&
+    vector.shape.length <= full.shape.length &&
+    vector.shape[vector.shape.length - 1] === columns &&
+    tf.util.sizeFromShape(vector.shape) === columns;
   if (!isChannelVector || columns === 0 || columns % 4 !== 0) return undefined;
   const rowBytes = columns * 4;
   return {
@@ -88,7 +90,11 @@ export function makeFusedBatchNormConfig(original: tf.KernelConfig): tf.KernelCo
   const batchNorm = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => {
     const backend = args.backend as BackendWasm;
     const { x, mean, variance, offset, scale } = args.inputs as Record<string, tf.TensorInfo | undefined> as {
-      x: tf.TensorInfo; mean: tf.TensorInfo; variance: tf.TensorInfo; offset?: tf.TensorInfo; scale?: tf.TensorInfo;
+      x: tf.TensorInfo;
+      mean: tf.TensorInfo;
+      variance: tf.TensorInfo;
+      offset?: tf.TensorInfo;
+      scale?: tf.TensorInfo;
     };
     const { varianceEpsilon } = (args.attrs ?? {}) as unknown as tf.FusedBatchNormAttrs;
     const columns = x.shape[x.shape.length - 1];

@@ -11,8 +11,18 @@ import { heapBuffer, pointer, withScratch } from "./simd";
  */
 interface GemmExports {
   gemm(
-    a: number, table: number, lda: number, b: number, bp: number, c: number,
-    m: number, k: number, n: number, kcMax: number, runLen: number, runStride: number,
+    a: number,
+    table: number,
+    lda: number,
+    b: number,
+    bp: number,
+    c: number,
+    m: number,
+    k: number,
+    n: number,
+    kcMax: number,
+    runLen: number,
+    runStride: number,
   ): void;
 }
 

@@ -31,8 +31,15 @@ function maxPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; at
   const dx = backend.typedArrayFromHeap(out) as Float32Array;
   const simd = simdLoops(backend);
   const plainTiles =
-    filterHeight === 2 && filterWidth === 2 && strideHeight === 2 && strideWidth === 2 && top === 0 && left === 0 &&
-    2 * outHeight <= inHeight && 2 * outWidth <= inWidth && channels % 4 === 0;
+    filterHeight === 2 &&
+    filterWidth === 2 &&
+    strideHeight === 2 &&
+    strideWidth === 2 &&
+    top === 0 &&
+    left === 0 &&
+    2 * outHeight <= inHeight &&
+    2 * outWidth <= inWidth &&
+    channels % 4 === 0;
   if (simd && plainTiles) {
     // Windows tile the input; the pooled output tells each window's maximum.
     if (2 * outHeight < inHeight || 2 * outWidth < inWidth) dx.fill(0);

@@ -54,10 +54,7 @@ export function profileKernels(backendName = "wasm", clock: () => number = () =>
   }
   return {
     reset: () => totals.clear(),
-    timings: () =>
-      [...totals.entries()]
-        .map(([kernel, t]) => ({ kernel, calls: t.calls, selfMs: t.selfMs }))
-        .sort((a, b) => b.selfMs - a.selfMs),
+    timings: () => [...totals.entries()].map(([kernel, t]) => ({ kernel, calls: t.calls, selfMs: t.selfMs })).sort((a, b) => b.selfMs - a.selfMs),
     stop: () => {
       for (const config of originals) {
         tf.unregisterKernel(config.kernelName, backendName);

@@ -6,26 +6,72 @@ export interface SimdLoops {
   maxPoolGrad2x2(x: number, y: number, g: number, dx: number, batch: number, h: number, w: number, c: number, oh: number, ow: number): void;
   sumRowsF64(x: number, acc: number, rows: number, cols: number): void;
   col2imAdd(
-    dcols: number, dx: number,
-    c: number, batch: number, h: number, w: number, oh: number, ow: number,
-    kh: number, kw: number, sh: number, sw: number, top: number, left: number,
+    dcols: number,
+    dx: number,
+    c: number,
+    batch: number,
+    h: number,
+    w: number,
+    oh: number,
+    ow: number,
+    kh: number,
+    kw: number,
+    sh: number,
+    sw: number,
+    top: number,
+    left: number,
   ): void;
   im2colRows(
-    xT: number, cols: number,
-    c: number, batch: number, h: number, w: number, oh: number, ow: number,
-    kh: number, kw: number, sh: number, sw: number, top: number, left: number,
+    xT: number,
+    cols: number,
+    c: number,
+    batch: number,
+    h: number,
+    w: number,
+    oh: number,
+    ow: number,
+    kh: number,
+    kw: number,
+    sh: number,
+    sw: number,
+    top: number,
+    left: number,
   ): void;
   /** Depthwise (multiplier 1, channels % 4 == 0): x and dy accumulate into dW [kh,kw,c] in float32. */
   depthwiseFilterGrad(
-    x: number, dy: number, dw: number,
-    batch: number, h: number, w: number, c: number, oh: number, ow: number,
-    kh: number, kw: number, sh: number, sw: number, top: number, left: number,
+    x: number,
+    dy: number,
+    dw: number,
+    batch: number,
+    h: number,
+    w: number,
+    c: number,
+    oh: number,
+    ow: number,
+    kh: number,
+    kw: number,
+    sh: number,
+    sw: number,
+    top: number,
+    left: number,
   ): void;
   /** Depthwise (multiplier 1, channels % 4 == 0): filter and dy accumulate into dx (zeroed by the caller). */
   depthwiseInputGrad(
-    dx: number, dy: number, filter: number,
-    batch: number, h: number, w: number, c: number, oh: number, ow: number,
-    kh: number, kw: number, sh: number, sw: number, top: number, left: number,
+    dx: number,
+    dy: number,
+    filter: number,
+    batch: number,
+    h: number,
+    w: number,
+    c: number,
+    oh: number,
+    ow: number,
+    kh: number,
+    kw: number,
+    sh: number,
+    sw: number,
+    top: number,
+    left: number,
   ): void;
   /** out[r,:] = a[r,:] ⊙ b[r,:] (likewise add, sub) over rows of cBytes (16s); a and b step aStep / bStep bytes a row. */
   mulRows(a: number, aStep: number, b: number, bStep: number, out: number, rows: number, cBytes: number): void;
@@ -34,9 +80,22 @@ export interface SimdLoops {
   divRows(a: number, aStep: number, b: number, bStep: number, out: number, rows: number, cBytes: number): void;
   momentumStep(w: number, acc: number, g: number, wOut: number, accOut: number, n: number, negLr: number, momentum: number): void;
   conv2DFilterGradDirect(
-    x: number, dy: number, dw: number,
-    batch: number, h: number, w: number, c: number, oh: number, ow: number, co: number,
-    kh: number, kw: number, sh: number, sw: number, top: number, left: number,
+    x: number,
+    dy: number,
+    dw: number,
+    batch: number,
+    h: number,
+    w: number,
+    c: number,
+    oh: number,
+    ow: number,
+    co: number,
+    kh: number,
+    kw: number,
+    sh: number,
+    sw: number,
+    top: number,
+    left: number,
   ): void;
 }
 

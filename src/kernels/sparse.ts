@@ -4,7 +4,6 @@ import { SPARSE_WASM_BASE64 } from "./sparse-module";
 import type { SparseLoops } from "../runtime/kernels";
 import { pointer } from "./simd";
 
-
 // The compile options leave out the DOM typings, where WebAssembly's live; this is the little used here.
 interface WasmApi {
   Module: new (bytes: Uint8Array) => object;
@@ -78,8 +77,25 @@ function spmmKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; att
   const [px, po] = [pointer(backend, x), pointer(backend, out)];
   const [pr, pi, pv, pb] = [pointer(backend, rowPtr), pointer(backend, idx), pointer(backend, vals), pointer(backend, bias)];
   for (const p of a.passes) {
-    loops.spmm(pr, pi, pv, pb, px + p.inOffset, po + p.outOffset, a.rows, p.tiles, a.inTile, a.outTile,
-      p.segs, a.inSeg, a.outSeg, a.outRow, p.segVecs, a.scale, a.relu ? 1 : 0);
+    loops.spmm(
+      pr,
+      pi,
+      pv,
+      pb,
+      px + p.inOffset,
+      po + p.outOffset,
+      a.rows,
+      p.tiles,
+      a.inTile,
+      a.outTile,
+      p.segs,
+      a.inSeg,
+      a.outSeg,
+      a.outRow,
+      p.segVecs,
+      a.scale,
+      a.relu ? 1 : 0,
+    );
   }
   return out;
 }
@@ -116,8 +132,25 @@ function convPoolKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown;
   const tiles = x.shape[0];
   const out = backend.makeOutput([tiles, a.channels, ph, pw, 8], "float32");
   const at = (t: tf.TensorInfo) => pointer(backend, t);
-  loops.spconvPool2x2(at(rowPtr), at(idx), at(vals), at(bias), at(x), at(out), a.channels, tiles, c * h * w * 32, a.channels * ph * pw * 32,
-    ph, pw, w * 32, pw * 32, ph * pw * 32, 32, a.relu ? 1 : 0);
+  loops.spconvPool2x2(
+    at(rowPtr),
+    at(idx),
+    at(vals),
+    at(bias),
+    at(x),
+    at(out),
+    a.channels,
+    tiles,
+    c * h * w * 32,
+    a.channels * ph * pw * 32,
+    ph,
+    pw,
+    w * 32,
+    pw * 32,
+    ph * pw * 32,
+    32,
+    a.relu ? 1 : 0,
+  );
   return out;
 }
 

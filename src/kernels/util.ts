@@ -4,12 +4,7 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 export type Pad = "valid" | "same" | number | tf.backend_util.ExplicitPadding;
 
 /** Run another wasm kernel directly (inside a kernelFunc, where tf ops must not be used). */
-export function callKernel(
-  kernelName: string,
-  backend: BackendWasm,
-  inputs: tf.NamedTensorInfoMap,
-  attrs: tf.NamedAttrMap = {},
-): tf.TensorInfo {
+export function callKernel(kernelName: string, backend: BackendWasm, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap = {}): tf.TensorInfo {
   const config = tf.getKernel(kernelName, "wasm");
   if (!config) throw new Error(`wasm kernel ${kernelName} is not registered`);
   return config.kernelFunc({ inputs, backend, attrs }) as tf.TensorInfo;

@@ -45,7 +45,12 @@ export interface MaskToWeights {
  * gradient from one backward pass. Minibatch t is slice t of seeded shuffles of the split (without replacement within
  * a pass), so every method with the same seed sees the same minibatches.
  */
-export function maskOracle(model: Model, split: Split, opts: MaskOracleOptions, map: MaskToWeights): FwOracle & { lossAt(m: Float32Array): number; dispose(): void } {
+export function maskOracle(
+  model: Model,
+  split: Split,
+  opts: MaskOracleOptions,
+  map: MaskToWeights,
+): FwOracle & { lossAt(m: Float32Array): number; dispose(): void } {
   const graph = model.graph;
   checkSplitFits(graph, split, "FW minibatches");
   const batches = minibatchStream(split, opts.batchSize, opts.seed);

@@ -1,15 +1,6 @@
 import { deriveSeed, shuffledIndices } from "../random";
 import { yieldNow } from "../train";
-import {
-  DEFAULT_LINE_SEARCH_EVALUATIONS,
-  MomentumInput,
-  StepSizeInput,
-  goldenSectionStep,
-  momentumAt,
-  stepSizeAt,
-  toMomentum,
-  toStepSize,
-} from "./schedules";
+import { DEFAULT_LINE_SEARCH_EVALUATIONS, MomentumInput, StepSizeInput, goldenSectionStep, momentumAt, stepSizeAt, toMomentum, toStepSize } from "./schedules";
 import { selectSmallest } from "./select";
 
 /**
@@ -173,4 +164,3 @@ export async function frankWolfe(oracle: FwOracle, m0: Float32Array, opts: Frank
   }
   return { m, history, samples };
 }
-

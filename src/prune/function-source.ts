@@ -75,7 +75,9 @@ export function outsideNames(fn: (...args: never[]) => unknown): string[] {
 export function assertSelfContained(fn: (...args: never[]) => unknown, where: string): void {
   const source = String(fn);
   if (functionExpression(source) === undefined) {
-    throw new Error(`${where}: its source is not JavaScript that can be rebuilt (${JSON.stringify(source.slice(0, 80))}: a built-in or bound function?); write it as a function, e.g. (t) => 0.02`);
+    throw new Error(
+      `${where}: its source is not JavaScript that can be rebuilt (${JSON.stringify(source.slice(0, 80))}: a built-in or bound function?); write it as a function, e.g. (t) => 0.02`,
+    );
   }
   const outside = outsideNames(fn);
   if (outside.length) {

@@ -31,11 +31,13 @@ export function cnnGroupOracle(model: Model, split: Split, opts: MaskOracleOptio
   const thetas = scaled.map((p) => tf.tensor(weights[p.param], p.shape));
   // Each slice's factor: its family's own tensor where the axis is exactly that family's groups, else gathered (1 outside every group).
   const factors = scaled.map((p) =>
-    p.axes.filter((a) => a.produces).map((a) => ({
-      axis: a.axis,
-      family: layout.findIndex((g) => g.count === a.group.length && a.group.every((x, c) => x === g.offset + c)),
-      indices: Int32Array.from(a.group, (x) => (x < 0 ? n : x)),
-    })),
+    p.axes
+      .filter((a) => a.produces)
+      .map((a) => ({
+        axis: a.axis,
+        family: layout.findIndex((g) => g.count === a.group.length && a.group.every((x, c) => x === g.offset + c)),
+        indices: Int32Array.from(a.group, (x) => (x < 0 ? n : x)),
+      })),
   );
   const paramsWith = (ms: tf.Tensor[]): Params => {
     const p: Params = { ...fixed };
@@ -43,7 +45,15 @@ export function cnnGroupOracle(model: Model, split: Split, opts: MaskOracleOptio
       p[s.param] = factors[l].reduce((w, f) => {
         const perChannel = f.family >= 0 ? ms[f.family] : tf.gather(tf.concat([...ms, tf.ones([1])]), f.indices);
         // broadcast along the axis: one factor per channel
-        return tf.mul(w, f.axis === s.shape.length - 1 ? perChannel : tf.reshape(perChannel, s.shape.map((d, i) => (i === f.axis ? d : 1))));
+        return tf.mul(
+          w,
+          f.axis === s.shape.length - 1
+            ? perChannel
+            : tf.reshape(
+                perChannel,
+                s.shape.map((d, i) => (i === f.axis ? d : 1)),
+              ),
+        );
       }, thetas[l]);
     });
     return p;

@@ -127,7 +127,9 @@ function removeLowestUntil(layout: GroupLayout, start: Float32Array, score: Floa
   const familyOf = new Int32Array(start.length);
   layout.forEach((g, l) => familyOf.fill(l, g.offset, g.offset + g.count));
   const kept = keptPerLayer(layout, start);
-  const order = Array.from(start.keys()).filter((i) => start[i] === 1).sort((a, b) => score[a] - score[b] || a - b);
+  const order = Array.from(start.keys())
+    .filter((i) => start[i] === 1)
+    .sort((a, b) => score[a] - score[b] || a - b);
   for (const i of order) {
     if (done(start)) break;
     if (kept[familyOf[i]] <= 1) continue;
@@ -150,7 +152,14 @@ export function flopBudget(model: ModelLike, reduction: number): number {
  * Scope "global" ranks all groups together and removes the lowest first; "per-layer" removes the same fraction of
  * each family's groups (with the FLOP budget: the smallest fraction that meets it). Every family keeps ≥ 1 group.
  */
-export function selectGroups(model: ModelLike, layout: GroupLayout, score: Float32Array, reduction: number, budget: StructuredBudget, scope: "global" | "per-layer"): Float32Array {
+export function selectGroups(
+  model: ModelLike,
+  layout: GroupLayout,
+  score: Float32Array,
+  reduction: number,
+  budget: StructuredBudget,
+  scope: "global" | "per-layer",
+): Float32Array {
   const n = groupCount(layout);
   if (n === 0) throw new Error(`model "${asGraph(model).name}" has no channel groups to prune (every channel reaches its input, its logits or a softmax)`);
   if (score.length !== n) throw new Error(`scores: expected ${n} entries, got ${score.length}`);

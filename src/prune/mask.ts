@@ -122,11 +122,13 @@ export function weightSparsity(model: Model): SparsityReport {
 }
 
 export function sparsityOfWeights(spec: ModelLike, weights: Weights): SparsityReport {
-  return sparsityOf(prunableLayout(spec).map((e) => {
-    const w = weights[e.name];
-    if (!w || w.length !== e.length) throw new Error(`weights["${e.name}"]: expected ${e.length} values, got ${w ? w.length : "none"}`);
-    return [e.name, w];
-  }));
+  return sparsityOf(
+    prunableLayout(spec).map((e) => {
+      const w = weights[e.name];
+      if (!w || w.length !== e.length) throw new Error(`weights["${e.name}"]: expected ${e.length} values, got ${w ? w.length : "none"}`);
+      return [e.name, w];
+    }),
+  );
 }
 
 /** Sparsity of a mask: the fraction of its entries that are 0. */

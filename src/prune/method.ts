@@ -95,6 +95,11 @@ export function describeParams(method: Method, params: Record<string, unknown>):
  */
 export async function prune(checkpoint: Model, name: string, params: unknown, ctx: PruneContext): Promise<PruneOutcome> {
   const method = getMethod(name);
-  if (!method.prune) throw new Error(`method "${name}" does not prune; expected one of ${methodNames().filter((n) => getMethod(n).prune).join(", ")}`);
+  if (!method.prune)
+    throw new Error(
+      `method "${name}" does not prune; expected one of ${methodNames()
+        .filter((n) => getMethod(n).prune)
+        .join(", ")}`,
+    );
   return method.prune(checkpoint, parseParams(method, params), ctx);
 }

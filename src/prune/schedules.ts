@@ -18,10 +18,7 @@ export type StepSize =
  * βₜ = 1 − ρₜ with ρₜ = 4/(t+8)^(2/3) (Mokhtari et al.); "custom" gives βₜ by a named function of t.
  */
 export type Momentum =
-  | { kind: "none" }
-  | { kind: "constant"; beta: number }
-  | { kind: "mokhtari" }
-  | { kind: "custom"; name: string; fn: (t: number) => number };
+  { kind: "none" } | { kind: "constant"; beta: number } | { kind: "mokhtari" } | { kind: "custom"; name: string; fn: (t: number) => number };
 
 export const DEFAULT_GAMMA = 0.02;
 export const DEFAULT_BETA = 0.9;
@@ -36,11 +33,15 @@ const MOMENTUM_KINDS = 'a number β, "mokhtari", {"kind":"constant","beta":β}, 
 
 function checkKeys(input: object, allowed: string[], where: string): void {
   const extra = Object.keys(input).filter((k) => !allowed.includes(k));
-  if (extra.length) throw new Error(`${where}: unknown key${extra.length > 1 ? "s" : ""} ${extra.map((k) => JSON.stringify(k)).join(", ")}; expected only ${allowed.join(", ")}`);
+  if (extra.length)
+    throw new Error(
+      `${where}: unknown key${extra.length > 1 ? "s" : ""} ${extra.map((k) => JSON.stringify(k)).join(", ")}; expected only ${allowed.join(", ")}`,
+    );
 }
 
 function checkName(name: unknown, where: string): string {
-  if (typeof name !== "string" || name.trim() === "") throw new Error(`${where}: a custom schedule needs a non-empty name (its cache identity), got ${JSON.stringify(name)}`);
+  if (typeof name !== "string" || name.trim() === "")
+    throw new Error(`${where}: a custom schedule needs a non-empty name (its cache identity), got ${JSON.stringify(name)}`);
   return name;
 }
 
@@ -143,13 +144,11 @@ function scheduleSchema<T>(normalize: (v: never) => T) {
 
 export const StepSizeSchema = scheduleSchema(toStepSize);
 /** FW-momentum's β: a constant, Mokhtari's schedule, or a named function (plain FW has no momentum parameter). */
-export const MomentumSchema = scheduleSchema(
-  (v: MomentumInput) => {
-    const m = toMomentum(v);
-    if (m.kind === "none") throw new Error(`momentum: "none" is plain FW (use method "fw"); expected ${MOMENTUM_KINDS}`);
-    return m;
-  },
-);
+export const MomentumSchema = scheduleSchema((v: MomentumInput) => {
+  const m = toMomentum(v);
+  if (m.kind === "none") throw new Error(`momentum: "none" is plain FW (use method "fw"); expected ${MOMENTUM_KINDS}`);
+  return m;
+});
 
 /** γₜ for the open-loop, constant and custom rules (line search is solved by the FW loop itself). */
 export function stepSizeAt(s: StepSize, t: number): number {

@@ -54,7 +54,8 @@ export function unsurgery(model: ModelLike, surgered: Weights, groups: Float32Ar
     const offsets = g ? keptOffsets(p.shape, keptIndices(g, groups)) : undefined;
     const small = surgered[p.name];
     const expected = offsets ? offsets.length : p.size;
-    if (!small || small.length !== expected) throw new Error(`surgered weights["${p.name}"]: expected ${expected} values, got ${small ? small.length : "none"}`);
+    if (!small || small.length !== expected)
+      throw new Error(`surgered weights["${p.name}"]: expected ${expected} values, got ${small ? small.length : "none"}`);
     if (!offsets) {
       out[p.name] = small.slice();
       continue;

@@ -173,7 +173,10 @@ export function plainFigure(fig: PlotlyFigure): PlotlyFigure {
 
 /** JSON for inlining inside <script>: no "</script>" or line separators can end the script early. */
 function scriptJson(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, "\\u003c").replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
+  return JSON.stringify(value)
+    .replace(/</g, "\\u003c")
+    .replace(/\u2028/g, "\\u2028")
+    .replace(/\u2029/g, "\\u2029");
 }
 
 function figureTitle(fig: PlotlyFigure): string {
@@ -250,7 +253,11 @@ function tableHtml(columns: string[], rows: string[][], title: string | undefine
 
 function tableText(columns: string[], rows: string[][], title: string | undefined, more: number): string {
   const widths = columns.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((v, i) => v.padEnd(widths[i])).join("  ").trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((v, i) => v.padEnd(widths[i]))
+      .join("  ")
+      .trimEnd();
   const out = [line(columns), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)];
   if (title) out.unshift(title);
   if (more > 0) out.push(`… ${more} more rows`);

@@ -18,10 +18,7 @@ export interface PlotlyFigure {
 }
 
 /** Plotly's default qualitative palette (D3 category10), so a group keeps its colour across figures. */
-export const FIGURE_PALETTE = [
-  "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
-];
+export const FIGURE_PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 
 export interface AxesOptions {
   title: string;
@@ -95,7 +92,10 @@ export interface ImageGridOptions {
 export function lineChart(opts: LineChartOptions): PlotlyFigure {
   const chart = "lineChart";
   const groups = groupRows(chart, opts.rows, opts.group, opts.groupOrder);
-  const colors = groupColors(groups.map((g) => g.name), opts.colors);
+  const colors = groupColors(
+    groups.map((g) => g.name),
+    opts.colors,
+  );
   const data: PlotlyTrace[] = [];
   for (const { name, rows } of groups) {
     const sorted = sortByX(chart, rows, opts.x);
@@ -149,7 +149,10 @@ export function lineChart(opts: LineChartOptions): PlotlyFigure {
 export function scatterChart(opts: ScatterChartOptions): PlotlyFigure {
   const chart = "scatterChart";
   const groups = groupRows(chart, opts.rows, opts.group, opts.groupOrder);
-  const colors = groupColors(groups.map((g) => g.name), opts.colors);
+  const colors = groupColors(
+    groups.map((g) => g.name),
+    opts.colors,
+  );
   const data: PlotlyTrace[] = groups.map(({ name, rows }) => ({
     type: "scatter",
     mode: "markers",
@@ -167,14 +170,15 @@ export function scatterChart(opts: ScatterChartOptions): PlotlyFigure {
 export function barChart(opts: BarChartOptions): PlotlyFigure {
   const chart = "barChart";
   const groups = groupRows(chart, opts.rows, opts.group, opts.groupOrder);
-  const colors = groupColors(groups.map((g) => g.name), opts.colors);
+  const colors = groupColors(
+    groups.map((g) => g.name),
+    opts.colors,
+  );
   const data: PlotlyTrace[] = groups.map(({ name, rows }) => ({
     type: "bar",
     x: rows.map((r, i) => xValue(chart, r, opts.x, i)),
     y: rows.map((r, i) => numberValue(chart, r, opts.y, i)),
-    ...(opts.error
-      ? { error_y: { type: "data", array: rows.map((r, i) => numberValue(chart, r, opts.error!, i)), visible: true } }
-      : {}),
+    ...(opts.error ? { error_y: { type: "data", array: rows.map((r, i) => numberValue(chart, r, opts.error!, i)), visible: true } } : {}),
     name,
     marker: { color: colors.get(name) },
     showlegend: opts.group !== undefined,
@@ -193,7 +197,9 @@ export function histogram(opts: HistogramOptions): PlotlyFigure {
   const names = orderNames(Object.keys(opts.values), opts.groupOrder);
   const colors = groupColors(names, opts.colors);
   const bins = opts.bins ?? 50;
-  const all = Float64Array.from(names.flatMap((n) => Array.from(opts.values[n]))).filter(Number.isFinite).sort();
+  const all = Float64Array.from(names.flatMap((n) => Array.from(opts.values[n])))
+    .filter(Number.isFinite)
+    .sort();
   const at = (q: number) => all[Math.min(all.length - 1, Math.max(0, Math.round(q * (all.length - 1))))];
   const lo = all.length ? at(opts.trim ?? 0) : 0;
   const hi = all.length ? at(1 - (opts.trim ?? 0)) : 1;
@@ -229,9 +235,7 @@ export function imageGrid(opts: ImageGridOptions): PlotlyFigure {
   const height = opts.height ?? 28;
   const columns = Math.min(opts.columns ?? 8, opts.count);
   if (opts.pixels.length < opts.count * width * height) {
-    throw new Error(
-      `imageGrid: pixels has ${opts.pixels.length} values; expected at least count*width*height = ${opts.count * width * height}`,
-    );
+    throw new Error(`imageGrid: pixels has ${opts.pixels.length} values; expected at least count*width*height = ${opts.count * width * height}`);
   }
   if (opts.captions && opts.captions.length < opts.count) {
     throw new Error(`imageGrid: captions has ${opts.captions.length} entries; expected one per image (${opts.count})`);
@@ -375,7 +379,10 @@ function xValue(chart: string, row: ChartRow, column: string, index: number): nu
 function sortByX(chart: string, rows: ChartRow[], x: string): ChartRow[] {
   const values = rows.map((r, i) => xValue(chart, r, x, i));
   if (!values.every((v) => typeof v === "number")) return rows;
-  return rows.map((row, i) => ({ row, v: values[i] as number })).sort((a, b) => a.v - b.v).map((e) => e.row);
+  return rows
+    .map((row, i) => ({ row, v: values[i] as number }))
+    .sort((a, b) => a.v - b.v)
+    .map((e) => e.row);
 }
 
 /** "#rrggbb" → "rgba(r,g,b,alpha)"; other colour strings are returned unchanged. */
@@ -393,7 +400,13 @@ export function withAlpha(color: string, alpha: number): string {
 export function budgetFigure(
   records: RunRecord[],
   metric: AggregatedMetric,
-  opts: { title: string; yTitle: string; scale?: number; logY?: boolean; /** Methods (labels) to leave out of the figure (they still serve as reference, e.g. dense for time ratios). */ exclude?: string[] },
+  opts: {
+    title: string;
+    yTitle: string;
+    scale?: number;
+    logY?: boolean;
+    /** Methods (labels) to leave out of the figure (they still serve as reference, e.g. dense for time ratios). */ exclude?: string[];
+  },
 ): PlotlyFigure {
   const scale = opts.scale ?? 1;
   const rows = aggregateRecords(records)
@@ -407,17 +420,40 @@ export function budgetFigure(
   // Colours by position among all methods, so a method keeps its colour when others are left out.
   const colors = Object.fromEntries([...new Set(records.map((r) => r.label))].map((label, i) => [label, FIGURE_PALETTE[i % FIGURE_PALETTE.length]]));
   return lineChart({
-    rows, x: "budget", y: "value", group: "method", markers: true, band: bands ? { lower: "lower", upper: "upper" } : undefined, colors,
-    title: opts.title, xTitle: "pre-training budget (epochs)", yTitle: opts.yTitle, logY: opts.logY,
+    rows,
+    x: "budget",
+    y: "value",
+    group: "method",
+    markers: true,
+    band: bands ? { lower: "lower", upper: "upper" } : undefined,
+    colors,
+    title: opts.title,
+    xTitle: "pre-training budget (epochs)",
+    yTitle: opts.yTitle,
+    logY: opts.logY,
   });
 }
 
-
 const TRADEOFF_X = {
   sparsity: { value: (r: AggregateRow) => 100 * r.sparsity.mean, title: "achieved sparsity (%)", name: "achieved sparsity", log: false },
-  flopsSpeedup: { value: (r: AggregateRow) => r.flopsSpeedup.mean, title: "theoretical speed-up (dense / remaining multiply-adds)", name: "theoretical speed-up", log: true },
-  flopReduction: { value: (r: AggregateRow) => 100 * r.flopReduction.mean, title: "achieved FLOP reduction (% of the dense multiply-adds removed)", name: "FLOP reduction", log: false },
-  measuredSpeedup: { value: (r: AggregateRow) => r.measuredSpeedup.mean, title: "measured speed-up (dense / model inference time, timed side by side)", name: "measured speed-up", log: true },
+  flopsSpeedup: {
+    value: (r: AggregateRow) => r.flopsSpeedup.mean,
+    title: "theoretical speed-up (dense / remaining multiply-adds)",
+    name: "theoretical speed-up",
+    log: true,
+  },
+  flopReduction: {
+    value: (r: AggregateRow) => 100 * r.flopReduction.mean,
+    title: "achieved FLOP reduction (% of the dense multiply-adds removed)",
+    name: "FLOP reduction",
+    log: false,
+  },
+  measuredSpeedup: {
+    value: (r: AggregateRow) => r.measuredSpeedup.mean,
+    title: "measured speed-up (dense / model inference time, timed side by side)",
+    name: "measured speed-up",
+    log: true,
+  },
 } as const;
 
 /**
@@ -433,16 +469,29 @@ export function tradeoffFigure(records: RunRecord[], opts: { x: keyof typeof TRA
     .filter((r) => r.testAccuracy.count > 0)
     .map((r) => {
       const ci = Number.isFinite(r.testAccuracy.ci95) ? r.testAccuracy.ci95 : NaN;
-      return { method: r.label, x: axis.value(r), value: 100 * r.testAccuracy.mean, lower: 100 * (r.testAccuracy.mean - ci), upper: 100 * (r.testAccuracy.mean + ci) };
+      return {
+        method: r.label,
+        x: axis.value(r),
+        value: 100 * r.testAccuracy.mean,
+        lower: 100 * (r.testAccuracy.mean - ci),
+        upper: 100 * (r.testAccuracy.mean + ci),
+      };
     })
     .sort((a, b) => a.x - b.x);
   const colors = Object.fromEntries([...new Set(records.map((r) => r.label))].map((label, i) => [label, FIGURE_PALETTE[i % FIGURE_PALETTE.length]]));
   const bands = rows.some((r) => Number.isFinite(r.lower));
   return lineChart({
-    rows, x: "x", y: "value", group: "method", markers: true, band: bands ? { lower: "lower", upper: "upper" } : undefined, colors,
+    rows,
+    x: "x",
+    y: "value",
+    group: "method",
+    markers: true,
+    band: bands ? { lower: "lower", upper: "upper" } : undefined,
+    colors,
     title: opts.title ?? `Test accuracy vs ${axis.name} (budget ${opts.budget})`,
     xTitle: axis.title,
-    yTitle: "test accuracy (%)", logX: axis.log,
+    yTitle: "test accuracy (%)",
+    logX: axis.log,
   });
 }
 
@@ -456,13 +505,19 @@ export function inferenceTimesFigure(records: RunRecord[], opts: { method: strin
   const runs = records.filter((r) => r.status === "ok" && r.metrics && r.label === opts.method);
   const series: [string, (m: NonNullable<RunRecord["metrics"]>) => number | undefined][] = [
     ["dense kernels (tfjs)", (m) => m.inferenceMedianSeconds / m.inferenceDenseMedianSeconds],
-    ["sparse kernels (fwprune)", (m) => (m.inferenceSparseMedianSeconds === undefined ? undefined : m.inferenceSparseMedianSeconds / m.inferenceDenseMedianSeconds)],
+    [
+      "sparse kernels (fwprune)",
+      (m) => (m.inferenceSparseMedianSeconds === undefined ? undefined : m.inferenceSparseMedianSeconds / m.inferenceDenseMedianSeconds),
+    ],
     ["FLOP bound", (m) => 1 / m.flops.speedup],
   ];
   const rows: ChartRow[] = [];
   for (const [name, value] of series) {
     for (const budget of [...new Set(runs.map((r) => r.budget))].sort((a, b) => a - b)) {
-      const values = runs.filter((r) => r.budget === budget).map((r) => value(r.metrics!)).filter((v): v is number => v !== undefined);
+      const values = runs
+        .filter((r) => r.budget === budget)
+        .map((r) => value(r.metrics!))
+        .filter((v): v is number => v !== undefined);
       if (values.length === 0) continue;
       const s = summarize(values);
       const ci = Number.isFinite(s.ci95) ? s.ci95 : NaN;
@@ -471,11 +526,16 @@ export function inferenceTimesFigure(records: RunRecord[], opts: { method: strin
   }
   const sparseMeasured = rows.some((r) => r.series === series[1][0]);
   const figure = lineChart({
-    rows, x: "budget", y: "value", group: "series", markers: true,
+    rows,
+    x: "budget",
+    y: "value",
+    group: "series",
+    markers: true,
     band: rows.some((r) => Number.isFinite(r.lower as number)) ? { lower: "lower", upper: "upper" } : undefined,
     colors: Object.fromEntries(series.map(([name], i) => [name, FIGURE_PALETTE[[0, 2, 7][i]]])),
     title: opts.title ?? `${opts.method}: inference time / the dense checkpoint's${sparseMeasured ? "" : " (sparse kernels: not measured in these records)"}`,
-    xTitle: "pre-training budget (epochs)", yTitle: "time relative to the dense checkpoint",
+    xTitle: "pre-training budget (epochs)",
+    yTitle: "time relative to the dense checkpoint",
   });
   (figure.layout.yaxis as Record<string, unknown>).rangemode = "tozero";
   return figure;

@@ -62,8 +62,19 @@ export function recordRows(records: RunRecord[]): RunRow[] {
 }
 
 export const AGGREGATED_METRICS = [
-  "testAccuracy", "testLoss", "prunedAccuracy", "sparsity", "compressionRatio", "flopsSpeedup", "inferenceSeconds", "inferenceRatio", "samplesUsed", "seconds",
-  "measuredSpeedup", "batchOneSpeedup", "flopReduction",
+  "testAccuracy",
+  "testLoss",
+  "prunedAccuracy",
+  "sparsity",
+  "compressionRatio",
+  "flopsSpeedup",
+  "inferenceSeconds",
+  "inferenceRatio",
+  "samplesUsed",
+  "seconds",
+  "measuredSpeedup",
+  "batchOneSpeedup",
+  "flopReduction",
 ] as const;
 export type AggregatedMetric = (typeof AGGREGATED_METRICS)[number];
 
@@ -104,13 +115,26 @@ export function aggregateRecords(records: RunRecord[]): AggregateRow[] {
     };
     const failed = members.filter((r) => r.status !== "ok").length;
     const metrics = Object.fromEntries(AGGREGATED_METRICS.map((m) => [m, metric(m)])) as { [M in AggregatedMetric]: Stats };
-    out.push({ label: first.label, method: first.method, budget: first.budget, sparsityTarget: first.sparsityTarget, runs: members.length, failed, ...metrics });
+    out.push({
+      label: first.label,
+      method: first.method,
+      budget: first.budget,
+      sparsityTarget: first.sparsityTarget,
+      runs: members.length,
+      failed,
+      ...metrics,
+    });
   }
-  return out.sort((a, b) => labelOrder.indexOf(a.label) - labelOrder.indexOf(b.label) || a.budget - b.budget || (a.sparsityTarget ?? 0) - (b.sparsityTarget ?? 0));
+  return out.sort(
+    (a, b) => labelOrder.indexOf(a.label) - labelOrder.indexOf(b.label) || a.budget - b.budget || (a.sparsityTarget ?? 0) - (b.sparsityTarget ?? 0),
+  );
 }
 
 /** A record's FW history as chart rows: { method, t, loss, gap, stepSize, beta, nonzero }. */
-export function historyRows(record: RunRecord, name = record.label): { method: string; t: number; loss: number; gap: number; stepSize: number; beta: number; nonzero: number }[] {
+export function historyRows(
+  record: RunRecord,
+  name = record.label,
+): { method: string; t: number; loss: number; gap: number; stepSize: number; beta: number; nonzero: number }[] {
   const history = (record.history ?? []) as FwIteration[];
   return history.map((h) => ({ method: name, t: h.t, loss: h.loss, gap: h.gap, stepSize: h.stepSize, beta: h.beta, nonzero: h.nonzero }));
 }
@@ -119,7 +143,14 @@ export function historyRows(record: RunRecord, name = record.label): { method: s
 export function flatAggregate(rows: AggregateRow[]): Record<string, string | number | null>[] {
   const clean = (v: number) => (Number.isFinite(v) ? v : null);
   return rows.map((r) => {
-    const flat: Record<string, string | number | null> = { method: r.label, baseMethod: r.method, budget: r.budget, sparsityTarget: r.sparsityTarget, runs: r.runs, failed: r.failed };
+    const flat: Record<string, string | number | null> = {
+      method: r.label,
+      baseMethod: r.method,
+      budget: r.budget,
+      sparsityTarget: r.sparsityTarget,
+      runs: r.runs,
+      failed: r.failed,
+    };
     for (const m of AGGREGATED_METRICS) {
       flat[`${m}_mean`] = clean(r[m].mean);
       flat[`${m}_std`] = clean(r[m].std);
@@ -160,9 +191,24 @@ export function formatAggregate(rows: AggregateRow[]): string {
   const fmt = (s: Stats, digits: number) => (s.count === 0 ? "-" : `${s.mean.toFixed(digits)}${Number.isFinite(s.ci95) ? ` ±${s.ci95.toFixed(digits)}` : ""}`);
   const header = ["method", "budget", "target", "n", "accuracy", "loss", "sparsity", "FLOPs x", "infer ratio", "seconds"];
   const lines = rows.map((r) => [
-    r.label, String(r.budget), r.sparsityTarget === null ? "-" : String(r.sparsityTarget), `${r.runs - r.failed}${r.failed ? ` (+${r.failed} failed)` : ""}`,
-    fmt(r.testAccuracy, 4), fmt(r.testLoss, 4), fmt(r.sparsity, 4), fmt(r.flopsSpeedup, 2), fmt(r.inferenceRatio, 2), fmt(r.seconds, 1),
+    r.label,
+    String(r.budget),
+    r.sparsityTarget === null ? "-" : String(r.sparsityTarget),
+    `${r.runs - r.failed}${r.failed ? ` (+${r.failed} failed)` : ""}`,
+    fmt(r.testAccuracy, 4),
+    fmt(r.testLoss, 4),
+    fmt(r.sparsity, 4),
+    fmt(r.flopsSpeedup, 2),
+    fmt(r.inferenceRatio, 2),
+    fmt(r.seconds, 1),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  return [header, ...lines].map((l) => l.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
+  return [header, ...lines]
+    .map((l) =>
+      l
+        .map((c, i) => c.padEnd(widths[i]))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }

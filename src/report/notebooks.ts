@@ -81,11 +81,11 @@ export async function executeNotebook(notebookPath: string, opts: ExecuteOptions
   fs.mkdirSync(path.dirname(outPath), { recursive: true });
   const tmpOut = path.join(os.tmpdir(), `fwprune-exec-${process.pid}-${Date.now()}-${path.basename(outPath)}`);
   const start = Date.now();
-  const { code, stdout, stderr } = await runProcess(
-    PYTHON,
-    ["-c", EXECUTE_PY, src, tmpOut, String(opts.timeoutSec ?? 600), KERNEL_NAME],
-    { ...process.env, ...jupyterEnv(), ...opts.env },
-  );
+  const { code, stdout, stderr } = await runProcess(PYTHON, ["-c", EXECUTE_PY, src, tmpOut, String(opts.timeoutSec ?? 600), KERNEL_NAME], {
+    ...process.env,
+    ...jupyterEnv(),
+    ...opts.env,
+  });
   const statusLine = stdout.split("\n").find((l) => l.startsWith("@@fwprune-status "));
   if (!statusLine || !fs.existsSync(tmpOut)) {
     throw new Error(`executeNotebook: ${path.basename(src)}: Jupyter failed (exit code ${code}):\n${tail(stderr, 40)}`);
@@ -227,15 +227,15 @@ export function joinText(t: string | string[] | undefined): string {
 }
 
 /** The failing cell's own error text: its error outputs and stderr, minus tslab/Node internals. */
-export function cellErrorMessage(
-  notebook: string,
-  nb: Notebook,
-  status: { kind?: string; cell?: number | null; message?: string },
-): string {
+export function cellErrorMessage(notebook: string, nb: Notebook, status: { kind?: string; cell?: number | null; message?: string }): string {
   const index = status.cell ?? null;
   const cell = index !== null ? nb.cells[index] : undefined;
   const where = `${path.basename(notebook)}, cell ${index === null ? "?" : index + 1}`;
-  const firstLine = cell ? joinText(cell.source).split("\n").find((l) => l.trim() !== "") ?? "" : "";
+  const firstLine = cell
+    ? (joinText(cell.source)
+        .split("\n")
+        .find((l) => l.trim() !== "") ?? "")
+    : "";
   const parts: string[] = [];
   for (const o of cell?.outputs ?? []) {
     if (o.output_type === "error") parts.push([`${o.ename}: ${o.evalue}`, ...(o.traceback ?? [])].join("\n"));

@@ -170,9 +170,7 @@ export async function checkReport(
       result = await count();
     }
     if (opts.screenshot) {
-      const height = await page.evaluate(
-        () => (globalThis as unknown as { document: { body: { scrollHeight: number } } }).document.body.scrollHeight,
-      );
+      const height = await page.evaluate(() => (globalThis as unknown as { document: { body: { scrollHeight: number } } }).document.body.scrollHeight);
       fs.mkdirSync(path.dirname(path.resolve(opts.screenshot)), { recursive: true });
       await page.screenshot({
         path: opts.screenshot,

@@ -124,7 +124,8 @@ export function encodeSparseFile(model: ModelGraph, tensors: NamedTensor[], sha2
 export function sparseFileBody(bytes: Uint8Array, source = "sparse file"): Uint8Array {
   const magic = String.fromCharCode(...bytes.subarray(0, 8));
   if (magic === "FWSPARS1") throw new Error(`${source}: a format-1 sparse file (its digest did not cover the header); export the model again`);
-  if (bytes.length < PREFIX_BYTES + DIGEST_BYTES || magic !== SPARSE_MAGIC) throw new Error(`${source}: not an fwprune sparse file (expected the magic "${SPARSE_MAGIC}")`);
+  if (bytes.length < PREFIX_BYTES + DIGEST_BYTES || magic !== SPARSE_MAGIC)
+    throw new Error(`${source}: not an fwprune sparse file (expected the magic "${SPARSE_MAGIC}")`);
   return bytes.subarray(0, bytes.length - DIGEST_BYTES);
 }
 
@@ -132,7 +133,11 @@ export function sparseFileBody(bytes: Uint8Array, source = "sparse file"): Uint8
  * The header and every tensor of a sparse file, given the SHA-256 of its body (sparseFileBody). Anything malformed
  * is an error naming the source and what is wrong; the digest is checked before anything else is read.
  */
-export function decodeSparseFile(bytes: Uint8Array, bodyDigest: Uint8Array, source = "sparse file"): { header: SparseFileHeader; tensors: Map<string, Float32Array> } {
+export function decodeSparseFile(
+  bytes: Uint8Array,
+  bodyDigest: Uint8Array,
+  source = "sparse file",
+): { header: SparseFileHeader; tensors: Map<string, Float32Array> } {
   const fail = (what: string): never => {
     throw new Error(`${source}: ${what}`);
   };
@@ -155,8 +160,16 @@ export function decodeSparseFile(bytes: Uint8Array, bodyDigest: Uint8Array, sour
   const tensors = new Map<string, Float32Array>();
   for (const t of header.tensors) {
     const where = `tensor ${JSON.stringify(t?.name)}`;
-    if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`${where}: shape ${JSON.stringify(t.shape)}; expected non-negative integers`);
-    if (!(Number.isInteger(t.offset) && t.offset >= 0 && t.offset % 4 === 0 && Number.isInteger(t.bytes) && t.bytes >= 0 && t.offset + t.bytes <= payload.length)) {
+    if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isInteger(d) && d >= 0))
+      fail(`${where}: shape ${JSON.stringify(t.shape)}; expected non-negative integers`);
+    if (!(
+      Number.isInteger(t.offset) &&
+      t.offset >= 0 &&
+      t.offset % 4 === 0 &&
+      Number.isInteger(t.bytes) &&
+      t.bytes >= 0 &&
+      t.offset + t.bytes <= payload.length
+    )) {
       fail(`${where}: bytes ${t.offset}+${t.bytes} outside the payload (${payload.length})`);
     }
     const size = t.shape.reduce((a, b) => a * b, 1);

@@ -77,7 +77,8 @@ function planModel(header: SparseFileHeader, tensors: Map<string, Float32Array>,
     };
     const kind = NODE_KINDS[node?.op];
     if (!kind) fail(`op ${JSON.stringify(node?.op)} is not one the runtime runs (${Object.keys(NODE_KINDS).join(", ")})`);
-    if (node.inputs?.length !== 1 || node.inputs[0] !== previous) fail(`inputs ${JSON.stringify(node.inputs)}; the runtime runs chains of nodes, so expected [${JSON.stringify(previous)}]`);
+    if (node.inputs?.length !== 1 || node.inputs[0] !== previous)
+      fail(`inputs ${JSON.stringify(node.inputs)}; the runtime runs chains of nodes, so expected [${JSON.stringify(previous)}]`);
     const tensor = (role: string, expected: number[]) => {
       const name = node.weights?.[role];
       const values = name === undefined ? undefined : tensors.get(name);
@@ -98,7 +99,8 @@ function planModel(header: SparseFileHeader, tensors: Map<string, Float32Array>,
       previous = fused.name;
     }
   }
-  if (model.output !== previous) throw new Error(`${source}: model.output ${JSON.stringify(model.output)}; expected the last node, ${JSON.stringify(previous)}`);
+  if (model.output !== previous)
+    throw new Error(`${source}: model.output ${JSON.stringify(model.output)}; expected the last node, ${JSON.stringify(previous)}`);
   if (current.layout !== "cols") throw new Error(`${source}: the model's output is an image ${current.h}×${current.w}×${current.c}; expected flat logits`);
   const outputSize = current.features;
   const [h, w, c] = shape;

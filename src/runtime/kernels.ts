@@ -8,25 +8,65 @@ import { SPARSE_WASM_BASE64 } from "../kernels/sparse-module";
 /** The loops of sparse.wat (the Node side binds them to the memory of a tfjs wasm backend). */
 export interface SparseLoops {
   spmm(
-    rowPtr: number, idx: number, vals: number, bias: number, x: number, out: number,
-    rows: number, tiles: number, inTile: number, outTile: number,
-    segs: number, inSeg: number, outSeg: number, outRow: number,
-    segVecs: number, scale: number, relu: number,
+    rowPtr: number,
+    idx: number,
+    vals: number,
+    bias: number,
+    x: number,
+    out: number,
+    rows: number,
+    tiles: number,
+    inTile: number,
+    outTile: number,
+    segs: number,
+    inSeg: number,
+    outSeg: number,
+    outRow: number,
+    segVecs: number,
+    scale: number,
+    relu: number,
   ): void;
   maxPool2x2(x: number, out: number, planes: number, h: number, w: number, b: number): void;
   spconvPool2x2(
-    rowPtr: number, idx: number, vals: number, bias: number, x: number, out: number,
-    rows: number, tiles: number, inTile: number, outTile: number,
-    pooledRows: number, pooledCols: number, inRowBytes: number, outSeg: number, outRow: number,
-    scale: number, relu: number,
+    rowPtr: number,
+    idx: number,
+    vals: number,
+    bias: number,
+    x: number,
+    out: number,
+    rows: number,
+    tiles: number,
+    inTile: number,
+    outTile: number,
+    pooledRows: number,
+    pooledCols: number,
+    inRowBytes: number,
+    outSeg: number,
+    outRow: number,
+    scale: number,
+    relu: number,
   ): void;
   tilesToCols(x: number, out: number, tiles: number, c: number, h: number, w: number, colBytes: number): void;
 }
 
 export interface RuntimeLoops extends SparseLoops {
   convTiles(
-    x: number, out: number, kernel: number, bias: number, tiles: number, c: number, h: number, w: number,
-    co: number, k: number, stride: number, top: number, left: number, oh: number, ow: number, relu: number,
+    x: number,
+    out: number,
+    kernel: number,
+    bias: number,
+    tiles: number,
+    c: number,
+    h: number,
+    w: number,
+    co: number,
+    k: number,
+    stride: number,
+    top: number,
+    left: number,
+    oh: number,
+    ow: number,
+    relu: number,
   ): void;
   maxPoolTiles(x: number, out: number, planes: number, h: number, w: number, size: number): void;
 }

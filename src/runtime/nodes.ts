@@ -111,12 +111,18 @@ const conv2d: NodeKind = (ctx) => {
     const top = valid ? 0 : Math.floor(Math.max((oh - 1) * s + k - h, 0) / 2);
     const left = valid ? 0 : Math.floor(Math.max((ow - 1) * s + k - w, 0) / 2);
     return {
-      output: { layout: "tiles", c: co, h: oh, w: ow }, path: "dense", weights, nonzeros,
+      output: { layout: "tiles", c: co, h: oh, w: ow },
+      path: "dense",
+      weights,
+      nonzeros,
       run: (x, out, tiles) => loops.convTiles(x, out, pk, bias, tiles, c, h, w, co, k, s, top, left, oh, ow, act),
     };
   }
   // row = (dy·k + dx)·c + ci of the [k, k, c, co] kernel → element (ci·h + dy)·w + dx of an input tile plane
-  const csr = putCsr(ctx.mem, csrFromDense(kernel, k * k * c, co, (row) => ((row % c) * h + Math.floor(row / (c * k))) * w + (Math.floor(row / c) % k)));
+  const csr = putCsr(
+    ctx.mem,
+    csrFromDense(kernel, k * k * c, co, (row) => ((row % c) * h + Math.floor(row / (c * k))) * w + (Math.floor(row / c) % k)),
+  );
   const pool = ctx.next;
   const fused = pool?.op === "maxpool" && pool.attrs?.size === 2 && pool.inputs?.length === 1 && pool.inputs[0] === ctx.node.name;
   const single = ctx.singleInput?.layout === "planes" ? singleConv(ctx, ctx.singleInput, kernel, bias, co, k, act, fused) : undefined;
@@ -124,16 +130,41 @@ const conv2d: NodeKind = (ctx) => {
     const [ph, pw] = [Math.floor(oh / 2), Math.floor(ow / 2)];
     return {
       single,
-      output: { layout: "tiles", c: co, h: ph, w: pw }, path: "sparse", weights, nonzeros, fusesNext: true,
-      run: (x, out, tiles) => loops.spconvPool2x2(csr.rowPtr, csr.idx, csr.vals, bias, x, out, co, tiles, c * h * w * 32, co * ph * pw * 32,
-        ph, pw, w * 32, pw * 32, ph * pw * 32, 32, act),
+      output: { layout: "tiles", c: co, h: ph, w: pw },
+      path: "sparse",
+      weights,
+      nonzeros,
+      fusesNext: true,
+      run: (x, out, tiles) =>
+        loops.spconvPool2x2(
+          csr.rowPtr,
+          csr.idx,
+          csr.vals,
+          bias,
+          x,
+          out,
+          co,
+          tiles,
+          c * h * w * 32,
+          co * ph * pw * 32,
+          ph,
+          pw,
+          w * 32,
+          pw * 32,
+          ph * pw * 32,
+          32,
+          act,
+        ),
     };
   }
   return {
     single,
-    output: { layout: "tiles", c: co, h: oh, w: ow }, path: "sparse", weights, nonzeros,
-    run: (x, out, tiles) => loops.spmm(csr.rowPtr, csr.idx, csr.vals, bias, x, out, co, tiles, c * h * w * 32, co * oh * ow * 32,
-      oh, w * 32, ow * 32, oh * ow * 32, ow * 2, 32, act),
+    output: { layout: "tiles", c: co, h: oh, w: ow },
+    path: "sparse",
+    weights,
+    nonzeros,
+    run: (x, out, tiles) =>
+      loops.spmm(csr.rowPtr, csr.idx, csr.vals, bias, x, out, co, tiles, c * h * w * 32, co * oh * ow * 32, oh, w * 32, ow * 32, oh * ow * 32, ow * 2, 32, act),
   };
 };
 
@@ -143,9 +174,10 @@ const maxpool: NodeKind = (ctx) => {
   const [oh, ow] = [Math.floor(h / size), Math.floor(w / size)];
   if (oh < 1 || ow < 1) ctx.fail(`a ${size}×${size} pool does not fit the ${h}×${w} input`);
   const loops = ctx.mem.loops;
-  const run = size === 2
-    ? (x: number, out: number, tiles: number) => loops.maxPool2x2(x, out, tiles * c, h, w, 8)
-    : (x: number, out: number, tiles: number) => loops.maxPoolTiles(x, out, tiles * c, h, w, size);
+  const run =
+    size === 2
+      ? (x: number, out: number, tiles: number) => loops.maxPool2x2(x, out, tiles * c, h, w, 8)
+      : (x: number, out: number, tiles: number) => loops.maxPoolTiles(x, out, tiles * c, h, w, size);
   const single = ctx.singleInput?.layout === "planes" ? poolPlanes(ctx.mem, ctx.singleInput, size) : undefined;
   return { output: { layout: "tiles", c, h: oh, w: ow }, path: "none", weights: 0, nonzeros: 0, run, single };
 };
@@ -154,15 +186,23 @@ const flatten: NodeKind = (ctx) => {
   const { c, h, w } = tilesInput(ctx);
   const loops = ctx.mem.loops;
   const p = ctx.singleInput;
-  const single: SingleImageStep | undefined = p?.layout !== "planes" ? undefined : {
-    output: { layout: "vec", features: h * w * c },
-    run: (x, out) => {
-      const [from, to] = [ctx.mem.floats(x, p.c * p.h * p.wp), ctx.mem.floats(out, h * w * c * 4)];
-      for (let y = 0; y < h; y++) for (let xx = 0; xx < w; xx++) for (let ci = 0; ci < c; ci++) to[((y * w + xx) * c + ci) * 4] = from[(ci * h + y) * p.wp + xx];
-    },
-  };
+  const single: SingleImageStep | undefined =
+    p?.layout !== "planes"
+      ? undefined
+      : {
+          output: { layout: "vec", features: h * w * c },
+          run: (x, out) => {
+            const [from, to] = [ctx.mem.floats(x, p.c * p.h * p.wp), ctx.mem.floats(out, h * w * c * 4)];
+            for (let y = 0; y < h; y++)
+              for (let xx = 0; xx < w; xx++) for (let ci = 0; ci < c; ci++) to[((y * w + xx) * c + ci) * 4] = from[(ci * h + y) * p.wp + xx];
+          },
+        };
   return {
-    output: { layout: "cols", features: h * w * c }, path: "none", weights: 0, nonzeros: 0, single,
+    output: { layout: "cols", features: h * w * c },
+    path: "none",
+    weights: 0,
+    nonzeros: 0,
+    single,
     run: (x, out, tiles) => loops.tilesToCols(x, out, tiles, c, h, w, tiles * 32),
   };
 };
@@ -177,21 +217,48 @@ const dense: NodeKind = (ctx) => {
   const act = relu(ctx);
   const kernel = ctx.tensor("kernel", [inputs, units]);
   const bias = ctx.mem.put(ctx.tensor("bias", [units]));
-  const csr = putCsr(ctx.mem, csrFromDense(kernel, inputs, units, (row) => row));
+  const csr = putCsr(
+    ctx.mem,
+    csrFromDense(kernel, inputs, units, (row) => row),
+  );
   const loops = ctx.mem.loops;
-  const single: SingleImageStep | undefined = ctx.singleInput?.layout !== "vec" ? undefined : {
-    output: { layout: "vec", features: units },
-    run: (x, out) => loops.spmm(csr.rowPtr, csr.idx, csr.vals, bias, x, out, units, 1, 0, 0, 1, 16, 16, 16, 1, 16, act),
-  };
+  const single: SingleImageStep | undefined =
+    ctx.singleInput?.layout !== "vec"
+      ? undefined
+      : {
+          output: { layout: "vec", features: units },
+          run: (x, out) => loops.spmm(csr.rowPtr, csr.idx, csr.vals, bias, x, out, units, 1, 0, 0, 1, 16, 16, 16, 1, 16, act),
+        };
   return {
     single,
-    output: { layout: "cols", features: units }, path: "sparse", weights: kernel.length, nonzeros: csr.nonzeros,
+    output: { layout: "cols", features: units },
+    path: "sparse",
+    weights: kernel.length,
+    nonzeros: csr.nonzeros,
     run: (x, out, tiles) => {
       const padded = tiles * 8;
       const full = Math.floor(padded / DENSE_BLOCK);
       const rest = padded - full * DENSE_BLOCK;
       const call = (offset: number, segs: number, segVecs: number) =>
-        loops.spmm(csr.rowPtr, csr.idx, csr.vals, bias, x + offset, out + offset, units, 1, 0, 0, segs, DENSE_BLOCK * 4, DENSE_BLOCK * 4, padded * 4, segVecs, padded * 4, act);
+        loops.spmm(
+          csr.rowPtr,
+          csr.idx,
+          csr.vals,
+          bias,
+          x + offset,
+          out + offset,
+          units,
+          1,
+          0,
+          0,
+          segs,
+          DENSE_BLOCK * 4,
+          DENSE_BLOCK * 4,
+          padded * 4,
+          segVecs,
+          padded * 4,
+          act,
+        );
       if (full > 0) call(0, full, DENSE_BLOCK / 4);
       if (rest > 0) call(full * DENSE_BLOCK * 4, 1, rest / 4);
     },
@@ -203,14 +270,27 @@ const dense: NodeKind = (ctx) => {
  * vectors read from input rows wp floats apart (idx = (ci·h + dy)·wp + dx, one float per position); the runs past
  * ow (up to 3 floats) are scratch. With `pooled`, the 2×2 max pool after it, through the scratch buffer.
  */
-function singleConv(ctx: PlanContext, input: Extract<SingleActivations, { layout: "planes" }>, kernel: Float32Array, bias: number, co: number, k: number, act: number, pooled: boolean): SingleImageStep {
+function singleConv(
+  ctx: PlanContext,
+  input: Extract<SingleActivations, { layout: "planes" }>,
+  kernel: Float32Array,
+  bias: number,
+  co: number,
+  k: number,
+  act: number,
+  pooled: boolean,
+): SingleImageStep {
   const { c, h, w, wp } = input;
   const [oh, ow] = [h - k + 1, w - k + 1];
   const segVecs = Math.ceil(ow / 4);
   const owp = 4 * segVecs;
-  const csr = putCsr(ctx.mem, csrFromDense(kernel, k * k * c, co, (row) => ((row % c) * h + Math.floor(row / (c * k))) * wp + (Math.floor(row / c) % k)));
+  const csr = putCsr(
+    ctx.mem,
+    csrFromDense(kernel, k * k * c, co, (row) => ((row % c) * h + Math.floor(row / (c * k))) * wp + (Math.floor(row / c) % k)),
+  );
   const loops = ctx.mem.loops;
-  const conv = (x: number, out: number) => loops.spmm(csr.rowPtr, csr.idx, csr.vals, bias, x, out, co, 1, 0, 0, oh, wp * 4, owp * 4, oh * owp * 4, segVecs, 4, act);
+  const conv = (x: number, out: number) =>
+    loops.spmm(csr.rowPtr, csr.idx, csr.vals, bias, x, out, co, 1, 0, 0, oh, wp * 4, owp * 4, oh * owp * 4, segVecs, 4, act);
   const convOut = { layout: "planes" as const, c: co, h: oh, w: ow, wp: owp };
   if (!pooled) return { output: convOut, run: conv };
   const pool = poolPlanes(ctx.mem, convOut, 2);

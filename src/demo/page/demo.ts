@@ -89,7 +89,8 @@ async function start() {
     const rounds = opts.rounds ?? 9;
     const lines: BrowserBenchLine[] = [];
     for (const batch of batches) {
-      if (!(Number.isInteger(batch) && batch >= 1 && batch <= info.digits.count)) throw new Error(`batch ${batch}: expected an integer in 1..${info.digits.count}`);
+      if (!(Number.isInteger(batch) && batch >= 1 && batch <= info.digits.count))
+        throw new Error(`batch ${batch}: expected an integer in 1..${info.digits.count}`);
       const x = images(batch);
       const input = tf.tensor4d(x, [batch, SIZE, SIZE, 1]);
       const calls = Math.ceil(MIN_ROUND_SAMPLES / batch);
@@ -120,11 +121,21 @@ async function start() {
       input.dispose();
       const [d, s] = [median(denseRates), median(sparseRates)];
       lines.push({
-        backend: "browser wasm", model: info.model, checkpoint: info.checkpoint, pruning: info.pruning, sparsity: info.sparsity, batch,
-        denseSamplesPerSec: round(d, 1), sparseSamplesPerSec: round(s, 1), speedup: round(s / d, 2), flopsSpeedup: info.flopsSpeedup,
+        backend: "browser wasm",
+        model: info.model,
+        checkpoint: info.checkpoint,
+        pruning: info.pruning,
+        sparsity: info.sparsity,
+        batch,
+        denseSamplesPerSec: round(d, 1),
+        sparseSamplesPerSec: round(s, 1),
+        speedup: round(s / d, 2),
+        flopsSpeedup: info.flopsSpeedup,
         maxRelativeError: Number(error.toExponential(2)),
         layers: runtime.layers.filter((l) => l.weights > 0).map((l) => ({ layer: l.name, path: l.path, weights: l.weights, nonzeros: l.nonzeros })),
-        runtimeBytes: info.bytes.runtime, modelBytes: info.bytes.model, userAgent: navigator.userAgent,
+        runtimeBytes: info.bytes.runtime,
+        modelBytes: info.bytes.model,
+        userAgent: navigator.userAgent,
       });
     }
     return lines;
@@ -180,7 +191,12 @@ function showBytes(info: Info) {
 function showResults(lines: BrowserBenchLine[]) {
   byId("results").innerHTML =
     "<tr><th>batch</th><th>tfjs dense, samples/s</th><th>fwprune sparse, samples/s</th><th>speed-up</th><th>FLOP bound</th><th>max relative error</th></tr>" +
-    lines.map((l) => `<tr><td>${l.batch}</td><td>${l.denseSamplesPerSec.toFixed(0)}</td><td>${l.sparseSamplesPerSec.toFixed(0)}</td><td>×${l.speedup.toFixed(2)}</td><td>×${l.flopsSpeedup.toFixed(2)}</td><td>${l.maxRelativeError}</td></tr>`).join("");
+    lines
+      .map(
+        (l) =>
+          `<tr><td>${l.batch}</td><td>${l.denseSamplesPerSec.toFixed(0)}</td><td>${l.sparseSamplesPerSec.toFixed(0)}</td><td>×${l.speedup.toFixed(2)}</td><td>×${l.flopsSpeedup.toFixed(2)}</td><td>${l.maxRelativeError}</td></tr>`,
+      )
+      .join("");
 }
 
 /** Draw a digit (values 0..1, white on black) onto a canvas of any size. */

@@ -9,19 +9,21 @@ import { PruneContext, PruneOutcome, registerMethod } from "../method";
 import { Momentum, StepSize, StepSizeSchema, describeStepSize } from "../schedules";
 
 /** Frank-Wolfe mask pruning's parameters; FW-momentum adds `momentum` (fw-momentum.ts). */
-export const FwParamsSchema = z.object({
-  /** T. */
-  iterations: z.number().int().positive().max(100_000).default(200),
-  /** Minibatch size of each gradient evaluation. */
-  batchSize: z.number().int().positive().max(60_000).default(128),
-  /** γₜ: constant 0.02 by default (2/(t+2)'s first step replaces the start mask by one noisy LMO vertex). */
-  stepSize: StepSizeSchema.default({ kind: "constant", gamma: 0.02 }),
-  /** Rounding threshold τ: keep entries with m ≥ τ, at most k of them. */
-  tau: z.number().gt(0).max(1).default(0.5),
-  /** < 1: the LMO only considers a fresh random subset of this fraction of the weights each iteration. */
-  lmoSampleFraction: z.number().gt(0).max(1).default(1),
-  loss: z.enum(["crossentropy", "mse"]).default("crossentropy"),
-}).strict();
+export const FwParamsSchema = z
+  .object({
+    /** T. */
+    iterations: z.number().int().positive().max(100_000).default(200),
+    /** Minibatch size of each gradient evaluation. */
+    batchSize: z.number().int().positive().max(60_000).default(128),
+    /** γₜ: constant 0.02 by default (2/(t+2)'s first step replaces the start mask by one noisy LMO vertex). */
+    stepSize: StepSizeSchema.default({ kind: "constant", gamma: 0.02 }),
+    /** Rounding threshold τ: keep entries with m ≥ τ, at most k of them. */
+    tau: z.number().gt(0).max(1).default(0.5),
+    /** < 1: the LMO only considers a fresh random subset of this fraction of the weights each iteration. */
+    lmoSampleFraction: z.number().gt(0).max(1).default(1),
+    loss: z.enum(["crossentropy", "mse"]).default("crossentropy"),
+  })
+  .strict();
 export type FwParams = z.infer<typeof FwParamsSchema> & { momentum?: Momentum };
 
 export function describeFw(p: FwParams): Record<string, unknown> {
