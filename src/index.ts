@@ -22,6 +22,7 @@ export * from "./analysis/stats";
 export * from "./analysis/claims";
 export * from "./report/frame";
 export * from "./report/figures";
+export * from "./report/record-figures";
 export * from "./report/display";
 export { figureToPng, renderPng, closeBrowser, checkReport } from "./report/png";
 export * from "./notebook";

@@ -1,4 +1,5 @@
 export * from "./config";
+export * from "./presets";
 export * from "./plan";
 export * from "./store";
 export * from "./lock";
