@@ -67,6 +67,18 @@ test("absurd models are refused from their topology alone, naming the layer and 
   }
 });
 
+test("a config's sequential model is bounded too, its input shape and layers named as the config names them", () => {
+  const flatHead = [{ type: "flatten" as const }, { type: "dense" as const, units: 10 }];
+  assert.throws(
+    () => graphFromSpec({ name: "wide", inputShape: [1e6, 1e6, 1e6], layers: flatHead }),
+    /^Error: model\.inputShape: .*input size per example \[1000000,1000000,1000000\].*over the limit/,
+  );
+  assert.throws(
+    () => graphFromSpec({ name: "huge", inputShape: [2000, 2000, 1], layers: [{ type: "conv2d", filters: 4096, kernelSize: 1000 }, ...flatHead] }),
+    /^Error: model\.layers\[0\] \(conv2d\): .*over the limit of 200,000,000 \(maxParams/,
+  );
+});
+
 test("loadModel reads model.json and its weight files, keeps paths inside the model's folder and checks their sizes", async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-graph-"));
   try {

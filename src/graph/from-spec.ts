@@ -49,7 +49,7 @@ export function graphFromSpec(spec: ModelSpec): ModelGraph {
     const node = /\(\S+, node (\d+)\)/.exec((err as Error).message);
     if (!node) throw err;
     const i = Number(node[1]) - 1;
-    throw new Error(`model.layers[${i}] (${spec.layers[i].type}): ${(err as Error).message}`);
+    throw new Error(`${i < 0 ? "model.inputShape" : `model.layers[${i}] (${spec.layers[i].type})`}: ${(err as Error).message}`);
   }
 }
 
