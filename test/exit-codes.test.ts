@@ -34,14 +34,18 @@ test("a bad IDX file is one line naming the file, no stack trace; FWPRUNE_DEBUG=
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-badidx-"));
   const idx = path.join(dir, "idx");
   fs.mkdirSync(idx);
-  for (const f of ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"])
-    fs.writeFileSync(path.join(idx, f), "garbage");
+  // The image files' headers are right (the config's check reads them for the shape), the labels are garbage: the
+  // sweep finds out only when it loads them.
+  const images = Buffer.alloc(16 + 2 * 28 * 28);
+  [0x803, 2, 28, 28].forEach((v, i) => images.writeUInt32BE(v, 4 * i));
+  for (const f of ["train-images-idx3-ubyte", "t10k-images-idx3-ubyte"]) fs.writeFileSync(path.join(idx, f), images);
+  for (const f of ["train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte"]) fs.writeFileSync(path.join(idx, f), "garbage");
   const configFile = path.join(dir, "config.json");
   fs.writeFileSync(configFile, JSON.stringify({ ...SMALL_CNN_CONFIG, name: "exit-codes-test", dataset: { name: "idx", dir: idx } }));
   for (const workers of ["0", "1"]) {
     const r = cli(["sweep", "--preset", configFile, "--data-dir", dir, "--workers", workers, "--no-progress"]);
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /^fwprune: pretraining seed 0 to epoch 1 failed: .*train-images-idx3-ubyte: wrong magic number 0x67617262, expected 0x00000803/);
+    assert.match(r.stderr, /^fwprune: pretraining seed 0 to epoch 1 failed: .*train-labels-idx1-ubyte: wrong magic number 0x67617262, expected 0x00000801/);
     assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
   }
   const debug = cli(["sweep", "--preset", configFile, "--data-dir", dir, "--workers", "0", "--no-progress"], { FWPRUNE_DEBUG: "1" });
