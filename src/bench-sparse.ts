@@ -5,28 +5,16 @@ import { datasetFor } from "./datasets";
 import { loadConfig } from "./experiment/config";
 import { planPretraining, planRuns } from "./experiment/plan";
 import { loadCachedCheckpoint, pretrain } from "./experiment/pretrain";
+import type { SideBySideLine } from "./inference/bench-line";
 import { SparseBenchLayer, compareDenseSparse, paramTensors } from "./inference/compare";
 import { roundTo } from "./inference/sparse-model";
 import { ModelSpec, disposeModel, getWeights, multiplyAdds, specOf } from "./model";
 import { magnitudeMask } from "./prune/magnitude";
 
 /** One line of `fwprune bench --sparse --json`. */
-export interface SparseBenchLine {
-  backend: string;
+export interface SparseBenchLine extends SideBySideLine {
   model: "paper-cnn";
-  /** The checkpoint pruned: the quick preset's dense pre-training, seed 0, after `budget` epochs. */
-  checkpoint: string;
   pruning: "global magnitude";
-  sparsity: number;
-  batch: number;
-  denseSamplesPerSec: number;
-  sparseSamplesPerSec: number;
-  /** sparse / dense samples per second, measured side by side (interleaved rounds, medians). */
-  speedup: number;
-  /** Dense multiply-adds / those left on the non-zero weights: what a perfect sparse kernel would give. */
-  flopsSpeedup: number;
-  /** max |sparse − dense| / max |dense| over the timed logits. */
-  maxRelativeError: number;
   /** Per conv/dense layer, milliseconds per batch (its pool and the conversions into it included), medians. */
   layers: SparseBenchLayer[];
 }

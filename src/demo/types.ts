@@ -1,4 +1,5 @@
 // What the demo server, the page and bench --browser share (types only: the page is compiled for the browser).
+import type { SideBySideLine } from "../inference/bench-line";
 
 /** What the demo page is told about its model (info.json, less the bytes). */
 export interface DemoInfo {
@@ -21,18 +22,9 @@ export interface DemoBytes {
 }
 
 /** One line of `fwprune bench --browser --json`: `bench --sparse --json`'s fields, measured in the demo page, plus what each side downloads. */
-export interface BrowserBenchLine {
-  backend: string;
+export interface BrowserBenchLine extends SideBySideLine {
   model: string;
-  checkpoint: string;
   pruning: string;
-  sparsity: number;
-  batch: number;
-  denseSamplesPerSec: number;
-  sparseSamplesPerSec: number;
-  speedup: number;
-  flopsSpeedup: number;
-  maxRelativeError: number;
   /** The runtime's kernel per layer with weights (its timings per layer are not measured in the page). */
   layers: { layer: string; path: string; weights: number; nonzeros: number }[];
   /** Gzipped bytes: the code (tfjs bundle + its wasm binary; the runtime bundle) and the model files, per side. */
