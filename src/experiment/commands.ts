@@ -125,34 +125,53 @@ export function registerExperimentCommands(program: Command): void {
     .requiredOption("--preset <name|file>", PRESET_HELP)
     .option("--workers <n>", "worker processes (0 = in this process)", positiveInteger("--workers"), os.cpus().length)
     .option("--shard <i/n>", "run only slice i of n of the key-sorted run list (merge the shards' data folders with fwprune merge)")
+    .option("--model <name>", "only the runs of this model, of a config that lists several (e.g. one architecture at a time)")
     .option("--data-dir <dir>", DATA_DIR_HELP)
     .option("--retry-failed", "recompute runs recorded as failed")
     .option("--no-progress", "no progress output")
     .option("--csv <file>", "also write the aggregated table as CSV")
-    .action(async (opts: { preset: string; workers: number; shard?: string; dataDir?: string; retryFailed?: boolean; progress: boolean; csv?: string }) => {
-      const config = loadConfig(opts.preset);
-      const dataDir = dataDirFromFlag(opts.dataDir);
-      const shard = opts.shard === undefined ? undefined : parseShard(opts.shard);
-      const reporter = progressReporter(opts.progress);
-      let result;
-      try {
-        result = await sweep(config, { dataDir, workers: opts.workers, shard, retryFailed: opts.retryFailed, onProgress: reporter.update });
-      } finally {
-        reporter.stop();
-      }
-      for (const reason of result.corrupt) console.error(`fwprune: recomputed a corrupt record: ${reason}`);
-      console.log(formatAggregate(aggregateRecords(result.records)));
-      console.log(
-        `sweep ${config.name}${shard ? ` shard ${shard.index}/${shard.count}` : ""}: ${result.runs} runs: computed ${result.computed}, cached ${result.cached}, ` +
-          `failed ${result.failed}, corrupt ${result.corrupt.length}; ${result.seconds.toFixed(1)} s with ${opts.workers} worker(s); data in ${displayPath(dataDir)}`,
-      );
-      for (const r of result.records) if (r.status === "failed") console.error(`failed: ${r.label} budget ${r.budget} seed ${r.seed}: ${r.reason}`);
-      if (opts.csv) aggregateCsv(result.records, opts.csv);
-      if (result.failed > 0) {
-        console.error(`fwprune: ${result.failed} of ${result.runs} runs failed (listed above); fwprune sweep --retry-failed computes them again`);
-        process.exitCode = 1;
-      }
-    });
+    .action(
+      async (opts: {
+        preset: string;
+        workers: number;
+        shard?: string;
+        model?: string;
+        dataDir?: string;
+        retryFailed?: boolean;
+        progress: boolean;
+        csv?: string;
+      }) => {
+        const config = loadConfig(opts.preset);
+        const dataDir = dataDirFromFlag(opts.dataDir);
+        const shard = opts.shard === undefined ? undefined : parseShard(opts.shard);
+        const reporter = progressReporter(opts.progress);
+        let result;
+        try {
+          result = await sweep(config, {
+            dataDir,
+            workers: opts.workers,
+            shard,
+            model: opts.model,
+            retryFailed: opts.retryFailed,
+            onProgress: reporter.update,
+          });
+        } finally {
+          reporter.stop();
+        }
+        for (const reason of result.corrupt) console.error(`fwprune: recomputed a corrupt record: ${reason}`);
+        console.log(formatAggregate(aggregateRecords(result.records)));
+        console.log(
+          `sweep ${config.name}${shard ? ` shard ${shard.index}/${shard.count}` : ""}: ${result.runs} runs: computed ${result.computed}, cached ${result.cached}, ` +
+            `failed ${result.failed}, corrupt ${result.corrupt.length}; ${result.seconds.toFixed(1)} s with ${opts.workers} worker(s); data in ${displayPath(dataDir)}`,
+        );
+        for (const r of result.records) if (r.status === "failed") console.error(`failed: ${r.label} budget ${r.budget} seed ${r.seed}: ${r.reason}`);
+        if (opts.csv) aggregateCsv(result.records, opts.csv);
+        if (result.failed > 0) {
+          console.error(`fwprune: ${result.failed} of ${result.runs} runs failed (listed above); fwprune sweep --retry-failed computes them again`);
+          process.exitCode = 1;
+        }
+      },
+    );
 
   program
     .command("results")
@@ -183,7 +202,7 @@ export function registerExperimentCommands(program: Command): void {
       const missing: string[] = [];
       for (const run of runs) {
         const r = readRecord(dataDir, run.key);
-        if (r.kind === "ok") records.push({ ...r.record, label: run.label });
+        if (r.kind === "ok") records.push({ ...r.record, label: run.label, model: run.model });
         else {
           const what = `${run.label} budget ${run.budget} seed ${run.seed}${run.sparsity === null ? "" : ` s=${run.sparsity}`} (run ${run.key})`;
           missing.push(r.kind === "corrupt" ? `${what}: corrupt record, ignored (a sweep recomputes it): ${r.reason}` : what);
