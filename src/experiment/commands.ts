@@ -2,10 +2,12 @@ import { Command } from "commander";
 import * as fs from "fs";
 import * as os from "os";
 import { datasetNames, getDataset } from "../datasets";
+import { claimsByModel } from "../analysis/architectures";
 import { compareAgainst, comparisonRows } from "../analysis/claims";
 import { showTable } from "../report/display";
 import { aggregateCsv, aggregateRecords, formatAggregate } from "../report/frame";
 import { loadConfig } from "./config";
+import { modelsOf } from "./config-model";
 import { parseShard, planRuns, shardRuns } from "./plan";
 import { PRESET_NAMES, dataDirFromFlag, displayPath, fileInside } from "../paths";
 import { describeParams, getMethod, methodNames, parseParams } from "../prune/method";
@@ -195,8 +197,13 @@ export function registerExperimentCommands(program: Command): void {
       }
       const dataDir = dataDirFromFlag(opts.dataDir);
       const methodOrder = new Map(config.methods.map((m, i) => [m.name, i]));
+      const modelOrder = new Map(modelsOf(config).map((m, i) => [m.name, i]));
       const runs = shardRuns(planRuns(config), opts.shard === undefined ? undefined : parseShard(opts.shard)).sort(
-        (a, b) => (methodOrder.get(a.label) ?? 0) - (methodOrder.get(b.label) ?? 0) || a.budget - b.budget || a.seed - b.seed,
+        (a, b) =>
+          (modelOrder.get(a.model) ?? 0) - (modelOrder.get(b.model) ?? 0) ||
+          (methodOrder.get(a.label) ?? 0) - (methodOrder.get(b.label) ?? 0) ||
+          a.budget - b.budget ||
+          a.seed - b.seed,
       );
       const records: RunRecord[] = [];
       const missing: string[] = [];
@@ -210,6 +217,19 @@ export function registerExperimentCommands(program: Command): void {
       }
       const failed = records.filter((r) => r.status === "failed");
       console.log(formatAggregate(aggregateRecords(records)));
+      // A config of several architectures: the paper's claims on each, and pooled over them.
+      if (modelsOf(config).length > 1) {
+        for (const { model, rows } of claimsByModel(records)) {
+          console.log("");
+          showTable(
+            rows.map(({ claim, measured, verdict }) => ({ claim, measured, verdict })),
+            {
+              title: `the paper's claims on ${model === "pooled" ? "all architectures, pooled" : model} (fw-momentum against each; paired 95% intervals, pooled over budgets)`,
+              maxRows: Infinity,
+            },
+          );
+        }
+      }
       if (opts.against !== undefined) {
         const others = config.methods.map((m) => m.name).filter((name) => name !== opts.against);
         console.log("");

@@ -32,10 +32,23 @@ const ChainModelSchema = z
   .object({ name: modelName, inputShape: z.tuple([positiveInt, positiveInt, positiveInt]), layers: z.array(LayerSchema).nonempty(), init })
   .strict();
 const GraphModelSchema = z.object({ name: modelName, nodes: z.array(NodeSpecSchema).min(2).max(10_000), init }).strict();
-const OneModelSchema = z.union([ChainModelSchema, GraphModelSchema]);
+type OneModel = z.infer<typeof ChainModelSchema> | z.infer<typeof GraphModelSchema>;
 
-/** One model, or a list of models with distinct names. */
-export const ModelsSchema = z.union([OneModelSchema, z.array(OneModelSchema).nonempty().max(32)]);
+/** The schema a value's form asks for, its issues reported where they are (a union would only say "Invalid input"). */
+function byForm<T>(pick: (v: unknown) => z.ZodTypeAny) {
+  return z.unknown().transform((v, ctx) => {
+    const result = pick(v).safeParse(v);
+    if (result.success) return result.data as T;
+    for (const issue of result.error.issues) ctx.addIssue(issue as z.IssueData);
+    return z.NEVER;
+  });
+}
+const OneModelSchema = byForm<OneModel>((v) => (v !== null && typeof v === "object" && "nodes" in v ? GraphModelSchema : ChainModelSchema));
+
+/** One model (a sequential spec with `layers`, or a graph with `nodes`), or a list of models with distinct names. */
+export const ModelsSchema = byForm<OneModel | [OneModel, ...OneModel[]]>((v) =>
+  Array.isArray(v) ? z.array(OneModelSchema).nonempty().max(32) : OneModelSchema,
+);
 
 export type ConfigModel = ModelSpec | GraphModelSpec;
 

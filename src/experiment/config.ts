@@ -303,6 +303,9 @@ export function resolveConfig(partial: unknown, source = "config"): ExperimentCo
   // Another dataset replaces the base one whole (its fields belong to its name).
   if (isPlainObject(partial.dataset) && partial.dataset.name !== undefined && partial.dataset.name !== (base.dataset as { name: string }).name)
     merged.dataset = partial.dataset;
+  // So does a model of another form (a node list over layers, a list of models), keeping `{"model": {"init": ...}}` a merge.
+  const form = (m: unknown) => (Array.isArray(m) ? "list" : isPlainObject(m) && "nodes" in m ? "graph" : "layers");
+  if (partial.model !== undefined && form(partial.model) !== form(base.model)) merged.model = partial.model;
   return validateConfig(merged, source);
 }
 
