@@ -274,6 +274,7 @@ export function registerExperimentCommands(program: Command): void {
     .requiredOption("--preset <name|file>", PRESET_HELP)
     .requiredOption("--method <name>", `a method name of the config (${methodNames().join(", ")}, or a variant's name)`)
     .requiredOption("--budget <epochs>", "pre-training budget (checkpoint epoch)", positiveInteger("--budget", 1))
+    .option("--model <name>", "the model, of a config that lists several (default: its first)")
     .option("--seed <n>", "seed (default: the config's first)", positiveInteger("--seed"))
     .option("--sparsity <s>", "the target: sparsity, or FLOP reduction for structured methods (default: the config's first)", (t: string) => {
       const n = Number(t);
@@ -281,11 +282,11 @@ export function registerExperimentCommands(program: Command): void {
       return n;
     })
     .option("--data-dir <dir>", DATA_DIR_HELP)
-    .action(async (opts: { preset: string; method: string; budget: number; seed?: number; sparsity?: number; dataDir?: string }) => {
+    .action(async (opts: { preset: string; method: string; model?: string; budget: number; seed?: number; sparsity?: number; dataDir?: string }) => {
       const config = loadConfig(opts.preset);
       const record = await runOne(
         config,
-        { method: opts.method, budget: opts.budget, seed: opts.seed, sparsity: opts.sparsity },
+        { model: opts.model, method: opts.method, budget: opts.budget, seed: opts.seed, sparsity: opts.sparsity },
         { dataDir: dataDirFromFlag(opts.dataDir) },
       );
       const { config: _config, history: _history, ...rest } = record;

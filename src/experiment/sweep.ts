@@ -371,6 +371,8 @@ function workerSlot(): Slot {
 
 /** Which run of a config `runOne` computes: a method (by its name in the config), a budget, a seed, a sparsity. */
 export interface RunSelection {
+  /** The model, by name, of a config that lists several (default: its first). */
+  model?: string;
   method: string;
   budget: number;
   seed?: number;
@@ -390,6 +392,10 @@ export async function runOne(
   const entry = config.methods.find((m) => m.name === selection.method);
   if (!entry)
     throw new Error(`runOne: method ${JSON.stringify(selection.method)} is not in the config's methods (${config.methods.map((m) => m.name).join(", ")})`);
+  const models = modelsOf(config);
+  const model = selection.model === undefined ? models[0] : models.find((m) => m.name === selection.model);
+  if (!model)
+    throw new Error(`--model ${JSON.stringify(selection.model)}: the config has no such model; expected one of ${models.map((m) => m.name).join(", ")}`);
   const seed = selection.seed ?? config.seeds[0];
   const sparsity = selection.sparsity ?? sparsitiesOf(config, entry)[0] ?? undefined;
   const matchedNames = new Set(Object.values(entry.match ?? {}));
@@ -397,6 +403,7 @@ export async function runOne(
   const single = validateConfig(
     {
       ...config,
+      model,
       budgets: [selection.budget],
       seeds: [seed],
       methods: [{ ...entry, budgets: undefined, sparsity: entry.match?.sparsity ? undefined : sparsity }, ...matched],
