@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { PRESETS, planPretraining, planRuns, resolveConfig, sweep, validateConfig } from "../src/experiment";
+import { PRESETS, planPretraining, planRuns, resolveConfig, runOne, sweep, validateConfig } from "../src/experiment";
 import { residualNetSpec, separableNetSpec } from "../src/experiment/architectures";
 import { ModelGraph, buildGraph, graphFromLayersTopology, paramCount } from "../src/graph";
 import { pooledOverModels, claimsByModel } from "../src/analysis/architectures";
@@ -102,7 +102,11 @@ test("the architectures preset: three models, each its own pre-training, 180 run
   assert.deepEqual(paperKeys, new Set(fashion.map((r) => r.pretrainKey)));
 });
 
-test("sweep --model names the models when it is not one of them", async () => {
+test("sweep --model and run --model name the models when it is not one of them", async () => {
+  await assert.rejects(
+    runOne(PRESETS.architectures, { model: "vgg", method: "fw", budget: 2 }, { dataDir: "/tmp" }),
+    /--model "vgg": the config has no such model/,
+  );
   await assert.rejects(
     sweep(PRESETS.architectures, { model: "vgg", workers: 0, dataDir: "/tmp" }),
     /--model "vgg": the config has no such model; expected one of paper-cnn, residual-net, separable-net/,

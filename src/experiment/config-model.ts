@@ -45,10 +45,12 @@ function byForm<T>(pick: (v: unknown) => z.ZodTypeAny) {
 }
 const OneModelSchema = byForm<OneModel>((v) => (v !== null && typeof v === "object" && "nodes" in v ? GraphModelSchema : ChainModelSchema));
 
+type OneModelInput = z.input<typeof ChainModelSchema> | z.input<typeof GraphModelSchema>;
+
 /** One model (a sequential spec with `layers`, or a graph with `nodes`), or a list of models with distinct names. */
 export const ModelsSchema = byForm<OneModel | [OneModel, ...OneModel[]]>((v) =>
   Array.isArray(v) ? z.array(OneModelSchema).nonempty().max(32) : OneModelSchema,
-);
+) as unknown as z.ZodType<OneModel | [OneModel, ...OneModel[]], z.ZodTypeDef, OneModelInput | OneModelInput[]>;
 
 export type ConfigModel = ModelSpec | GraphModelSpec;
 
