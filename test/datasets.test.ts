@@ -14,7 +14,6 @@ import {
   decodeImage,
   getDataset,
   loadDataset,
-  readEmbeddedMnist,
   resizeBilinear,
   resolveDataArgument,
   toChannels,
