@@ -20,6 +20,7 @@ export * from "./inference/export";
 export * from "./inference/compare";
 export * from "./analysis/stats";
 export * from "./analysis/claims";
+export * from "./analysis/architectures";
 export * from "./report/frame";
 export * from "./report/figures";
 export * from "./report/record-figures";

@@ -20,7 +20,7 @@ export function dataDirFromFlag(flag: string | undefined): string {
   return flag === undefined ? defaultDataDir() : path.resolve(flag);
 }
 
-export const PRESET_NAMES = ["quick", "paper", "tradeoff", "fashion", "structured"] as const;
+export const PRESET_NAMES = ["quick", "paper", "tradeoff", "fashion", "structured", "architectures"] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
 
 export function isPresetName(name: unknown): name is PresetName {

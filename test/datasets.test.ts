@@ -14,7 +14,6 @@ import {
   decodeImage,
   getDataset,
   loadDataset,
-  readEmbeddedMnist,
   resizeBilinear,
   resolveDataArgument,
   toChannels,
@@ -22,13 +21,12 @@ import {
 import { createHash } from "crypto";
 import { loadConfig, resolveConfig } from "../src/experiment/config";
 import { planPretraining, planRuns } from "../src/experiment/plan";
+import { PIXELS, digitBytes, digits, writeDigitFolder, writePng } from "./png-digits";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-datasets-"));
 process.on("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));
 
-const PIXELS = 28 * 28;
 const PER_CLASS = 5;
-const digits = readEmbeddedMnist();
 
 /** Asserts fn throws an Error whose message contains every one of `parts`. */
 function assertThrowsWith(fn: () => unknown, parts: string[]): void {
@@ -39,36 +37,10 @@ function assertThrowsWith(fn: () => unknown, parts: string[]): void {
   });
 }
 
-/** A PNG file of `channels` 8-bit values per pixel (1: grayscale PNG, 3: RGB PNG). */
-function writePng(file: string, width: number, height: number, values: ArrayLike<number>, channels: 1 | 3): void {
-  const png = new PNG({ width, height });
-  for (let i = 0; i < width * height; i++) {
-    for (let c = 0; c < 3; c++) png.data[4 * i + c] = values[channels === 1 ? i : 3 * i + c];
-    png.data[4 * i + 3] = 255;
-  }
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, PNG.sync.write(png, { colorType: channels === 1 ? 0 : 2 }));
-}
-
-/** The 0..255 bytes of embedded digit i. */
-const digitBytes = (i: number) => Uint8Array.from(digits.images.subarray(i * PIXELS, (i + 1) * PIXELS), (v) => Math.round(v * 255));
 const imageKey = (split: Split, i: number) => Buffer.from(split.images.buffer, split.images.byteOffset + i * PIXELS * 4, PIXELS * 4).toString("base64");
 
-/** The first PER_CLASS digits of each class, as PNG files in <dir>/<class>/<index>.png; returns their indices. */
-function writeDigitFolder(dir: string): number[] {
-  const chosen: number[] = [];
-  for (let digit = 0; digit < 10; digit++) {
-    const first = digits.labels.indexOf(digit);
-    for (let k = 0; k < PER_CLASS; k++) {
-      writePng(path.join(dir, String(digit), `${first + k}.png`), 28, 28, digitBytes(first + k), 1);
-      chosen.push(first + k);
-    }
-  }
-  return chosen;
-}
-
 const digitDir = path.join(tmp, "digits");
-const chosen = writeDigitFolder(digitDir);
+const chosen = writeDigitFolder(digitDir, PER_CLASS);
 const MNIST_MODEL = { inputShape: [28, 28, 1], classes: 10 };
 
 test("the registry lists its datasets and names an unknown one with the known ones", () => {

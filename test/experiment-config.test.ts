@@ -112,7 +112,10 @@ test("a JSON file is deep-merged over the preset it names; without one, over the
   assert.equal(loadConfig(file).dataset.name, "mnist");
   fs.writeFileSync(file, "{ not json");
   assert.throws(() => loadConfig(file), /mine\.json: not valid JSON/);
-  assert.throws(() => loadConfig(path.join(dir, "absent.json")), /expected quick, paper, tradeoff, fashion, structured or the path of a JSON config file/);
+  assert.throws(
+    () => loadConfig(path.join(dir, "absent.json")),
+    /expected quick, paper, tradeoff, fashion, structured, architectures or the path of a JSON config file/,
+  );
   assert.deepEqual(deepMerge({ a: { b: 1, c: [1, 2] } }, { a: { c: [3] } }), { a: { b: 1, c: [3] } });
   assert.deepEqual(params(resolveConfig({ preset: "quick", params: { "fw-momentum": { momentum: "mokhtari" } } }), "fw-momentum")?.momentum, {
     kind: "mokhtari",

@@ -23,6 +23,8 @@ import {
   sweep,
   tryLock,
   waitForLock,
+  modelLike,
+  modelsOf,
 } from "../src/experiment";
 import { createModel, disposeModel, getWeights } from "../src/model";
 import { flopsOf } from "../src/experiment/run";
@@ -203,7 +205,7 @@ test("no tensor outlives train, evaluate, the mask oracle or a whole run", async
   await sweep(config, { dataDir, workers: 0 }); // checkpoints, data and kernels loaded once
   const data = datasetFor(config.dataset);
   const before = tf.memory().numTensors;
-  const model = createModel(config.model, 1);
+  const model = createModel(modelLike(modelsOf(config)[0]), 1);
   await train(model, data.train, { epochs: 1, seed: 1 });
   evaluate(model, data.test);
   const oracle = cnnMaskOracle(model, data.train, { batchSize: 64, seed: 1, loss: "crossentropy" });

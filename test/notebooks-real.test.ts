@@ -15,7 +15,7 @@ import { focusBudget, notebookConfig } from "../src/notebook";
 import { executeNotebook, Notebook, NotebookCellError, NotebookOutput, outputRole, REPO_ROOT } from "../src/report/notebooks";
 import { closeBrowser } from "../src/report/png";
 import { listNotebooks, missingRecordsReason, problemOutputs } from "../src/reproduce";
-import { TINY, TINY_FASHION, TINY_STRUCTURED, TINY_TRADEOFF } from "./tiny-config";
+import { TINY, TINY_ARCHITECTURES, TINY_FASHION, TINY_STRUCTURED, TINY_TRADEOFF } from "./tiny-config";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-notebooks-real-"));
 after(async () => {
@@ -31,12 +31,15 @@ const fashionFile = path.join(tmp, "tiny-fashion.json");
 fs.writeFileSync(fashionFile, JSON.stringify(TINY_FASHION));
 const structuredFile = path.join(tmp, "tiny-structured.json");
 fs.writeFileSync(structuredFile, JSON.stringify(TINY_STRUCTURED));
+const architecturesFile = path.join(tmp, "tiny-architectures.json");
+fs.writeFileSync(architecturesFile, JSON.stringify(TINY_ARCHITECTURES));
 const dataDir = path.join(tmp, "data");
 const env = {
   FWPRUNE_PRESET: presetFile,
   FWPRUNE_TRADEOFF_PRESET: tradeoffFile,
   FWPRUNE_FASHION_PRESET: fashionFile,
   FWPRUNE_STRUCTURED_PRESET: structuredFile,
+  FWPRUNE_ARCHITECTURES_PRESET: architecturesFile,
   FWPRUNE_DATA_DIR: dataDir,
   FWPRUNE_WORKERS: "0",
 };
@@ -58,7 +61,7 @@ async function executeTiny(name: string): Promise<{ outputs: NotebookOutput[]; t
     .filter((o) => o.output_type === "stream")
     .map((o) => [o.text ?? ""].flat().join(""))
     .join("");
-  assert.match(text, /config "tiny-(notebook|tradeoff|fashion|structured)-test"/, `${name}: the kernel got its config from the environment`);
+  assert.match(text, /config "tiny-(notebook|tradeoff|fashion|structured|architectures)-test"/, `${name}: the kernel got its config from the environment`);
   return { outputs, text, seconds };
 }
 
@@ -87,6 +90,7 @@ const FIGURES: Record<string, number> = {
   "09-fashion-mnist.ipynb": 2,
   "10-structured.ipynb": 2,
   "11-prune-your-own-model.ipynb": 1,
+  "12-architectures.ipynb": 3,
 };
 
 const notebookNames = listNotebooks().map((f) => path.basename(f));
@@ -181,11 +185,11 @@ test("reproduce runs the trade-off, Fashion-MNIST and structured notebooks only 
   assert.equal(missingRecordsReason(structured, dataDir, { FWPRUNE_STRUCTURED_PRESET: structuredFile }), undefined, "the notebook tests above computed them");
 });
 
-test("reproduce picks notebooks 01..11 (not the smoke check), by number or name, and flags error/stderr outputs", () => {
+test("reproduce picks notebooks 01..12 (not the smoke check), by number or name, and flags error/stderr outputs", () => {
   const all = listNotebooks().map((f) => path.basename(f));
   assert.deepEqual(
     all.map((f) => f.slice(0, 3)),
-    ["01-", "02-", "03-", "04-", "05-", "06-", "07-", "08-", "09-", "10-", "11-"],
+    ["01-", "02-", "03-", "04-", "05-", "06-", "07-", "08-", "09-", "10-", "11-", "12-"],
   );
   assert.ok(!all.some((f) => f.startsWith("00-")));
   assert.deepEqual(

@@ -254,13 +254,15 @@ export function paperClaims(records: RunRecord[], opts: ClaimOptions = {}): Clai
 export function describeScope(records: RunRecord[]): string {
   const ok = records.filter((r) => r.status === "ok");
   if (ok.length === 0) return "no runs";
-  const config = ok[0].config as { dataset?: { name?: string }; model?: { name?: string; init?: string } } | undefined;
+  const config = ok[0].config as { dataset?: { name?: string }; model?: { name?: string; init?: string } | { name?: string; init?: string }[] } | undefined;
+  const models = [config?.model ?? []].flat();
+  const model = models.find((m) => m.name === ok[0].model) ?? models[0];
   const targets = [...new Set(ok.map((r) => r.sparsityTarget).filter((s): s is number => s !== null))].sort();
   const budgets = [...new Set(ok.map((r) => r.budget))].sort((a, b) => a - b);
   const seeds = new Set(ok.map((r) => r.seed)).size;
   return [
     `data ${config?.dataset?.name ?? "?"}`,
-    `model ${config?.model?.name ?? "?"} (${config?.model?.init ?? "glorot-uniform"} init)`,
+    `model ${model?.name ?? "?"} (${model?.init ?? "glorot-uniform"} init)`,
     `target sparsity ${targets.join(", ") || "-"}`,
     `budgets ${budgets[0]}–${budgets[budgets.length - 1]}`,
     `${seeds} seed${seeds === 1 ? "" : "s"}`,

@@ -2,10 +2,12 @@ import { Command } from "commander";
 import * as fs from "fs";
 import * as os from "os";
 import { datasetNames, getDataset } from "../datasets";
+import { claimsByModel } from "../analysis/architectures";
 import { compareAgainst, comparisonRows } from "../analysis/claims";
 import { showTable } from "../report/display";
 import { aggregateCsv, aggregateRecords, formatAggregate } from "../report/frame";
 import { loadConfig } from "./config";
+import { modelsOf } from "./config-model";
 import { parseShard, planRuns, shardRuns } from "./plan";
 import { PRESET_NAMES, dataDirFromFlag, displayPath, fileInside } from "../paths";
 import { describeParams, getMethod, methodNames, parseParams } from "../prune/method";
@@ -125,34 +127,53 @@ export function registerExperimentCommands(program: Command): void {
     .requiredOption("--preset <name|file>", PRESET_HELP)
     .option("--workers <n>", "worker processes (0 = in this process)", positiveInteger("--workers"), os.cpus().length)
     .option("--shard <i/n>", "run only slice i of n of the key-sorted run list (merge the shards' data folders with fwprune merge)")
+    .option("--model <name>", "only the runs of this model, of a config that lists several (e.g. one architecture at a time)")
     .option("--data-dir <dir>", DATA_DIR_HELP)
     .option("--retry-failed", "recompute runs recorded as failed")
     .option("--no-progress", "no progress output")
     .option("--csv <file>", "also write the aggregated table as CSV")
-    .action(async (opts: { preset: string; workers: number; shard?: string; dataDir?: string; retryFailed?: boolean; progress: boolean; csv?: string }) => {
-      const config = loadConfig(opts.preset);
-      const dataDir = dataDirFromFlag(opts.dataDir);
-      const shard = opts.shard === undefined ? undefined : parseShard(opts.shard);
-      const reporter = progressReporter(opts.progress);
-      let result;
-      try {
-        result = await sweep(config, { dataDir, workers: opts.workers, shard, retryFailed: opts.retryFailed, onProgress: reporter.update });
-      } finally {
-        reporter.stop();
-      }
-      for (const reason of result.corrupt) console.error(`fwprune: recomputed a corrupt record: ${reason}`);
-      console.log(formatAggregate(aggregateRecords(result.records)));
-      console.log(
-        `sweep ${config.name}${shard ? ` shard ${shard.index}/${shard.count}` : ""}: ${result.runs} runs: computed ${result.computed}, cached ${result.cached}, ` +
-          `failed ${result.failed}, corrupt ${result.corrupt.length}; ${result.seconds.toFixed(1)} s with ${opts.workers} worker(s); data in ${displayPath(dataDir)}`,
-      );
-      for (const r of result.records) if (r.status === "failed") console.error(`failed: ${r.label} budget ${r.budget} seed ${r.seed}: ${r.reason}`);
-      if (opts.csv) aggregateCsv(result.records, opts.csv);
-      if (result.failed > 0) {
-        console.error(`fwprune: ${result.failed} of ${result.runs} runs failed (listed above); fwprune sweep --retry-failed computes them again`);
-        process.exitCode = 1;
-      }
-    });
+    .action(
+      async (opts: {
+        preset: string;
+        workers: number;
+        shard?: string;
+        model?: string;
+        dataDir?: string;
+        retryFailed?: boolean;
+        progress: boolean;
+        csv?: string;
+      }) => {
+        const config = loadConfig(opts.preset);
+        const dataDir = dataDirFromFlag(opts.dataDir);
+        const shard = opts.shard === undefined ? undefined : parseShard(opts.shard);
+        const reporter = progressReporter(opts.progress);
+        let result;
+        try {
+          result = await sweep(config, {
+            dataDir,
+            workers: opts.workers,
+            shard,
+            model: opts.model,
+            retryFailed: opts.retryFailed,
+            onProgress: reporter.update,
+          });
+        } finally {
+          reporter.stop();
+        }
+        for (const reason of result.corrupt) console.error(`fwprune: recomputed a corrupt record: ${reason}`);
+        console.log(formatAggregate(aggregateRecords(result.records)));
+        console.log(
+          `sweep ${config.name}${shard ? ` shard ${shard.index}/${shard.count}` : ""}: ${result.runs} runs: computed ${result.computed}, cached ${result.cached}, ` +
+            `failed ${result.failed}, corrupt ${result.corrupt.length}; ${result.seconds.toFixed(1)} s with ${opts.workers} worker(s); data in ${displayPath(dataDir)}`,
+        );
+        for (const r of result.records) if (r.status === "failed") console.error(`failed: ${r.label} budget ${r.budget} seed ${r.seed}: ${r.reason}`);
+        if (opts.csv) aggregateCsv(result.records, opts.csv);
+        if (result.failed > 0) {
+          console.error(`fwprune: ${result.failed} of ${result.runs} runs failed (listed above); fwprune sweep --retry-failed computes them again`);
+          process.exitCode = 1;
+        }
+      },
+    );
 
   program
     .command("results")
@@ -176,14 +197,19 @@ export function registerExperimentCommands(program: Command): void {
       }
       const dataDir = dataDirFromFlag(opts.dataDir);
       const methodOrder = new Map(config.methods.map((m, i) => [m.name, i]));
+      const modelOrder = new Map(modelsOf(config).map((m, i) => [m.name, i]));
       const runs = shardRuns(planRuns(config), opts.shard === undefined ? undefined : parseShard(opts.shard)).sort(
-        (a, b) => (methodOrder.get(a.label) ?? 0) - (methodOrder.get(b.label) ?? 0) || a.budget - b.budget || a.seed - b.seed,
+        (a, b) =>
+          (modelOrder.get(a.model) ?? 0) - (modelOrder.get(b.model) ?? 0) ||
+          (methodOrder.get(a.label) ?? 0) - (methodOrder.get(b.label) ?? 0) ||
+          a.budget - b.budget ||
+          a.seed - b.seed,
       );
       const records: RunRecord[] = [];
       const missing: string[] = [];
       for (const run of runs) {
         const r = readRecord(dataDir, run.key);
-        if (r.kind === "ok") records.push({ ...r.record, label: run.label });
+        if (r.kind === "ok") records.push({ ...r.record, label: run.label, model: run.model });
         else {
           const what = `${run.label} budget ${run.budget} seed ${run.seed}${run.sparsity === null ? "" : ` s=${run.sparsity}`} (run ${run.key})`;
           missing.push(r.kind === "corrupt" ? `${what}: corrupt record, ignored (a sweep recomputes it): ${r.reason}` : what);
@@ -191,6 +217,19 @@ export function registerExperimentCommands(program: Command): void {
       }
       const failed = records.filter((r) => r.status === "failed");
       console.log(formatAggregate(aggregateRecords(records)));
+      // A config of several architectures: the paper's claims on each, and pooled over them.
+      if (modelsOf(config).length > 1) {
+        for (const { model, rows } of claimsByModel(records)) {
+          console.log("");
+          showTable(
+            rows.map(({ claim, measured, verdict }) => ({ claim, measured, verdict })),
+            {
+              title: `the paper's claims on ${model === "pooled" ? "all architectures, pooled" : model} (fw-momentum against each; paired 95% intervals, pooled over budgets)`,
+              maxRows: Infinity,
+            },
+          );
+        }
+      }
       if (opts.against !== undefined) {
         const others = config.methods.map((m) => m.name).filter((name) => name !== opts.against);
         console.log("");
@@ -235,6 +274,7 @@ export function registerExperimentCommands(program: Command): void {
     .requiredOption("--preset <name|file>", PRESET_HELP)
     .requiredOption("--method <name>", `a method name of the config (${methodNames().join(", ")}, or a variant's name)`)
     .requiredOption("--budget <epochs>", "pre-training budget (checkpoint epoch)", positiveInteger("--budget", 1))
+    .option("--model <name>", "the model, of a config that lists several (default: its first)")
     .option("--seed <n>", "seed (default: the config's first)", positiveInteger("--seed"))
     .option("--sparsity <s>", "the target: sparsity, or FLOP reduction for structured methods (default: the config's first)", (t: string) => {
       const n = Number(t);
@@ -242,11 +282,11 @@ export function registerExperimentCommands(program: Command): void {
       return n;
     })
     .option("--data-dir <dir>", DATA_DIR_HELP)
-    .action(async (opts: { preset: string; method: string; budget: number; seed?: number; sparsity?: number; dataDir?: string }) => {
+    .action(async (opts: { preset: string; method: string; model?: string; budget: number; seed?: number; sparsity?: number; dataDir?: string }) => {
       const config = loadConfig(opts.preset);
       const record = await runOne(
         config,
-        { method: opts.method, budget: opts.budget, seed: opts.seed, sparsity: opts.sparsity },
+        { model: opts.model, method: opts.method, budget: opts.budget, seed: opts.seed, sparsity: opts.sparsity },
         { dataDir: dataDirFromFlag(opts.dataDir) },
       );
       const { config: _config, history: _history, ...rest } = record;

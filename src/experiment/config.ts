@@ -2,11 +2,10 @@ import * as fs from "fs";
 import * as path from "path";
 import { z } from "zod";
 import { datasetClasses, datasetProblems, datasetSchema, datasetShape } from "../datasets";
-import { formatShape } from "../data";
-import { ModelSpec, paramShapes } from "../model";
 import { Method, RetrainMode, getMethod, methodNames } from "../prune/method";
 import "../prune/methods";
 import { PRESET_NAMES, PresetName, SAFE_NAME, SAFE_NAME_RULE, isPresetName } from "../paths";
+import { ModelsSchema, modelProblems } from "./config-model";
 import { PRESETS } from "./presets";
 
 // zod: a well-kept schema library; every error below is reported as "<field path>: <what was expected> (got <value>)".
@@ -16,33 +15,6 @@ const positiveInt = z.number().int().positive().max(1_000_000);
 const nonNegativeInt = z.number().int().nonnegative();
 const positiveNumber = z.number().positive().finite();
 const fraction = z.number().min(0).lt(1);
-
-const activation = z.enum(["relu", "linear"]);
-const width = positiveInt.max(4096);
-const LayerSchema = z.discriminatedUnion("type", [
-  z
-    .object({
-      type: z.literal("conv2d"),
-      filters: width,
-      kernelSize: positiveInt.max(28),
-      stride: positiveInt.max(28).optional(),
-      padding: z.enum(["valid", "same"]).optional(),
-      activation: activation.optional(),
-    })
-    .strict(),
-  z.object({ type: z.literal("maxpool"), size: positiveInt.max(28) }).strict(),
-  z.object({ type: z.literal("flatten") }).strict(),
-  z.object({ type: z.literal("dense"), units: width, activation: activation.optional() }).strict(),
-]);
-const ModelSchema = z
-  .object({
-    name: z.string().min(1),
-    inputShape: z.tuple([positiveInt, positiveInt, positiveInt]),
-    layers: z.array(LayerSchema).nonempty(),
-    /** Glorot-uniform kernels and zero biases (our protocol), or PyTorch's default: FW's sparsity depends on it. */
-    init: z.enum(["glorot-uniform", "pytorch-default"]).default("glorot-uniform"),
-  })
-  .strict();
 
 const OptimizerFields = { lr: positiveNumber, momentum: fraction, batchSize: positiveInt.max(60_000) };
 const PretrainSchema = z.object({ epochs: positiveInt.max(1000), ...OptimizerFields }).strict();
@@ -90,7 +62,8 @@ export const ConfigSchema = z
     name: z.string().regex(SAFE_NAME, `expected ${SAFE_NAME_RULE}`),
     /** One of the registered datasets (src/datasets), by name. */
     dataset: datasetSchema(),
-    model: ModelSchema,
+    /** One model, or a list (the architecture becomes a dimension of the sweep): see ./config-model.ts. */
+    model: ModelsSchema,
     pretrain: PretrainSchema,
     /** Pre-training budgets (checkpoint epochs) to evaluate; default 1..pretrain.epochs. */
     budgets: z.array(positiveInt).nonempty().optional(),
@@ -195,30 +168,10 @@ export const ConfigSchema = z
         }
       }
     });
-    try {
-      paramShapes(c.model as ModelSpec);
-    } catch (err) {
-      ctx.addIssue({ code: "custom", path: ["model"], message: (err as Error).message });
-    }
     const dataProblems = datasetProblems(c.dataset);
     for (const [field, problem] of dataProblems) ctx.addIssue({ code: "custom", path: ["dataset", field], message: problem });
-    if (dataProblems.length > 0) return;
-    const [shape, classes] = [datasetShape(c.dataset), datasetClasses(c.dataset)];
-    if (c.model.inputShape.some((d, i) => d !== shape[i])) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["model", "inputShape"],
-        message: `the dataset's images are ${formatShape(shape)} (H×W×C); expected the model's input to be the same`,
-      });
-    }
-    const last = c.model.layers[c.model.layers.length - 1];
-    if (last.type !== "dense" || last.units !== classes) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["model", "layers", c.model.layers.length - 1],
-        message: `the last layer must be dense with ${classes} units (one logit per class of the dataset)`,
-      });
-    }
+    const data = dataProblems.length > 0 ? undefined : { shape: datasetShape(c.dataset), classes: datasetClasses(c.dataset) };
+    for (const [path, message] of modelProblems(c, data)) ctx.addIssue({ code: "custom", path, message });
   });
 
 /** Issues of `params` against the method's schema, at `path` (only those under `own` keys when given). */
@@ -350,6 +303,9 @@ export function resolveConfig(partial: unknown, source = "config"): ExperimentCo
   // Another dataset replaces the base one whole (its fields belong to its name).
   if (isPlainObject(partial.dataset) && partial.dataset.name !== undefined && partial.dataset.name !== (base.dataset as { name: string }).name)
     merged.dataset = partial.dataset;
+  // So does a model of another form (a node list over layers, a list of models), keeping `{"model": {"init": ...}}` a merge.
+  const form = (m: unknown) => (Array.isArray(m) ? "list" : isPlainObject(m) && "nodes" in m ? "graph" : "layers");
+  if (partial.model !== undefined && form(partial.model) !== form(base.model)) merged.model = partial.model;
   return validateConfig(merged, source);
 }
 

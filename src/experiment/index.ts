@@ -1,4 +1,6 @@
 export * from "./config";
+export { ConfigModel, modelLike, modelsOf } from "./config-model";
+export { GraphModelSpec, residualNetSpec, separableNetSpec } from "./architectures";
 export * from "./presets";
 export * from "./plan";
 export * from "./store";

@@ -1,9 +1,9 @@
 import { createHash } from "crypto";
 import { configure } from "safe-stable-stringify";
 import { DatasetSpec, datasetDigest, getDataset } from "../datasets";
-import { ModelSpec } from "../model";
 import { describeParams, getMethod } from "../prune/method";
 import { ExperimentConfig, MethodEntry, RetrainParams, budgetsOf, sparsitiesOf } from "./config";
+import { ConfigModel, modelsOf } from "./config-model";
 
 /** Bump when the meaning of a record changes, so old records are not mistaken for new ones. */
 export const RECORD_FORMAT = 3;
@@ -39,7 +39,7 @@ function trainSideDataset(spec: DatasetSpec): Record<string, unknown> {
 export interface PretrainInputs {
   format: number;
   dataset: Record<string, unknown>;
-  model: ModelSpec;
+  model: ConfigModel;
   pretrain: { lr: number; momentum: number; batchSize: number };
   seed: number;
 }
@@ -53,12 +53,13 @@ export interface PretrainPlan {
   dataset: DatasetSpec;
 }
 
-export function pretrainInputs(config: ExperimentConfig, seed: number): PretrainInputs {
+/** The pre-training of `model` (default: the config's first) for one seed. */
+export function pretrainInputs(config: ExperimentConfig, seed: number, model: ConfigModel = modelsOf(config)[0]): PretrainInputs {
   const { lr, momentum, batchSize } = config.pretrain;
   return {
     format: RECORD_FORMAT,
     dataset: trainSideDataset(config.dataset as DatasetSpec),
-    model: config.model as ModelSpec,
+    model,
     pretrain: { lr, momentum, batchSize },
     seed,
   };
@@ -89,6 +90,8 @@ export interface RunPlan {
   key: string;
   /** The method's name in the config (a variant's own name); not part of the key. */
   label: string;
+  /** The name of the config's model it runs on (the model itself is in the checkpoint key). */
+  model: string;
   method: string;
   /** The method's full parameters (custom schedules keep their functions: a notebook's run needs them). */
   params: Record<string, unknown>;
@@ -146,47 +149,49 @@ export function planRuns(config: ExperimentConfig): RunPlan[] {
   const testSide = testSideDataset(dataset); // the data files are read (or their digests looked up) once per plan
   const runs: RunPlan[] = [];
   const keyOf = new Map<string, string>(); // entry name/seed/budget/sparsity → key, for matched entries
-  const id = (name: string, seed: number, budget: number, sparsity: number | null) => JSON.stringify([name, seed, budget, sparsity]);
+  const id = (model: string, name: string, seed: number, budget: number, sparsity: number | null) => JSON.stringify([model, name, seed, budget, sparsity]);
   // Entries without `match` first: a matched run's key includes the key of the run it matches.
   const ordered = [...config.methods.filter((m) => !m.match), ...config.methods.filter((m) => m.match)];
-  for (const seed of config.seeds) {
-    const pretrain = pretrainInputs(config, seed);
-    const pretrainKey = hashKey(pretrain);
-    const datasetDigest = { train: pretrain.dataset.digest as string, test: testSide.digest as string };
-    for (const entry of ordered) {
-      for (const budget of budgetsOf(config, entry)) {
-        for (const sparsity of sparsitiesOf(config, entry)) {
-          let match: RunInputs["match"];
-          if (entry.match) {
-            const other = (name: string | undefined) => {
-              if (name === undefined) return undefined;
-              const target = config.methods.find((m) => m.name === name) as MethodEntry;
-              return keyOf.get(id(name, seed, budget, entry.match?.sparsity ? sparsity : sparsitiesOf(config, target)[0]));
-            };
-            match = { sparsity: other(entry.match.sparsity), samples: other(entry.match.samples) };
+  for (const model of modelsOf(config))
+    for (const seed of config.seeds) {
+      const pretrain = pretrainInputs(config, seed, model);
+      const pretrainKey = hashKey(pretrain);
+      const datasetDigest = { train: pretrain.dataset.digest as string, test: testSide.digest as string };
+      for (const entry of ordered) {
+        for (const budget of budgetsOf(config, entry)) {
+          for (const sparsity of sparsitiesOf(config, entry)) {
+            let match: RunInputs["match"];
+            if (entry.match) {
+              const other = (name: string | undefined) => {
+                if (name === undefined) return undefined;
+                const target = config.methods.find((m) => m.name === name) as MethodEntry;
+                return keyOf.get(id(model.name, name, seed, budget, entry.match?.sparsity ? sparsity : sparsitiesOf(config, target)[0]));
+              };
+              match = { sparsity: other(entry.match.sparsity), samples: other(entry.match.samples) };
+            }
+            const inputs = runInputs(config, entry, pretrainKey, budget, sparsity, testSide, match);
+            const key = hashKey(inputs);
+            keyOf.set(id(model.name, entry.name, seed, budget, sparsity), key);
+            const dependsOn = [match?.sparsity, match?.samples].filter((k): k is string => k !== undefined);
+            runs.push({
+              key,
+              label: entry.name,
+              model: model.name,
+              method: entry.method,
+              params: entry.params,
+              seed,
+              budget,
+              sparsity,
+              pretrainKey,
+              inputs,
+              dataset,
+              datasetDigest,
+              dependsOn,
+            });
           }
-          const inputs = runInputs(config, entry, pretrainKey, budget, sparsity, testSide, match);
-          const key = hashKey(inputs);
-          keyOf.set(id(entry.name, seed, budget, sparsity), key);
-          const dependsOn = [match?.sparsity, match?.samples].filter((k): k is string => k !== undefined);
-          runs.push({
-            key,
-            label: entry.name,
-            method: entry.method,
-            params: entry.params,
-            seed,
-            budget,
-            sparsity,
-            pretrainKey,
-            inputs,
-            dataset,
-            datasetDigest,
-            dependsOn,
-          });
         }
       }
     }
-  }
   const byKey = new Map<string, RunPlan>();
   for (const r of runs) if (!byKey.has(r.key)) byKey.set(r.key, r); // two variants with identical parameters share one run
   return [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
@@ -198,7 +203,10 @@ export function planPretraining(config: ExperimentConfig, runs: RunPlan[]): Pret
   for (const run of runs) {
     const existing = out.get(run.pretrainKey);
     if (existing) existing.epochs = Math.max(existing.epochs, run.budget);
-    else out.set(run.pretrainKey, { key: run.pretrainKey, inputs: pretrainInputs(config, run.seed), epochs: run.budget, dataset: run.dataset });
+    else {
+      const model = modelsOf(config).find((m) => m.name === run.model);
+      out.set(run.pretrainKey, { key: run.pretrainKey, inputs: pretrainInputs(config, run.seed, model), epochs: run.budget, dataset: run.dataset });
+    }
   }
   return [...out.values()];
 }

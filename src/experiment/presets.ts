@@ -2,6 +2,7 @@
 // (notebooks/PROTOCOL.md says why each value is what it is).
 import { PAPER_CNN } from "../model";
 import type { PresetName } from "../paths";
+import { residualNetSpec, separableNetSpec } from "./architectures";
 import type { ConfigInput, ParsedConfig } from "./config";
 
 const DEFAULTS = {
@@ -93,5 +94,29 @@ export const PRESETS: Record<PresetName, ConfigInput> = {
     params: { "structured-fw": { iterations: 100 }, "structured-fw-momentum": { iterations: 100 } },
     sparsity: [0.25, 0.5, 0.75],
     inference: { repeats: 5, batchSize: 1000, samples: 2000 },
+  },
+  // Beyond the paper CNN: the same questions on a residual network with batch norm and a depthwise-separable network
+  // (src/experiment/architectures.ts), all three on one Fashion-MNIST subset, at budgets 2 and 10, three seeds. Sized
+  // to about 2 hours on 2 cores (see notebooks/PROTOCOL.md): 8,000/2,000 images, T = 100, shorter timing.
+  architectures: {
+    ...structuredClone(DEFAULTS),
+    preset: "architectures",
+    name: "architectures",
+    dataset: { name: "fashion-mnist", limitTrain: 8000, limitTest: 2000 },
+    model: [structuredClone(PAPER_CNN), residualNetSpec(), separableNetSpec()] as unknown as ParsedConfig["model"],
+    seeds: [0, 1, 2],
+    budgets: [2, 10],
+    methods: [
+      "dense",
+      "magnitude",
+      "fw",
+      "fw-momentum",
+      ...structuredClone(MATCHED_BASELINES),
+      "random",
+      { name: "structured-magnitude", method: "structured-magnitude", sparsity: 0.5 },
+      { name: "structured-fw-momentum", method: "structured-fw-momentum", sparsity: 0.5 },
+    ],
+    params: { fw: { iterations: 100 }, "fw-momentum": { iterations: 100 }, "structured-fw-momentum": { iterations: 100 } },
+    inference: { repeats: 3, batchSize: 500, samples: 500 },
   },
 };

@@ -5,6 +5,7 @@ import { checkDatasetDigest } from "../digest";
 import { writeFileAtomic } from "../fsutil";
 import { createModel, disposeModel } from "../model";
 import { Checkpoint, DivergenceError, checkpointProblem, loadCheckpoint, saveCheckpoint, train } from "../train";
+import { modelLike } from "./config-model";
 import { tryLock, waitForLock } from "./lock";
 import { PretrainPlan } from "./plan";
 import { checkpointDir, checkpointFile, sealedJson, unsealJson } from "./store";
@@ -104,7 +105,7 @@ export async function pretrain(
     const planned = { train: plan.inputs.dataset.digest as string };
     const dataset = datasetFor(plan.dataset, planned);
     checkDatasetDigest(dataset, planned);
-    const model = createModel(plan.inputs.model, plan.inputs.seed);
+    const model = createModel(modelLike(plan.inputs.model), plan.inputs.seed, plan.inputs.model.init);
     const epochSeconds: number[] = [];
     const losses: number[] = [];
     try {

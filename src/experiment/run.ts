@@ -39,6 +39,7 @@ function baseRecord(plan: RunPlan, config: unknown, backend = tf.getBackend()): 
     format: RECORD_FORMAT,
     key: plan.key,
     label: plan.label,
+    model: plan.model,
     method: plan.method,
     seed: plan.seed,
     budget: plan.budget,

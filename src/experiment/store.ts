@@ -85,6 +85,8 @@ export interface RunRecord {
   status: "ok" | "failed";
   reason?: string;
   label: string;
+  /** The config model's name (records made before configs could list several models lack it). */
+  model?: string;
   method: string;
   seed: number;
   budget: number;

@@ -4,6 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import { ExperimentConfig, sparsitiesOf, validateConfig } from "./config";
 import { lockAgeSeconds, lockPath, lockTimings } from "./lock";
+import { modelsOf } from "./config-model";
 import { PretrainPlan, RunPlan, Shard, parseShard, planPretraining, planRuns, shardRuns } from "./plan";
 import { assertWritableFolder } from "../fsutil";
 import { defaultDataDir } from "../paths";
@@ -34,6 +35,8 @@ export interface SweepOptions {
   /** Worker processes; default one per core; 0 runs everything in this process. */
   workers?: number;
   shard?: Shard | string;
+  /** Only the runs of this model (by name) of a config that lists several. */
+  model?: string;
   /** Recompute runs recorded as failed (and pre-training recorded as diverged). */
   retryFailed?: boolean;
   onProgress?: (p: SweepProgress) => void;
@@ -65,7 +68,13 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
   const dataDir = opts.dataDir ?? defaultDataDir();
   assertWritableFolder(dataDir);
   const shard = typeof opts.shard === "string" ? parseShard(opts.shard) : opts.shard;
-  const runs = shardRuns(planRuns(config), shard);
+  const runs = shardRuns(planRuns(config), shard).filter((r) => opts.model === undefined || r.model === opts.model);
+  if (opts.model !== undefined && runs.length === 0 && !modelsOf(config).some((m) => m.name === opts.model))
+    throw new Error(
+      `--model ${JSON.stringify(opts.model)}: the config has no such model; expected one of ${modelsOf(config)
+        .map((m) => m.name)
+        .join(", ")}`,
+    );
   const records = new Map<string, RunRecord>();
   const corrupt: string[] = [];
   const todo: RunPlan[] = [];
@@ -81,7 +90,7 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
   for (const run of runs) {
     const r = readRecord(dataDir, run.key);
     if (r.kind === "ok" && !(opts.retryFailed && r.record.status === "failed")) {
-      records.set(run.key, { ...r.record, label: run.label });
+      records.set(run.key, { ...r.record, label: run.label, model: run.model });
       cached++;
       if (r.record.status === "failed") failed++;
       continue;
@@ -115,7 +124,7 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
   const pending = [...todo];
 
   const finishRun = (record: RunRecord, run: RunPlan, wasComputed: boolean, stored = true) => {
-    records.set(run.key, { ...record, label: run.label });
+    records.set(run.key, { ...record, label: run.label, model: run.model });
     done++;
     if (wasComputed) computed++;
     else cached++;
@@ -362,6 +371,8 @@ function workerSlot(): Slot {
 
 /** Which run of a config `runOne` computes: a method (by its name in the config), a budget, a seed, a sparsity. */
 export interface RunSelection {
+  /** The model, by name, of a config that lists several (default: its first). */
+  model?: string;
   method: string;
   budget: number;
   seed?: number;
@@ -381,6 +392,10 @@ export async function runOne(
   const entry = config.methods.find((m) => m.name === selection.method);
   if (!entry)
     throw new Error(`runOne: method ${JSON.stringify(selection.method)} is not in the config's methods (${config.methods.map((m) => m.name).join(", ")})`);
+  const models = modelsOf(config);
+  const model = selection.model === undefined ? models[0] : models.find((m) => m.name === selection.model);
+  if (!model)
+    throw new Error(`--model ${JSON.stringify(selection.model)}: the config has no such model; expected one of ${models.map((m) => m.name).join(", ")}`);
   const seed = selection.seed ?? config.seeds[0];
   const sparsity = selection.sparsity ?? sparsitiesOf(config, entry)[0] ?? undefined;
   const matchedNames = new Set(Object.values(entry.match ?? {}));
@@ -388,6 +403,7 @@ export async function runOne(
   const single = validateConfig(
     {
       ...config,
+      model,
       budgets: [selection.budget],
       seeds: [seed],
       methods: [{ ...entry, budgets: undefined, sparsity: entry.match?.sparsity ? undefined : sparsity }, ...matched],

@@ -49,6 +49,9 @@ export interface ScatterChartOptions extends AxesOptions {
   group?: string;
   /** Column shown on hover beside each point. */
   text?: string;
+  /** Columns with each point's symmetric error on x and on y (drawn as error bars). */
+  errorX?: string;
+  errorY?: string;
 }
 
 export interface BarChartOptions extends AxesOptions {
@@ -156,6 +159,8 @@ export function scatterChart(opts: ScatterChartOptions): PlotlyFigure {
     x: rows.map((r, i) => xValue(chart, r, opts.x, i)),
     y: rows.map((r, i) => numberValue(chart, r, opts.y, i)),
     ...(opts.text ? { text: rows.map((r) => String(r[opts.text!])) } : {}),
+    ...(opts.errorX ? { error_x: { type: "data", array: rows.map((r, i) => numberValue(chart, r, opts.errorX!, i)), visible: true } } : {}),
+    ...(opts.errorY ? { error_y: { type: "data", array: rows.map((r, i) => numberValue(chart, r, opts.errorY!, i)), visible: true } } : {}),
     name,
     marker: { color: colors.get(name), size: 8, opacity: 0.8 },
     showlegend: opts.group !== undefined,

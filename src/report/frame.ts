@@ -6,6 +6,8 @@ import { writeFileAtomic } from "../fsutil";
 
 /** One record as a flat row, with its inference time relative to the dense checkpoint timed beside it. */
 export interface RunRow {
+  /** The config model's name (the architecture). */
+  model: string;
   label: string;
   method: string;
   budget: number;
@@ -33,10 +35,16 @@ export interface RunRow {
   key: string;
 }
 
+/** The model a record ran on: its own field, else its config's (one) model's name. */
+export function modelOfRecord(r: RunRecord): string {
+  return r.model ?? (r.config as { model?: { name?: string } } | undefined)?.model?.name ?? "";
+}
+
 export function recordRows(records: RunRecord[]): RunRow[] {
   return records.map((r) => {
     const m = r.metrics;
     return {
+      model: modelOfRecord(r),
       label: r.label,
       method: r.method,
       budget: r.budget,
@@ -80,6 +88,7 @@ export type AggregatedMetric = (typeof AGGREGATED_METRICS)[number];
 
 /** One row per method (label) × budget × target sparsity: count of ok/failed runs and Stats of every metric. */
 export type AggregateRow = {
+  model: string;
   label: string;
   method: string;
   budget: number;
@@ -91,7 +100,7 @@ export type AggregateRow = {
 /** Mean, std and 95% CI of every metric over the ok runs of each method (label) × budget × target sparsity (danfo's groupby). */
 export function aggregateRecords(records: RunRecord[]): AggregateRow[] {
   const rows = recordRows(records);
-  const groupOf = (r: RunRow) => JSON.stringify([r.label, r.budget, r.sparsityTarget]);
+  const groupOf = (r: RunRow) => JSON.stringify([r.model, r.label, r.budget, r.sparsityTarget]);
   const groups = new Map<string, RunRow[]>();
   for (const row of rows) groups.set(groupOf(row), [...(groups.get(groupOf(row)) ?? []), row]);
   const ok = rows.filter((r) => r.status === "ok");
@@ -103,6 +112,7 @@ export function aggregateRecords(records: RunRecord[]): AggregateRow[] {
     for (const row of table) stats.set(String(row.group), row as Record<string, number>);
   }
   const labelOrder = [...new Set(records.map((r) => r.label))];
+  const modelOrder = [...new Set(rows.map((r) => r.model))];
   const out: AggregateRow[] = [];
   for (const [id, members] of groups) {
     const first = members[0];
@@ -116,6 +126,7 @@ export function aggregateRecords(records: RunRecord[]): AggregateRow[] {
     const failed = members.filter((r) => r.status !== "ok").length;
     const metrics = Object.fromEntries(AGGREGATED_METRICS.map((m) => [m, metric(m)])) as { [M in AggregatedMetric]: Stats };
     out.push({
+      model: first.model,
       label: first.label,
       method: first.method,
       budget: first.budget,
@@ -126,7 +137,11 @@ export function aggregateRecords(records: RunRecord[]): AggregateRow[] {
     });
   }
   return out.sort(
-    (a, b) => labelOrder.indexOf(a.label) - labelOrder.indexOf(b.label) || a.budget - b.budget || (a.sparsityTarget ?? 0) - (b.sparsityTarget ?? 0),
+    (a, b) =>
+      modelOrder.indexOf(a.model) - modelOrder.indexOf(b.model) ||
+      labelOrder.indexOf(a.label) - labelOrder.indexOf(b.label) ||
+      a.budget - b.budget ||
+      (a.sparsityTarget ?? 0) - (b.sparsityTarget ?? 0),
   );
 }
 
@@ -142,8 +157,10 @@ export function historyRows(
 /** The aggregate as flat columns: `<metric>_mean`, `_std`, `_ci95`, `_count` (NaN → null, for CSV and JSON). */
 export function flatAggregate(rows: AggregateRow[]): Record<string, string | number | null>[] {
   const clean = (v: number) => (Number.isFinite(v) ? v : null);
+  const severalModels = new Set(rows.map((r) => r.model)).size > 1;
   return rows.map((r) => {
     const flat: Record<string, string | number | null> = {
+      ...(severalModels ? { model: r.model } : {}),
       method: r.label,
       baseMethod: r.method,
       budget: r.budget,
@@ -189,8 +206,10 @@ export function aggregateCsv(records: RunRecord[], file?: string): string {
 /** A compact text table: accuracy and sparsity (mean ± 95% CI half-width when there are several seeds) per method × budget. */
 export function formatAggregate(rows: AggregateRow[]): string {
   const fmt = (s: Stats, digits: number) => (s.count === 0 ? "-" : `${s.mean.toFixed(digits)}${Number.isFinite(s.ci95) ? ` ±${s.ci95.toFixed(digits)}` : ""}`);
-  const header = ["method", "budget", "target", "n", "accuracy", "loss", "sparsity", "FLOPs x", "infer ratio", "seconds"];
+  const severalModels = new Set(rows.map((r) => r.model)).size > 1;
+  const header = [...(severalModels ? ["model"] : []), "method", "budget", "target", "n", "accuracy", "loss", "sparsity", "FLOPs x", "infer ratio", "seconds"];
   const lines = rows.map((r) => [
+    ...(severalModels ? [r.model] : []),
     r.label,
     String(r.budget),
     r.sparsityTarget === null ? "-" : String(r.sparsityTarget),

@@ -2,8 +2,8 @@
 // inference times, each built from the generic charts of figures.ts.
 import type { RunRecord } from "../experiment/store";
 import { summarize } from "../analysis/stats";
-import { AggregateRow, AggregatedMetric, aggregateRecords } from "./frame";
-import { ChartRow, FIGURE_PALETTE, PlotlyFigure, lineChart } from "./figures";
+import { AggregateRow, AggregatedMetric, aggregateRecords, modelOfRecord } from "./frame";
+import { ChartRow, FIGURE_PALETTE, PlotlyFigure, lineChart, scatterChart } from "./figures";
 
 /**
  * Metric vs pre-training budget, one line per method (config order): the mean over seeds, with its 95% confidence
@@ -151,4 +151,37 @@ export function inferenceTimesFigure(records: RunRecord[], opts: { method: strin
   });
   (figure.layout.yaxis as Record<string, unknown>).rangemode = "tozero";
   return figure;
+}
+
+/**
+ * One architecture's runs (records with several models: pick one with `model`): test accuracy (%) against achieved
+ * sparsity (%) per method, a point per budget (hover: the budget), with 95% intervals over seeds on both axes as
+ * error bars. Structured methods sit at their weight sparsity (the FLOP reduction is their target).
+ */
+export function accuracySparsityFigure(records: RunRecord[], opts: { model?: string; title?: string } = {}): PlotlyFigure {
+  const rows = aggregateRecords(records.filter((r) => r.status === "ok" && (opts.model === undefined || modelOfRecord(r) === opts.model)))
+    .filter((r) => r.testAccuracy.count > 0)
+    .map((r) => ({
+      method: r.label,
+      sparsity: 100 * r.sparsity.mean,
+      accuracy: 100 * r.testAccuracy.mean,
+      sparsityError: Number.isFinite(r.sparsity.ci95) ? 100 * r.sparsity.ci95 : 0,
+      accuracyError: Number.isFinite(r.testAccuracy.ci95) ? 100 * r.testAccuracy.ci95 : 0,
+      budget: `budget ${r.budget}, ${r.testAccuracy.count} seed${r.testAccuracy.count === 1 ? "" : "s"}`,
+    }));
+  if (rows.length === 0) throw new Error(`accuracySparsityFigure: no ok runs${opts.model === undefined ? "" : ` of model "${opts.model}"`}`);
+  const colors = Object.fromEntries([...new Set(records.map((r) => r.label))].map((label, i) => [label, FIGURE_PALETTE[i % FIGURE_PALETTE.length]]));
+  return scatterChart({
+    rows,
+    x: "sparsity",
+    y: "accuracy",
+    group: "method",
+    text: "budget",
+    errorX: "sparsityError",
+    errorY: "accuracyError",
+    colors,
+    title: opts.title ?? `${opts.model ?? "all models"}: test accuracy vs achieved sparsity (mean, 95% interval over seeds)`,
+    xTitle: "achieved weight sparsity (%)",
+    yTitle: "test accuracy (%)",
+  });
 }
