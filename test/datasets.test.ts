@@ -8,16 +8,7 @@ import * as tf from "@tensorflow/tfjs";
 import * as jpeg from "jpeg-js";
 import { PNG } from "pngjs";
 import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, Split } from "../src/data";
-import {
-  datasetDigest,
-  datasetNames,
-  decodeImage,
-  getDataset,
-  loadDataset,
-  resizeBilinear,
-  resolveDataArgument,
-  toChannels,
-} from "../src/datasets";
+import { datasetDigest, datasetNames, decodeImage, getDataset, loadDataset, resizeBilinear, resolveDataArgument, toChannels } from "../src/datasets";
 import { createHash } from "crypto";
 import { loadConfig, resolveConfig } from "../src/experiment/config";
 import { planPretraining, planRuns } from "../src/experiment/plan";
