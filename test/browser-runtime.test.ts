@@ -49,10 +49,10 @@ test(
 
     // Node's logits: tfjs's dense forward of the exported weights, and the runtime in Node, on the same test digits.
     await initBackend("wasm", { quiet: true });
-    const { spec, weights } = readSparseModelFile(path.join(dir, "model.fwsparse"));
+    const { graph, weights } = readSparseModelFile(path.join(dir, "model.fwsparse"));
     const digits = new Float32Array(fs.readFileSync(path.join(dir, "digits.f32")).buffer.slice(0));
     const images = digits.subarray(0, N * 784);
-    const nodeDense = denseLogits(spec, weights, images, N);
+    const nodeDense = denseLogits(graph, weights, images, N);
     const nodeRuntime = (await loadSparseModel(fs.readFileSync(path.join(dir, "model.fwsparse")))).predict(images, N);
 
     const problems: string[] = [];

@@ -126,7 +126,6 @@ export function totalFlops(graph: ModelGraph): number {
   return kernelFlops(graph).reduce((n, k) => n + k.multiplyAdds, 0);
 }
 
-
 export function serializeGraph(graph: ModelGraph): SerializedGraph {
   const nodes = graph.nodes.map((n) => {
     const { outputShape: _shape, params: _params, ...spec } = n;

@@ -70,13 +70,7 @@ export async function loadSparseModel(bytes: Uint8Array | ArrayBuffer, opts: Loa
 
 const PLANNERS: Partial<Record<NodeKind, KindPlanner>> = { ...WEIGHTED_PLANNERS, ...PLAIN_PLANNERS };
 
-function planModel(
-  header: SparseFileHeader,
-  nodes: CheckedNode[],
-  tensors: Map<string, Float32Array>,
-  mem: RuntimeMemory,
-  source: string,
-): SparseRuntimeModel {
+function planModel(header: SparseFileHeader, nodes: CheckedNode[], tensors: Map<string, Float32Array>, mem: RuntimeMemory, source: string): SparseRuntimeModel {
   const { alias, configs, tensors: nodeTensors } = prepareNodes(nodes, tensors);
   const resolve = (name: string) => alias.get(name) ?? name;
   const readers = new Map<string, CheckedNode[]>();
@@ -100,7 +94,11 @@ function planModel(
   const as = (v: Value, layout: Layout): Value => {
     if (v.layout === layout) return v;
     const key = `${v.id}:${layout}`;
-    if (!converted.has(key)) converted.set(key, emit([v], v.shape, layout, (xs, out, tiles) => convertLayout(mem, v, xs[0], out, tiles, layout)));
+    if (!converted.has(key))
+      converted.set(
+        key,
+        emit([v], v.shape, layout, (xs, out, tiles) => convertLayout(mem, v, xs[0], out, tiles, layout)),
+      );
     return converted.get(key) as Value;
   };
 
@@ -152,7 +150,11 @@ function planModel(
   const chunkTiles = Math.max(1, Math.min(MAX_CHUNK_TILES, Math.floor(CHUNK_BYTES / largest)));
   const pointers = Array.from({ length: buffers }, () => mem.alloc(largest * chunkTiles));
   const scratch = [0, 1].map((i) => mem.alloc(Math.max(0, ...ops.map((op) => op.scratch[i] ?? 0)) * chunkTiles));
-  const steps = ops.map((op) => ({ run: op.run, xs: op.inputs.map((v) => pointers[bufferOf.get(v) as number]), out: pointers[bufferOf.get(op.output) as number] }));
+  const steps = ops.map((op) => ({
+    run: op.run,
+    xs: op.inputs.map((v) => pointers[bufferOf.get(v) as number]),
+    out: pointers[bufferOf.get(op.output) as number],
+  }));
   const outAt = pointers[bufferOf.get(output.id) as number];
 
   return {

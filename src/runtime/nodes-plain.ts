@@ -148,7 +148,10 @@ const flatten: KindPlanner = (ctx) => {
   const mem = ctx.mem;
   const t = ctx.as(x, "tiles");
   const size = tileFloats(x) / 8;
-  return { value: ctx.emit([t], [size], "cols", (xs, out, tiles) => mem.loops.tilesToCols(xs[0], out, tiles, channelsOf(x), positionsOf(x), 1, tiles * 32)), path: "none" };
+  return {
+    value: ctx.emit([t], [size], "cols", (xs, out, tiles) => mem.loops.tilesToCols(xs[0], out, tiles, channelsOf(x), positionsOf(x), 1, tiles * 32)),
+    path: "none",
+  };
 };
 
 /** Reshape: a gather within each tile from the flat (row-major) order of one shape to the other's. */

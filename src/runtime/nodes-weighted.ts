@@ -104,7 +104,25 @@ function windowProduct(mem: RuntimeMemory, v: ConvWindow, csr: CsrPointers, bias
     if (v.copies) copyToPhases(mem, v, x, planes, tiles);
     const input = v.copies ? planes : x;
     if (pooled) {
-      loops.spconvPool2x2(csr.rowPtr, csr.idx, csr.vals, bias, input, out, co, tiles, inTile, co * ph * pw * 32, ph, pw, v.wq * 32, pw * 32, ph * pw * 32, 32, relu);
+      loops.spconvPool2x2(
+        csr.rowPtr,
+        csr.idx,
+        csr.vals,
+        bias,
+        input,
+        out,
+        co,
+        tiles,
+        inTile,
+        co * ph * pw * 32,
+        ph,
+        pw,
+        v.wq * 32,
+        pw * 32,
+        ph * pw * 32,
+        32,
+        relu,
+      );
     } else {
       const plane = v.oh * v.ow * 32;
       loops.spmm(csr.rowPtr, csr.idx, csr.vals, bias, input, out, co, tiles, inTile, co * plane, v.oh, v.wq * 32, v.ow * 32, plane, v.ow * 2, 32, relu);
@@ -215,7 +233,25 @@ const separableConv2d: KindPlanner = (ctx) => {
     "tiles",
     (xs, out, tiles, scratch) => {
       depthwise.run(xs[0], scratch[1], tiles, scratch[0]);
-      loops.spmm(csr.rowPtr, csr.idx, csr.vals, bias, scratch[1], out, c.filters, tiles, mid * plane, c.filters * plane, oh, ow * 32, ow * 32, plane, ow * 2, 32, relu);
+      loops.spmm(
+        csr.rowPtr,
+        csr.idx,
+        csr.vals,
+        bias,
+        scratch[1],
+        out,
+        c.filters,
+        tiles,
+        mid * plane,
+        c.filters * plane,
+        oh,
+        ow * 32,
+        ow * 32,
+        plane,
+        ow * 2,
+        32,
+        relu,
+      );
       activateInPlace(ctx.mem, { id: -1, shape, layout: "tiles" }, out, tiles, after);
     },
     [depthwise.v.copies ? planeFloats(depthwise.v) * 4 : 0, mid * plane],
@@ -257,7 +293,25 @@ const dense: KindPlanner = (ctx): Planned => {
     const full = Math.floor(padded / DENSE_BLOCK);
     const rest = padded - full * DENSE_BLOCK;
     const call = (offset: number, segs: number, segVecs: number) =>
-      loops.spmm(csr.rowPtr, csr.idx, csr.vals, bias, xs[0] + offset, out + offset, c.units, 1, 0, 0, segs, DENSE_BLOCK * 4, DENSE_BLOCK * 4, padded * 4, segVecs, padded * 4, relu);
+      loops.spmm(
+        csr.rowPtr,
+        csr.idx,
+        csr.vals,
+        bias,
+        xs[0] + offset,
+        out + offset,
+        c.units,
+        1,
+        0,
+        0,
+        segs,
+        DENSE_BLOCK * 4,
+        DENSE_BLOCK * 4,
+        padded * 4,
+        segVecs,
+        padded * 4,
+        relu,
+      );
     if (full > 0) call(0, full, DENSE_BLOCK / 4);
     if (rest > 0) call(full * DENSE_BLOCK * 4, 1, rest / 4);
     activateInPlace(ctx.mem, { id: -1, shape, layout: "cols" }, out, tiles, after);
