@@ -66,7 +66,14 @@ const CASES: { name: string; build: () => tf.LayersModel; fused: [string, string
       ["drop", "cat"],
     ],
   },
-  { name: "a Sequential depthwise-separable CNN with pools, reshape and a softmax layer", build: () => sequentialModel(), fused: [["drop", "avg"]] },
+  {
+    name: "a Sequential depthwise-separable CNN with pools, reshape and a softmax layer",
+    build: () => sequentialModel(),
+    fused: [
+      ["drop", "avg"],
+      ["probs", "logits"],
+    ],
+  },
   {
     name: "a functional model of every fusion, strided and same-padded windows, dense on an image",
     build: fusionsModel,

@@ -8,22 +8,17 @@ import { KindPlanner, Layout, Value, blocksOf, channelsOf, positionsOf, tileFloa
  * unpadded max pools (wasm); none of them is where a model's time goes.
  */
 
-const UNARY: Partial<Record<ActivationName, (x: number) => number>> = {
-  relu: (x) => (x > 0 ? x : 0),
-  relu6: (x) => Math.min(Math.max(x, 0), 6),
-  sigmoid: (x) => 1 / (1 + Math.exp(-x)),
-  tanh: Math.tanh,
-};
-
 /** An activation over a value's buffer, in place; softmax over the channels of each image and position. */
 export function activateInPlace(mem: RuntimeMemory, v: Value, at: number, tiles: number, activation: ActivationName): void {
   if (activation === "linear") return;
   const x = mem.floats(at, tiles * tileFloats(v));
-  const f = UNARY[activation];
-  if (f) {
-    for (let i = 0; i < x.length; i++) x[i] = f(x[i]);
-    return;
-  }
+  const n = x.length;
+  // one loop per function, so that each stays monomorphic
+  if (activation === "relu") for (let i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0;
+  else if (activation === "relu6") for (let i = 0; i < n; i++) x[i] = x[i] > 0 ? (x[i] < 6 ? x[i] : 6) : 0;
+  else if (activation === "sigmoid") for (let i = 0; i < n; i++) x[i] = 1 / (1 + Math.exp(-x[i]));
+  else if (activation === "tanh") for (let i = 0; i < n; i++) x[i] = Math.tanh(x[i]);
+  if (activation !== "softmax") return;
   const { blocks, blockFloats, run } = blocksOf(v, tiles);
   const channels = channelsOf(v);
   for (let b = 0; b < blocks; b++) {
@@ -127,15 +122,14 @@ function globalPool(kind: "max" | "avg"): KindPlanner {
     const [positions, ch, mem] = [positionsOf(x), channelsOf(x), ctx.mem];
     const value = ctx.emit([x], [ch], "tiles", (xs, out, tiles) => {
       const [src, dst] = [mem.floats(xs[0], tiles * ch * positions * 8), mem.floats(out, tiles * ch * 8)];
-      for (let p = 0; p < tiles * ch; p++)
-        for (let l = 0; l < 8; l++) {
-          let acc = kind === "max" ? -Infinity : 0;
-          for (let s = 0; s < positions; s++) {
-            const v = src[(p * positions + s) * 8 + l];
-            acc = kind === "max" ? Math.max(acc, v) : acc + v;
-          }
-          dst[p * 8 + l] = kind === "max" ? acc : acc / positions;
-        }
+      const acc = new Float64Array(8);
+      for (let p = 0; p < tiles * ch; p++) {
+        let i = p * positions * 8;
+        acc.fill(kind === "max" ? -Infinity : 0);
+        if (kind === "max") for (let s = 0; s < positions; s++) for (let l = 0; l < 8; l++, i++) acc[l] = acc[l] > src[i] ? acc[l] : src[i];
+        else for (let s = 0; s < positions; s++) for (let l = 0; l < 8; l++, i++) acc[l] += src[i];
+        for (let l = 0; l < 8; l++) dst[p * 8 + l] = kind === "max" ? acc[l] : acc[l] / positions;
+      }
     });
     return { value, path: "none" };
   };
@@ -181,8 +175,10 @@ function sameLayout(ctx: Parameters<KindPlanner>[0]): Value[] {
   return ctx.inputs.map((v) => ctx.as(v, layout));
 }
 
+/** Add, with the activation layer reading it alone applied in the same pass (src/runtime/plan.ts's prepareNodes). */
 const add: KindPlanner = (ctx) => {
   const xs = sameLayout(ctx);
+  const activation = (ctx.config.activation as ActivationName | undefined) ?? "linear";
   const mem = ctx.mem;
   const value = ctx.emit(xs, xs[0].shape, xs[0].layout, (ptrs, out, tiles) => {
     const n = tiles * tileFloats(xs[0]);
@@ -192,6 +188,7 @@ const add: KindPlanner = (ctx) => {
       const src = mem.floats(p, n);
       for (let i = 0; i < n; i++) dst[i] += src[i];
     }
+    activateInPlace(mem, xs[0], out, tiles, activation);
   });
   return { value, path: "none" };
 };

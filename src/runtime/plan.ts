@@ -94,8 +94,9 @@ export interface Prepared {
 /**
  * Inference-mode simplifications, as fwprune's compiler makes them (src/inference/fold.ts): a batch norm that alone
  * reads a conv, depthwise, separable or dense layer without an activation is folded into it (w·γ/√(var+ε),
- * (b−mean)·γ/√(var+ε)+β); a ReLU (or linear) activation layer alone reading such a layer without an activation
- * becomes that layer's activation; a dropout is the identity.
+ * (b−mean)·γ/√(var+ε)+β); an activation layer alone reading such a layer without an activation becomes that layer's
+ * activation (ReLU in its sparse kernel, the others a pass over its output), and so does one alone reading an add;
+ * a dropout is the identity.
  */
 export function prepareNodes(nodes: CheckedNode[], values: Map<string, Float32Array>): Prepared {
   const alias = new Map<string, string>();
@@ -124,8 +125,11 @@ export function prepareNodes(nodes: CheckedNode[], values: Map<string, Float32Ar
       foldBatchNorm(tensors.get(from!)!, role!, channelsOf(producer!), tensors.get(n.spec.name)!, (n.spec.config as { epsilon: number }).epsilon);
       configs.get(from!)!.useBias = true;
       absorb(n.spec.name, from!);
-    } else if (kind === "activation" && activation === "relu" && linearSoleProducer) {
-      configs.get(from!)!.activation = "relu";
+    } else if (
+      kind === "activation" &&
+      (linearSoleProducer || (producer?.spec.kind === "add" && readers.get(from!) === 1 && !configs.get(from!)!.activation))
+    ) {
+      configs.get(from!)!.activation = activation;
       absorb(n.spec.name, from!);
     }
   }
