@@ -11,7 +11,7 @@ import * as path from "path";
 import { initBackend } from "../src/backend";
 import { buildWebBundles } from "../src/demo/bundle";
 import { launchChromium } from "../src/demo/browser-bench";
-import { demoFolder } from "../src/demo/model";
+import { demoFolder, ensureDemoModel } from "../src/demo/model";
 import { DemoServer, startDemoServer } from "../src/demo/server";
 import { readSparseModelFile } from "../src/inference/export";
 import { CHROMIUM_PATH } from "../src/report/png";
@@ -98,6 +98,17 @@ test(
     );
   },
 );
+
+test("a demo export of an older sparse format (format 2) is exported again rather than served", { skip }, async () => {
+  const file = path.join(demoFolder(dataDir), "model.fwsparse");
+  await ensureDemoModel(dataDir);
+  const old = fs.readFileSync(file);
+  old.write("FWSPARS2", 0, "latin1");
+  fs.writeFileSync(file, old);
+  await ensureDemoModel(dataDir);
+  assert.equal(fs.readFileSync(file).subarray(0, 8).toString("latin1"), "FWSPARS3");
+  await loadSparseModel(fs.readFileSync(file));
+});
 
 test("fwprune bench --browser --json: one line per batch, measured in Chromium, with the bytes of each side", { skip }, () => {
   ensureBuilt();

@@ -62,7 +62,9 @@ const CASES: { name: string; build: () => tf.LayersModel; fused: [string, string
     build: () => functionalModel(),
     fused: [
       ["bn2", "c2"],
+      ["act", "residual"],
       ["dw_bn", "dw"],
+      ["dw_relu6", "dw"],
       ["drop", "cat"],
     ],
   },
