@@ -6,7 +6,7 @@ import { loadConfig } from "./experiment/config";
 import { planPretraining, planRuns } from "./experiment/plan";
 import { loadCachedCheckpoint, pretrain } from "./experiment/pretrain";
 import type { SideBySideLine } from "./inference/bench-line";
-import { SparseBenchLayer, compareDenseSparse, paramTensors } from "./inference/compare";
+import { DenseSparseComparison, SparseBenchLayer, compareDenseSparse, paramTensors } from "./inference/compare";
 import { roundTo } from "./inference/sparse-model";
 import { inputShape } from "./graph";
 import { loadModel } from "./graph/load";
@@ -68,6 +68,12 @@ export function magnitudePruned(spec: ModelLike, weights: Record<string, Float32
   return { pruned, layerSparsity, flopsSpeedup: roundTo(flops.dense / flops.left, 2) };
 }
 
+/** A line's fields from a dense-vs-sparse comparison. */
+function comparisonFields(compared: DenseSparseComparison, flopsSpeedup: number) {
+  const { denseSamplesPerSec, sparseSamplesPerSec, speedup, maxRelativeError, layers } = compared;
+  return { denseSamplesPerSec, sparseSamplesPerSec, speedup, flopsSpeedup, maxRelativeError, layers };
+}
+
 /**
  * The paper CNN of the quick preset (seed 0, pre-trained `budget` epochs, the sweep's cached checkpoint), pruned by
  * global magnitude to each sparsity, timed on the embedded test digits through tfjs's dense kernels (model.ts's
@@ -109,12 +115,7 @@ export async function runSparseBench(opts: SparseBenchOptions): Promise<SparseBe
               pruning: "global magnitude",
               sparsity,
               batch,
-              denseSamplesPerSec: compared.denseSamplesPerSec,
-              sparseSamplesPerSec: compared.sparseSamplesPerSec,
-              speedup: compared.speedup,
-              flopsSpeedup,
-              maxRelativeError: compared.maxRelativeError,
-              layers: compared.layers,
+              ...comparisonFields(compared, flopsSpeedup),
             };
             lines.push(out);
             opts.onLine?.(out);
@@ -211,12 +212,7 @@ export async function runModelSparseBench(
             pruning: "global magnitude",
             sparsity,
             batch,
-            denseSamplesPerSec: compared.denseSamplesPerSec,
-            sparseSamplesPerSec: compared.sparseSamplesPerSec,
-            speedup: compared.speedup,
-            flopsSpeedup,
-            maxRelativeError: compared.maxRelativeError,
-            layers: compared.layers,
+            ...comparisonFields(compared, flopsSpeedup),
             runtimeSamplesPerSec: roundTo((1000 * batch) / median(ours), 1),
             runtimeSpeedup: roundTo(median(dense) / median(ours), 2),
             runtimeMaxRelativeError: relativeError(runRuntime(), runDense()),
