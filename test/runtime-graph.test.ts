@@ -56,6 +56,19 @@ function prunedHalf(weights: Record<string, Float32Array>, prunable: string[]): 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fwprune-runtime-graph-"));
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+/** A multilayer perceptron on flat inputs: vectors all the way (columns for the dense layers), a BN evaluated, a softmax. */
+function mlp(): tf.LayersModel {
+  return tf.sequential({
+    name: "mlp",
+    layers: [
+      tf.layers.dense({ name: "d1", inputShape: [20], units: 16, activation: "relu" }),
+      tf.layers.batchNormalization({ name: "bn" }),
+      tf.layers.dropout({ name: "drop", rate: 0.3 }),
+      tf.layers.dense({ name: "d2", units: 6, activation: "softmax" }),
+    ],
+  });
+}
+
 const CASES: { name: string; build: () => tf.LayersModel; fused: [string, string][] }[] = [
   {
     name: "a functional residual block with BN, a depthwise branch, both global pools, concatenate",
@@ -86,6 +99,7 @@ const CASES: { name: string; build: () => tf.LayersModel; fused: [string, string
       ["bn3", "c3"],
     ],
   },
+  { name: "a Sequential perceptron on flat inputs with a batch norm it cannot fold", build: mlp, fused: [["drop", "bn"]] },
 ];
 
 for (const c of CASES) {
