@@ -6,10 +6,16 @@ import { loadConfig } from "./experiment/config";
 import { planPretraining, planRuns } from "./experiment/plan";
 import { loadCachedCheckpoint, pretrain } from "./experiment/pretrain";
 import type { SideBySideLine } from "./inference/bench-line";
-import { SparseBenchLayer, compareDenseSparse, paramTensors } from "./inference/compare";
+import { DenseSparseComparison, SparseBenchLayer, compareDenseSparse, paramTensors } from "./inference/compare";
 import { roundTo } from "./inference/sparse-model";
-import { ModelSpec, disposeModel, getWeights, multiplyAdds, specOf } from "./model";
+import { inputShape } from "./graph";
+import { loadModel } from "./graph/load";
+import { encodeSparseWeights } from "./inference/export";
+import { ModelLike, disposeModel, forward, getWeights, multiplyAdds, specOf } from "./model";
 import { magnitudeMask } from "./prune/magnitude";
+import { mulberry32 } from "./random";
+import { loadSparseModel } from "./runtime";
+import { median } from "./train";
 
 /** One line of `fwprune bench --sparse --json`. */
 export interface SparseBenchLine extends SideBySideLine {
@@ -49,7 +55,7 @@ export async function quickCheckpoint(dataDir: string, budget: number, onStatus?
 }
 
 /** Pruned by global magnitude to `sparsity` (exact zeros), and the multiply-adds left over the dense ones' (the FLOP bound). */
-export function magnitudePruned(spec: ModelSpec, weights: Record<string, Float32Array>, sparsity: number) {
+export function magnitudePruned(spec: ModelLike, weights: Record<string, Float32Array>, sparsity: number) {
   const mask = magnitudeMask(spec, weights, sparsity, "global");
   const pruned = Object.fromEntries(Object.entries(weights).map(([k, v]) => [k, mask[k] ? v.map((x, i) => (mask[k][i] ? x : 0)) : v]));
   const layerSparsity = Object.fromEntries(
@@ -60,6 +66,12 @@ export function magnitudePruned(spec: ModelSpec, weights: Record<string, Float32
     { dense: 0, left: 0 },
   );
   return { pruned, layerSparsity, flopsSpeedup: roundTo(flops.dense / flops.left, 2) };
+}
+
+/** A line's fields from a dense-vs-sparse comparison. */
+function comparisonFields(compared: DenseSparseComparison, flopsSpeedup: number) {
+  const { denseSamplesPerSec, sparseSamplesPerSec, speedup, maxRelativeError, layers } = compared;
+  return { denseSamplesPerSec, sparseSamplesPerSec, speedup, flopsSpeedup, maxRelativeError, layers };
 }
 
 /**
@@ -103,12 +115,7 @@ export async function runSparseBench(opts: SparseBenchOptions): Promise<SparseBe
               pruning: "global magnitude",
               sparsity,
               batch,
-              denseSamplesPerSec: compared.denseSamplesPerSec,
-              sparseSamplesPerSec: compared.sparseSamplesPerSec,
-              speedup: compared.speedup,
-              flopsSpeedup,
-              maxRelativeError: compared.maxRelativeError,
-              layers: compared.layers,
+              ...comparisonFields(compared, flopsSpeedup),
             };
             lines.push(out);
             opts.onLine?.(out);
@@ -134,4 +141,105 @@ export function formatSparseBenchLine(l: SparseBenchLine): string {
       `  ${y.layer.padEnd(7)} ${(100 * y.sparsity).toFixed(1).padStart(5)}% sparse, ${y.path.padEnd(6)} dense ${y.denseMs.toFixed(2).padStart(7)} ms, sparse ${y.sparseMs.toFixed(2).padStart(7)} ms, FLOP bound ${y.flopBoundMs.toFixed(2).padStart(7)} ms (×${y.overFlopBound.toFixed(2)})`,
   );
   return [head, ...rows].join("\n");
+}
+
+/** One line of `fwprune bench --model M --sparse --json`: bench --sparse's fields, and the standalone runtime's. */
+export interface ModelSparseBenchLine extends SideBySideLine {
+  model: string;
+  pruning: "global magnitude";
+  layers: SparseBenchLayer[];
+  /** The standalone runtime (src/runtime) on the model's .fwsparse, timed in rounds interleaved with the dense forward. */
+  runtimeSamplesPerSec: number;
+  runtimeSpeedup: number;
+  runtimeMaxRelativeError: number;
+}
+
+/** max |a − b| / max |b|, rounded to 3 digits. */
+function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let [diff, scale] = [0, 0];
+  for (let i = 0; i < b.length; i++) [diff, scale] = [Math.max(diff, Math.abs(a[i] - b[i])), Math.max(scale, Math.abs(b[i]))];
+  return Number((diff / Math.max(scale, 1e-12)).toExponential(2));
+}
+
+/**
+ * `fwprune bench --model M --sparse`: the saved model's weights pruned by global magnitude to each sparsity, timed on
+ * uniform random inputs of its shape through tfjs's dense kernels, fwprune's compiled sparse model (as bench --sparse)
+ * and the standalone runtime on its .fwsparse, interleaved round by round.
+ */
+export async function runModelSparseBench(
+  opts: Omit<SparseBenchOptions, "dataDir" | "budget" | "onLine"> & { modelFile: string; onLine?: (line: ModelSparseBenchLine) => void },
+) {
+  const sparsities = opts.sparsities ?? [0.9, 0.95, 0.98];
+  const batches = opts.batches ?? [1000, 1];
+  const rounds = opts.rounds ?? 15;
+  for (const s of sparsities) if (!(s >= 0 && s < 1)) throw new Error(`--sparsities: expected numbers in [0, 1), got ${s}`);
+  for (const b of batches) if (!Number.isInteger(b) || b < 1 || b > 2000) throw new Error(`--batches: expected integers in 1..2000, got ${b}`);
+  if (!Number.isInteger(rounds) || rounds < 3) throw new Error(`--rounds: expected an integer ≥ 3, got ${rounds}`);
+  const backend = await initBackend(undefined, { quiet: true });
+  if (backend !== "wasm") throw new Error(`bench --sparse times fwprune's wasm kernels; the backend is ${backend} (set FWPRUNE_BACKEND=wasm)`);
+  const model = loadModel(opts.modelFile);
+  const { graph } = model;
+  const weights = getWeights(model);
+  disposeModel(model);
+  const shape = inputShape(graph);
+  const size = shape.reduce((a, b) => a * b, 1);
+  const rand = mulberry32(0);
+  const lines: ModelSparseBenchLine[] = [];
+  for (const sparsity of sparsities) {
+    const { pruned, flopsSpeedup } = magnitudePruned(graph, weights, sparsity);
+    const runtime = await loadSparseModel(encodeSparseWeights(graph, pruned));
+    const params = paramTensors(graph, pruned);
+    try {
+      for (const batch of batches) {
+        opts.onStatus?.(`sparsity ${sparsity}, batch ${batch}: calibrating and timing`);
+        const examples = Float32Array.from({ length: batch * size }, () => rand());
+        const x: tf.Tensor = tf.tensor(examples, [batch, ...shape]);
+        try {
+          const compared = compareDenseSparse(graph, pruned, x as tf.Tensor4D, { rounds, params });
+          const runDense = () => tf.tidy(() => forward(graph, params, x, { output: "output" }).dataSync());
+          const runRuntime = () => runtime.predict(examples, batch);
+          const passes = Math.max(1, Math.ceil(20 / Math.max(timed(runDense, 1), 1e-3)));
+          const [dense, ours] = [[] as number[], [] as number[]];
+          for (let r = 0; r < rounds; r++) {
+            if (r % 2) ours.push(timed(runRuntime, passes));
+            dense.push(timed(runDense, passes));
+            if (!(r % 2)) ours.push(timed(runRuntime, passes));
+          }
+          const line: ModelSparseBenchLine = {
+            backend,
+            model: graph.name,
+            checkpoint: opts.modelFile,
+            pruning: "global magnitude",
+            sparsity,
+            batch,
+            ...comparisonFields(compared, flopsSpeedup),
+            runtimeSamplesPerSec: roundTo((1000 * batch) / median(ours), 1),
+            runtimeSpeedup: roundTo(median(dense) / median(ours), 2),
+            runtimeMaxRelativeError: relativeError(runRuntime(), runDense()),
+          };
+          lines.push(line);
+          opts.onLine?.(line);
+        } finally {
+          x.dispose();
+        }
+      }
+    } finally {
+      tf.dispose(Object.values(params));
+    }
+  }
+  return lines;
+}
+
+/** Milliseconds per call of f, over `passes` calls. */
+function timed(f: () => unknown, passes: number): number {
+  const start = performance.now();
+  for (let p = 0; p < passes; p++) f();
+  return (performance.now() - start) / passes;
+}
+
+export function formatModelSparseBenchLine(l: ModelSparseBenchLine): string {
+  return (
+    formatSparseBenchLine(l as unknown as SparseBenchLine) +
+    `\n  runtime (the model's .fwsparse): ${l.runtimeSamplesPerSec.toFixed(0)} samples/s, ×${l.runtimeSpeedup.toFixed(2)} (max relative error ${l.runtimeMaxRelativeError})`
+  );
 }

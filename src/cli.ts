@@ -5,7 +5,7 @@ import { BenchModel, benchStructured, formatBench, formatStructuredBench, runBen
 import { registerClusterCommands } from "./experiment/cluster-commands";
 import { registerExperimentCommands } from "./experiment/commands";
 import { registerExportCommand } from "./experiment/export";
-import { formatSparseBenchLine, runSparseBench } from "./bench-sparse";
+import { formatModelSparseBenchLine, formatSparseBenchLine, runModelSparseBench, runSparseBench } from "./bench-sparse";
 import { formatBrowserBenchLine, registerDemoCommand, runBrowserBench } from "./demo/browser-bench";
 import { describeError } from "./errors";
 import { dataDirFromFlag } from "./paths";
@@ -28,7 +28,10 @@ program
   .option("--profile", "also time each kernel of a training step")
   .option("--model <path>", "instead of the paper CNN, time this TensorFlow.js layers model (model.json, as fwprune prune reads it)")
   .option("--zoo [name]", `instead of the paper CNN, time a reference architecture: ${ZOO_MODELS.join(" | ")} (default: each)`)
-  .option("--sparse", "instead: dense vs sparse inference of the pruned paper CNN, side by side, one line per sparsity × batch")
+  .option(
+    "--sparse",
+    "instead: dense vs sparse inference of the pruned paper CNN (with --model: of your model, and the standalone runtime on its .fwsparse), side by side, one line per sparsity × batch",
+  )
   .option(
     "--browser",
     "instead: the demo page's benchmark in headless Chromium: tfjs-wasm dense vs the fwprune runtime at sparsity 0.95, with the bytes each downloads",
@@ -61,10 +64,10 @@ program
       },
       command: Command,
     ) => {
-      if (opts.model && (opts.sparse || opts.browser || opts.structured !== undefined || opts.zoo !== undefined)) {
-        const other = opts.sparse ? "--sparse" : opts.browser ? "--browser" : opts.structured !== undefined ? "--structured" : "--zoo";
+      if (opts.model && (opts.browser || opts.structured !== undefined || opts.zoo !== undefined)) {
+        const other = opts.browser ? "--browser" : opts.structured !== undefined ? "--structured" : "--zoo";
         throw new Error(
-          `bench --model times dense training and inference of your model only: the sparse compiler, the browser runtime and structured surgery do not take an imported model's graph here yet; drop ${other}`,
+          `bench --model times your model's training and inference (with --sparse: dense against sparse); the demo page and structured surgery do not take an imported model here yet; drop ${other}`,
         );
       }
       const modes = [opts.sparse && "--sparse", opts.browser && "--browser", opts.structured !== undefined && "--structured"].filter(Boolean);
@@ -72,7 +75,7 @@ program
       // A flag of another benchmark than the one asked for would be silently ignored: refuse it instead.
       const mode = modes[0] || "the training/inference bench";
       const flagsOf: Record<string, string[]> = {
-        "--sparse": ["sparsities", "batches", "rounds", "budget", "dataDir"],
+        "--sparse": ["sparsities", "batches", "rounds", "budget", "dataDir", "model"],
         "--browser": ["batches", "rounds", "dataDir"],
         "--structured": ["repeats"],
         "the training/inference bench": ["samples", "profile", "zoo", "model"],
@@ -106,6 +109,21 @@ program
           onStatus: (m) => process.stderr.write(`fwprune bench: ${m}\n`),
         });
         for (const l of lines) console.log(opts.json ? JSON.stringify(l) : formatBrowserBenchLine(l));
+        return;
+      }
+      if (opts.sparse && opts.model) {
+        const given = ["budget", "dataDir"].find((f) => command.getOptionValueSource(f) === "cli");
+        if (given)
+          throw new Error(`bench: --${given === "dataDir" ? "data-dir" : given} is the quick preset checkpoint's; with --model the weights are your model's`);
+        if (opts.backend) process.env.FWPRUNE_BACKEND = opts.backend;
+        await runModelSparseBench({
+          modelFile: opts.model,
+          sparsities: list("--sparsities", opts.sparsities),
+          batches: list("--batches", opts.batches),
+          rounds: Number(opts.rounds ?? 15),
+          onStatus: (m) => process.stderr.write(`fwprune bench: ${m}\n`),
+          onLine: (l) => console.log(opts.json ? JSON.stringify(l) : formatModelSparseBenchLine(l)),
+        });
         return;
       }
       if (opts.sparse) {

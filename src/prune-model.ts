@@ -8,7 +8,7 @@ import { ensureBackend, flopsOf } from "./experiment/run";
 import { assertReplaceableFolder, publishFolder } from "./fsutil";
 import { classCount, inputShape, paramCount, totalFlops } from "./graph";
 import { loadModel } from "./graph/load";
-import { layersArtifactsFor } from "./inference/export";
+import { decodeSparseWeights, encodeSparseWeights, layersArtifactsFor } from "./inference/export";
 import * as tf from "@tensorflow/tfjs";
 import { Model, disposeModel, forward, getWeights, modelFromWeights, trainableVariables } from "./model";
 import { Mask, applyMask, sparsityOfWeights, weightSparsity } from "./prune/mask";
@@ -16,6 +16,7 @@ import { surgery, unsurgery } from "./prune/surgery";
 import { getMethod, methodNames, parseParams } from "./prune/method";
 import "./prune/methods";
 import { retrainInPlace } from "./prune/retrain";
+import { loadSparseModel } from "./runtime";
 import { evaluate, lossOf, train } from "./train";
 
 /** `fwprune prune`: prune a TensorFlow.js layers model the user saved (model.json), fine-tune it, write it back. */
@@ -95,7 +96,38 @@ function checkFraction(flag: string, value: number | undefined): void {
 }
 
 /** What `fwprune prune` writes; --out may be new, empty, or an earlier output holding only these, which is replaced. */
-const PRUNE_FILES = ["model.json", "weights.bin", "report.json"];
+const PRUNE_FILES = ["model.json", "weights.bin", "model.fwsparse", "report.json"];
+
+/** Examples the sparse file is checked on through the runtime. */
+const SPARSE_CHECK_EXAMPLES = 64;
+
+/**
+ * The model as a .fwsparse file, checked before anything is written: it decodes to exactly these weights, and the
+ * standalone runtime (src/runtime) run on it gives the model's outputs on the first test examples (max relative error
+ * ≤ 1e-5).
+ */
+async function checkedSparseFile(model: Model, test: Dataset["test"]): Promise<Uint8Array> {
+  const weights = getWeights(model);
+  const bytes = encodeSparseWeights(model.graph, weights);
+  const back = decodeSparseWeights(bytes, "model.fwsparse").weights;
+  for (const [name, v] of Object.entries(weights)) {
+    if (back[name]?.length !== v.length || back[name].some((x, i) => x !== v[i]))
+      throw new Error(`model.fwsparse does not give back ${name} exactly; nothing was written`);
+  }
+  const n = Math.min(SPARSE_CHECK_EXAMPLES, test.count);
+  const size = inputShape(model.graph).reduce((a, b) => a * b, 1);
+  const examples = test.images.subarray(0, n * size);
+  const expected = tf.tidy(() => forward(model.graph, model.params, tf.tensor(examples, [n, ...inputShape(model.graph)]), { output: "output" }).dataSync());
+  const got = (await loadSparseModel(bytes)).predict(examples, n);
+  let [diff, scale] = [0, 0];
+  expected.forEach((e, i) => ([diff, scale] = [Math.max(diff, Math.abs(got[i] - e)), Math.max(scale, Math.abs(e))]));
+  if (!(diff <= 1e-5 * scale)) {
+    throw new Error(
+      `the runtime on model.fwsparse gives outputs ${diff / scale} (max relative error) off the model's on ${n} test examples; nothing was written`,
+    );
+  }
+  return bytes;
+}
 
 /**
  * Prune a saved model: every input checked before any work (files, method, target, data against the model's input
@@ -167,6 +199,8 @@ export async function pruneModelFile(opts: PruneModelOptions): Promise<PruneRepo
     const weights = getWeights(pruned);
     const { json, weights: weightBytes } = layersArtifactsFor(pruned.graph, weights);
     const exported = await layersModelAccuracy(json, weightBytes, data.test);
+    // A weight mask makes the model sparse: the compact file for the runtime. A surgered model is dense, only smaller.
+    const sparseFile = smaller ? undefined : await checkedSparseFile(pruned, data.test);
     // Sparsity over the original kernels (a surgered model's weights put back into the original shapes).
     const sparsity = groups ? sparsityOfWeights(model.graph, unsurgery(model.graph, weights, groups)) : weightSparsity(pruned);
     const flops = flopsOf(model.graph, sparsity.perLayer);
@@ -185,16 +219,23 @@ export async function pruneModelFile(opts: PruneModelOptions): Promise<PruneRepo
       epochs,
       seed,
       seconds: { prune: pruneSeconds, fineTune: tuned.seconds, total: 0 },
-      files: ["model.json", "weights.bin", "report.json"],
-      notes: [
-        "model.fwsparse not written: the sparse file format describes the paper CNN's sequential layers only, not an imported graph",
-        ...(smaller ? ["a structured method: model.json holds the smaller, surgered model (fewer channels, the same layers and names)"] : []),
-      ],
+      files: ["model.json", "weights.bin", ...(sparseFile ? ["model.fwsparse"] : []), "report.json"],
+      notes: smaller
+        ? [
+            "a structured method: model.json holds the smaller, surgered model (fewer channels, the same layers and names)",
+            "model.fwsparse not written: a structured method's model has no zeros to skip (it is dense, only smaller)",
+          ]
+        : [],
     };
     report.seconds.total = (performance.now() - start) / 1000;
     publishFolder(
       out,
-      { "model.json": JSON.stringify(json), "weights.bin": weightBytes, "report.json": JSON.stringify(report, null, 1) + "\n" },
+      {
+        "model.json": JSON.stringify(json),
+        "weights.bin": weightBytes,
+        ...(sparseFile ? { "model.fwsparse": sparseFile } : {}),
+        "report.json": JSON.stringify(report, null, 1) + "\n",
+      },
       PRUNE_FILES,
       "--out",
     );

@@ -11,7 +11,7 @@ import * as path from "path";
 import { initBackend } from "../src/backend";
 import { buildWebBundles } from "../src/demo/bundle";
 import { launchChromium } from "../src/demo/browser-bench";
-import { demoFolder } from "../src/demo/model";
+import { demoFolder, ensureDemoModel } from "../src/demo/model";
 import { DemoServer, startDemoServer } from "../src/demo/server";
 import { readSparseModelFile } from "../src/inference/export";
 import { CHROMIUM_PATH } from "../src/report/png";
@@ -49,10 +49,10 @@ test(
 
     // Node's logits: tfjs's dense forward of the exported weights, and the runtime in Node, on the same test digits.
     await initBackend("wasm", { quiet: true });
-    const { spec, weights } = readSparseModelFile(path.join(dir, "model.fwsparse"));
+    const { graph, weights } = readSparseModelFile(path.join(dir, "model.fwsparse"));
     const digits = new Float32Array(fs.readFileSync(path.join(dir, "digits.f32")).buffer.slice(0));
     const images = digits.subarray(0, N * 784);
-    const nodeDense = denseLogits(spec, weights, images, N);
+    const nodeDense = denseLogits(graph, weights, images, N);
     const nodeRuntime = (await loadSparseModel(fs.readFileSync(path.join(dir, "model.fwsparse")))).predict(images, N);
 
     const problems: string[] = [];
@@ -98,6 +98,17 @@ test(
     );
   },
 );
+
+test("a demo export of an older sparse format (format 2) is exported again rather than served", { skip }, async () => {
+  const file = path.join(demoFolder(dataDir), "model.fwsparse");
+  await ensureDemoModel(dataDir);
+  const old = fs.readFileSync(file);
+  old.write("FWSPARS2", 0, "latin1");
+  fs.writeFileSync(file, old);
+  await ensureDemoModel(dataDir);
+  assert.equal(fs.readFileSync(file).subarray(0, 8).toString("latin1"), "FWSPARS3");
+  await loadSparseModel(fs.readFileSync(file));
+});
 
 test("fwprune bench --browser --json: one line per batch, measured in Chromium, with the bytes of each side", { skip }, () => {
   ensureBuilt();

@@ -1,7 +1,8 @@
 // Helpers of the inference tests: comparing logits, pruning by magnitude, tfjs's dense forward as the reference.
 import * as tf from "@tensorflow/tfjs";
 import { magnitudePruned } from "../src/bench-sparse";
-import { ModelSpec, forward, paramShapes } from "../src/model";
+import { asGraph, inputShape } from "../src/graph";
+import { ModelLike, ModelSpec, forward, paramShapes } from "../src/model";
 
 /** max |a − b| / max |b|. */
 export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -20,10 +21,10 @@ export function pruned(spec: ModelSpec, weights: Record<string, Float32Array>, s
 }
 
 /** Logits of model.ts's dense forward (tfjs ops on the current backend) for n images [n, h, w, c]. */
-export function denseLogits(spec: ModelSpec, weights: Record<string, Float32Array>, images: Float32Array | tf.Tensor4D, n?: number): Float32Array {
+export function denseLogits(spec: ModelLike, weights: Record<string, Float32Array>, images: Float32Array | tf.Tensor4D, n?: number): Float32Array {
   return tf.tidy(() => {
     const params = Object.fromEntries(paramShapes(spec).map((p) => [p.name, tf.tensor(weights[p.name], p.shape)]));
-    const x = images instanceof tf.Tensor ? images : tf.tensor4d(images, [n as number, ...spec.inputShape]);
+    const x = images instanceof tf.Tensor ? images : tf.tensor4d(images, [n as number, ...inputShape(asGraph(spec))] as [number, number, number, number]);
     return forward(spec, params, x).dataSync() as Float32Array;
   });
 }

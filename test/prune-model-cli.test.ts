@@ -8,7 +8,8 @@ import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { datasetFor } from "../src/datasets";
-import { loadInTfjs, saveLayersModel } from "./graph-models";
+import { loadSparseModel } from "../src/runtime";
+import { loadInTfjs, relativeError, saveLayersModel } from "./graph-models";
 
 const CLI = path.join(__dirname, "..", "dist", "cli.js");
 const LIMITS = { limitTrain: 400, limitTest: 200 };
@@ -80,7 +81,7 @@ for (const [label, build, method, extra, env] of [
   ["residual block with BN", residualModel, "magnitude", [], {}],
   ["depthwise-separable", () => separableModel(), "fw-momentum", ["--params", '{"iterations":8}'], {}],
 ] as const) {
-  test(`fwprune prune ${method} on a ${label} model: outputs written, reloaded by plain tfjs with the reported accuracy and sparsity`, async () => {
+  test(`fwprune prune ${method} on a ${label} model: outputs written, reloaded by plain tfjs with the reported accuracy and sparsity; model.fwsparse runs in the runtime with tfjs's outputs`, async () => {
     const file = await save(build(), label.replace(/\W+/g, "-"));
     const out = path.join(tmp, `out-${method}`);
     const r = prune(["--model", file, "--method", method, "--sparsity", "0.6", "--out", out, "--json", ...extra], env);
@@ -88,7 +89,9 @@ for (const [label, build, method, extra, env] of [
     const lines = r.stdout.trim().split("\n");
     assert.equal(lines.length, 1, r.stdout);
     const report = JSON.parse(lines[0]);
-    assert.deepEqual(fs.readdirSync(out).sort(), ["model.json", "report.json", "weights.bin"]);
+    assert.deepEqual(fs.readdirSync(out).sort(), ["model.fwsparse", "model.json", "report.json", "weights.bin"]);
+    assert.deepEqual(report.files, ["model.json", "weights.bin", "model.fwsparse", "report.json"]);
+    assert.deepEqual(report.notes, []);
     assert.deepEqual(JSON.parse(fs.readFileSync(path.join(out, "report.json"), "utf8")), report);
     for (const field of ["method", "sparsity", "flopReduction", "params", "flops", "accuracy", "loss", "seconds"]) assert.ok(field in report, field);
     assert.equal(report.method, method);
@@ -121,6 +124,17 @@ for (const [label, build, method, extra, env] of [
       assert.equal(Math.round(report.sparsity * 100), 60);
       assert.equal(parameters, report.params.before);
       assert.equal(report.params.before - zeros, report.params.after);
+
+      // The standalone runtime on the written model.fwsparse gives plain tfjs's outputs on the test split.
+      const runtime = await loadSparseModel(fs.readFileSync(path.join(out, "model.fwsparse")));
+      assert.equal(
+        runtime.layers.reduce((n, l) => n + l.nonzeros, 0),
+        total - zeros,
+      );
+      const testSplit = datasetFor({ name: "mnist-embedded", ...LIMITS }).test;
+      const expected = tf.tidy(() => (model.predict(tf.tensor4d(testSplit.images, [testSplit.count, 28, 28, 1])) as tf.Tensor).dataSync());
+      const err = relativeError(runtime.predict(testSplit.images, testSplit.count), expected);
+      assert.ok(err <= 1e-5, `runtime vs plain tfjs: max relative error ${err.toExponential(2)}`);
     } finally {
       model.dispose();
     }
@@ -133,6 +147,8 @@ test("fwprune prune structured-magnitude on a residual block with BN: plain tfjs
   const r = prune(["--model", file, "--method", "structured-magnitude", "--flop-reduction", "0.5", "--out", out, "--json"]);
   assert.equal(r.status, 0, r.stderr);
   const report = JSON.parse(r.stdout.trim());
+  assert.deepEqual(fs.readdirSync(out).sort(), ["model.json", "report.json", "weights.bin"]);
+  assert.match(report.notes.join("\n"), /model\.fwsparse not written: a structured method's model has no zeros to skip/);
   assert.ok(report.flopReduction >= 0.5 && report.flops.after < report.flops.before, JSON.stringify(report));
   const { accuracy, model } = await plainTfjsAccuracy(out);
   try {
@@ -186,7 +202,7 @@ test("fwprune prune refuses bad input with one clear line, a non-zero exit and n
   }
 });
 
-test("fwprune bench --model times a saved model's training and inference as one JSON line; --sparse is refused for it", async () => {
+test("fwprune bench --model times a saved model's training and inference as one JSON line; with --sparse, dense against sparse and the runtime", async () => {
   const file = await save(residualModel(), "bench");
   const r = spawnSync(process.execPath, [CLI, "bench", "--model", file, "--samples", "2000", "--json"], { encoding: "utf8" });
   assert.equal(r.status, 0, r.stderr);
@@ -197,9 +213,34 @@ test("fwprune bench --model times a saved model's training and inference as one 
   assert.equal(line.model, "tiny-residual");
   assert.equal(line.batch, 64);
   assert.ok(line.trainSamplesPerSec > 0 && line.inferSamplesPerSec > 0, lines[0]);
-  const sparse = spawnSync(process.execPath, [CLI, "bench", "--model", file, "--sparse"], { encoding: "utf8" });
-  assert.notEqual(sparse.status, 0);
-  assert.match(sparse.stderr, /fwprune: bench --model times dense training and inference of your model only.*drop --sparse/);
+  const sparse = spawnSync(
+    process.execPath,
+    [CLI, "bench", "--model", file, "--sparse", "--sparsities", "0.9", "--batches", "16,1", "--rounds", "3", "--json"],
+    { encoding: "utf8" },
+  );
+  assert.equal(sparse.status, 0, sparse.stderr);
+  const sparseLines = sparse.stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    sparseLines.map((l) => [l.model, l.sparsity, l.batch]),
+    [
+      ["tiny-residual", 0.9, 16],
+      ["tiny-residual", 0.9, 1],
+    ],
+  );
+  for (const l of sparseLines) {
+    assert.ok(l.denseSamplesPerSec > 0 && l.sparseSamplesPerSec > 0 && l.runtimeSamplesPerSec > 0, JSON.stringify(l));
+    assert.ok(l.maxRelativeError <= 1e-5 && l.runtimeMaxRelativeError <= 1e-5, JSON.stringify(l));
+    assert.deepEqual(
+      l.layers.map((y: { layer: string }) => y.layer),
+      ["stem", "conv", "head"],
+    );
+  }
+  const browser = spawnSync(process.execPath, [CLI, "bench", "--model", file, "--browser"], { encoding: "utf8" });
+  assert.notEqual(browser.status, 0);
+  assert.match(browser.stderr, /fwprune: bench --model times your model's training and inference .*drop --browser/);
 });
 
 test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));

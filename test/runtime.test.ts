@@ -1,6 +1,7 @@
-// fwprune/runtime in Node: the standalone runtime against tfjs's dense forward (model.ts) and the Node sparse model,
-// on real test digits; its dense kernels on layers the sparse ones do not cover; the .fwsparse digest over the whole
-// file; the runtime free of Node built-ins and tfjs (esbuild bundles it for the browser).
+// fwprune/runtime in Node on the paper CNN family: the standalone runtime against tfjs's dense forward (model.ts) and
+// the Node sparse model, on real test digits; strided and padded convolutions; the .fwsparse digest over the whole
+// file; malformed headers refused naming the field; the runtime free of Node built-ins and tfjs (esbuild bundles it
+// for the browser). Imported graphs (residual, depthwise-separable, ...): test/runtime-graph.test.ts.
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { createHash } from "crypto";
@@ -9,11 +10,12 @@ import * as tf from "@tensorflow/tfjs";
 import { build } from "esbuild";
 import { initBackend } from "../src/backend";
 import { loadDataset } from "../src/datasets";
-import { decodeSparseWeights, encodeSparseWeights, sparseGraphOfSpec, specOfSparseGraph } from "../src/inference/export";
+import { asGraph, serializeGraph } from "../src/graph";
+import { decodeSparseWeights, encodeSparseWeights } from "../src/inference/export";
 import { compileSparseModel } from "../src/inference/sparse-model";
 import { ModelSpec, PAPER_CNN, createModel, getWeights, paramShapes } from "../src/model";
 import { loadSparseModel } from "../src/runtime";
-import { ModelGraph, encodeSparseFile } from "../src/runtime/format";
+import { SparseModelGraph, encodeSparseFile } from "../src/runtime/format";
 import { denseLogits, pruned, relativeError } from "./logits";
 
 const digits = loadDataset({ name: "mnist-embedded", limitTrain: 64, limitTest: 300 });
@@ -23,15 +25,15 @@ test("the runtime's logits equal tfjs's dense forward and the Node sparse model 
   const weights = pruned(PAPER_CNN, getWeights(createModel(PAPER_CNN, 3)), 0.95);
   const model = await loadSparseModel(encodeSparseWeights(PAPER_CNN, weights));
   assert.deepEqual(
-    model.layers.map((l) => [l.name, l.path, l.fusedInto ?? ""]),
+    model.layers.map((l) => [l.name, l.kind, l.path, l.fusedInto ?? ""]),
     [
-      ["conv1", "sparse", ""],
-      ["maxpool1", "none", "conv1"],
-      ["conv2", "sparse", ""],
-      ["maxpool3", "none", "conv2"],
-      ["flatten4", "none", ""],
-      ["dense1", "sparse", ""],
-      ["dense2", "sparse", ""],
+      ["conv1", "conv2d", "sparse", ""],
+      ["maxpool1", "max-pool", "none", "conv1"],
+      ["conv2", "conv2d", "sparse", ""],
+      ["maxpool3", "max-pool", "none", "conv2"],
+      ["flatten4", "flatten", "none", ""],
+      ["dense1", "dense", "sparse", ""],
+      ["dense2", "dense", "sparse", ""],
     ],
   );
   const kernels = Object.entries(weights).filter(([k]) => k.endsWith("/kernel"));
@@ -47,7 +49,6 @@ test("the runtime's logits equal tfjs's dense forward and the Node sparse model 
     const err = relativeError(logits, expected);
     assert.ok(err <= 1e-5, `batch ${n}: max relative error ${err.toExponential(2)}`);
   }
-  assert.equal(model.singleImage, true);
   const compiled = compileSparseModel(PAPER_CNN, weights, { paths: "sparse" });
   try {
     const node = tf.tidy(() => compiled.predict(tf.tensor4d(digits.test.images, [300, 28, 28, 1])).dataSync() as Float32Array);
@@ -58,7 +59,7 @@ test("the runtime's logits equal tfjs's dense forward and the Node sparse model 
   assert.throws(() => model.predict(digits.test.images.subarray(0, 783), 1), /predict: expected a Float32Array of 1 × 28×28×1 = 784 values, got 783/);
 });
 
-test("layers without a sparse kernel (same padding, stride 2, a 3×3 pool, a pool not after a conv) run the dense kernels and match tfjs", async () => {
+test("strided and same-padded convolutions (through stride-phase planes), a 3×3 pool and a pool not after a conv match tfjs", async () => {
   await initBackend("wasm", { quiet: true });
   const spec: ModelSpec = {
     name: "odd-cnn",
@@ -78,9 +79,8 @@ test("layers without a sparse kernel (same padding, stride 2, a 3×3 pool, a poo
   const model = await loadSparseModel(encodeSparseWeights(spec, weights));
   assert.deepEqual(
     model.layers.map((l) => l.path),
-    ["dense", "dense", "none", "dense", "none", "none", "sparse"],
+    ["sparse", "sparse", "none", "sparse", "none", "none", "sparse"],
   );
-  assert.equal(model.singleImage, false, "no single-image path without a sparse kernel for every conv");
   for (const n of [1, 11]) {
     const images = digits.test.images.subarray(0, n * 784);
     const err = relativeError(model.predict(images, n), denseLogits(spec, weights, images, n));
@@ -88,7 +88,7 @@ test("layers without a sparse kernel (same padding, stride 2, a 3×3 pool, a poo
   }
 });
 
-test("one image at a time (batches under 8): a conv without a pool, odd widths and a 3×3 pool match tfjs, and agree with the tiles", async () => {
+test("batches under 8 (one tile, partly empty): a conv without a pool, odd widths and a 3×3 pool match tfjs, and agree with a full tile", async () => {
   await initBackend("wasm", { quiet: true });
   const spec: ModelSpec = {
     name: "single-path-cnn",
@@ -107,7 +107,6 @@ test("one image at a time (batches under 8): a conv without a pool, odd widths a
   const weights = pruned(spec, getWeights(createModel(spec, 8)), 0.6);
   for (const [k, v] of Object.entries(weights)) if (k.endsWith("/bias")) v.forEach((_, i) => (v[i] = 0.05 * (i - 1)));
   const model = await loadSparseModel(encodeSparseWeights(spec, weights));
-  assert.equal(model.singleImage, true);
   const images = digits.test.images.subarray(0, 8 * 784);
   const tiles = model.predict(images, 8);
   for (const n of [1, 3, 7]) {
@@ -132,7 +131,7 @@ test("the .fwsparse digest covers the whole file: every flipped bit (header incl
   const odd = Buffer.alloc(bytes.length + 3);
   odd.set(bytes, 3);
   const back = decodeSparseWeights(odd.subarray(3), "tiny.fwsparse");
-  assert.deepEqual(sparseGraphOfSpec(back.spec), sparseGraphOfSpec(TINY));
+  assert.deepEqual(back.graph, asGraph(TINY));
   for (const [name, v] of Object.entries(weights))
     assert.ok(
       back.weights[name].every((x, i) => x === v[i]),
@@ -146,7 +145,7 @@ test("the .fwsparse digest covers the whole file: every flipped bit (header incl
       flipped[i] ^= 1 << bit;
       assert.throws(
         () => decodeSparseWeights(flipped, "tiny.fwsparse"),
-        /tiny\.fwsparse: (the file does not match its SHA-256|not an fwprune sparse file)/,
+        /tiny\.fwsparse: (the file does not match its SHA-256|not an fwprune sparse file|a format-[12] sparse file)/,
         `byte ${i} bit ${bit}`,
       );
     }
@@ -154,32 +153,67 @@ test("the .fwsparse digest covers the whole file: every flipped bit (header incl
     flipped[i] ^= 0x10;
     await assert.rejects(
       loadSparseModel(flipped, { source: "tiny.fwsparse" }),
-      /tiny\.fwsparse: (the file does not match its SHA-256|not an fwprune sparse file)/,
+      /tiny\.fwsparse: (the file does not match its SHA-256|not an fwprune sparse file|a format-[12] sparse file)/,
       `byte ${i}`,
     );
   }
   await assert.rejects(loadSparseModel(bytes.subarray(0, bytes.length - 1)), /does not match its SHA-256/);
   assert.throws(() => decodeSparseWeights(new TextEncoder().encode("FWSPARS1 an old file")), /a format-1 sparse file .* export the model again/);
-  assert.throws(() => specOfSparseGraph({ ...sparseGraphOfSpec(TINY), output: "conv1" }), /model\.output: "conv1"; expected the last node, "dense1"/);
+  // format 2 (the paper CNN's chain of layers) is refused, saying what to do
+  const format2 = bytes.slice();
+  format2[7] = "2".charCodeAt(0);
+  assert.throws(
+    () => decodeSparseWeights(format2, "old.fwsparse"),
+    /old\.fwsparse: a format-2 sparse file .* write it again with this fwprune \(fwprune export or fwprune prune\)/,
+  );
+  await assert.rejects(loadSparseModel(format2, { source: "old.fwsparse" }), /old\.fwsparse: a format-2 sparse file/);
 });
 
-test("the runtime refuses a model it cannot run, naming the node", async () => {
-  const graph = sparseGraphOfSpec(TINY);
+test("a malformed header is refused before any work, naming the node and the field (by the runtime and by the Node decoder alike)", async () => {
+  const graph = serializeGraph(asGraph(TINY));
   const weights = getWeights(createModel(TINY, 1));
   const tensors = paramShapes(TINY).map((p) => ({ name: p.name, shape: p.shape, values: weights[p.name], sparse: p.prunable }));
-  const encode = (g: ModelGraph) => encodeSparseFile(g, tensors, (b) => new Uint8Array(createHash("sha256").update(b).digest()));
-  await assert.rejects(
-    loadSparseModel(encode({ ...graph, nodes: graph.nodes.map((n, i) => (i === 1 ? { ...n, op: "softmax" } : n)) })),
-    /model\.nodes\[1\] \("flatten1", softmax\): op "softmax" is not one the runtime runs \(conv2d, maxpool, flatten, dense\)/,
-  );
-  await assert.rejects(
-    loadSparseModel(encode({ ...graph, nodes: graph.nodes.map((n, i) => (i === 2 ? { ...n, inputs: ["conv1"] } : n)) })),
-    /model\.nodes\[2\] \("dense1", dense\): inputs \["conv1"\]; the runtime runs chains of nodes, so expected \["flatten1"\]/,
-  );
-  await assert.rejects(
-    loadSparseModel(encode({ ...graph, nodes: graph.nodes.map((n, i) => (i === 0 ? { ...n, attrs: { ...n.attrs, activation: "tanh" } } : n)) })),
-    /model\.nodes\[0\] \("conv1", conv2d\): attrs\.activation: "tanh"; expected "relu" or "linear"/,
-  );
+  const encode = (g: SparseModelGraph, t = tensors) => encodeSparseFile(g, t, (b) => new Uint8Array(createHash("sha256").update(b).digest()));
+  const withNode = (i: number, change: (n: Record<string, unknown>) => object) =>
+    encode({ ...graph, nodes: graph.nodes.map((n, j) => (j === i ? change(n as unknown as Record<string, unknown>) : n)) as SparseModelGraph["nodes"] });
+  const cases: [Uint8Array, RegExp][] = [
+    [withNode(2, (n) => ({ ...n, kind: "lstm" })), /model\.nodes\[2\] \("flatten1", lstm\): kind "lstm" is not one the runtime runs \(input, conv2d, /],
+    [withNode(3, (n) => ({ ...n, inputs: ["dense1"] })), /model\.nodes\[3\] \("dense1", dense\): inputs: "dense1" is not an earlier node/],
+    [withNode(2, (n) => ({ ...n, inputs: ["dense1"] })), /model\.nodes\[2\] \("flatten1", flatten\): inputs: "dense1" is not an earlier node/],
+    [
+      withNode(1, (n) => ({ ...n, config: { ...(n.config as object), kernelSize: [2, 2] } })),
+      /model\.nodes\[1\] \("conv1", conv2d\): tensor "conv1\/kernel": shape \[3,3,1,2\]; expected \[2,2,1,2\]/,
+    ],
+    [
+      withNode(1, (n) => ({ ...n, config: { ...(n.config as object), kernelSize: [3, 0] } })),
+      /"conv1", conv2d\): config\.kernelSize: \[3,0\]; expected two positive integers/,
+    ],
+    [
+      withNode(1, (n) => ({ ...n, config: { ...(n.config as object), activation: "gelu" } })),
+      /"conv1", conv2d\): config\.activation: "gelu"; expected one of "relu", /,
+    ],
+    [
+      withNode(1, (n) => ({ ...n, config: { ...(n.config as object), padding: "full" } })),
+      /"conv1", conv2d\): config\.padding: "full"; expected one of "valid", "same"/,
+    ],
+    [
+      withNode(3, (n) => ({ ...n, config: { ...(n.config as object), units: 4 } })),
+      /"dense1", dense\): tensor "dense1\/kernel": shape \[18,3\]; expected \[18,4\]/,
+    ],
+    [
+      withNode(0, (n) => ({ ...n, config: { shape: [5, 5, -1] } })),
+      /model\.nodes\[0\] \("input", input\): config\.shape: \[5,5,-1\]; expected positive integers/,
+    ],
+    [encode(graph, tensors.slice(1)), /"conv1", conv2d\): tensor "conv1\/kernel" \(its kernel\) is missing from the file/],
+    [encode(graph, [...tensors, { name: "extra", shape: [1], values: new Float32Array(1), sparse: false }]), /tensor "extra": no node of the model owns it/],
+  ];
+  for (const [bytes, expected] of cases) {
+    await assert.rejects(
+      loadSparseModel(bytes, { source: "bad.fwsparse" }),
+      (err: Error) => /^bad\.fwsparse: /.test(err.message) && expected.test(err.message),
+    );
+    assert.throws(() => decodeSparseWeights(bytes, "bad.fwsparse"), expected);
+  }
 });
 
 test("the runtime bundles for the browser with no Node built-in and no tfjs", async () => {
@@ -194,7 +228,7 @@ test("the runtime bundles for the browser with no Node built-in and no tfjs", as
   });
   const inputs = Object.keys(result.metafile.inputs);
   assert.ok(
-    inputs.every((f) => f.startsWith("src/runtime/") || f.startsWith("src/kernels/") || f === "src/inference/csr.ts"),
+    inputs.every((f) => f.startsWith("src/runtime/") || f.startsWith("src/kernels/") || f === "src/inference/csr.ts" || f === "src/graph/types.ts"),
     inputs.join(", "),
   );
 });

@@ -4,7 +4,7 @@ import { magnitudePruned, quickCheckpoint } from "../bench-sparse";
 import { ensureBackend } from "../experiment/run";
 import { writeFileAtomic } from "../fsutil";
 import { encodeSparseWeights, layersArtifactsFor } from "../inference/export";
-import { loadSparseModel } from "../runtime";
+import { SPARSE_MAGIC, loadSparseModel } from "../runtime";
 import type { DemoInfo } from "./types";
 
 export type { DemoInfo };
@@ -24,11 +24,23 @@ export function demoFolder(dataDir: string): string {
   return path.join(dataDir, "exports", `demo-magnitude-${DEMO_SPARSITY}`);
 }
 
-/** The demo's folder, exported now if it is missing or incomplete (info.json is written last). */
+/** Whether a file starts with this fwprune's sparse-file magic (an older format is exported again). */
+function currentSparseFormat(file: string): boolean {
+  const fd = fs.openSync(file, "r");
+  try {
+    const magic = Buffer.alloc(SPARSE_MAGIC.length);
+    fs.readSync(fd, magic, 0, magic.length, 0);
+    return magic.toString("latin1") === SPARSE_MAGIC;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The demo's folder, exported now if it is missing, incomplete (info.json is written last) or of an older sparse format. */
 export async function ensureDemoModel(dataDir: string, onStatus: (message: string) => void = () => {}): Promise<{ dir: string; info: DemoInfo }> {
   const dir = demoFolder(dataDir);
   const infoFile = path.join(dir, "info.json");
-  if (fs.existsSync(infoFile) && DEMO_FILES.every((f) => fs.existsSync(path.join(dir, f)))) {
+  if (fs.existsSync(infoFile) && DEMO_FILES.every((f) => fs.existsSync(path.join(dir, f))) && currentSparseFormat(path.join(dir, "model.fwsparse"))) {
     return { dir, info: JSON.parse(fs.readFileSync(infoFile, "utf8")) as DemoInfo };
   }
   await ensureBackend();

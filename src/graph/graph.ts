@@ -1,7 +1,7 @@
 import { checkLimit, graphLimits } from "./bounds";
 import { ParamDecl, paramName, product } from "./kind";
 import { kindOf } from "./kinds";
-import { GraphLimits, GraphNode, ModelGraph, NodeSpec, ParamInfo } from "./types";
+import { GraphLimits, GraphNode, ModelGraph, NodeSpec, ParamInfo, SerializedGraph } from "./types";
 
 export interface BuildOptions {
   /** Raise or lower the bounds (src/graph/bounds.ts) for this graph. */
@@ -124,13 +124,6 @@ export function kernelFlops(graph: ModelGraph): KernelFlops[] {
 /** Multiply-adds per example of all prunable kernels together. */
 export function totalFlops(graph: ModelGraph): number {
   return kernelFlops(graph).reduce((n, k) => n + k.multiplyAdds, 0);
-}
-
-/** A graph as plain JSON: its nodes as written (no inferred shapes), enough to build it again. */
-export interface SerializedGraph {
-  name: string;
-  form: "sequential" | "functional";
-  nodes: NodeSpec[];
 }
 
 export function serializeGraph(graph: ModelGraph): SerializedGraph {

@@ -6,7 +6,6 @@ export { ROLE_SUFFIX, paramName } from "./kind";
 export {
   BuildOptions,
   KernelFlops,
-  SerializedGraph,
   buildGraph,
   classCount,
   deserializeGraph,

@@ -78,21 +78,7 @@ export function sameChannels(_config: unknown, inputs: number[][], output: numbe
   return "pass";
 }
 
-/** tfjs's weight-name suffix of each role: `<layer>/<suffix>`. */
-export const ROLE_SUFFIX: Record<ParamRole, string> = {
-  kernel: "kernel",
-  "depthwise-kernel": "depthwise_kernel",
-  "pointwise-kernel": "pointwise_kernel",
-  bias: "bias",
-  gamma: "gamma",
-  beta: "beta",
-  "moving-mean": "moving_mean",
-  "moving-variance": "moving_variance",
-};
-
-export function paramName(node: string, role: ParamRole): string {
-  return `${node}/${ROLE_SUFFIX[role]}`;
-}
+export { ROLE_SUFFIX, paramName } from "./types";
 
 export function product(xs: number[]): number {
   return xs.reduce((a, b) => a * b, 1);

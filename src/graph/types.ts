@@ -58,6 +58,22 @@ export type NodeSpec = {
 
 export type ParamRole = "kernel" | "depthwise-kernel" | "pointwise-kernel" | "bias" | "gamma" | "beta" | "moving-mean" | "moving-variance";
 
+/** tfjs's weight-name suffix of each role: `<layer>/<suffix>`. */
+export const ROLE_SUFFIX: Record<ParamRole, string> = {
+  kernel: "kernel",
+  "depthwise-kernel": "depthwise_kernel",
+  "pointwise-kernel": "pointwise_kernel",
+  bias: "bias",
+  gamma: "gamma",
+  beta: "beta",
+  "moving-mean": "moving_mean",
+  "moving-variance": "moving_variance",
+};
+
+export function paramName(node: string, role: ParamRole): string {
+  return `${node}/${ROLE_SUFFIX[role]}`;
+}
+
 /** One parameter tensor of a node. Its name is `<node>/<suffix>` with tfjs's suffix (kernel, depthwise_kernel, ...). */
 export interface ParamInfo {
   name: string;
@@ -94,6 +110,13 @@ export interface ModelGraph {
   logits: string;
   /** Every parameter, in node order (the order of checkpoints and weight files). */
   params: ParamInfo[];
+}
+
+/** A graph as plain JSON: its nodes as written (no inferred shapes), enough to build it again. */
+export interface SerializedGraph {
+  name: string;
+  form: "sequential" | "functional";
+  nodes: NodeSpec[];
 }
 
 /** Bounds a graph must fit, checked before anything is allocated (see src/graph/bounds.ts). */

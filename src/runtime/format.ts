@@ -1,47 +1,35 @@
+import type { SerializedGraph } from "../graph/types";
+
 /**
- * The compact sparse file (".fwsparse"), format 2: one encoder and one decoder, free of Node built-ins, used by the
+ * The compact sparse file (".fwsparse"), format 3: one encoder and one decoder, free of Node built-ins, used by the
  * Node side (src/inference/export.ts) and by the browser runtime alike. The SHA-256 is computed by the caller (Node's
  * crypto, or Web Crypto, which is asynchronous) and handed in.
  *
- *   bytes 0..8    magic "FWSPARS2"
+ *   bytes 0..8    magic "FWSPARS3"
  *   bytes 8..12   u32 (little-endian) header length L
- *   12..12+L      header, UTF-8 JSON: { format: 2, model: ModelGraph, tensors: TensorEntry[] }
+ *   12..12+L      header, UTF-8 JSON: { format: 3, model: { name, form, nodes: NodeSpec[] }, tensors: TensorEntry[] }
  *   then          payload: the tensors, each 4-byte aligned
  *   last 32       SHA-256 of every byte before them (magic, length, header and payload)
  *
- * A prunable tensor (conv/dense kernel, row-major as tfjs lays it out) is stored as entries: a u8 gap per entry (its
- * position = the previous entry's + gap + 1; a gap that does not fit in a byte is bridged by filler entries of gap 255
- * and value 0), then, 4-byte aligned, the entries' values as float32 (exactly the weights: −0 comes back as 0). Other
- * tensors (biases) are stored dense as float32.
+ * The model is fwprune's model graph as written (src/graph/types.ts: each node's name, kind, inputs and config, in
+ * topological order, the first the input, the last the output), so a file describes any graph fwprune imports; a
+ * node's tensors are named <node>/<role suffix> (conv1/kernel, bn1/moving_mean, ...).
+ *
+ * A prunable tensor (conv, depthwise, pointwise and dense kernels, row-major as tfjs lays them out) is stored as
+ * entries: a u8 gap per entry (its position = the previous entry's + gap + 1; a gap that does not fit in a byte is
+ * bridged by filler entries of gap 255 and value 0), then, 4-byte aligned, the entries' values as float32 (exactly the
+ * weights: −0 comes back as 0). Other tensors (biases, batch norm's) are stored dense as float32.
+ *
+ * Format 2 (magic "FWSPARS2") held the paper CNN's chain of layers in another header; it is refused with a message
+ * saying to export again.
  */
-export const SPARSE_MAGIC = "FWSPARS2";
-export const SPARSE_FORMAT = 2;
+export const SPARSE_MAGIC = "FWSPARS3";
+export const SPARSE_FORMAT = 3;
 const DIGEST_BYTES = 32;
 const PREFIX_BYTES = 12;
 
-/**
- * The model the header describes: a graph of named nodes, each an op with attributes, the names of the nodes whose
- * outputs it reads ("input" is the model's input) and the tensors it owns (role → tensor name). Readers walk the
- * nodes in order and refuse an op they do not know, by name.
- */
-export interface ModelGraph {
-  name: string;
-  /** One image's shape [h, w, c] (NHWC without the batch). */
-  inputShape: number[];
-  nodes: GraphNode[];
-  /** The node whose output is the model's output (logits). */
-  output: string;
-}
-
-export interface GraphNode {
-  name: string;
-  op: string;
-  inputs: string[];
-  attrs: Record<string, string | number | boolean>;
-  weights?: Record<string, string>;
-}
-
-export const GRAPH_INPUT = "input";
+/** The model a file describes: fwprune's serialized model graph. */
+export type SparseModelGraph = SerializedGraph;
 
 export interface TensorEntry {
   name: string;
@@ -56,7 +44,7 @@ export interface TensorEntry {
 
 export interface SparseFileHeader {
   format: number;
-  model: ModelGraph;
+  model: SparseModelGraph;
   tensors: TensorEntry[];
 }
 
@@ -70,7 +58,7 @@ export interface NamedTensor {
 
 export type Sha256 = (bytes: Uint8Array) => Uint8Array;
 
-export function encodeSparseFile(model: ModelGraph, tensors: NamedTensor[], sha256: Sha256): Uint8Array {
+export function encodeSparseFile(model: SparseModelGraph, tensors: NamedTensor[], sha256: Sha256): Uint8Array {
   const parts: Uint8Array[] = [];
   const entries: TensorEntry[] = [];
   let offset = 0;
@@ -120,10 +108,14 @@ export function encodeSparseFile(model: ModelGraph, tensors: NamedTensor[], sha2
   return concat([body, sha256(body)]);
 }
 
-/** The bytes the digest covers (all but the last 32); refuses what is not a format-2 sparse file at all. */
+/** The bytes the digest covers (all but the last 32); refuses what is not a format-3 sparse file at all. */
 export function sparseFileBody(bytes: Uint8Array, source = "sparse file"): Uint8Array {
   const magic = String.fromCharCode(...bytes.subarray(0, 8));
   if (magic === "FWSPARS1") throw new Error(`${source}: a format-1 sparse file (its digest did not cover the header); export the model again`);
+  if (magic === "FWSPARS2")
+    throw new Error(
+      `${source}: a format-2 sparse file (an older fwprune's, for the paper CNN's layers only); write it again with this fwprune (fwprune export or fwprune prune)`,
+    );
   if (bytes.length < PREFIX_BYTES + DIGEST_BYTES || magic !== SPARSE_MAGIC)
     throw new Error(`${source}: not an fwprune sparse file (expected the magic "${SPARSE_MAGIC}")`);
   return bytes.subarray(0, bytes.length - DIGEST_BYTES);
@@ -153,13 +145,15 @@ export function decodeSparseFile(
     return fail(`header is not valid JSON (${(err as Error).message})`);
   }
   if (header?.format !== SPARSE_FORMAT) fail(`format ${JSON.stringify(header?.format)}; expected ${SPARSE_FORMAT}`);
-  if (!header.model || !Array.isArray(header.model.nodes) || !Array.isArray(header.tensors)) fail("header: expected a model with nodes and a list of tensors");
+  if (!header.model || typeof header.model.name !== "string" || !Array.isArray(header.model.nodes) || !Array.isArray(header.tensors))
+    fail("header: expected a model { name, nodes } and a list of tensors");
   // A copy (new Uint8Array copies; a Node Buffer's slice would not), so that the float32 views are aligned whatever
   // the offset of the bytes handed in.
   const payload = new Uint8Array(body.subarray(PREFIX_BYTES + headerLength));
   const tensors = new Map<string, Float32Array>();
   for (const t of header.tensors) {
     const where = `tensor ${JSON.stringify(t?.name)}`;
+    if (typeof t?.name !== "string" || tensors.has(t.name)) fail(`${where}: expected a name no other tensor has`);
     if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isInteger(d) && d >= 0))
       fail(`${where}: shape ${JSON.stringify(t.shape)}; expected non-negative integers`);
     if (!(

@@ -1,36 +1,40 @@
-// fwprune's standalone sparse runtime (the package's "fwprune/runtime" entry): an exported model.fwsparse in, logits
-// out, on fwprune's wasm kernels. No Node built-ins and no tfjs: the same code runs in a browser, a Web Worker and Node.
-import { GRAPH_INPUT, SparseFileHeader, decodeSparseFile, sparseFileBody } from "./format";
+// fwprune's standalone sparse runtime (the package's "fwprune/runtime" entry): an exported model.fwsparse in, the
+// model's outputs out, on fwprune's wasm kernels. No Node built-ins and no tfjs: the same code runs in a browser, a
+// Web Worker and Node.
+import type { NodeKind } from "../graph/types";
+import { SparseFileHeader, decodeSparseFile, sparseFileBody } from "./format";
+import { CheckedNode, checkGraph } from "./graph";
 import { RuntimeMemory } from "./kernels";
-import { Activations, KernelPath, NODE_KINDS, PlannedNode, SingleActivations, singleBytes, tileBytes } from "./nodes";
+import { PLAIN_PLANNERS, convertLayout } from "./nodes-plain";
+import { WEIGHTED_PLANNERS } from "./nodes-weighted";
+import { KernelPath, KindPlanner, Layout, Op, PlanContext, Value, assignBuffers, channelsOf, positionsOf, prepareNodes, tileFloats } from "./plan";
 
 export { SPARSE_FORMAT, SPARSE_MAGIC } from "./format";
-export type { GraphNode, ModelGraph, SparseFileHeader } from "./format";
-export type { KernelPath } from "./nodes";
+export type { SparseFileHeader, SparseModelGraph } from "./format";
+export type { KernelPath } from "./plan";
 
 export interface RuntimeLayer {
-  /** The graph node's name (conv1, maxpool1, …) and op. */
+  /** The graph node's name (conv1, bn1, add1, …) and kind. */
   name: string;
-  op: string;
-  /** Which wasm kernel runs it: sparse (CSR over the non-zero weights), dense, or none (a node without weights). */
+  kind: NodeKind;
+  /** Which wasm kernel runs it: sparse (CSR over the non-zero weights), or none (a node without kernel weights). */
   path: KernelPath;
   weights: number;
   nonzeros: number;
-  /** Set where the node runs inside the previous one's kernel (a 2×2 max pool after a sparse convolution). */
+  /** Set where the node is computed inside another one (a batch norm folded, a ReLU or a 2×2 max pool fused, a dropout). */
   fusedInto?: string;
 }
 
 export interface SparseRuntimeModel {
   name: string;
-  /** One image's shape [h, w, c]; images are passed NHWC, image after image. */
+  /** One example's shape (an image [h, w, c]); examples are passed flat, row-major (NHWC), one after another. */
   inputShape: number[];
-  /** Logits per image. */
+  /** One example's output shape, and its size (the values per example predict returns). */
+  outputShape: number[];
   outputSize: number;
   layers: RuntimeLayer[];
-  /** Whether batches under 8 run image by image (every node has a single-image path), rather than in one padded tile. */
-  singleImage: boolean;
-  /** Logits [batch, outputSize] (row-major) for images [batch, h, w, c]. */
-  predict(images: Float32Array, batch: number): Float32Array;
+  /** The model's outputs [batch, outputSize] (row-major), what tfjs's predict gives, for examples [batch, ...inputShape]. */
+  predict(examples: Float32Array, batch: number): Float32Array;
 }
 
 export interface LoadOptions {
@@ -38,14 +42,15 @@ export interface LoadOptions {
   source?: string;
 }
 
-/** Tiles (of 8 images) computed per pass: the activations of a chunk stay small enough for the caches. */
-const CHUNK_TILES = 32;
+/** Values of one chunk stay under this size (so that its activations stay near the caches), up to 32 tiles a chunk. */
+const CHUNK_BYTES = 32 << 20;
+const MAX_CHUNK_TILES = 32;
 
 interface SubtleDigest {
   subtle: { digest(algorithm: string, data: Uint8Array): Promise<ArrayBuffer> };
 }
 
-/** Check the file's SHA-256 (Web Crypto), decode it and lay the model out for the wasm kernels. */
+/** Check the file's SHA-256 (Web Crypto), decode and check it, and lay the model out for the wasm kernels. */
 export async function loadSparseModel(bytes: Uint8Array | ArrayBuffer, opts: LoadOptions = {}): Promise<SparseRuntimeModel> {
   const source = opts.source ?? "model.fwsparse";
   const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
@@ -53,116 +58,145 @@ export async function loadSparseModel(bytes: Uint8Array | ArrayBuffer, opts: Loa
   if (!crypto?.subtle) throw new Error("fwprune runtime: Web Crypto (crypto.subtle) is unavailable; browsers have it on https and localhost pages");
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", sparseFileBody(data, source)));
   const { header, tensors } = decodeSparseFile(data, digest, source);
+  let nodes: CheckedNode[];
+  try {
+    nodes = checkGraph(header.model, (name) => header.tensors.find((t) => t.name === name)?.shape, [...tensors.keys()]);
+  } catch (err) {
+    throw new Error(`${source}: ${(err as Error).message}`);
+  }
   const mem = await RuntimeMemory.create();
-  return planModel(header, tensors, mem, source);
+  return planModel(header, nodes, tensors, mem, source);
 }
 
-function planModel(header: SparseFileHeader, tensors: Map<string, Float32Array>, mem: RuntimeMemory, source: string): SparseRuntimeModel {
-  const { model } = header;
-  const shape = model.inputShape;
-  if (!(Array.isArray(shape) && shape.length === 3 && shape.every((d) => Number.isInteger(d) && d >= 1))) {
-    throw new Error(`${source}: model.inputShape ${JSON.stringify(shape)}; expected [h, w, c] of positive integers`);
-  }
-  const input = { layout: "tiles" as const, h: shape[0], w: shape[1], c: shape[2] };
-  let current: Activations = input;
-  const singleStart: SingleActivations = { layout: "planes", c: shape[2], h: shape[0], w: shape[1], wp: shape[1] };
-  let single: SingleActivations | undefined = singleStart;
-  let previous = GRAPH_INPUT;
-  const planned: PlannedNode[] = [];
+const PLANNERS: Partial<Record<NodeKind, KindPlanner>> = { ...WEIGHTED_PLANNERS, ...PLAIN_PLANNERS };
+
+function planModel(header: SparseFileHeader, nodes: CheckedNode[], tensors: Map<string, Float32Array>, mem: RuntimeMemory, source: string): SparseRuntimeModel {
+  const { alias, configs, tensors: nodeTensors } = prepareNodes(nodes, tensors);
+  const resolve = (name: string) => alias.get(name) ?? name;
+  const readers = new Map<string, CheckedNode[]>();
+  for (const n of nodes.filter((n) => !alias.has(n.spec.name))) for (const i of n.spec.inputs) readers.set(resolve(i), [...(readers.get(resolve(i)) ?? []), n]);
+
+  const ops: Op[] = [];
+  let nextId = 0;
+  const byId = new Map<number, Value>();
+  const newValue = (shape: number[], layout: Layout): Value => {
+    const value = { id: nextId++, shape, layout };
+    byId.set(value.id, value);
+    return value;
+  };
+  const emit = (inputs: Value[], shape: number[], layout: Layout, run: Op["run"], scratch: number[] = []) => {
+    const value = newValue(shape, layout);
+    ops.push({ inputs: inputs.map((v) => v.id), output: value.id, run, scratch });
+    return value;
+  };
+  // a value in the other layout is converted once, however many nodes read it so
+  const converted = new Map<string, Value>();
+  const as = (v: Value, layout: Layout): Value => {
+    if (v.layout === layout) return v;
+    const key = `${v.id}:${layout}`;
+    if (!converted.has(key))
+      converted.set(
+        key,
+        emit([v], v.shape, layout, (xs, out, tiles) => convertLayout(mem, v, xs[0], out, tiles, layout)),
+      );
+    return converted.get(key) as Value;
+  };
+
+  const input = newValue(nodes[0].shape, "tiles");
+  const values = new Map<string, Value>([[nodes[0].spec.name, input]]);
+  const fusedInto = new Map<string, string>();
   const layers: RuntimeLayer[] = [];
-  for (let i = 0; i < model.nodes.length; i++) {
-    const node = model.nodes[i];
-    const fail = (what: string): never => {
-      throw new Error(`${source}: model.nodes[${i}] (${JSON.stringify(node?.name)}, ${node?.op}): ${what}`);
-    };
-    const kind = NODE_KINDS[node?.op];
-    if (!kind) fail(`op ${JSON.stringify(node?.op)} is not one the runtime runs (${Object.keys(NODE_KINDS).join(", ")})`);
-    if (node.inputs?.length !== 1 || node.inputs[0] !== previous)
-      fail(`inputs ${JSON.stringify(node.inputs)}; the runtime runs chains of nodes, so expected [${JSON.stringify(previous)}]`);
-    const tensor = (role: string, expected: number[]) => {
-      const name = node.weights?.[role];
-      const values = name === undefined ? undefined : tensors.get(name);
-      if (!values) return fail(`weights.${role}: ${JSON.stringify(name)} is not a tensor of the file`);
-      const stored = header.tensors.find((t) => t.name === name)?.shape;
-      if (JSON.stringify(stored) !== JSON.stringify(expected)) fail(`tensor "${name}": shape [${stored}]; expected [${expected}]`);
-      return values;
-    };
-    const step = kind({ node, input: current, next: model.nodes[i + 1], singleInput: single, mem, tensor, fail });
-    single = step.single?.output;
-    planned.push(step);
-    layers.push({ name: node.name, op: node.op, path: step.path, weights: step.weights, nonzeros: step.nonzeros });
-    current = step.output;
-    previous = node.name;
-    if (step.fusesNext) {
-      const fused = model.nodes[++i];
-      layers.push({ name: fused.name, op: fused.op, path: "none", weights: 0, nonzeros: 0, fusedInto: node.name });
-      previous = fused.name;
+  for (const node of nodes.slice(1)) {
+    const name = node.spec.name;
+    const layer = { name, kind: node.spec.kind, path: "none" as KernelPath, weights: 0, nonzeros: 0 };
+    const into = fusedInto.get(name) ?? (alias.has(name) ? resolve(name) : undefined);
+    if (into !== undefined) {
+      layers.push({ ...layer, fusedInto: into });
+      continue;
     }
-  }
-  if (model.output !== previous)
-    throw new Error(`${source}: model.output ${JSON.stringify(model.output)}; expected the last node, ${JSON.stringify(previous)}`);
-  if (current.layout !== "cols") throw new Error(`${source}: the model's output is an image ${current.h}×${current.w}×${current.c}; expected flat logits`);
-  const outputSize = current.features;
-  const [h, w, c] = shape;
-  const imageSize = h * w * c;
-
-  // Two buffers the nodes of a chunk write in turn, each as large as the largest activations.
-  const largest = Math.max(tileBytes(input), ...planned.map((p) => tileBytes(p.output)));
-  const buffers = [mem.alloc(largest * CHUNK_TILES), mem.alloc(largest * CHUNK_TILES)];
-  // Batches under 8 go image by image where every node has a single-image path (a tile would be mostly padding).
-  const singleSteps = single?.layout === "vec" ? planned.map((p) => p.single!) : undefined;
-  const singleLargest = Math.max(singleBytes(singleStart), ...(singleSteps ?? []).map((p) => Math.max(singleBytes(p.output), p.scratchBytes ?? 0))) + 64;
-  const singleBuffers = singleSteps ? [mem.alloc(singleLargest), mem.alloc(singleLargest), mem.alloc(singleLargest)] : [];
-
-  function predictOne(image: Float32Array, logits: Float32Array) {
-    const x = mem.floats(singleBuffers[0], imageSize);
-    for (let p = 0; p < h * w; p++) for (let ch = 0; ch < c; ch++) x[ch * h * w + p] = image[p * c + ch];
-    let [at, to] = [singleBuffers[0], singleBuffers[1]];
-    for (const step of singleSteps!) {
-      step.run(at, to, singleBuffers[2]);
-      [at, to] = [to, at];
+    const ctx: PlanContext = {
+      node,
+      config: configs.get(name) as Record<string, unknown>,
+      inputs: node.spec.inputs.map((i) => values.get(resolve(i)) as Value),
+      mem,
+      tensor: (role) => nodeTensors.get(name)?.get(role),
+      soleReader: readers.get(name)?.length === 1 ? readers.get(name)![0] : undefined,
+      as,
+      emit,
+      fail: (what) => {
+        throw new Error(`${source}: model node "${name}" (${node.spec.kind}): ${what}`);
+      },
+    };
+    const planner = PLANNERS[node.spec.kind];
+    if (!planner) ctx.fail(`the runtime has no kernel for ${node.spec.kind}`);
+    const planned = planner!(ctx);
+    values.set(name, planned.value);
+    if (planned.fusedReader) {
+      const reader = ctx.soleReader as CheckedNode;
+      fusedInto.set(reader.spec.name, name);
+      values.set(reader.spec.name, planned.value);
     }
-    const out = mem.floats(at, outputSize * 4);
-    for (let o = 0; o < outputSize; o++) logits[o] = out[o * 4];
+    layers.push({ ...layer, path: planned.path, weights: planned.weights ?? 0, nonzeros: planned.nonzeros ?? 0 });
   }
+  const last = nodes[nodes.length - 1];
+  const output = values.get(resolve(last.spec.name)) as Value;
+  const outputSize = tileFloats(output) / 8;
+  const inputShape = nodes[0].shape;
+  const inputSize = tileFloats(input) / 8;
+
+  // Buffers: as many as the program keeps alive at once, each the size of the largest value of a chunk.
+  const { bufferOf, buffers } = assignBuffers(ops, input.id, output.id);
+  const largest = Math.max(...[...byId.values()].map(tileFloats)) * 4;
+  const chunkTiles = Math.max(1, Math.min(MAX_CHUNK_TILES, Math.floor(CHUNK_BYTES / largest)));
+  const pointers = Array.from({ length: buffers }, () => mem.alloc(largest * chunkTiles));
+  const scratch = [0, 1].map((i) => mem.alloc(Math.max(0, ...ops.map((op) => op.scratch[i] ?? 0)) * chunkTiles));
+  const steps = ops.map((op) => ({
+    run: op.run,
+    xs: op.inputs.map((v) => pointers[bufferOf.get(v) as number]),
+    out: pointers[bufferOf.get(op.output) as number],
+  }));
+  const outAt = pointers[bufferOf.get(output.id) as number];
 
   return {
-    name: model.name,
-    inputShape: [...shape],
+    name: header.model.name,
+    inputShape: [...inputShape],
+    outputShape: [...output.shape],
     outputSize,
     layers,
-    singleImage: singleSteps !== undefined,
-    predict(images: Float32Array, batch: number): Float32Array {
+    predict(examples: Float32Array, batch: number): Float32Array {
       if (!Number.isInteger(batch) || batch < 0) throw new Error(`predict: batch ${batch}; expected a non-negative integer`);
-      if (!(images instanceof Float32Array) || images.length !== batch * imageSize) {
-        throw new Error(`predict: expected a Float32Array of ${batch} × ${h}×${w}×${c} = ${batch * imageSize} values, got ${images?.length ?? "none"}`);
+      if (!(examples instanceof Float32Array) || examples.length !== batch * inputSize) {
+        throw new Error(
+          `predict: expected a Float32Array of ${batch} × ${inputShape.join("×")} = ${batch * inputSize} values, got ${examples?.length ?? "none"}`,
+        );
       }
-      const logits = new Float32Array(batch * outputSize);
-      if (singleSteps && batch < 8) {
-        for (let n = 0; n < batch; n++) predictOne(images.subarray(n * imageSize, (n + 1) * imageSize), logits.subarray(n * outputSize, (n + 1) * outputSize));
-        return logits;
-      }
-      for (let first = 0; first < batch; first += CHUNK_TILES * 8) {
-        const count = Math.min(CHUNK_TILES * 8, batch - first);
+      const result = new Float32Array(batch * outputSize);
+      const [cin, sin] = [channelsOf(input), positionsOf(input)];
+      const [cout, sout] = [channelsOf(output), positionsOf(output)];
+      for (let first = 0; first < batch; first += chunkTiles * 8) {
+        const count = Math.min(chunkTiles * 8, batch - first);
         const tiles = Math.ceil(count / 8);
-        // NHWC images → tiles [t][c][y][x][8]; the images past the batch are zeros.
-        const x = mem.floats(buffers[0], tiles * imageSize * 8);
+        // examples (row-major, channels last) → tiles [t][c][position][8]; the lanes past the batch are zeros
+        const x = mem.floats(pointers[0], tiles * inputSize * 8);
         x.fill(0);
         for (let n = 0; n < count; n++) {
-          const base = Math.floor(n / 8) * imageSize * 8 + (n % 8);
-          const image = (first + n) * imageSize;
-          for (let p = 0; p < h * w; p++) for (let ch = 0; ch < c; ch++) x[base + (ch * h * w + p) * 8] = images[image + p * c + ch];
+          const base = Math.floor(n / 8) * inputSize * 8 + (n % 8);
+          const example = (first + n) * inputSize;
+          for (let s = 0; s < sin; s++) for (let c = 0; c < cin; c++) x[base + (c * sin + s) * 8] = examples[example + s * cin + c];
         }
-        let at = 0;
-        for (const step of planned) {
-          step.run(buffers[at], buffers[1 - at], tiles);
-          at = 1 - at;
+        for (const step of steps) step.run(step.xs, step.out, tiles, scratch);
+        const y = mem.floats(outAt, tiles * outputSize * 8);
+        for (let n = 0; n < count; n++) {
+          const row = (first + n) * outputSize;
+          if (output.layout === "cols") {
+            for (let o = 0; o < outputSize; o++) result[row + o] = y[o * tiles * 8 + n];
+          } else {
+            const base = Math.floor(n / 8) * outputSize * 8 + (n % 8);
+            for (let s = 0; s < sout; s++) for (let c = 0; c < cout; c++) result[row + s * cout + c] = y[base + (c * sout + s) * 8];
+          }
         }
-        // columns [outputs][8·tiles] → rows
-        const cols = mem.floats(buffers[at], outputSize * tiles * 8);
-        for (let n = 0; n < count; n++) for (let o = 0; o < outputSize; o++) logits[(first + n) * outputSize + o] = cols[o * tiles * 8 + n];
       }
-      return logits;
+      return result;
     },
   };
 }
