@@ -211,7 +211,7 @@ export function registerExperimentCommands(program: Command): void {
         const r = readRecord(dataDir, run.key);
         if (r.kind === "ok") records.push({ ...r.record, label: run.label, model: run.model });
         else {
-          const what = `${run.label} budget ${run.budget} seed ${run.seed}${run.sparsity === null ? "" : ` s=${run.sparsity}`} (run ${run.key})`;
+          const what = `${modelsOf(config).length > 1 ? `${run.model}: ` : ""}${run.label} budget ${run.budget} seed ${run.seed}${run.sparsity === null ? "" : ` s=${run.sparsity}`} (run ${run.key})`;
           missing.push(r.kind === "corrupt" ? `${what}: corrupt record, ignored (a sweep recomputes it): ${r.reason}` : what);
         }
       }
