@@ -6,7 +6,9 @@ import { Model } from "./model";
 import { ExperimentConfig, MethodEntry, budgetsOf, loadConfig, validateConfig } from "./experiment/config";
 import { canonicalJson, hashKey, planRuns, pretrainInputs } from "./experiment/plan";
 import { PretrainInfo, loadCachedCheckpoint, readPretrainInfo } from "./experiment/pretrain";
-import { ensureBackend } from "./experiment/run";
+import { ensureBackend, ensureFinalModel } from "./experiment/run";
+import { finalModelOf } from "./experiment/final-model";
+import { Mask } from "./prune/mask";
 import { RunRecord, checkpointFile, readRecord } from "./experiment/store";
 import { SweepProgress, SweepResult, runOne, sweep } from "./experiment/sweep";
 import { defaultDataDir, displayPath, presetFromEnv } from "./paths";
@@ -168,6 +170,18 @@ export function cachedRecord(ctx: NotebookContext, method: string, budget: numbe
 /** The checkpoint file of (budget, seed) under the context's cache; it exists once pre-training reached that epoch. */
 export function checkpointPath(ctx: NotebookContext, budget: number, seed = ctx.config.seeds[0], config = ctx.config): string {
   return checkpointFile(ctx.dataDir, hashKey(pretrainInputs(config, seed)), budget);
+}
+
+/**
+ * A run's final model (weights, the method's mask, a structured method's group mask) as the store keeps it beside
+ * the record; recomputed once (and kept) when the store lacks it, e.g. for a shipped record. Dispose the model when done.
+ */
+export async function runModel(ctx: NotebookContext, record: RunRecord, config = ctx.config): Promise<{ model: Model; mask?: Mask; groups?: Float32Array }> {
+  await ensureBackend();
+  const plan = planRuns(config).find((p) => p.key === record.key);
+  if (!plan) throw new Error(`run ${record.key} (${record.label}, budget ${record.budget}) is not a run of config ${config.name}`);
+  const final = await ensureFinalModel(config, plan, record, ctx.dataDir, { onStatus: (m) => console.log(m) });
+  return { model: finalModelOf(final), mask: final.mask, groups: final.groups };
 }
 
 /** Make sure the checkpoint exists (pre-training through the cached runner if needed) and load it. */

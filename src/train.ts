@@ -283,9 +283,18 @@ export function median(xs: number[]): number {
  * every byte under one SHA-256. Written atomically.
  */
 export async function saveCheckpoint(file: string, model: Model, identity: Identity = {}, meta: Record<string, unknown> = {}): Promise<void> {
-  // A config model's spec; a model from elsewhere (an imported model.json) stores its graph instead.
-  const layers = model.spec ? { spec: model.spec } : { graph: serializeGraph(model.graph) };
-  await writeContainer(file, "checkpoint", identity, model.params, { ...layers, meta });
+  await writeContainer(file, "checkpoint", identity, model.params, { ...layersInfo(model), meta });
+}
+
+/** What a container's header keeps of a model's layers: a config model's spec; a model from elsewhere (an imported model.json), its graph. */
+export function layersInfo(model: Model): { spec: ModelSpec } | { graph: SerializedGraph } {
+  return model.spec ? { spec: model.spec } : { graph: serializeGraph(model.graph) };
+}
+
+/** The layers a container's header describes (see layersInfo). */
+export function layersOfInfo(info: Record<string, unknown>): ModelLike {
+  const { spec, graph } = info as { spec?: ModelSpec; graph?: SerializedGraph };
+  return spec ?? deserializeGraph(graph as SerializedGraph);
 }
 
 export interface Checkpoint {
@@ -314,7 +323,6 @@ export function checkpointBytesProblem(buf: Uint8Array, file: string, identity?:
 /** A checkpoint, verified; with `identity`, it must say it is that one (e.g. {pretrainKey, epoch}). Throws naming the file. */
 export function loadCheckpoint(file: string, identity?: Identity): Checkpoint {
   const { header, arrays } = readContainer(file, checkpointExpected(identity));
-  const { spec, graph, meta } = header.info as { spec?: ModelSpec; graph?: SerializedGraph; meta: Record<string, unknown> };
-  const layers: ModelLike = spec ?? deserializeGraph(graph as SerializedGraph);
-  return { model: modelFromWeights(layers, arrays as Record<string, Float32Array>), meta, identity: header.identity };
+  const meta = header.info.meta as Record<string, unknown>;
+  return { model: modelFromWeights(layersOfInfo(header.info), arrays as Record<string, Float32Array>), meta, identity: header.identity };
 }

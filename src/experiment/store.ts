@@ -11,6 +11,7 @@ import { RECORD_FORMAT, RunInputs } from "./plan";
 /**
  * The result cache under a data folder:
  *   runs/<key>.json                      one record per run (atomic writes)
+ *   runs/<key>.model                     its final weights and mask (final-model.ts), when computed here
  *   checkpoints/<pretrainKey>/epoch-<e>.ckpt, pretrain.json
  *   locks/<key>.lock/                    held (and renewed) while a process computes that key
  * Folders of several shards merge by copying: every file name is a key.
