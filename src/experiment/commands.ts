@@ -7,7 +7,7 @@ import { showTable } from "../report/display";
 import { aggregateCsv, aggregateRecords, formatAggregate } from "../report/frame";
 import { loadConfig } from "./config";
 import { parseShard, planRuns, shardRuns } from "./plan";
-import { PRESET_NAMES, dataDirFromFlag, displayPath, fileInside } from "../paths";
+import { dataDirFromFlag, displayPath, fileInside } from "../paths";
 import { describeParams, getMethod, methodNames, parseParams } from "../prune/method";
 import { RunRecord, SHIPPED_DIR, readRecord, writeShipped } from "./store";
 import { SweepProgress, runOne, sweep } from "./sweep";

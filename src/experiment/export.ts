@@ -10,7 +10,6 @@ import { ModelSpec } from "../model";
 import { dataDirFromFlag, displayPath } from "../paths";
 import { ExperimentConfig, loadConfig, validateConfig } from "./config";
 import { RunSelectionFlags, runSelectionOptions, selectRun } from "./flags";
-import { RunPlan } from "./plan";
 import { ensureBackend, ensureFinalModel } from "./run";
 import { runOne } from "./sweep";
 import { countingBar } from "./commands";
