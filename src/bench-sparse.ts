@@ -8,8 +8,8 @@ import { loadCachedCheckpoint, pretrain } from "./experiment/pretrain";
 import type { SideBySideLine } from "./inference/bench-line";
 import { SparseBenchLayer, compareDenseSparse, paramTensors } from "./inference/compare";
 import { roundTo } from "./inference/sparse-model";
-import { ModelSpec, disposeModel, getWeights, multiplyAdds, specOf } from "./model";
-import { magnitudeMask } from "./prune/magnitude";
+import { disposeModel, getWeights, specOf } from "./model";
+import { magnitudePruned } from "./measure";
 
 /** One line of `fwprune bench --sparse --json`. */
 export interface SparseBenchLine extends SideBySideLine {
@@ -48,20 +48,6 @@ export async function quickCheckpoint(dataDir: string, budget: number, onStatus?
   return { spec, weights, test: datasetFor(config.dataset).test };
 }
 
-/** Pruned by global magnitude to `sparsity` (exact zeros), and the multiply-adds left over the dense ones' (the FLOP bound). */
-export function magnitudePruned(spec: ModelSpec, weights: Record<string, Float32Array>, sparsity: number) {
-  const mask = magnitudeMask(spec, weights, sparsity, "global");
-  const pruned = Object.fromEntries(Object.entries(weights).map(([k, v]) => [k, mask[k] ? v.map((x, i) => (mask[k][i] ? x : 0)) : v]));
-  const layerSparsity = Object.fromEntries(
-    Object.entries(mask).map(([k, m]) => [k.replace("/kernel", ""), m.reduce((z, x) => z + (x === 0 ? 1 : 0), 0) / m.length]),
-  );
-  const flops = multiplyAdds(spec).reduce(
-    (acc, k) => ({ dense: acc.dense + k.multiplyAdds, left: acc.left + k.multiplyAdds * (1 - layerSparsity[k.kernel.replace("/kernel", "")]) }),
-    { dense: 0, left: 0 },
-  );
-  return { pruned, layerSparsity, flopsSpeedup: roundTo(flops.dense / flops.left, 2) };
-}
-
 /**
  * The paper CNN of the quick preset (seed 0, pre-trained `budget` epochs, the sweep's cached checkpoint), pruned by
  * global magnitude to each sparsity, timed on the embedded test digits through tfjs's dense kernels (model.ts's
@@ -88,7 +74,8 @@ export async function runSparseBench(opts: SparseBenchOptions): Promise<SparseBe
   const lines: SparseBenchLine[] = [];
   try {
     for (const sparsity of sparsities) {
-      const { pruned, flopsSpeedup } = magnitudePruned(spec, weights, sparsity);
+      const { pruned, flops } = magnitudePruned(spec, weights, sparsity);
+      const flopsSpeedup = roundTo(flops.speedup, 2);
       const params = paramTensors(spec, pruned);
       try {
         for (const batch of batches) {

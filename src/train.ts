@@ -190,16 +190,20 @@ export function evaluate(model: Model, split: Split, batchSize = 1000): Evaluati
 
 /** Accuracy and mean cross-entropy (on the logits) over a whole split, in batches, in inference mode. */
 export function evaluateParams(spec: ModelLike, params: Params, split: Split, batchSize = 1000): Evaluation {
-  const data = splitTensors(spec, split, "evaluate");
+  return evaluateLogits((x) => forward(spec, params, x), splitTensors(spec, split, "evaluate"), split.count, batchSize);
+}
+
+/** Accuracy and mean cross-entropy of any function to logits over a split's tensors (disposed here), in batches. */
+export function evaluateLogits(logitsOf: (x: tf.Tensor) => tf.Tensor2D, data: { x: tf.Tensor; y: tf.Tensor1D }, count: number, batchSize = 1000): Evaluation {
   let correct = 0;
   let lossSum = 0;
   try {
-    for (let start = 0; start < split.count; start += batchSize) {
-      const size = Math.min(batchSize, split.count - start);
+    for (let start = 0; start < count; start += batchSize) {
+      const size = Math.min(batchSize, count - start);
       const [c, l] = tf.tidy(() => {
         const xb = tf.slice(data.x, start, size);
         const yb = tf.slice(data.y, [start], [size]);
-        const logits = forward(spec, params, xb);
+        const logits = logitsOf(xb);
         const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), yb), "float32"));
         return [hits.dataSync()[0], lossOf(logits, yb).dataSync()[0] * size];
       });
@@ -209,7 +213,7 @@ export function evaluateParams(spec: ModelLike, params: Params, split: Split, ba
   } finally {
     tf.dispose([data.x, data.y]);
   }
-  return { accuracy: correct / split.count, loss: lossSum / split.count };
+  return { accuracy: correct / count, loss: lossSum / count };
 }
 
 export interface InferenceTiming {

@@ -25,7 +25,7 @@ import {
   waitForLock,
 } from "../src/experiment";
 import { createModel, disposeModel, getWeights } from "../src/model";
-import { flopsOf } from "../src/experiment/run";
+import { flopsOf } from "../src/measure";
 import { exploreFrankWolfe, notebookConfig } from "../src/notebook";
 import { cnnMaskOracle, magnitudeMask, registerMethod } from "../src/prune";
 import { evaluate, train } from "../src/train";

@@ -1,8 +1,6 @@
 import { Command } from "commander";
 import * as fs from "fs";
 import * as path from "path";
-import * as tf from "@tensorflow/tfjs";
-import { Split, pixelsPerImage } from "../data";
 import { datasetFor } from "../datasets";
 import { assertReplaceableFolder, assertWritableFolder, publishFolder } from "../fsutil";
 import { FileSize, decodeSparseWeights, encodeSparseWeights, layersArtifactsFor, sizeOf } from "../inference/export";
@@ -11,6 +9,7 @@ import { dataDirFromFlag, displayPath } from "../paths";
 import { ExperimentConfig, loadConfig, validateConfig } from "./config";
 import { RunSelectionFlags, runSelectionOptions, selectRun } from "./flags";
 import { ensureBackend, ensureFinalModel } from "./run";
+import { layersModelAccuracy } from "../measure";
 import { runOne } from "./sweep";
 import { countingBar } from "./commands";
 
@@ -111,32 +110,6 @@ export async function exportRun(opts: ExportOptions): Promise<ExportReport> {
   };
   publishFolder(opts.out, files, EXPORT_FILES, "--out");
   return report;
-}
-
-/** Test accuracy of a layers model loaded by tf.loadLayersModel from memory, as a plain tfjs user would load it. */
-export async function layersModelAccuracy(
-  json: { modelTopology: object; weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[] },
-  weightBytes: Uint8Array,
-  split: Split,
-): Promise<number> {
-  const weightData = weightBytes.buffer.slice(weightBytes.byteOffset, weightBytes.byteOffset + weightBytes.length) as ArrayBuffer;
-  const model = await tf.loadLayersModel({
-    load: async () => ({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData }),
-  });
-  try {
-    let correct = 0;
-    for (let s = 0; s < split.count; s += 1000) {
-      const n = Math.min(1000, split.count - s);
-      const size = pixelsPerImage(split.shape);
-      const predicted = tf.tidy(() =>
-        (model.predict(tf.tensor4d(split.images.subarray(s * size, (s + n) * size), [n, ...split.shape])) as tf.Tensor).argMax(-1).dataSync(),
-      );
-      for (let i = 0; i < n; i++) if (predicted[i] === split.labels[s + i]) correct++;
-    }
-    return correct / split.count;
-  } finally {
-    model.dispose();
-  }
 }
 
 export function formatExport(r: ExportReport, out: string): string {

@@ -8,7 +8,7 @@ import { DatasetChangedError, checkDatasetDigest } from "../digest";
 import { compileSparseModel } from "../inference/sparse-model";
 import { sparseKernelsAvailable } from "../kernels/sparse";
 import { totalFlops } from "../graph";
-import { Model, ModelLike, cloneModel, countParams, disposeModel, getWeights, modelFromWeights, multiplyAdds } from "../model";
+import { Model, cloneModel, countParams, disposeModel, getWeights, modelFromWeights } from "../model";
 import { groupLayout, keptGroups } from "../prune/groups";
 import { surgery, unsurgery } from "../prune/surgery";
 import { Mask, applyMask, sparsityOfWeights } from "../prune/mask";
@@ -16,6 +16,7 @@ import { PruneOutcome, getMethod } from "../prune/method";
 import { retrainInPlace } from "../prune/retrain";
 import { DivergenceError, InferenceTiming, evaluate, timeInferenceSideBySide, train } from "../train";
 import { writeFileAtomic } from "../fsutil";
+import { flopsOf } from "../measure";
 import { FinalModel, encodeFinalModel, finalModelFile, readFinalModel } from "./final-model";
 import { waitForLock } from "./lock";
 import { ExperimentConfig } from "./config";
@@ -218,20 +219,6 @@ function surgeredMetrics(
       speedup: denseOne.medianSeconds / one.medianSeconds,
     },
   };
-}
-
-/** Multiply-adds per image of each kernel, dense and on its non-zero weights only. */
-export function flopsOf(spec: ModelLike, sparsityPerLayer: Record<string, number>): RunMetrics["flops"] {
-  const perLayer: RunMetrics["flops"]["perLayer"] = {};
-  let dense = 0;
-  let remaining = 0;
-  for (const k of multiplyAdds(spec)) {
-    const left = Math.round(k.multiplyAdds * (1 - (sparsityPerLayer[k.kernel] ?? 0)));
-    perLayer[k.kernel] = { dense: k.multiplyAdds, remaining: left };
-    dense += k.multiplyAdds;
-    remaining += left;
-  }
-  return { dense, remaining, speedup: dense / remaining, perLayer };
 }
 
 /** The metrics of the runs this one is matched to, or why it cannot run (a matched run missing or failed). */
