@@ -246,7 +246,7 @@ export async function exploreFrankWolfe(ctx: NotebookContext, opts: FwExploreOpt
   const config = withMethods(ctx.config, [entry]);
   const record = await runOneWithProgress(ctx, config, { method: label, budget: opts.budget, seed: opts.seed });
   const m = record.metrics!;
-  const relaxed = record.details?.relaxedMask as RelaxedMaskSummary;
+  const relaxed = record.details?.relaxedMask as RelaxedMaskSummary; // an FW method always reports it
   const pruned = { accuracy: m.prunedAccuracy ?? NaN, loss: m.prunedLoss ?? NaN, sparsity: m.sparsity };
   const retrained = (record.inputs.retrain?.epochs ?? 0) > 0 ? { accuracy: m.testAccuracy, loss: m.testLoss, sparsity: m.sparsity } : undefined;
   return { ...relaxed, record, label, budget: record.budget, seed: record.seed, history: (record.history ?? []) as FwIteration[], pruned, retrained };

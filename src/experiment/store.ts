@@ -6,6 +6,7 @@ import { configure } from "safe-stable-stringify";
 import { z } from "zod";
 import { writeFileAtomic } from "../fsutil";
 import { REPO_ROOT } from "../paths";
+import type { PruneDetails } from "../prune/method";
 import { RECORD_FORMAT, RunInputs } from "./plan";
 
 /**
@@ -102,7 +103,7 @@ export interface RunRecord {
   /** Per FW iteration: gap and minibatch loss (and whatever else the pruning method reports). */
   history?: unknown[];
   /** What else the method reported (FW: a summary of the relaxed mask and its rounding). */
-  details?: Record<string, unknown>;
+  details?: PruneDetails;
   /** SHA-256 of the record's canonical JSON without this field: checked on every read. */
   checksum?: string;
 }
