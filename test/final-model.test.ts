@@ -5,6 +5,8 @@ import * as os from "os";
 import * as path from "path";
 import { exportRun, finalModelFile, planRuns, readFinalModel, readRecord, resolveConfig, runOne, selectRun } from "../src/experiment";
 import { mergeDataDirs } from "../src/experiment/merge";
+import { disposeModel, getWeights } from "../src/model";
+import { runModel } from "../src/notebook";
 import { TINY } from "./tiny-config";
 
 // The paper CNN on 600 training and 300 test digits, FW-momentum (T = 10) and dense: a run takes seconds.
@@ -53,6 +55,11 @@ test(
       }
       assert.equal(zeros, record.metrics?.zeros);
       assert.equal(cold.report.testAccuracy, record.metrics?.testAccuracy);
+      // A notebook reads the same model.
+      const inNotebook = await runModel({ preset: "final-model-test", config, dataDir }, record);
+      assert.deepEqual(getWeights(inNotebook.model), stored.weights);
+      assert.deepEqual(inNotebook.mask, stored.mask);
+      disposeModel(inNotebook.model);
 
       // Cached: the checkpoints are removed, so anything that trained or computed the run would have to pre-train again.
       fs.rmSync(path.join(dataDir, "checkpoints"), { recursive: true });
