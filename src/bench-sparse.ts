@@ -11,8 +11,8 @@ import { roundTo } from "./inference/sparse-model";
 import { inputShape } from "./graph";
 import { loadModel } from "./graph/load";
 import { encodeSparseWeights } from "./inference/export";
-import { ModelLike, disposeModel, forward, getWeights, multiplyAdds, specOf } from "./model";
-import { magnitudeMask } from "./prune/magnitude";
+import { magnitudePruned } from "./measure";
+import { disposeModel, forward, getWeights, specOf } from "./model";
 import { mulberry32 } from "./random";
 import { loadSparseModel } from "./runtime";
 import { median } from "./train";
@@ -54,20 +54,6 @@ export async function quickCheckpoint(dataDir: string, budget: number, onStatus?
   return { spec, weights, test: datasetFor(config.dataset).test };
 }
 
-/** Pruned by global magnitude to `sparsity` (exact zeros), and the multiply-adds left over the dense ones' (the FLOP bound). */
-export function magnitudePruned(spec: ModelLike, weights: Record<string, Float32Array>, sparsity: number) {
-  const mask = magnitudeMask(spec, weights, sparsity, "global");
-  const pruned = Object.fromEntries(Object.entries(weights).map(([k, v]) => [k, mask[k] ? v.map((x, i) => (mask[k][i] ? x : 0)) : v]));
-  const layerSparsity = Object.fromEntries(
-    Object.entries(mask).map(([k, m]) => [k.replace("/kernel", ""), m.reduce((z, x) => z + (x === 0 ? 1 : 0), 0) / m.length]),
-  );
-  const flops = multiplyAdds(spec).reduce(
-    (acc, k) => ({ dense: acc.dense + k.multiplyAdds, left: acc.left + k.multiplyAdds * (1 - layerSparsity[k.kernel.replace("/kernel", "")]) }),
-    { dense: 0, left: 0 },
-  );
-  return { pruned, layerSparsity, flopsSpeedup: roundTo(flops.dense / flops.left, 2) };
-}
-
 /** A line's fields from a dense-vs-sparse comparison. */
 function comparisonFields(compared: DenseSparseComparison, flopsSpeedup: number) {
   const { denseSamplesPerSec, sparseSamplesPerSec, speedup, maxRelativeError, layers } = compared;
@@ -100,7 +86,8 @@ export async function runSparseBench(opts: SparseBenchOptions): Promise<SparseBe
   const lines: SparseBenchLine[] = [];
   try {
     for (const sparsity of sparsities) {
-      const { pruned, flopsSpeedup } = magnitudePruned(spec, weights, sparsity);
+      const { pruned, flops } = magnitudePruned(spec, weights, sparsity);
+      const flopsSpeedup = roundTo(flops.speedup, 2);
       const params = paramTensors(spec, pruned);
       try {
         for (const batch of batches) {
@@ -186,7 +173,8 @@ export async function runModelSparseBench(
   const rand = mulberry32(0);
   const lines: ModelSparseBenchLine[] = [];
   for (const sparsity of sparsities) {
-    const { pruned, flopsSpeedup } = magnitudePruned(graph, weights, sparsity);
+    const { pruned, flops } = magnitudePruned(graph, weights, sparsity);
+    const flopsSpeedup = roundTo(flops.speedup, 2);
     const runtime = await loadSparseModel(encodeSparseWeights(graph, pruned));
     const params = paramTensors(graph, pruned);
     try {

@@ -29,3 +29,4 @@ export { figureToPng, renderPng, closeBrowser, checkReport } from "./report/png"
 export * from "./notebook";
 export * from "./schedule-study";
 export * from "./prune-model";
+export * from "./measure";

@@ -6,7 +6,9 @@ import { Model } from "./model";
 import { ExperimentConfig, MethodEntry, budgetsOf, loadConfig, validateConfig } from "./experiment/config";
 import { canonicalJson, hashKey, planRuns, pretrainInputs } from "./experiment/plan";
 import { PretrainInfo, loadCachedCheckpoint, readPretrainInfo } from "./experiment/pretrain";
-import { ensureBackend } from "./experiment/run";
+import { ensureBackend, ensureFinalModel } from "./experiment/run";
+import { finalModelOf } from "./experiment/final-model";
+import { Mask } from "./prune/mask";
 import { RunRecord, checkpointFile, readRecord } from "./experiment/store";
 import { SweepProgress, SweepResult, runOne, sweep } from "./experiment/sweep";
 import { defaultDataDir, displayPath, presetFromEnv } from "./paths";
@@ -170,6 +172,18 @@ export function checkpointPath(ctx: NotebookContext, budget: number, seed = ctx.
   return checkpointFile(ctx.dataDir, hashKey(pretrainInputs(config, seed)), budget);
 }
 
+/**
+ * A run's final model (weights, the method's mask, a structured method's group mask) as the store keeps it beside
+ * the record; recomputed once (and kept) when the store lacks it, e.g. for a shipped record. Dispose the model when done.
+ */
+export async function runModel(ctx: NotebookContext, record: RunRecord, config = ctx.config): Promise<{ model: Model; mask?: Mask; groups?: Float32Array }> {
+  await ensureBackend();
+  const plan = planRuns(config).find((p) => p.key === record.key);
+  if (!plan) throw new Error(`run ${record.key} (${record.label}, budget ${record.budget}) is not a run of config ${config.name}`);
+  const final = await ensureFinalModel(config, plan, record, ctx.dataDir, { onStatus: (m) => console.log(m) });
+  return { model: finalModelOf(final), mask: final.mask, groups: final.groups };
+}
+
 /** Make sure the checkpoint exists (pre-training through the cached runner if needed) and load it. */
 export async function loadFocusCheckpoint(ctx: NotebookContext, budget: number, seed = ctx.config.seeds[0]): Promise<Model> {
   await ensureBackend();
@@ -232,7 +246,7 @@ export async function exploreFrankWolfe(ctx: NotebookContext, opts: FwExploreOpt
   const config = withMethods(ctx.config, [entry]);
   const record = await runOneWithProgress(ctx, config, { method: label, budget: opts.budget, seed: opts.seed });
   const m = record.metrics!;
-  const relaxed = record.details?.relaxedMask as RelaxedMaskSummary;
+  const relaxed = record.details?.relaxedMask as RelaxedMaskSummary; // an FW method always reports it
   const pruned = { accuracy: m.prunedAccuracy ?? NaN, loss: m.prunedLoss ?? NaN, sparsity: m.sparsity };
   const retrained = (record.inputs.retrain?.epochs ?? 0) > 0 ? { accuracy: m.testAccuracy, loss: m.testLoss, sparsity: m.sparsity } : undefined;
   return { ...relaxed, record, label, budget: record.budget, seed: record.seed, history: (record.history ?? []) as FwIteration[], pruned, retrained };

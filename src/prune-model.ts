@@ -2,9 +2,10 @@ import { Command } from "commander";
 import * as path from "path";
 import { Dataset } from "./data";
 import { DatasetSpec, ModelIO, checkDataFitsModel, datasetFor, resolveDataArgument } from "./datasets";
-import { countingBar, positiveInteger } from "./experiment/commands";
-import { layersModelAccuracy } from "./experiment/export";
-import { ensureBackend, flopsOf } from "./experiment/run";
+import { countingBar } from "./experiment/commands";
+import { fraction, positiveInteger } from "./experiment/flags";
+import { ensureBackend } from "./experiment/run";
+import { flopsOf, layersModelAccuracy } from "./measure";
 import { assertReplaceableFolder, publishFolder } from "./fsutil";
 import { classCount, inputShape, paramCount, totalFlops } from "./graph";
 import { loadModel } from "./graph/load";
@@ -254,14 +255,6 @@ export function formatPruneReport(r: PruneReport, out: string): string {
     `  wrote ${r.files.join(", ")} to ${out} in ${r.seconds.total.toFixed(1)} s`,
     ...r.notes.map((n) => `  note: ${n}`),
   ].join("\n");
-}
-
-function fraction(flag: string) {
-  return (t: string): number => {
-    const n = Number(t);
-    if (t.trim() === "" || !(n >= 0 && n < 1)) throw new Error(`${flag}: expected a number in [0, 1), got ${JSON.stringify(t)}`);
-    return n;
-  };
 }
 
 export function registerPruneCommand(program: Command): void {

@@ -190,16 +190,20 @@ export function evaluate(model: Model, split: Split, batchSize = 1000): Evaluati
 
 /** Accuracy and mean cross-entropy (on the logits) over a whole split, in batches, in inference mode. */
 export function evaluateParams(spec: ModelLike, params: Params, split: Split, batchSize = 1000): Evaluation {
-  const data = splitTensors(spec, split, "evaluate");
+  return evaluateLogits((x) => forward(spec, params, x), splitTensors(spec, split, "evaluate"), split.count, batchSize);
+}
+
+/** Accuracy and mean cross-entropy of any function to logits over a split's tensors (disposed here), in batches. */
+export function evaluateLogits(logitsOf: (x: tf.Tensor) => tf.Tensor2D, data: { x: tf.Tensor; y: tf.Tensor1D }, count: number, batchSize = 1000): Evaluation {
   let correct = 0;
   let lossSum = 0;
   try {
-    for (let start = 0; start < split.count; start += batchSize) {
-      const size = Math.min(batchSize, split.count - start);
+    for (let start = 0; start < count; start += batchSize) {
+      const size = Math.min(batchSize, count - start);
       const [c, l] = tf.tidy(() => {
         const xb = tf.slice(data.x, start, size);
         const yb = tf.slice(data.y, [start], [size]);
-        const logits = forward(spec, params, xb);
+        const logits = logitsOf(xb);
         const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), yb), "float32"));
         return [hits.dataSync()[0], lossOf(logits, yb).dataSync()[0] * size];
       });
@@ -209,7 +213,7 @@ export function evaluateParams(spec: ModelLike, params: Params, split: Split, ba
   } finally {
     tf.dispose([data.x, data.y]);
   }
-  return { accuracy: correct / split.count, loss: lossSum / split.count };
+  return { accuracy: correct / count, loss: lossSum / count };
 }
 
 export interface InferenceTiming {
@@ -283,9 +287,18 @@ export function median(xs: number[]): number {
  * every byte under one SHA-256. Written atomically.
  */
 export async function saveCheckpoint(file: string, model: Model, identity: Identity = {}, meta: Record<string, unknown> = {}): Promise<void> {
-  // A config model's spec; a model from elsewhere (an imported model.json) stores its graph instead.
-  const layers = model.spec ? { spec: model.spec } : { graph: serializeGraph(model.graph) };
-  await writeContainer(file, "checkpoint", identity, model.params, { ...layers, meta });
+  await writeContainer(file, "checkpoint", identity, model.params, { ...layersInfo(model), meta });
+}
+
+/** What a container's header keeps of a model's layers: a config model's spec; a model from elsewhere (an imported model.json), its graph. */
+export function layersInfo(model: Model): { spec: ModelSpec } | { graph: SerializedGraph } {
+  return model.spec ? { spec: model.spec } : { graph: serializeGraph(model.graph) };
+}
+
+/** The layers a container's header describes (see layersInfo). */
+export function layersOfInfo(info: Record<string, unknown>): ModelLike {
+  const { spec, graph } = info as { spec?: ModelSpec; graph?: SerializedGraph };
+  return spec ?? deserializeGraph(graph as SerializedGraph);
 }
 
 export interface Checkpoint {
@@ -314,7 +327,6 @@ export function checkpointBytesProblem(buf: Uint8Array, file: string, identity?:
 /** A checkpoint, verified; with `identity`, it must say it is that one (e.g. {pretrainKey, epoch}). Throws naming the file. */
 export function loadCheckpoint(file: string, identity?: Identity): Checkpoint {
   const { header, arrays } = readContainer(file, checkpointExpected(identity));
-  const { spec, graph, meta } = header.info as { spec?: ModelSpec; graph?: SerializedGraph; meta: Record<string, unknown> };
-  const layers: ModelLike = spec ?? deserializeGraph(graph as SerializedGraph);
-  return { model: modelFromWeights(layers, arrays as Record<string, Float32Array>), meta, identity: header.identity };
+  const meta = header.info.meta as Record<string, unknown>;
+  return { model: modelFromWeights(layersOfInfo(header.info), arrays as Record<string, Float32Array>), meta, identity: header.identity };
 }

@@ -90,8 +90,8 @@ test(
     for (const r of before) assert.equal(after.find((a) => a.key === r.key)?.createdAt, r.createdAt, "finished before the kill: not recomputed");
     assert.match(again.stdout, new RegExp(`10 runs: computed ${10 - before.length}, cached ${before.length}, failed 0, corrupt 0`));
     assert.ok(
-      fs.readdirSync(path.join(dataDir, "runs")).every((f) => f.endsWith(".json")),
-      "no temp files left among the records",
+      fs.readdirSync(path.join(dataDir, "runs")).every((f) => f.endsWith(".json") || f.endsWith(".model")),
+      "no temp files left among the records and final models",
     );
 
     const results = spawnSync(

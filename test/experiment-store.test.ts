@@ -27,7 +27,7 @@ import {
   modelsOf,
 } from "../src/experiment";
 import { createModel, disposeModel, getWeights } from "../src/model";
-import { flopsOf } from "../src/experiment/run";
+import { flopsOf } from "../src/measure";
 import { exploreFrankWolfe, notebookConfig } from "../src/notebook";
 import { cnnMaskOracle, magnitudeMask, registerMethod } from "../src/prune";
 import { evaluate, train } from "../src/train";
@@ -134,7 +134,9 @@ test("two sweeps on one data folder at once: every run computed once, both see t
   const runs = planRuns(resolveConfig(config)).length;
   assert.equal(a.computed + b.computed, runs, `each of the ${runs} runs computed exactly once (a: ${a.computed}, b: ${b.computed})`);
   assert.deepEqual([...a.keys].sort(), [...b.keys].sort(), "both report the same records");
-  assert.equal(fs.readdirSync(path.join(dataDir, "runs")).length, runs);
+  const files = fs.readdirSync(path.join(dataDir, "runs"));
+  assert.equal(files.filter((f) => f.endsWith(".json")).length, runs);
+  assert.equal(files.filter((f) => f.endsWith(".model")).length, runs, "each run's final model kept beside its record");
 });
 
 test("locks are leases: a live one blocks, one not renewed within the stale time is taken over whatever its owner", async () => {

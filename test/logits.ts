@@ -1,6 +1,6 @@
 // Helpers of the inference tests: comparing logits, pruning by magnitude, tfjs's dense forward as the reference.
 import * as tf from "@tensorflow/tfjs";
-import { magnitudePruned } from "../src/bench-sparse";
+import { magnitudePruned } from "../src/measure";
 import { asGraph, inputShape } from "../src/graph";
 import { ModelLike, ModelSpec, forward, paramShapes } from "../src/model";
 

@@ -1,6 +1,8 @@
 import * as fs from "fs";
 import * as path from "path";
-import { magnitudePruned, quickCheckpoint } from "../bench-sparse";
+import { quickCheckpoint } from "../bench-sparse";
+import { magnitudePruned } from "../measure";
+import { roundTo } from "../inference/sparse-model";
 import { ensureBackend } from "../experiment/run";
 import { writeFileAtomic } from "../fsutil";
 import { encodeSparseWeights, layersArtifactsFor } from "../inference/export";
@@ -46,7 +48,8 @@ export async function ensureDemoModel(dataDir: string, onStatus: (message: strin
   await ensureBackend();
   const { spec, weights, test } = await quickCheckpoint(dataDir, DEMO_BUDGET, onStatus);
   onStatus(`exporting it pruned to ${100 * DEMO_SPARSITY}% by global magnitude into ${dir}`);
-  const { pruned, flopsSpeedup } = magnitudePruned(spec, weights, DEMO_SPARSITY);
+  const { pruned, flops } = magnitudePruned(spec, weights, DEMO_SPARSITY);
+  const flopsSpeedup = roundTo(flops.speedup, 2);
   const { json, weights: weightBytes } = layersArtifactsFor(spec, pruned);
   const sparse = encodeSparseWeights(spec, pruned);
   const runtime = await loadSparseModel(sparse);

@@ -9,22 +9,11 @@ import { aggregateCsv, aggregateRecords, formatAggregate } from "../report/frame
 import { loadConfig } from "./config";
 import { modelsOf } from "./config-model";
 import { parseShard, planRuns, shardRuns } from "./plan";
-import { PRESET_NAMES, dataDirFromFlag, displayPath, fileInside } from "../paths";
+import { dataDirFromFlag, displayPath, fileInside } from "../paths";
 import { describeParams, getMethod, methodNames, parseParams } from "../prune/method";
 import { RunRecord, SHIPPED_DIR, readRecord, writeShipped } from "./store";
 import { SweepProgress, runOne, sweep } from "./sweep";
-
-const PRESET_HELP = `${PRESET_NAMES.join(" | ")} | path of a JSON config (deep-merged over the preset it names, or over defaults)`;
-const DATA_DIR_HELP = "where checkpoints, run records and locks live (default: $FWPRUNE_DATA_DIR from the repository root, else <repository>/data)";
-
-/** A commander parser for an integer flag ≥ min, with an error naming the flag and the value. */
-export function positiveInteger(flag: string, min = 0) {
-  return (text: string) => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < min) throw new Error(`${flag}: expected an integer ≥ ${min}, got ${JSON.stringify(text)}`);
-    return n;
-  };
-}
+import { DATA_DIR_HELP, PRESET_HELP, RunSelectionFlags, positiveInteger, runSelectionOptions, selectRun } from "./flags";
 
 /** cli-progress on a terminal; one line per event otherwise (logs, CI, tests). */
 export function progressReporter(enabled: boolean): { update: (p: SweepProgress) => void; stop: () => void } {
@@ -268,28 +257,17 @@ export function registerExperimentCommands(program: Command): void {
       console.log(`wrote ${records.length} of ${runs.length} records of ${config.name} to ${displayPath(file)} (${fs.statSync(file).size} bytes)`);
     });
 
-  program
-    .command("run")
-    .description("compute (or fetch from the cache) one run of a config, in this process, and print its record as JSON")
-    .requiredOption("--preset <name|file>", PRESET_HELP)
-    .requiredOption("--method <name>", `a method name of the config (${methodNames().join(", ")}, or a variant's name)`)
-    .requiredOption("--budget <epochs>", "pre-training budget (checkpoint epoch)", positiveInteger("--budget", 1))
-    .option("--model <name>", "the model, of a config that lists several (default: its first)")
-    .option("--seed <n>", "seed (default: the config's first)", positiveInteger("--seed"))
-    .option("--sparsity <s>", "the target: sparsity, or FLOP reduction for structured methods (default: the config's first)", (t: string) => {
-      const n = Number(t);
-      if (t.trim() === "" || !(n >= 0 && n < 1)) throw new Error(`--sparsity: expected a number in [0, 1), got ${JSON.stringify(t)}`);
-      return n;
-    })
-    .option("--data-dir <dir>", DATA_DIR_HELP)
-    .action(async (opts: { preset: string; method: string; model?: string; budget: number; seed?: number; sparsity?: number; dataDir?: string }) => {
-      const config = loadConfig(opts.preset);
-      const record = await runOne(
-        config,
-        { model: opts.model, method: opts.method, budget: opts.budget, seed: opts.seed, sparsity: opts.sparsity },
-        { dataDir: dataDirFromFlag(opts.dataDir) },
-      );
-      const { config: _config, history: _history, ...rest } = record;
-      console.log(JSON.stringify(rest, null, 1));
-    });
+  runSelectionOptions(
+    program.command("run").description("compute (or fetch from the cache) one run of a config, in this process, and print its record as JSON"),
+  ).action(async (opts: RunSelectionFlags) => {
+    const config = loadConfig(opts.preset);
+    const plan = selectRun(config, opts);
+    const record = await runOne(
+      config,
+      { model: plan.model, method: opts.method, budget: plan.budget, seed: plan.seed, sparsity: plan.sparsity ?? undefined },
+      { dataDir: dataDirFromFlag(opts.dataDir) },
+    );
+    const { config: _config, history: _history, ...rest } = record;
+    console.log(JSON.stringify(rest, null, 1));
+  });
 }

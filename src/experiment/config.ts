@@ -239,13 +239,18 @@ export type ConfigInput = z.input<typeof ConfigSchema>;
 
 export class ConfigError extends Error {}
 
+/** Configs validateConfig returned: passed again (runOne, sweep, export), they are not parsed again. */
+const validated = new WeakSet<object>();
+const rememberValidated = (config: ExperimentConfig) => (validated.add(config), config);
+
 /**
  * Validate a config and resolve its method entries; throws ConfigError listing every problem as
  * "field.path: what was expected (got the value there)". An unknown key is named, not shown with its object.
  */
 export function validateConfig(input: unknown, source = "config"): ExperimentConfig {
+  if (typeof input === "object" && input !== null && validated.has(input)) return input as ExperimentConfig;
   const result = ConfigSchema.safeParse(input);
-  if (result.success) return resolveEntries(result.data);
+  if (result.success) return rememberValidated(resolveEntries(result.data));
   const lines = result.error.issues.map((issue) => {
     const where = issue.path.length ? issue.path.join(".") : "(top level)";
     if (issue.code === "unrecognized_keys") {

@@ -1,26 +1,29 @@
 import { Command } from "commander";
 import * as fs from "fs";
 import * as path from "path";
-import * as tf from "@tensorflow/tfjs";
-import { Split, pixelsPerImage } from "../data";
 import { datasetFor } from "../datasets";
 import { assertReplaceableFolder, assertWritableFolder, publishFolder } from "../fsutil";
 import { FileSize, decodeSparseWeights, encodeSparseWeights, layersArtifactsFor, sizeOf } from "../inference/export";
-import { Model, ModelSpec, getWeights, specOf } from "../model";
-import { PRESET_NAMES, dataDirFromFlag, displayPath } from "../paths";
+import { dataDirFromFlag, displayPath } from "../paths";
 import { ExperimentConfig, loadConfig, validateConfig } from "./config";
-import { planRuns } from "./plan";
-import { computeRecord, ensureBackend } from "./run";
+import { RunSelectionFlags, runSelectionOptions, selectRun } from "./flags";
+import { ensureBackend, ensureFinalModel } from "./run";
+import { layersModelAccuracy } from "../measure";
 import { runOne } from "./sweep";
-import { countingBar, positiveInteger } from "./commands";
+import { countingBar } from "./commands";
 
 export interface ExportOptions {
   /** A preset name or config file (as --preset), or a config. */
   preset: string | ExperimentConfig;
+  /** The model, by name, of a config that lists several (default: its first). */
+  model?: string;
   method: string;
   budget: number;
   seed?: number;
+  /** The target of a weight-level method (default: the config's first). */
   sparsity?: number;
+  /** The target of a structured method (default: the config's first). */
+  flopReduction?: number;
   out: string;
   dataDir: string;
   onStatus?: (message: string) => void;
@@ -43,51 +46,29 @@ export interface ExportReport {
 }
 
 /**
- * Export one run's final model. Records hold no weights, so the run is recomputed from its checkpoint (runs are
- * seeded and deterministic on one machine) and must reproduce its recorded test accuracy and zeros exactly; the
- * layers model, loaded back through plain tfjs, must give that accuracy too; the sparse file must decode to the
- * same weights. Any mismatch stops the export before a file is written.
+ * Export one run's final model, as the store keeps it beside the run's record (final-model.ts): nothing is trained or
+ * timed when both are cached. A run without a stored model (a shipped record, a record older than the model files) or
+ * with one that fails verification is recomputed once from its checkpoint (runs are seeded and deterministic on one
+ * machine), must reproduce its recorded test accuracy and zeros exactly, and keeps its model. The layers model, loaded
+ * back through plain tfjs, must give the recorded accuracy; the sparse file must decode to the same weights. Any
+ * mismatch stops the export before a file is written.
  */
 export async function exportRun(opts: ExportOptions): Promise<ExportReport> {
   await ensureBackend();
   const config = typeof opts.preset === "string" ? loadConfig(opts.preset) : validateConfig(opts.preset);
   // Refuse a run the config does not have, and an --out that cannot be written, before any computing.
-  const plans = planRuns(config);
-  const runs = plans.filter((p) => p.label === opts.method);
-  if (runs.length === 0)
-    throw new Error(`--method: ${JSON.stringify(opts.method)} is not a method of ${config.name} (${[...new Set(plans.map((p) => p.label))].join(", ")})`);
-  const seed = opts.seed ?? config.seeds[0];
-  if (!runs.some((p) => p.budget === opts.budget && p.seed === seed && (opts.sparsity === undefined || p.sparsity === opts.sparsity))) {
-    const values = (f: (p: (typeof runs)[number]) => unknown) => [...new Set(runs.map(f))].join(", ");
-    throw new Error(
-      `${opts.method} of ${config.name} has no run at budget ${opts.budget}, seed ${seed}${opts.sparsity === undefined ? "" : `, target ${opts.sparsity}`}; ` +
-        `its runs have budgets ${values((p) => p.budget)}, seeds ${values((p) => p.seed)}, targets ${values((p) => p.sparsity ?? "none")}`,
-    );
-  }
+  const plan = selectRun(config, opts);
   assertWritableFolder(opts.out, "--out");
   assertReplaceableFolder(opts.out, EXPORT_FILES, "--out");
   opts.onStatus?.("the run's record (computed now if it is not cached)");
-  const record = await runOne(config, { method: opts.method, budget: opts.budget, seed: opts.seed, sparsity: opts.sparsity }, { dataDir: opts.dataDir });
+  const selection = { model: plan.model, method: opts.method, budget: plan.budget, seed: plan.seed, sparsity: plan.sparsity ?? undefined };
+  const record = await runOne(config, selection, { dataDir: opts.dataDir });
   if (!record || record.status !== "ok" || !record.metrics) throw new Error(`the run failed, nothing to export: ${record?.reason ?? "no record"}`);
-  const plan = plans.find((p) => p.key === record.key);
-  if (!plan) throw new Error(`run ${record.key} is not among the runs of ${config.name}`);
-
-  opts.onStatus?.("recomputing the run from its checkpoint to take its final weights");
-  let weights: Record<string, Float32Array> | undefined;
-  let spec: ModelSpec | undefined;
-  const again = await computeRecord(plan, opts.dataDir, record.config, opts.onProgress, (model: Model) => {
-    weights = getWeights(model);
-    spec = specOf(model);
-  });
-  if (again.status !== "ok" || !again.metrics || !weights || !spec) throw new Error(`recomputing the run failed: ${again.reason ?? "no final model"}`);
+  if (record.key !== plan.key) throw new Error(`run ${record.key} is not the run ${plan.key} of ${config.name} that the flags name`);
+  const final = await ensureFinalModel(config, plan, record, opts.dataDir, opts);
+  const spec = final.layers;
+  const weights = final.weights;
   const recorded = record.metrics;
-  if (again.metrics.testAccuracy !== recorded.testAccuracy || again.metrics.zeros !== recorded.zeros) {
-    throw new Error(
-      `recomputing ${record.label} (budget ${record.budget}, seed ${record.seed}) gave test accuracy ${again.metrics.testAccuracy} with ${again.metrics.zeros} zeros; ` +
-        `the record (${record.backend}, tfjs ${record.versions.tfjs}, ${record.host}) says ${recorded.testAccuracy} with ${recorded.zeros}: ` +
-        "the run does not reproduce here, so these weights are not the recorded model; nothing was written",
-    );
-  }
 
   opts.onStatus?.("checking the layers model through plain tfjs, and the sparse file's round trip");
   const { json, weights: weightBytes } = layersArtifactsFor(spec, weights);
@@ -127,32 +108,6 @@ export async function exportRun(opts: ExportOptions): Promise<ExportReport> {
   return report;
 }
 
-/** Test accuracy of a layers model loaded by tf.loadLayersModel from memory, as a plain tfjs user would load it. */
-export async function layersModelAccuracy(
-  json: { modelTopology: object; weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[] },
-  weightBytes: Uint8Array,
-  split: Split,
-): Promise<number> {
-  const weightData = weightBytes.buffer.slice(weightBytes.byteOffset, weightBytes.byteOffset + weightBytes.length) as ArrayBuffer;
-  const model = await tf.loadLayersModel({
-    load: async () => ({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData }),
-  });
-  try {
-    let correct = 0;
-    for (let s = 0; s < split.count; s += 1000) {
-      const n = Math.min(1000, split.count - s);
-      const size = pixelsPerImage(split.shape);
-      const predicted = tf.tidy(() =>
-        (model.predict(tf.tensor4d(split.images.subarray(s * size, (s + n) * size), [n, ...split.shape])) as tf.Tensor).argMax(-1).dataSync(),
-      );
-      for (let i = 0; i < n; i++) if (predicted[i] === split.labels[s + i]) correct++;
-    }
-    return correct / split.count;
-  } finally {
-    model.dispose();
-  }
-}
-
 export function formatExport(r: ExportReport, out: string): string {
   const kb = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
   return [
@@ -164,21 +119,13 @@ export function formatExport(r: ExportReport, out: string): string {
 }
 
 export function registerExportCommand(program: Command): void {
-  program
-    .command("export")
-    .description("write one run's final model as a TensorFlow.js layers model (model.json + weights.bin), a compact sparse file, and their sizes")
-    .requiredOption("--preset <name|file>", `${PRESET_NAMES.join(" | ")} | path of a JSON config`)
-    .requiredOption("--method <name>", "a method name of the config (or a variant's name)")
-    .requiredOption("--budget <epochs>", "pre-training budget (checkpoint epoch)", positiveInteger("--budget", 1))
+  runSelectionOptions(
+    program
+      .command("export")
+      .description("write one run's final model as a TensorFlow.js layers model (model.json + weights.bin), a compact sparse file, and their sizes"),
+  )
     .requiredOption("--out <dir>", "the folder to write (created if missing)")
-    .option("--seed <n>", "seed (default: the config's first)", positiveInteger("--seed"))
-    .option("--sparsity <s>", "target sparsity, or FLOP reduction for a structured method (default: the config's first)", (t: string) => {
-      const n = Number(t);
-      if (t.trim() === "" || !(n >= 0 && n < 1)) throw new Error(`--sparsity: expected a number in [0, 1), got ${JSON.stringify(t)}`);
-      return n;
-    })
-    .option("--data-dir <dir>", "where checkpoints and run records live (default: the data folder)")
-    .action(async (opts: { preset: string; method: string; budget: number; out: string; seed?: number; sparsity?: number; dataDir?: string }) => {
+    .action(async (opts: RunSelectionFlags & { out: string }) => {
       const out = path.resolve(opts.out);
       if (fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new Error(`--out: ${out} exists and is not a folder`);
       const report = await exportRun({

@@ -15,6 +15,8 @@ export {
   PretrainInfo,
   readPretrainInfo,
 } from "./pretrain";
-export { computeRecord, ensureBackend, ensureRecord } from "./run";
+export { computeRecord, ensureBackend, ensureFinalModel, ensureRecord } from "./run";
+export * from "./final-model";
+export { fraction, positiveInteger, RunSelectionFlags, selectRun } from "./flags";
 export * from "./sweep";
 export { exportRun, ExportReport, formatExport } from "./export";

@@ -1,7 +1,9 @@
 import * as fs from "fs";
 import * as path from "path";
 import { assertWritableFolder, writeFileAtomic } from "../fsutil";
+import { containerProblem } from "../container";
 import { checkpointBytesProblem } from "../train";
+import { FINAL_MODEL_KIND } from "./final-model";
 import { checkpointIdentity } from "./pretrain";
 import { RunRecord, runFile, unsealJson, verifyRecordText } from "./store";
 
@@ -24,6 +26,8 @@ export interface MergeReport {
   checkpoints: MergeCounts;
   /** Pre-training logs (checkpoints/<key>/pretrain.json): copied, or replaced by one that covers more epochs. */
   pretrainLogs: MergeCounts;
+  /** Runs' final models (runs/<key>.model): verified to be that run's before they are copied. */
+  finalModels: MergeCounts;
   /** Same key, different intact content in a source and in the target: the target's is kept. */
   conflicts: string[];
   /** Source files that failed verification: not copied. */
@@ -37,10 +41,11 @@ export interface MergeProgress {
 }
 
 const RECORD_NAME = /^[0-9a-f]{32}\.json$/;
+const FINAL_MODEL_NAME = /^([0-9a-f]{32})\.model$/;
 const CHECKPOINT_NAME = /^epoch-(\d+)\.ckpt$/;
 const KEY_DIR = /^[0-9a-f]{32}$/;
 
-type Item = { kind: "record" | "checkpoint" | "pretrain-log"; source: string; target: string };
+type Item = { kind: "record" | "checkpoint" | "final-model" | "pretrain-log"; source: string; target: string };
 
 /** Throw (naming the folder) unless every source is an fwprune data folder distinct from the target. */
 function checkFolders(sources: string[], into: string): void {
@@ -71,6 +76,9 @@ function listItems(source: string, into: string): Item[] {
   for (const name of list(path.join(source, "runs")).filter((n) => RECORD_NAME.test(n))) {
     items.push({ kind: "record", source: path.join(source, "runs", name), target: runFile(into, name.slice(0, -5)) });
   }
+  for (const name of list(path.join(source, "runs")).filter((n) => FINAL_MODEL_NAME.test(n))) {
+    items.push({ kind: "final-model", source: path.join(source, "runs", name), target: path.join(into, "runs", name) });
+  }
   return items;
 }
 
@@ -96,7 +104,7 @@ function pretrainLogEpochs(bytes: Buffer, key: string): number | undefined {
 export function mergeDataDirs(sources: string[], into: string, onProgress: (p: MergeProgress) => void = () => {}): MergeReport {
   checkFolders(sources, into);
   const zero = (): MergeCounts => ({ copied: 0, identical: 0, replacedCorrupt: 0 });
-  const report: MergeReport = { records: zero(), checkpoints: zero(), pretrainLogs: zero(), conflicts: [], invalid: [] };
+  const report: MergeReport = { records: zero(), checkpoints: zero(), pretrainLogs: zero(), finalModels: zero(), conflicts: [], invalid: [] };
   const items = sources.flatMap((source) => listItems(source, into));
   items.forEach((item, i) => {
     onProgress({ done: i, total: items.length, file: item.source });
@@ -115,18 +123,25 @@ export function mergeDataDirs(sources: string[], into: string, onProgress: (p: M
       }
       return;
     }
-    if (item.kind === "checkpoint") {
-      // The file must say it is the checkpoint its place names: a file copied over another epoch's name is refused.
-      const identity = checkpointIdentity(path.basename(path.dirname(item.source)), Number(CHECKPOINT_NAME.exec(path.basename(item.source))?.[1]));
-      const problem = checkpointBytesProblem(bytes, item.source, identity);
+    if (item.kind === "checkpoint" || item.kind === "final-model") {
+      // The file must say it is the one its place names: a file copied over another's name is refused.
+      const name = path.basename(item.source);
+      const problemOf =
+        item.kind === "checkpoint"
+          ? (b: Buffer, file: string) =>
+              checkpointBytesProblem(b, file, checkpointIdentity(path.basename(path.dirname(item.source)), Number(CHECKPOINT_NAME.exec(name)?.[1])))
+          : (b: Buffer, file: string) =>
+              containerProblem(b, file, { kind: FINAL_MODEL_KIND, identity: { runKey: FINAL_MODEL_NAME.exec(name)?.[1] as string } });
+      const counts = item.kind === "checkpoint" ? report.checkpoints : report.finalModels;
+      const problem = problemOf(bytes, item.source);
       if (problem) return report.invalid.push(problem);
       if (!existing) {
         writeFileAtomic(item.target, bytes);
-        report.checkpoints.copied++;
-      } else if (existing.equals(bytes)) report.checkpoints.identical++;
-      else if (checkpointBytesProblem(existing, item.target, identity)) {
+        counts.copied++;
+      } else if (existing.equals(bytes)) counts.identical++;
+      else if (problemOf(existing, item.target)) {
         writeFileAtomic(item.target, bytes);
-        report.checkpoints.replacedCorrupt++;
+        counts.replacedCorrupt++;
       } else report.conflicts.push(`${item.target}: ${item.source} holds different weights (both intact); kept ${item.target}`);
       return;
     }
@@ -163,6 +178,7 @@ export function formatMergeReport(report: MergeReport, into: string): string {
     line("  records", report.records),
     line("  checkpoints", report.checkpoints),
     line("  pre-training logs", report.pretrainLogs),
+    line("  final models", report.finalModels),
     `  conflicts (same key, different content; the target's kept): ${report.conflicts.length}`,
     `  invalid source files (failed verification; not copied): ${report.invalid.length}`,
   ].join("\n");

@@ -8,16 +8,20 @@ import { DatasetChangedError, checkDatasetDigest } from "../digest";
 import { compileSparseModel } from "../inference/sparse-model";
 import { sparseKernelsAvailable } from "../kernels/sparse";
 import { totalFlops } from "../graph";
-import { Model, ModelLike, cloneModel, countParams, disposeModel, getWeights, modelFromWeights, multiplyAdds } from "../model";
+import { Model, cloneModel, countParams, disposeModel, getWeights, modelFromWeights } from "../model";
 import { groupLayout, keptGroups } from "../prune/groups";
 import { surgery, unsurgery } from "../prune/surgery";
 import { Mask, applyMask, sparsityOfWeights } from "../prune/mask";
 import { PruneOutcome, getMethod } from "../prune/method";
 import { retrainInPlace } from "../prune/retrain";
 import { DivergenceError, InferenceTiming, evaluate, timeInferenceSideBySide, train } from "../train";
+import { writeFileAtomic } from "../fsutil";
+import { flopsOf } from "../measure";
+import { FinalModel, encodeFinalModel, finalModelFile, readFinalModel } from "./final-model";
 import { waitForLock } from "./lock";
-import { RECORD_FORMAT, RunPlan } from "./plan";
-import { loadCachedCheckpoint } from "./pretrain";
+import { ExperimentConfig } from "./config";
+import { RECORD_FORMAT, RunPlan, planPretraining } from "./plan";
+import { loadCachedCheckpoint, pretrain } from "./pretrain";
 import { RunMetrics, RunRecord, readRecord, writeRecord } from "./store";
 
 let versionCache: RunRecord["versions"] | undefined;
@@ -63,14 +67,14 @@ export function failedRecord(plan: RunPlan, config: unknown, reason: string, bac
  * Compute one run from its checkpoint (which must exist): the method (prune, if it does), retraining as the method
  * says, evaluation, inference timing beside the dense checkpoint and through the sparse kernels. Any error, a
  * diverging loss included, makes a `failed` record with the reason. Touches no cache; see ensureRecord.
- * `onFinalModel` sees the final model (`fwprune export` takes its weights) before it is disposed.
+ * `onFinalModel` sees the final model and the method's outcome (its mask) before they are disposed.
  */
 export async function computeRecord(
   plan: RunPlan,
   dataDir: string,
   config: unknown,
   onProgress?: (done: number, total: number) => void,
-  onFinalModel?: (model: Model) => void,
+  onFinalModel?: (final: Model, outcome?: PruneOutcome) => Promise<void>,
 ): Promise<RunRecord> {
   const start = performance.now();
   const dataset = datasetFor(plan.dataset, plan.datasetDigest);
@@ -117,7 +121,6 @@ export async function computeRecord(
     }
     const evalStart = performance.now();
     const final = evaluate(model, dataset.test);
-    onFinalModel?.(model);
     // The dense checkpoint (left untouched above) is timed beside the final model, interleaved, so their ratio
     // survives a busy machine; so is the final model compiled for the sparse kernels, where they run (wasm).
     const inference = plan.inputs.inference;
@@ -144,6 +147,7 @@ export async function computeRecord(
     const surgered = groups ? surgeredMetrics(model, checkpoint, groups, dataset.test, inference, [timing, timings[1]]) : undefined;
     seconds.evaluate = (performance.now() - evalStart) / 1000;
     seconds.total = (performance.now() - start) / 1000;
+    await onFinalModel?.(model, outcome); // after the clock: keeping the model is not part of the run's time
     const metrics: RunMetrics = {
       testAccuracy: final.accuracy,
       testLoss: final.loss,
@@ -218,20 +222,6 @@ function surgeredMetrics(
   };
 }
 
-/** Multiply-adds per image of each kernel, dense and on its non-zero weights only. */
-export function flopsOf(spec: ModelLike, sparsityPerLayer: Record<string, number>): RunMetrics["flops"] {
-  const perLayer: RunMetrics["flops"]["perLayer"] = {};
-  let dense = 0;
-  let remaining = 0;
-  for (const k of multiplyAdds(spec)) {
-    const left = Math.round(k.multiplyAdds * (1 - (sparsityPerLayer[k.kernel] ?? 0)));
-    perLayer[k.kernel] = { dense: k.multiplyAdds, remaining: left };
-    dense += k.multiplyAdds;
-    remaining += left;
-  }
-  return { dense, remaining, speedup: dense / remaining, perLayer };
-}
-
 /** The metrics of the runs this one is matched to, or why it cannot run (a matched run missing or failed). */
 function matchedRecords(plan: RunPlan, dataDir: string): { sparsity?: RunMetrics; samples?: RunMetrics } | string {
   const out: { sparsity?: RunMetrics; samples?: RunMetrics } = {};
@@ -255,7 +245,8 @@ export interface EnsureOutcome {
 }
 
 /**
- * The run's record: under the run's lock, the cached one if it appeared meanwhile, else computed and stored. With
+ * The run's record: under the run's lock, the cached one if it appeared meanwhile, else computed and stored with its
+ * final model (runs/<key>.model, see final-model.ts). With
  * retryFailedBefore (an ISO time), failed records created before it do not count as cached.
  */
 export async function ensureRecord(
@@ -274,17 +265,59 @@ export async function ensureRecord(
   if (!release) return { record: cached() as RunRecord, computed: false };
   try {
     let record: RunRecord;
+    let finalModel: Buffer | undefined;
     try {
-      record = await computeRecord(plan, dataDir, config, opts.onProgress);
+      record = await computeRecord(plan, dataDir, config, opts.onProgress, async (model, outcome) => {
+        finalModel = await encodeFinalModel(plan.key, model, outcome?.mask, outcome?.groups);
+      });
     } catch (err) {
       if (!(err instanceof DatasetChangedError)) throw err;
       return { record: failedRecord(plan, config, err.message, "none"), computed: true, stored: false };
     }
+    // The model first: a record whose model is missing recomputes it when asked for (fwprune export), never the reverse.
+    if (finalModel && record.status === "ok") writeFileAtomic(finalModelFile(dataDir, plan.key), finalModel);
     writeRecord(dataDir, record);
     return { record, computed: true };
   } finally {
     await release();
   }
+}
+
+/**
+ * A run's final model from the store; recomputed once from its checkpoint (and kept) when it is missing (a shipped
+ * record) or refused (corrupt, another run's). The recomputed run must reproduce its record's test accuracy and zeros.
+ */
+export async function ensureFinalModel(
+  config: ExperimentConfig,
+  plan: RunPlan,
+  record: RunRecord,
+  dataDir: string,
+  opts: { onStatus?: (message: string) => void; onProgress?: (done: number, total: number) => void } = {},
+): Promise<FinalModel> {
+  const file = finalModelFile(dataDir, plan.key);
+  let refused: string;
+  try {
+    return readFinalModel(dataDir, plan.key);
+  } catch (err) {
+    refused = fs.existsSync(file) ? `the stored one is refused: ${(err as Error).message}` : "not stored";
+  }
+  opts.onStatus?.(`recomputing run ${plan.key} to get its final model (${refused})`);
+  for (const p of planPretraining(config, [plan])) await pretrain(p, dataDir); // a shipped record's checkpoint may be missing
+  let bytes: Buffer | undefined;
+  const again = await computeRecord(plan, dataDir, record.config, opts.onProgress, async (model, outcome) => {
+    bytes = await encodeFinalModel(plan.key, model, outcome?.mask, outcome?.groups);
+  });
+  if (again.status !== "ok" || !again.metrics || !bytes) throw new Error(`recomputing the run failed: ${again.reason ?? "no final model"}`);
+  const recorded = record.metrics as RunMetrics;
+  if (again.metrics.testAccuracy !== recorded.testAccuracy || again.metrics.zeros !== recorded.zeros) {
+    throw new Error(
+      `recomputing ${record.label} (budget ${record.budget}, seed ${record.seed}) gave test accuracy ${again.metrics.testAccuracy} with ${again.metrics.zeros} zeros; ` +
+        `the record (${record.backend}, tfjs ${record.versions.tfjs}, ${record.host}) says ${recorded.testAccuracy} with ${recorded.zeros}: ` +
+        "the run does not reproduce here, so these weights are not the recorded model; nothing was written",
+    );
+  }
+  writeFileAtomic(file, bytes);
+  return readFinalModel(dataDir, plan.key);
 }
 
 let backendReady: Promise<string> | undefined;

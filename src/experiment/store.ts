@@ -6,11 +6,13 @@ import { configure } from "safe-stable-stringify";
 import { z } from "zod";
 import { writeFileAtomic } from "../fsutil";
 import { REPO_ROOT } from "../paths";
+import type { PruneDetails } from "../prune/method";
 import { RECORD_FORMAT, RunInputs } from "./plan";
 
 /**
  * The result cache under a data folder:
  *   runs/<key>.json                      one record per run (atomic writes)
+ *   runs/<key>.model                     its final weights and mask (final-model.ts), when computed here
  *   checkpoints/<pretrainKey>/epoch-<e>.ckpt, pretrain.json
  *   locks/<key>.lock/                    held (and renewed) while a process computes that key
  * Folders of several shards merge by copying: every file name is a key.
@@ -103,7 +105,7 @@ export interface RunRecord {
   /** Per FW iteration: gap and minibatch loss (and whatever else the pruning method reports). */
   history?: unknown[];
   /** What else the method reported (FW: a summary of the relaxed mask and its rounding). */
-  details?: Record<string, unknown>;
+  details?: PruneDetails;
   /** SHA-256 of the record's canonical JSON without this field: checked on every read. */
   checksum?: string;
 }

@@ -2,6 +2,16 @@ import { z } from "zod";
 import { Split } from "../data";
 import { Model } from "../model";
 import { Mask } from "./mask";
+import type { StructureSummary } from "./groups";
+import type { RelaxedMaskSummary } from "./methods/fw";
+
+/** What a method reports beside its mask, kept in the run's record as `details` (records' JSON unchanged). */
+export interface PruneDetails {
+  /** FW methods: the relaxed mask before rounding, and the rounding. */
+  relaxedMask?: RelaxedMaskSummary;
+  /** Structured methods: the groups kept per layer and the FLOPs left. */
+  structure?: StructureSummary;
+}
 
 /** What a method's `prune` gets besides the checkpoint and its parameters. */
 export interface PruneContext {
@@ -24,7 +34,7 @@ export interface PruneOutcome {
   /** Per-iteration record of iterative methods (FW: gap, loss, step size, …). */
   history?: unknown[];
   /** What else the method wants kept in the run's record (FW: a summary of the relaxed mask and its rounding). */
-  details?: Record<string, unknown>;
+  details?: PruneDetails;
   /**
    * Structured methods: the 0/1 group mask (groups.ts: conv filters and hidden neurons, in spec order) that `mask`
    * expands; a "surgered" retraining cuts the model down to it.
