@@ -2,6 +2,7 @@ import { Command } from "commander";
 import * as fs from "fs";
 import * as os from "os";
 import { datasetNames, getDataset } from "../datasets";
+import { setKernelThreads, THREADS_HELP, threadsFlag } from "../kernels";
 import { compareAgainst, comparisonRows } from "../analysis/claims";
 import { showTable } from "../report/display";
 import { aggregateCsv, aggregateRecords, formatAggregate } from "../report/frame";
@@ -242,7 +243,9 @@ export function registerExperimentCommands(program: Command): void {
       return n;
     })
     .option("--data-dir <dir>", DATA_DIR_HELP)
-    .action(async (opts: { preset: string; method: string; budget: number; seed?: number; sparsity?: number; dataDir?: string }) => {
+    .option("--threads <n>", THREADS_HELP, threadsFlag)
+    .action(async (opts: { preset: string; method: string; budget: number; seed?: number; sparsity?: number; dataDir?: string; threads?: number }) => {
+      if (opts.threads !== undefined) setKernelThreads(opts.threads);
       const config = loadConfig(opts.preset);
       const record = await runOne(
         config,

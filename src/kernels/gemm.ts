@@ -175,7 +175,18 @@ function threadedMatMul(backend: BackendWasm, pa: number, pb: number, pc: number
 /** relaxedConv2D's product on the kernel threads: x and the filter copied into the shared memory, C copied back. */
 function threadedConv2D(
   backend: BackendWasm,
-  conv: { px: number; xBytes: number; pf: number; po: number; m: number; k: number; n: number; runLen: number; runStride: number; fillRows: (rows: Int32Array) => void },
+  conv: {
+    px: number;
+    xBytes: number;
+    pf: number;
+    po: number;
+    m: number;
+    k: number;
+    n: number;
+    runLen: number;
+    runStride: number;
+    fillRows: (rows: Int32Array) => void;
+  },
 ): boolean {
   const { px, xBytes, pf, po, m, k, n } = conv;
   const bBytes = k * n * 4;

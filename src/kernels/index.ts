@@ -14,7 +14,7 @@ import { overrideWasmKernel } from "./util";
 
 export { FusedMomentumOptimizer, MOMENTUM_STEP } from "./momentum";
 export { enableRelaxedGemm, hasRelaxedGemm } from "./gemm";
-export { coreCount, kernelThreads, parseThreads, setKernelThreads, shutdownKernelThreads } from "./threads";
+export { THREADS_HELP, coreCount, kernelThreads, parseThreads, setKernelThreads, shutdownKernelThreads, threadedProducts, threadsFlag } from "./threads";
 export { cpuClockMs, profileKernels } from "./profile";
 export type { KernelProfiler, KernelTiming } from "./profile";
 

@@ -28,7 +28,19 @@ export interface PackedGemm {
 
 interface GemmSharedExports {
   packB(b: number, bp: number, k: number, n: number): void;
-  gemmPacked(a: number, table: number, lda: number, bp: number, c: number, m: number, k: number, n: number, kcMax: number, runLen: number, runStride: number): void;
+  gemmPacked(
+    a: number,
+    table: number,
+    lda: number,
+    bp: number,
+    c: number,
+    m: number,
+    k: number,
+    n: number,
+    kcMax: number,
+    runLen: number,
+    runStride: number,
+  ): void;
 }
 
 // The compile options leave out the DOM typings, where WebAssembly's live; this is the little used here.
@@ -48,48 +60,68 @@ const MAX_PAGES = 32768; // as declared by the shared module (build-simd.sh): 2 
 /** Products with fewer multiply-adds run on one thread: waking the pool costs more than they take. */
 export const MIN_THREADED_MACS = 1 << 20;
 
-// The control block (Int32 slots): job generation, workers still busy, stop, failure, then one argument row per thread.
+// The control block: Int32 slots for the job generation, the rows done and a failure flag, one BigInt64 slot for the
+// next rows to claim (generation << 32 | row: a thread that read an older job's arguments can never claim rows of a
+// newer one), then the job's arguments.
 const GENERATION = 0;
-const PENDING = 1;
-const STOP = 2;
-const FAILED = 3;
+const DONE = 1;
+const FAILED = 2;
+const STOP = 3;
+const NEXT64 = 2; // BigInt64 index: Int32 slots 4 and 5
 const ARGS = 8;
-const ARG_SLOTS = 12;
+const ARG_COUNT = 12; // gemmPacked's 11 arguments, then the rows per claim
+const CONTROL_BYTES = (ARGS + ARG_COUNT) * 4;
 
+// Each thread claims blocks of rows until none is left: on a busy machine a thread that wakes late takes fewer.
 const WORKER_SOURCE = `
 const { workerData } = require("node:worker_threads");
-const { module, memory, control, index } = workerData;
+const { module, memory, control } = workerData;
 const ctrl = new Int32Array(control);
+const next = new BigInt64Array(control);
 let gemm = null;
 try {
   gemm = new WebAssembly.Instance(module, { env: { memory } }).exports;
 } catch (err) {
-  gemm = null; // reported below, at each job, as a failure: the main thread must never wait for a thread that is gone
+  gemm = null; // reported at each claimed block as a failure: the main thread must never wait for rows left undone
 }
 let seen = 0;
 for (;;) {
   Atomics.wait(ctrl, ${GENERATION}, seen);
   seen = Atomics.load(ctrl, ${GENERATION});
   if (Atomics.load(ctrl, ${STOP}) !== 0) break;
-  const at = ${ARGS} + index * ${ARG_SLOTS};
-  try {
-    if (gemm === null) throw new Error("no module");
-    if (ctrl[at + 5] > 0) {
-      gemm.gemmPacked(ctrl[at], ctrl[at + 1], ctrl[at + 2], ctrl[at + 3], ctrl[at + 4], ctrl[at + 5], ctrl[at + 6], ctrl[at + 7], ctrl[at + 8], ctrl[at + 9], ctrl[at + 10]);
+  const a = ctrl.slice(${ARGS}, ${ARGS + ARG_COUNT});
+  const [m, lda, table, chunk] = [a[5], a[2], a[1], a[11]];
+  for (;;) {
+    const claim = Atomics.load(next, ${NEXT64});
+    if (Number(claim >> 32n) !== seen) break;
+    const first = Number(claim & 0xffffffffn);
+    if (first >= m) break;
+    if (Atomics.compareExchange(next, ${NEXT64}, claim, claim + BigInt(chunk)) !== claim) continue;
+    const rows = Math.min(chunk, m - first);
+    try {
+      if (gemm === null) throw new Error("no module");
+      gemm.gemmPacked(table ? a[0] : a[0] + first * lda, table ? table + first * 4 : 0, lda, a[3], a[4] + first * a[7] * 4, rows, a[6], a[7], a[8], a[9], a[10]);
+    } catch (err) {
+      Atomics.store(ctrl, ${FAILED}, 1);
     }
-  } catch (err) {
-    Atomics.store(ctrl, ${FAILED}, 1);
+    if (Atomics.add(ctrl, ${DONE}, rows) + rows === m) Atomics.notify(ctrl, ${DONE});
   }
-  if (Atomics.sub(ctrl, ${PENDING}, 1) === 1) Atomics.notify(ctrl, ${PENDING});
 }
 `;
 
 /** A positive integer thread count from a flag or FWPRUNE_THREADS, or an error naming where it came from. */
 export function parseThreads(source: string, text: string): number {
   const n = Number(text);
-  if (text.trim() === "" || !Number.isInteger(n) || n < 1) throw new Error(`${source}: got ${JSON.stringify(text)}; expected a positive whole number of threads`);
+  if (text.trim() === "" || !Number.isInteger(n) || n < 1)
+    throw new Error(`${source}: got ${JSON.stringify(text)}; expected a positive whole number of threads`);
   return n;
 }
+
+/** --threads' help, the same on every command that trains or times. */
+export const THREADS_HELP = "threads for the matrix products (default: FWPRUNE_THREADS, else every core); results are identical whatever the count";
+
+/** commander's parser for --threads. */
+export const threadsFlag = (text: string): number => parseThreads("--threads", text);
 
 /** This machine's cores, as Node counts them. */
 export function coreCount(): number {
@@ -145,10 +177,10 @@ function currentPool(): Pool | undefined {
   const module = sharedModule();
   if (!module) return undefined;
   const memory = new wasmApi.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
-  const control = new Int32Array(new SharedArrayBuffer((ARGS + threads * ARG_SLOTS) * 4));
+  const control = new Int32Array(new SharedArrayBuffer(CONTROL_BYTES));
   const gemm = new wasmApi.Instance(module, { env: { memory } }).exports as GemmSharedExports;
-  const workers = Array.from({ length: threads - 1 }, (_, i) => {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory, control: control.buffer, index: i + 1 } });
+  const workers = Array.from({ length: threads - 1 }, () => {
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory, control: control.buffer } });
     worker.unref(); // idle threads never keep the process alive
     return worker;
   });
@@ -183,36 +215,46 @@ export function sharedGemm(bytes: number): { memory: SharedMemory; packB: GemmSh
   return { memory: p.memory, packB: (b, bp, k, n) => p.gemm.packB(b, bp, k, n), threads: p.workers.length + 1 };
 }
 
+let productsThreaded = 0;
+/** How many products ran on the pool so far (tests check that the threaded path did run). */
+export function threadedProducts(): number {
+  return productsThreaded;
+}
+
 /**
- * gemmPacked over all of C's rows, split between the threads in blocks of 6 rows (gemm.wat's register tile); returns
- * when every thread is done.
+ * gemmPacked over all of C's rows, claimed in blocks of 6s (gemm.wat's register tile) by this thread and the pool's;
+ * returns when every row is done.
  */
 export function threadedGemmPacked(job: PackedGemm): void {
   const p = pool;
   if (!p) throw new Error("threadedGemmPacked: no thread pool (call sharedGemm first)");
   const threads = p.workers.length + 1;
-  const share = Math.ceil(job.m / threads / 6) * 6;
-  const rows = (t: number): PackedGemm => {
-    const first = Math.min(job.m, t * share);
-    const m = Math.min(job.m, first + share) - first;
-    const a = job.table ? job.a : job.a + first * job.lda;
-    const table = job.table ? job.table + first * 4 : 0;
-    return { ...job, a, table, c: job.c + first * job.n * 4, m };
-  };
+  productsThreaded++;
+  const chunk = Math.max(6, Math.ceil(job.m / (threads * 4) / 6) * 6);
   const { control } = p;
-  for (let t = 1; t < threads; t++) {
-    const r = rows(t);
-    control.set([r.a, r.table, r.lda, r.bp, r.c, r.m, r.k, r.n, r.kcMax, r.runLen, r.runStride], ARGS + t * ARG_SLOTS);
-  }
+  const next = new BigInt64Array(control.buffer);
+  const generation = (Atomics.load(control, GENERATION) + 1) | 0;
+  control.set([job.a, job.table, job.lda, job.bp, job.c, job.m, job.k, job.n, job.kcMax, job.runLen, job.runStride, chunk], ARGS);
+  Atomics.store(control, DONE, 0);
   Atomics.store(control, FAILED, 0);
-  Atomics.store(control, PENDING, threads - 1);
-  Atomics.add(control, GENERATION, 1);
+  Atomics.store(next, NEXT64, BigInt(generation) << 32n);
+  Atomics.store(control, GENERATION, generation);
   Atomics.notify(control, GENERATION);
-  const own = rows(0);
-  try {
-    if (own.m > 0) p.gemm.gemmPacked(own.a, own.table, own.lda, own.bp, own.c, own.m, own.k, own.n, own.kcMax, own.runLen, own.runStride);
-  } finally {
-    for (let left = Atomics.load(control, PENDING); left !== 0; left = Atomics.load(control, PENDING)) Atomics.wait(control, PENDING, left);
+  for (;;) {
+    const claim = Atomics.load(next, NEXT64);
+    const first = Number(claim & 0xffffffffn);
+    if (first >= job.m) break;
+    if (Atomics.compareExchange(next, NEXT64, claim, claim + BigInt(chunk)) !== claim) continue;
+    const rows = Math.min(chunk, job.m - first);
+    try {
+      const a = job.table ? job.a : job.a + first * job.lda;
+      const table = job.table ? job.table + first * 4 : 0;
+      p.gemm.gemmPacked(a, table, job.lda, job.bp, job.c + first * job.n * 4, rows, job.k, job.n, job.kcMax, job.runLen, job.runStride);
+    } catch {
+      Atomics.store(control, FAILED, 1);
+    }
+    Atomics.add(control, DONE, rows);
   }
-  if (Atomics.load(control, FAILED) !== 0) throw new Error("a kernel thread failed in the matrix product (out of bounds in the shared memory)");
+  for (let done = Atomics.load(control, DONE); done < job.m; done = Atomics.load(control, DONE)) Atomics.wait(control, DONE, done);
+  if (Atomics.load(control, FAILED) !== 0) throw new Error("the threaded matrix product failed (out of bounds in the shared memory)");
 }
