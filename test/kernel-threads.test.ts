@@ -146,3 +146,36 @@ test("a CLI run with 2 threads exits by itself and leaves no process behind", as
   // worker_threads live inside the process: once it has exited, nothing of it is left (no child, no zombie).
   assert.throws(() => process.kill(child.pid!, 0), /ESRCH/);
 });
+
+test("Ctrl-C stops a process training on 2 threads at once", async () => {
+  // Training steps that yield to the event loop between steps, as fwprune run and prune do (bench times a synchronous
+  // loop: there, as before threads, Ctrl-C takes effect when the timed loop ends).
+  const dist = path.join(__dirname, "..", "dist");
+  const script = `
+    const tf = require("@tensorflow/tfjs");
+    const lib = require(${JSON.stringify(dist)});
+    const { FusedMomentumOptimizer } = require(${JSON.stringify(path.join(dist, "kernels"))});
+    lib.setKernelThreads(2);
+    lib.initBackend("wasm", { quiet: true }).then(async () => {
+      const model = lib.createModel(lib.PAPER_CNN, 1);
+      const optimizer = new FusedMomentumOptimizer(0.01, 0.9);
+      const x = tf.randomUniform([64, 28, 28, 1]);
+      const y = tf.zeros([64], "int32");
+      for (let step = 0; ; step++) {
+        lib.trainStep(model, optimizer, x, y);
+        if (step === 2) process.stdout.write("training\\n");
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    });`;
+  const child = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"], cwd: path.join(__dirname, "..") });
+  const exited = new Promise<{ code: number | null; signal: string | null; at: number }>((resolve) =>
+    child.on("exit", (code, signal) => resolve({ code, signal, at: performance.now() })),
+  );
+  await new Promise<void>((resolve) => child.stdout.once("data", () => resolve()));
+  const sent = performance.now();
+  child.kill("SIGINT");
+  const { code, signal, at } = await exited;
+  assert.ok(signal === "SIGINT" || code !== 0, `exit code ${code}, signal ${signal}`);
+  assert.ok(at - sent < 3000, `took ${(at - sent).toFixed(0)} ms to stop`);
+  assert.throws(() => process.kill(child.pid!, 0), /ESRCH/);
+});
