@@ -9,6 +9,7 @@ import { loadDataset } from "../src/datasets";
 import { compileSparseModel } from "../src/inference/sparse-model";
 import { FusedMomentumOptimizer, parseThreads, setKernelThreads, threadedProducts } from "../src/kernels";
 import { PAPER_CNN, createModel, disposeModel, getWeights } from "../src/model";
+import { notebookConfig } from "../src/notebook";
 import { prune } from "../src/prune/method";
 import "../src/prune/methods";
 import { trainStep } from "../src/train";
@@ -133,6 +134,9 @@ test("thread counts: a clear error for anything but a positive whole number", ()
   assert.equal(parseThreads("--threads", "3"), 3);
   for (const bad of ["0", "-1", "1.5", "", "two"]) assert.throws(() => parseThreads("--threads", bad), /--threads: got .*; expected a positive whole number/);
   assert.throws(() => setKernelThreads(0), /expected a positive whole number/);
+  assert.equal(notebookConfig({ FWPRUNE_THREADS: "2" }).threads, 2);
+  assert.equal(notebookConfig({}).threads, undefined);
+  assert.throws(() => notebookConfig({ FWPRUNE_THREADS: "0" }), /FWPRUNE_THREADS: got "0"; expected a positive whole number/);
 });
 
 test("a CLI run with 2 threads exits by itself and leaves no process behind", async () => {
