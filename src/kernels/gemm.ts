@@ -1,8 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
-import { setFlagsFromString } from "node:v8";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { GEMM_WASM_BASE64 } from "./gemm-module";
-import { heapBuffer, pointer, withScratch } from "./simd";
+import { compileRelaxedSimd, heapBuffer, pointer, withScratch } from "./simd";
 import { MIN_THREADED_MACS, sharedGemm, threadedGemmPacked } from "./threads";
 
 /**
@@ -46,23 +45,8 @@ export function enableRelaxedGemm(on: boolean): void {
   enabled = on;
 }
 
-/**
- * The module, or null where relaxed SIMD is unavailable. Node 20's V8 has it behind a flag, which is set (only if a
- * first compile fails) before compiling again; newer engines have it on by default.
- */
 function compiledModule(): object | null {
-  if (compiled !== undefined) return compiled;
-  const bytes = Buffer.from(GEMM_WASM_BASE64, "base64");
-  try {
-    compiled = new wasmApi.Module(bytes);
-  } catch {
-    try {
-      setFlagsFromString("--experimental-wasm-relaxed-simd");
-      compiled = new wasmApi.Module(bytes);
-    } catch {
-      compiled = null;
-    }
-  }
+  if (compiled === undefined) compiled = compileRelaxedSimd(GEMM_WASM_BASE64);
   return compiled;
 }
 

@@ -1,6 +1,6 @@
 import * as os from "node:os";
-import { setFlagsFromString } from "node:v8";
 import { Worker } from "node:worker_threads";
+import { compileRelaxedSimd } from "./simd";
 import { GEMM_SHARED_WASM_BASE64 } from "./gemm-shared-module";
 
 /**
@@ -154,18 +154,7 @@ let pool: Pool | undefined;
 let compiled: object | null | undefined;
 
 function sharedModule(): object | null {
-  if (compiled !== undefined) return compiled;
-  const bytes = Buffer.from(GEMM_SHARED_WASM_BASE64, "base64");
-  try {
-    compiled = new wasmApi.Module(bytes);
-  } catch {
-    try {
-      setFlagsFromString("--experimental-wasm-relaxed-simd");
-      compiled = new wasmApi.Module(bytes);
-    } catch {
-      compiled = null;
-    }
-  }
+  if (compiled === undefined) compiled = compileRelaxedSimd(GEMM_SHARED_WASM_BASE64);
   return compiled;
 }
 
