@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
-import { registerWasmKernels } from "./kernels";
+import { kernelThreads, registerWasmKernels } from "./kernels";
 
 export type BackendName = "tensorflow" | "wasm" | "cpu";
 export const BACKENDS: readonly BackendName[] = ["tensorflow", "wasm", "cpu"];
@@ -40,7 +40,10 @@ export async function initBackend(preferred?: BackendName, opts: { quiet?: boole
       if (requested) throw new Error('backend "tensorflow" needs @tensorflow/tfjs-node: npm install @tensorflow/tfjs-node');
       continue;
     }
-    if (name === "wasm") registerWasmKernels();
+    if (name === "wasm") {
+      registerWasmKernels();
+      kernelThreads(); // a bad FWPRUNE_THREADS fails here, before any work
+    }
     if (tf.getBackend() === name || (await tf.setBackend(name))) {
       await tf.ready();
       if (!opts.quiet && !process.env.FWPRUNE_QUIET) console.error(`fwprune: tfjs backend ${tf.getBackend()}`);

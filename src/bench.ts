@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { BackendName, initBackend } from "./backend";
-import { cpuClockMs, FusedMomentumOptimizer, KernelTiming, profileKernels } from "./kernels";
+import { cpuClockMs, FusedMomentumOptimizer, kernelThreads, KernelTiming, profileKernels } from "./kernels";
 import { classCount, inputShape } from "./graph";
 import { loadModel } from "./graph/load";
 import { Model, countParams, createModel, disposeModel, forward, getWeights, modelFromWeights, PAPER_CNN } from "./model";
@@ -19,6 +19,8 @@ export interface BenchResult {
   batch: 64;
   trainSamplesPerSec: number;
   inferSamplesPerSec: number;
+  /** Threads of the matrix products (kernelThreads(); 1 on backends other than wasm, whose kernels fwprune does not thread). */
+  threads: number;
 }
 
 /** The paper CNN, or a reference architecture of src/zoo.ts. */
@@ -139,6 +141,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
       batch: BATCH,
       trainSamplesPerSec: round1(trainSamplesPerSec),
       inferSamplesPerSec: round1(inferSamplesPerSec),
+      threads: backend === "wasm" ? kernelThreads() : 1,
     };
     if (!opts.profile) return { result };
     const profiledSteps = Math.min(steps, 32);
@@ -245,7 +248,7 @@ export function formatStructuredBench(b: StructuredBench): string {
 export function formatBench(report: BenchReport): string {
   const r = report.result;
   const lines = [
-    `backend ${r.backend}, model ${r.model}`,
+    `backend ${r.backend}, model ${r.model}, ${r.threads} thread${r.threads === 1 ? "" : "s"}`,
     `training (batch ${r.batch}, SGD momentum): ${r.trainSamplesPerSec.toFixed(0)} samples/s (${((1000 * r.batch) / r.trainSamplesPerSec).toFixed(1)} ms/step)`,
     `inference (batch ${INFER_BATCH}): ${r.inferSamplesPerSec.toFixed(0)} samples/s`,
   ];

@@ -12,6 +12,7 @@ import { dataDirFromFlag } from "./paths";
 import { registerPruneCommand } from "./prune-model";
 import { registerReproduceCommand } from "./reproduce";
 import { ZOO_MODELS, ZooModelName } from "./zoo";
+import { setKernelThreads, THREADS_HELP, threadsFlag } from "./kernels";
 
 // commander: a well-kept, typed argument parser with generated --help for every subcommand.
 const program = new Command();
@@ -26,6 +27,7 @@ program
   .option("--backend <name>", "tensorflow | wasm | cpu (default: the fastest available)")
   .option("--samples <n>", "samples to time, at least 2000", "4096")
   .option("--profile", "also time each kernel of a training step")
+  .option("--threads <n>", THREADS_HELP, threadsFlag)
   .option("--model <path>", "instead of the paper CNN, time this TensorFlow.js layers model (model.json, as fwprune prune reads it)")
   .option("--zoo [name]", `instead of the paper CNN, time a reference architecture: ${ZOO_MODELS.join(" | ")} (default: each)`)
   .option(
@@ -61,6 +63,7 @@ program
         structured?: string | boolean;
         repeats: string;
         model?: string;
+        threads?: number;
       },
       command: Command,
     ) => {
@@ -84,6 +87,10 @@ program
         if (owner === mode) continue;
         const given = flags.find((f) => command.getOptionValueSource(f) === "cli" && !flagsOf[mode].includes(f));
         if (given) throw new Error(`bench: --${given.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())} belongs to ${owner}, not to ${mode}`);
+      }
+      if (opts.threads !== undefined) {
+        if (opts.browser) throw new Error("bench: --threads does not apply to --browser (the page's tfjs and runtime run one thread)");
+        setKernelThreads(opts.threads);
       }
       if (opts.structured !== undefined) {
         const reduction = opts.structured === true ? 0.5 : Number(opts.structured);

@@ -2,6 +2,7 @@
 // sweeps and single runs with live progress, and FW explorations (custom schedules allowed) as ordinary cached runs.
 import * as path from "path";
 import { datasetFor } from "./datasets";
+import { parseThreads, setKernelThreads } from "./kernels";
 import { Model } from "./model";
 import { ExperimentConfig, MethodEntry, budgetsOf, loadConfig, validateConfig } from "./experiment/config";
 import { canonicalJson, hashKey, planRuns, pretrainInputs } from "./experiment/plan";
@@ -23,6 +24,8 @@ export interface NotebookContext {
   dataDir: string;
   /** Worker processes for sweeps (FWPRUNE_WORKERS; default one per core). */
   workers?: number;
+  /** Threads of this kernel's matrix products (FWPRUNE_THREADS; default every core); results do not depend on it. */
+  threads?: number;
 }
 
 /**
@@ -39,7 +42,8 @@ export function notebookConfig(env: Record<string, string | undefined> = process
     workers = Number(env.FWPRUNE_WORKERS);
     if (!Number.isInteger(workers) || workers < 0) throw new Error(`FWPRUNE_WORKERS: expected an integer ≥ 0, got ${JSON.stringify(env.FWPRUNE_WORKERS)}`);
   }
-  return { preset, config, dataDir, workers };
+  const threads = env.FWPRUNE_THREADS !== undefined && env.FWPRUNE_THREADS.trim() !== "" ? parseThreads("FWPRUNE_THREADS", env.FWPRUNE_THREADS) : undefined;
+  return { preset, config, dataDir, workers, threads };
 }
 
 /** The full parameters of the config's FW entry called `name` ("fw" or "fw-momentum"): what its runs use. */
@@ -59,6 +63,7 @@ export async function notebookSetup(
   env: Record<string, string | undefined> = process.env,
 ): Promise<NotebookContext> {
   const ctx = notebookConfig(env, which);
+  if (ctx.threads !== undefined) setKernelThreads(ctx.threads);
   const backend = await notebookBackend();
   console.log(`tfjs backend: ${backend}\n${describeContext(ctx)}`);
   return ctx;

@@ -19,6 +19,7 @@ import "./prune/methods";
 import { retrainInPlace } from "./prune/retrain";
 import { loadSparseModel } from "./runtime";
 import { evaluate, lossOf, train } from "./train";
+import { setKernelThreads, THREADS_HELP, threadsFlag } from "./kernels";
 
 /** `fwprune prune`: prune a TensorFlow.js layers model the user saved (model.json), fine-tune it, write it back. */
 
@@ -282,6 +283,7 @@ export function registerPruneCommand(program: Command): void {
     .option("--limit-train <n>", "use only the first N training examples", positiveInteger("--limit-train", 1))
     .option("--limit-test <n>", "use only the first N test examples", positiveInteger("--limit-test", 1))
     .option("--json", "print report.json as one line (no progress bar)")
+    .option("--threads <n>", THREADS_HELP, threadsFlag)
     .addHelpText(
       "after",
       "\nreport.json: method, sparsity, flopReduction, params {before, after}, flops {before, after},\n" +
@@ -303,7 +305,9 @@ export function registerPruneCommand(program: Command): void {
         limitTrain?: number;
         limitTest?: number;
         json?: boolean;
+        threads?: number;
       }) => {
+        if (o.threads !== undefined) setKernelThreads(o.threads);
         let params: Record<string, unknown> | undefined;
         if (o.params !== undefined) {
           try {

@@ -209,7 +209,7 @@ test("fwprune bench --model times a saved model's training and inference as one 
   const lines = r.stdout.trim().split("\n");
   assert.equal(lines.length, 1, r.stdout);
   const line = JSON.parse(lines[0]);
-  assert.deepEqual(Object.keys(line), ["backend", "model", "batch", "trainSamplesPerSec", "inferSamplesPerSec"]);
+  assert.deepEqual(Object.keys(line), ["backend", "model", "batch", "trainSamplesPerSec", "inferSamplesPerSec", "threads"]);
   assert.equal(line.model, "tiny-residual");
   assert.equal(line.batch, 64);
   assert.ok(line.trainSamplesPerSec > 0 && line.inferSamplesPerSec > 0, lines[0]);

@@ -3,6 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import { datasetNames, getDataset } from "../datasets";
 import { claimsByModel } from "../analysis/architectures";
+import { setKernelThreads, THREADS_HELP, threadsFlag } from "../kernels";
 import { compareAgainst, comparisonRows } from "../analysis/claims";
 import { showTable } from "../report/display";
 import { aggregateCsv, aggregateRecords, formatAggregate } from "../report/frame";
@@ -259,15 +260,18 @@ export function registerExperimentCommands(program: Command): void {
 
   runSelectionOptions(
     program.command("run").description("compute (or fetch from the cache) one run of a config, in this process, and print its record as JSON"),
-  ).action(async (opts: RunSelectionFlags) => {
-    const config = loadConfig(opts.preset);
-    const plan = selectRun(config, opts);
-    const record = await runOne(
-      config,
-      { model: plan.model, method: opts.method, budget: plan.budget, seed: plan.seed, sparsity: plan.sparsity ?? undefined },
-      { dataDir: dataDirFromFlag(opts.dataDir) },
-    );
-    const { config: _config, history: _history, ...rest } = record;
-    console.log(JSON.stringify(rest, null, 1));
-  });
+  )
+    .option("--threads <n>", THREADS_HELP, threadsFlag)
+    .action(async (opts: RunSelectionFlags & { threads?: number }) => {
+      if (opts.threads !== undefined) setKernelThreads(opts.threads);
+      const config = loadConfig(opts.preset);
+      const plan = selectRun(config, opts);
+      const record = await runOne(
+        config,
+        { model: plan.model, method: opts.method, budget: plan.budget, seed: plan.seed, sparsity: plan.sparsity ?? undefined },
+        { dataDir: dataDirFromFlag(opts.dataDir) },
+      );
+      const { config: _config, history: _history, ...rest } = record;
+      console.log(JSON.stringify(rest, null, 1));
+    });
 }

@@ -7,6 +7,7 @@ import { lockAgeSeconds, lockPath, lockTimings } from "./lock";
 import { modelsOf } from "./config-model";
 import { PretrainPlan, RunPlan, Shard, parseShard, planPretraining, planRuns, shardRuns } from "./plan";
 import { assertWritableFolder } from "../fsutil";
+import { coreCount } from "../kernels";
 import { defaultDataDir } from "../paths";
 import { cachedCheckpointProblem, intactEpochs } from "./pretrain";
 import { failedRecord } from "./run";
@@ -119,7 +120,9 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
 
   // A notebook's custom schedule crosses to a worker process as its source text (see prune/function-source.ts).
   const workerCount = Math.max(0, Math.min(opts.workers ?? os.cpus().length, todo.length + pretrainQueue.length));
-  const slots: Slot[] = workerCount === 0 ? [inProcessSlot()] : Array.from({ length: workerCount }, () => workerSlot());
+  // W worker processes share the cores: each one's kernels get max(1, cores / W) threads.
+  const threadsPerWorker = Math.max(1, Math.floor(coreCount() / Math.max(1, workerCount)));
+  const slots: Slot[] = workerCount === 0 ? [inProcessSlot()] : Array.from({ length: workerCount }, () => workerSlot(threadsPerWorker));
   const current: string[] = slots.map(() => "idle");
   const pending = [...todo];
 
@@ -331,12 +334,12 @@ function workerEntry(): { file: string; execArgv: string[] } {
   return { file: path.join(__dirname, "worker.ts"), execArgv: ["--import", "tsx"] };
 }
 
-function workerSlot(): Slot {
+function workerSlot(threadsPerWorker: number): Slot {
   const entry = workerEntry();
   const child: ChildProcess = fork(entry.file, [], {
     execArgv: entry.execArgv,
     stdio: ["ignore", "inherit", "inherit", "ipc"],
-    env: { ...process.env, FWPRUNE_QUIET: "1" },
+    env: { ...process.env, FWPRUNE_QUIET: "1", FWPRUNE_THREADS: String(threadsPerWorker) },
   });
   let current: { onMessage: (m: WorkerMessage) => void; resolve: () => void; reject: (e: Error) => void } | undefined;
   let exited = false;

@@ -1,8 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
-import { setFlagsFromString } from "node:v8";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { GEMM_WASM_BASE64 } from "./gemm-module";
-import { heapBuffer, pointer, withScratch } from "./simd";
+import { compileRelaxedSimd, heapBuffer, pointer, withScratch } from "./simd";
+import { MIN_THREADED_MACS, sharedGemm, threadedGemmPacked } from "./threads";
 
 /**
  * gemm.wat's matrix product (relaxed SIMD fused multiply-add, 6×8 register tiles), bound to one tfjs wasm backend's
@@ -45,23 +45,8 @@ export function enableRelaxedGemm(on: boolean): void {
   enabled = on;
 }
 
-/**
- * The module, or null where relaxed SIMD is unavailable. Node 20's V8 has it behind a flag, which is set (only if a
- * first compile fails) before compiling again; newer engines have it on by default.
- */
 function compiledModule(): object | null {
-  if (compiled !== undefined) return compiled;
-  const bytes = Buffer.from(GEMM_WASM_BASE64, "base64");
-  try {
-    compiled = new wasmApi.Module(bytes);
-  } catch {
-    try {
-      setFlagsFromString("--experimental-wasm-relaxed-simd");
-      compiled = new wasmApi.Module(bytes);
-    } catch {
-      compiled = null;
-    }
-  }
+  if (compiled === undefined) compiled = compileRelaxedSimd(GEMM_WASM_BASE64);
   return compiled;
 }
 
@@ -98,6 +83,7 @@ export function relaxedMatMul(backend: BackendWasm, a: tf.TensorInfo, b: tf.Tens
   const batches = batchShape.reduce((p, d) => p * d, 1);
   const c = backend.makeOutput([...batchShape, m, n], "float32");
   const [pa, pb, pc] = [pointer(backend, a), pointer(backend, b), pointer(backend, c)];
+  if (m * k * n >= MIN_THREADED_MACS && threadedMatMul(backend, pa, pb, pc, batches, m, k, n)) return c;
   withScratch(backend, k * n * 4, (bp) => {
     for (let i = 0; i < batches; i++) {
       gemm.gemm(pa + i * m * k * 4, 0, k * 4, pb + i * k * n * 4, bp, pc + i * m * n * 4, m, k, n, KC_MAX, KC_MAX, 0);
@@ -124,9 +110,7 @@ export function relaxedConv2D(backend: BackendWasm, x: tf.TensorInfo, filter: tf
   const k = filterHeight * runLen;
   const out = backend.makeOutput([batchSize, outHeight, outWidth, outChannels], "float32");
   const [px, pf, po] = [pointer(backend, x), pointer(backend, filter), pointer(backend, out)];
-  withScratch(backend, k * outChannels * 4 + m * 4, (bp) => {
-    const table = bp + k * outChannels * 4;
-    const rows = new Int32Array(heapBuffer(backend), table, m);
+  const fillRows = (rows: Int32Array) => {
     let i = 0;
     for (let b = 0; b < batchSize; b++) {
       for (let oh = 0; oh < outHeight; oh++) {
@@ -134,7 +118,76 @@ export function relaxedConv2D(backend: BackendWasm, x: tf.TensorInfo, filter: tf
         for (let ow = 0; ow < outWidth; ow++) rows[i++] = (rowStart + ow * strideWidth) * inChannels * 4;
       }
     }
-    gemm.gemm(px, table, 0, pf, bp, po, m, k, outChannels, k, runLen, inWidth * inChannels * 4);
+  };
+  const runStride = inWidth * inChannels * 4;
+  const xBytes = tf.util.sizeFromShape(x.shape) * 4;
+  if (m * k * outChannels >= MIN_THREADED_MACS && threadedConv2D(backend, { px, xBytes, pf, po, m, k, n: outChannels, runLen, runStride, fillRows })) {
+    return out;
+  }
+  withScratch(backend, k * outChannels * 4 + m * 4, (bp) => {
+    const table = bp + k * outChannels * 4;
+    fillRows(new Int32Array(heapBuffer(backend), table, m));
+    gemm.gemm(px, table, 0, pf, bp, po, m, k, outChannels, k, runLen, runStride);
   });
   return out;
+}
+
+/** Bytes rounded up to 16 (SIMD loads), so that consecutive regions of the shared memory stay aligned. */
+const aligned = (bytes: number) => Math.ceil(bytes / 16) * 16;
+
+/**
+ * relaxedMatMul's product on the kernel threads (threads.ts): a, b copied from tfjs's heap into the shared memory,
+ * C's rows split between the threads, C copied back to `pc`. False where products run on one thread.
+ */
+function threadedMatMul(backend: BackendWasm, pa: number, pb: number, pc: number, batches: number, m: number, k: number, n: number): boolean {
+  const [aBytes, bBytes, cBytes] = [m * k * 4, k * n * 4, m * n * 4];
+  const [sa, sb, sbp, sc] = [0, aligned(aBytes), aligned(aBytes) + aligned(bBytes), aligned(aBytes) + 2 * aligned(bBytes)];
+  const shared = sharedGemm(sc + cBytes);
+  if (!shared) return false;
+  const heap = new Uint8Array(heapBuffer(backend));
+  const mem = new Uint8Array(shared.memory.buffer);
+  for (let i = 0; i < batches; i++) {
+    mem.set(heap.subarray(pa + i * aBytes, pa + (i + 1) * aBytes), sa);
+    mem.set(heap.subarray(pb + i * bBytes, pb + (i + 1) * bBytes), sb);
+    shared.packB(sb, sbp, k, n);
+    threadedGemmPacked({ a: sa, table: 0, lda: k * 4, bp: sbp, c: sc, m, k, n, kcMax: KC_MAX, runLen: KC_MAX, runStride: 0 });
+    heap.set(mem.subarray(sc, sc + cBytes), pc + i * cBytes);
+  }
+  return true;
+}
+
+/** relaxedConv2D's product on the kernel threads: x and the filter copied into the shared memory, C copied back. */
+function threadedConv2D(
+  backend: BackendWasm,
+  conv: {
+    px: number;
+    xBytes: number;
+    pf: number;
+    po: number;
+    m: number;
+    k: number;
+    n: number;
+    runLen: number;
+    runStride: number;
+    fillRows: (rows: Int32Array) => void;
+  },
+): boolean {
+  const { px, xBytes, pf, po, m, k, n } = conv;
+  const bBytes = k * n * 4;
+  const sx = 0;
+  const sf = aligned(xBytes);
+  const sbp = sf + aligned(bBytes);
+  const table = sbp + aligned(bBytes);
+  const sc = table + aligned(m * 4);
+  const shared = sharedGemm(sc + m * n * 4);
+  if (!shared) return false;
+  const heap = new Uint8Array(heapBuffer(backend));
+  const mem = new Uint8Array(shared.memory.buffer);
+  mem.set(heap.subarray(px, px + xBytes), sx);
+  mem.set(heap.subarray(pf, pf + bBytes), sf);
+  conv.fillRows(new Int32Array(shared.memory.buffer, table, m));
+  shared.packB(sf, sbp, k, n);
+  threadedGemmPacked({ a: sx, table, lda: 0, bp: sbp, c: sc, m, k, n, kcMax: k, runLen: conv.runLen, runStride: conv.runStride });
+  heap.set(mem.subarray(sc, sc + m * n * 4), po);
+  return true;
 }

@@ -102,7 +102,7 @@
   )
 
   ;; bp[p][k][0..8) = b[k][8p..8p + 8): B [k, n] (n % 8 == 0) as panels of 8 columns, each contiguous over k.
-  (func $packB (param $b i32) (param $bp i32) (param $k i32) (param $n i32)
+  (func $packB (export "packB") (param $b i32) (param $bp i32) (param $k i32) (param $n i32)
     (local $p i32) (local $kk i32) (local $src i32) (local $rowBytes i32)
     (local.set $rowBytes (i32.shl (local.get $n) (i32.const 2)))
     (block $pDone (loop $pLoop
@@ -138,9 +138,17 @@
   (func (export "gemm")
     (param $a i32) (param $table i32) (param $lda i32) (param $b i32) (param $bp i32) (param $c i32)
     (param $m i32) (param $k i32) (param $n i32) (param $kcMax i32) (param $runLen i32) (param $runStride i32)
+    (call $packB (local.get $b) (local.get $bp) (local.get $k) (local.get $n))
+    (call $gemmPacked (local.get $a) (local.get $table) (local.get $lda) (local.get $bp) (local.get $c)
+      (local.get $m) (local.get $k) (local.get $n) (local.get $kcMax) (local.get $runLen) (local.get $runStride)))
+
+  ;; gemm's product with B already packed into bp (by packB): threads share one packed B, each computing its own
+  ;; rows of C (each element of C sums its k products in the same order whichever rows a call covers).
+  (func $gemmPacked (export "gemmPacked")
+    (param $a i32) (param $table i32) (param $lda i32) (param $bp i32) (param $c i32)
+    (param $m i32) (param $k i32) (param $n i32) (param $kcMax i32) (param $runLen i32) (param $runStride i32)
     (local $kb i32) (local $kc i32) (local $i i32) (local $p i32) (local $ldc i32) (local $panel i32) (local $out i32)
     (local $done i32) (local $len i32) (local $shift i32)
-    (call $packB (local.get $b) (local.get $bp) (local.get $k) (local.get $n))
     (local.set $ldc (i32.shl (local.get $n) (i32.const 2)))
     (block $kbDone (loop $kbLoop
       (br_if $kbDone (i32.ge_u (local.get $kb) (local.get $k)))

@@ -14,6 +14,7 @@ import { overrideWasmKernel } from "./util";
 
 export { FusedMomentumOptimizer, MOMENTUM_STEP } from "./momentum";
 export { enableRelaxedGemm, hasRelaxedGemm } from "./gemm";
+export { THREADS_HELP, coreCount, kernelThreads, parseThreads, setKernelThreads, shutdownKernelThreads, threadedProducts, threadsFlag } from "./threads";
 export { cpuClockMs, profileKernels } from "./profile";
 export type { KernelProfiler, KernelTiming } from "./profile";
 

@@ -1,4 +1,5 @@
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { setFlagsFromString } from "node:v8";
 import { SIMD_WASM_BASE64 } from "./simd-module";
 
 /** The loops of simd.wat, bound to the memory of one tfjs wasm backend. Pointers are byte offsets. */
@@ -158,5 +159,23 @@ export function withScratch<T>(backend: BackendWasm, bytes: number, use: (at: nu
     return use(at);
   } finally {
     wasm._free(at);
+  }
+}
+
+/**
+ * A module using relaxed SIMD, or null where that is unavailable. Node 20's V8 has it behind a flag, which is set (only
+ * if a first compile fails) before compiling again; newer engines have it on by default.
+ */
+export function compileRelaxedSimd(base64: string): object | null {
+  const bytes = Buffer.from(base64, "base64");
+  try {
+    return new wasmApi.Module(bytes);
+  } catch {
+    try {
+      setFlagsFromString("--experimental-wasm-relaxed-simd");
+      return new wasmApi.Module(bytes);
+    } catch {
+      return null;
+    }
   }
 }

@@ -1,0 +1,185 @@
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import * as path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../src/backend";
+import { loadDataset } from "../src/datasets";
+import { compileSparseModel } from "../src/inference/sparse-model";
+import { FusedMomentumOptimizer, parseThreads, setKernelThreads, threadedProducts } from "../src/kernels";
+import { PAPER_CNN, createModel, disposeModel, getWeights } from "../src/model";
+import { notebookConfig } from "../src/notebook";
+import { prune } from "../src/prune/method";
+import "../src/prune/methods";
+import { trainStep } from "../src/train";
+import { layersTrainStep, zooModel, ZooModelName } from "../src/zoo";
+
+// The matrix products split C's rows between threads and never a sum: every weight, mask and logit must come out
+// bit for bit the same with 1 thread (tfjs's heap, no pool), 2 and 3 threads (a shared memory, rows claimed in blocks).
+const THREADS = [1, 2, 3];
+const BATCH = 32;
+const data = loadDataset({ name: "mnist-embedded", limitTrain: 4 * BATCH, limitTest: 10 });
+
+function batch(s: number) {
+  const x = tf.tensor4d(data.train.images.subarray(s * BATCH * 784, (s + 1) * BATCH * 784), [BATCH, 28, 28, 1]);
+  const y = tf.tensor1d(data.train.labels.subarray(s * BATCH, (s + 1) * BATCH), "int32");
+  return { x, y };
+}
+
+function digest(arrays: Record<string, Float32Array>): string {
+  const hash = createHash("sha256");
+  for (const name of Object.keys(arrays).sort()) hash.update(name).update(Buffer.from(arrays[name].buffer, arrays[name].byteOffset, arrays[name].byteLength));
+  return hash.digest("hex");
+}
+
+/** `run` under each thread count: its digests, and how many products ran on the pool. */
+async function underEachThreadCount(run: () => Promise<string> | string): Promise<{ digests: string[]; threaded: number[] }> {
+  await initBackend("wasm", { quiet: true });
+  const digests: string[] = [];
+  const threaded: number[] = [];
+  for (const n of THREADS) {
+    setKernelThreads(n);
+    const before = threadedProducts();
+    digests.push(await run());
+    threaded.push(threadedProducts() - before);
+  }
+  setKernelThreads(1);
+  return { digests, threaded };
+}
+
+function assertSameEverywhere(what: string, r: { digests: string[]; threaded: number[] }) {
+  assert.equal(r.threaded[0], 0, `${what}: one thread must not use the pool`);
+  for (let i = 1; i < THREADS.length; i++) {
+    assert.ok(r.threaded[i] > 0, `${what}: ${THREADS[i]} threads ran no product on the pool`);
+    assert.equal(r.digests[i], r.digests[0], `${what}: ${THREADS[i]} threads differ from 1`);
+  }
+}
+
+test("training steps of the paper CNN: the same weights with 1, 2 and 3 threads", async () => {
+  const result = await underEachThreadCount(() => {
+    const model = createModel(PAPER_CNN, 7);
+    const optimizer = new FusedMomentumOptimizer(0.01, 0.9);
+    for (let s = 0; s < 3; s++) {
+      const { x, y } = batch(s);
+      trainStep(model, optimizer, x, y);
+      tf.dispose([x, y]);
+    }
+    const weights = getWeights(model);
+    optimizer.dispose();
+    disposeModel(model);
+    return digest(weights);
+  });
+  assertSameEverywhere("paper CNN", result);
+});
+
+for (const name of ["residual-net", "separable-net"] as ZooModelName[]) {
+  test(`a training step of ${name}: the same weights with 1, 2 and 3 threads`, async () => {
+    await initBackend("wasm", { quiet: true });
+    const model = zooModel(name, { seed: 3 });
+    // Only the first layer's initialiser is seeded: every thread count starts from these same weights.
+    const initial = model.getWeights().map((w) => w.clone());
+    const result = await underEachThreadCount(() => {
+      model.setWeights(initial);
+      const optimizer = new FusedMomentumOptimizer(0.01, 0.9);
+      const { x, y } = batch(0);
+      layersTrainStep(model, optimizer, x, y);
+      tf.dispose([x, y]);
+      const weights = Object.fromEntries(model.weights.map((w) => [w.originalName, w.read().dataSync() as Float32Array]));
+      optimizer.dispose();
+      return digest(weights);
+    });
+    model.dispose();
+    tf.dispose(initial);
+    assertSameEverywhere(name, result);
+  });
+}
+
+test("an FW-momentum pruning run: the same mask and per-iteration losses with 1, 2 and 3 threads", async () => {
+  const result = await underEachThreadCount(async () => {
+    const model = createModel(PAPER_CNN, 5);
+    const outcome = await prune(model, "fw-momentum", { iterations: 4, batchSize: BATCH }, { train: data.train, seed: 2, sparsity: 0.9 });
+    disposeModel(model);
+    const losses = Float32Array.from((outcome.history ?? []).map((h) => (h as { loss: number }).loss));
+    assert.equal(losses.length, 4);
+    return digest({ ...outcome.mask, "history/loss": losses });
+  });
+  assertSameEverywhere("fw-momentum", result);
+});
+
+test("a sparse model's forward (sparse and dense paths): the same logits with 1, 2 and 3 threads", async () => {
+  await initBackend("wasm", { quiet: true });
+  const model = createModel(PAPER_CNN, 9);
+  const weights = getWeights(model);
+  disposeModel(model);
+  for (const [name, w] of Object.entries(weights)) if (name.endsWith("/kernel")) w.forEach((v, i) => Math.abs(v) < 0.05 && (w[i] = 0));
+  const x = tf.tensor4d(data.train.images.subarray(0, 4 * BATCH * 784), [4 * BATCH, 28, 28, 1]);
+  for (const paths of ["sparse", "dense"] as const) {
+    const result = await underEachThreadCount(() => {
+      const sparse = compileSparseModel(PAPER_CNN, weights, { paths, calibrationBatch: 8, calibrationRepeats: 1 });
+      const logits = sparse.predict(x);
+      const out = logits.dataSync() as Float32Array;
+      logits.dispose();
+      sparse.dispose();
+      return digest({ logits: out });
+    });
+    // Inference runs tfjs's fused kernels (dense path) and sparse.wat's (sparse path), on one thread: the logits must
+    // not change with the setting all the same.
+    assert.deepEqual(result.digests, Array(THREADS.length).fill(result.digests[0]), `${paths} path`);
+  }
+  x.dispose();
+});
+
+test("thread counts: a clear error for anything but a positive whole number", () => {
+  assert.equal(parseThreads("--threads", "3"), 3);
+  for (const bad of ["0", "-1", "1.5", "", "two"]) assert.throws(() => parseThreads("--threads", bad), /--threads: got .*; expected a positive whole number/);
+  assert.throws(() => setKernelThreads(0), /expected a positive whole number/);
+  assert.equal(notebookConfig({ FWPRUNE_THREADS: "2" }).threads, 2);
+  assert.equal(notebookConfig({}).threads, undefined);
+  assert.throws(() => notebookConfig({ FWPRUNE_THREADS: "0" }), /FWPRUNE_THREADS: got "0"; expected a positive whole number/);
+});
+
+test("a CLI run with 2 threads exits by itself and leaves no process behind", async () => {
+  const cli = path.join(__dirname, "..", "dist", "cli.js");
+  const child = spawn(process.execPath, [cli, "bench", "--threads", "2", "--samples", "2000", "--json"], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+  assert.equal(code, 0, out);
+  assert.equal(JSON.parse(out.trim()).threads, 2);
+  // worker_threads live inside the process: once it has exited, nothing of it is left (no child, no zombie).
+  assert.throws(() => process.kill(child.pid!, 0), /ESRCH/);
+});
+
+test("Ctrl-C stops a process training on 2 threads at once", async () => {
+  // Training steps that yield to the event loop between steps, as fwprune run and prune do (bench times a synchronous
+  // loop: there, as before threads, Ctrl-C takes effect when the timed loop ends).
+  const dist = path.join(__dirname, "..", "dist");
+  const script = `
+    const tf = require("@tensorflow/tfjs");
+    const lib = require(${JSON.stringify(dist)});
+    const { FusedMomentumOptimizer } = require(${JSON.stringify(path.join(dist, "kernels"))});
+    lib.setKernelThreads(2);
+    lib.initBackend("wasm", { quiet: true }).then(async () => {
+      const model = lib.createModel(lib.PAPER_CNN, 1);
+      const optimizer = new FusedMomentumOptimizer(0.01, 0.9);
+      const x = tf.randomUniform([64, 28, 28, 1]);
+      const y = tf.zeros([64], "int32");
+      for (let step = 0; ; step++) {
+        lib.trainStep(model, optimizer, x, y);
+        if (step === 2) process.stdout.write("training\\n");
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    });`;
+  const child = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"], cwd: path.join(__dirname, "..") });
+  const exited = new Promise<{ code: number | null; signal: string | null; at: number }>((resolve) =>
+    child.on("exit", (code, signal) => resolve({ code, signal, at: performance.now() })),
+  );
+  await new Promise<void>((resolve) => child.stdout.once("data", () => resolve()));
+  const sent = performance.now();
+  child.kill("SIGINT");
+  const { code, signal, at } = await exited;
+  assert.ok(signal === "SIGINT" || code !== 0, `exit code ${code}, signal ${signal}`);
+  assert.ok(at - sent < 3000, `took ${(at - sent).toFixed(0)} ms to stop`);
+  assert.throws(() => process.kill(child.pid!, 0), /ESRCH/);
+});
