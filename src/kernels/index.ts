@@ -6,6 +6,7 @@ import { makeConv2DBackpropInputConfig } from "./conv2d-backprop-input";
 import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from "./depthwise-backprop";
 import { makeAddConfig, makeFusedBatchNormConfig, makeMultiplyConfig, makeRealDivConfig, makeSubConfig } from "./elementwise";
 import { makeCastConfig, makeIdentityConfig } from "./identity";
+import { registerFastGradients } from "./gradients";
 import { maxPoolGradConfig } from "./max-pool-grad";
 import { momentumStepConfig } from "./momentum";
 import { makeMeanConfig, makeSumConfig } from "./sum";
@@ -52,5 +53,6 @@ export function registerWasmKernels(): void {
     momentumStepConfig,
   ];
   for (const config of configs) overrideWasmKernel(config);
+  registerFastGradients();
   registered = true;
 }
