@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { makeBatchNormGradient } from "./batch-norm-grad";
 
 /**
  * tfjs-core's gradients of Mean and Sum broadcast the incoming gradient by multiplying it with a tensor of ones the
@@ -36,10 +37,15 @@ const sumGradient: tf.GradConfig = {
   },
 };
 
-let registered = false;
-/** Register the gradients above in place of tfjs-core's (for every backend: the values are the same). */
-export function registerFastGradients(): void {
-  if (registered) return;
-  for (const config of [meanGradient, sumGradient]) tf.registerGradient(config);
-  registered = true;
+let tfjsGradients: tf.GradConfig[] | undefined;
+let fastGradients: tf.GradConfig[] | undefined;
+
+/**
+ * Register the gradients above and batch norm's (batch-norm-grad.ts) in place of tfjs-core's, for every backend (the
+ * values are the same), or (`on` false: tests compare the two) put tfjs-core's back.
+ */
+export function useFastGradients(on = true): void {
+  tfjsGradients ??= [tf.Mean, tf.Sum, tf.FusedBatchNorm].map((name) => tf.getGradient(name));
+  fastGradients ??= [meanGradient, sumGradient, makeBatchNormGradient(tfjsGradients[2])];
+  for (const config of on ? fastGradients : tfjsGradients) tf.registerGradient(config);
 }

@@ -1,0 +1,111 @@
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../src/backend";
+import { profileKernels, useFastGradients } from "../src/kernels";
+import { mulberry32 } from "../src/random";
+
+// fwprune's gradients of batch norm (one fused pass on wasm), Mean and Sum (broadcast without a tensor of ones) must
+// give exactly tfjs-core's bits: shipped records were trained with tfjs-core's. Each case is computed both ways on
+// wasm and compared bit for bit; the fused kernel must have run where it applies.
+
+function random(shape: number[], seed: number, positive = false): tf.Tensor {
+  const rand = mulberry32(seed);
+  const size = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(
+    Float32Array.from({ length: size }, () => (positive ? 0.2 + rand() : (rand() - 0.5) * 3)),
+    shape,
+  );
+}
+
+function bits(ts: tf.Tensor[]): number[][] {
+  return ts.map((t) => Array.from(new Uint32Array((t.dataSync() as Float32Array).slice().buffer)));
+}
+
+/** The gradients of `f` at `args` (weighted by `dy`) with fwprune's gradients or tfjs-core's, and fused-kernel calls. */
+function gradients(fast: boolean, f: (...xs: tf.Tensor[]) => tf.Tensor, args: tf.Tensor[], dy: tf.Tensor): { grads: number[][]; fusedCalls: number } {
+  useFastGradients(fast);
+  const profiler = profileKernels("wasm");
+  try {
+    const grads = tf.tidy(() => tf.grads(f)(args, dy));
+    const fusedCalls = profiler.timings().find((t) => t.kernel === "FwpruneBatchNormGrad")?.calls ?? 0;
+    const out = bits(grads);
+    tf.dispose(grads);
+    return { grads: out, fusedCalls };
+  } finally {
+    profiler.stop();
+    useFastGradients(true);
+  }
+}
+
+const SHAPES: [number[], boolean][] = [
+  [[2, 3, 5, 8], true],
+  [[3, 4, 4, 12], true],
+  [[1, 7, 3, 4], true],
+  [[2, 3, 3, 6], false], // channels not in fours: tfjs-core's composite gradient
+];
+
+for (const [shape, fusable] of SHAPES) {
+  test(`batch norm [${shape}] with given statistics: fused gradients of x, mean, variance, scale, offset have tfjs-core's bits`, async () => {
+    await initBackend("wasm", { quiet: true });
+    const c = shape[3];
+    const x = random(shape, 1);
+    const dy = random(shape, 2);
+    const [mean, variance, scale, offset] = [random([c], 3), random([c], 4, true), random([c], 5), random([c], 6)];
+    const f = (xx: tf.Tensor, m: tf.Tensor, v: tf.Tensor, s: tf.Tensor, o: tf.Tensor) => tf.batchNorm(xx, m, v, o, s, 1e-3);
+    const fast = gradients(true, f as (...xs: tf.Tensor[]) => tf.Tensor, [x, mean, variance, scale, offset], dy);
+    const reference = gradients(false, f as (...xs: tf.Tensor[]) => tf.Tensor, [x, mean, variance, scale, offset], dy);
+    assert.equal(fast.fusedCalls, fusable ? 1 : 0);
+    assert.equal(reference.fusedCalls, 0);
+    assert.deepEqual(fast.grads, reference.grads);
+    tf.dispose([x, dy, mean, variance, scale, offset]);
+  });
+}
+
+test("batch norm in training mode (moments, Mean and Sum gradients): the same bits as tfjs-core's gradients, and they move", async () => {
+  await initBackend("wasm", { quiet: true });
+  const shape = [4, 5, 5, 8];
+  const x = random(shape, 7);
+  const dy = random(shape, 8);
+  const [scale, offset] = [random([8], 9), random([8], 10)];
+  const f = (xx: tf.Tensor, s: tf.Tensor, o: tf.Tensor) => {
+    const { mean, variance } = tf.moments(xx, [0, 1, 2]);
+    // a Sum and a Mean of the output too, as the loss and global average pooling add them
+    const y = tf.batchNorm(xx, mean, variance, o, s, 1e-3);
+    return tf.add(y, tf.add(tf.mean(y, [1, 2], true), tf.sum(y, [0], true)));
+  };
+  const fast = gradients(true, f as (...xs: tf.Tensor[]) => tf.Tensor, [x, scale, offset], dy);
+  const reference = gradients(false, f as (...xs: tf.Tensor[]) => tf.Tensor, [x, scale, offset], dy);
+  assert.equal(fast.fusedCalls, 1);
+  assert.deepEqual(fast.grads, reference.grads);
+  assert.ok(
+    fast.grads.every((g) => g.some((v) => v !== 0)),
+    "every gradient is non-zero somewhere",
+  );
+  tf.dispose([x, dy, scale, offset]);
+});
+
+test("the gradients agree with the cpu backend's (tfjs-core's formulas) to float32 rounding", async () => {
+  const run = async (backend: "cpu" | "wasm") => {
+    await initBackend(backend, { quiet: true });
+    const shape = [2, 4, 4, 8];
+    const x = random(shape, 11);
+    const dy = random(shape, 12);
+    const [scale, offset] = [random([8], 13), random([8], 14)];
+    const f = (xx: tf.Tensor, s: tf.Tensor, o: tf.Tensor) => {
+      const { mean, variance } = tf.moments(xx, [0, 1, 2]);
+      return tf.batchNorm(xx, mean, variance, o, s, 1e-3);
+    };
+    const grads = tf.grads(f as (...xs: tf.Tensor[]) => tf.Tensor)([x, scale, offset], dy);
+    const values = grads.map((g) => Array.from(g.dataSync()));
+    tf.dispose([x, dy, scale, offset, ...grads]);
+    return values;
+  };
+  const cpu = await run("cpu");
+  const wasm = await run("wasm");
+  cpu.forEach((expected, i) => {
+    const scale = Math.max(...expected.map(Math.abs));
+    const diff = Math.max(...expected.map((v, j) => Math.abs(v - wasm[i][j])));
+    assert.ok(diff <= 1e-5 * scale, `gradient ${i}: max |Δ| ${diff} vs max ${scale}`);
+  });
+});
