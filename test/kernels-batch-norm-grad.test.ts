@@ -1,8 +1,11 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { initBackend } from "../src/backend";
 import { profileKernels, useFastGradients } from "../src/kernels";
+import { normLoops } from "../src/kernels/batch-norm-grad";
+import { heapBuffer, simdLoops, withScratch } from "../src/kernels/simd";
 import { mulberry32 } from "../src/random";
 
 // fwprune's gradients of batch norm (one fused pass on wasm), Mean and Sum (broadcast without a tensor of ones) must
@@ -108,4 +111,35 @@ test("the gradients agree with the cpu backend's (tfjs-core's formulas) to float
     const diff = Math.max(...expected.map((v, j) => Math.abs(v - wasm[i][j])));
     assert.ok(diff <= 1e-5 * scale, `gradient ${i}: max |Δ| ${diff} vs max ${scale}`);
   });
+});
+
+test("norm.wat's blocked row sums give simd.wat's sumRowsF64 bits, for any rows and channels in fours", async () => {
+  await initBackend("wasm", { quiet: true });
+  const backend = tf.backend() as BackendWasm;
+  const simd = simdLoops(backend);
+  const norm = normLoops(backend);
+  assert.ok(simd && norm, "WebAssembly SIMD runs here");
+  for (const [rows, cols] of [
+    [1, 4],
+    [31, 8],
+    [33, 12],
+    [70, 20],
+    [65, 64],
+  ]) {
+    // magnitudes from 2^-40 to 2^40, so that float64 sums round and their order shows
+    const rand = mulberry32(rows * cols);
+    const x = tf.tensor2d(
+      Float32Array.from({ length: rows * cols }, () => (rand() - 0.5) * 2 ** Math.floor(rand() * 80 - 40)),
+      [rows, cols],
+    );
+    const sums = [simd.sumRowsF64.bind(simd), (p: number, acc: number, r: number, c: number) => norm.sumRowsF64Blocked(p, acc, r, c * 4)].map((loop) =>
+      withScratch(backend, cols * 8, (acc) => {
+        new Float64Array(heapBuffer(backend), acc, cols).fill(0.25); // the loops add to what is there
+        loop(backend.getMemoryOffset(x.dataId), acc, rows, cols);
+        return Array.from(new Float64Array(heapBuffer(backend), acc, cols));
+      }),
+    );
+    assert.deepEqual(sums[1], sums[0], `${rows}×${cols}`);
+    x.dispose();
+  }
 });

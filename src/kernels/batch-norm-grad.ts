@@ -11,8 +11,10 @@ import { heapBuffer, pointer, simdLoops, withScratch } from "./simd";
  * the rest) are still computed by tfjs's own ops. Shapes it does not cover (not NHWC with channels in fours), other
  * backends, and wasm without SIMD keep tfjs-core's gradient.
  */
-interface NormLoops {
+export interface NormLoops {
   batchNormGrad(x: number, dy: number, dx: number, vecs: number, acc: number, rows: number, cBytes: number): void;
+  /** simd.wat's sumRowsF64 (the same sums, each channel's rows in the same order), blocked: cBytes = 4·cols. */
+  sumRowsF64Blocked(x: number, acc: number, rows: number, cBytes: number): void;
 }
 
 // The compile options leave out the DOM typings, where WebAssembly's live; this is the little used here.
@@ -26,7 +28,7 @@ let compiled: object | null | undefined;
 const instances = new WeakMap<object, NormLoops | null>();
 
 /** norm.wat's loops on this backend's memory, or undefined without WebAssembly SIMD (or with simd.ts's loops off). */
-function normLoops(backend: BackendWasm): NormLoops | undefined {
+export function normLoops(backend: BackendWasm): NormLoops | undefined {
   const memory = (backend.wasm as unknown as { asm?: { memory?: object } }).asm?.memory;
   if (!memory || !simdLoops(backend)) return undefined;
   let loops = instances.get(memory);

@@ -88,4 +88,51 @@
         (br $kLoop)))
       (local.set $r0 (local.get $r1))
       (br $blockLoop))))
+;; acc[c] += Σ_r x[r·cols + c] in float64 (acc: cols doubles, zeroed by the caller; cBytes = 4·cols, a multiple of
+  ;; 16): the sums of simd.wat's sumRowsF64, with each channel's rows added in the same order, but over blocks of
+  ;; 32 rows with eight channels' sums held in locals (the last group of four channels alone when cols is not in 8s).
+  (func (export "sumRowsF64Blocked")
+    (param $x i32) (param $acc i32) (param $rows i32) (param $cBytes i32)
+    (local $r0 i32) (local $r1 i32) (local $r i32) (local $k i32) (local $p i32) (local $q i32) (local $wide i32)
+    (local $v v128) (local $u v128) (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (block $blocksDone (loop $blockLoop
+      (br_if $blocksDone (i32.ge_u (local.get $r0) (local.get $rows)))
+      (local.set $r1 (select (local.get $rows) (i32.add (local.get $r0) (i32.const 32))
+        (i32.lt_u (i32.sub (local.get $rows) (local.get $r0)) (i32.const 32))))
+      (local.set $k (i32.const 0))
+      (block $kDone (loop $kLoop
+        (br_if $kDone (i32.ge_u (local.get $k) (local.get $cBytes)))
+        ;; two groups of four channels when both are there, else one (its second half's sums left alone)
+        (local.set $wide (i32.le_u (i32.add (local.get $k) (i32.const 32)) (local.get $cBytes)))
+        (local.set $q (i32.add (local.get $acc) (i32.shl (local.get $k) (i32.const 1))))
+        (local.set $a0 (v128.load (local.get $q)))
+        (local.set $a1 (v128.load offset=16 (local.get $q)))
+        (if (local.get $wide) (then
+          (local.set $a2 (v128.load offset=32 (local.get $q)))
+          (local.set $a3 (v128.load offset=48 (local.get $q)))))
+        (local.set $p (i32.add (i32.add (local.get $x) (i32.mul (local.get $r0) (local.get $cBytes))) (local.get $k)))
+        (local.set $r (local.get $r0))
+        (block $rDone (loop $rLoop
+          (br_if $rDone (i32.ge_u (local.get $r) (local.get $r1)))
+          (local.set $v (v128.load (local.get $p)))
+          (local.set $a0 (f64x2.add (local.get $a0) (f64x2.promote_low_f32x4 (local.get $v))))
+          (local.set $a1 (f64x2.add (local.get $a1)
+            (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v)))))
+          (if (local.get $wide) (then
+            (local.set $u (v128.load offset=16 (local.get $p)))
+            (local.set $a2 (f64x2.add (local.get $a2) (f64x2.promote_low_f32x4 (local.get $u))))
+            (local.set $a3 (f64x2.add (local.get $a3)
+              (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $u) (local.get $u)))))))
+          (local.set $p (i32.add (local.get $p) (local.get $cBytes)))
+          (local.set $r (i32.add (local.get $r) (i32.const 1)))
+          (br $rLoop)))
+        (v128.store (local.get $q) (local.get $a0))
+        (v128.store offset=16 (local.get $q) (local.get $a1))
+        (if (local.get $wide) (then
+          (v128.store offset=32 (local.get $q) (local.get $a2))
+          (v128.store offset=48 (local.get $q) (local.get $a3))))
+        (local.set $k (i32.add (local.get $k) (select (i32.const 32) (i32.const 16) (local.get $wide))))
+        (br $kLoop)))
+      (local.set $r0 (local.get $r1))
+      (br $blockLoop))))
 )
