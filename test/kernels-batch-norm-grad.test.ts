@@ -132,12 +132,13 @@ test("norm.wat's blocked row sums give simd.wat's sumRowsF64 bits, for any rows 
       Float32Array.from({ length: rows * cols }, () => (rand() - 0.5) * 2 ** Math.floor(rand() * 80 - 40)),
       [rows, cols],
     );
-    const sums = [simd.sumRowsF64.bind(simd), (p: number, acc: number, r: number, c: number) => norm.sumRowsF64Blocked(p, acc, r, c * 4)].map((loop) =>
-      withScratch(backend, cols * 8, (acc) => {
-        new Float64Array(heapBuffer(backend), acc, cols).fill(0.25); // the loops add to what is there
-        loop(backend.getMemoryOffset(x.dataId), acc, rows, cols);
-        return Array.from(new Float64Array(heapBuffer(backend), acc, cols));
-      }),
+    const sums: number[][] = [simd.sumRowsF64.bind(simd), (p: number, acc: number, r: number, c: number) => norm.sumRowsF64Blocked(p, acc, r, c * 4)].map(
+      (loop) =>
+        withScratch(backend, cols * 8, (acc) => {
+          new Float64Array(heapBuffer(backend), acc, cols).fill(0.25); // the loops add to what is there
+          loop(backend.getMemoryOffset(x.dataId), acc, rows, cols);
+          return Array.from(new Float64Array(heapBuffer(backend), acc, cols));
+        }),
     );
     assert.deepEqual(sums[1], sums[0], `${rows}×${cols}`);
     x.dispose();
