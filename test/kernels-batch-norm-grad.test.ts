@@ -144,3 +144,43 @@ test("norm.wat's blocked row sums give simd.wat's sumRowsF64 bits, for any rows 
     x.dispose();
   }
 });
+
+test("the fused Relu and Square gradients give tfjs-core's bits (zeros of either sign included), and run", async () => {
+  await initBackend("wasm", { quiet: true });
+  for (const shape of [
+    [2, 3, 3, 8],
+    [5, 4],
+    [3, 3], // a size not in fours: tfjs-core's gradient
+  ]) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const rand = mulberry32(size);
+    const pick = [0, -0, 1e-30, -2.5];
+    const x = tf.tensor(
+      Float32Array.from({ length: size }, (_, i) => (i % 5 === 0 ? pick[i % 4] : (rand() - 0.5) * 4)),
+      shape,
+    );
+    const dy = random(shape, size + 1);
+    for (const [op, kernel] of [
+      [tf.relu, "FwpruneReluGrad"],
+      [tf.square, "FwpruneSquareGrad"],
+    ] as const) {
+      const run = (fast: boolean) => {
+        useFastGradients(fast);
+        const profiler = profileKernels("wasm");
+        try {
+          const g = tf.grad((t: tf.Tensor) => op(t))(x, dy);
+          const out = bits([g]);
+          g.dispose();
+          return { out, calls: profiler.timings().find((t) => t.kernel === kernel)?.calls ?? 0 };
+        } finally {
+          profiler.stop();
+          useFastGradients(true);
+        }
+      };
+      const fast = run(true);
+      assert.deepEqual(fast.out, run(false).out, `${kernel} [${shape}]`);
+      assert.equal(fast.calls, size % 4 === 0 ? 1 : 0, `${kernel} [${shape}] ran fused`);
+    }
+    tf.dispose([x, dy]);
+  }
+});

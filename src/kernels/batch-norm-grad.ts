@@ -15,6 +15,8 @@ export interface NormLoops {
   batchNormGrad(x: number, dy: number, dx: number, vecs: number, acc: number, rows: number, cBytes: number): void;
   /** simd.wat's sumRowsF64 (the same sums, each channel's rows in the same order), blocked: cBytes = 4·cols. */
   sumRowsF64Blocked(x: number, acc: number, rows: number, cBytes: number): void;
+  reluGrad(x: number, dy: number, out: number, bytes: number): void;
+  squareGrad(x: number, dy: number, out: number, bytes: number): void;
 }
 
 // The compile options leave out the DOM typings, where WebAssembly's live; this is the little used here.
@@ -112,6 +114,56 @@ export function makeBatchNormGradient(original: tf.GradConfig): tf.GradConfig {
         scale: () => tf.reshape(dScale, mean.shape),
         offset: () => tf.reshape(dOffset, mean.shape),
       };
+    },
+  };
+}
+
+/**
+ * The gradients of Relu (dy·step(x)) and Square (dy·(x·2)) in one pass each instead of two kernels and a tensor
+ * between them; the same float32 operations (a NaN input gives a NaN gradient, as before). Float32 tensors whose size
+ * comes in fours, on wasm with SIMD; otherwise tfjs-core's gradient.
+ */
+const ELEMENTWISE_GRADS = { Relu: "FwpruneReluGrad", Square: "FwpruneSquareGrad" } as const;
+
+function elementwiseGradConfig(kernelName: string, loop: "reluGrad" | "squareGrad"): tf.KernelConfig {
+  const kernelFunc = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown }) => {
+    const backend = args.backend as BackendWasm;
+    const { x, dy } = args.inputs as Record<"x" | "dy", tf.TensorInfo>;
+    const loops = normLoops(backend);
+    if (!loops) throw new Error(`${kernelName}: needs WebAssembly SIMD`);
+    const size = tf.util.sizeFromShape(x.shape);
+    if (x.dtype !== "float32" || dy.dtype !== "float32" || !tf.util.arraysEqual(x.shape, dy.shape) || size % 4 !== 0) {
+      throw new Error(`${kernelName}: x [${x.shape}] and dy [${dy.shape}] must be float32 of one shape, a size in fours`);
+    }
+    const out = backend.makeOutput(x.shape, "float32");
+    loops[loop](pointer(backend, x), pointer(backend, dy), pointer(backend, out), size * 4);
+    return out;
+  };
+  return { kernelName, backendName: "wasm", kernelFunc: kernelFunc as unknown as tf.KernelFunc };
+}
+
+export const reluGradConfig = elementwiseGradConfig(ELEMENTWISE_GRADS.Relu, "reluGrad");
+export const squareGradConfig = elementwiseGradConfig(ELEMENTWISE_GRADS.Square, "squareGrad");
+
+/** The gradient of Relu or Square: one fused pass where it covers the case, else `original` (tfjs-core's). */
+export function makeElementwiseGradient(original: tf.GradConfig): tf.GradConfig {
+  const kernel = ELEMENTWISE_GRADS[original.kernelName as keyof typeof ELEMENTWISE_GRADS];
+  return {
+    kernelName: original.kernelName,
+    inputsToSave: ["x"],
+    gradFunc: (dy, saved, attrs) => {
+      const [x] = saved;
+      const g = dy as tf.Tensor;
+      const fits =
+        tf.getBackend() === "wasm" &&
+        tf.getKernel(kernel, "wasm") !== undefined &&
+        normLoops(tf.backend() as BackendWasm) !== undefined &&
+        x.dtype === "float32" &&
+        g.dtype === "float32" &&
+        tf.util.arraysEqual(x.shape, g.shape) &&
+        x.size % 4 === 0;
+      if (!fits) return original.gradFunc(dy, saved, attrs);
+      return { x: () => tf.engine().runKernel(kernel, { x, dy: g } as unknown as tf.NamedTensorMap, {}) as tf.Tensor };
     },
   };
 }

@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { makeBatchNormGradient } from "./batch-norm-grad";
+import { makeBatchNormGradient, makeElementwiseGradient } from "./batch-norm-grad";
 
 /**
  * tfjs-core's gradients of Mean and Sum broadcast the incoming gradient by multiplying it with a tensor of ones the
@@ -41,11 +41,12 @@ let tfjsGradients: tf.GradConfig[] | undefined;
 let fastGradients: tf.GradConfig[] | undefined;
 
 /**
- * Register the gradients above and batch norm's (batch-norm-grad.ts) in place of tfjs-core's, for every backend (the
+ * Register the gradients above and those of batch norm, Relu and Square (batch-norm-grad.ts) in place of tfjs-core's, for every backend (the
  * values are the same), or (`on` false: tests compare the two) put tfjs-core's back.
  */
 export function useFastGradients(on = true): void {
-  tfjsGradients ??= [tf.Mean, tf.Sum, tf.FusedBatchNorm].map((name) => tf.getGradient(name));
-  fastGradients ??= [meanGradient, sumGradient, makeBatchNormGradient(tfjsGradients[2])];
+  tfjsGradients ??= [tf.Mean, tf.Sum, tf.FusedBatchNorm, tf.Relu, tf.Square].map((name) => tf.getGradient(name));
+  const [, , batchNorm, relu, square] = tfjsGradients;
+  fastGradients ??= [meanGradient, sumGradient, makeBatchNormGradient(batchNorm), makeElementwiseGradient(relu), makeElementwiseGradient(square)];
   for (const config of on ? fastGradients : tfjsGradients) tf.registerGradient(config);
 }

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { makeBatchMatMulConfig } from "./batch-mat-mul";
-import { batchNormGradConfig } from "./batch-norm-grad";
+import { batchNormGradConfig, reluGradConfig, squareGradConfig } from "./batch-norm-grad";
 import { makeConv2DConfig } from "./conv2d";
 import { conv2DBackpropFilterConfig } from "./conv2d-backprop-filter";
 import { makeConv2DBackpropInputConfig } from "./conv2d-backprop-input";
@@ -54,6 +54,8 @@ export function registerWasmKernels(): void {
     makeCastConfig(wasmKernel(tf.Cast)),
     momentumStepConfig,
     batchNormGradConfig,
+    reluGradConfig,
+    squareGradConfig,
   ];
   for (const config of configs) overrideWasmKernel(config);
   useFastGradients();

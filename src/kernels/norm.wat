@@ -135,4 +135,28 @@
         (br $kLoop)))
       (local.set $r0 (local.get $r1))
       (br $blockLoop))))
+;; The gradients of ReLU and of Square over n floats (bytes = 4n, a multiple of 16), as tfjs-core composes them:
+  ;; Relu: dy·step(x), step(x) = 1 for x > 0, x itself for NaN (wasm's Step gives NaN), else 0;
+  ;; Square: dy·(x·2).
+  (func (export "reluGrad") (param $x i32) (param $dy i32) (param $out i32) (param $bytes i32)
+    (local $k i32) (local $v v128)
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $k) (local.get $bytes)))
+      (local.set $v (v128.load (i32.add (local.get $x) (local.get $k))))
+      (v128.store (i32.add (local.get $out) (local.get $k))
+        (f32x4.mul (v128.load (i32.add (local.get $dy) (local.get $k)))
+          (v128.bitselect (f32x4.splat (f32.const 1)) (v128.and (local.get $v) (f32x4.ne (local.get $v) (local.get $v)))
+            (f32x4.gt (local.get $v) (f32x4.splat (f32.const 0))))))
+      (local.set $k (i32.add (local.get $k) (i32.const 16)))
+      (br $next))))
+
+  (func (export "squareGrad") (param $x i32) (param $dy i32) (param $out i32) (param $bytes i32)
+    (local $k i32)
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $k) (local.get $bytes)))
+      (v128.store (i32.add (local.get $out) (local.get $k))
+        (f32x4.mul (v128.load (i32.add (local.get $dy) (local.get $k)))
+          (f32x4.mul (v128.load (i32.add (local.get $x) (local.get $k))) (f32x4.splat (f32.const 2)))))
+      (local.set $k (i32.add (local.get $k) (i32.const 16)))
+      (br $next))))
 )
