@@ -60,26 +60,31 @@ function viaIm2col(backend: BackendWasm, simd: SimdLoops, x: tf.TensorInfo, dy: 
   const n = batchSize * outHeight * outWidth;
   const k = filterHeight * filterWidth * inChannels;
   const xT = transposeInfo(backend, x, [3, 0, 1, 2]);
-  const colsT = backend.makeOutput([1, k, n], "float32");
-  simd.im2colRows(
-    pointer(backend, xT),
-    pointer(backend, colsT),
-    inChannels,
-    batchSize,
-    inHeight,
-    inWidth,
-    outHeight,
-    outWidth,
-    filterHeight,
-    filterWidth,
-    strideHeight,
-    strideWidth,
-    info.padInfo.top,
-    info.padInfo.left,
-  );
-  dispose(backend, xT);
+  // A 1×1, stride-1, unpadded filter's im2col matrix is xT itself: multiply it as it lies (the same values).
+  const { top, left } = info.padInfo;
+  const inPlace = filterHeight * filterWidth * strideHeight * strideWidth === 1 && top === 0 && left === 0 && outHeight === inHeight && outWidth === inWidth;
+  const colsT = inPlace ? { ...xT, shape: [1, k, n] } : backend.makeOutput([1, k, n], "float32");
+  if (!inPlace) {
+    simd.im2colRows(
+      pointer(backend, xT),
+      pointer(backend, colsT),
+      inChannels,
+      batchSize,
+      inHeight,
+      inWidth,
+      outHeight,
+      outWidth,
+      filterHeight,
+      filterWidth,
+      strideHeight,
+      strideWidth,
+      top,
+      left,
+    );
+  }
   const dw = callKernel("BatchMatMul", backend, { a: colsT, b: { ...dy, shape: [1, n, outChannels] } }, { transposeA: false, transposeB: false });
-  dispose(backend, colsT);
+  dispose(backend, xT);
+  if (!inPlace) dispose(backend, colsT);
   return { ...dw, shape: [filterHeight, filterWidth, inChannels, outChannels] };
 }
 

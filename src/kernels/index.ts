@@ -1,11 +1,13 @@
 import * as tf from "@tensorflow/tfjs";
 import { makeBatchMatMulConfig } from "./batch-mat-mul";
+import { batchNormGradConfig, reluGradConfig, squareGradConfig } from "./batch-norm-grad";
 import { makeConv2DConfig } from "./conv2d";
 import { conv2DBackpropFilterConfig } from "./conv2d-backprop-filter";
 import { makeConv2DBackpropInputConfig } from "./conv2d-backprop-input";
 import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from "./depthwise-backprop";
 import { makeAddConfig, makeFusedBatchNormConfig, makeMultiplyConfig, makeRealDivConfig, makeSubConfig } from "./elementwise";
 import { makeCastConfig, makeIdentityConfig } from "./identity";
+import { useFastGradients } from "./gradients";
 import { maxPoolGradConfig } from "./max-pool-grad";
 import { momentumStepConfig } from "./momentum";
 import { makeMeanConfig, makeSumConfig } from "./sum";
@@ -15,6 +17,7 @@ import { overrideWasmKernel } from "./util";
 export { FusedMomentumOptimizer, MOMENTUM_STEP } from "./momentum";
 export { enableRelaxedGemm, hasRelaxedGemm } from "./gemm";
 export { THREADS_HELP, coreCount, kernelThreads, parseThreads, setKernelThreads, shutdownKernelThreads, threadedProducts, threadsFlag } from "./threads";
+export { useFastGradients } from "./gradients";
 export { cpuClockMs, profileKernels } from "./profile";
 export type { KernelProfiler, KernelTiming } from "./profile";
 
@@ -51,7 +54,11 @@ export function registerWasmKernels(): void {
     makeIdentityConfig(wasmKernel(tf.Identity)),
     makeCastConfig(wasmKernel(tf.Cast)),
     momentumStepConfig,
+    batchNormGradConfig,
+    reluGradConfig,
+    squareGradConfig,
   ];
   for (const config of configs) overrideWasmKernel(config);
+  useFastGradients();
   registered = true;
 }

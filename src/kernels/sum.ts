@@ -1,10 +1,11 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { normLoops } from "./batch-norm-grad";
 import { heapBuffer, pointer, simdLoops, withScratch } from "./simd";
 
 /**
  * Sum (or Mean) over the leading axes of a float32 tensor (bias gradients and batch norm's statistics:
- * [b,h,w,c] → [c]) as one pass over the wasm heap (a SIMD loop from simd.wat when the columns come in fours),
+ * [b,h,w,c] → [c]) as one pass over the wasm heap (a SIMD loop, norm.wat's blocked one, when the columns come in fours),
  * summing in float64; wasm's own kernels transpose first and are ~5× slower. Every other case uses wasm's kernel.
  */
 export function makeSumConfig(original: tf.KernelConfig): tf.KernelConfig {
@@ -34,7 +35,9 @@ function makeLeadingReduceConfig(original: tf.KernelConfig, mean: boolean): tf.K
       withScratch(backend, columns * 8, (acc) => {
         const heap = heapBuffer(backend);
         new Float64Array(heap, acc, columns).fill(0);
-        simd.sumRowsF64(pointer(backend, x), acc, rows, columns);
+        const norm = normLoops(backend);
+        if (norm) norm.sumRowsF64Blocked(pointer(backend, x), acc, rows, columns * 4);
+        else simd.sumRowsF64(pointer(backend, x), acc, rows, columns);
         const sums = new Float64Array(heap, acc, columns);
         if (mean) for (let c = 0; c < columns; c++) sums[c] /= rows;
         (backend.typedArrayFromHeap(out) as Float32Array).set(sums);
