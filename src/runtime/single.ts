@@ -141,12 +141,18 @@ function poolPlanes(mem: RuntimeMemory, p: Extract<SingleValue, { layout: "plane
       const [from, to] = [mem.floats(at, p.c * p.h * p.wp), mem.floats(out, p.c * oh * ow)];
       let o = 0;
       for (let ci = 0; ci < p.c; ci++)
-        for (let i = 0; i < oh; i++)
+        for (let i = 0; i < oh; i++) {
+          const top = (ci * p.h + i * size) * p.wp;
+          if (size === 2) {
+            for (let j = 0, a = top; j < ow; j++, a += 2) to[o++] = Math.max(from[a], from[a + 1], from[a + p.wp], from[a + p.wp + 1]);
+            continue;
+          }
           for (let j = 0; j < ow; j++) {
             let m = -Infinity;
-            for (let dy = 0; dy < size; dy++) for (let dx = 0; dx < size; dx++) m = Math.max(m, from[(ci * p.h + i * size + dy) * p.wp + j * size + dx]);
+            for (let dy = 0; dy < size; dy++) for (let dx = 0, a = top + dy * p.wp + j * size; dx < size; dx++) m = Math.max(m, from[a + dx]);
             to[o++] = m;
           }
+        }
     },
   };
 }
