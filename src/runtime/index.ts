@@ -34,6 +34,8 @@ export interface SparseRuntimeModel {
   outputShape: number[];
   outputSize: number;
   layers: RuntimeLayer[];
+  /** Whether one example past a batch's last full tile of 8 (a batch of 1, 9, …) runs alone, on planes of one float per position: models that are a chain of unpadded stride-1 convolutions, square max pools, a flatten and dense layers, with ReLU or no activation. */
+  singleExample: boolean;
   /** The model's outputs [batch, outputSize] (row-major), what tfjs's predict gives, for examples [batch, ...inputShape]. */
   predict(examples: Float32Array, batch: number): Float32Array;
 }
@@ -169,6 +171,7 @@ function planModel(header: SparseFileHeader, nodes: CheckedNode[], tensors: Map<
     outputShape: [...output.shape],
     outputSize,
     layers,
+    singleExample: single !== undefined,
     predict(examples: Float32Array, batch: number): Float32Array {
       if (!Number.isInteger(batch) || batch < 0) throw new Error(`predict: batch ${batch}; expected a non-negative integer`);
       if (!(examples instanceof Float32Array) || examples.length !== batch * inputSize) {
