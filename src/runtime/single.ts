@@ -113,7 +113,8 @@ function planStep(
       output: { layout: "vec", features: h * w * c },
       run: (at, out) => {
         const [from, to] = [mem.floats(at, c * h * wp), mem.floats(out, h * w * c * 4)];
-        for (let y = 0; y < h; y++) for (let xx = 0; xx < w; xx++) for (let ci = 0; ci < c; ci++) to[((y * w + xx) * c + ci) * 4] = from[(ci * h + y) * wp + xx];
+        for (let y = 0; y < h; y++)
+          for (let xx = 0; xx < w; xx++) for (let ci = 0; ci < c; ci++) to[((y * w + xx) * c + ci) * 4] = from[(ci * h + y) * wp + xx];
       },
     };
   }
