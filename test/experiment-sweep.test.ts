@@ -1,9 +1,12 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
+import { fork } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { RunRecord, listRecords, planRuns, recordChecksum, resolveConfig, runFile, runOne, sweep } from "../src/experiment";
+import { workerNodeFlags } from "../src/experiment/sweep";
+import { Task, WorkerMessage } from "../src/experiment/worker";
 import { aggregateCsv, aggregateFrame, aggregateRecords } from "../src/report/frame";
 
 // Tiny real runs: 500 training digits, 200 test digits, 2 pre-training epochs, FW with 5 iterations.
@@ -142,5 +145,37 @@ test("shards 1/2 and 2/2 (in-process) together equal the unsharded sweep (two wo
     const m = merged.get(r.key);
     assert.equal(m?.metrics?.testAccuracy, r.metrics?.testAccuracy, `${r.label} budget ${r.budget}: same accuracy in a shard and in the whole sweep`);
     assert.equal(m?.metrics?.sparsity, r.metrics?.sparsity);
+  }
+});
+
+test("a worker on a full machine collects garbage on its own thread, and computes the same record as this process", async () => {
+  assert.deepEqual(workerNodeFlags(2, 2), ["--single-threaded-gc"], "a worker on every core");
+  assert.deepEqual(workerNodeFlags(1, 2), [], "a core to spare");
+  assert.deepEqual(workerNodeFlags(2, 16), []);
+  const config = resolveConfig({ ...tiny, methods: ["fw-momentum"], budgets: [1] });
+  const dataDir = tmp("gc-flags");
+  const [here] = (await sweep(config, { dataDir, workers: 0 })).records;
+  fs.rmSync(runFile(dataDir, here.key));
+  const [plan] = planRuns(config);
+  const child = fork(path.join(__dirname, "..", "src", "experiment", "worker.ts"), [], {
+    execArgv: [...workerNodeFlags(2, 2), "--import", "tsx"],
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  try {
+    const there = await new Promise<RunRecord>((resolve, reject) => {
+      child.on("message", (m: WorkerMessage) => {
+        if (m.type === "run-done") resolve(m.record);
+        if (m.type === "error") reject(new Error(m.message));
+      });
+      child.on("exit", (code) => reject(new Error(`worker exited (code ${code})`)));
+      child.send({ type: "run", plan, dataDir, config } satisfies Task);
+    });
+    assert.equal(there.key, here.key);
+    assert.notEqual(there.pid, process.pid, "computed in the worker");
+    assert.deepEqual(there.history, here.history);
+    const same = ["testAccuracy", "testLoss", "prunedAccuracy", "prunedLoss", "sparsity", "zeros", "sparsityPerLayer"] as const;
+    for (const field of same) assert.deepEqual(there.metrics?.[field], here.metrics?.[field], field);
+  } finally {
+    child.disconnect();
   }
 });

@@ -13,7 +13,8 @@ import { parseShard, planRuns, shardRuns } from "./plan";
 import { dataDirFromFlag, displayPath, fileInside } from "../paths";
 import { describeParams, getMethod, methodNames, parseParams } from "../prune/method";
 import { RunRecord, SHIPPED_DIR, readRecord, writeShipped } from "./store";
-import { SweepProgress, runOne, sweep } from "./sweep";
+import { runOne } from "./run-one";
+import { SweepProgress, sweep } from "./sweep";
 import { DATA_DIR_HELP, PRESET_HELP, RunSelectionFlags, positiveInteger, runSelectionOptions, selectRun } from "./flags";
 
 /** cli-progress on a terminal; one line per event otherwise (logs, CI, tests). */

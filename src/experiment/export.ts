@@ -9,7 +9,7 @@ import { ExperimentConfig, loadConfig, validateConfig } from "./config";
 import { RunSelectionFlags, runSelectionOptions, selectRun } from "./flags";
 import { ensureBackend, ensureFinalModel } from "./run";
 import { layersModelAccuracy } from "../measure";
-import { runOne } from "./sweep";
+import { runOne } from "./run-one";
 import { countingBar } from "./commands";
 
 export interface ExportOptions {

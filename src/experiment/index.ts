@@ -19,4 +19,5 @@ export { computeRecord, ensureBackend, ensureFinalModel, ensureRecord } from "./
 export * from "./final-model";
 export { fraction, positiveInteger, RunSelectionFlags, selectRun } from "./flags";
 export * from "./sweep";
+export * from "./run-one";
 export { exportRun, ExportReport, formatExport } from "./export";

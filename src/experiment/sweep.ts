@@ -2,7 +2,7 @@ import { ChildProcess, fork } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { ExperimentConfig, sparsitiesOf, validateConfig } from "./config";
+import { ExperimentConfig, validateConfig } from "./config";
 import { lockAgeSeconds, lockPath, lockTimings } from "./lock";
 import { modelsOf } from "./config-model";
 import { PretrainPlan, RunPlan, Shard, parseShard, planPretraining, planRuns, shardRuns } from "./plan";
@@ -122,7 +122,8 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
   const workerCount = Math.max(0, Math.min(opts.workers ?? os.cpus().length, todo.length + pretrainQueue.length));
   // W worker processes share the cores: each one's kernels get max(1, cores / W) threads.
   const threadsPerWorker = Math.max(1, Math.floor(coreCount() / Math.max(1, workerCount)));
-  const slots: Slot[] = workerCount === 0 ? [inProcessSlot()] : Array.from({ length: workerCount }, () => workerSlot(threadsPerWorker));
+  const slots: Slot[] =
+    workerCount === 0 ? [inProcessSlot()] : Array.from({ length: workerCount }, () => workerSlot(threadsPerWorker, workerNodeFlags(workerCount)));
   const current: string[] = slots.map(() => "idle");
   const pending = [...todo];
 
@@ -334,10 +335,19 @@ function workerEntry(): { file: string; execArgv: string[] } {
   return { file: path.join(__dirname, "worker.ts"), execArgv: ["--import", "tsx"] };
 }
 
-function workerSlot(threadsPerWorker: number): Slot {
+/**
+ * Node's flags for the worker processes. With a worker on every core, V8's parallel garbage-collection threads can
+ * only take time from another worker; collecting on the worker's own thread costs less CPU in all. With a core to
+ * spare, they run there for free. Collection never changes what a run computes.
+ */
+export function workerNodeFlags(workers: number, cores = os.cpus().length): string[] {
+  return workers >= cores ? ["--single-threaded-gc"] : [];
+}
+
+function workerSlot(threadsPerWorker: number, nodeFlags: string[]): Slot {
   const entry = workerEntry();
   const child: ChildProcess = fork(entry.file, [], {
-    execArgv: entry.execArgv,
+    execArgv: [...nodeFlags, ...entry.execArgv],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
     env: { ...process.env, FWPRUNE_QUIET: "1", FWPRUNE_THREADS: String(threadsPerWorker) },
   });
@@ -370,49 +380,4 @@ function workerSlot(threadsPerWorker: number): Slot {
       if (!exited && child.connected) child.disconnect();
     },
   };
-}
-
-/** Which run of a config `runOne` computes: a method (by its name in the config), a budget, a seed, a sparsity. */
-export interface RunSelection {
-  /** The model, by name, of a config that lists several (default: its first). */
-  model?: string;
-  method: string;
-  budget: number;
-  seed?: number;
-  sparsity?: number;
-}
-
-/**
- * One run (pre-training its checkpoint first if needed), in this process, through the same cache as sweeps: for a
- * notebook exploring one checkpoint. Defaults: the config's first seed and first sparsity.
- */
-export async function runOne(
-  configInput: ExperimentConfig | unknown,
-  selection: RunSelection,
-  opts: Omit<SweepOptions, "workers" | "shard"> = {},
-): Promise<RunRecord> {
-  const config = validateConfig(configInput);
-  const entry = config.methods.find((m) => m.name === selection.method);
-  if (!entry)
-    throw new Error(`runOne: method ${JSON.stringify(selection.method)} is not in the config's methods (${config.methods.map((m) => m.name).join(", ")})`);
-  const models = modelsOf(config);
-  const model = selection.model === undefined ? models[0] : models.find((m) => m.name === selection.model);
-  if (!model)
-    throw new Error(`--model ${JSON.stringify(selection.model)}: the config has no such model; expected one of ${models.map((m) => m.name).join(", ")}`);
-  const seed = selection.seed ?? config.seeds[0];
-  const sparsity = selection.sparsity ?? sparsitiesOf(config, entry)[0] ?? undefined;
-  const matchedNames = new Set(Object.values(entry.match ?? {}));
-  const matched = config.methods.filter((m) => matchedNames.has(m.name)).map((m) => ({ ...m, budgets: undefined }));
-  const single = validateConfig(
-    {
-      ...config,
-      model,
-      budgets: [selection.budget],
-      seeds: [seed],
-      methods: [{ ...entry, budgets: undefined, sparsity: entry.match?.sparsity ? undefined : sparsity }, ...matched],
-    },
-    "runOne config",
-  );
-  const result = await sweep(single, { ...opts, workers: 0 });
-  return result.records.find((r) => r.label === entry.name && (r.sparsityTarget ?? undefined) === sparsity) as RunRecord;
 }
