@@ -3,7 +3,8 @@
 import * as path from "path";
 import { datasetFor } from "./datasets";
 import { parseThreads, setKernelThreads } from "./kernels";
-import { Model } from "./model";
+import { Model, ModelLike } from "./model";
+import { modelLike, modelsOf } from "./experiment/config-model";
 import { ExperimentConfig, MethodEntry, budgetsOf, loadConfig, validateConfig } from "./experiment/config";
 import { canonicalJson, hashKey, planRuns, pretrainInputs } from "./experiment/plan";
 import { PretrainInfo, loadCachedCheckpoint, readPretrainInfo } from "./experiment/pretrain";
@@ -21,6 +22,8 @@ export interface NotebookContext {
   /** What FWPRUNE_PRESET named: "quick", "paper", or the absolute path of a JSON config. */
   preset: string;
   config: ExperimentConfig;
+  /** The config's model (its first, where it lists several) as a spec or a graph: what layer-walking helpers take. */
+  model: ModelLike;
   /** Absolute: checkpoints, run records and explorations live here. */
   dataDir: string;
   /** Worker processes for sweeps (FWPRUNE_WORKERS; default one per core). */
@@ -44,7 +47,7 @@ export function notebookConfig(env: Record<string, string | undefined> = process
     if (!Number.isInteger(workers) || workers < 0) throw new Error(`FWPRUNE_WORKERS: expected an integer ≥ 0, got ${JSON.stringify(env.FWPRUNE_WORKERS)}`);
   }
   const threads = env.FWPRUNE_THREADS !== undefined && env.FWPRUNE_THREADS.trim() !== "" ? parseThreads("FWPRUNE_THREADS", env.FWPRUNE_THREADS) : undefined;
-  return { preset, config, dataDir, workers, threads };
+  return { preset, config, model: modelLike(modelsOf(config)[0]), dataDir, workers, threads };
 }
 
 /** The full parameters of the config's FW entry called `name` ("fw" or "fw-momentum"): what its runs use. */

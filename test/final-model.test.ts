@@ -3,7 +3,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { exportRun, finalModelFile, planRuns, readFinalModel, readRecord, resolveConfig, runOne, selectRun } from "../src/experiment";
+import { exportRun, finalModelFile, modelLike, modelsOf, planRuns, readFinalModel, readRecord, resolveConfig, runOne, selectRun } from "../src/experiment";
 import { mergeDataDirs } from "../src/experiment/merge";
 import { disposeModel, getWeights } from "../src/model";
 import { runModel } from "../src/notebook";
@@ -56,7 +56,7 @@ test(
       assert.equal(zeros, record.metrics?.zeros);
       assert.equal(cold.report.testAccuracy, record.metrics?.testAccuracy);
       // A notebook reads the same model.
-      const inNotebook = await runModel({ preset: "final-model-test", config, dataDir }, record);
+      const inNotebook = await runModel({ preset: "final-model-test", config, model: modelLike(modelsOf(config)[0]), dataDir }, record);
       assert.deepEqual(getWeights(inNotebook.model), stored.weights);
       assert.deepEqual(inNotebook.mask, stored.mask);
       disposeModel(inNotebook.model);
