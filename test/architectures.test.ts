@@ -2,7 +2,7 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { PRESETS, planPretraining, planRuns, resolveConfig, runOne, sweep, validateConfig } from "../src/experiment";
-import { residualNetSpec, separableNetSpec } from "../src/experiment/architectures";
+import { PRESET_BN_MOMENTUM, residualNetSpec, separableNetSpec } from "../src/experiment/architectures";
 import { ModelGraph, buildGraph, graphFromLayersTopology, paramCount } from "../src/graph";
 import { pooledOverModels, claimsByModel } from "../src/analysis/architectures";
 import { pairedDifference } from "../src/analysis/claims";
@@ -45,6 +45,9 @@ test("the preset's residual and separable graphs are src/zoo.ts's models, layer 
   ] as const) {
     const ours = buildGraph(spec.name, spec.nodes);
     const theirs = await zooGraph(zoo);
+    // The one intended difference: batch norm's momentum (the zoo keeps Keras's default 0.99).
+    for (const n of theirs.nodes) if (n.kind === "batch-norm") n.config = { ...n.config, momentum: PRESET_BN_MOMENTUM };
+    assert.ok(ours.nodes.filter((n) => n.kind === "batch-norm").every((n) => n.kind === "batch-norm" && n.config.momentum === 0.9));
     assert.equal(signature(ours), signature(theirs), spec.name);
     const trainable = ours.params.filter((p) => p.trainable).reduce((n, p) => n + p.size, 0);
     assert.equal(trainable, params);
