@@ -12,18 +12,10 @@ import { layersModelAccuracy } from "../measure";
 import { runOne } from "./run-one";
 import { countingBar } from "./commands";
 
-export interface ExportOptions {
+/** Which run to export (the run-selection flags) and where to. */
+export interface ExportOptions extends Omit<RunSelectionFlags, "preset" | "dataDir"> {
   /** A preset name or config file (as --preset), or a config. */
   preset: string | ExperimentConfig;
-  /** The model, by name, of a config that lists several (default: its first). */
-  model?: string;
-  method: string;
-  budget: number;
-  seed?: number;
-  /** The target of a weight-level method (default: the config's first). */
-  sparsity?: number;
-  /** The target of a structured method (default: the config's first). */
-  flopReduction?: number;
   out: string;
   dataDir: string;
   onStatus?: (message: string) => void;

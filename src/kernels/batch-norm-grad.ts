@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { NORM_WASM_BASE64 } from "./norm-module";
-import { heapBuffer, pointer, simdLoops, withScratch } from "./simd";
+import { heapBuffer, loopsOnMemory, pointer, simdLoops, withScratch } from "./simd";
 
 /**
  * Batch norm's gradient in one pass on wasm. tfjs-core's gradient of FusedBatchNorm is composite: a Tile, eight
@@ -19,32 +19,12 @@ export interface NormLoops {
   squareGrad(x: number, dy: number, out: number, bytes: number): void;
 }
 
-// The compile options leave out the DOM typings, where WebAssembly's live; this is the little used here.
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-}
-const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-
-let compiled: object | null | undefined;
-const instances = new WeakMap<object, NormLoops | null>();
+const normOnMemory = loopsOnMemory<NormLoops>(NORM_WASM_BASE64);
 
 /** norm.wat's loops on this backend's memory, or undefined without WebAssembly SIMD (or with simd.ts's loops off). */
 export function normLoops(backend: BackendWasm): NormLoops | undefined {
   const memory = (backend.wasm as unknown as { asm?: { memory?: object } }).asm?.memory;
-  if (!memory || !simdLoops(backend)) return undefined;
-  let loops = instances.get(memory);
-  if (loops === undefined) {
-    try {
-      compiled ??= new wasmApi.Module(Buffer.from(NORM_WASM_BASE64, "base64"));
-      loops = new wasmApi.Instance(compiled, { env: { memory } }).exports as unknown as NormLoops;
-    } catch {
-      compiled = null;
-      loops = null;
-    }
-    instances.set(memory, loops);
-  }
-  return loops ?? undefined;
+  return memory && simdLoops(backend) ? normOnMemory(memory) : undefined;
 }
 
 export const BATCH_NORM_GRAD = "FwpruneBatchNormGrad";

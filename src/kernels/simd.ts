@@ -114,8 +114,30 @@ interface EmscriptenModule {
   _free(pointer: number): void;
 }
 
-const instances = new WeakMap<object, SimdLoops | null>();
-let compiled: object | null | undefined;
+/**
+ * A module's loops instantiated once per wasm heap (memory), importing that memory; null for good where the module
+ * does not compile or instantiate (no WebAssembly SIMD), so callers fall back to tfjs's kernels.
+ */
+export function loopsOnMemory<T>(base64: string): (memory: object) => T | undefined {
+  const instances = new WeakMap<object, T | null>();
+  let compiled: object | null | undefined;
+  return (memory) => {
+    let loops = instances.get(memory);
+    if (loops === undefined) {
+      try {
+        compiled ??= new wasmApi.Module(Buffer.from(base64, "base64"));
+        loops = new wasmApi.Instance(compiled, { env: { memory } }).exports as T;
+      } catch {
+        compiled = null;
+        loops = null;
+      }
+      instances.set(memory, loops);
+    }
+    return loops ?? undefined;
+  };
+}
+
+const simdOnMemory = loopsOnMemory<SimdLoops>(SIMD_WASM_BASE64);
 
 let enabled = true;
 /** Switch the SIMD loops off (tests use it to check the fallback paths against cpu). */
@@ -127,19 +149,7 @@ export function enableSimdLoops(on: boolean): void {
 export function simdLoops(backend: BackendWasm): SimdLoops | undefined {
   if (!enabled) return undefined;
   const memory = (backend.wasm as unknown as EmscriptenModule).asm?.memory;
-  if (!memory) return undefined;
-  let loops = instances.get(memory);
-  if (loops === undefined) {
-    try {
-      compiled ??= new wasmApi.Module(Buffer.from(SIMD_WASM_BASE64, "base64"));
-      loops = new wasmApi.Instance(compiled, { env: { memory } }).exports as unknown as SimdLoops;
-    } catch {
-      compiled = null;
-      loops = null;
-    }
-    instances.set(memory, loops);
-  }
-  return loops ?? undefined;
+  return memory ? simdOnMemory(memory) : undefined;
 }
 
 /** The wasm heap's current buffer (it changes when the heap grows: take views after the last allocation). */
