@@ -11,11 +11,10 @@ import { roundTo } from "./inference/sparse-model";
 import { inputShape } from "./graph";
 import { loadModel } from "./graph/load";
 import { encodeSparseWeights } from "./inference/export";
-import { magnitudePruned } from "./measure";
+import { magnitudePruned, median, msPerCall } from "./measure";
 import { disposeModel, forward, getWeights, specOf } from "./model";
 import { mulberry32 } from "./random";
 import { loadSparseModel } from "./runtime";
-import { median } from "./train";
 
 /** One line of `fwprune bench --sparse --json`. */
 export interface SparseBenchLine extends SideBySideLine {
@@ -186,12 +185,12 @@ export async function runModelSparseBench(
           const compared = compareDenseSparse(graph, pruned, x as tf.Tensor4D, { rounds, params });
           const runDense = () => tf.tidy(() => forward(graph, params, x, { output: "output" }).dataSync());
           const runRuntime = () => runtime.predict(examples, batch);
-          const passes = Math.max(1, Math.ceil(20 / Math.max(timed(runDense, 1), 1e-3)));
+          const passes = Math.max(1, Math.ceil(20 / Math.max(msPerCall(runDense, 1), 1e-3)));
           const [dense, ours] = [[] as number[], [] as number[]];
           for (let r = 0; r < rounds; r++) {
-            if (r % 2) ours.push(timed(runRuntime, passes));
-            dense.push(timed(runDense, passes));
-            if (!(r % 2)) ours.push(timed(runRuntime, passes));
+            if (r % 2) ours.push(msPerCall(runRuntime, passes));
+            dense.push(msPerCall(runDense, passes));
+            if (!(r % 2)) ours.push(msPerCall(runRuntime, passes));
           }
           const line: ModelSparseBenchLine = {
             backend,
@@ -216,13 +215,6 @@ export async function runModelSparseBench(
     }
   }
   return lines;
-}
-
-/** Milliseconds per call of f, over `passes` calls. */
-function timed(f: () => unknown, passes: number): number {
-  const start = performance.now();
-  for (let p = 0; p < passes; p++) f();
-  return (performance.now() - start) / passes;
 }
 
 export function formatModelSparseBenchLine(l: ModelSparseBenchLine): string {

@@ -3,12 +3,13 @@ import { BackendName, initBackend } from "./backend";
 import { cpuClockMs, FusedMomentumOptimizer, kernelThreads, KernelTiming, profileKernels } from "./kernels";
 import { classCount, inputShape } from "./graph";
 import { loadModel } from "./graph/load";
-import { Model, countParams, createModel, disposeModel, forward, getWeights, modelFromWeights, PAPER_CNN } from "./model";
+import { Model, countParams, createModel, disposeModel, getWeights, modelFromWeights, PAPER_CNN } from "./model";
 import { groupLayout, keptGroups, l1GroupMask, specFlops } from "./prune/groups";
 import { surgery } from "./prune/surgery";
-import { Split } from "./data";
+import { ImageShape, Split } from "./data";
+import { Predictor, msPerCall, timeInferenceSideBySide } from "./measure";
 import { mulberry32 } from "./random";
-import { timeInferenceSideBySide, trainStep } from "./train";
+import { trainStep } from "./train";
 import { layersTrainStep, ZOO_MODELS, ZooModelName, zooModel } from "./zoo";
 
 /** `fwprune bench --json`'s line; the same definition as the PyTorch peers (scripts/bench/torch_model_bench.py for the zoo models). */
@@ -58,10 +59,10 @@ const BATCH = 64;
 const INFER_BATCH = 1000;
 const WARMUP_SAMPLES = 512;
 
-/** What the bench times of one model: a training step (SGD momentum) and an inference pass, and its disposal. */
+/** What the bench times of one model: a training step (SGD momentum) and the model itself for inference, and its disposal. */
 interface BenchSubject {
   train(x: tf.Tensor4D, y: tf.Tensor1D): void;
-  predict(x: tf.Tensor4D): void;
+  predictor: Model | Predictor;
   dispose(): void;
 }
 
@@ -71,7 +72,7 @@ function benchSubject(name: BenchModel | Model, seed: number): BenchSubject {
     const model = typeof name === "string" ? createModel(PAPER_CNN, seed) : name;
     return {
       train: (x, y) => trainStep(model, optimizer, x, y),
-      predict: (x) => tf.tidy(() => forward(model.graph, model.params, x).dataSync()),
+      predictor: model,
       dispose: () => {
         optimizer.dispose();
         disposeModel(model);
@@ -81,7 +82,7 @@ function benchSubject(name: BenchModel | Model, seed: number): BenchSubject {
   const model = zooModel(name, { seed });
   return {
     train: (x, y) => layersTrainStep(model, optimizer, x, y),
-    predict: (x) => tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync()),
+    predictor: { predict: (x) => model.predict(x) as tf.Tensor },
     dispose: () => {
       optimizer.dispose();
       model.dispose();
@@ -103,11 +104,12 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
   }
   const backend = await initBackend(opts.backend, { quiet: true });
   const loaded = opts.modelFile ? loadModel(opts.modelFile) : undefined;
-  const shape = loaded ? inputShape(loaded.graph) : [28, 28, 1];
+  const shape = (loaded ? inputShape(loaded.graph) : [28, 28, 1]) as ImageShape;
   const size = shape.reduce((a, b) => a * b, 1);
   const classes = loaded ? classCount(loaded.graph) : 10;
   const rand = mulberry32(opts.seed ?? 0);
-  const images = new Float32Array(Math.max(samples, INFER_BATCH) * size).map(() => rand());
+  const inferCount = Math.max(2, Math.ceil(samples / INFER_BATCH)) * INFER_BATCH;
+  const images = new Float32Array(Math.max(samples, inferCount) * size).map(() => rand());
   const labels = new Int32Array(samples).map(() => Math.floor(rand() * classes));
   const subject = benchSubject(loaded ?? name, opts.seed ?? 0);
   const steps = Math.ceil(samples / BATCH);
@@ -118,38 +120,26 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
       y: tf.tensor1d(labels.subarray(i * BATCH, i * BATCH + count), "int32"),
     };
   });
-  const inferX = tf.tensor4d(images.subarray(0, INFER_BATCH * size), [INFER_BATCH, ...shape] as [number, number, number, number]);
+  const inferSplit: Split = { images: images.subarray(0, inferCount * size), labels: new Int32Array(inferCount), count: inferCount, shape };
   try {
-    const trainOver = (count: number) => {
-      for (let i = 0; i < count; i++) subject.train(batches[i % steps].x, batches[i % steps].y);
-    };
-    trainOver(WARMUP_SAMPLES / BATCH);
-    let start = performance.now();
-    trainOver(steps);
-    const trainSamplesPerSec = samples / ((performance.now() - start) / 1000);
-
-    const predict = () => subject.predict(inferX);
-    predict();
-    const inferBatches = Math.max(2, Math.ceil(samples / INFER_BATCH));
-    start = performance.now();
-    for (let i = 0; i < inferBatches; i++) predict();
-    const inferSamplesPerSec = (inferBatches * INFER_BATCH) / ((performance.now() - start) / 1000);
+    const trainStepOf = (i: number) => subject.train(batches[i % steps].x, batches[i % steps].y);
+    const trainSamplesPerSec = samples / ((msPerCall(trainStepOf, steps, { warmup: WARMUP_SAMPLES / BATCH }) * steps) / 1000);
+    // One pass over inferCount images in batches of INFER_BATCH, after a warm-up batch.
+    const [inference] = timeInferenceSideBySide([subject.predictor], inferSplit, { repeats: 1, batchSize: INFER_BATCH });
 
     const result: BenchResult = {
       backend,
       model: loaded ? loaded.graph.name : name,
       batch: BATCH,
       trainSamplesPerSec: round1(trainSamplesPerSec),
-      inferSamplesPerSec: round1(inferSamplesPerSec),
+      inferSamplesPerSec: round1(inference.samplesPerSec),
       threads: backend === "wasm" ? kernelThreads() : 1,
     };
     if (!opts.profile) return { result };
     const profiledSteps = Math.min(steps, 32);
     const profiler = profileKernels(backend, cpuClockMs);
     try {
-      start = cpuClockMs();
-      trainOver(profiledSteps);
-      const msPerStep = (cpuClockMs() - start) / profiledSteps;
+      const msPerStep = msPerCall(trainStepOf, profiledSteps, { clockMs: cpuClockMs });
       const kernels = profiler.timings().map((t: KernelTiming) => ({
         kernel: t.kernel,
         callsPerStep: round1(t.calls / profiledSteps),
@@ -161,7 +151,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
     }
   } finally {
     subject.dispose();
-    tf.dispose([inferX, ...batches.flatMap((b) => [b.x, b.y])]);
+    tf.dispose(batches.flatMap((b) => [b.x, b.y]));
   }
 }
 

@@ -1,15 +1,35 @@
 import * as tf from "@tensorflow/tfjs";
 import { Split } from "./data";
-import { Model, ModelLike, multiplyAdds } from "./model";
+import { splitTensors } from "./examples";
+import { Model, ModelLike, forward, multiplyAdds } from "./model";
 import { magnitudeMask } from "./prune/magnitude";
 import { Mask, SparsityReport, Weights, applyMask, applyMaskToWeights, sparsityOfWeights } from "./prune/mask";
-import { Evaluation, Predictor, evaluate, evaluateLogits, timeInferenceSideBySide } from "./train";
+import { Evaluation, evaluate, evaluateLogits } from "./train";
 
 /**
  * Measuring a model, one place for every caller (runs, export, prune, benches, notebooks): its mask applied, its
- * sparsity, its FLOPs, its accuracy and loss through any predictor, and its inference time beside others.
+ * sparsity, its FLOPs, its accuracy and loss through any predictor, and its time (`msPerCall`, and
+ * `timeInferenceSideBySide` built on it).
  */
-export { applyMask, applyMaskToWeights, sparsityOfWeights, timeInferenceSideBySide };
+export { applyMask, applyMaskToWeights, sparsityOfWeights };
+
+/** Anything that maps images [n, h, w, c] to logits: a compiled sparse model (src/inference/sparse-model.ts), a tfjs LayersModel. */
+export interface Predictor {
+  predict(images: tf.Tensor4D): tf.Tensor;
+}
+
+/**
+ * Milliseconds per call of `call(i)` for i = 0 … calls − 1, after `warmup` untimed calls (i = 0 … warmup − 1), on
+ * `clockMs` (default: wall time, performance.now). Every timing of fwprune goes through here.
+ */
+export function msPerCall(call: (i: number) => unknown, calls: number, opts: { warmup?: number; clockMs?: () => number } = {}): number {
+  if (!(Number.isInteger(calls) && calls >= 1)) throw new Error(`msPerCall calls: got ${calls}; expected an integer ≥ 1`);
+  const clockMs = opts.clockMs ?? (() => performance.now());
+  for (let i = 0; i < (opts.warmup ?? 0); i++) call(i);
+  const start = clockMs();
+  for (let i = 0; i < calls; i++) call(i);
+  return (clockMs() - start) / calls;
+}
 
 /**
  * Accuracy and mean cross-entropy over a split, in batches, of a model (through `evaluate`, its input shape checked)
@@ -63,4 +83,62 @@ export async function layersModelAccuracy(
   } finally {
     model.dispose();
   }
+}
+
+export interface InferenceTiming {
+  medianSeconds: number;
+  seconds: number[];
+  samplesPerSec: number;
+}
+
+export interface TimingOptions {
+  repeats?: number;
+  batchSize?: number;
+  /** Time the first `samples` images of the split only (default: all of it). */
+  samples?: number;
+}
+
+/** Median wall time of predicting the split in batches, after one warm-up batch (the protocol's inference time). */
+export function timeInference(model: Model, split: Split, opts: TimingOptions = {}): InferenceTiming {
+  return timeInferenceSideBySide([model], split, opts)[0];
+}
+
+/**
+ * Time several models (or predictors) on the same split, interleaved: each repeat times every model once, in a
+ * rotating order, so a slow spell on the machine hits them alike and their ratio stays meaningful.
+ */
+export function timeInferenceSideBySide(models: (Model | Predictor)[], split: Split, opts: TimingOptions = {}): InferenceTiming[] {
+  const repeats = opts.repeats ?? 5;
+  const batchSize = opts.batchSize ?? 1000;
+  const count = Math.min(split.count, opts.samples ?? split.count);
+  const shapeFrom = models.find((m): m is Model => "params" in m);
+  const data = shapeFrom
+    ? splitTensors(shapeFrom.graph, split, "timing")
+    : { x: tf.tensor(split.images, [split.count, ...split.shape]), y: tf.tensor1d(split.labels, "int32") };
+  const batches: tf.Tensor4D[] = [];
+  for (let s = 0; s < count; s += batchSize) batches.push(tf.slice(data.x, s, Math.min(batchSize, count - s)) as tf.Tensor4D);
+  const predict = (model: Model | Predictor, xb: tf.Tensor4D) =>
+    tf.tidy(() => ("params" in model ? forward(model.graph, model.params, xb) : model.predict(xb)).dataSync());
+  try {
+    for (const model of models) predict(model, batches[0]);
+    const seconds: number[][] = models.map(() => []);
+    for (let r = 0; r < repeats; r++) {
+      for (let j = 0; j < models.length; j++) {
+        const i = (j + r) % models.length;
+        seconds[i].push((msPerCall((b) => predict(models[i], batches[b]), batches.length) * batches.length) / 1000);
+      }
+    }
+    return seconds.map((s) => {
+      const medianSeconds = median(s);
+      return { medianSeconds, seconds: s, samplesPerSec: count / medianSeconds };
+    });
+  } finally {
+    tf.dispose([data.x, data.y, ...batches]);
+  }
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }

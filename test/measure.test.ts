@@ -5,7 +5,7 @@ import { datasetFor } from "../src/datasets";
 import { ensureBackend } from "../src/experiment/run";
 import { layersArtifactsFor } from "../src/inference/export";
 import { compileSparseModel } from "../src/inference/sparse-model";
-import { evaluatePredictor, flopsOf, layersModelAccuracy, magnitudePruned } from "../src/measure";
+import { evaluatePredictor, flopsOf, layersModelAccuracy, magnitudePruned, msPerCall, timeInferenceSideBySide } from "../src/measure";
 import { PAPER_CNN, createModel, disposeModel, getWeights, modelFromWeights, multiplyAdds } from "../src/model";
 import { evaluate } from "../src/train";
 
@@ -47,5 +47,39 @@ test("one measure for any predictor: the model, its sparse compilation and plain
   } finally {
     disposeModel(model);
     sparse.dispose();
+  }
+});
+
+test("msPerCall: warm-up calls untimed, then the clock's time over the timed calls divided by their count", () => {
+  // A clock that call i advances by 1 + i ms, so the expected time is known exactly.
+  let now = 0;
+  const order: number[] = [];
+  const call = (i: number) => {
+    order.push(i);
+    now += 1 + i;
+  };
+  const ms = msPerCall(call, 4, { warmup: 2, clockMs: () => now });
+  assert.deepEqual(order, [0, 1, 0, 1, 2, 3], "warm-up calls 0..1, then timed calls 0..3");
+  assert.equal(ms, (1 + 2 + 3 + 4) / 4);
+  assert.throws(() => msPerCall(call, 0), /msPerCall calls: got 0; expected an integer ≥ 1/);
+});
+
+test("timeInferenceSideBySide: one timing per model, over every batch of the samples asked for", async () => {
+  await ensureBackend();
+  const test = datasetFor({ name: "mnist-embedded", limitTrain: 100, limitTest: 250 }).test;
+  const model = createModel(PAPER_CNN, 1);
+  const batchSizes: number[] = [];
+  const predictor = { predict: (x: tf.Tensor4D) => (batchSizes.push(x.shape[0]), tf.zeros([x.shape[0], 10])) };
+  try {
+    const timings = timeInferenceSideBySide([model, predictor], test, { repeats: 2, batchSize: 100, samples: 230 });
+    assert.equal(timings.length, 2);
+    for (const t of timings) {
+      assert.equal(t.seconds.length, 2);
+      assert.equal(t.medianSeconds, (t.seconds[0] + t.seconds[1]) / 2);
+      assert.equal(t.samplesPerSec, 230 / t.medianSeconds);
+    }
+    assert.deepEqual(batchSizes, [100, 100, 100, 30, 100, 100, 30], "a warm-up batch, then 230 images in batches of 100, twice");
+  } finally {
+    disposeModel(model);
   }
 });

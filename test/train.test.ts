@@ -7,7 +7,8 @@ import { initBackend } from "../src/backend";
 import { loadDataset } from "../src/datasets";
 import * as tf from "@tensorflow/tfjs";
 import { PAPER_CNN, countParams, createModel, getWeights, modelFromWeights, paramShapes, prunableNames, disposeModel } from "../src/model";
-import { DivergenceError, checkpointProblem, evaluate, loadCheckpoint, saveCheckpoint, timeInference, train } from "../src/train";
+import { DivergenceError, checkpointProblem, evaluate, loadCheckpoint, saveCheckpoint, train } from "../src/train";
+import { timeInference } from "../src/measure";
 
 const data = loadDataset({ name: "mnist-embedded" });
 const tiny = loadDataset({ name: "mnist-embedded", limitTrain: 256, limitTest: 200 });

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { asGraph } from "../graph";
 import { ModelLike, forward, paramShapes } from "../model";
-import { median } from "../train";
+import { median, msPerCall } from "../measure";
 import { LayerPath, SparseModel, StepTiming, compileSparseModel, roundTo } from "./sparse-model";
 
 export interface SparseBenchLayer {
@@ -75,14 +75,8 @@ export function compareDenseSparse(
       diff = Math.max(diff, Math.abs(a[i] - b[i]));
       scale = Math.max(scale, Math.abs(a[i]));
     }
-    const t0 = performance.now();
-    runDense();
-    const passes = Math.max(1, Math.ceil(20 / Math.max(performance.now() - t0, 1e-3)));
-    const timed = (f: () => unknown) => {
-      const start = performance.now();
-      for (let p = 0; p < passes; p++) f();
-      return (performance.now() - start) / passes;
-    };
+    const passes = Math.max(1, Math.ceil(20 / Math.max(msPerCall(runDense, 1), 1e-3)));
+    const timed = (f: () => unknown) => msPerCall(f, passes);
     const dense: number[] = [];
     const sparseMs: number[] = [];
     for (let r = 0; r < rounds; r++) {

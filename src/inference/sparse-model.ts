@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { ModelGraph, asGraph } from "../graph";
 import { registerSparseKernels, sparseKernelsAvailable } from "../kernels/sparse";
 import type { ModelSpec } from "../model";
-import { median } from "../train";
+import { median } from "../measure";
 import { PreparedGraph, prepareGraph } from "./fold";
 import { SparseWeights, csrTensors } from "./layouts";
 import { CompiledGraph, LayerPath, Step, calibrationInputs, execute, program } from "./program";
