@@ -15,7 +15,7 @@ import { RunRecord, checkpointFile, readRecord } from "./experiment/store";
 import { runOne } from "./experiment/run-one";
 import { SweepProgress, SweepResult, sweep } from "./experiment/sweep";
 import { defaultDataDir, displayPath, presetFromEnv } from "./paths";
-import { FwIteration, FwParams, RelaxedMaskSummary, getMethod, parseParams } from "./prune";
+import { FwIteration, FwParams, FwParamsSchema, PruneDetails, RelaxedMaskSummary, getMethod, parseParams } from "./prune";
 import { progressDisplay } from "./report/display";
 
 export interface NotebookContext {
@@ -50,12 +50,34 @@ export function notebookConfig(env: Record<string, string | undefined> = process
   return { preset, config, model: modelLike(modelsOf(config)[0]), dataDir, workers, threads };
 }
 
-/** The full parameters of the config's FW entry called `name` ("fw" or "fw-momentum"): what its runs use. */
+/** The config's method entry called `name` (an entry's name, else the first entry of that method), if it has one. */
+function entryOf(config: ExperimentConfig, name: string): MethodEntry | undefined {
+  return config.methods.find((m) => m.name === name) ?? config.methods.find((m) => m.method === name);
+}
+
+/**
+ * The full parameters the config's runs of `name` use: the entry called `name` (or the first entry of the method
+ * `name`), else the registered method `name`'s defaults. Any registered method; P types them (e.g. FwParams).
+ */
+export function methodParams<P extends Record<string, unknown> = Record<string, unknown>>(config: ExperimentConfig, name: string): P {
+  const entry = entryOf(config, name);
+  return (entry?.params ?? parseParams(getMethod(name))) as P;
+}
+
+/**
+ * methodParams of a Frank-Wolfe entry (fw, fw-momentum, the structured ones, or any method whose parameters include
+ * FW's), typed as FwParams.
+ */
 export function fwParams(config: ExperimentConfig, name = "fw-momentum"): FwParams {
-  const entry = config.methods.find((m) => m.name === name) ?? config.methods.find((m) => m.method === name);
-  const method = entry?.method ?? name;
-  if (method !== "fw" && method !== "fw-momentum") throw new Error(`fwParams: "${name}" is not an fw or fw-momentum entry of config "${config.name}"`);
-  return (entry?.params ?? parseParams(getMethod(method))) as FwParams;
+  const params = methodParams(config, name);
+  const missing = missingFwParams(params);
+  if (missing.length > 0) {
+    const method = entryOf(config, name)?.method ?? name;
+    throw new Error(
+      `fwParams: "${name}" (method ${method}) of config "${config.name}" has no Frank-Wolfe parameters (${missing.join(", ")}); use methodParams`,
+    );
+  }
+  return params as FwParams;
 }
 
 /**
@@ -210,39 +232,42 @@ export function notebookData(ctx: NotebookContext) {
   return datasetFor(ctx.config.dataset);
 }
 
-// ------------------------------------------------------------------------------------ FW exploration
+// ------------------------------------------------------------------------------------ Method exploration
 
-export interface FwExploreOptions {
+export interface ExploreOptions {
   budget: number;
   seed?: number;
-  /** "fw" (no momentum) or "fw-momentum": which method, with the config's parameters for it as the start. */
-  method: "fw" | "fw-momentum";
+  /** Any registered method, with the config's parameters, sparsity and retraining for it (if it has an entry) as the start. */
+  method: string;
   /** The variant's name in tables and figures (not part of the run's key). */
   label?: string;
-  /** Parameters over the config's; stepSize and momentum may be custom `{ name, fn }` schedules. */
+  /** Parameters over the config's; FW's stepSize and momentum may be custom `{ name, fn }` schedules. */
   params?: Record<string, unknown>;
-  /** Retrain the rounded mask as the sweep does (default true). */
+  /** Retrain as the sweep does (default true); false: the pruned model is the final one. */
   retrain?: boolean;
 }
 
-/** An FW run as the notebooks study it: its record, with the relaxed mask's summary and history spelled out. */
-export interface FwExploration extends RelaxedMaskSummary {
+/** A run as the notebooks study it: its record, with what the method reported spelled out. */
+export interface MethodExploration {
   record: RunRecord;
   label: string;
   budget: number;
   seed: number;
-  history: FwIteration[];
-  /** Right after rounding (before retraining), and after retraining (when it retrained). */
-  pruned: { accuracy: number; loss: number; sparsity: number };
+  /** Iterative methods' per-iteration record (FW: FwIteration); empty for the others. */
+  history: unknown[];
+  details?: PruneDetails;
+  /** Right after pruning (before retraining), for a method that prunes; and after retraining (when it retrained). */
+  pruned?: { accuracy: number; loss: number; sparsity: number };
   retrained?: { accuracy: number; loss: number; sparsity: number };
 }
 
 /**
- * One Frank-Wolfe pruning of a checkpoint, as an ordinary run of the experiment store: the same parameters as a
- * sweep's run give the same record (and reuse it); a custom schedule is part of the key by its name and source, so
- * re-executing a notebook recomputes only what changed. Runs in this process (a schedule is a function).
+ * One run of any registered method on a checkpoint, as an ordinary run of the experiment store: the same parameters
+ * as a sweep's run give the same record (and reuse it); a custom schedule is part of the key by its name and source,
+ * so re-executing a notebook recomputes only what changed. Runs in this process (a schedule is a function).
  */
-export async function exploreFrankWolfe(ctx: NotebookContext, opts: FwExploreOptions): Promise<FwExploration> {
+export async function exploreMethod(ctx: NotebookContext, opts: ExploreOptions): Promise<MethodExploration> {
+  const method = getMethod(opts.method);
   const label = opts.label ?? opts.method;
   const base = ctx.config.methods.find((m) => m.method === opts.method);
   const entry: MethodEntryInput = {
@@ -255,8 +280,33 @@ export async function exploreFrankWolfe(ctx: NotebookContext, opts: FwExploreOpt
   const config = withMethods(ctx.config, [entry]);
   const record = await runOneWithProgress(ctx, config, { method: label, budget: opts.budget, seed: opts.seed });
   const m = record.metrics!;
-  const relaxed = record.details?.relaxedMask as RelaxedMaskSummary; // an FW method always reports it
-  const pruned = { accuracy: m.prunedAccuracy ?? NaN, loss: m.prunedLoss ?? NaN, sparsity: m.sparsity };
+  const pruned = method.prune ? { accuracy: m.prunedAccuracy ?? NaN, loss: m.prunedLoss ?? NaN, sparsity: m.sparsity } : undefined;
   const retrained = (record.inputs.retrain?.epochs ?? 0) > 0 ? { accuracy: m.testAccuracy, loss: m.testLoss, sparsity: m.sparsity } : undefined;
-  return { ...relaxed, record, label, budget: record.budget, seed: record.seed, history: (record.history ?? []) as FwIteration[], pruned, retrained };
+  return { record, label, budget: record.budget, seed: record.seed, history: record.history ?? [], details: record.details, pruned, retrained };
+}
+
+/** FW's parameters that `params` lacks (none: the method is a Frank-Wolfe method, whose runs report a relaxed mask). */
+function missingFwParams(params: Record<string, unknown>): string[] {
+  return FwParamsSchema.keyof().options.filter((k) => !(k in params));
+}
+
+/** exploreMethod's options for a Frank-Wolfe method (fw, fw-momentum, structured-fw, structured-fw-momentum, or yours). */
+export type FwExploreOptions = ExploreOptions;
+
+/** A Frank-Wolfe run as the notebooks study it: exploreMethod's, with the relaxed mask's summary and the history typed. */
+export interface FwExploration extends RelaxedMaskSummary, MethodExploration {
+  history: FwIteration[];
+  pruned: { accuracy: number; loss: number; sparsity: number };
+}
+
+/** exploreMethod for a method that reports a relaxed mask (every FW method): the record's summary of it spread out. */
+export async function exploreFrankWolfe(ctx: NotebookContext, opts: FwExploreOptions): Promise<FwExploration> {
+  const missing = missingFwParams(parseParams(getMethod(opts.method)));
+  if (missing.length > 0)
+    throw new Error(`exploreFrankWolfe: method "${opts.method}" is not a Frank-Wolfe method (no ${missing.join(", ")}); use exploreMethod`);
+  const explored = await exploreMethod(ctx, opts);
+  const relaxed = explored.details?.relaxedMask;
+  if (!relaxed || !explored.pruned)
+    throw new Error(`exploreFrankWolfe: method "${opts.method}" reports no relaxed mask (not a Frank-Wolfe method); use exploreMethod`);
+  return { ...relaxed, ...explored, history: explored.history as FwIteration[], pruned: explored.pruned };
 }

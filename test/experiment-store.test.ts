@@ -28,8 +28,8 @@ import {
 } from "../src/experiment";
 import { createModel, disposeModel, getWeights } from "../src/model";
 import { flopsOf } from "../src/measure";
-import { exploreFrankWolfe, notebookConfig } from "../src/notebook";
-import { cnnMaskOracle, magnitudeMask, registerMethod } from "../src/prune";
+import { exploreFrankWolfe, exploreMethod, fwParams, methodParams, notebookConfig } from "../src/notebook";
+import { cnnMaskOracle, getMethod, magnitudeMask, parseParams, registerMethod } from "../src/prune";
 import { evaluate, train } from "../src/train";
 
 const tmp = (name: string) => fs.mkdtempSync(path.join(os.tmpdir(), `fwprune-store-${name}-`));
@@ -110,6 +110,42 @@ test("a notebook's FW exploration and a sweep's run with the same parameters are
     params: { stepSize: { name: "halving", fn: (t: number) => 0.2 * 0.5 ** t } },
   });
   assert.notEqual(edited.record.key, custom.record.key, "editing the function's body is another run");
+});
+
+test("the notebook helpers take any registered method: this file's own method read, explored and shared with a sweep; FW-only helpers refuse it before any work", async () => {
+  const dataDir = tmp("explore-any");
+  const file = path.join(dataDir, "tiny.json");
+  fs.writeFileSync(file, JSON.stringify({ ...tiny, methods: [{ method: "test-first-layer", params: { keepOthers: false } }], budgets: [1] }));
+  const ctx = notebookConfig({ FWPRUNE_PRESET: file, FWPRUNE_DATA_DIR: dataDir, FWPRUNE_WORKERS: "0" });
+  assert.deepEqual(methodParams(ctx.config, "test-first-layer"), { keepOthers: false }, "the config's entry");
+  assert.deepEqual(methodParams(ctx.config, "magnitude"), parseParams(getMethod("magnitude")), "a method without an entry: its defaults");
+  assert.equal(fwParams(ctx.config, "structured-fw").iterations, 200, "a structured FW method has FW's parameters");
+  assert.throws(
+    () => fwParams(ctx.config, "test-first-layer"),
+    /fwParams: "test-first-layer" \(method test-first-layer\) of config "tiny-store" has no Frank-Wolfe parameters \(iterations, /,
+  );
+  await assert.rejects(
+    exploreFrankWolfe(ctx, { budget: 1, method: "test-first-layer" }),
+    /exploreFrankWolfe: method "test-first-layer" is not a Frank-Wolfe method/,
+  );
+  await assert.rejects(exploreMethod(ctx, { budget: 1, method: "no-such-method" }), /method "no-such-method" is not registered/);
+  assert.deepEqual(fs.readdirSync(dataDir), ["tiny.json"], "nothing computed for refused calls");
+
+  const swept = await sweep(ctx.config, { dataDir, workers: 0 });
+  const explored = await exploreMethod(ctx, { budget: 1, method: "test-first-layer", label: "first kernel" });
+  assert.equal(explored.record.key, swept.records[0].key, "the config's parameters: the sweep's run");
+  assert.equal(explored.record.createdAt, swept.records[0].createdAt, "served from the store");
+  assert.equal(explored.label, "first kernel");
+  assert.deepEqual(explored.history, []);
+  const m = explored.record.metrics!;
+  assert.deepEqual(explored.pruned, { accuracy: m.prunedAccuracy, loss: m.prunedLoss, sparsity: m.sparsity });
+  assert.deepEqual(explored.retrained, { accuracy: m.testAccuracy, loss: m.testLoss, sparsity: m.sparsity });
+  const unretrained = await exploreMethod(ctx, { budget: 1, method: "test-first-layer", retrain: false, params: { keepOthers: true } });
+  assert.notEqual(unretrained.record.key, explored.record.key);
+  assert.equal(unretrained.retrained, undefined, "not retrained");
+  assert.equal(unretrained.record.metrics!.testAccuracy, unretrained.pruned!.accuracy, "the pruned model is the final one");
+  const dense = await exploreMethod(ctx, { budget: 1, method: "dense" });
+  assert.equal(dense.pruned, undefined, "a method that does not prune has no pruned model");
 });
 
 const SWEEP_CHILD = `
