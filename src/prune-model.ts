@@ -181,7 +181,7 @@ export async function pruneModelFile(opts: PruneModelOptions): Promise<PruneRepo
     opts.onStatus?.(`pruning with ${opts.method}`);
     const pruneStart = performance.now();
     const target = structured ? (opts.flopReduction ?? 0.5) : (opts.sparsity ?? 0.9);
-    const outcome = await method.prune(model, params, { train: data.train, seed, sparsity: target, progress: (d, t) => opts.onProgress?.("prune", d, t) });
+    const outcome = await method.prune(model, params, { train: data.train, seed, target, progress: (d, t) => opts.onProgress?.("prune", d, t) });
     const pruneSeconds = (performance.now() - pruneStart) / 1000;
     const groups = structured ? outcome.groups : undefined;
     if (structured && !groups) throw new Error(`method "${opts.method}" returned no group mask`);

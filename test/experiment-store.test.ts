@@ -51,7 +51,7 @@ registerMethod({
   params: z.object({ keepOthers: z.boolean().default(true) }).strict(),
   retrain: () => "masked",
   prune: async (checkpoint, _params, ctx) => {
-    const mask = magnitudeMask(checkpoint.graph, getWeights(checkpoint), ctx.sparsity, "per-layer");
+    const mask = magnitudeMask(checkpoint.graph, getWeights(checkpoint), ctx.target, "per-layer");
     for (const name of Object.keys(mask).slice(1)) mask[name].fill(1);
     return { mask, samplesUsed: 0 };
   },

@@ -47,7 +47,7 @@ for (const m of models) {
       for (const { method, params } of methods) {
         const label = `${method} ${JSON.stringify(params)} (${backend})`;
         const spec = getMethod(method);
-        const outcome = await spec.prune!(checkpoint, parseParams(spec, params), { train: digits.train, seed: 1, sparsity: 0.6 });
+        const outcome = await spec.prune!(checkpoint, parseParams(spec, params), { train: digits.train, seed: 1, target: 0.6 });
         assert.deepEqual(Object.keys(outcome.mask).sort(), [...kernels].sort(), label);
         const model: Model = applyMask(checkpoint, outcome.mask);
         try {

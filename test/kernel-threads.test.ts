@@ -98,7 +98,7 @@ for (const name of ["residual-net", "separable-net"] as ZooModelName[]) {
 test("an FW-momentum pruning run: the same mask and per-iteration losses with 1, 2 and 3 threads", async () => {
   const result = await underEachThreadCount(async () => {
     const model = createModel(PAPER_CNN, 5);
-    const outcome = await prune(model, "fw-momentum", { iterations: 4, batchSize: BATCH }, { train: data.train, seed: 2, sparsity: 0.9 });
+    const outcome = await prune(model, "fw-momentum", { iterations: 4, batchSize: BATCH }, { train: data.train, seed: 2, target: 0.9 });
     disposeModel(model);
     const losses = Float32Array.from((outcome.history ?? []).map((h) => (h as { loss: number }).loss));
     assert.equal(losses.length, 4);

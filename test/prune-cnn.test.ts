@@ -148,7 +148,7 @@ test("methods: magnitude, random, fw and fw-momentum through one interface; kept
   const model = await trainedTinyModel();
   const n = 346;
   const k = keptCount(n, 0.8);
-  const ctx = { train: tiny.train, seed: 0, sparsity: 0.8 };
+  const ctx = { train: tiny.train, seed: 0, target: 0.8 };
   const mag = await prune(model, "magnitude", {}, ctx);
   assert.equal(maskSparsity(mag.mask).zeros, n - k);
   assert.equal(mag.samplesUsed, 0);
@@ -198,7 +198,7 @@ test("methods: magnitude, random, fw and fw-momentum through one interface; kept
 test("random: a seeded, uniformly random global mask removing exactly round(s·n) weights", async () => {
   const model = await trainedTinyModel();
   const n = 346;
-  const ctx = { train: tiny.train, seed: 3, sparsity: 0.5 };
+  const ctx = { train: tiny.train, seed: 3, target: 0.5 };
   const a = await prune(model, "random", {}, ctx);
   assert.equal(maskSparsity(a.mask).zeros, removedCount(n, 0.5));
   assert.deepEqual((await prune(model, "random", {}, ctx)).mask, a.mask, "same seed, same mask");

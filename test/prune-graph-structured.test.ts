@@ -411,7 +411,7 @@ test("the structured methods prune a residual BN graph to their FLOP target, and
   for (const name of ["structured-magnitude", "structured-random", "structured-fw", "structured-fw-momentum"]) {
     const method = getMethod(name);
     const params = parseParams(method, name.includes("fw") ? { iterations: 3, batchSize: 8 } : {});
-    const outcome = await method.prune!(checkpoint, params, { train: split, seed: 1, sparsity: 0.4 });
+    const outcome = await method.prune!(checkpoint, params, { train: split, seed: 1, target: 0.4 });
     const groups = outcome.groups as Float32Array;
     const smaller = surgery(RESIDUAL, weights, groups);
     assert.ok(totalFlops(smaller.graph) <= 0.6 * totalFlops(RESIDUAL), `${name}: ${totalFlops(smaller.graph)} of ${totalFlops(RESIDUAL)} FLOPs`);

@@ -96,7 +96,12 @@ export interface RunPlan {
   /** The method's full parameters (custom schedules keep their functions: a notebook's run needs them). */
   params: Record<string, unknown>;
   seed: number;
+  /** Pre-training epochs of the checkpoint the run starts from (configs and records call them budgets). */
   budget: number;
+  /**
+   * The method's target: a sparsity for a weight-mask method, a FLOP (or group) reduction for a structured one; null
+   * for a method that does not prune. Configs, run keys and records call both `sparsity`.
+   */
   sparsity: number | null;
   pretrainKey: string;
   inputs: RunInputs;
@@ -115,13 +120,13 @@ function testSideDataset(spec: DatasetSpec): Record<string, unknown> {
   return testSide;
 }
 
-/** Exactly what changes the result of `entry` at (seed's checkpoint, budget, sparsity): its run key hashes this. */
+/** Exactly what changes the result of `entry` at (seed's checkpoint after `epochs`, target): its run key hashes this. */
 export function runInputs(
   config: ExperimentConfig,
   entry: MethodEntry,
   pretrainKey: string,
-  budget: number,
-  sparsity: number | null,
+  epochs: number,
+  target: number | null,
   testSide: Record<string, unknown> = testSideDataset(config.dataset as DatasetSpec),
   match?: RunInputs["match"],
 ): RunInputs {
@@ -129,10 +134,10 @@ export function runInputs(
   const mode = method.retrain(entry.params);
   return {
     format: RECORD_FORMAT,
-    checkpoint: { pretrainKey, epoch: budget },
+    checkpoint: { pretrainKey, epoch: epochs },
     dataset: testSide,
     method: entry.method,
-    sparsity: sparsity ?? undefined,
+    sparsity: target ?? undefined,
     params: describeParams(method, entry.params),
     retrain:
       mode === "none"

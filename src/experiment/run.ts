@@ -92,8 +92,8 @@ export async function computeRecord(
     if (method.prune) {
       const pruneStart = performance.now();
       // Matched: exactly the other run's zeros (zeros/n → round(s·n) = zeros, see removedCount).
-      const sparsity = matched.sparsity ? matched.sparsity.zeros / matched.sparsity.prunableWeights : (plan.sparsity as number);
-      outcome = await method.prune(checkpoint, plan.params, { train: dataset.train, seed: plan.seed, sparsity, progress: onProgress });
+      const target = matched.sparsity ? matched.sparsity.zeros / matched.sparsity.prunableWeights : (plan.sparsity as number);
+      outcome = await method.prune(checkpoint, plan.params, { train: dataset.train, seed: plan.seed, target, progress: onProgress });
       seconds.prune = (performance.now() - pruneStart) / 1000;
       samples.prune = outcome.samplesUsed;
       if (plan.inputs.retrain?.surgered) {

@@ -20,10 +20,11 @@ export interface PruneContext {
   /** The run's seed (minibatch order, random masks). */
   seed: number;
   /**
-   * The target s: the fraction of the prunable weights to remove (a weight mask), or for structured methods the
-   * fraction of the FLOPs (or of the groups) to remove.
+   * The fraction to remove: of the prunable weights for a weight-mask method (its sparsity); of the FLOPs, or of the
+   * groups (the method's `budget`), for a structured one (its FLOP reduction). Configs, run keys and records call
+   * both `sparsity`.
    */
-  sparsity: number;
+  target: number;
   /** Called as work proceeds: `done` of `total` steps (FW: iteration t+1 of T). */
   progress?: (done: number, total: number) => void;
 }

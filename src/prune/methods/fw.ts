@@ -114,7 +114,7 @@ export function summarizeRelaxedMask(run: FwMaskRun, tau: number): RelaxedMaskSu
 
 export async function fwPrune(checkpoint: Model, params: FwParams, ctx: PruneContext): Promise<PruneOutcome> {
   const run = await fwMaskPrune(checkpoint, ctx.train, params, {
-    sparsity: ctx.sparsity,
+    sparsity: ctx.target,
     seed: ctx.seed,
     onIteration: (it) => ctx.progress?.(it.t + 1, params.iterations),
   });

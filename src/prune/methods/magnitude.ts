@@ -20,7 +20,7 @@ export const magnitude = registerMethod<MagnitudeParams>({
   params: MagnitudeParamsSchema,
   retrain: (p) => (p.regrow ? "free" : "masked"),
   prune: async (checkpoint, p, ctx) => {
-    const mask = magnitudeMask(checkpoint.graph, getWeights(checkpoint), ctx.sparsity, p.scope);
+    const mask = magnitudeMask(checkpoint.graph, getWeights(checkpoint), ctx.target, p.scope);
     ctx.progress?.(1, 1);
     return { mask, samplesUsed: 0 };
   },

@@ -15,7 +15,7 @@ export const random = registerMethod({
     const n = layout.reduce((a, e) => a + e.length, 0);
     const flat = new Float32Array(n).fill(1);
     const order = shuffledIndices(n, deriveSeed(ctx.seed, "random-mask"));
-    for (let i = 0, removed = removedCount(n, ctx.sparsity); i < removed; i++) flat[order[i]] = 0;
+    for (let i = 0, removed = removedCount(n, ctx.target); i < removed; i++) flat[order[i]] = 0;
     ctx.progress?.(1, 1);
     return { mask: unflatten(flat, layout), samplesUsed: 0 };
   },

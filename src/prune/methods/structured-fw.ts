@@ -53,7 +53,7 @@ export async function structuredFwMaskPrune(
 
 export async function structuredFwPrune(checkpoint: Model, params: StructuredFwParams, ctx: PruneContext): Promise<PruneOutcome> {
   const run = await structuredFwMaskPrune(checkpoint, ctx.train, params, {
-    reduction: ctx.sparsity,
+    reduction: ctx.target,
     seed: ctx.seed,
     onIteration: (it) => ctx.progress?.(it.t + 1, params.iterations),
   });
@@ -61,7 +61,7 @@ export async function structuredFwPrune(checkpoint: Model, params: StructuredFwP
     mask: run.mask,
     groups: run.groups,
     history: run.history,
-    details: { relaxedMask: summarizeRelaxedMask(run, params.tau), structure: summarizeStructure(checkpoint.graph, run.groups, params.budget, ctx.sparsity) },
+    details: { relaxedMask: summarizeRelaxedMask(run, params.tau), structure: summarizeStructure(checkpoint.graph, run.groups, params.budget, ctx.target) },
     samplesUsed: run.samples,
   };
 }

@@ -24,8 +24,8 @@ export const structuredMagnitude = registerMethod<StructuredParams>({
   retrain: () => "surgered",
   prune: async (checkpoint, p, ctx) => {
     const model = checkpoint.graph;
-    const { groups } = l1GroupMask(model, getWeights(checkpoint), ctx.sparsity, p.budget, p.scope);
+    const { groups } = l1GroupMask(model, getWeights(checkpoint), ctx.target, p.budget, p.scope);
     ctx.progress?.(1, 1);
-    return { mask: expandGroupMask(model, groups), groups, details: { structure: summarizeStructure(model, groups, p.budget, ctx.sparsity) }, samplesUsed: 0 };
+    return { mask: expandGroupMask(model, groups), groups, details: { structure: summarizeStructure(model, groups, p.budget, ctx.target) }, samplesUsed: 0 };
   },
 });

@@ -15,8 +15,8 @@ export const structuredRandom = registerMethod<StructuredParams>({
     const n = groupCount(layout);
     const score = new Float32Array(n);
     shuffledIndices(n, deriveSeed(ctx.seed, "structured-random")).forEach((g, rank) => (score[g] = rank));
-    const groups = selectGroups(model, layout, score, ctx.sparsity, p.budget, p.scope);
+    const groups = selectGroups(model, layout, score, ctx.target, p.budget, p.scope);
     ctx.progress?.(1, 1);
-    return { mask: expandGroupMask(model, groups), groups, details: { structure: summarizeStructure(model, groups, p.budget, ctx.sparsity) }, samplesUsed: 0 };
+    return { mask: expandGroupMask(model, groups), groups, details: { structure: summarizeStructure(model, groups, p.budget, ctx.target) }, samplesUsed: 0 };
   },
 });
