@@ -2,33 +2,14 @@ import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { SPARSE_WASM_BASE64 } from "./sparse-module";
 import type { SparseLoops } from "../runtime/kernels";
-import { pointer } from "./simd";
+import { loopsOnMemory, pointer } from "./simd";
 
-// The compile options leave out the DOM typings, where WebAssembly's live; this is the little used here.
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-}
-const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+const sparseOnMemory = loopsOnMemory<SparseLoops>(SPARSE_WASM_BASE64);
 
-let compiled: object | null | undefined;
-const instances = new WeakMap<object, SparseLoops | null>();
-
+/** sparse.wat's loops on this backend's wasm heap, or undefined where WebAssembly SIMD is unavailable. */
 function sparseLoops(backend: BackendWasm): SparseLoops | undefined {
   const memory = (backend.wasm as unknown as { asm?: { memory?: object } }).asm?.memory;
-  if (!memory) return undefined;
-  let loops = instances.get(memory);
-  if (loops === undefined) {
-    try {
-      compiled ??= new wasmApi.Module(Buffer.from(SPARSE_WASM_BASE64, "base64"));
-      loops = new wasmApi.Instance(compiled, { env: { memory } }).exports as unknown as SparseLoops;
-    } catch {
-      compiled = null;
-      loops = null;
-    }
-    instances.set(memory, loops);
-  }
-  return loops ?? undefined;
+  return memory ? sparseOnMemory(memory) : undefined;
 }
 
 /** Whether the sparse kernels can run now: the wasm backend is active and WebAssembly SIMD compiles. */
