@@ -7,7 +7,7 @@ import { Model, countParams, createModel, disposeModel, getWeights, modelFromWei
 import { groupLayout, keptGroups, l1GroupMask, specFlops } from "./prune/groups";
 import { surgery } from "./prune/surgery";
 import { ImageShape, Split } from "./data";
-import { Predictor, msPerCall, timeInferenceSideBySide } from "./measure";
+import { Predictor, msPerCall, roundTo, timeInferenceSideBySide } from "./measure";
 import { mulberry32 } from "./random";
 import { trainStep } from "./train";
 import { layersTrainStep, ZOO_MODELS, ZooModelName, zooModel } from "./zoo";
@@ -131,8 +131,8 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
       backend,
       model: loaded ? loaded.graph.name : name,
       batch: BATCH,
-      trainSamplesPerSec: round1(trainSamplesPerSec),
-      inferSamplesPerSec: round1(inference.samplesPerSec),
+      trainSamplesPerSec: roundTo(trainSamplesPerSec, 1),
+      inferSamplesPerSec: roundTo(inference.samplesPerSec, 1),
       threads: backend === "wasm" ? kernelThreads() : 1,
     };
     if (!opts.profile) return { result };
@@ -142,10 +142,10 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
       const msPerStep = msPerCall(trainStepOf, profiledSteps, { clockMs: cpuClockMs });
       const kernels = profiler.timings().map((t: KernelTiming) => ({
         kernel: t.kernel,
-        callsPerStep: round1(t.calls / profiledSteps),
-        msPerStep: Math.round((t.selfMs / profiledSteps) * 100) / 100,
+        callsPerStep: roundTo(t.calls / profiledSteps, 1),
+        msPerStep: roundTo(t.selfMs / profiledSteps, 2),
       }));
-      return { result, profile: { msPerStep: Math.round(msPerStep * 100) / 100, kernels } };
+      return { result, profile: { msPerStep: roundTo(msPerStep, 2), kernels } };
     } finally {
       profiler.stop();
     }
@@ -153,10 +153,6 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
     subject.dispose();
     tf.dispose(batches.flatMap((b) => [b.x, b.y]));
   }
-}
-
-function round1(x: number): number {
-  return Math.round(x * 10) / 10;
 }
 
 /** `fwprune bench --structured r`: the surgered paper CNN at FLOP reduction r beside the dense one. */
@@ -197,15 +193,15 @@ export async function benchStructured(reduction: number, opts: { backend?: Backe
     const ms = (batchSize: number, samples: number) => {
       const [s, d] = timeInferenceSideBySide([surgered, dense], split, { repeats, batchSize, samples });
       return {
-        denseMs: round1(d.medianSeconds * 1000),
-        surgeredMs: round1(s.medianSeconds * 1000),
-        speedup: Math.round((d.medianSeconds / s.medianSeconds) * 1000) / 1000,
+        denseMs: roundTo(d.medianSeconds * 1000, 1),
+        surgeredMs: roundTo(s.medianSeconds * 1000, 1),
+        speedup: roundTo(d.medianSeconds / s.medianSeconds, 3),
       };
     };
     const batch1000 = ms(1000, count);
     const batch1 = ms(1, 200);
     const flops = { dense: specFlops(PAPER_CNN), surgered: specFlops(smaller.spec), speedup: 0 };
-    flops.speedup = Math.round((flops.dense / flops.surgered) * 1000) / 1000;
+    flops.speedup = roundTo(flops.dense / flops.surgered, 3);
     return {
       backend,
       flopReduction: reduction,
@@ -214,7 +210,7 @@ export async function benchStructured(reduction: number, opts: { backend?: Backe
       flops,
       batch1000,
       batch1,
-      measuredOverFlopSpeedup: Math.round((batch1000.speedup / flops.speedup) * 1000) / 1000,
+      measuredOverFlopSpeedup: roundTo(batch1000.speedup / flops.speedup, 3),
     };
   } finally {
     disposeModel(dense);

@@ -137,6 +137,12 @@ export function timeInferenceSideBySide(models: (Model | Predictor)[], split: Sp
   }
 }
 
+/** x rounded to `digits` decimals (reports and bench lines). */
+export function roundTo(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;

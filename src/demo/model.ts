@@ -1,8 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { quickCheckpoint } from "../bench-sparse";
-import { magnitudePruned } from "../measure";
-import { roundTo } from "../inference/sparse-model";
+import { magnitudePruned, roundTo } from "../measure";
 import { ensureBackend } from "../experiment/run";
 import { writeFileAtomic } from "../fsutil";
 import { encodeSparseWeights, layersArtifactsFor } from "../inference/export";

@@ -1,8 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { asGraph } from "../graph";
 import { ModelLike, forward, paramShapes } from "../model";
-import { median, msPerCall } from "../measure";
-import { LayerPath, SparseModel, StepTiming, compileSparseModel, roundTo } from "./sparse-model";
+import { median, msPerCall, roundTo } from "../measure";
+import { LayerPath, SparseModel, StepTiming, compileSparseModel } from "./sparse-model";
 
 export interface SparseBenchLayer {
   layer: string;

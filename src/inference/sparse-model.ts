@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { ModelGraph, asGraph } from "../graph";
 import { registerSparseKernels, sparseKernelsAvailable } from "../kernels/sparse";
 import type { ModelSpec } from "../model";
-import { median } from "../measure";
+import { median, roundTo } from "../measure";
 import { PreparedGraph, prepareGraph } from "./fold";
 import { SparseWeights, csrTensors } from "./layouts";
 import { CompiledGraph, LayerPath, Step, calibrationInputs, execute, program } from "./program";
@@ -233,9 +233,4 @@ function timeSteps(steps: Step[], n: number, repeats: number, memo: Map<string, 
     total += ms;
   }
   return total;
-}
-
-export function roundTo(x: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
 }
