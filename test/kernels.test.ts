@@ -2,7 +2,7 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
-import { enableRelaxedGemm, FusedMomentumOptimizer, hasRelaxedGemm, registerWasmKernels } from "../src/kernels";
+import { enableRelaxedGemm, FusedMomentumOptimizer, hasRelaxedGemm, kernelThreads, registerWasmKernels, setKernelThreads } from "../src/kernels";
 import { enableSimdLoops } from "../src/kernels/simd";
 import { mulberry32 } from "../src/random";
 
@@ -142,6 +142,30 @@ test("Conv2DBackpropInput on wasm matches cpu over the grid", async () => {
     { dy: randomInput(info.outShape, 9), filter: randomInput([3, 3, 5, 4], 10) },
     { strides: 1, pad: explicit, dataFormat: "NHWC", inputShape: [3, 9, 8, 5] },
   );
+});
+
+test("Conv2DBackpropInput on one thread (product in blocks of rows, each scattered at once) matches cpu, and the whole product's bits", async () => {
+  const cases = [
+    { dx: [4, 16, 16, 16], co: 8, stride: 1 }, // 11 blocks of 6 image rows, the last of 4
+    { dx: [5, 30, 30, 8], co: 16, stride: 2 }, // blocks of 14 image rows (15 wide: 210 rows, a multiple of 6), the last of 5
+  ];
+  const threads = kernelThreads();
+  try {
+    let seed = 700;
+    for (const c of cases) {
+      const info = tf.backend_util.computeConv2DInfo(c.dx as [number, number, number, number], [3, 3, c.dx[3], c.co], c.stride, 1, "same");
+      const inputs = { dy: randomInput(info.outShape, seed++), filter: randomInput([3, 3, c.dx[3], c.co], seed++) };
+      const attrs = { strides: c.stride, pad: "same", dataFormat: "NHWC", inputShape: c.dx };
+      setKernelThreads(1);
+      await expectSameAsCpu(`dx blocked ${JSON.stringify(c)}`, "Conv2DBackpropInput", inputs, attrs);
+      const blocked = await runOn("wasm", "Conv2DBackpropInput", inputs, attrs);
+      setKernelThreads(2); // the whole product on the kernel threads, then one scatter
+      const whole = await runOn("wasm", "Conv2DBackpropInput", inputs, attrs);
+      assert.deepEqual(blocked.values, whole.values, `dx blocked ${JSON.stringify(c)}: the same bits as the whole product`);
+    }
+  } finally {
+    setKernelThreads(threads);
+  }
 });
 
 test("MaxPoolGrad on wasm matches cpu: window and stride, padding, sizes, batch, channels, ties", async () => {

@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { GEMM_WASM_BASE64 } from "./gemm-module";
 import { compileRelaxedSimd, heapBuffer, pointer, withScratch } from "./simd";
-import { MIN_THREADED_MACS, sharedGemm, threadedGemmPacked } from "./threads";
+import { MIN_THREADED_MACS, kernelThreads, sharedGemm, threadedGemmPacked } from "./threads";
 
 /**
  * gemm.wat's matrix product (relaxed SIMD fused multiply-add, 6×8 register tiles), bound to one tfjs wasm backend's
@@ -15,6 +15,20 @@ interface GemmExports {
     table: number,
     lda: number,
     b: number,
+    bp: number,
+    c: number,
+    m: number,
+    k: number,
+    n: number,
+    kcMax: number,
+    runLen: number,
+    runStride: number,
+  ): void;
+  packB(b: number, bp: number, k: number, n: number): void;
+  gemmPacked(
+    a: number,
+    table: number,
+    lda: number,
     bp: number,
     c: number,
     m: number,
@@ -90,6 +104,38 @@ export function relaxedMatMul(backend: BackendWasm, a: tf.TensorInfo, b: tf.Tens
     }
   });
   return c;
+}
+
+/**
+ * C = a [m, k] · b [k, n] (n % 8 == 0) in blocks of `blockRows` rows of C, each computed into scratch and handed to
+ * `use(c, first, rows)` (C's rows first..first + rows − 1 at byte offset c) before the next: C never lies whole in
+ * memory, and each element is relaxedMatMul's. False (nothing computed) where the relaxed-SIMD product is
+ * unavailable, the shapes do not fit it, or the whole product would run faster on the kernel threads.
+ */
+export function relaxedMatMulInBlocks(
+  backend: BackendWasm,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  blockRows: number,
+  use: (c: number, first: number, rows: number) => void,
+): boolean {
+  const gemm = gemmFor(backend);
+  if (!gemm || a.dtype !== "float32" || b.dtype !== "float32" || a.shape.length !== 2 || b.shape.length !== 2) return false;
+  const [m, k] = a.shape;
+  const n = b.shape[1];
+  if (n % 8 !== 0 || b.shape[0] !== k || m * k * n === 0 || blockRows < 1) return false;
+  if (kernelThreads() > 1 && m * k * n >= MIN_THREADED_MACS) return false;
+  const [pa, pb] = [pointer(backend, a), pointer(backend, b)];
+  withScratch(backend, k * n * 4 + blockRows * n * 4, (bp) => {
+    const block = bp + k * n * 4;
+    gemm.packB(pb, bp, k, n);
+    for (let first = 0; first < m; first += blockRows) {
+      const rows = Math.min(blockRows, m - first);
+      gemm.gemmPacked(pa + first * k * 4, 0, k * 4, bp, block, rows, k, n, KC_MAX, KC_MAX, 0);
+      use(block, first, rows);
+    }
+  });
+  return true;
 }
 
 /**

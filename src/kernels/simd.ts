@@ -6,11 +6,11 @@ import { SIMD_WASM_BASE64 } from "./simd-module";
 export interface SimdLoops {
   maxPoolGrad2x2(x: number, y: number, g: number, dx: number, batch: number, h: number, w: number, c: number, oh: number, ow: number): void;
   sumRowsF64(x: number, acc: number, rows: number, cols: number): void;
+  /** col2im of the output rows first ≤ b·oh + i < first + rows, added into dx (zeroed by the caller). */
   col2imAdd(
     dcols: number,
     dx: number,
     c: number,
-    batch: number,
     h: number,
     w: number,
     oh: number,
@@ -21,6 +21,8 @@ export interface SimdLoops {
     sw: number,
     top: number,
     left: number,
+    first: number,
+    rows: number,
   ): void;
   im2colRows(
     xT: number,
