@@ -144,17 +144,19 @@ test("Conv2DBackpropInput on wasm matches cpu over the grid", async () => {
   );
 });
 
-test("Conv2DBackpropInput on one thread (product in blocks of rows, each scattered at once) matches cpu, and the whole product's bits", async () => {
+test("Conv2DBackpropInput on one thread (product in blocks of rows, each scattered at once; 1×1: the product) matches cpu, and the whole product's bits", async () => {
   const cases = [
     { dx: [4, 16, 16, 16], co: 8, stride: 1 }, // 11 blocks of 6 image rows, the last of 4
     { dx: [5, 30, 30, 8], co: 16, stride: 2 }, // blocks of 14 image rows (15 wide: 210 rows, a multiple of 6), the last of 5
+    { dx: [4, 9, 9, 24], co: 16, stride: 1, kernel: 1 }, // 1×1: the product is dx, no scatter
   ];
   const threads = kernelThreads();
   try {
     let seed = 700;
     for (const c of cases) {
-      const info = tf.backend_util.computeConv2DInfo(c.dx as [number, number, number, number], [3, 3, c.dx[3], c.co], c.stride, 1, "same");
-      const inputs = { dy: randomInput(info.outShape, seed++), filter: randomInput([3, 3, c.dx[3], c.co], seed++) };
+      const size = c.kernel ?? 3;
+      const info = tf.backend_util.computeConv2DInfo(c.dx as [number, number, number, number], [size, size, c.dx[3], c.co], c.stride, 1, "same");
+      const inputs = { dy: randomInput(info.outShape, seed++), filter: randomInput([size, size, c.dx[3], c.co], seed++) };
       const attrs = { strides: c.stride, pad: "same", dataFormat: "NHWC", inputShape: c.dx };
       setKernelThreads(1);
       await expectSameAsCpu(`dx blocked ${JSON.stringify(c)}`, "Conv2DBackpropInput", inputs, attrs);

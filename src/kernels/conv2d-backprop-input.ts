@@ -34,6 +34,22 @@ export function makeConv2DBackpropInputConfig(original: tf.KernelConfig): tf.Ker
       const n = batchSize * outHeight * outWidth;
       const k = filterHeight * filterWidth * inChannels;
       const filterT = transposeInfo(backend, { ...filter, shape: [k, outChannels] }, [1, 0]);
+      const { top, left } = info.padInfo;
+      if (filterHeight * filterWidth * strideHeight * strideWidth === 1 && top === 0 && left === 0 && outHeight === inHeight && outWidth === inWidth) {
+        // A 1×1, stride-1 filter's dcols is dx: the scatter would add each value to a zero, which leaves it as it is
+        // (a sum of products that starts from +0 never ends at −0).
+        const dx = callKernel(
+          "BatchMatMul",
+          backend,
+          { a: { ...dy, shape: [1, n, outChannels] }, b: { ...filterT, shape: [1, outChannels, k] } },
+          {
+            transposeA: false,
+            transposeB: false,
+          },
+        );
+        dispose(backend, filterT);
+        return { ...dx, shape: attrs.inputShape };
+      }
       const dx = backend.makeOutput(attrs.inputShape, "float32");
       new Float32Array(heapBuffer(backend), pointer(backend, dx), tf.util.sizeFromShape(attrs.inputShape)).fill(0);
       const col2im = (dcols: number, first: number, rows: number) =>
