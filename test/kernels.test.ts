@@ -118,6 +118,37 @@ test("Conv2DBackpropFilter on wasm: explicit padding, and the paper CNN's conv s
   await expectSameAsCpu("dW conv2", "Conv2DBackpropFilter", conv2, { strides: 1, pad: "valid", dataFormat: "NHWC", filterShape: [3, 3, 32, 64] });
 });
 
+test("Conv2DBackpropFilter on one thread (im2col and product in blocks of images) matches cpu, and the whole product's bits", async () => {
+  const cases = [
+    { x: [6, 20, 20, 16], co: 8, stride: 1 }, // 3 blocks of 2 images
+    { x: [20, 30, 30, 8], co: 16, stride: 2 }, // blocks of 8 images, the last of 4
+  ];
+  const threads = kernelThreads();
+  try {
+    let seed = 800;
+    for (const c of cases) {
+      const filterShape = [3, 3, c.x[3], c.co];
+      const info = tf.backend_util.computeConv2DInfo(
+        c.x as [number, number, number, number],
+        filterShape as [number, number, number, number],
+        c.stride,
+        1,
+        "same",
+      );
+      const inputs = { x: randomInput(c.x, seed++), dy: randomInput(info.outShape, seed++) };
+      const attrs = { strides: c.stride, pad: "same", dataFormat: "NHWC", filterShape };
+      setKernelThreads(1);
+      await expectSameAsCpu(`dW blocked ${JSON.stringify(c)}`, "Conv2DBackpropFilter", inputs, attrs);
+      const blocked = await runOn("wasm", "Conv2DBackpropFilter", inputs, attrs);
+      setKernelThreads(2); // one im2col matrix, one product on the kernel threads
+      const whole = await runOn("wasm", "Conv2DBackpropFilter", inputs, attrs);
+      assert.deepEqual(blocked.values, whole.values, `dW blocked ${JSON.stringify(c)}: the same bits as the whole product`);
+    }
+  } finally {
+    setKernelThreads(threads);
+  }
+});
+
 test("Conv2DBackpropInput on wasm matches cpu over the grid", async () => {
   let seed = 500;
   for (const c of GRID) {

@@ -37,6 +37,7 @@ interface GemmExports {
     kcMax: number,
     runLen: number,
     runStride: number,
+    accumulate: number,
   ): void;
 }
 
@@ -131,11 +132,45 @@ export function relaxedMatMulInBlocks(
     gemm.packB(pb, bp, k, n);
     for (let first = 0; first < m; first += blockRows) {
       const rows = Math.min(blockRows, m - first);
-      gemm.gemmPacked(pa + first * k * 4, 0, k * 4, bp, block, rows, k, n, KC_MAX, KC_MAX, 0);
+      gemm.gemmPacked(pa + first * k * 4, 0, k * 4, bp, block, rows, k, n, KC_MAX, KC_MAX, 0, 0);
       use(block, first, rows);
     }
   });
   return true;
+}
+
+/**
+ * C [m, n] = A [m, K] · b [K, n] (n % 8 == 0) with A never whole in memory: its columns come in blocks of blockK (the
+ * last one shorter), each written by `fillA(first, kc, a)` as a row-major [m, kc] matrix at byte offset a and
+ * multiplied while in cache, C's sums going on from block to block in k order: each element is relaxedMatMul's.
+ * Undefined (nothing computed) where the relaxed-SIMD product is unavailable, the shapes do not fit it, or the whole
+ * product would run faster on the kernel threads.
+ */
+export function relaxedMatMulOfBlocks(
+  backend: BackendWasm,
+  m: number,
+  b: tf.TensorInfo,
+  blockK: number,
+  fillA: (first: number, kc: number, a: number) => void,
+): tf.TensorInfo | undefined {
+  const gemm = gemmFor(backend);
+  if (!gemm || b.dtype !== "float32" || b.shape.length !== 2 || blockK < 1) return undefined;
+  const [k, n] = b.shape;
+  if (n % 8 !== 0 || m * k * n === 0) return undefined;
+  if (kernelThreads() > 1 && m * k * n >= MIN_THREADED_MACS) return undefined;
+  const c = backend.makeOutput([m, n], "float32");
+  const [pb, pc] = [pointer(backend, b), pointer(backend, c)];
+  const blockBytes = aligned(m * blockK * 4);
+  withScratch(backend, blockBytes + blockK * n * 4, (a) => {
+    const bp = a + blockBytes;
+    for (let first = 0; first < k; first += blockK) {
+      const kc = Math.min(blockK, k - first);
+      fillA(first, kc, a);
+      gemm.packB(pb + first * n * 4, bp, kc, n);
+      gemm.gemmPacked(a, 0, kc * 4, bp, pc, m, kc, n, KC_MAX, KC_MAX, 0, first);
+    }
+  });
+  return c;
 }
 
 /**
@@ -196,7 +231,7 @@ function threadedMatMul(backend: BackendWasm, pa: number, pb: number, pc: number
     mem.set(heap.subarray(pa + i * aBytes, pa + (i + 1) * aBytes), sa);
     mem.set(heap.subarray(pb + i * bBytes, pb + (i + 1) * bBytes), sb);
     shared.packB(sb, sbp, k, n);
-    threadedGemmPacked({ a: sa, table: 0, lda: k * 4, bp: sbp, c: sc, m, k, n, kcMax: KC_MAX, runLen: KC_MAX, runStride: 0 });
+    threadedGemmPacked({ a: sa, table: 0, lda: k * 4, bp: sbp, c: sc, m, k, n, kcMax: KC_MAX, runLen: KC_MAX, runStride: 0, accumulate: 0 });
     heap.set(mem.subarray(sc, sc + cBytes), pc + i * cBytes);
   }
   return true;
@@ -233,7 +268,7 @@ function threadedConv2D(
   mem.set(heap.subarray(pf, pf + bBytes), sf);
   conv.fillRows(new Int32Array(shared.memory.buffer, table, m));
   shared.packB(sf, sbp, k, n);
-  threadedGemmPacked({ a: sx, table, lda: 0, bp: sbp, c: sc, m, k, n, kcMax: k, runLen: conv.runLen, runStride: conv.runStride });
+  threadedGemmPacked({ a: sx, table, lda: 0, bp: sbp, c: sc, m, k, n, kcMax: k, runLen: conv.runLen, runStride: conv.runStride, accumulate: 0 });
   heap.set(mem.subarray(sc, sc + m * n * 4), po);
   return true;
 }

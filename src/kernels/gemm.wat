@@ -140,13 +140,14 @@
     (param $m i32) (param $k i32) (param $n i32) (param $kcMax i32) (param $runLen i32) (param $runStride i32)
     (call $packB (local.get $b) (local.get $bp) (local.get $k) (local.get $n))
     (call $gemmPacked (local.get $a) (local.get $table) (local.get $lda) (local.get $bp) (local.get $c)
-      (local.get $m) (local.get $k) (local.get $n) (local.get $kcMax) (local.get $runLen) (local.get $runStride)))
+      (local.get $m) (local.get $k) (local.get $n) (local.get $kcMax) (local.get $runLen) (local.get $runStride) (i32.const 0)))
 
   ;; gemm's product with B already packed into bp (by packB): threads share one packed B, each computing its own
-  ;; rows of C (each element of C sums its k products in the same order whichever rows a call covers).
+  ;; rows of C (each element of C sums its k products in the same order whichever rows a call covers). accumulate ≠ 0:
+  ;; C += A·B, continuing each element's sum where an earlier call over the k values before these left it.
   (func $gemmPacked (export "gemmPacked")
     (param $a i32) (param $table i32) (param $lda i32) (param $bp i32) (param $c i32)
-    (param $m i32) (param $k i32) (param $n i32) (param $kcMax i32) (param $runLen i32) (param $runStride i32)
+    (param $m i32) (param $k i32) (param $n i32) (param $kcMax i32) (param $runLen i32) (param $runStride i32) (param $accumulate i32)
     (local $kb i32) (local $kc i32) (local $i i32) (local $p i32) (local $ldc i32) (local $panel i32) (local $out i32)
     (local $done i32) (local $len i32) (local $shift i32)
     (local.set $ldc (i32.shl (local.get $n) (i32.const 2)))
@@ -179,12 +180,12 @@
                   (call $rowStart (local.get $a) (local.get $table) (local.get $lda) (i32.add (local.get $i) (i32.const 4)) (local.get $shift))
                   (call $rowStart (local.get $a) (local.get $table) (local.get $lda) (i32.add (local.get $i) (i32.const 5)) (local.get $shift))
                   (local.get $len) (i32.add (local.get $panel) (i32.shl (local.get $done) (i32.const 5))) (local.get $out) (local.get $ldc)
-                  (i32.or (local.get $kb) (local.get $done))))
+                  (i32.or (local.get $accumulate) (i32.or (local.get $kb) (local.get $done)))))
               (else
                 (call $rows1x8
                   (call $rowStart (local.get $a) (local.get $table) (local.get $lda) (local.get $i) (local.get $shift))
                   (local.get $len) (i32.add (local.get $panel) (i32.shl (local.get $done) (i32.const 5))) (local.get $out) (local.get $ldc)
-                  (i32.or (local.get $kb) (local.get $done)))))
+                  (i32.or (local.get $accumulate) (i32.or (local.get $kb) (local.get $done))))))
             (local.set $done (i32.add (local.get $done) (local.get $len)))
             (local.set $shift (i32.add (local.get $shift) (local.get $runStride)))
             (br $runLoop)))

@@ -24,6 +24,7 @@ export interface SimdLoops {
     first: number,
     rows: number,
   ): void;
+  /** The transposed im2col matrix of `images` images from xT [c, batch, h, w] (xT: at the first image). */
   im2colRows(
     xT: number,
     cols: number,
@@ -39,6 +40,7 @@ export interface SimdLoops {
     sw: number,
     top: number,
     left: number,
+    images: number,
   ): void;
   /** Depthwise (multiplier 1, channels % 4 == 0): x and dy accumulate into dW [kh,kw,c] in float32. */
   depthwiseFilterGrad(

@@ -215,12 +215,13 @@
       (local.set $fh (i32.add (local.get $fh) (i32.const 1)))
       (br $fhLoop))))
 
-  ;; The transposed im2col matrix of a convolution's input, given xT = x transposed to [c, batch, h, w]:
-  ;; cols[(fh·kw + fw)·c + ci][(b·oh + i)·ow + j] = xT[ci, b, i·sh + fh − top, j·sw + fw − left], or 0 outside.
+  ;; The transposed im2col matrix of a convolution's input for `images` images from xT = x transposed to
+  ;; [c, batch, h, w] (xT: the first image's offset):
+  ;; cols[(fh·kw + fw)·c + ci][(b·oh + i)·ow + j] = xT[ci, b, i·sh + fh − top, j·sw + fw − left], or 0 outside, b < images.
   (func (export "im2colRows")
     (param $xT i32) (param $cols i32)
     (param $c i32) (param $batch i32) (param $h i32) (param $w i32) (param $oh i32) (param $ow i32)
-    (param $kh i32) (param $kw i32) (param $sh i32) (param $sw i32) (param $top i32) (param $left i32)
+    (param $kh i32) (param $kw i32) (param $sh i32) (param $sw i32) (param $top i32) (param $left i32) (param $images i32)
     (local $fh i32) (local $fw i32) (local $ci i32) (local $b i32) (local $i i32) (local $ih i32)
     (local $jFrom i32) (local $jTo i32) (local $dst i32) (local $src i32) (local $n i32) (local $p i32)
     (local $rowBytes i32) (local $srcStep i32) (local $k i32) (local $last i32)
@@ -250,7 +251,7 @@
           (br_if $ciDone (i32.ge_s (local.get $ci) (local.get $c)))
           (local.set $b (i32.const 0))
           (block $bDone (loop $bLoop
-            (br_if $bDone (i32.ge_s (local.get $b) (local.get $batch)))
+            (br_if $bDone (i32.ge_s (local.get $b) (local.get $images)))
             (local.set $i (i32.const 0))
             (block $iDone (loop $iLoop
               (br_if $iDone (i32.ge_s (local.get $i) (local.get $oh)))
