@@ -118,9 +118,10 @@ test("Conv2DBackpropFilter on wasm: explicit padding, and the paper CNN's conv s
   await expectSameAsCpu("dW conv2", "Conv2DBackpropFilter", conv2, { strides: 1, pad: "valid", dataFormat: "NHWC", filterShape: [3, 3, 32, 64] });
 });
 
-test("Conv2DBackpropFilter on one thread (im2col and product in blocks of images) matches cpu, and the whole product's bits", async () => {
+test("Conv2DBackpropFilter on one thread (stride 1: read in place from padded xT; else im2col in blocks of images) matches cpu, and the whole product's bits", async () => {
   const cases = [
-    { x: [6, 20, 20, 16], co: 8, stride: 1 }, // 3 blocks of 2 images
+    { x: [6, 20, 20, 16], co: 8, stride: 1 }, // in place, image by image
+    { x: [6, 20, 12, 16], co: 8, stride: 1 }, // rows too short to read in place: 2 blocks of 3 images
     { x: [20, 30, 30, 8], co: 16, stride: 2 }, // blocks of 8 images, the last of 4
   ];
   const threads = kernelThreads();

@@ -3,6 +3,7 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { GEMM_WASM_BASE64 } from "./gemm-module";
 import { compileRelaxedSimd, heapBuffer, pointer, withScratch } from "./simd";
 import { MIN_THREADED_MACS, kernelThreads, sharedGemm, threadedGemmPacked } from "./threads";
+import { callKernel, dispose } from "./util";
 
 /**
  * gemm.wat's matrix product (relaxed SIMD fused multiply-add, 6×8 register tiles), bound to one tfjs wasm backend's
@@ -171,6 +172,53 @@ export function relaxedMatMulOfBlocks(
     }
   });
   return c;
+}
+
+/**
+ * A stride-1 convolution's filter gradient dW [(kh,kw,ci), co] = Σ_b (image b's im2col matrix)ᵀ · dy_b, read in place
+ * from xT = x transposed to [ci, batch, h, w], zero-padded: row (kh, kw, ci) of image b's matrix is oh runs of ow
+ * floats of it, one padded row apart. The same products in the same order as the im2col matrix's (its zeros
+ * included). Undefined where the relaxed-SIMD product is unavailable, the shapes do not fit it (short rows spend
+ * their time in calls), or the product would run faster whole on the kernel threads.
+ */
+export function relaxedConv2DFilterGrad(
+  backend: BackendWasm,
+  xT: tf.TensorInfo,
+  dy: tf.TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+): tf.TensorInfo | undefined {
+  const gemm = gemmFor(backend);
+  const { batchSize, inChannels, outHeight, outWidth, outChannels, filterHeight, filterWidth, padInfo } = info;
+  const m = filterHeight * filterWidth * inChannels;
+  const k = outHeight * outWidth; // per image
+  if (!gemm || info.strideHeight !== 1 || info.strideWidth !== 1 || outWidth < 16 || outChannels % 8 !== 0) return undefined;
+  if (xT.dtype !== "float32" || dy.dtype !== "float32") return undefined;
+  if (kernelThreads() > 1 && m * k * batchSize * outChannels >= MIN_THREADED_MACS) return undefined;
+  const paddings = [
+    [0, 0],
+    [0, 0],
+    [padInfo.top, padInfo.bottom],
+    [padInfo.left, padInfo.right],
+  ];
+  const padded = callKernel("PadV2", backend, { x: xT }, { paddings, constantValue: 0 });
+  const [hp, wp] = padded.shape.slice(2);
+  const dw = backend.makeOutput([filterHeight, filterWidth, inChannels, outChannels], "float32");
+  const [px, pdy, pdw] = [pointer(backend, padded), pointer(backend, dy), pointer(backend, dw)];
+  withScratch(backend, k * outChannels * 4 + m * 4, (bp) => {
+    const table = bp + k * outChannels * 4;
+    const rows = new Int32Array(heapBuffer(backend), table, m);
+    for (let kh = 0, i = 0; kh < filterHeight; kh++) {
+      for (let kw = 0; kw < filterWidth; kw++) {
+        for (let ci = 0; ci < inChannels; ci++) rows[i++] = ((ci * batchSize * hp + kh) * wp + kw) * 4;
+      }
+    }
+    for (let b = 0; b < batchSize; b++) {
+      gemm.packB(pdy + b * k * outChannels * 4, bp, k, outChannels);
+      gemm.gemmPacked(px + b * hp * wp * 4, table, 0, bp, pdw, m, k, outChannels, k, outWidth, wp * 4, b);
+    }
+  });
+  dispose(backend, padded);
+  return dw;
 }
 
 /**
