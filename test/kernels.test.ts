@@ -3,7 +3,8 @@ import * as assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { enableRelaxedGemm, FusedMomentumOptimizer, hasRelaxedGemm, kernelThreads, registerWasmKernels, setKernelThreads } from "../src/kernels";
-import { enableSimdLoops } from "../src/kernels/simd";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { enableSimdLoops, simdLoops } from "../src/kernels/simd";
 import { mulberry32 } from "../src/random";
 
 // Every wasm kernel fwprune registers must match the cpu backend (the reference) within 1e-4 relative error.
@@ -147,6 +148,27 @@ test("Conv2DBackpropFilter on one thread (stride 1: read in place from padded xT
     }
   } finally {
     setKernelThreads(threads);
+  }
+});
+
+test("simd.wat's transpose2D moves every value of [rows, cols] to [cols, rows] (4×4 blocks and the odd edges)", async () => {
+  await tf.setBackend("wasm");
+  const backend = tf.backend() as BackendWasm;
+  const simd = simdLoops(backend);
+  assert.ok(simd, "WebAssembly SIMD in this Node");
+  for (const [rows, cols] of [
+    [8, 4],
+    [7, 6],
+    [13, 3],
+    [2, 9],
+  ]) {
+    const src = tf.tensor2d(randomInput([rows, cols], rows * 31 + cols).values, [rows, cols]);
+    const dst = tf.zeros([cols, rows]);
+    simd.transpose2D(backend.getMemoryOffset(src.dataId), backend.getMemoryOffset(dst.dataId), rows, cols);
+    const a = src.dataSync();
+    const t = dst.dataSync();
+    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) assert.equal(t[j * rows + i], a[i * cols + j], `[${rows}, ${cols}] at (${i}, ${j})`);
+    tf.dispose([src, dst]);
   }
 });
 

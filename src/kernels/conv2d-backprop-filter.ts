@@ -63,7 +63,9 @@ function viaIm2col(backend: BackendWasm, simd: SimdLoops, x: tf.TensorInfo, dy: 
   const n = batchSize * outHeight * outWidth;
   const k = filterHeight * filterWidth * inChannels;
   const filterShape = [filterHeight, filterWidth, inChannels, outChannels];
-  const xT = transposeInfo(backend, x, [3, 0, 1, 2]);
+  // xT = x transposed to [ci, b, h, w]: NHWC x as [b·h·w, ci] transposed.
+  const xT = backend.makeOutput([inChannels, batchSize, inHeight, inWidth], "float32");
+  simd.transpose2D(pointer(backend, x), pointer(backend, xT), batchSize * inHeight * inWidth, inChannels);
   const { top, left } = info.padInfo;
   const im2col = (cols: number, firstImage: number, images: number) =>
     simd.im2colRows(

@@ -84,6 +84,8 @@ export interface SimdLoops {
   subRows(a: number, aStep: number, b: number, bStep: number, out: number, rows: number, cBytes: number): void;
   divRows(a: number, aStep: number, b: number, bStep: number, out: number, rows: number, cBytes: number): void;
   momentumStep(w: number, acc: number, g: number, wOut: number, accOut: number, n: number, negLr: number, momentum: number): void;
+  /** dst [cols, rows] = src [rows, cols] transposed (float32). */
+  transpose2D(src: number, dst: number, rows: number, cols: number): void;
   conv2DFilterGradDirect(
     x: number,
     dy: number,
