@@ -2,8 +2,9 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
-import { enableRelaxedGemm, FusedMomentumOptimizer, hasRelaxedGemm, registerWasmKernels } from "../src/kernels";
-import { enableSimdLoops } from "../src/kernels/simd";
+import { enableRelaxedGemm, FusedMomentumOptimizer, hasRelaxedGemm, kernelThreads, registerWasmKernels, setKernelThreads } from "../src/kernels";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { enableSimdLoops, simdLoops } from "../src/kernels/simd";
 import { mulberry32 } from "../src/random";
 
 // Every wasm kernel fwprune registers must match the cpu backend (the reference) within 1e-4 relative error.
@@ -118,6 +119,59 @@ test("Conv2DBackpropFilter on wasm: explicit padding, and the paper CNN's conv s
   await expectSameAsCpu("dW conv2", "Conv2DBackpropFilter", conv2, { strides: 1, pad: "valid", dataFormat: "NHWC", filterShape: [3, 3, 32, 64] });
 });
 
+test("Conv2DBackpropFilter on one thread (stride 1: read in place from padded xT; else im2col in blocks of images) matches cpu, and the whole product's bits", async () => {
+  const cases = [
+    { x: [6, 20, 20, 16], co: 8, stride: 1 }, // in place, image by image
+    { x: [6, 20, 12, 16], co: 8, stride: 1 }, // rows too short to read in place: 2 blocks of 3 images
+    { x: [20, 30, 30, 8], co: 16, stride: 2 }, // blocks of 8 images, the last of 4
+  ];
+  const threads = kernelThreads();
+  try {
+    let seed = 800;
+    for (const c of cases) {
+      const filterShape = [3, 3, c.x[3], c.co];
+      const info = tf.backend_util.computeConv2DInfo(
+        c.x as [number, number, number, number],
+        filterShape as [number, number, number, number],
+        c.stride,
+        1,
+        "same",
+      );
+      const inputs = { x: randomInput(c.x, seed++), dy: randomInput(info.outShape, seed++) };
+      const attrs = { strides: c.stride, pad: "same", dataFormat: "NHWC", filterShape };
+      setKernelThreads(1);
+      await expectSameAsCpu(`dW blocked ${JSON.stringify(c)}`, "Conv2DBackpropFilter", inputs, attrs);
+      const blocked = await runOn("wasm", "Conv2DBackpropFilter", inputs, attrs);
+      setKernelThreads(2); // one im2col matrix, one product on the kernel threads
+      const whole = await runOn("wasm", "Conv2DBackpropFilter", inputs, attrs);
+      assert.deepEqual(blocked.values, whole.values, `dW blocked ${JSON.stringify(c)}: the same bits as the whole product`);
+    }
+  } finally {
+    setKernelThreads(threads);
+  }
+});
+
+test("simd.wat's transpose2D moves every value of [rows, cols] to [cols, rows] (4×4 blocks and the odd edges)", async () => {
+  await tf.setBackend("wasm");
+  const backend = tf.backend() as BackendWasm;
+  const simd = simdLoops(backend);
+  assert.ok(simd, "WebAssembly SIMD in this Node");
+  for (const [rows, cols] of [
+    [8, 4],
+    [7, 6],
+    [13, 3],
+    [2, 9],
+  ]) {
+    const src = tf.tensor2d(randomInput([rows, cols], rows * 31 + cols).values, [rows, cols]);
+    const dst = tf.zeros([cols, rows]);
+    simd.transpose2D(backend.getMemoryOffset(src.dataId), backend.getMemoryOffset(dst.dataId), rows, cols);
+    const a = src.dataSync();
+    const t = dst.dataSync();
+    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) assert.equal(t[j * rows + i], a[i * cols + j], `[${rows}, ${cols}] at (${i}, ${j})`);
+    tf.dispose([src, dst]);
+  }
+});
+
 test("Conv2DBackpropInput on wasm matches cpu over the grid", async () => {
   let seed = 500;
   for (const c of GRID) {
@@ -142,6 +196,32 @@ test("Conv2DBackpropInput on wasm matches cpu over the grid", async () => {
     { dy: randomInput(info.outShape, 9), filter: randomInput([3, 3, 5, 4], 10) },
     { strides: 1, pad: explicit, dataFormat: "NHWC", inputShape: [3, 9, 8, 5] },
   );
+});
+
+test("Conv2DBackpropInput on one thread (product in blocks of rows, each scattered at once; 1×1: the product) matches cpu, and the whole product's bits", async () => {
+  const cases = [
+    { dx: [4, 16, 16, 16], co: 8, stride: 1 }, // 11 blocks of 6 image rows, the last of 4
+    { dx: [5, 30, 30, 8], co: 16, stride: 2 }, // blocks of 14 image rows (15 wide: 210 rows, a multiple of 6), the last of 5
+    { dx: [4, 9, 9, 24], co: 16, stride: 1, kernel: 1 }, // 1×1: the product is dx, no scatter
+  ];
+  const threads = kernelThreads();
+  try {
+    let seed = 700;
+    for (const c of cases) {
+      const size = c.kernel ?? 3;
+      const info = tf.backend_util.computeConv2DInfo(c.dx as [number, number, number, number], [size, size, c.dx[3], c.co], c.stride, 1, "same");
+      const inputs = { dy: randomInput(info.outShape, seed++), filter: randomInput([size, size, c.dx[3], c.co], seed++) };
+      const attrs = { strides: c.stride, pad: "same", dataFormat: "NHWC", inputShape: c.dx };
+      setKernelThreads(1);
+      await expectSameAsCpu(`dx blocked ${JSON.stringify(c)}`, "Conv2DBackpropInput", inputs, attrs);
+      const blocked = await runOn("wasm", "Conv2DBackpropInput", inputs, attrs);
+      setKernelThreads(2); // the whole product on the kernel threads, then one scatter
+      const whole = await runOn("wasm", "Conv2DBackpropInput", inputs, attrs);
+      assert.deepEqual(blocked.values, whole.values, `dx blocked ${JSON.stringify(c)}: the same bits as the whole product`);
+    }
+  } finally {
+    setKernelThreads(threads);
+  }
 });
 
 test("MaxPoolGrad on wasm matches cpu: window and stride, padding, sizes, batch, channels, ties", async () => {

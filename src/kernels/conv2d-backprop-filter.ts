@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { relaxedConv2DFilterGrad, relaxedMatMulOfBlocks } from "./gemm";
 import { pointer, SimdLoops, simdLoops } from "./simd";
 import { callKernel, checkNhwc, dispose, Pad, sliceInfo, transposeInfo } from "./util";
 
@@ -7,8 +8,10 @@ import { callKernel, checkNhwc, dispose, Pad, sliceInfo, transposeInfo } from ".
  * dW[kh,kw,ci,co] = Σ_{b,oh,ow} x[b, oh·sh + kh − top, ow·sw + kw − left, ci] · dy[b,oh,ow,co], on wasm's fast
  * paths, whichever measured fastest for the shape:
  * - one or two input channels (a first layer), output channels in 32s: a direct SIMD sum (simd.wat);
- * - otherwise dW = Aᵀ·dy, one XNNPACK matrix product of the transposed im2col matrix of x,
- *   Aᵀ[(kh,kw,ci), (b,oh,ow)] (built by a SIMD loop), with dy[(b,oh,ow), co]: the result is dW's layout;
+ * - otherwise dW = Aᵀ·dy, the matrix product of the transposed im2col matrix of x, Aᵀ[(kh,kw,ci), (b,oh,ow)]
+ *   (built by a SIMD loop), with dy[(b,oh,ow), co]: the result is dW's layout; on one thread with relaxed SIMD
+ *   (gemm.ts) at stride 1 Aᵀ is read in place from xT zero-padded, at other strides it is built and multiplied in
+ *   blocks of images; else it is one product;
  * - without WebAssembly SIMD: one Conv2D of xᵀ[ci,H,W,b] with dyᵀ[oh,ow,b,co] as the filter and
  *   dilation = stride, giving [ci,kh,kw,co], then transposed to [kh,kw,ci,co].
  */
@@ -59,15 +62,15 @@ function viaIm2col(backend: BackendWasm, simd: SimdLoops, x: tf.TensorInfo, dy: 
   const { filterHeight, filterWidth, strideHeight, strideWidth } = info;
   const n = batchSize * outHeight * outWidth;
   const k = filterHeight * filterWidth * inChannels;
-  const xT = transposeInfo(backend, x, [3, 0, 1, 2]);
-  // A 1×1, stride-1, unpadded filter's im2col matrix is xT itself: multiply it as it lies (the same values).
+  const filterShape = [filterHeight, filterWidth, inChannels, outChannels];
+  // xT = x transposed to [ci, b, h, w]: NHWC x as [b·h·w, ci] transposed.
+  const xT = backend.makeOutput([inChannels, batchSize, inHeight, inWidth], "float32");
+  simd.transpose2D(pointer(backend, x), pointer(backend, xT), batchSize * inHeight * inWidth, inChannels);
   const { top, left } = info.padInfo;
-  const inPlace = filterHeight * filterWidth * strideHeight * strideWidth === 1 && top === 0 && left === 0 && outHeight === inHeight && outWidth === inWidth;
-  const colsT = inPlace ? { ...xT, shape: [1, k, n] } : backend.makeOutput([1, k, n], "float32");
-  if (!inPlace) {
+  const im2col = (cols: number, firstImage: number, images: number) =>
     simd.im2colRows(
-      pointer(backend, xT),
-      pointer(backend, colsT),
+      pointer(backend, xT) + firstImage * inHeight * inWidth * 4,
+      cols,
       inChannels,
       batchSize,
       inHeight,
@@ -80,13 +83,36 @@ function viaIm2col(backend: BackendWasm, simd: SimdLoops, x: tf.TensorInfo, dy: 
       strideWidth,
       top,
       left,
+      images,
     );
+  // A 1×1, stride-1, unpadded filter's im2col matrix is xT itself: multiply it as it lies (the same values).
+  const inPlace = filterHeight * filterWidth * strideHeight * strideWidth === 1 && top === 0 && left === 0 && outHeight === inHeight && outWidth === inWidth;
+  const inRuns = inPlace ? undefined : relaxedConv2DFilterGrad(backend, xT, dy, info);
+  if (inRuns) {
+    dispose(backend, xT);
+    return inRuns;
   }
+  if (!inPlace) {
+    // On one thread: the im2col matrix in blocks of whole images (about BLOCK_BYTES), each multiplied while in cache.
+    const perImage = outHeight * outWidth;
+    const images = Math.max(1, Math.floor(BLOCK_BYTES / (k * perImage * 4)));
+    const fill = (first: number, kc: number, cols: number) => im2col(cols, first / perImage, kc / perImage);
+    const dw = relaxedMatMulOfBlocks(backend, k, { ...dy, shape: [n, outChannels] }, images * perImage, fill);
+    if (dw) {
+      dispose(backend, xT);
+      return { ...dw, shape: filterShape };
+    }
+  }
+  const colsT = inPlace ? { ...xT, shape: [1, k, n] } : backend.makeOutput([1, k, n], "float32");
+  if (!inPlace) im2col(pointer(backend, colsT), 0, batchSize);
   const dw = callKernel("BatchMatMul", backend, { a: colsT, b: { ...dy, shape: [1, n, outChannels] } }, { transposeA: false, transposeB: false });
   dispose(backend, xT);
   if (!inPlace) dispose(backend, colsT);
-  return { ...dw, shape: [filterHeight, filterWidth, inChannels, outChannels] };
+  return { ...dw, shape: filterShape };
 }
+
+/** im2col bytes per block of the blocked product: within L2, beside the packed block of dy. */
+const BLOCK_BYTES = 512 * 1024;
 
 function viaConv2D(backend: BackendWasm, x: tf.TensorInfo, dy: tf.TensorInfo, info: tf.backend_util.Conv2DInfo): tf.TensorInfo {
   const { inHeight, inWidth, outHeight, outWidth, filterHeight, filterWidth, strideHeight, strideWidth } = info;

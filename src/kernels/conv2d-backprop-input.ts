@@ -1,12 +1,14 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import { pointer, simdLoops } from "./simd";
+import { relaxedMatMulInBlocks } from "./gemm";
+import { heapBuffer, pointer, simdLoops } from "./simd";
 import { callKernel, checkNhwc, dispose, Pad, transposeInfo } from "./util";
 
 /**
  * dx[b,ih,iw,ci] = Σ dy[b,oh,ow,co] · W[kh,kw,ci,co] over the taps with ih = oh·sh + kh − top, iw = ow·sw + kw − left,
  * on wasm's fast paths instead of the plain loops of wasm's own Conv2DBackpropInput:
- * - with WebAssembly SIMD: one XNNPACK product dcols = dy · Wᵀ, scatter-added into dx by a SIMD loop (col2im);
+ * - with WebAssembly SIMD: the product dcols = dy · Wᵀ, scatter-added into dx by a SIMD loop (col2im); on relaxed
+ *   SIMD (gemm.ts) in blocks of output rows, each scattered while in cache, else as one product;
  * - without, at stride 1: one Conv2D of dy, padded by (k − 1 − pad), with W reversed on both spatial axes and
  *   its channel axes swapped; other strides (or pads wider than the filter) use wasm's own kernel.
  */
@@ -27,36 +29,68 @@ export function makeConv2DBackpropInputConfig(original: tf.KernelConfig): tf.Ker
     const { inHeight, inWidth, outHeight, outWidth, filterHeight, filterWidth, strideHeight, strideWidth } = info;
     const simd = simdLoops(backend);
     if (simd) {
-      // dcols[(b,oh,ow), (kh,kw,ci)] = dy[(b,oh,ow), co] · Wᵀ[co, (kh,kw,ci)], then scatter-added into dx.
+      // dcols[(b,oh,ow), (kh,kw,ci)] = dy[(b,oh,ow), co] · Wᵀ[co, (kh,kw,ci)], scatter-added into dx in its rows' order.
       const { batchSize, inChannels, outChannels } = info;
       const n = batchSize * outHeight * outWidth;
       const k = filterHeight * filterWidth * inChannels;
       const filterT = transposeInfo(backend, { ...filter, shape: [k, outChannels] }, [1, 0]);
-      const dcols = callKernel(
-        "BatchMatMul",
-        backend,
-        { a: { ...dy, shape: [1, n, outChannels] }, b: { ...filterT, shape: [1, outChannels, k] } },
-        { transposeA: false, transposeB: false },
-      );
-      dispose(backend, filterT);
+      const { top, left } = info.padInfo;
+      if (filterHeight * filterWidth * strideHeight * strideWidth === 1 && top === 0 && left === 0 && outHeight === inHeight && outWidth === inWidth) {
+        // A 1×1, stride-1 filter's dcols is dx: the scatter would add each value to a zero, which leaves it as it is
+        // (a sum of products that starts from +0 never ends at −0).
+        const dx = callKernel(
+          "BatchMatMul",
+          backend,
+          { a: { ...dy, shape: [1, n, outChannels] }, b: { ...filterT, shape: [1, outChannels, k] } },
+          {
+            transposeA: false,
+            transposeB: false,
+          },
+        );
+        dispose(backend, filterT);
+        return { ...dx, shape: attrs.inputShape };
+      }
       const dx = backend.makeOutput(attrs.inputShape, "float32");
-      simd.col2imAdd(
-        pointer(backend, dcols),
-        pointer(backend, dx),
-        inChannels,
-        batchSize,
-        inHeight,
-        inWidth,
-        outHeight,
-        outWidth,
-        filterHeight,
-        filterWidth,
-        strideHeight,
-        strideWidth,
-        info.padInfo.top,
-        info.padInfo.left,
-      );
-      dispose(backend, dcols);
+      new Float32Array(heapBuffer(backend), pointer(backend, dx), tf.util.sizeFromShape(attrs.inputShape)).fill(0);
+      const col2im = (dcols: number, first: number, rows: number) =>
+        simd.col2imAdd(
+          dcols,
+          pointer(backend, dx),
+          inChannels,
+          inHeight,
+          inWidth,
+          outHeight,
+          outWidth,
+          filterHeight,
+          filterWidth,
+          strideHeight,
+          strideWidth,
+          info.padInfo.top,
+          info.padInfo.left,
+          first,
+          rows,
+        );
+      const a = { ...dy, shape: [n, outChannels] };
+      const b = { ...filterT, shape: [outChannels, k] };
+      // Blocks of whole output rows, about BLOCK_BYTES of dcols and a multiple of 6 rows (gemm.wat's tile) where
+      // that fits: dcols stays in cache between the product and the scatter.
+      const unit = 6 / gcd(outWidth, 6);
+      const imageRows = Math.max(1, Math.floor(BLOCK_BYTES / (outWidth * k * 4 * unit))) * unit;
+      const blocked = relaxedMatMulInBlocks(backend, a, b, imageRows * outWidth, (c, first, rows) => col2im(c, first / outWidth, rows / outWidth));
+      if (!blocked) {
+        const dcols = callKernel(
+          "BatchMatMul",
+          backend,
+          { a: { ...a, shape: [1, n, outChannels] }, b: { ...b, shape: [1, outChannels, k] } },
+          {
+            transposeA: false,
+            transposeB: false,
+          },
+        );
+        col2im(pointer(backend, dcols), 0, batchSize * outHeight);
+        dispose(backend, dcols);
+      }
+      dispose(backend, filterT);
       return dx;
     }
     const padTop = filterHeight - 1 - info.padInfo.top;
@@ -84,6 +118,11 @@ export function makeConv2DBackpropInputConfig(original: tf.KernelConfig): tf.Ker
     kernelFunc: conv2DBackpropInput as tf.KernelFunc,
   };
 }
+
+/** dcols bytes per block of the blocked product: well inside L2, beside the packed filter. */
+const BLOCK_BYTES = 64 * 1024;
+
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
 /** W[kh,kw,ci,co] → W'[KH−1−kh, KW−1−kw, co, ci]. */
 function flipFilter(backend: BackendWasm, filter: tf.TensorInfo): tf.TensorInfo {

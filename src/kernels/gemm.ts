@@ -2,7 +2,8 @@ import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { GEMM_WASM_BASE64 } from "./gemm-module";
 import { compileRelaxedSimd, heapBuffer, pointer, withScratch } from "./simd";
-import { MIN_THREADED_MACS, sharedGemm, threadedGemmPacked } from "./threads";
+import { MIN_THREADED_MACS, kernelThreads, sharedGemm, threadedGemmPacked } from "./threads";
+import { callKernel, dispose } from "./util";
 
 /**
  * gemm.wat's matrix product (relaxed SIMD fused multiply-add, 6×8 register tiles), bound to one tfjs wasm backend's
@@ -23,6 +24,21 @@ interface GemmExports {
     kcMax: number,
     runLen: number,
     runStride: number,
+  ): void;
+  packB(b: number, bp: number, k: number, n: number): void;
+  gemmPacked(
+    a: number,
+    table: number,
+    lda: number,
+    bp: number,
+    c: number,
+    m: number,
+    k: number,
+    n: number,
+    kcMax: number,
+    runLen: number,
+    runStride: number,
+    accumulate: number,
   ): void;
 }
 
@@ -93,6 +109,119 @@ export function relaxedMatMul(backend: BackendWasm, a: tf.TensorInfo, b: tf.Tens
 }
 
 /**
+ * C = a [m, k] · b [k, n] (n % 8 == 0) in blocks of `blockRows` rows of C, each computed into scratch and handed to
+ * `use(c, first, rows)` (C's rows first..first + rows − 1 at byte offset c) before the next: C never lies whole in
+ * memory, and each element is relaxedMatMul's. False (nothing computed) where the relaxed-SIMD product is
+ * unavailable, the shapes do not fit it, or the whole product would run faster on the kernel threads.
+ */
+export function relaxedMatMulInBlocks(
+  backend: BackendWasm,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  blockRows: number,
+  use: (c: number, first: number, rows: number) => void,
+): boolean {
+  const gemm = gemmFor(backend);
+  if (!gemm || a.dtype !== "float32" || b.dtype !== "float32" || a.shape.length !== 2 || b.shape.length !== 2) return false;
+  const [m, k] = a.shape;
+  const n = b.shape[1];
+  if (n % 8 !== 0 || b.shape[0] !== k || m * k * n === 0 || blockRows < 1) return false;
+  if (kernelThreads() > 1 && m * k * n >= MIN_THREADED_MACS) return false;
+  const [pa, pb] = [pointer(backend, a), pointer(backend, b)];
+  withScratch(backend, k * n * 4 + blockRows * n * 4, (bp) => {
+    const block = bp + k * n * 4;
+    gemm.packB(pb, bp, k, n);
+    for (let first = 0; first < m; first += blockRows) {
+      const rows = Math.min(blockRows, m - first);
+      gemm.gemmPacked(pa + first * k * 4, 0, k * 4, bp, block, rows, k, n, KC_MAX, KC_MAX, 0, 0);
+      use(block, first, rows);
+    }
+  });
+  return true;
+}
+
+/**
+ * C [m, n] = A [m, K] · b [K, n] (n % 8 == 0) with A never whole in memory: its columns come in blocks of blockK (the
+ * last one shorter), each written by `fillA(first, kc, a)` as a row-major [m, kc] matrix at byte offset a and
+ * multiplied while in cache, C's sums going on from block to block in k order: each element is relaxedMatMul's.
+ * Undefined (nothing computed) where the relaxed-SIMD product is unavailable, the shapes do not fit it, or the whole
+ * product would run faster on the kernel threads.
+ */
+export function relaxedMatMulOfBlocks(
+  backend: BackendWasm,
+  m: number,
+  b: tf.TensorInfo,
+  blockK: number,
+  fillA: (first: number, kc: number, a: number) => void,
+): tf.TensorInfo | undefined {
+  const gemm = gemmFor(backend);
+  if (!gemm || b.dtype !== "float32" || b.shape.length !== 2 || blockK < 1) return undefined;
+  const [k, n] = b.shape;
+  if (n % 8 !== 0 || m * k * n === 0) return undefined;
+  if (kernelThreads() > 1 && m * k * n >= MIN_THREADED_MACS) return undefined;
+  const c = backend.makeOutput([m, n], "float32");
+  const [pb, pc] = [pointer(backend, b), pointer(backend, c)];
+  const blockBytes = aligned(m * blockK * 4);
+  withScratch(backend, blockBytes + blockK * n * 4, (a) => {
+    const bp = a + blockBytes;
+    for (let first = 0; first < k; first += blockK) {
+      const kc = Math.min(blockK, k - first);
+      fillA(first, kc, a);
+      gemm.packB(pb + first * n * 4, bp, kc, n);
+      gemm.gemmPacked(a, 0, kc * 4, bp, pc, m, kc, n, KC_MAX, KC_MAX, 0, first);
+    }
+  });
+  return c;
+}
+
+/**
+ * A stride-1 convolution's filter gradient dW [(kh,kw,ci), co] = Σ_b (image b's im2col matrix)ᵀ · dy_b, read in place
+ * from xT = x transposed to [ci, batch, h, w], zero-padded: row (kh, kw, ci) of image b's matrix is oh runs of ow
+ * floats of it, one padded row apart. The same products in the same order as the im2col matrix's (its zeros
+ * included). Undefined where the relaxed-SIMD product is unavailable, the shapes do not fit it (short rows spend
+ * their time in calls), or the product would run faster whole on the kernel threads.
+ */
+export function relaxedConv2DFilterGrad(
+  backend: BackendWasm,
+  xT: tf.TensorInfo,
+  dy: tf.TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+): tf.TensorInfo | undefined {
+  const gemm = gemmFor(backend);
+  const { batchSize, inChannels, outHeight, outWidth, outChannels, filterHeight, filterWidth, padInfo } = info;
+  const m = filterHeight * filterWidth * inChannels;
+  const k = outHeight * outWidth; // per image
+  if (!gemm || info.strideHeight !== 1 || info.strideWidth !== 1 || outWidth < 16 || outChannels % 8 !== 0) return undefined;
+  if (xT.dtype !== "float32" || dy.dtype !== "float32") return undefined;
+  if (kernelThreads() > 1 && m * k * batchSize * outChannels >= MIN_THREADED_MACS) return undefined;
+  const paddings = [
+    [0, 0],
+    [0, 0],
+    [padInfo.top, padInfo.bottom],
+    [padInfo.left, padInfo.right],
+  ];
+  const padded = callKernel("PadV2", backend, { x: xT }, { paddings, constantValue: 0 });
+  const [hp, wp] = padded.shape.slice(2);
+  const dw = backend.makeOutput([filterHeight, filterWidth, inChannels, outChannels], "float32");
+  const [px, pdy, pdw] = [pointer(backend, padded), pointer(backend, dy), pointer(backend, dw)];
+  withScratch(backend, k * outChannels * 4 + m * 4, (bp) => {
+    const table = bp + k * outChannels * 4;
+    const rows = new Int32Array(heapBuffer(backend), table, m);
+    for (let kh = 0, i = 0; kh < filterHeight; kh++) {
+      for (let kw = 0; kw < filterWidth; kw++) {
+        for (let ci = 0; ci < inChannels; ci++) rows[i++] = ((ci * batchSize * hp + kh) * wp + kw) * 4;
+      }
+    }
+    for (let b = 0; b < batchSize; b++) {
+      gemm.packB(pdy + b * k * outChannels * 4, bp, k, outChannels);
+      gemm.gemmPacked(px + b * hp * wp * 4, table, 0, bp, pdw, m, k, outChannels, k, outWidth, wp * 4, b);
+    }
+  });
+  dispose(backend, padded);
+  return dw;
+}
+
+/**
  * A valid (unpadded) NHWC convolution with dilation 1 as one product read in place from x: row (b, oh, ow) of the
  * im2col matrix is kh runs of kw·c floats of x, w·c floats apart; filter [kh, kw, c, co] is B as it lies.
  * Undefined where the relaxed-SIMD product is unavailable or the convolution does not fit it.
@@ -150,7 +279,7 @@ function threadedMatMul(backend: BackendWasm, pa: number, pb: number, pc: number
     mem.set(heap.subarray(pa + i * aBytes, pa + (i + 1) * aBytes), sa);
     mem.set(heap.subarray(pb + i * bBytes, pb + (i + 1) * bBytes), sb);
     shared.packB(sb, sbp, k, n);
-    threadedGemmPacked({ a: sa, table: 0, lda: k * 4, bp: sbp, c: sc, m, k, n, kcMax: KC_MAX, runLen: KC_MAX, runStride: 0 });
+    threadedGemmPacked({ a: sa, table: 0, lda: k * 4, bp: sbp, c: sc, m, k, n, kcMax: KC_MAX, runLen: KC_MAX, runStride: 0, accumulate: 0 });
     heap.set(mem.subarray(sc, sc + cBytes), pc + i * cBytes);
   }
   return true;
@@ -187,7 +316,7 @@ function threadedConv2D(
   mem.set(heap.subarray(pf, pf + bBytes), sf);
   conv.fillRows(new Int32Array(shared.memory.buffer, table, m));
   shared.packB(sf, sbp, k, n);
-  threadedGemmPacked({ a: sx, table, lda: 0, bp: sbp, c: sc, m, k, n, kcMax: k, runLen: conv.runLen, runStride: conv.runStride });
+  threadedGemmPacked({ a: sx, table, lda: 0, bp: sbp, c: sc, m, k, n, kcMax: k, runLen: conv.runLen, runStride: conv.runStride, accumulate: 0 });
   heap.set(mem.subarray(sc, sc + m * n * 4), po);
   return true;
 }

@@ -4,7 +4,8 @@
 ;; pointer is a byte offset. relaxed_madd may compute a·b + c with one rounding (FMA) or two, depending on the
 ;; hardware and engine: results can differ across machines at rounding level (the same machine always agrees).
 ;; Each kernel is one plain loop: with a loop over runs of k around it, V8 spilled the 6-row tile's accumulators
-;; (~35 instead of ~55 GFLOP/s here), so the driver splits k into runs. Kept apart from simd.wat because a module using relaxed SIMD does not compile where it is unavailable.
+;; (~35 instead of ~55 GFLOP/s here), so the driver splits k into runs; it finds a row tile's row starts once for every panel
+;; (with a short k, finding them per panel cost as much as the multiply-adds). Kept apart from simd.wat because a module using relaxed SIMD does not compile where it is unavailable.
 ;; Regenerate src/kernels/gemm-module.ts after editing: sh src/kernels/build-simd.sh (needs Debian's wabt).
 (module
   (import "env" "memory" (memory 1))
@@ -140,15 +141,17 @@
     (param $m i32) (param $k i32) (param $n i32) (param $kcMax i32) (param $runLen i32) (param $runStride i32)
     (call $packB (local.get $b) (local.get $bp) (local.get $k) (local.get $n))
     (call $gemmPacked (local.get $a) (local.get $table) (local.get $lda) (local.get $bp) (local.get $c)
-      (local.get $m) (local.get $k) (local.get $n) (local.get $kcMax) (local.get $runLen) (local.get $runStride)))
+      (local.get $m) (local.get $k) (local.get $n) (local.get $kcMax) (local.get $runLen) (local.get $runStride) (i32.const 0)))
 
   ;; gemm's product with B already packed into bp (by packB): threads share one packed B, each computing its own
-  ;; rows of C (each element of C sums its k products in the same order whichever rows a call covers).
+  ;; rows of C (each element of C sums its k products in the same order whichever rows a call covers). accumulate ≠ 0:
+  ;; C += A·B, continuing each element's sum where an earlier call over the k values before these left it.
   (func $gemmPacked (export "gemmPacked")
     (param $a i32) (param $table i32) (param $lda i32) (param $bp i32) (param $c i32)
-    (param $m i32) (param $k i32) (param $n i32) (param $kcMax i32) (param $runLen i32) (param $runStride i32)
+    (param $m i32) (param $k i32) (param $n i32) (param $kcMax i32) (param $runLen i32) (param $runStride i32) (param $accumulate i32)
     (local $kb i32) (local $kc i32) (local $i i32) (local $p i32) (local $ldc i32) (local $panel i32) (local $out i32)
     (local $done i32) (local $len i32) (local $shift i32)
+    (local $r0 i32) (local $r1 i32) (local $r2 i32) (local $r3 i32) (local $r4 i32) (local $r5 i32)
     (local.set $ldc (i32.shl (local.get $n) (i32.const 2)))
     (block $kbDone (loop $kbLoop
       (br_if $kbDone (i32.ge_u (local.get $kb) (local.get $k)))
@@ -157,6 +160,15 @@
       (local.set $i (i32.const 0))
       (block $iDone (loop $iLoop
         (br_if $iDone (i32.ge_u (local.get $i) (local.get $m)))
+        ;; where this tile's rows start (the same for every panel)
+        (local.set $r0 (call $rowStart (local.get $a) (local.get $table) (local.get $lda) (local.get $i) (i32.const 0)))
+        (if (i32.le_u (i32.add (local.get $i) (i32.const 6)) (local.get $m))
+          (then
+            (local.set $r1 (call $rowStart (local.get $a) (local.get $table) (local.get $lda) (i32.add (local.get $i) (i32.const 1)) (i32.const 0)))
+            (local.set $r2 (call $rowStart (local.get $a) (local.get $table) (local.get $lda) (i32.add (local.get $i) (i32.const 2)) (i32.const 0)))
+            (local.set $r3 (call $rowStart (local.get $a) (local.get $table) (local.get $lda) (i32.add (local.get $i) (i32.const 3)) (i32.const 0)))
+            (local.set $r4 (call $rowStart (local.get $a) (local.get $table) (local.get $lda) (i32.add (local.get $i) (i32.const 4)) (i32.const 0)))
+            (local.set $r5 (call $rowStart (local.get $a) (local.get $table) (local.get $lda) (i32.add (local.get $i) (i32.const 5)) (i32.const 0)))))
         (local.set $p (i32.const 0))
         (block $pDone (loop $pLoop
           (br_if $pDone (i32.ge_u (local.get $p) (local.get $n)))
@@ -172,19 +184,19 @@
             (if (i32.le_u (i32.add (local.get $i) (i32.const 6)) (local.get $m))
               (then
                 (call $rows6x8
-                  (call $rowStart (local.get $a) (local.get $table) (local.get $lda) (local.get $i) (local.get $shift))
-                  (call $rowStart (local.get $a) (local.get $table) (local.get $lda) (i32.add (local.get $i) (i32.const 1)) (local.get $shift))
-                  (call $rowStart (local.get $a) (local.get $table) (local.get $lda) (i32.add (local.get $i) (i32.const 2)) (local.get $shift))
-                  (call $rowStart (local.get $a) (local.get $table) (local.get $lda) (i32.add (local.get $i) (i32.const 3)) (local.get $shift))
-                  (call $rowStart (local.get $a) (local.get $table) (local.get $lda) (i32.add (local.get $i) (i32.const 4)) (local.get $shift))
-                  (call $rowStart (local.get $a) (local.get $table) (local.get $lda) (i32.add (local.get $i) (i32.const 5)) (local.get $shift))
+                  (i32.add (local.get $r0) (local.get $shift))
+                  (i32.add (local.get $r1) (local.get $shift))
+                  (i32.add (local.get $r2) (local.get $shift))
+                  (i32.add (local.get $r3) (local.get $shift))
+                  (i32.add (local.get $r4) (local.get $shift))
+                  (i32.add (local.get $r5) (local.get $shift))
                   (local.get $len) (i32.add (local.get $panel) (i32.shl (local.get $done) (i32.const 5))) (local.get $out) (local.get $ldc)
-                  (i32.or (local.get $kb) (local.get $done))))
+                  (i32.or (local.get $accumulate) (i32.or (local.get $kb) (local.get $done)))))
               (else
                 (call $rows1x8
-                  (call $rowStart (local.get $a) (local.get $table) (local.get $lda) (local.get $i) (local.get $shift))
+                  (i32.add (local.get $r0) (local.get $shift))
                   (local.get $len) (i32.add (local.get $panel) (i32.shl (local.get $done) (i32.const 5))) (local.get $out) (local.get $ldc)
-                  (i32.or (local.get $kb) (local.get $done)))))
+                  (i32.or (local.get $accumulate) (i32.or (local.get $kb) (local.get $done))))))
             (local.set $done (i32.add (local.get $done) (local.get $len)))
             (local.set $shift (i32.add (local.get $shift) (local.get $runStride)))
             (br $runLoop)))

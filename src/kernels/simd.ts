@@ -6,11 +6,11 @@ import { SIMD_WASM_BASE64 } from "./simd-module";
 export interface SimdLoops {
   maxPoolGrad2x2(x: number, y: number, g: number, dx: number, batch: number, h: number, w: number, c: number, oh: number, ow: number): void;
   sumRowsF64(x: number, acc: number, rows: number, cols: number): void;
+  /** col2im of the output rows first ≤ b·oh + i < first + rows, added into dx (zeroed by the caller). */
   col2imAdd(
     dcols: number,
     dx: number,
     c: number,
-    batch: number,
     h: number,
     w: number,
     oh: number,
@@ -21,7 +21,10 @@ export interface SimdLoops {
     sw: number,
     top: number,
     left: number,
+    first: number,
+    rows: number,
   ): void;
+  /** The transposed im2col matrix of `images` images from xT [c, batch, h, w] (xT: at the first image). */
   im2colRows(
     xT: number,
     cols: number,
@@ -37,6 +40,7 @@ export interface SimdLoops {
     sw: number,
     top: number,
     left: number,
+    images: number,
   ): void;
   /** Depthwise (multiplier 1, channels % 4 == 0): x and dy accumulate into dW [kh,kw,c] in float32. */
   depthwiseFilterGrad(
@@ -80,6 +84,8 @@ export interface SimdLoops {
   subRows(a: number, aStep: number, b: number, bStep: number, out: number, rows: number, cBytes: number): void;
   divRows(a: number, aStep: number, b: number, bStep: number, out: number, rows: number, cBytes: number): void;
   momentumStep(w: number, acc: number, g: number, wOut: number, accOut: number, n: number, negLr: number, momentum: number): void;
+  /** dst [cols, rows] = src [rows, cols] transposed (float32). */
+  transpose2D(src: number, dst: number, rows: number, cols: number): void;
   conv2DFilterGradDirect(
     x: number,
     dy: number,

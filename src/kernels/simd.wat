@@ -215,12 +215,13 @@
       (local.set $fh (i32.add (local.get $fh) (i32.const 1)))
       (br $fhLoop))))
 
-  ;; The transposed im2col matrix of a convolution's input, given xT = x transposed to [c, batch, h, w]:
-  ;; cols[(fh·kw + fw)·c + ci][(b·oh + i)·ow + j] = xT[ci, b, i·sh + fh − top, j·sw + fw − left], or 0 outside.
+  ;; The transposed im2col matrix of a convolution's input for `images` images from xT = x transposed to
+  ;; [c, batch, h, w] (xT: the first image's offset):
+  ;; cols[(fh·kw + fw)·c + ci][(b·oh + i)·ow + j] = xT[ci, b, i·sh + fh − top, j·sw + fw − left], or 0 outside, b < images.
   (func (export "im2colRows")
     (param $xT i32) (param $cols i32)
     (param $c i32) (param $batch i32) (param $h i32) (param $w i32) (param $oh i32) (param $ow i32)
-    (param $kh i32) (param $kw i32) (param $sh i32) (param $sw i32) (param $top i32) (param $left i32)
+    (param $kh i32) (param $kw i32) (param $sh i32) (param $sw i32) (param $top i32) (param $left i32) (param $images i32)
     (local $fh i32) (local $fw i32) (local $ci i32) (local $b i32) (local $i i32) (local $ih i32)
     (local $jFrom i32) (local $jTo i32) (local $dst i32) (local $src i32) (local $n i32) (local $p i32)
     (local $rowBytes i32) (local $srcStep i32) (local $k i32) (local $last i32)
@@ -250,7 +251,7 @@
           (br_if $ciDone (i32.ge_s (local.get $ci) (local.get $c)))
           (local.set $b (i32.const 0))
           (block $bDone (loop $bLoop
-            (br_if $bDone (i32.ge_s (local.get $b) (local.get $batch)))
+            (br_if $bDone (i32.ge_s (local.get $b) (local.get $images)))
             (local.set $i (i32.const 0))
             (block $iDone (loop $iLoop
               (br_if $iDone (i32.ge_s (local.get $i) (local.get $oh)))
@@ -310,67 +311,65 @@
       (local.set $n (i32.sub (local.get $n) (i32.const 1)))
       (br $next))))
 
-  ;; Scatter-add of a convolution's column gradients into dx (the adjoint of im2col): dx is zeroed, then
-  ;; dx[b, i·sh + fh − top, j·sw + fw − left, 0:c] += dcols[(b·oh + i)·ow + j][(fh·kw + fw)·c + 0:c] for taps inside dx.
+  ;; Scatter-add of a convolution's column gradients into dx (the adjoint of im2col), for the output rows r = b·oh + i
+  ;; in [first, first + rows), in that order (dx zeroed by the caller before the first call):
+  ;; dx[b, i·sh + fh − top, j·sw + fw − left, 0:c] += dcols[(r − first)·ow + j][(fh·kw + fw)·c + 0:c] for taps inside dx.
   (func (export "col2imAdd")
     (param $dcols i32) (param $dx i32)
-    (param $c i32) (param $batch i32) (param $h i32) (param $w i32) (param $oh i32) (param $ow i32)
+    (param $c i32) (param $h i32) (param $w i32) (param $oh i32) (param $ow i32)
     (param $kh i32) (param $kw i32) (param $sh i32) (param $sw i32) (param $top i32) (param $left i32)
-    (local $b i32) (local $i i32) (local $j i32) (local $fh i32) (local $fw i32) (local $ih i32) (local $iw i32)
+    (param $first i32) (param $rows i32)
+    (local $r i32) (local $end i32) (local $b i32) (local $i i32) (local $j i32) (local $fh i32) (local $fw i32) (local $ih i32) (local $iw i32)
     (local $src i32) (local $d i32) (local $k i32) (local $cBytes i32) (local $vecBytes i32)
     (local.set $cBytes (i32.shl (local.get $c) (i32.const 2)))
     (local.set $vecBytes (i32.and (local.get $cBytes) (i32.const -16)))
-    (memory.fill (local.get $dx) (i32.const 0)
-      (i32.mul (i32.mul (i32.mul (local.get $batch) (local.get $h)) (local.get $w)) (local.get $cBytes)))
     (local.set $src (local.get $dcols))
-    (local.set $b (i32.const 0))
-    (block $bDone (loop $bLoop
-      (br_if $bDone (i32.ge_s (local.get $b) (local.get $batch)))
-      (local.set $i (i32.const 0))
-      (block $iDone (loop $iLoop
-        (br_if $iDone (i32.ge_s (local.get $i) (local.get $oh)))
-        (local.set $j (i32.const 0))
-        (block $jDone (loop $jLoop
-          (br_if $jDone (i32.ge_s (local.get $j) (local.get $ow)))
-          (local.set $fh (i32.const 0))
-          (block $fhDone (loop $fhLoop
-            (br_if $fhDone (i32.ge_s (local.get $fh) (local.get $kh)))
-            (local.set $ih (i32.sub (i32.add (i32.mul (local.get $i) (local.get $sh)) (local.get $fh)) (local.get $top)))
-            (local.set $fw (i32.const 0))
-            (block $fwDone (loop $fwLoop
-              (br_if $fwDone (i32.ge_s (local.get $fw) (local.get $kw)))
-              (local.set $iw (i32.sub (i32.add (i32.mul (local.get $j) (local.get $sw)) (local.get $fw)) (local.get $left)))
-              (if (i32.and
-                    (i32.and (i32.ge_s (local.get $ih) (i32.const 0)) (i32.lt_s (local.get $ih) (local.get $h)))
-                    (i32.and (i32.ge_s (local.get $iw) (i32.const 0)) (i32.lt_s (local.get $iw) (local.get $w))))
-                (then
-                  (local.set $d (i32.add (local.get $dx)
-                    (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $h)) (local.get $ih)) (local.get $w)) (local.get $iw))
-                      (local.get $cBytes))))
-                  (local.set $k (i32.const 0))
-                  (block $vDone (loop $vLoop
-                    (br_if $vDone (i32.ge_u (local.get $k) (local.get $vecBytes)))
-                    (v128.store (i32.add (local.get $d) (local.get $k))
-                      (f32x4.add (v128.load (i32.add (local.get $d) (local.get $k))) (v128.load (i32.add (local.get $src) (local.get $k)))))
-                    (local.set $k (i32.add (local.get $k) (i32.const 16)))
-                    (br $vLoop)))
-                  (block $sDone (loop $sLoop
-                    (br_if $sDone (i32.ge_u (local.get $k) (local.get $cBytes)))
-                    (f32.store (i32.add (local.get $d) (local.get $k))
-                      (f32.add (f32.load (i32.add (local.get $d) (local.get $k))) (f32.load (i32.add (local.get $src) (local.get $k)))))
-                    (local.set $k (i32.add (local.get $k) (i32.const 4)))
-                    (br $sLoop)))))
-              (local.set $src (i32.add (local.get $src) (local.get $cBytes)))
-              (local.set $fw (i32.add (local.get $fw) (i32.const 1)))
-              (br $fwLoop)))
-            (local.set $fh (i32.add (local.get $fh) (i32.const 1)))
-            (br $fhLoop)))
-          (local.set $j (i32.add (local.get $j) (i32.const 1)))
-          (br $jLoop)))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $iLoop)))
-      (local.set $b (i32.add (local.get $b) (i32.const 1)))
-      (br $bLoop))))
+    (local.set $r (local.get $first))
+    (local.set $end (i32.add (local.get $first) (local.get $rows)))
+    (block $rDone (loop $rLoop
+      (br_if $rDone (i32.ge_s (local.get $r) (local.get $end)))
+      (local.set $b (i32.div_s (local.get $r) (local.get $oh)))
+      (local.set $i (i32.sub (local.get $r) (i32.mul (local.get $b) (local.get $oh))))
+      (local.set $j (i32.const 0))
+      (block $jDone (loop $jLoop
+        (br_if $jDone (i32.ge_s (local.get $j) (local.get $ow)))
+        (local.set $fh (i32.const 0))
+        (block $fhDone (loop $fhLoop
+          (br_if $fhDone (i32.ge_s (local.get $fh) (local.get $kh)))
+          (local.set $ih (i32.sub (i32.add (i32.mul (local.get $i) (local.get $sh)) (local.get $fh)) (local.get $top)))
+          (local.set $fw (i32.const 0))
+          (block $fwDone (loop $fwLoop
+            (br_if $fwDone (i32.ge_s (local.get $fw) (local.get $kw)))
+            (local.set $iw (i32.sub (i32.add (i32.mul (local.get $j) (local.get $sw)) (local.get $fw)) (local.get $left)))
+            (if (i32.and
+                  (i32.and (i32.ge_s (local.get $ih) (i32.const 0)) (i32.lt_s (local.get $ih) (local.get $h)))
+                  (i32.and (i32.ge_s (local.get $iw) (i32.const 0)) (i32.lt_s (local.get $iw) (local.get $w))))
+              (then
+                (local.set $d (i32.add (local.get $dx)
+                  (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $h)) (local.get $ih)) (local.get $w)) (local.get $iw))
+                    (local.get $cBytes))))
+                (local.set $k (i32.const 0))
+                (block $vDone (loop $vLoop
+                  (br_if $vDone (i32.ge_u (local.get $k) (local.get $vecBytes)))
+                  (v128.store (i32.add (local.get $d) (local.get $k))
+                    (f32x4.add (v128.load (i32.add (local.get $d) (local.get $k))) (v128.load (i32.add (local.get $src) (local.get $k)))))
+                  (local.set $k (i32.add (local.get $k) (i32.const 16)))
+                  (br $vLoop)))
+                (block $sDone (loop $sLoop
+                  (br_if $sDone (i32.ge_u (local.get $k) (local.get $cBytes)))
+                  (f32.store (i32.add (local.get $d) (local.get $k))
+                    (f32.add (f32.load (i32.add (local.get $d) (local.get $k))) (f32.load (i32.add (local.get $src) (local.get $k)))))
+                  (local.set $k (i32.add (local.get $k) (i32.const 4)))
+                  (br $sLoop)))))
+            (local.set $src (i32.add (local.get $src) (local.get $cBytes)))
+            (local.set $fw (i32.add (local.get $fw) (i32.const 1)))
+            (br $fwLoop)))
+          (local.set $fh (i32.add (local.get $fh) (i32.const 1)))
+          (br $fhLoop)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $jLoop)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rLoop))))
 
   ;; SGD with momentum (tfjs MomentumOptimizer, no Nesterov), in float32 as tfjs computes it:
   ;; acc' = acc·m + g; w' = (−lr)·acc' + w, over n values; outputs may not alias inputs partially.
@@ -600,4 +599,55 @@
       (local.set $out (i32.add (local.get $out) (local.get $cBytes)))
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br $rLoop)))
-  ))
+  )
+
+  ;; dst [cols, rows] = src [rows, cols]ᵀ (float32; e.g. NHWC x as [b·h·w, c] to [c, b·h·w]): 4×4 blocks through
+  ;; shuffles, then the last rows % 4 rows and cols % 4 columns one value at a time. Moves values only.
+  (func (export "transpose2D") (param $src i32) (param $dst i32) (param $rows i32) (param $cols i32)
+    (local $i i32) (local $j i32) (local $rows4 i32) (local $cols4 i32) (local $srcRow i32) (local $rowBytes i32) (local $dstRow i32)
+    (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+    (local.set $rows4 (i32.and (local.get $rows) (i32.const -4)))
+    (local.set $cols4 (i32.and (local.get $cols) (i32.const -4)))
+    (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 2)))
+    (local.set $dstRow (i32.shl (local.get $rows) (i32.const 2)))
+    (block $iDone (loop $iLoop
+      (br_if $iDone (i32.ge_u (local.get $i) (local.get $rows4)))
+      (local.set $srcRow (i32.add (local.get $src) (i32.mul (local.get $i) (local.get $rowBytes))))
+      (local.set $j (i32.const 0))
+      (block $jDone (loop $jLoop
+        (br_if $jDone (i32.ge_u (local.get $j) (local.get $cols4)))
+        (local.set $r0 (v128.load (i32.add (local.get $srcRow) (i32.shl (local.get $j) (i32.const 2)))))
+        (local.set $r1 (v128.load (i32.add (i32.add (local.get $srcRow) (local.get $rowBytes)) (i32.shl (local.get $j) (i32.const 2)))))
+        (local.set $r2 (v128.load (i32.add (i32.add (local.get $srcRow) (i32.shl (local.get $rowBytes) (i32.const 1))) (i32.shl (local.get $j) (i32.const 2)))))
+        (local.set $r3 (v128.load (i32.add (i32.add (local.get $srcRow) (i32.mul (local.get $rowBytes) (i32.const 3))) (i32.shl (local.get $j) (i32.const 2)))))
+        (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
+        (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+        (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
+        (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
+        (v128.store (i32.add (local.get $dst) (i32.add (i32.mul (local.get $j) (local.get $dstRow)) (i32.shl (local.get $i) (i32.const 2))))
+          (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+        (v128.store (i32.add (local.get $dst) (i32.add (i32.mul (i32.add (local.get $j) (i32.const 1)) (local.get $dstRow)) (i32.shl (local.get $i) (i32.const 2))))
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+        (v128.store (i32.add (local.get $dst) (i32.add (i32.mul (i32.add (local.get $j) (i32.const 2)) (local.get $dstRow)) (i32.shl (local.get $i) (i32.const 2))))
+          (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+        (v128.store (i32.add (local.get $dst) (i32.add (i32.mul (i32.add (local.get $j) (i32.const 3)) (local.get $dstRow)) (i32.shl (local.get $i) (i32.const 2))))
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $jLoop)))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $iLoop)))
+    ;; the last columns of every row, then the last rows' first columns
+    (local.set $i (i32.const 0))
+    (block $eDone (loop $eLoop
+      (br_if $eDone (i32.ge_u (local.get $i) (local.get $rows)))
+      (local.set $j (select (local.get $cols4) (i32.const 0) (i32.lt_u (local.get $i) (local.get $rows4))))
+      (block $fDone (loop $fLoop
+        (br_if $fDone (i32.ge_u (local.get $j) (local.get $cols)))
+        (f32.store (i32.add (local.get $dst) (i32.shl (i32.add (i32.mul (local.get $j) (local.get $rows)) (local.get $i)) (i32.const 2)))
+          (f32.load (i32.add (local.get $src) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $cols)) (local.get $j)) (i32.const 2)))))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $fLoop)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $eLoop)))
+  )
+)

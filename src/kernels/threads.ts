@@ -24,6 +24,8 @@ export interface PackedGemm {
   kcMax: number;
   runLen: number;
   runStride: number;
+  /** ≠ 0: C += A·B, continuing C's sums. */
+  accumulate: number;
 }
 
 interface GemmSharedExports {
@@ -40,6 +42,7 @@ interface GemmSharedExports {
     kcMax: number,
     runLen: number,
     runStride: number,
+    accumulate: number,
   ): void;
 }
 
@@ -69,8 +72,8 @@ const FAILED = 2;
 const STOP = 3;
 const NEXT64 = 2; // BigInt64 index: Int32 slots 4 and 5
 const ARGS = 8;
-const ARG_COUNT = 12; // gemmPacked's 11 arguments, then the rows per claim
-const CONTROL_BYTES = (ARGS + ARG_COUNT) * 4;
+const ARG_COUNT = 13; // gemmPacked's 12 arguments, then the rows per claim
+const CONTROL_BYTES = Math.ceil((ARGS + ARG_COUNT) / 2) * 8; // whole BigInt64 slots
 
 // Each thread claims blocks of rows until none is left: on a busy machine a thread that wakes late takes fewer.
 const WORKER_SOURCE = `
@@ -90,7 +93,7 @@ for (;;) {
   seen = Atomics.load(ctrl, ${GENERATION});
   if (Atomics.load(ctrl, ${STOP}) !== 0) break;
   const a = ctrl.slice(${ARGS}, ${ARGS + ARG_COUNT});
-  const [m, lda, table, chunk] = [a[5], a[2], a[1], a[11]];
+  const [m, lda, table, chunk] = [a[5], a[2], a[1], a[12]];
   for (;;) {
     const claim = Atomics.load(next, ${NEXT64});
     if (Number(claim >> 32n) !== seen) break;
@@ -100,7 +103,7 @@ for (;;) {
     const rows = Math.min(chunk, m - first);
     try {
       if (gemm === null) throw new Error("no module");
-      gemm.gemmPacked(table ? a[0] : a[0] + first * lda, table ? table + first * 4 : 0, lda, a[3], a[4] + first * a[7] * 4, rows, a[6], a[7], a[8], a[9], a[10]);
+      gemm.gemmPacked(table ? a[0] : a[0] + first * lda, table ? table + first * 4 : 0, lda, a[3], a[4] + first * a[7] * 4, rows, a[6], a[7], a[8], a[9], a[10], a[11]);
     } catch (err) {
       Atomics.store(ctrl, ${FAILED}, 1);
     }
@@ -223,7 +226,7 @@ export function threadedGemmPacked(job: PackedGemm): void {
   const { control } = p;
   const next = new BigInt64Array(control.buffer);
   const generation = (Atomics.load(control, GENERATION) + 1) | 0;
-  control.set([job.a, job.table, job.lda, job.bp, job.c, job.m, job.k, job.n, job.kcMax, job.runLen, job.runStride, chunk], ARGS);
+  control.set([job.a, job.table, job.lda, job.bp, job.c, job.m, job.k, job.n, job.kcMax, job.runLen, job.runStride, job.accumulate, chunk], ARGS);
   Atomics.store(control, DONE, 0);
   Atomics.store(control, FAILED, 0);
   Atomics.store(next, NEXT64, BigInt(generation) << 32n);
@@ -238,7 +241,7 @@ export function threadedGemmPacked(job: PackedGemm): void {
     try {
       const a = job.table ? job.a : job.a + first * job.lda;
       const table = job.table ? job.table + first * 4 : 0;
-      p.gemm.gemmPacked(a, table, job.lda, job.bp, job.c + first * job.n * 4, rows, job.k, job.n, job.kcMax, job.runLen, job.runStride);
+      p.gemm.gemmPacked(a, table, job.lda, job.bp, job.c + first * job.n * 4, rows, job.k, job.n, job.kcMax, job.runLen, job.runStride, job.accumulate);
     } catch {
       Atomics.store(control, FAILED, 1);
     }
