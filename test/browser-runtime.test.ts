@@ -15,7 +15,7 @@ import { demoFolder, ensureDemoModel } from "../src/demo/model";
 import { DemoServer, startDemoServer } from "../src/demo/server";
 import { readSparseModelFile } from "../src/inference/export";
 import { CHROMIUM_PATH } from "../src/report/png";
-import { loadSparseModel } from "../src/runtime";
+import { CONTAINER_MAGIC, loadSparseModel } from "../src/runtime";
 import { ensureBuilt } from "./build-dist";
 import { denseLogits, relativeError } from "./logits";
 
@@ -99,14 +99,14 @@ test(
   },
 );
 
-test("a demo export of an older sparse format (format 2) is exported again rather than served", { skip }, async () => {
+test("a demo export of an older sparse format (format 3, magic FWSPARS3) is exported again rather than served", { skip }, async () => {
   const file = path.join(demoFolder(dataDir), "model.fwsparse");
   await ensureDemoModel(dataDir);
   const old = fs.readFileSync(file);
-  old.write("FWSPARS2", 0, "latin1");
+  old.write("FWSPARS3", 0, "latin1");
   fs.writeFileSync(file, old);
   await ensureDemoModel(dataDir);
-  assert.equal(fs.readFileSync(file).subarray(0, 8).toString("latin1"), "FWSPARS3");
+  assert.equal(fs.readFileSync(file).subarray(0, 8).toString("latin1"), CONTAINER_MAGIC);
   await loadSparseModel(fs.readFileSync(file));
 });
 

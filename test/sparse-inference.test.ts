@@ -164,11 +164,11 @@ test("the sparse file gives back every weight exactly (gaps past 255 included) a
     .filter(([k]) => k.endsWith("/kernel"))
     .reduce((n, [, v]) => n + v.filter((x) => x !== 0).length, 0);
   assert.ok(bytes.length < 5 * nonzeros + 4 * (32 + 64 + 128 + 10) + 4096, `${bytes.length} bytes for ${nonzeros} non-zeros`);
-  assert.throws(() => decodeSparseWeights(bytes.subarray(0, bytes.length - 8), "m.fwsparse"), /m\.fwsparse: the file does not match its SHA-256/);
+  assert.throws(() => decodeSparseWeights(bytes.subarray(0, bytes.length - 8), "m.fwsparse"), /m\.fwsparse: does not match its SHA-256/);
   const flipped = bytes.slice();
   flipped[flipped.length - 100] ^= 1;
   assert.throws(() => decodeSparseWeights(flipped), /SHA-256/);
-  assert.throws(() => decodeSparseWeights(Buffer.from("not a model at all")), /not an fwprune sparse file/);
+  assert.throws(() => decodeSparseWeights(Buffer.from("not a model at all")), /not an fwprune sparse model file/);
   assert.throws(() => encodeSparseWeights(PAPER_CNN, { ...weights, "conv1/bias": new Float32Array(3) }), /weights\["conv1\/bias"\]: expected 32 values, got 3/);
 });
 

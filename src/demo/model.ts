@@ -4,8 +4,8 @@ import { quickCheckpoint } from "../bench-sparse";
 import { magnitudePruned, roundTo } from "../measure";
 import { ensureBackend } from "../experiment/run";
 import { writeFileAtomic } from "../fsutil";
-import { encodeSparseWeights, layersArtifactsFor } from "../inference/export";
-import { SPARSE_MAGIC, loadSparseModel } from "../runtime";
+import { decodeSparseWeights, encodeSparseWeights, layersArtifactsFor } from "../inference/export";
+import { loadSparseModel } from "../runtime";
 import type { DemoInfo } from "./types";
 
 export type { DemoInfo };
@@ -25,15 +25,13 @@ export function demoFolder(dataDir: string): string {
   return path.join(dataDir, "exports", `demo-magnitude-${DEMO_SPARSITY}`);
 }
 
-/** Whether a file starts with this fwprune's sparse-file magic (an older format is exported again). */
+/** Whether a file is a sparse file this fwprune reads (an older format, or a damaged file, is exported again). */
 function currentSparseFormat(file: string): boolean {
-  const fd = fs.openSync(file, "r");
   try {
-    const magic = Buffer.alloc(SPARSE_MAGIC.length);
-    fs.readSync(fd, magic, 0, magic.length, 0);
-    return magic.toString("latin1") === SPARSE_MAGIC;
-  } finally {
-    fs.closeSync(fd);
+    decodeSparseWeights(fs.readFileSync(file), file);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -7,7 +7,7 @@ import type { ModelLike } from "../model";
 import { decodeSparseFile, encodeSparseFile, sparseFileBody } from "../runtime/format";
 import { checkGraph } from "../runtime/graph";
 
-export { SPARSE_MAGIC } from "../runtime/format";
+export { SPARSE_FORMAT, SPARSE_KIND } from "../runtime/format";
 
 /**
  * What `fwprune export` writes: the model in TensorFlow.js's layers format (model.json + one weights file, loadable

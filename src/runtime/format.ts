@@ -1,15 +1,16 @@
 import type { SerializedGraph } from "../graph/types";
+import { FrameHeader, Sha256, decodeFrame, encodeFrame, frameBody } from "./container-frame";
 
 /**
- * The compact sparse file (".fwsparse"), format 3: one encoder and one decoder, free of Node built-ins, used by the
- * Node side (src/inference/export.ts) and by the browser runtime alike. The SHA-256 is computed by the caller (Node's
- * crypto, or Web Crypto, which is asynchronous) and handed in.
+ * The compact sparse file (".fwsparse"), format 4: an fwprune container (src/runtime/container-frame.ts: magic
+ * "FWPRUNE1", header length, JSON header, payload, SHA-256 of every byte before it) of kind "sparse model", identity
+ * { model: the graph's name }. One encoder and one decoder, free of Node built-ins, used by the Node side
+ * (src/inference/export.ts) and by the browser runtime alike; the SHA-256 is the caller's (Node's crypto, or Web
+ * Crypto, which is asynchronous).
  *
- *   bytes 0..8    magic "FWSPARS3"
- *   bytes 8..12   u32 (little-endian) header length L
- *   12..12+L      header, UTF-8 JSON: { format: 3, model: { name, form, nodes: NodeSpec[] }, tensors: TensorEntry[] }
- *   then          payload: the tensors, each 4-byte aligned
- *   last 32       SHA-256 of every byte before them (magic, length, header and payload)
+ *   header      { kind: "sparse model", identity: { model }, format: 4, model: { name, form, nodes: NodeSpec[] },
+ *               tensors: TensorEntry[] }
+ *   payload     the tensors, each 4-byte aligned
  *
  * The model is fwprune's model graph as written (src/graph/types.ts: each node's name, kind, inputs and config, in
  * topological order, the first the input, the last the output), so a file describes any graph fwprune imports; a
@@ -20,13 +21,11 @@ import type { SerializedGraph } from "../graph/types";
  * bridged by filler entries of gap 255 and value 0), then, 4-byte aligned, the entries' values as float32 (exactly the
  * weights: −0 comes back as 0). Other tensors (biases, batch norm's) are stored dense as float32.
  *
- * Format 2 (magic "FWSPARS2") held the paper CNN's chain of layers in another header; it is refused with a message
- * saying to export again.
+ * Format 3 (magic "FWSPARS3": the same header fields and payload in a framing of its own) and format 2 ("FWSPARS2",
+ * the paper CNN's chain of layers only) are refused with a message saying to export again.
  */
-export const SPARSE_MAGIC = "FWSPARS3";
-export const SPARSE_FORMAT = 3;
-const DIGEST_BYTES = 32;
-const PREFIX_BYTES = 12;
+export const SPARSE_KIND = "sparse model";
+export const SPARSE_FORMAT = 4;
 
 /** The model a file describes: fwprune's serialized model graph. */
 export type SparseModelGraph = SerializedGraph;
@@ -42,7 +41,7 @@ export interface TensorEntry {
   bytes: number;
 }
 
-export interface SparseFileHeader {
+export interface SparseFileHeader extends FrameHeader {
   format: number;
   model: SparseModelGraph;
   tensors: TensorEntry[];
@@ -56,7 +55,7 @@ export interface NamedTensor {
   sparse: boolean;
 }
 
-export type Sha256 = (bytes: Uint8Array) => Uint8Array;
+export type { Sha256 } from "./container-frame";
 
 export function encodeSparseFile(model: SparseModelGraph, tensors: NamedTensor[], sha256: Sha256): Uint8Array {
   const parts: Uint8Array[] = [];
@@ -99,26 +98,13 @@ export function encodeSparseFile(model: SparseModelGraph, tensors: NamedTensor[]
     add(new Uint8Array(Float32Array.from(values).buffer));
     entries.push({ name: t.name, shape: t.shape, encoding: "gap-u8-f32", entries: gaps.length, offset: at, bytes: offset - at });
   }
-  const header: SparseFileHeader = { format: SPARSE_FORMAT, model, tensors: entries };
-  const headerBytes = new TextEncoder().encode(JSON.stringify(header));
-  const prefix = new Uint8Array(PREFIX_BYTES);
-  for (let i = 0; i < SPARSE_MAGIC.length; i++) prefix[i] = SPARSE_MAGIC.charCodeAt(i);
-  new DataView(prefix.buffer).setUint32(8, headerBytes.length, true);
-  const body = concat([prefix, headerBytes, ...parts]);
-  return concat([body, sha256(body)]);
+  const header: SparseFileHeader = { kind: SPARSE_KIND, identity: { model: model.name }, format: SPARSE_FORMAT, model, tensors: entries };
+  return encodeFrame(header, parts, sha256);
 }
 
-/** The bytes the digest covers (all but the last 32); refuses what is not a format-3 sparse file at all. */
+/** The bytes the digest covers (all but the last 32); refuses an older format, and what is no fwprune container. */
 export function sparseFileBody(bytes: Uint8Array, source = "sparse file"): Uint8Array {
-  const magic = String.fromCharCode(...bytes.subarray(0, 8));
-  if (magic === "FWSPARS1") throw new Error(`${source}: a format-1 sparse file (its digest did not cover the header); export the model again`);
-  if (magic === "FWSPARS2")
-    throw new Error(
-      `${source}: a format-2 sparse file (an older fwprune's, for the paper CNN's layers only); write it again with this fwprune (fwprune export or fwprune prune)`,
-    );
-  if (bytes.length < PREFIX_BYTES + DIGEST_BYTES || magic !== SPARSE_MAGIC)
-    throw new Error(`${source}: not an fwprune sparse file (expected the magic "${SPARSE_MAGIC}")`);
-  return bytes.subarray(0, bytes.length - DIGEST_BYTES);
+  return frameBody(bytes, source, { kind: SPARSE_KIND });
 }
 
 /**
@@ -133,23 +119,15 @@ export function decodeSparseFile(
   const fail = (what: string): never => {
     throw new Error(`${source}: ${what}`);
   };
-  const body = sparseFileBody(bytes, source);
-  const stored = bytes.subarray(body.length);
-  if (bodyDigest.length !== DIGEST_BYTES || stored.some((b, i) => b !== bodyDigest[i])) fail("the file does not match its SHA-256 (truncated or corrupted)");
-  const headerLength = new DataView(bytes.buffer, bytes.byteOffset + 8, 4).getUint32(0, true);
-  if (PREFIX_BYTES + headerLength > body.length) fail(`header of ${headerLength} bytes runs past the end of the file (${bytes.length} bytes)`);
-  let header: SparseFileHeader;
-  try {
-    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body.subarray(PREFIX_BYTES, PREFIX_BYTES + headerLength))) as SparseFileHeader;
-  } catch (err) {
-    return fail(`header is not valid JSON (${(err as Error).message})`);
-  }
-  if (header?.format !== SPARSE_FORMAT) fail(`format ${JSON.stringify(header?.format)}; expected ${SPARSE_FORMAT}`);
+  const { header, payload: stored } = decodeFrame<SparseFileHeader>(bytes, bodyDigest, source, { kind: SPARSE_KIND });
+  if (header.format !== SPARSE_FORMAT) fail(`format ${JSON.stringify(header.format)}; expected ${SPARSE_FORMAT}`);
   if (!header.model || typeof header.model.name !== "string" || !Array.isArray(header.model.nodes) || !Array.isArray(header.tensors))
     fail("header: expected a model { name, nodes } and a list of tensors");
+  if (header.identity.model !== header.model.name)
+    fail(`says it is the sparse model of model ${JSON.stringify(header.identity.model)}; its graph is ${JSON.stringify(header.model.name)}`);
   // A copy (new Uint8Array copies; a Node Buffer's slice would not), so that the float32 views are aligned whatever
   // the offset of the bytes handed in.
-  const payload = new Uint8Array(body.subarray(PREFIX_BYTES + headerLength));
+  const payload = new Uint8Array(stored);
   const tensors = new Map<string, Float32Array>();
   for (const t of header.tensors) {
     const where = `tensor ${JSON.stringify(t?.name)}`;
@@ -189,14 +167,4 @@ export function decodeSparseFile(
     }
   }
   return { header, tensors };
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

@@ -10,7 +10,8 @@ import { WEIGHTED_PLANNERS } from "./nodes-weighted";
 import { KernelPath, KindPlanner, Layout, Op, PlanContext, Value, assignBuffers, channelsOf, positionsOf, prepareNodes, tileFloats } from "./plan";
 import { planSingle } from "./single";
 
-export { SPARSE_FORMAT, SPARSE_MAGIC } from "./format";
+export { CONTAINER_MAGIC } from "./container-frame";
+export { SPARSE_FORMAT, SPARSE_KIND } from "./format";
 export type { SparseFileHeader, SparseModelGraph } from "./format";
 export type { KernelPath } from "./plan";
 
