@@ -117,7 +117,8 @@ export function groupL1(model: ModelLike, weights: Weights, normalized = false):
   return out;
 }
 
-export type StructuredBudget = "flops" | "groups";
+/** What a structured target reduces: the FLOPs, or the number of groups (configs call it the method's `budget`). */
+export type ReductionUnit = "flops" | "groups";
 
 /**
  * Remove kept groups (1s of `start`, changed in place), lowest `score` first (ties: lower index), never the last of
@@ -146,9 +147,9 @@ export function flopBudget(model: ModelLike, reduction: number): number {
 }
 
 /**
- * A 0/1 group mask from scores (higher = more worth keeping), at a target `reduction` of the budget unit:
- * - budget "flops": the surgered model keeps at most (1 − reduction) of the dense FLOPs;
- * - budget "groups": round(reduction · G) groups are removed (round(reduction · G_l) per family with scope "per-layer").
+ * A 0/1 group mask from scores (higher = more worth keeping), at a target `reduction` of its unit:
+ * - unit "flops": the surgered model keeps at most (1 − reduction) of the dense FLOPs;
+ * - unit "groups": round(reduction · G) groups are removed (round(reduction · G_l) per family with scope "per-layer").
  * Scope "global" ranks all groups together and removes the lowest first; "per-layer" removes the same fraction of
  * each family's groups (with the FLOP budget: the smallest fraction that meets it). Every family keeps ≥ 1 group.
  */
@@ -157,20 +158,20 @@ export function selectGroups(
   layout: GroupLayout,
   score: Float32Array,
   reduction: number,
-  budget: StructuredBudget,
+  unit: ReductionUnit,
   scope: "global" | "per-layer",
 ): Float32Array {
   const n = groupCount(layout);
   if (n === 0) throw new Error(`model "${asGraph(model).name}" has no channel groups to prune (every channel reaches its input, its logits or a softmax)`);
   if (score.length !== n) throw new Error(`scores: expected ${n} entries, got ${score.length}`);
-  const maxFlops = budget === "flops" ? flopBudget(model, reduction) : Infinity;
-  if (budget === "groups" && !(reduction >= 0 && reduction < 1)) throw new Error(`group reduction: expected a number in [0, 1), got ${reduction}`);
+  const maxFlops = unit === "flops" ? flopBudget(model, reduction) : Infinity;
+  if (unit === "groups" && !(reduction >= 0 && reduction < 1)) throw new Error(`group reduction: expected a number in [0, 1), got ${reduction}`);
   const flopsOf = (g: Float32Array) => groupMaskFlops(model, layout, g);
   const unreachable = () => new Error(`FLOP reduction ${reduction}: not reachable while every family keeps one group`);
   if (scope === "global") {
-    const removeTarget = budget === "groups" ? Math.round(reduction * n) : 0;
+    const removeTarget = unit === "groups" ? Math.round(reduction * n) : 0;
     const all = new Float32Array(n).fill(1);
-    const out = removeLowestUntil(layout, all, score, (g) => (budget === "flops" ? flopsOf(g) <= maxFlops : n - g.reduce((a, b) => a + b, 0) >= removeTarget));
+    const out = removeLowestUntil(layout, all, score, (g) => (unit === "flops" ? flopsOf(g) <= maxFlops : n - g.reduce((a, b) => a + b, 0) >= removeTarget));
     if (flopsOf(out) > maxFlops) throw unreachable();
     return out;
   }
@@ -183,7 +184,7 @@ export function selectGroups(
     }
     return out;
   };
-  if (budget === "groups") return perLayer(reduction);
+  if (unit === "groups") return perLayer(reduction);
   // FLOPs fall (weakly) as the fraction grows: bisect for the smallest fraction that meets the budget.
   if (flopsOf(perLayer(0)) <= maxFlops) return perLayer(0);
   let lo = 0;
@@ -205,11 +206,11 @@ export function l1GroupMask(
   model: ModelLike,
   weights: Weights,
   reduction: number,
-  budget: StructuredBudget,
+  unit: ReductionUnit,
   scope: "global" | "per-layer",
 ): { groups: Float32Array; score: Float32Array } {
   const score = groupL1(model, weights, true);
-  return { groups: selectGroups(model, groupLayout(model), score, reduction, budget, scope), score };
+  return { groups: selectGroups(model, groupLayout(model), score, reduction, unit, scope), score };
 }
 
 /**
@@ -291,19 +292,20 @@ export function applyGroupMask(model: ModelLike, weights: Weights, groups: Float
 
 /** What a structured mask leaves, for the run's record: groups and FLOPs per family, and the surgered widths. */
 export interface StructureSummary {
-  budget: StructuredBudget;
+  /** The reduction unit (the record field keeps the config's name). */
+  budget: ReductionUnit;
   /** The target reduction (of FLOPs or of groups) the mask was selected for. */
   target: number;
   groups: Record<string, { kept: number; of: number }>;
   flops: { dense: number; kept: number; reduction: number };
 }
 
-export function summarizeStructure(model: ModelLike, groups: Float32Array, budget: StructuredBudget, target: number): StructureSummary {
+export function summarizeStructure(model: ModelLike, groups: Float32Array, unit: ReductionUnit, target: number): StructureSummary {
   const layout = groupLayout(model);
   const dense = specFlops(model);
   const left = groupMaskFlops(model, layout, groups);
   return {
-    budget,
+    budget: unit,
     target,
     groups: keptGroups(layout, groups),
     flops: { dense, kept: left, reduction: 1 - left / dense },
