@@ -10,7 +10,7 @@ import { callKernel, dispose } from "./util";
  * memory. relaxed_madd rounds once (FMA) or twice depending on the machine, so results can differ across machines at
  * rounding level; on one machine they are deterministic.
  */
-interface GemmExports {
+export interface GemmExports {
   gemm(
     a: number,
     table: number,

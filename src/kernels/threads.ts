@@ -1,6 +1,7 @@
 import * as os from "node:os";
 import { Worker } from "node:worker_threads";
 import { compileRelaxedSimd } from "./simd";
+import type { GemmExports } from "./gemm";
 import { GEMM_SHARED_WASM_BASE64 } from "./gemm-shared-module";
 
 /**
@@ -28,23 +29,8 @@ export interface PackedGemm {
   accumulate: number;
 }
 
-interface GemmSharedExports {
-  packB(b: number, bp: number, k: number, n: number): void;
-  gemmPacked(
-    a: number,
-    table: number,
-    lda: number,
-    bp: number,
-    c: number,
-    m: number,
-    k: number,
-    n: number,
-    kcMax: number,
-    runLen: number,
-    runStride: number,
-    accumulate: number,
-  ): void;
-}
+/** gemm.wat built on a shared memory exports the same packB and gemmPacked as the single-threaded module. */
+type GemmSharedExports = Pick<GemmExports, "packB" | "gemmPacked">;
 
 // The compile options leave out the DOM typings, where WebAssembly's live; this is the little used here.
 interface SharedMemory {
