@@ -94,7 +94,6 @@ const FIGURES: Record<string, number> = {
 };
 
 const notebookNames = listNotebooks().map((f) => path.basename(f));
-const seconds: Record<string, number> = {};
 
 test("the figure counts above cover every reproduction notebook", () => {
   assert.deepEqual(notebookNames, Object.keys(FIGURES));
@@ -102,8 +101,7 @@ test("the figure counts above cover every reproduction notebook", () => {
 
 for (const name of notebookNames) {
   test(`notebook ${name} runs through Jupyter + tslab on the tiny config, with its figures and no errors`, async () => {
-    const { outputs, text, seconds: s } = await executeTiny(name);
-    seconds[name] = s;
+    const { outputs, text, seconds } = await executeTiny(name);
     assertFigures(name, outputs, FIGURES[name]);
     if (name.startsWith("03-")) {
       assert.match(text, /iteration 0 agrees: loss \d\.\d{4}, gap /, "the hand-built iteration matches the library's");
@@ -117,7 +115,7 @@ for (const name of notebookNames) {
         "the export was checked through plain tfjs",
       );
     if (name.startsWith("04-")) assert.match(text, /budget 1: fw 0\.\d+ at sparsity 0\.9\d*; fw-momentum/, "it studies budget 1, the only one");
-    console.log(`# ${name} on the tiny config: ${s.toFixed(1)} s`);
+    console.log(`# ${name} on the tiny config: ${seconds.toFixed(1)} s`); // a timing to read: speed lives in benchmarks, not tests
   });
 }
 
@@ -138,12 +136,6 @@ test("notebook 03 fails when its FW run and the sweep's disagree (a cached sweep
     assert.match(err.message, /the FW run computed here \(\d+ weights kept\) differs from the stored fw run at budget 1 \(\d+ kept, other losses\)/);
     return true;
   });
-});
-
-test("all reproduction notebooks together stay within a few seconds each on the tiny config", () => {
-  const total = Object.values(seconds).reduce((a, b) => a + b, 0);
-  console.log(`# notebooks 01..07 on the tiny config: ${total.toFixed(1)} s in all`);
-  for (const [name, s] of Object.entries(seconds)) assert.ok(s < 60, `${name} took ${s.toFixed(1)} s on the tiny config`);
 });
 
 test("multiplyAdds counts the paper CNN's arithmetic by hand", () => {
