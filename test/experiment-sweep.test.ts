@@ -5,7 +5,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { RunRecord, listRecords, planRuns, recordChecksum, resolveConfig, runFile, runOne, sweep } from "../src/experiment";
-import { workerNodeFlags } from "../src/experiment/sweep";
+import { workerNodeFlags, workerThreads } from "../src/experiment/sweep";
 import { Task, WorkerMessage } from "../src/experiment/worker";
 import { aggregateCsv, aggregateFrame, aggregateRecords } from "../src/report/frame";
 
@@ -145,6 +145,21 @@ test("shards 1/2 and 2/2 (in-process) together equal the unsharded sweep (two wo
     const m = merged.get(r.key);
     assert.equal(m?.metrics?.testAccuracy, r.metrics?.testAccuracy, `${r.label} budget ${r.budget}: same accuracy in a shard and in the whole sweep`);
     assert.equal(m?.metrics?.sparsity, r.metrics?.sparsity);
+  }
+});
+
+test("W workers share the threads a single run would use: max(1, T / W) each", () => {
+  assert.equal(workerThreads(1, 2), 2);
+  assert.equal(workerThreads(2, 2), 1);
+  assert.equal(workerThreads(3, 2), 1);
+  assert.equal(workerThreads(2, 16), 8);
+  const before = process.env.FWPRUNE_THREADS;
+  process.env.FWPRUNE_THREADS = "1";
+  try {
+    assert.equal(workerThreads(1), 1, "FWPRUNE_THREADS=1: one thread, even for a single worker");
+  } finally {
+    if (before === undefined) delete process.env.FWPRUNE_THREADS;
+    else process.env.FWPRUNE_THREADS = before;
   }
 });
 

@@ -2,6 +2,8 @@
 // (2,000 / 500 embedded digits, T = 50 FW iterations), once with 1 worker and once with 2, each from an empty data
 // folder (pre-training included). Run after `npm run build`: node scripts/bench/schedule-study.mjs [1,2]
 // A longer list alternates the settings (e.g. 1,2,1,2 on a busy machine): each pair is a round with its own ratio.
+// A single worker's kernels use every core by default (2 threads here), 2 workers 1 thread each; with FWPRUNE_THREADS=1
+// every worker has one thread, and the ratio measures the worker processes alone.
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";

@@ -7,7 +7,7 @@ import { lockAgeSeconds, lockPath, lockTimings } from "./lock";
 import { modelsOf } from "./config-model";
 import { PretrainPlan, RunPlan, Shard, parseShard, planPretraining, planRuns, shardRuns } from "./plan";
 import { assertWritableFolder } from "../fsutil";
-import { coreCount } from "../kernels";
+import { kernelThreads } from "../kernels";
 import { defaultDataDir } from "../paths";
 import { cachedCheckpointProblem, intactEpochs } from "./pretrain";
 import { failedRecord } from "./run";
@@ -120,10 +120,9 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
 
   // A notebook's custom schedule crosses to a worker process as its source text (see prune/function-source.ts).
   const workerCount = Math.max(0, Math.min(opts.workers ?? os.cpus().length, todo.length + pretrainQueue.length));
-  // W worker processes share the cores: each one's kernels get max(1, cores / W) threads.
-  const threadsPerWorker = Math.max(1, Math.floor(coreCount() / Math.max(1, workerCount)));
+  const threads = workerThreads(workerCount);
   const slots: Slot[] =
-    workerCount === 0 ? [inProcessSlot()] : Array.from({ length: workerCount }, () => workerSlot(threadsPerWorker, workerNodeFlags(workerCount)));
+    workerCount === 0 ? [inProcessSlot()] : Array.from({ length: workerCount }, () => workerSlot(threads, workerNodeFlags(workerCount)));
   const current: string[] = slots.map(() => "idle");
   const pending = [...todo];
 
@@ -333,6 +332,14 @@ function workerEntry(): { file: string; execArgv: string[] } {
   const js = path.join(__dirname, "worker.js");
   if (fs.existsSync(js)) return { file: js, execArgv: [] };
   return { file: path.join(__dirname, "worker.ts"), execArgv: ["--import", "tsx"] };
+}
+
+/**
+ * The kernel threads of each of W worker processes: max(1, T / W), where T is this process's thread count
+ * (FWPRUNE_THREADS or setKernelThreads, else every core), so that the workers share the threads a single run would use.
+ */
+export function workerThreads(workers: number, threads = kernelThreads()): number {
+  return Math.max(1, Math.floor(threads / Math.max(1, workers)));
 }
 
 /**
