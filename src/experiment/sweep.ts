@@ -121,8 +121,7 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
   // A notebook's custom schedule crosses to a worker process as its source text (see prune/function-source.ts).
   const workerCount = Math.max(0, Math.min(opts.workers ?? os.cpus().length, todo.length + pretrainQueue.length));
   const threads = workerThreads(workerCount);
-  const slots: Slot[] =
-    workerCount === 0 ? [inProcessSlot()] : Array.from({ length: workerCount }, () => workerSlot(threads, workerNodeFlags(workerCount)));
+  const slots: Slot[] = workerCount === 0 ? [inProcessSlot()] : Array.from({ length: workerCount }, () => workerSlot(threads, workerNodeFlags(workerCount)));
   const current: string[] = slots.map(() => "idle");
   const pending = [...todo];
 
