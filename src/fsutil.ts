@@ -48,6 +48,9 @@ export function assertWritableFolder(dir: string, what = "data folder"): void {
   if (!fs.statSync(probe).isDirectory()) throw new Error(`${what} ${dir}: ${probe} is a file; expected a folder`);
   try {
     fs.accessSync(probe, fs.constants.W_OK);
+    // access() answers yes to root everywhere, /proc included, where mkdir then fails (and Node's recursive mkdir
+    // retries forever): make a folder there and remove it.
+    fs.rmdirSync(fs.mkdtempSync(path.join(probe, ".fwprune-write-check-")));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new Error(`${what} ${dir}: ${probe} is not writable (${code === "EROFS" ? "read-only file system" : code}); expected a folder this user can write`);

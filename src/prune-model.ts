@@ -6,7 +6,7 @@ import { countingBar } from "./experiment/commands";
 import { fraction, positiveInteger } from "./experiment/flags";
 import { ensureBackend } from "./experiment/run";
 import { flopsOf, layersModelAccuracy } from "./measure";
-import { assertReplaceableFolder, publishFolder } from "./fsutil";
+import { assertReplaceableFolder, assertWritableFolder, publishFolder } from "./fsutil";
 import { classCount, inputShape, paramCount, totalFlops } from "./graph";
 import { loadModel } from "./graph/load";
 import { decodeSparseWeights, encodeSparseWeights, layersArtifactsFor } from "./inference/export";
@@ -158,6 +158,7 @@ export async function pruneModelFile(opts: PruneModelOptions): Promise<PruneRepo
   if (!(Number.isInteger(epochs) && epochs >= 0)) throw new Error(`--epochs: expected an integer ≥ 0, got ${epochs}`);
   const out = path.resolve(opts.out);
   assertReplaceableFolder(out, PRUNE_FILES, "--out");
+  assertWritableFolder(out, "--out");
   const dataName = typeof opts.data === "string" ? opts.data : opts.data.name;
   await ensureBackend();
   const model = loadModel(opts.model);

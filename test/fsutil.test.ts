@@ -5,7 +5,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { publishFolder, writeFileAtomic } from "../src/fsutil";
+import { assertWritableFolder, publishFolder, writeFileAtomic } from "../src/fsutil";
 import { resolveConfig, sweep } from "../src/experiment";
 
 // The module object itself (not the import namespace), so that a mock is seen by src/fsutil.ts's own import.
@@ -99,4 +99,14 @@ test("publishFolder: a folder appears whole, replaces an earlier one, and a fail
   assert.equal(fs.readFileSync(path.join(out, "a.txt"), "utf8"), "two");
   assert.deepEqual(fs.readdirSync(parent), ["out"], "the new folder was removed");
   fs.rmSync(parent, { recursive: true, force: true });
+});
+
+test("a data folder that cannot be written is refused before any work, even as root (where access() says yes to /proc)", () => {
+  assert.throws(
+    () => assertWritableFolder("/proc/fwprune-data"),
+    /data folder \/proc\/fwprune-data: \/proc is not writable \(\w+\); expected a folder this user can write/,
+  );
+  const dir = tmp("writable");
+  assertWritableFolder(path.join(dir, "new", "data"));
+  assert.deepEqual(fs.readdirSync(dir), [], "the check leaves nothing behind");
 });

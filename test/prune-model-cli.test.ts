@@ -200,6 +200,10 @@ test("fwprune prune refuses bad input with one clear line, a non-zero exit and n
       `${what}: a temporary folder was left`,
     );
   }
+  // Refused before the model is read (as root too, where access() says /proc is writable).
+  const unwritable = prune(["--model", good, "--method", "magnitude", "--out", "/proc/fwprune-out", "--json"]);
+  assert.notEqual(unwritable.status, 0);
+  assert.match(unwritable.stderr, /fwprune: --out \/proc\/fwprune-out: \/proc is not writable/);
 });
 
 test("fwprune bench --model times a saved model's training and inference as one JSON line; with --sparse, dense against sparse and the runtime", async () => {
