@@ -1,0 +1,196 @@
+;; A convolution's product for fwprune's wasm kernels that gives XNNPACK's bits: each output is +0, then one
+;; multiply (rounded) and one add (rounded) per tap, in the order (kh, kw, ci) — no fused multiply-add. Register-blocked
+;; in tiles of 5 rows × 8 columns (10 f32x4 accumulators, two of B and a product in flight: 14 of the 15 vector
+;; registers x64 V8 leaves free; a 6-row tile spilled), with B packed into 8-column panels. It runs on the memory of
+;; tfjs's wasm backend (imported); every pointer is a byte offset. Plain SIMD: no relaxed SIMD needed.
+;; Regenerate src/kernels/conv-module.ts after editing: sh src/kernels/build-simd.sh (needs Debian's wabt).
+(module
+  (import "env" "memory" (memory 1))
+
+  ;; C[r][0..8) = (accumulate ? C[r][0..8) : +0) + A_r[k]·Bp[k][0..8), product then sum, k = 0..kc − 1 in order, for the 5 rows of A at a0..a4.
+  (func $rows5x8
+    (param $a0 i32) (param $a1 i32) (param $a2 i32) (param $a3 i32) (param $a4 i32)
+    (param $kc i32) (param $bp i32) (param $c i32) (param $ldc i32) (param $accumulate i32)
+    (local $end i32)
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128) (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128) (local $c40 v128) (local $c41 v128)
+    (local $b0 v128) (local $b1 v128) (local $x v128)
+    (if (local.get $accumulate) (then
+      (local.set $c00 (v128.load offset=0 (local.get $c)))
+      (local.set $c01 (v128.load offset=16 (local.get $c)))
+      (local.set $c10 (v128.load offset=0 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 1)))))
+      (local.set $c11 (v128.load offset=16 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 1)))))
+      (local.set $c20 (v128.load offset=0 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 2)))))
+      (local.set $c21 (v128.load offset=16 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 2)))))
+      (local.set $c30 (v128.load offset=0 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 3)))))
+      (local.set $c31 (v128.load offset=16 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 3)))))
+      (local.set $c40 (v128.load offset=0 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 4)))))
+      (local.set $c41 (v128.load offset=16 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 4)))))
+    ))
+    (local.set $end (i32.add (local.get $a0) (i32.shl (local.get $kc) (i32.const 2))))
+    (block $kDone (loop $k
+      (br_if $kDone (i32.ge_u (local.get $a0) (local.get $end)))
+      (local.set $b0 (v128.load (local.get $bp)))
+      (local.set $b1 (v128.load offset=16 (local.get $bp)))
+      (local.set $x (v128.load32_splat (local.get $a0)))
+      (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $x) (local.get $b0))))
+      (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $x) (local.get $b1))))
+      (local.set $x (v128.load32_splat (local.get $a1)))
+      (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $x) (local.get $b0))))
+      (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $x) (local.get $b1))))
+      (local.set $x (v128.load32_splat (local.get $a2)))
+      (local.set $c20 (f32x4.add (local.get $c20) (f32x4.mul (local.get $x) (local.get $b0))))
+      (local.set $c21 (f32x4.add (local.get $c21) (f32x4.mul (local.get $x) (local.get $b1))))
+      (local.set $x (v128.load32_splat (local.get $a3)))
+      (local.set $c30 (f32x4.add (local.get $c30) (f32x4.mul (local.get $x) (local.get $b0))))
+      (local.set $c31 (f32x4.add (local.get $c31) (f32x4.mul (local.get $x) (local.get $b1))))
+      (local.set $x (v128.load32_splat (local.get $a4)))
+      (local.set $c40 (f32x4.add (local.get $c40) (f32x4.mul (local.get $x) (local.get $b0))))
+      (local.set $c41 (f32x4.add (local.get $c41) (f32x4.mul (local.get $x) (local.get $b1))))
+      (local.set $a0 (i32.add (local.get $a0) (i32.const 4)))
+      (local.set $a1 (i32.add (local.get $a1) (i32.const 4)))
+      (local.set $a2 (i32.add (local.get $a2) (i32.const 4)))
+      (local.set $a3 (i32.add (local.get $a3) (i32.const 4)))
+      (local.set $a4 (i32.add (local.get $a4) (i32.const 4)))
+      (local.set $bp (i32.add (local.get $bp) (i32.const 32)))
+      (br $k)))
+    (v128.store offset=0 (local.get $c) (local.get $c00))
+    (v128.store offset=16 (local.get $c) (local.get $c01))
+    (v128.store offset=0 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 1))) (local.get $c10))
+    (v128.store offset=16 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 1))) (local.get $c11))
+    (v128.store offset=0 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 2))) (local.get $c20))
+    (v128.store offset=16 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 2))) (local.get $c21))
+    (v128.store offset=0 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 3))) (local.get $c30))
+    (v128.store offset=16 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 3))) (local.get $c31))
+    (v128.store offset=0 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 4))) (local.get $c40))
+    (v128.store offset=16 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 4))) (local.get $c41))
+  )
+
+  ;; C[r][0..8) = (accumulate ? C[r][0..8) : +0) + A_r[k]·Bp[k][0..8), product then sum, k = 0..kc − 1 in order, for the 1 row of A at a0.
+  (func $rows1x8
+    (param $a0 i32)
+    (param $kc i32) (param $bp i32) (param $c i32) (param $ldc i32) (param $accumulate i32)
+    (local $end i32)
+    (local $c00 v128) (local $c01 v128)
+    (local $b0 v128) (local $b1 v128) (local $x v128)
+    (if (local.get $accumulate) (then
+      (local.set $c00 (v128.load offset=0 (local.get $c)))
+      (local.set $c01 (v128.load offset=16 (local.get $c)))
+    ))
+    (local.set $end (i32.add (local.get $a0) (i32.shl (local.get $kc) (i32.const 2))))
+    (block $kDone (loop $k
+      (br_if $kDone (i32.ge_u (local.get $a0) (local.get $end)))
+      (local.set $b0 (v128.load (local.get $bp)))
+      (local.set $b1 (v128.load offset=16 (local.get $bp)))
+      (local.set $x (v128.load32_splat (local.get $a0)))
+      (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $x) (local.get $b0))))
+      (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $x) (local.get $b1))))
+      (local.set $a0 (i32.add (local.get $a0) (i32.const 4)))
+      (local.set $bp (i32.add (local.get $bp) (i32.const 32)))
+      (br $k)))
+    (v128.store offset=0 (local.get $c) (local.get $c00))
+    (v128.store offset=16 (local.get $c) (local.get $c01))
+  )
+
+  ;; bp[p][k][0..8) = b[k][8p..8p + 8): B [k, n] (n % 8 == 0) as panels of 8 columns, each contiguous over k.
+  (func (export "packB") (param $b i32) (param $bp i32) (param $k i32) (param $n i32)
+    (local $p i32) (local $kk i32) (local $src i32) (local $rowBytes i32)
+    (local.set $rowBytes (i32.shl (local.get $n) (i32.const 2)))
+    (block $pDone (loop $pLoop
+      (br_if $pDone (i32.ge_u (local.get $p) (local.get $n)))
+      (local.set $src (i32.add (local.get $b) (i32.shl (local.get $p) (i32.const 2))))
+      (local.set $kk (i32.const 0))
+      (block $kDone (loop $kLoop
+        (br_if $kDone (i32.ge_u (local.get $kk) (local.get $k)))
+        (v128.store (local.get $bp) (v128.load (local.get $src)))
+        (v128.store offset=16 (local.get $bp) (v128.load offset=16 (local.get $src)))
+        (local.set $bp (i32.add (local.get $bp) (i32.const 32)))
+        (local.set $src (i32.add (local.get $src) (local.get $rowBytes)))
+        (local.set $kk (i32.add (local.get $kk) (i32.const 1)))
+        (br $kLoop)))
+      (local.set $p (i32.add (local.get $p) (i32.const 8)))
+      (br $pLoop))))
+
+  ;; Copies outer × rows runs of rowLen floats from src (contiguous) to dst: run (o, r) to dst + o·dstOuterStride +
+  ;; r·dstRowStride bytes (a zero padding's interior: dst already holds the padding value).
+  (func (export "copyRows")
+    (param $src i32) (param $dst i32) (param $outer i32) (param $rows i32) (param $rowLen i32) (param $dstRowStride i32) (param $dstOuterStride i32)
+    (local $o i32) (local $r i32) (local $d i32) (local $end i32) (local $vecEnd i32)
+    (block $oDone (loop $oLoop
+      (br_if $oDone (i32.ge_u (local.get $o) (local.get $outer)))
+      (local.set $r (i32.const 0))
+      (block $rDone (loop $rLoop
+        (br_if $rDone (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $d (i32.add (i32.add (local.get $dst) (i32.mul (local.get $o) (local.get $dstOuterStride))) (i32.mul (local.get $r) (local.get $dstRowStride))))
+        (local.set $end (i32.add (local.get $src) (i32.shl (local.get $rowLen) (i32.const 2))))
+        (local.set $vecEnd (i32.sub (local.get $end) (i32.const 16)))
+        (block $vDone (loop $vLoop
+          (br_if $vDone (i32.gt_s (local.get $src) (local.get $vecEnd)))
+          (v128.store (local.get $d) (v128.load (local.get $src)))
+          (local.set $src (i32.add (local.get $src) (i32.const 16)))
+          (local.set $d (i32.add (local.get $d) (i32.const 16)))
+          (br $vLoop)))
+        (block $sDone (loop $sLoop
+          (br_if $sDone (i32.ge_u (local.get $src) (local.get $end)))
+          (i32.store (local.get $d) (i32.load (local.get $src)))
+          (local.set $src (i32.add (local.get $src) (i32.const 4)))
+          (local.set $d (i32.add (local.get $d) (i32.const 4)))
+          (br $sLoop)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rLoop)))
+      (local.set $o (i32.add (local.get $o) (i32.const 1)))
+      (br $oLoop))))
+
+  ;; C [m, n] = A [m, k] · B [k, n] with B packed (packB), n % 8 == 0, C row-major. Row i of A starts at
+  ;; a + table[i] (table: an i32 array of byte offsets) and its k values lie in runs of runLen floats, runStride bytes
+  ;; apart (an im2col row of an NHWC convolution read in place from its zero-padded input: one run of kw·c floats
+  ;; per filter row, a padded input row apart).
+  (func (export "convProduct")
+    (param $a i32) (param $table i32) (param $bp i32) (param $c i32)
+    (param $m i32) (param $k i32) (param $n i32) (param $runLen i32) (param $runStride i32)
+    (local $i i32) (local $p i32) (local $ldc i32) (local $panel i32) (local $out i32)
+    (local $done i32) (local $len i32) (local $shift i32) (local $full i32)
+    (local $r0 i32) (local $r1 i32) (local $r2 i32) (local $r3 i32) (local $r4 i32)
+    (local.set $ldc (i32.shl (local.get $n) (i32.const 2)))
+    (block $iDone (loop $iLoop
+      (br_if $iDone (i32.ge_u (local.get $i) (local.get $m)))
+      (local.set $full (i32.le_u (i32.add (local.get $i) (i32.const 5)) (local.get $m)))
+      ;; where this tile's rows start (the same for every panel)
+      (local.set $r0 (i32.add (local.get $a) (i32.load (i32.add (local.get $table) (i32.shl (local.get $i) (i32.const 2))))))
+      (if (local.get $full) (then
+        (local.set $r1 (i32.add (local.get $a) (i32.load offset=4 (i32.add (local.get $table) (i32.shl (local.get $i) (i32.const 2))))))
+        (local.set $r2 (i32.add (local.get $a) (i32.load offset=8 (i32.add (local.get $table) (i32.shl (local.get $i) (i32.const 2))))))
+        (local.set $r3 (i32.add (local.get $a) (i32.load offset=12 (i32.add (local.get $table) (i32.shl (local.get $i) (i32.const 2))))))
+        (local.set $r4 (i32.add (local.get $a) (i32.load offset=16 (i32.add (local.get $table) (i32.shl (local.get $i) (i32.const 2))))))
+      ))
+      (local.set $p (i32.const 0))
+      (block $pDone (loop $pLoop
+        (br_if $pDone (i32.ge_u (local.get $p) (local.get $n)))
+        (local.set $panel (i32.add (local.get $bp) (i32.shl (i32.mul (local.get $p) (local.get $k)) (i32.const 2))))
+        (local.set $out (i32.add (local.get $c) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $n)) (local.get $p)) (i32.const 2))))
+        (local.set $done (i32.const 0))
+        (local.set $shift (i32.const 0))
+        (block $runDone (loop $runLoop
+          (br_if $runDone (i32.ge_u (local.get $done) (local.get $k)))
+          (local.set $len (i32.sub (local.get $k) (local.get $done)))
+          (if (i32.gt_u (local.get $len) (local.get $runLen)) (then (local.set $len (local.get $runLen))))
+          (if (local.get $full)
+            (then
+              (call $rows5x8
+                (i32.add (local.get $r0) (local.get $shift))
+                (i32.add (local.get $r1) (local.get $shift))
+                (i32.add (local.get $r2) (local.get $shift))
+                (i32.add (local.get $r3) (local.get $shift))
+                (i32.add (local.get $r4) (local.get $shift))
+                (local.get $len) (i32.add (local.get $panel) (i32.shl (local.get $done) (i32.const 5))) (local.get $out) (local.get $ldc) (local.get $done)))
+            (else
+              (call $rows1x8
+                (i32.add (local.get $r0) (local.get $shift))
+                (local.get $len) (i32.add (local.get $panel) (i32.shl (local.get $done) (i32.const 5))) (local.get $out) (local.get $ldc) (local.get $done))))
+          (local.set $done (i32.add (local.get $done) (local.get $len)))
+          (local.set $shift (i32.add (local.get $shift) (local.get $runStride)))
+          (br $runLoop)))
+        (local.set $p (i32.add (local.get $p) (i32.const 8)))
+        (br $pLoop)))
+      (local.set $i (i32.add (local.get $i) (select (i32.const 5) (i32.const 1) (local.get $full))))
+      (br $iLoop))))
+)
