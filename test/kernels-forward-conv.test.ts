@@ -174,3 +174,40 @@ test("PadV2 with zeros (conv.wat's copyRows) gives wasm's own bits: one or two a
     assert.equal(firstBitDifference(cpu.values, rows.values), -1, `${JSON.stringify(c)}: bits differ from cpu's`);
   }
 });
+
+test("DepthwiseConv2dNativeBackpropFilter at stride 1 (conv.wat's tap-by-tap sums) gives the per-output walk's bits and matches cpu", async () => {
+  const cases: { x: [number, number, number, number]; k: number; pad: Pad }[] = [
+    { x: [3, 7, 7, 32], k: 3, pad: "same" },
+    { x: [2, 6, 5, 44], k: 3, pad: "same" }, // one 32-channel block and three of four
+    { x: [2, 6, 6, 8], k: 3, pad: "valid" },
+    { x: [1, 9, 8, 4], k: 5, pad: "same" },
+    {
+      x: [2, 4, 4, 12],
+      k: 2,
+      pad: [
+        [0, 0],
+        [0, 2],
+        [1, 0],
+        [0, 0],
+      ],
+    },
+  ];
+  for (const [i, c] of cases.entries()) {
+    const label = `x ${c.x.join("×")}, ${c.k}×${c.k}, pad ${JSON.stringify(c.pad)}`;
+    const xValues = randomValues(c.x, 130 + i);
+    const filterShape: [number, number, number, number] = [c.k, c.k, c.x[3], 1];
+    const grad = () => {
+      const x = tf.tensor4d(xValues, c.x);
+      const y = tf.depthwiseConv2d(x, tf.zeros(filterShape), 1, c.pad);
+      const dy = tf.tensor4d(randomValues(y.shape, 170 + i), y.shape as [number, number, number, number]);
+      return tf.engine().runKernel(tf.DepthwiseConv2dNativeBackpropFilter, { x, dy }, { strides: 1, pad: c.pad, filterShape, dilations: 1 }) as tf.Tensor;
+    };
+    const cpu = await run("cpu", grad);
+    enableConvProduct(false);
+    const walk = await run("wasm", grad);
+    enableConvProduct(true);
+    const taps = await run("wasm", grad);
+    assert.equal(firstBitDifference(walk.values, taps.values), -1, `${label}: bits differ from the per-output walk's`);
+    assert.ok(relativeError(cpu.values, taps.values) <= 1e-5, `${label}: relative error against cpu`);
+  }
+});

@@ -110,6 +110,117 @@
       (local.set $p (i32.add (local.get $p) (i32.const 8)))
       (br $pLoop))))
 
+  ;; Depthwise convolution's filter gradient, multiplier 1, NHWC, channels % 4 == 0, one image: out[p,q,:] = Σ
+  ;; x[i·sh + p − top, j·sw + q − left, :] ⊙ dy[i,j,:] over the outputs (i, j) in raster order whose tap (p, q) reads
+  ;; inside x, in float32 from +0: simd.wat's depthwiseFilterGrad's sums in the same order, but tap by tap, 32
+  ;; channels at a time with their sums in registers, instead of loading and storing out at every output and tap.
+  (func (export "depthwiseFilterGradTaps")
+    (param $x i32) (param $dy i32) (param $out i32) (param $h i32) (param $w i32) (param $c i32) (param $oh i32) (param $ow i32)
+    (param $kh i32) (param $kw i32) (param $sh i32) (param $sw i32) (param $top i32) (param $left i32)
+    (local $p i32) (local $q i32) (local $j0 i32) (local $j1 i32) (local $cb i32) (local $cBytes i32) (local $tap i32) (local $xStep i32)
+    (local $i i32) (local $ih i32) (local $xp i32) (local $gp i32) (local $gEnd i32)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $a4 v128) (local $a5 v128) (local $a6 v128) (local $a7 v128)
+    (local.set $cBytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $xStep (i32.mul (local.get $sw) (local.get $cBytes)))
+    (local.set $tap (local.get $out))
+    (block $pDone (loop $pLoop
+      (br_if $pDone (i32.ge_u (local.get $p) (local.get $kh)))
+      (local.set $q (i32.const 0))
+      (block $qDone (loop $qLoop
+        (br_if $qDone (i32.ge_u (local.get $q) (local.get $kw)))
+        ;; the outputs j0..j1 − 1 of a row whose column j·sw + q − left lies inside x
+        (local.set $j0 (i32.const 0))
+        (block $j0Done (loop $j0Loop
+          (br_if $j0Done (i32.ge_s (i32.sub (i32.add (i32.mul (local.get $j0) (local.get $sw)) (local.get $q)) (local.get $left)) (i32.const 0)))
+          (local.set $j0 (i32.add (local.get $j0) (i32.const 1)))
+          (br $j0Loop)))
+        (local.set $j1 (local.get $ow))
+        (block $j1Done (loop $j1Loop
+          (br_if $j1Done (i32.le_s (local.get $j1) (local.get $j0)))
+          (br_if $j1Done (i32.lt_s (i32.sub (i32.add (i32.mul (i32.sub (local.get $j1) (i32.const 1)) (local.get $sw)) (local.get $q)) (local.get $left)) (local.get $w)))
+          (local.set $j1 (i32.sub (local.get $j1) (i32.const 1)))
+          (br $j1Loop)))
+        (if (i32.gt_s (local.get $j0) (local.get $j1)) (then (local.set $j1 (local.get $j0))))
+        (local.set $cb (i32.const 0))
+        ;; 8 vectors (32 channels) at a time
+        (block $b8Done (loop $b8Loop
+          (br_if $b8Done (i32.gt_u (i32.add (local.get $cb) (i32.const 128)) (local.get $cBytes)))
+          (local.set $a0 (v128.const f32x4 0 0 0 0))
+          (local.set $a1 (v128.const f32x4 0 0 0 0))
+          (local.set $a2 (v128.const f32x4 0 0 0 0))
+          (local.set $a3 (v128.const f32x4 0 0 0 0))
+          (local.set $a4 (v128.const f32x4 0 0 0 0))
+          (local.set $a5 (v128.const f32x4 0 0 0 0))
+          (local.set $a6 (v128.const f32x4 0 0 0 0))
+          (local.set $a7 (v128.const f32x4 0 0 0 0))
+          (local.set $i (i32.const 0))
+          (block $b8iDone (loop $b8iLoop
+            (br_if $b8iDone (i32.ge_u (local.get $i) (local.get $oh)))
+            (local.set $ih (i32.sub (i32.add (i32.mul (local.get $i) (local.get $sh)) (local.get $p)) (local.get $top)))
+            ;; unsigned: a negative row is out of range too
+            (if (i32.lt_u (local.get $ih) (local.get $h)) (then
+              (local.set $xp (i32.add (i32.add (local.get $x) (local.get $cb))
+                (i32.mul (i32.add (i32.mul (local.get $ih) (local.get $w)) (i32.sub (i32.add (i32.mul (local.get $j0) (local.get $sw)) (local.get $q)) (local.get $left))) (local.get $cBytes))))
+              (local.set $gp (i32.add (i32.add (local.get $dy) (local.get $cb)) (i32.mul (i32.add (i32.mul (local.get $i) (local.get $ow)) (local.get $j0)) (local.get $cBytes))))
+              (local.set $gEnd (i32.add (local.get $gp) (i32.mul (i32.sub (local.get $j1) (local.get $j0)) (local.get $cBytes))))
+              (block $b8jDone (loop $b8jLoop
+                (br_if $b8jDone (i32.ge_u (local.get $gp) (local.get $gEnd)))
+                (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (v128.load offset=0 (local.get $xp)) (v128.load offset=0 (local.get $gp)))))
+                (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (v128.load offset=16 (local.get $xp)) (v128.load offset=16 (local.get $gp)))))
+                (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (v128.load offset=32 (local.get $xp)) (v128.load offset=32 (local.get $gp)))))
+                (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (v128.load offset=48 (local.get $xp)) (v128.load offset=48 (local.get $gp)))))
+                (local.set $a4 (f32x4.add (local.get $a4) (f32x4.mul (v128.load offset=64 (local.get $xp)) (v128.load offset=64 (local.get $gp)))))
+                (local.set $a5 (f32x4.add (local.get $a5) (f32x4.mul (v128.load offset=80 (local.get $xp)) (v128.load offset=80 (local.get $gp)))))
+                (local.set $a6 (f32x4.add (local.get $a6) (f32x4.mul (v128.load offset=96 (local.get $xp)) (v128.load offset=96 (local.get $gp)))))
+                (local.set $a7 (f32x4.add (local.get $a7) (f32x4.mul (v128.load offset=112 (local.get $xp)) (v128.load offset=112 (local.get $gp)))))
+                (local.set $xp (i32.add (local.get $xp) (local.get $xStep)))
+                (local.set $gp (i32.add (local.get $gp) (local.get $cBytes)))
+                (br $b8jLoop)))))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $b8iLoop)))
+          (v128.store offset=0 (i32.add (local.get $tap) (local.get $cb)) (local.get $a0))
+          (v128.store offset=16 (i32.add (local.get $tap) (local.get $cb)) (local.get $a1))
+          (v128.store offset=32 (i32.add (local.get $tap) (local.get $cb)) (local.get $a2))
+          (v128.store offset=48 (i32.add (local.get $tap) (local.get $cb)) (local.get $a3))
+          (v128.store offset=64 (i32.add (local.get $tap) (local.get $cb)) (local.get $a4))
+          (v128.store offset=80 (i32.add (local.get $tap) (local.get $cb)) (local.get $a5))
+          (v128.store offset=96 (i32.add (local.get $tap) (local.get $cb)) (local.get $a6))
+          (v128.store offset=112 (i32.add (local.get $tap) (local.get $cb)) (local.get $a7))
+          (local.set $cb (i32.add (local.get $cb) (i32.const 128)))
+          (br $b8Loop)))
+        ;; 1 vector (4 channels) at a time
+        (block $b1Done (loop $b1Loop
+          (br_if $b1Done (i32.gt_u (i32.add (local.get $cb) (i32.const 16)) (local.get $cBytes)))
+          (local.set $a0 (v128.const f32x4 0 0 0 0))
+          (local.set $i (i32.const 0))
+          (block $b1iDone (loop $b1iLoop
+            (br_if $b1iDone (i32.ge_u (local.get $i) (local.get $oh)))
+            (local.set $ih (i32.sub (i32.add (i32.mul (local.get $i) (local.get $sh)) (local.get $p)) (local.get $top)))
+            ;; unsigned: a negative row is out of range too
+            (if (i32.lt_u (local.get $ih) (local.get $h)) (then
+              (local.set $xp (i32.add (i32.add (local.get $x) (local.get $cb))
+                (i32.mul (i32.add (i32.mul (local.get $ih) (local.get $w)) (i32.sub (i32.add (i32.mul (local.get $j0) (local.get $sw)) (local.get $q)) (local.get $left))) (local.get $cBytes))))
+              (local.set $gp (i32.add (i32.add (local.get $dy) (local.get $cb)) (i32.mul (i32.add (i32.mul (local.get $i) (local.get $ow)) (local.get $j0)) (local.get $cBytes))))
+              (local.set $gEnd (i32.add (local.get $gp) (i32.mul (i32.sub (local.get $j1) (local.get $j0)) (local.get $cBytes))))
+              (block $b1jDone (loop $b1jLoop
+                (br_if $b1jDone (i32.ge_u (local.get $gp) (local.get $gEnd)))
+                (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (v128.load offset=0 (local.get $xp)) (v128.load offset=0 (local.get $gp)))))
+                (local.set $xp (i32.add (local.get $xp) (local.get $xStep)))
+                (local.set $gp (i32.add (local.get $gp) (local.get $cBytes)))
+                (br $b1jLoop)))))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $b1iLoop)))
+          (v128.store offset=0 (i32.add (local.get $tap) (local.get $cb)) (local.get $a0))
+          (local.set $cb (i32.add (local.get $cb) (i32.const 16)))
+          (br $b1Loop)))
+        (local.set $tap (i32.add (local.get $tap) (local.get $cBytes)))
+        (local.set $q (i32.add (local.get $q) (i32.const 1)))
+        (br $qLoop)))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $pLoop)))
+  )
+
+
   ;; Copies outer × rows runs of rowLen floats from src (contiguous) to dst: run (o, r) to dst + o·dstOuterStride +
   ;; r·dstRowStride bytes (a zero padding's interior: dst already holds the padding value).
   (func (export "copyRows")

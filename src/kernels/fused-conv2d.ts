@@ -8,13 +8,29 @@ import { callKernel, dispose, Pad } from "./util";
 export interface ConvLoops {
   packB(b: number, bp: number, k: number, n: number): void;
   convProduct(a: number, table: number, bp: number, c: number, m: number, k: number, n: number, runLen: number, runStride: number): void;
+  depthwiseFilterGradTaps(
+    x: number,
+    dy: number,
+    out: number,
+    h: number,
+    w: number,
+    c: number,
+    oh: number,
+    ow: number,
+    kh: number,
+    kw: number,
+    sh: number,
+    sw: number,
+    top: number,
+    left: number,
+  ): void;
   copyRows(src: number, dst: number, outer: number, rows: number, rowLen: number, dstRowStride: number, dstOuterStride: number): void;
 }
 
 const convOnMemory = loopsOnMemory<ConvLoops>(CONV_WASM_BASE64);
 
 let enabled = true;
-/** Switch conv.wat's product off (tests and benchmarks compare it with XNNPACK's kernel it replaces). */
+/** Switch conv.wat's loops off (tests and benchmarks compare them with the kernels they replace). */
 export function enableConvProduct(on: boolean): void {
   enabled = on;
 }
