@@ -211,3 +211,42 @@ test("DepthwiseConv2dNativeBackpropFilter at stride 1 (conv.wat's tap-by-tap sum
     assert.ok(relativeError(cpu.values, taps.values) <= 1e-5, `${label}: relative error against cpu`);
   }
 });
+
+test("DepthwiseConv2dNativeBackpropInput at stride 1 (conv.wat's gather, sums in registers) gives the scatter's bits and matches cpu", async () => {
+  const cases: { dx: [number, number, number, number]; k: number; pad: Pad }[] = [
+    { dx: [3, 7, 7, 32], k: 3, pad: "same" },
+    { dx: [2, 6, 5, 44], k: 3, pad: "same" },
+    { dx: [2, 6, 6, 8], k: 3, pad: "valid" },
+    { dx: [1, 9, 8, 4], k: 5, pad: "same" },
+    {
+      dx: [2, 4, 4, 12],
+      k: 2,
+      pad: [
+        [0, 0],
+        [0, 2],
+        [1, 0],
+        [0, 0],
+      ],
+    },
+  ];
+  for (const [i, c] of cases.entries()) {
+    const label = `dx ${c.dx.join("×")}, ${c.k}×${c.k}, pad ${JSON.stringify(c.pad)}`;
+    const filterShape: [number, number, number, number] = [c.k, c.k, c.dx[3], 1];
+    const filterValues = randomValues(filterShape, 210 + i);
+    const grad = () => {
+      const filter = tf.tensor4d(filterValues, filterShape);
+      const y = tf.depthwiseConv2d(tf.zeros(c.dx) as tf.Tensor4D, filter, 1, c.pad);
+      const dy = tf.tensor4d(randomValues(y.shape, 250 + i), y.shape as [number, number, number, number]);
+      return tf
+        .engine()
+        .runKernel(tf.DepthwiseConv2dNativeBackpropInput, { dy, filter }, { strides: 1, pad: c.pad, inputShape: c.dx, dilations: 1 }) as tf.Tensor;
+    };
+    const cpu = await run("cpu", grad);
+    enableConvProduct(false);
+    const scatter = await run("wasm", grad);
+    enableConvProduct(true);
+    const gather = await run("wasm", grad);
+    assert.equal(firstBitDifference(scatter.values, gather.values), -1, `${label}: bits differ from the scatter's`);
+    assert.ok(relativeError(cpu.values, gather.values) <= 1e-5, `${label}: relative error against cpu`);
+  }
+});

@@ -221,6 +221,105 @@
   )
 
 
+  ;; Depthwise convolution's input gradient at stride 1, multiplier 1, NHWC, channels % 4 == 0, one image:
+  ;; dx[ih,iw,:] = Σ W[p,q,:] ⊙ dy[ih + top − p, iw + left − q, :] over the taps with the output inside dy, p and q
+  ;; descending (the outputs in raster order), in float32 from +0: simd.wat's depthwiseInputGrad's sums in the same
+  ;; order, but each dx value summed in registers (32 channels at a time) and stored once.
+  (func (export "depthwiseInputGradGather")
+    (param $dx i32) (param $dy i32) (param $filter i32) (param $h i32) (param $w i32) (param $c i32) (param $oh i32) (param $ow i32)
+    (param $kh i32) (param $kw i32) (param $top i32) (param $left i32)
+    (local $ih i32) (local $iw i32) (local $p i32) (local $q i32) (local $i i32) (local $j i32) (local $cb i32) (local $cBytes i32)
+    (local $xp i32) (local $wp i32) (local $gp i32)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $a4 v128) (local $a5 v128) (local $a6 v128) (local $a7 v128)
+    (local.set $cBytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $xp (local.get $dx))
+    (block $ihDone (loop $ihLoop
+      (br_if $ihDone (i32.ge_u (local.get $ih) (local.get $h)))
+      (local.set $iw (i32.const 0))
+      (block $iwDone (loop $iwLoop
+        (br_if $iwDone (i32.ge_u (local.get $iw) (local.get $w)))
+        (local.set $cb (i32.const 0))
+          ;; 8 vectors (32 channels) at a time
+          (block $c8Done (loop $c8Loop
+            (br_if $c8Done (i32.gt_u (i32.add (local.get $cb) (i32.const 128)) (local.get $cBytes)))
+            (local.set $a0 (v128.const f32x4 0 0 0 0))
+            (local.set $a1 (v128.const f32x4 0 0 0 0))
+            (local.set $a2 (v128.const f32x4 0 0 0 0))
+            (local.set $a3 (v128.const f32x4 0 0 0 0))
+            (local.set $a4 (v128.const f32x4 0 0 0 0))
+            (local.set $a5 (v128.const f32x4 0 0 0 0))
+            (local.set $a6 (v128.const f32x4 0 0 0 0))
+            (local.set $a7 (v128.const f32x4 0 0 0 0))
+            (local.set $p (local.get $kh))
+            (block $c8pDone (loop $c8pLoop
+              (br_if $c8pDone (i32.eqz (local.get $p)))
+              (local.set $p (i32.sub (local.get $p) (i32.const 1)))
+              (local.set $i (i32.sub (i32.add (local.get $ih) (local.get $top)) (local.get $p)))
+              ;; unsigned: a negative row or column is out of range too
+              (if (i32.lt_u (local.get $i) (local.get $oh)) (then
+                (local.set $q (local.get $kw))
+                (block $c8qDone (loop $c8qLoop
+                  (br_if $c8qDone (i32.eqz (local.get $q)))
+                  (local.set $q (i32.sub (local.get $q) (i32.const 1)))
+                  (local.set $j (i32.sub (i32.add (local.get $iw) (local.get $left)) (local.get $q)))
+                  (if (i32.lt_u (local.get $j) (local.get $ow)) (then
+                    (local.set $wp (i32.add (i32.add (local.get $filter) (local.get $cb)) (i32.mul (i32.add (i32.mul (local.get $p) (local.get $kw)) (local.get $q)) (local.get $cBytes))))
+                    (local.set $gp (i32.add (i32.add (local.get $dy) (local.get $cb)) (i32.mul (i32.add (i32.mul (local.get $i) (local.get $ow)) (local.get $j)) (local.get $cBytes))))
+                    (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (v128.load offset=0 (local.get $wp)) (v128.load offset=0 (local.get $gp)))))
+                    (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (v128.load offset=16 (local.get $wp)) (v128.load offset=16 (local.get $gp)))))
+                    (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (v128.load offset=32 (local.get $wp)) (v128.load offset=32 (local.get $gp)))))
+                    (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (v128.load offset=48 (local.get $wp)) (v128.load offset=48 (local.get $gp)))))
+                    (local.set $a4 (f32x4.add (local.get $a4) (f32x4.mul (v128.load offset=64 (local.get $wp)) (v128.load offset=64 (local.get $gp)))))
+                    (local.set $a5 (f32x4.add (local.get $a5) (f32x4.mul (v128.load offset=80 (local.get $wp)) (v128.load offset=80 (local.get $gp)))))
+                    (local.set $a6 (f32x4.add (local.get $a6) (f32x4.mul (v128.load offset=96 (local.get $wp)) (v128.load offset=96 (local.get $gp)))))
+                    (local.set $a7 (f32x4.add (local.get $a7) (f32x4.mul (v128.load offset=112 (local.get $wp)) (v128.load offset=112 (local.get $gp)))))
+                  ))
+                  (br $c8qLoop)))))
+              (br $c8pLoop)))
+            (v128.store offset=0 (i32.add (local.get $xp) (local.get $cb)) (local.get $a0))
+            (v128.store offset=16 (i32.add (local.get $xp) (local.get $cb)) (local.get $a1))
+            (v128.store offset=32 (i32.add (local.get $xp) (local.get $cb)) (local.get $a2))
+            (v128.store offset=48 (i32.add (local.get $xp) (local.get $cb)) (local.get $a3))
+            (v128.store offset=64 (i32.add (local.get $xp) (local.get $cb)) (local.get $a4))
+            (v128.store offset=80 (i32.add (local.get $xp) (local.get $cb)) (local.get $a5))
+            (v128.store offset=96 (i32.add (local.get $xp) (local.get $cb)) (local.get $a6))
+            (v128.store offset=112 (i32.add (local.get $xp) (local.get $cb)) (local.get $a7))
+            (local.set $cb (i32.add (local.get $cb) (i32.const 128)))
+            (br $c8Loop)))
+          ;; 1 vector (4 channels) at a time
+          (block $c1Done (loop $c1Loop
+            (br_if $c1Done (i32.gt_u (i32.add (local.get $cb) (i32.const 16)) (local.get $cBytes)))
+            (local.set $a0 (v128.const f32x4 0 0 0 0))
+            (local.set $p (local.get $kh))
+            (block $c1pDone (loop $c1pLoop
+              (br_if $c1pDone (i32.eqz (local.get $p)))
+              (local.set $p (i32.sub (local.get $p) (i32.const 1)))
+              (local.set $i (i32.sub (i32.add (local.get $ih) (local.get $top)) (local.get $p)))
+              ;; unsigned: a negative row or column is out of range too
+              (if (i32.lt_u (local.get $i) (local.get $oh)) (then
+                (local.set $q (local.get $kw))
+                (block $c1qDone (loop $c1qLoop
+                  (br_if $c1qDone (i32.eqz (local.get $q)))
+                  (local.set $q (i32.sub (local.get $q) (i32.const 1)))
+                  (local.set $j (i32.sub (i32.add (local.get $iw) (local.get $left)) (local.get $q)))
+                  (if (i32.lt_u (local.get $j) (local.get $ow)) (then
+                    (local.set $wp (i32.add (i32.add (local.get $filter) (local.get $cb)) (i32.mul (i32.add (i32.mul (local.get $p) (local.get $kw)) (local.get $q)) (local.get $cBytes))))
+                    (local.set $gp (i32.add (i32.add (local.get $dy) (local.get $cb)) (i32.mul (i32.add (i32.mul (local.get $i) (local.get $ow)) (local.get $j)) (local.get $cBytes))))
+                    (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (v128.load offset=0 (local.get $wp)) (v128.load offset=0 (local.get $gp)))))
+                  ))
+                  (br $c1qLoop)))))
+              (br $c1pLoop)))
+            (v128.store offset=0 (i32.add (local.get $xp) (local.get $cb)) (local.get $a0))
+            (local.set $cb (i32.add (local.get $cb) (i32.const 16)))
+            (br $c1Loop)))
+        (local.set $xp (i32.add (local.get $xp) (local.get $cBytes)))
+        (local.set $iw (i32.add (local.get $iw) (i32.const 1)))
+        (br $iwLoop)))
+      (local.set $ih (i32.add (local.get $ih) (i32.const 1)))
+      (br $ihLoop)))
+  )
+
+
   ;; Copies outer × rows runs of rowLen floats from src (contiguous) to dst: run (o, r) to dst + o·dstOuterStride +
   ;; r·dstRowStride bytes (a zero padding's interior: dst already holds the padding value).
   (func (export "copyRows")

@@ -24,6 +24,20 @@ export interface ConvLoops {
     top: number,
     left: number,
   ): void;
+  depthwiseInputGradGather(
+    dx: number,
+    dy: number,
+    filter: number,
+    h: number,
+    w: number,
+    c: number,
+    oh: number,
+    ow: number,
+    kh: number,
+    kw: number,
+    top: number,
+    left: number,
+  ): void;
   copyRows(src: number, dst: number, outer: number, rows: number, rowLen: number, dstRowStride: number, dstOuterStride: number): void;
 }
 
