@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { CONV_WASM_BASE64 } from "./conv-module";
 import { heapBuffer, loopsOnMemory, pointer, withScratch } from "./simd";
-import { callKernel, dispose, Pad } from "./util";
+import { callKernel, conv2DInfoOf, dispose } from "./util";
 
 /** conv.wat's loops: a product in XNNPACK's multiply-then-add order, register tiles of 5 output pixels × 8 output channels. */
 export interface ConvLoops {
@@ -108,17 +108,7 @@ export function makeFusedConv2DConfig(original: tf.KernelConfig): tf.KernelConfi
     const attrs = (args.attrs ?? {}) as unknown as tf.FusedConv2DAttrs;
     let out: tf.TensorInfo | undefined;
     if (x && filter && !bias && !preluActivationWeights && (attrs.activation ?? "linear") === "linear") {
-      const info = tf.backend_util.computeConv2DInfo(
-        x.shape as [number, number, number, number],
-        filter.shape as [number, number, number, number],
-        attrs.strides,
-        attrs.dilations ?? 1,
-        attrs.pad as Pad,
-        attrs.dimRoundingMode,
-        false,
-        tf.backend_util.convertConv2DDataFormat(attrs.dataFormat ?? "NHWC"),
-      );
-      out = convProduct(backend, x, filter, info);
+      out = convProduct(backend, x, filter, conv2DInfoOf(x, filter, attrs));
     }
     return out ?? original.kernelFunc(args as Parameters<tf.KernelFunc>[0]);
   };
