@@ -125,6 +125,8 @@ test("norm.wat's blocked row sums give simd.wat's sumRowsF64 bits, for any rows 
     [33, 12],
     [70, 20],
     [65, 64],
+    [40, 28], // sixteen, eight, then four channels
+    [33, 44],
   ]) {
     // magnitudes from 2^-40 to 2^40, so that float64 sums round and their order shows
     const rand = mulberry32(rows * cols);

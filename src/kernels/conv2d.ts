@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { relaxedConv2D } from "./gemm";
-import { Pad } from "./util";
+import { conv2DInfoOf } from "./util";
 
 /**
  * Conv2D as one relaxed-SIMD product read in place from x (gemm.ts), where that is available and the convolution
@@ -13,16 +13,7 @@ export function makeConv2DConfig(original: tf.KernelConfig): tf.KernelConfig {
     const backend = args.backend as BackendWasm;
     const { x, filter } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
     const attrs = (args.attrs ?? {}) as unknown as tf.Conv2DAttrs;
-    const info = tf.backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number],
-      filter.shape as [number, number, number, number],
-      attrs.strides,
-      attrs.dilations ?? 1,
-      attrs.pad as Pad,
-      attrs.dimRoundingMode,
-      false,
-      tf.backend_util.convertConv2DDataFormat(attrs.dataFormat ?? "NHWC"),
-    );
+    const info = conv2DInfoOf(x, filter, attrs);
     return relaxedConv2D(backend, x, filter, info) ?? original.kernelFunc(args as Parameters<tf.KernelFunc>[0]);
   };
   return {

@@ -1,11 +1,12 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { convLoops } from "./fused-conv2d";
 import { heapBuffer, pointer, simdLoops, withScratch } from "./simd";
 import { checkNhwc, Pad } from "./util";
 
 /**
  * The two gradients of a depthwise convolution, which the wasm backend lacks, in plain TypeScript over the wasm
- * heap, or SIMD loops (simd.wat) for multiplier 1 and channels in fours. Filter W[kh,kw,c,m]; output channel
+ * heap, or SIMD loops (simd.wat; conv.wat's at stride 1) for multiplier 1 and channels in fours. Filter W[kh,kw,c,m]; output channel
  * c·M + m reads input channel c (M = depth multiplier); input row ih = oh·sh + kh − top, column
  * iw = ow·sw + kw − left. Any filter size, stride, padding and multiplier; dilation 1.
  */
@@ -71,13 +72,37 @@ function depthwiseBackpropFilter(args: Args): tf.TensorInfo {
   const out = backend.makeOutput(attrs.filterShape, "float32");
   const simd = simdLoops(backend);
   if (simd && multiplier === 1 && inChannels % 4 === 0) {
+    // Tap by tap reads x in runs at stride 1; at stride 2 the per-output walk was as fast or faster.
+    const conv = strideHeight === 1 && strideWidth === 1 ? convLoops(backend) : undefined;
     withScratch(backend, acc.length * 4, (image) => {
       const sums = new Float32Array(heapBuffer(backend), image, acc.length);
       for (let b = 0; b < batchSize; b++) {
+        const xAt = pointer(backend, x) + b * inHeight * inWidth * inChannels * 4;
+        const dyAt = pointer(backend, dy) + b * outHeight * outWidth * outChannels * 4;
+        if (conv) {
+          conv.depthwiseFilterGradTaps(
+            xAt,
+            dyAt,
+            image,
+            inHeight,
+            inWidth,
+            inChannels,
+            outHeight,
+            outWidth,
+            filterHeight,
+            filterWidth,
+            strideHeight,
+            strideWidth,
+            top,
+            left,
+          );
+          for (let i = 0; i < acc.length; i++) acc[i] += sums[i];
+          continue;
+        }
         sums.fill(0);
         simd.depthwiseFilterGrad(
-          pointer(backend, x) + b * inHeight * inWidth * inChannels * 4,
-          pointer(backend, dy) + b * outHeight * outWidth * outChannels * 4,
+          xAt,
+          dyAt,
           image,
           1,
           inHeight,
@@ -128,6 +153,15 @@ function depthwiseBackpropInput(args: Args): tf.TensorInfo {
   const out = backend.makeOutput(attrs.inputShape, "float32");
   const gs = backend.typedArrayFromHeap(dy) as Float32Array;
   const ws = backend.typedArrayFromHeap(filter) as Float32Array;
+  const conv = strideHeight === 1 && strideWidth === 1 && multiplier === 1 && inChannels % 4 === 0 ? convLoops(backend) : undefined;
+  if (conv) {
+    const [dxAt, dyAt, filterAt] = [pointer(backend, out), pointer(backend, dy), pointer(backend, filter)];
+    for (let b = 0; b < batchSize; b++) {
+      const [dxImage, dyImage] = [dxAt + b * inHeight * inWidth * inChannels * 4, dyAt + b * outHeight * outWidth * inChannels * 4];
+      conv.depthwiseInputGradGather(dxImage, dyImage, filterAt, inHeight, inWidth, inChannels, outHeight, outWidth, filterHeight, filterWidth, top, left);
+    }
+    return out;
+  }
   const dx = backend.typedArrayFromHeap(out) as Float32Array;
   dx.fill(0);
   const simd = simdLoops(backend);

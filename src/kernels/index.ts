@@ -4,18 +4,21 @@ import { batchNormGradConfig, reluGradConfig, squareGradConfig } from "./batch-n
 import { makeConv2DConfig } from "./conv2d";
 import { conv2DBackpropFilterConfig } from "./conv2d-backprop-filter";
 import { makeConv2DBackpropInputConfig } from "./conv2d-backprop-input";
+import { makeFusedConv2DConfig } from "./fused-conv2d";
 import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from "./depthwise-backprop";
 import { makeAddConfig, makeFusedBatchNormConfig, makeMultiplyConfig, makeRealDivConfig, makeSubConfig } from "./elementwise";
 import { makeCastConfig, makeIdentityConfig } from "./identity";
 import { useFastGradients } from "./gradients";
 import { maxPoolGradConfig } from "./max-pool-grad";
 import { momentumStepConfig } from "./momentum";
+import { makePadV2Config } from "./pad";
 import { makeMeanConfig, makeSumConfig } from "./sum";
 import { makeTileConfig } from "./tile";
 import { overrideWasmKernel } from "./util";
 
 export { FusedMomentumOptimizer, MOMENTUM_STEP } from "./momentum";
 export { enableRelaxedGemm, hasRelaxedGemm } from "./gemm";
+export { enableConvProduct } from "./fused-conv2d";
 export { THREADS_HELP, coreCount, kernelThreads, parseThreads, setKernelThreads, shutdownKernelThreads, threadedProducts, threadsFlag } from "./threads";
 export { useFastGradients } from "./gradients";
 export { cpuClockMs, profileKernels } from "./profile";
@@ -37,6 +40,8 @@ export function registerWasmKernels(): void {
   };
   const configs = [
     makeConv2DConfig(wasmKernel(tf.Conv2D)),
+    makeFusedConv2DConfig(wasmKernel(tf.FusedConv2D)),
+    makePadV2Config(wasmKernel(tf.PadV2)),
     conv2DBackpropFilterConfig,
     makeConv2DBackpropInputConfig(wasmKernel(tf.Conv2DBackpropInput)),
     depthwiseBackpropFilterConfig,

@@ -10,6 +10,20 @@ export function callKernel(kernelName: string, backend: BackendWasm, inputs: tf.
   return config.kernelFunc({ inputs, backend, attrs }) as tf.TensorInfo;
 }
 
+/** The Conv2DInfo of a Conv2D or FusedConv2D kernel call (x, filter and its attributes). */
+export function conv2DInfoOf(x: tf.TensorInfo, filter: tf.TensorInfo, attrs: tf.Conv2DAttrs): tf.backend_util.Conv2DInfo {
+  return tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filter.shape as [number, number, number, number],
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad as Pad,
+    attrs.dimRoundingMode,
+    false,
+    tf.backend_util.convertConv2DDataFormat(attrs.dataFormat ?? "NHWC"),
+  );
+}
+
 export function transposeInfo(backend: BackendWasm, x: tf.TensorInfo, perm: number[]): tf.TensorInfo {
   return callKernel("Transpose", backend, { x }, { perm });
 }
