@@ -84,7 +84,12 @@ export function threadedConv2DBackpropInput(
   if (kernelThreads() <= 1 || n % 8 !== 0 || batchSize * perImage * outChannels * n < MIN_THREADED_MACS) return false;
   if (dy.dtype !== "float32" || filterT.dtype !== "float32" || !hasRelaxedGemm(backend)) return false;
   const threads = kernelThreads();
-  const [dyBytes, fBytes, dxBytes, scratchBytes] = [batchSize * perImage * outChannels * 4, outChannels * n * 4, tf.util.sizeFromShape(dx.shape) * 4, aligned(perImage * n * 4)];
+  const [dyBytes, fBytes, dxBytes, scratchBytes] = [
+    batchSize * perImage * outChannels * 4,
+    outChannels * n * 4,
+    tf.util.sizeFromShape(dx.shape) * 4,
+    aligned(perImage * n * 4),
+  ];
   const [sdy, sf, sbp, sdx, scratch, end] = layout(dyBytes, fBytes, fBytes, dxBytes, threads * scratchBytes);
   const shared = sharedGemm(end);
   if (!shared || shared.threads !== threads) return false;

@@ -99,12 +99,41 @@ export function runUnits(kind: number, a: Int32Array, first: number, count: numb
   if (kind === 0) {
     const rowA = a[1] ? a[0] : a[0] + first * a[2];
     for (let b = 0; b < a[12]; b++) {
-      gemm.gemmPacked(rowA + b * a[13], a[1] ? a[1] + first * 4 : 0, a[2], a[3] + b * a[14], a[4] + first * a[7] * 4, count, a[6], a[7], a[8], a[9], a[10], a[11] || b);
+      gemm.gemmPacked(
+        rowA + b * a[13],
+        a[1] ? a[1] + first * 4 : 0,
+        a[2],
+        a[3] + b * a[14],
+        a[4] + first * a[7] * 4,
+        count,
+        a[6],
+        a[7],
+        a[8],
+        a[9],
+        a[10],
+        a[11] || b,
+      );
     }
   } else if (kind === 1) {
     const [perImage, rows] = [a[6] * a[7], a[8] * a[9] * a[2]];
     for (let b = first; b < first + count; b++) {
-      simd.im2colRows(a[0] + b * a[4] * a[5] * 4, a[1] + b * rows * perImage * 4, a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], 1);
+      simd.im2colRows(
+        a[0] + b * a[4] * a[5] * 4,
+        a[1] + b * rows * perImage * 4,
+        a[2],
+        a[3],
+        a[4],
+        a[5],
+        a[6],
+        a[7],
+        a[8],
+        a[9],
+        a[10],
+        a[11],
+        a[12],
+        a[13],
+        1,
+      );
       gemm.packB(a[14] + b * perImage * a[16] * 4, a[15] + b * perImage * a[16] * 4, perImage, a[16]);
     }
   } else if (kind === 2) {
@@ -273,7 +302,23 @@ export function threadedGemmPacked(job: PackedGemm): void {
   const threads = pool ? pool.workers.length + 1 : 1;
   const chunk = Math.max(6, Math.ceil(job.m / (threads * 4) / 6) * 6);
   const [batches, aStride, bpStride] = [job.batches ?? 1, job.aStride ?? 0, job.bpStride ?? 0];
-  const args = [job.a, job.table, job.lda, job.bp, job.c, job.m, job.k, job.n, job.kcMax, job.runLen, job.runStride, job.accumulate, batches, aStride, bpStride];
+  const args = [
+    job.a,
+    job.table,
+    job.lda,
+    job.bp,
+    job.c,
+    job.m,
+    job.k,
+    job.n,
+    job.kcMax,
+    job.runLen,
+    job.runStride,
+    job.accumulate,
+    batches,
+    aStride,
+    bpStride,
+  ];
   runJob(GEMM_ROWS, job.m, chunk, args);
 }
 
