@@ -74,8 +74,6 @@ const CHUNK = 8;
 const ARGS = 10;
 const ARG_COUNT = 20;
 const CONTROL_BYTES = Math.ceil((ARGS + ARG_COUNT) / 2) * 8; // whole BigInt64 slots
-/** Polls of the job generation before a thread sleeps: a job that follows soon (the next kernel's) skips the wake-up. */
-const SPINS = 1 << 14;
 
 /** The kinds of job the pool runs (runUnits). */
 export const GEMM_ROWS = 0;
@@ -164,7 +162,6 @@ try {
 }
 let seen = 0;
 for (;;) {
-  for (let i = 0; i < ${SPINS} && Atomics.load(ctrl, ${GENERATION}) === seen; i++);
   Atomics.wait(ctrl, ${GENERATION}, seen);
   seen = Atomics.load(ctrl, ${GENERATION});
   if (Atomics.load(ctrl, ${STOP}) !== 0) break;
@@ -352,7 +349,6 @@ export function runJob(kind: number, units: number, chunk: number, args: number[
     }
     Atomics.add(control, DONE, count);
   }
-  for (let i = 0; i < SPINS && Atomics.load(control, DONE) < units; i++);
   for (let done = Atomics.load(control, DONE); done < units; done = Atomics.load(control, DONE)) Atomics.wait(control, DONE, done);
   if (Atomics.load(control, FAILED) !== 0) throw new Error("a threaded kernel failed (out of bounds in the shared memory)");
 }
