@@ -258,8 +258,15 @@ function currentPool(): Pool | undefined {
   return pool;
 }
 
-/** Stop the pool's threads (the next threaded kernel starts a new pool). */
+const shutdownHooks: (() => void)[] = [];
+/** Run `stop` at every shutdownKernelThreads (other pools of kernel threads stop with this one). */
+export function onKernelThreadsShutdown(stop: () => void): void {
+  shutdownHooks.push(stop);
+}
+
+/** Stop the pools' threads (the next threaded kernel starts a new pool). */
 export function shutdownKernelThreads(): void {
+  for (const stop of shutdownHooks) stop();
   if (!pool) return;
   const { control, workers } = pool;
   Atomics.store(control, STOP, 1);
