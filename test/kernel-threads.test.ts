@@ -7,7 +7,16 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/backend";
 import { loadDataset } from "../src/datasets";
 import { compileSparseModel } from "../src/inference/sparse-model";
-import { FusedMomentumOptimizer, MIN_SPLIT_MACS, parseThreads, setKernelThreads, splitConvolutions, splitWorkersReady, threadedProducts } from "../src/kernels";
+import {
+  FusedMomentumOptimizer,
+  MIN_SPLIT_MACS,
+  parseThreads,
+  setKernelThreads,
+  splitConvolutions,
+  splitWorkersReady,
+  threadedProducts,
+  whenSplitWorkersReady,
+} from "../src/kernels";
 import { PAPER_CNN, createModel, disposeModel, getWeights } from "../src/model";
 import { notebookConfig } from "../src/notebook";
 import { prune } from "../src/prune/method";
@@ -140,11 +149,8 @@ test("inference's convolution (tfjs's FusedConv2D) split by images between threa
   const outputs: string[] = [];
   for (const n of THREADS) {
     setKernelThreads(n);
-    if (n > 1) {
-      for (const start = Date.now(); !splitWorkersReady(); await new Promise((r) => setTimeout(r, 20))) {
-        assert.ok(Date.now() - start < 60_000, `${n} threads: the workers' backends did not start within a minute`);
-      }
-    }
+    await whenSplitWorkersReady(60_000);
+    assert.ok(n === 1 || splitWorkersReady(), `${n} threads: the workers' backends did not start within a minute`);
     const before = splitConvolutions();
     const y = tf.fused.conv2d({ x, filter, bias, activation: "relu", strides: 1, pad: "valid" });
     outputs.push(digest({ y: y.dataSync() as Float32Array }));

@@ -94,6 +94,15 @@ export function splitWorkersReady(): boolean {
   return p !== undefined && p.workers.every((_, i) => Atomics.load(p.control, i * SLOTS + READY) === 1);
 }
 
+/**
+ * Start the workers for the current thread count, if any, and wait until their backends are up (at most `timeoutMs`),
+ * so that a timing that follows measures the split kernel from its first batch.
+ */
+export async function whenSplitWorkersReady(timeoutMs = 30_000): Promise<void> {
+  const start = Date.now();
+  while (kernelThreads() > 1 && !splitWorkersReady() && Date.now() - start < timeoutMs) await new Promise((r) => setTimeout(r, 20));
+}
+
 /** `count` floats of a tensor on tfjs's heap from float `first` on, as bytes. */
 function bytesOf(backend: BackendWasm, info: tf.TensorInfo, first = 0, count = tf.util.sizeFromShape(info.shape)): Uint8Array {
   return new Uint8Array(heapBuffer(backend), pointer(backend, info) + first * 4, count * 4);

@@ -17,7 +17,7 @@ import { overrideWasmKernel } from "./util";
 
 export { FusedMomentumOptimizer, MOMENTUM_STEP } from "./momentum";
 export { enableRelaxedGemm, hasRelaxedGemm } from "./gemm";
-export { MIN_SPLIT_MACS, splitConvolutions, splitWorkersReady } from "./batch-split";
+export { MIN_SPLIT_MACS, splitConvolutions, splitWorkersReady, whenSplitWorkersReady } from "./batch-split";
 export { THREADS_HELP, coreCount, kernelThreads, parseThreads, setKernelThreads, shutdownKernelThreads, threadedProducts, threadsFlag } from "./threads";
 export { useFastGradients } from "./gradients";
 export { cpuClockMs, profileKernels } from "./profile";
