@@ -76,6 +76,7 @@ function currentPool(): SplitPool | undefined {
   const started = Array.from({ length: workers }, (_, i) => {
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { corePath, wasmPath, control: control.buffer, slot: i * SLOTS } });
     worker.unref(); // idle threads never keep the process alive
+    worker.on("error", () => Atomics.store(control, i * SLOTS + READY, -1)); // it failed to start: never used
     return worker;
   });
   pool = { control, workers: started, data: started.map(() => new SharedArrayBuffer(0)) };
