@@ -22,13 +22,17 @@ function layout(...bytes: number[]): number[] {
   return offsets;
 }
 
-/** Images per claim: about four claims per thread, so that a thread that wakes late takes fewer. */
+/** The divisors of n. */
+const divisors = (n: number) => Array.from({ length: n }, (_, i) => i + 1).filter((d) => n % d === 0);
+
+/** Units per claim: about four claims per thread, so that a thread that wakes late takes fewer. */
 const imagesPerClaim = (images: number, threads: number) => Math.max(1, Math.floor(images / (threads * 4)));
 
 /**
  * dW [(kh,kw,ci), co] = Σ_b (image b's transposed im2col matrix) · dy_b from xT = x transposed to [ci, batch, h, w]
- * (on tfjs's heap): the threads first build every image's im2col matrix and pack its rows of dy (images split between
- * them), then split dW's rows, each summing over the images in order: conv2d-backprop-filter.ts's blocked product.
+ * (on tfjs's heap): the threads first build the im2col matrix of every block of images and pack its rows of dy (blocks
+ * split between them), then split dW's rows, each summing over the blocks in order: conv2d-backprop-filter.ts's
+ * blocked product.
  * Undefined where kernels run on one thread, the product is small or the shapes do not fit (n % 8 ≠ 0).
  */
 export function threadedConv2DFilterGrad(
@@ -54,12 +58,15 @@ export function threadedConv2DFilterGrad(
   mem.set(heap.subarray(px, px + xBytes), sx);
   mem.set(heap.subarray(pdy, pdy + dyBytes), sdy);
   const { strideHeight, strideWidth } = info;
+  // Blocks of images as long as a pass over k (KC_MAX) where the batch divides into them: fewer passes over dW.
+  const images = Math.max(...divisors(batchSize).filter((d) => d === 1 || d * perImage <= KC_MAX));
+  const [blocks, k] = [batchSize / images, images * perImage];
   const im2col = [sx, cols, inChannels, batchSize, inHeight, inWidth, outHeight, outWidth, filterHeight, filterWidth, strideHeight, strideWidth];
-  runJob(IM2COL_IMAGES, batchSize, imagesPerClaim(batchSize, shared.threads), [...im2col, padInfo.top, padInfo.left, sdy, sbp, outChannels]);
+  runJob(IM2COL_IMAGES, blocks, imagesPerClaim(blocks, shared.threads), [...im2col, padInfo.top, padInfo.left, sdy, sbp, outChannels, images]);
   threadedGemmPacked({
-    ...{ a: cols, table: 0, lda: perImage * 4, bp: sbp, c: sdw, m, k: perImage, n: outChannels },
+    ...{ a: cols, table: 0, lda: k * 4, bp: sbp, c: sdw, m, k, n: outChannels },
     ...{ kcMax: KC_MAX, runLen: KC_MAX, runStride: 0, accumulate: 0 },
-    ...{ batches: batchSize, aStride: m * perImage * 4, bpStride: perImage * outChannels * 4 },
+    ...{ batches: blocks, aStride: m * k * 4, bpStride: k * outChannels * 4 },
   });
   heap.set(mem.subarray(sdw, sdw + m * outChannels * 4), pdw);
   return dw;

@@ -86,9 +86,9 @@ export const COL2IM_IMAGES = 2;
  * the main thread, for its own scratch. The kinds, a's layout for each:
  * - GEMM_ROWS, units rows of C: gemmPacked's 12 arguments (m unused), then batches, aStride, bpStride: product b
  *   reads A at a + b·aStride (a table's rows likewise) and B packed at bp + b·bpStride, continuing C's sums.
- * - IM2COL_IMAGES, units images: im2colRows' arguments xT, cols, c, batch, h, w, oh, ow, kh, kw, sh, sw, top, left,
- *   then dy, bp, n: image b's transposed im2col matrix [kh·kw·c, oh·ow] at cols + b·its size, and its rows of dy
- *   [oh·ow, n] packed at bp + b·their size.
+ * - IM2COL_IMAGES, units blocks of images: im2colRows' arguments xT, cols, c, batch, h, w, oh, ow, kh, kw, sh, sw,
+ *   top, left, then dy, bp, n, images per block: block b's transposed im2col matrix [kh·kw·c, images·oh·ow] at
+ *   cols + b·its size, and its rows of dy [images·oh·ow, n] packed at bp + b·their size.
  * - COL2IM_IMAGES, units images: dy, bp, scratch, scratch bytes per thread, dx, k, kcMax, then col2imAdd's c, h, w, oh,
  *   ow, kh, kw, sh, sw, top, left: image b's column gradients dy_b [oh·ow, k] · B (packed at bp) into the thread's
  *   scratch, then scatter-added into dx in their rows' order.
@@ -113,11 +113,12 @@ export function runUnits(kind: number, a: Int32Array, first: number, count: numb
       );
     }
   } else if (kind === 1) {
-    const [perImage, rows] = [a[6] * a[7], a[8] * a[9] * a[2]];
+    const [images, rows] = [a[17], a[8] * a[9] * a[2]];
+    const perBlock = a[6] * a[7] * images;
     for (let b = first; b < first + count; b++) {
-      simd.im2colRows(
-        a[0] + b * a[4] * a[5] * 4,
-        a[1] + b * rows * perImage * 4,
+      const [xT, cols, c, batch, h, w, oh, ow, kh, kw, sh, sw, top, left] = [
+        a[0] + b * images * a[4] * a[5] * 4,
+        a[1] + b * rows * perBlock * 4,
         a[2],
         a[3],
         a[4],
@@ -130,9 +131,9 @@ export function runUnits(kind: number, a: Int32Array, first: number, count: numb
         a[11],
         a[12],
         a[13],
-        1,
-      );
-      gemm.packB(a[14] + b * perImage * a[16] * 4, a[15] + b * perImage * a[16] * 4, perImage, a[16]);
+      ];
+      simd.im2colRows(xT, cols, c, batch, h, w, oh, ow, kh, kw, sh, sw, top, left, images);
+      gemm.packB(a[14] + b * perBlock * a[16] * 4, a[15] + b * perBlock * a[16] * 4, perBlock, a[16]);
     }
   } else if (kind === 2) {
     const [perImage, n, scratch] = [a[10] * a[11], a[12] * a[13] * a[7], a[2] + slot * a[3]];
