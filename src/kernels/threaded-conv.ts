@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import { hasRelaxedGemm } from "./gemm";
+import { aligned, hasRelaxedGemm, KC_MAX } from "./gemm";
 import { heapBuffer, pointer } from "./simd";
 import { COL2IM_IMAGES, IM2COL_IMAGES, MIN_THREADED_MACS, kernelThreads, runJob, sharedGemm, threadedGemmPacked } from "./threads";
 
@@ -9,11 +9,6 @@ import { COL2IM_IMAGES, IM2COL_IMAGES, MIN_THREADED_MACS, kernelThreads, runJob,
  * the result cross between tfjs's heap and the shared memory. Each gives what the single-threaded kernels give (the
  * same products and additions in the same order; see runUnits), whatever the thread count.
  */
-
-/** gemm.ts's KC_MAX: k values summed per pass over C. */
-const KC_MAX = 512;
-/** Bytes rounded up to 16 (SIMD loads), so that consecutive regions of the shared memory stay aligned. */
-const aligned = (bytes: number) => Math.ceil(bytes / 16) * 16;
 
 /** Consecutive regions of the shared memory of the given sizes: their byte offsets, then the total. */
 function layout(...bytes: number[]): number[] {
