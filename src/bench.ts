@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { BackendName, initBackend } from "./backend";
-import { cpuClockMs, FusedMomentumOptimizer, kernelThreads, KernelTiming, profileKernels } from "./kernels";
+import { cpuClockMs, FusedMomentumOptimizer, kernelThreads, KernelTiming, profileKernels, whenSplitWorkersReady } from "./kernels";
 import { classCount, inputShape } from "./graph";
 import { loadModel } from "./graph/load";
 import { Model, countParams, createModel, disposeModel, getWeights, modelFromWeights, PAPER_CNN } from "./model";
@@ -125,6 +125,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
     const trainStepOf = (i: number) => subject.train(batches[i % steps].x, batches[i % steps].y);
     const trainSamplesPerSec = samples / ((msPerCall(trainStepOf, steps, { warmup: WARMUP_SAMPLES / BATCH }) * steps) / 1000);
     // One pass over inferCount images in batches of INFER_BATCH, after a warm-up batch.
+    if (backend === "wasm") await whenSplitWorkersReady();
     const [inference] = timeInferenceSideBySide([subject.predictor], inferSplit, { repeats: 1, batchSize: INFER_BATCH });
 
     const result: BenchResult = {

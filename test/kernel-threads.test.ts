@@ -7,7 +7,16 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/backend";
 import { loadDataset } from "../src/datasets";
 import { compileSparseModel } from "../src/inference/sparse-model";
-import { FusedMomentumOptimizer, parseThreads, setKernelThreads, threadedProducts } from "../src/kernels";
+import {
+  FusedMomentumOptimizer,
+  MIN_SPLIT_MACS,
+  parseThreads,
+  setKernelThreads,
+  splitConvolutions,
+  splitWorkersReady,
+  threadedProducts,
+  whenSplitWorkersReady,
+} from "../src/kernels";
 import { PAPER_CNN, createModel, disposeModel, getWeights } from "../src/model";
 import { notebookConfig } from "../src/notebook";
 import { prune } from "../src/prune/method";
@@ -123,11 +132,34 @@ test("a sparse model's forward (sparse and dense paths): the same logits with 1,
       sparse.dispose();
       return digest({ logits: out });
     });
-    // Inference runs tfjs's fused kernels (dense path) and sparse.wat's (sparse path), on one thread: the logits must
-    // not change with the setting all the same.
+    // Inference runs tfjs's fused kernels (dense path; split by images only for large batches) and sparse.wat's
+    // (sparse path), on one thread: the logits must not change with the setting all the same.
     assert.deepEqual(result.digests, Array(THREADS.length).fill(result.digests[0]), `${paths} path`);
   }
   x.dispose();
+});
+
+test("inference's convolution (tfjs's FusedConv2D) split by images between threads: the same outputs with 1, 2 and 3 threads", async () => {
+  await initBackend("wasm", { quiet: true });
+  const [batch, filterShape] = [301, [3, 3, 32, 64] as [number, number, number, number]]; // 3 threads: parts of 100, 100, 101
+  assert.ok(batch * 11 * 11 * 3 * 3 * 32 * 64 >= MIN_SPLIT_MACS, "large enough to be split");
+  const x = tf.randomNormal([batch, 13, 13, 32], 0, 1, "float32", 1) as tf.Tensor4D;
+  const filter = tf.randomNormal(filterShape, 0, 1, "float32", 2) as tf.Tensor4D;
+  const bias = tf.randomNormal([64], 0, 1, "float32", 3);
+  const outputs: string[] = [];
+  for (const n of THREADS) {
+    setKernelThreads(n);
+    await whenSplitWorkersReady(60_000);
+    assert.ok(n === 1 || splitWorkersReady(), `${n} threads: the workers' backends did not start within a minute`);
+    const before = splitConvolutions();
+    const y = tf.fused.conv2d({ x, filter, bias, activation: "relu", strides: 1, pad: "valid" });
+    outputs.push(digest({ y: y.dataSync() as Float32Array }));
+    y.dispose();
+    assert.equal(splitConvolutions() - before, n > 1 ? 1 : 0, `${n} threads: split ${n > 1 ? "once" : "never"}`);
+  }
+  setKernelThreads(1);
+  tf.dispose([x, filter, bias]);
+  assert.deepEqual(outputs, Array(THREADS.length).fill(outputs[0]));
 });
 
 test("thread counts: a clear error for anything but a positive whole number", () => {

@@ -2,7 +2,15 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
-import { enableRelaxedGemm, FusedMomentumOptimizer, hasRelaxedGemm, kernelThreads, registerWasmKernels, setKernelThreads } from "../src/kernels";
+import {
+  enableRelaxedGemm,
+  FusedMomentumOptimizer,
+  hasRelaxedGemm,
+  kernelThreads,
+  registerWasmKernels,
+  setKernelThreads,
+  threadedProducts,
+} from "../src/kernels";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { enableSimdLoops, simdLoops } from "../src/kernels/simd";
 import { mulberry32 } from "../src/random";
@@ -119,7 +127,7 @@ test("Conv2DBackpropFilter on wasm: explicit padding, and the paper CNN's conv s
   await expectSameAsCpu("dW conv2", "Conv2DBackpropFilter", conv2, { strides: 1, pad: "valid", dataFormat: "NHWC", filterShape: [3, 3, 32, 64] });
 });
 
-test("Conv2DBackpropFilter on one thread (stride 1: read in place from padded xT; else im2col in blocks of images) matches cpu, and the whole product's bits", async () => {
+test("Conv2DBackpropFilter on one thread (stride 1: read in place from padded xT; else im2col in blocks of images) matches cpu, and 2 and 3 threads its bits", async () => {
   const cases = [
     { x: [6, 20, 20, 16], co: 8, stride: 1 }, // in place, image by image
     { x: [6, 20, 12, 16], co: 8, stride: 1 }, // rows too short to read in place: 2 blocks of 3 images
@@ -142,9 +150,13 @@ test("Conv2DBackpropFilter on one thread (stride 1: read in place from padded xT
       setKernelThreads(1);
       await expectSameAsCpu(`dW blocked ${JSON.stringify(c)}`, "Conv2DBackpropFilter", inputs, attrs);
       const blocked = await runOn("wasm", "Conv2DBackpropFilter", inputs, attrs);
-      setKernelThreads(2); // one im2col matrix, one product on the kernel threads
-      const whole = await runOn("wasm", "Conv2DBackpropFilter", inputs, attrs);
-      assert.deepEqual(blocked.values, whole.values, `dW blocked ${JSON.stringify(c)}: the same bits as the whole product`);
+      for (const n of [2, 3]) {
+        setKernelThreads(n); // im2col image by image, then dW's rows, on the kernel threads
+        const jobs = threadedProducts();
+        const threaded = await runOn("wasm", "Conv2DBackpropFilter", inputs, attrs);
+        assert.ok(threadedProducts() > jobs, `dW ${JSON.stringify(c)}: ${n} threads ran nothing on the pool`);
+        assert.deepEqual(blocked.values, threaded.values, `dW ${JSON.stringify(c)}: ${n} threads give one thread's bits`);
+      }
     }
   } finally {
     setKernelThreads(threads);
@@ -198,7 +210,7 @@ test("Conv2DBackpropInput on wasm matches cpu over the grid", async () => {
   );
 });
 
-test("Conv2DBackpropInput on one thread (product in blocks of rows, each scattered at once; 1×1: the product) matches cpu, and the whole product's bits", async () => {
+test("Conv2DBackpropInput on one thread (product in blocks of rows, each scattered at once; 1×1: the product) matches cpu, and 2 and 3 threads its bits", async () => {
   const cases = [
     { dx: [4, 16, 16, 16], co: 8, stride: 1 }, // 11 blocks of 6 image rows, the last of 4
     { dx: [5, 30, 30, 8], co: 16, stride: 2 }, // blocks of 14 image rows (15 wide: 210 rows, a multiple of 6), the last of 5
@@ -215,9 +227,13 @@ test("Conv2DBackpropInput on one thread (product in blocks of rows, each scatter
       setKernelThreads(1);
       await expectSameAsCpu(`dx blocked ${JSON.stringify(c)}`, "Conv2DBackpropInput", inputs, attrs);
       const blocked = await runOn("wasm", "Conv2DBackpropInput", inputs, attrs);
-      setKernelThreads(2); // the whole product on the kernel threads, then one scatter
-      const whole = await runOn("wasm", "Conv2DBackpropInput", inputs, attrs);
-      assert.deepEqual(blocked.values, whole.values, `dx blocked ${JSON.stringify(c)}: the same bits as the whole product`);
+      for (const n of [2, 3]) {
+        setKernelThreads(n); // image by image on the kernel threads, each product scattered at once (1×1: the product)
+        const jobs = threadedProducts();
+        const threaded = await runOn("wasm", "Conv2DBackpropInput", inputs, attrs);
+        if (size > 1) assert.ok(threadedProducts() > jobs, `dx ${JSON.stringify(c)}: ${n} threads ran nothing on the pool`); // 1×1: too small
+        assert.deepEqual(blocked.values, threaded.values, `dx ${JSON.stringify(c)}: ${n} threads give one thread's bits`);
+      }
     }
   } finally {
     setKernelThreads(threads);

@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { relaxedConv2DFilterGrad, relaxedMatMulOfBlocks } from "./gemm";
 import { pointer, SimdLoops, simdLoops } from "./simd";
+import { threadedConv2DFilterGrad } from "./threaded-conv";
 import { callKernel, checkNhwc, dispose, Pad, sliceInfo, transposeInfo } from "./util";
 
 /**
@@ -9,7 +10,8 @@ import { callKernel, checkNhwc, dispose, Pad, sliceInfo, transposeInfo } from ".
  * paths, whichever measured fastest for the shape:
  * - one or two input channels (a first layer), output channels in 32s: a direct SIMD sum (simd.wat);
  * - otherwise dW = Aᵀ·dy, the matrix product of the transposed im2col matrix of x, Aᵀ[(kh,kw,ci), (b,oh,ow)]
- *   (built by a SIMD loop), with dy[(b,oh,ow), co]: the result is dW's layout; on one thread with relaxed SIMD
+ *   (built by a SIMD loop), with dy[(b,oh,ow), co]: the result is dW's layout; on the kernel threads, im2col and
+ *   product both run there (threaded-conv.ts); on one thread with relaxed SIMD
  *   (gemm.ts) at stride 1 Aᵀ is read in place from xT zero-padded, at other strides it is built and multiplied in
  *   blocks of images; else it is one product;
  * - without WebAssembly SIMD: one Conv2D of xᵀ[ci,H,W,b] with dyᵀ[oh,ow,b,co] as the filter and
@@ -87,10 +89,10 @@ function viaIm2col(backend: BackendWasm, simd: SimdLoops, x: tf.TensorInfo, dy: 
     );
   // A 1×1, stride-1, unpadded filter's im2col matrix is xT itself: multiply it as it lies (the same values).
   const inPlace = filterHeight * filterWidth * strideHeight * strideWidth === 1 && top === 0 && left === 0 && outHeight === inHeight && outWidth === inWidth;
-  const inRuns = inPlace ? undefined : relaxedConv2DFilterGrad(backend, xT, dy, info);
-  if (inRuns) {
+  const direct = inPlace ? undefined : (threadedConv2DFilterGrad(backend, xT, dy, info) ?? relaxedConv2DFilterGrad(backend, xT, dy, info));
+  if (direct) {
     dispose(backend, xT);
-    return inRuns;
+    return direct;
   }
   if (!inPlace) {
     // On one thread: the im2col matrix in blocks of whole images (about BLOCK_BYTES), each multiplied while in cache.

@@ -50,7 +50,7 @@ interface WasmApi {
 const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 /** k values summed per pass over C: A's 6 rows of a block (6·512 floats) stay in L1 while all panels use them. */
-const KC_MAX = 512;
+export const KC_MAX = 512;
 
 let compiled: object | null | undefined;
 let enabled = true;
@@ -262,7 +262,7 @@ export function relaxedConv2D(backend: BackendWasm, x: tf.TensorInfo, filter: tf
 }
 
 /** Bytes rounded up to 16 (SIMD loads), so that consecutive regions of the shared memory stay aligned. */
-const aligned = (bytes: number) => Math.ceil(bytes / 16) * 16;
+export const aligned = (bytes: number) => Math.ceil(bytes / 16) * 16;
 
 /**
  * relaxedMatMul's product on the kernel threads (threads.ts): a, b copied from tfjs's heap into the shared memory,

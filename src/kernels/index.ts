@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { makeBatchMatMulConfig } from "./batch-mat-mul";
+import { makeSplitFusedConv2DConfig } from "./batch-split";
 import { batchNormGradConfig, reluGradConfig, squareGradConfig } from "./batch-norm-grad";
 import { makeConv2DConfig } from "./conv2d";
 import { conv2DBackpropFilterConfig } from "./conv2d-backprop-filter";
@@ -19,6 +20,7 @@ import { overrideWasmKernel } from "./util";
 export { FusedMomentumOptimizer, MOMENTUM_STEP } from "./momentum";
 export { enableRelaxedGemm, hasRelaxedGemm } from "./gemm";
 export { enableConvProduct } from "./fused-conv2d";
+export { MIN_SPLIT_MACS, splitConvolutions, splitWorkersReady, whenSplitWorkersReady } from "./batch-split";
 export { THREADS_HELP, coreCount, kernelThreads, parseThreads, setKernelThreads, shutdownKernelThreads, threadedProducts, threadsFlag } from "./threads";
 export { useFastGradients } from "./gradients";
 export { cpuClockMs, profileKernels } from "./profile";
@@ -26,8 +28,9 @@ export type { KernelProfiler, KernelTiming } from "./profile";
 
 /**
  * Gradient kernels the wasm backend lacks (Conv2DBackpropFilter, the depthwise convolution's two) or runs slowly
- * (the others; batch norm's elementwise ops, Tile and Mean), and Conv2D and BatchMatMul on relaxed SIMD where
- * available (gemm.ts), registered once, before the backend starts. Kernels that fall back to wasm's own keep its
+ * (the others; batch norm's elementwise ops, Tile and Mean), Conv2D and BatchMatMul on relaxed SIMD where
+ * available (gemm.ts), and wasm's own FusedConv2D split by images between the kernel threads (batch-split.ts),
+ * registered once, before the backend starts. Kernels that fall back to wasm's own keep its
  * setup function.
  */
 let registered = false;
@@ -40,7 +43,8 @@ export function registerWasmKernels(): void {
   };
   const configs = [
     makeConv2DConfig(wasmKernel(tf.Conv2D)),
-    makeFusedConv2DConfig(wasmKernel(tf.FusedConv2D)),
+    // conv.wat's product where it applies (no bias, no activation), else tfjs's own split by images between threads
+    makeFusedConv2DConfig(makeSplitFusedConv2DConfig(wasmKernel(tf.FusedConv2D))),
     makePadV2Config(wasmKernel(tf.PadV2)),
     conv2DBackpropFilterConfig,
     makeConv2DBackpropInputConfig(wasmKernel(tf.Conv2DBackpropInput)),

@@ -1,15 +1,18 @@
 import * as os from "node:os";
 import { Worker } from "node:worker_threads";
 import { compileRelaxedSimd } from "./simd";
+import type { SimdLoops } from "./simd";
 import type { GemmExports } from "./gemm";
 import { GEMM_SHARED_WASM_BASE64 } from "./gemm-shared-module";
+import { SIMD_SHARED_WASM_BASE64 } from "./simd-shared-module";
 
 /**
- * Intra-op threads for gemm.wat's matrix product. tfjs's wasm heap is not shared (its threaded build does not run in
- * Node), so a threaded product copies its operands into a shared WebAssembly.Memory of its own, packs B there once,
- * and splits C's rows between this thread and a pool of worker_threads running the same module on that memory. Each
- * element of C sums its products in the same order whichever rows a thread covers: results are bit-identical to the
- * single-threaded product on tfjs's heap, whatever the thread count.
+ * Intra-op threads for gemm.wat's matrix product and simd.wat's im2col and col2im. tfjs's wasm heap is not shared
+ * (its threaded build does not run in Node), so a threaded kernel copies its operands into a shared
+ * WebAssembly.Memory of its own and splits the work between this thread and a pool of worker_threads running the same
+ * modules on that memory: C's rows of a product, or whole images of a convolution's gradient. Each element sums its
+ * products in the same order whichever units a thread covers: results are bit-identical to the single-threaded
+ * kernels on tfjs's heap, whatever the thread count.
  */
 
 /** The arguments of gemm.wat's gemmPacked, every pointer a byte offset into the shared memory. */
@@ -27,10 +30,18 @@ export interface PackedGemm {
   runStride: number;
   /** ≠ 0: C += A·B, continuing C's sums. */
   accumulate: number;
+  /**
+   * Products summed into C one after the other (default 1): product b reads A at a + b·aStride (a table's rows
+   * likewise) and B packed at bp + b·bpStride, continuing C's sums from product b − 1.
+   */
+  batches?: number;
+  aStride?: number;
+  bpStride?: number;
 }
 
-/** gemm.wat built on a shared memory exports the same packB and gemmPacked as the single-threaded module. */
-type GemmSharedExports = Pick<GemmExports, "packB" | "gemmPacked">;
+/** gemm.wat and simd.wat built on a shared memory export the same functions as the single-threaded modules. */
+type SharedGemmExports = Pick<GemmExports, "packB" | "gemmPacked">;
+type SharedSimdExports = Pick<SimdLoops, "im2colRows" | "col2imAdd">;
 
 // The compile options leave out the DOM typings, where WebAssembly's live; this is the little used here.
 interface SharedMemory {
@@ -49,51 +60,128 @@ const MAX_PAGES = 32768; // as declared by the shared module (build-simd.sh): 2 
 /** Products with fewer multiply-adds run on one thread: waking the pool costs more than they take. */
 export const MIN_THREADED_MACS = 1 << 20;
 
-// The control block: Int32 slots for the job generation, the rows done and a failure flag, one BigInt64 slot for the
-// next rows to claim (generation << 32 | row: a thread that read an older job's arguments can never claim rows of a
-// newer one), then the job's arguments.
+// The control block: Int32 slots for the job generation, the units done, a failure flag and the stop flag, one
+// BigInt64 slot for the next units to claim (generation << 32 | unit: a thread that read an older job's arguments can
+// never claim units of a newer one), then the job's kind, unit count, units per claim and arguments.
 const GENERATION = 0;
 const DONE = 1;
 const FAILED = 2;
 const STOP = 3;
 const NEXT64 = 2; // BigInt64 index: Int32 slots 4 and 5
-const ARGS = 8;
-const ARG_COUNT = 13; // gemmPacked's 12 arguments, then the rows per claim
+const KIND = 6;
+const UNITS = 7;
+const CHUNK = 8;
+const ARGS = 10;
+const ARG_COUNT = 20;
 const CONTROL_BYTES = Math.ceil((ARGS + ARG_COUNT) / 2) * 8; // whole BigInt64 slots
 
-// Each thread claims blocks of rows until none is left: on a busy machine a thread that wakes late takes fewer.
+/** The kinds of job the pool runs (runUnits). */
+export const GEMM_ROWS = 0;
+export const IM2COL_IMAGES = 1;
+export const COL2IM_IMAGES = 2;
+
+/**
+ * Runs units first..first + count − 1 of a job on this thread's instances of the shared modules (the workers run this
+ * very function, its source copied into theirs: it uses nothing but its arguments). `slot`: this thread's index, 0 on
+ * the main thread, for its own scratch. The kinds, a's layout for each:
+ * - GEMM_ROWS, units rows of C: gemmPacked's 12 arguments (m unused), then batches, aStride, bpStride: product b
+ *   reads A at a + b·aStride (a table's rows likewise) and B packed at bp + b·bpStride, continuing C's sums.
+ * - IM2COL_IMAGES, units blocks of images: im2colRows' arguments xT, cols, c, batch, h, w, oh, ow, kh, kw, sh, sw,
+ *   top, left, then dy, bp, n, images per block: block b's transposed im2col matrix [kh·kw·c, images·oh·ow] at
+ *   cols + b·its size, and its rows of dy [images·oh·ow, n] packed at bp + b·their size.
+ * - COL2IM_IMAGES, units images: dy, bp, scratch, scratch bytes per thread, dx, k, kcMax, then col2imAdd's c, h, w, oh,
+ *   ow, kh, kw, sh, sw, top, left: image b's column gradients dy_b [oh·ow, k] · B (packed at bp) into the thread's
+ *   scratch, then scatter-added into dx in their rows' order.
+ */
+export function runUnits(kind: number, a: Int32Array, first: number, count: number, gemm: SharedGemmExports, simd: SharedSimdExports, slot: number): void {
+  if (kind === 0) {
+    const rowA = a[1] ? a[0] : a[0] + first * a[2];
+    for (let b = 0; b < a[12]; b++) {
+      gemm.gemmPacked(
+        rowA + b * a[13],
+        a[1] ? a[1] + first * 4 : 0,
+        a[2],
+        a[3] + b * a[14],
+        a[4] + first * a[7] * 4,
+        count,
+        a[6],
+        a[7],
+        a[8],
+        a[9],
+        a[10],
+        a[11] || b,
+      );
+    }
+  } else if (kind === 1) {
+    const [images, rows] = [a[17], a[8] * a[9] * a[2]];
+    const perBlock = a[6] * a[7] * images;
+    for (let b = first; b < first + count; b++) {
+      const [xT, cols, c, batch, h, w, oh, ow, kh, kw, sh, sw, top, left] = [
+        a[0] + b * images * a[4] * a[5] * 4,
+        a[1] + b * rows * perBlock * 4,
+        a[2],
+        a[3],
+        a[4],
+        a[5],
+        a[6],
+        a[7],
+        a[8],
+        a[9],
+        a[10],
+        a[11],
+        a[12],
+        a[13],
+      ];
+      simd.im2colRows(xT, cols, c, batch, h, w, oh, ow, kh, kw, sh, sw, top, left, images);
+      gemm.packB(a[14] + b * perBlock * a[16] * 4, a[15] + b * perBlock * a[16] * 4, perBlock, a[16]);
+    }
+  } else if (kind === 2) {
+    const [perImage, n, scratch] = [a[10] * a[11], a[12] * a[13] * a[7], a[2] + slot * a[3]];
+    for (let b = first; b < first + count; b++) {
+      gemm.gemmPacked(a[0] + b * perImage * a[5] * 4, 0, a[5] * 4, a[1], scratch, perImage, a[5], n, a[6], a[6], 0, 0);
+      simd.col2imAdd(scratch, a[4], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], b * a[10], a[10]);
+    }
+  } else {
+    throw new Error(`no job kind ${kind}`);
+  }
+}
+
+// Each thread claims blocks of units until none is left: on a busy machine a thread that wakes late takes fewer.
 const WORKER_SOURCE = `
 const { workerData } = require("node:worker_threads");
-const { module, memory, control } = workerData;
+const { gemmModule, simdModule, memory, control, slot } = workerData;
 const ctrl = new Int32Array(control);
 const next = new BigInt64Array(control);
+const runUnits = ${runUnits.toString()};
 let gemm = null;
+let simd = null;
 try {
-  gemm = new WebAssembly.Instance(module, { env: { memory } }).exports;
+  gemm = new WebAssembly.Instance(gemmModule, { env: { memory } }).exports;
+  simd = new WebAssembly.Instance(simdModule, { env: { memory } }).exports;
 } catch (err) {
-  gemm = null; // reported at each claimed block as a failure: the main thread must never wait for rows left undone
+  gemm = null; // reported at each claimed block as a failure: the main thread must never wait for units left undone
 }
 let seen = 0;
 for (;;) {
   Atomics.wait(ctrl, ${GENERATION}, seen);
   seen = Atomics.load(ctrl, ${GENERATION});
   if (Atomics.load(ctrl, ${STOP}) !== 0) break;
+  const [kind, units, chunk] = [ctrl[${KIND}], ctrl[${UNITS}], ctrl[${CHUNK}]];
   const a = ctrl.slice(${ARGS}, ${ARGS + ARG_COUNT});
-  const [m, lda, table, chunk] = [a[5], a[2], a[1], a[12]];
   for (;;) {
     const claim = Atomics.load(next, ${NEXT64});
     if (Number(claim >> 32n) !== seen) break;
     const first = Number(claim & 0xffffffffn);
-    if (first >= m) break;
+    if (first >= units) break;
     if (Atomics.compareExchange(next, ${NEXT64}, claim, claim + BigInt(chunk)) !== claim) continue;
-    const rows = Math.min(chunk, m - first);
+    const count = Math.min(chunk, units - first);
     try {
       if (gemm === null) throw new Error("no module");
-      gemm.gemmPacked(table ? a[0] : a[0] + first * lda, table ? table + first * 4 : 0, lda, a[3], a[4] + first * a[7] * 4, rows, a[6], a[7], a[8], a[9], a[10], a[11]);
+      runUnits(kind, a, first, count, gemm, simd, slot);
     } catch (err) {
       Atomics.store(ctrl, ${FAILED}, 1);
     }
-    if (Atomics.add(ctrl, ${DONE}, rows) + rows === m) Atomics.notify(ctrl, ${DONE});
+    if (Atomics.add(ctrl, ${DONE}, count) + count === units) Atomics.notify(ctrl, ${DONE});
   }
 }
 `;
@@ -136,14 +224,18 @@ export function setKernelThreads(n: number): void {
 interface Pool {
   memory: SharedMemory;
   control: Int32Array;
-  gemm: GemmSharedExports;
+  gemm: SharedGemmExports;
+  simd: SharedSimdExports;
   workers: Worker[];
 }
 let pool: Pool | undefined;
-let compiled: object | null | undefined;
+let compiled: { gemmModule: object; simdModule: object } | null | undefined;
 
-function sharedModule(): object | null {
-  if (compiled === undefined) compiled = compileRelaxedSimd(GEMM_SHARED_WASM_BASE64);
+function sharedModules(): { gemmModule: object; simdModule: object } | null {
+  if (compiled === undefined) {
+    const [gemmModule, simdModule] = [compileRelaxedSimd(GEMM_SHARED_WASM_BASE64), compileRelaxedSimd(SIMD_SHARED_WASM_BASE64)];
+    compiled = gemmModule && simdModule ? { gemmModule, simdModule } : null;
+  }
   return compiled;
 }
 
@@ -152,22 +244,30 @@ function currentPool(): Pool | undefined {
   const threads = kernelThreads();
   if (threads <= 1) return undefined;
   if (pool) return pool;
-  const module = sharedModule();
-  if (!module) return undefined;
+  const modules = sharedModules();
+  if (!modules) return undefined;
   const memory = new wasmApi.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
   const control = new Int32Array(new SharedArrayBuffer(CONTROL_BYTES));
-  const gemm = new wasmApi.Instance(module, { env: { memory } }).exports as GemmSharedExports;
-  const workers = Array.from({ length: threads - 1 }, () => {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory, control: control.buffer } });
+  const gemm = new wasmApi.Instance(modules.gemmModule, { env: { memory } }).exports as SharedGemmExports;
+  const simd = new wasmApi.Instance(modules.simdModule, { env: { memory } }).exports as SharedSimdExports;
+  const workers = Array.from({ length: threads - 1 }, (_, i) => {
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ...modules, memory, control: control.buffer, slot: i + 1 } });
     worker.unref(); // idle threads never keep the process alive
     return worker;
   });
-  pool = { memory, control, gemm, workers };
+  pool = { memory, control, gemm, simd, workers };
   return pool;
 }
 
-/** Stop the pool's threads (the next threaded kernel starts a new pool). */
+const shutdownHooks: (() => void)[] = [];
+/** Run `stop` at every shutdownKernelThreads (other pools of kernel threads stop with this one). */
+export function onKernelThreadsShutdown(stop: () => void): void {
+  shutdownHooks.push(stop);
+}
+
+/** Stop the pools' threads (the next threaded kernel starts a new pool). */
 export function shutdownKernelThreads(): void {
+  for (const stop of shutdownHooks) stop();
   if (!pool) return;
   const { control, workers } = pool;
   Atomics.store(control, STOP, 1);
@@ -178,10 +278,10 @@ export function shutdownKernelThreads(): void {
 }
 
 /**
- * A shared memory of at least `bytes` and its product, or undefined where products run on one thread. Views of
- * `memory.buffer` taken after this call stay valid until the next.
+ * A shared memory of at least `bytes`, its packB and the thread count, or undefined where kernels run on one thread.
+ * Views of `memory.buffer` taken after this call stay valid until the next.
  */
-export function sharedGemm(bytes: number): { memory: SharedMemory; packB: GemmSharedExports["packB"]; threads: number } | undefined {
+export function sharedGemm(bytes: number): { memory: SharedMemory; packB: SharedGemmExports["packB"]; threads: number } | undefined {
   const p = currentPool();
   if (!p) return undefined;
   const have = p.memory.buffer.byteLength;
@@ -204,35 +304,59 @@ export function threadedProducts(): number {
  * returns when every row is done.
  */
 export function threadedGemmPacked(job: PackedGemm): void {
-  const p = pool;
-  if (!p) throw new Error("threadedGemmPacked: no thread pool (call sharedGemm first)");
-  const threads = p.workers.length + 1;
-  productsThreaded++;
+  const threads = pool ? pool.workers.length + 1 : 1;
   const chunk = Math.max(6, Math.ceil(job.m / (threads * 4) / 6) * 6);
+  const [batches, aStride, bpStride] = [job.batches ?? 1, job.aStride ?? 0, job.bpStride ?? 0];
+  const args = [
+    job.a,
+    job.table,
+    job.lda,
+    job.bp,
+    job.c,
+    job.m,
+    job.k,
+    job.n,
+    job.kcMax,
+    job.runLen,
+    job.runStride,
+    job.accumulate,
+    batches,
+    aStride,
+    bpStride,
+  ];
+  runJob(GEMM_ROWS, job.m, chunk, args);
+}
+
+/** A job of `units` units of `kind` (runUnits) on this thread and the pool's, in claims of `chunk`; returns when all are done. */
+export function runJob(kind: number, units: number, chunk: number, args: number[]): void {
+  const p = pool;
+  if (!p) throw new Error("runJob: no thread pool (call sharedGemm first)");
+  if (args.length > ARG_COUNT) throw new Error(`runJob: ${args.length} arguments; at most ${ARG_COUNT}`);
+  productsThreaded++;
   const { control } = p;
   const next = new BigInt64Array(control.buffer);
   const generation = (Atomics.load(control, GENERATION) + 1) | 0;
-  control.set([job.a, job.table, job.lda, job.bp, job.c, job.m, job.k, job.n, job.kcMax, job.runLen, job.runStride, job.accumulate, chunk], ARGS);
+  control.set([kind, units, chunk], KIND);
+  control.set(args, ARGS);
   Atomics.store(control, DONE, 0);
   Atomics.store(control, FAILED, 0);
   Atomics.store(next, NEXT64, BigInt(generation) << 32n);
   Atomics.store(control, GENERATION, generation);
   Atomics.notify(control, GENERATION);
+  const a = control.slice(ARGS, ARGS + ARG_COUNT);
   for (;;) {
     const claim = Atomics.load(next, NEXT64);
     const first = Number(claim & 0xffffffffn);
-    if (first >= job.m) break;
+    if (first >= units) break;
     if (Atomics.compareExchange(next, NEXT64, claim, claim + BigInt(chunk)) !== claim) continue;
-    const rows = Math.min(chunk, job.m - first);
+    const count = Math.min(chunk, units - first);
     try {
-      const a = job.table ? job.a : job.a + first * job.lda;
-      const table = job.table ? job.table + first * 4 : 0;
-      p.gemm.gemmPacked(a, table, job.lda, job.bp, job.c + first * job.n * 4, rows, job.k, job.n, job.kcMax, job.runLen, job.runStride, job.accumulate);
+      runUnits(kind, a, first, count, p.gemm, p.simd, 0);
     } catch {
       Atomics.store(control, FAILED, 1);
     }
-    Atomics.add(control, DONE, rows);
+    Atomics.add(control, DONE, count);
   }
-  for (let done = Atomics.load(control, DONE); done < job.m; done = Atomics.load(control, DONE)) Atomics.wait(control, DONE, done);
-  if (Atomics.load(control, FAILED) !== 0) throw new Error("the threaded matrix product failed (out of bounds in the shared memory)");
+  for (let done = Atomics.load(control, DONE); done < units; done = Atomics.load(control, DONE)) Atomics.wait(control, DONE, done);
+  if (Atomics.load(control, FAILED) !== 0) throw new Error("a threaded kernel failed (out of bounds in the shared memory)");
 }

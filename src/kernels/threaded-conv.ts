@@ -1,0 +1,110 @@
+import * as tf from "@tensorflow/tfjs";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { aligned, hasRelaxedGemm, KC_MAX } from "./gemm";
+import { heapBuffer, pointer } from "./simd";
+import { COL2IM_IMAGES, IM2COL_IMAGES, MIN_THREADED_MACS, kernelThreads, runJob, sharedGemm, threadedGemmPacked } from "./threads";
+
+/**
+ * A convolution's two gradients on the kernel threads (threads.ts), im2col and col2im included: only the operands and
+ * the result cross between tfjs's heap and the shared memory. Each gives what the single-threaded kernels give (the
+ * same products and additions in the same order; see runUnits), whatever the thread count.
+ */
+
+/** Consecutive regions of the shared memory of the given sizes: their byte offsets, then the total. */
+function layout(...bytes: number[]): number[] {
+  const offsets = [0];
+  for (const b of bytes) offsets.push(offsets[offsets.length - 1] + aligned(b));
+  return offsets;
+}
+
+/** The divisors of n. */
+const divisors = (n: number) => Array.from({ length: n }, (_, i) => i + 1).filter((d) => n % d === 0);
+
+/** Units per claim: about four claims per thread, so that a thread that wakes late takes fewer. */
+const imagesPerClaim = (images: number, threads: number) => Math.max(1, Math.floor(images / (threads * 4)));
+
+/**
+ * dW [(kh,kw,ci), co] = Σ_b (image b's transposed im2col matrix) · dy_b from xT = x transposed to [ci, batch, h, w]
+ * (on tfjs's heap): the threads first build the im2col matrix of every block of images and pack its rows of dy (blocks
+ * split between them), then split dW's rows, each summing over the blocks in order: conv2d-backprop-filter.ts's
+ * blocked product.
+ * Undefined where kernels run on one thread, the product is small or the shapes do not fit (n % 8 ≠ 0).
+ */
+export function threadedConv2DFilterGrad(
+  backend: BackendWasm,
+  xT: tf.TensorInfo,
+  dy: tf.TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+): tf.TensorInfo | undefined {
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, filterHeight, filterWidth, padInfo } = info;
+  const m = filterHeight * filterWidth * inChannels;
+  const perImage = outHeight * outWidth;
+  if (kernelThreads() <= 1 || outChannels % 8 !== 0 || m * perImage * batchSize * outChannels < MIN_THREADED_MACS) return undefined;
+  if (xT.dtype !== "float32" || dy.dtype !== "float32" || !hasRelaxedGemm(backend)) return undefined;
+  const xBytes = batchSize * inHeight * inWidth * inChannels * 4;
+  const [colsBytes, dyBytes] = [batchSize * m * perImage * 4, batchSize * perImage * outChannels * 4];
+  const [sx, cols, sdy, sbp, sdw, end] = layout(xBytes, colsBytes, dyBytes, dyBytes, m * outChannels * 4);
+  const shared = sharedGemm(end);
+  if (!shared) return undefined;
+  const dw = backend.makeOutput([filterHeight, filterWidth, inChannels, outChannels], "float32");
+  const [px, pdy, pdw] = [pointer(backend, xT), pointer(backend, dy), pointer(backend, dw)];
+  const heap = new Uint8Array(heapBuffer(backend));
+  const mem = new Uint8Array(shared.memory.buffer);
+  mem.set(heap.subarray(px, px + xBytes), sx);
+  mem.set(heap.subarray(pdy, pdy + dyBytes), sdy);
+  const { strideHeight, strideWidth } = info;
+  // Blocks of images as long as a pass over k (KC_MAX) where the batch divides into them: fewer passes over dW.
+  const images = Math.max(...divisors(batchSize).filter((d) => d === 1 || d * perImage <= KC_MAX));
+  const [blocks, k] = [batchSize / images, images * perImage];
+  const im2col = [sx, cols, inChannels, batchSize, inHeight, inWidth, outHeight, outWidth, filterHeight, filterWidth, strideHeight, strideWidth];
+  runJob(IM2COL_IMAGES, blocks, imagesPerClaim(blocks, shared.threads), [...im2col, padInfo.top, padInfo.left, sdy, sbp, outChannels, images]);
+  threadedGemmPacked({
+    ...{ a: cols, table: 0, lda: k * 4, bp: sbp, c: sdw, m, k, n: outChannels },
+    ...{ kcMax: KC_MAX, runLen: KC_MAX, runStride: 0, accumulate: 0 },
+    ...{ batches: blocks, aStride: m * k * 4, bpStride: k * outChannels * 4 },
+  });
+  heap.set(mem.subarray(sdw, sdw + m * outChannels * 4), pdw);
+  return dw;
+}
+
+/**
+ * dx = col2im(dy · Wᵀ) with filterT = Wᵀ [co, (kh,kw,ci)] (on tfjs's heap), images split between the threads: each
+ * computes an image's column gradients into scratch of its own and scatter-adds them into that image's part of dx in
+ * their rows' order, as conv2d-backprop-input.ts's blocked product and scatter do. False (dx untouched) where kernels
+ * run on one thread, the product is small or the shapes do not fit ((kh·kw·ci) % 8 ≠ 0).
+ */
+export function threadedConv2DBackpropInput(
+  backend: BackendWasm,
+  dy: tf.TensorInfo,
+  filterT: tf.TensorInfo,
+  dx: tf.TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+): boolean {
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, filterHeight, filterWidth, padInfo } = info;
+  const n = filterHeight * filterWidth * inChannels;
+  const perImage = outHeight * outWidth;
+  if (kernelThreads() <= 1 || n % 8 !== 0 || batchSize * perImage * outChannels * n < MIN_THREADED_MACS) return false;
+  if (dy.dtype !== "float32" || filterT.dtype !== "float32" || !hasRelaxedGemm(backend)) return false;
+  const threads = kernelThreads();
+  const [dyBytes, fBytes, dxBytes, scratchBytes] = [
+    batchSize * perImage * outChannels * 4,
+    outChannels * n * 4,
+    tf.util.sizeFromShape(dx.shape) * 4,
+    aligned(perImage * n * 4),
+  ];
+  const [sdy, sf, sbp, sdx, scratch, end] = layout(dyBytes, fBytes, fBytes, dxBytes, threads * scratchBytes);
+  const shared = sharedGemm(end);
+  if (!shared || shared.threads !== threads) return false;
+  const heap = new Uint8Array(heapBuffer(backend));
+  const mem = new Uint8Array(shared.memory.buffer);
+  const [pdy, pf, pdx] = [pointer(backend, dy), pointer(backend, filterT), pointer(backend, dx)];
+  mem.set(heap.subarray(pdy, pdy + dyBytes), sdy);
+  mem.set(heap.subarray(pf, pf + fBytes), sf);
+  mem.fill(0, sdx, sdx + dxBytes);
+  shared.packB(sf, sbp, outChannels, n);
+  const { strideHeight, strideWidth } = info;
+  const col2im = [inChannels, inHeight, inWidth, outHeight, outWidth, filterHeight, filterWidth, strideHeight, strideWidth, padInfo.top, padInfo.left];
+  runJob(COL2IM_IMAGES, batchSize, imagesPerClaim(batchSize, threads), [sdy, sbp, scratch, scratchBytes, sdx, outChannels, KC_MAX, ...col2im]);
+  heap.set(mem.subarray(sdx, sdx + dxBytes), pdx);
+  return true;
+}
