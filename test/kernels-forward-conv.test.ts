@@ -4,6 +4,7 @@ import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { enableConvProduct, registerWasmKernels } from "../src/kernels";
 import { mulberry32 } from "../src/random";
+import { relativeError } from "./logits";
 
 // FusedConv2D without bias or activation (conv.wat's product) and PadV2 with zeros (conv.wat's copyRows) replace
 // wasm's own kernels under frozen numerics: they must give XNNPACK's and wasm's own bits exactly, and match cpu.
@@ -30,16 +31,6 @@ function firstBitDifference(a: Float32Array, b: Float32Array): number {
   const [ua, ub] = [new Uint32Array(a.buffer, a.byteOffset, a.length), new Uint32Array(b.buffer, b.byteOffset, b.length)];
   for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) return i;
   return -1;
-}
-
-function relativeError(expected: Float32Array, actual: Float32Array): number {
-  let scale = 0;
-  let diff = 0;
-  for (let i = 0; i < expected.length; i++) {
-    scale = Math.max(scale, Math.abs(expected[i]));
-    diff = Math.max(diff, Math.abs(expected[i] - actual[i]));
-  }
-  return diff / Math.max(scale, 1e-12);
 }
 
 type Pad = "valid" | "same" | tf.backend_util.ExplicitPadding;
@@ -79,7 +70,7 @@ test("FusedConv2D without bias or activation (conv.wat) gives XNNPACK's bits and
     const product = await run("wasm", conv);
     assert.deepEqual(product.shape, cpu.shape, `${label}: shape`);
     assert.equal(firstBitDifference(xnnpack.values, product.values), -1, `${label}: bits differ from XNNPACK's`);
-    assert.ok(relativeError(cpu.values, product.values) <= 1e-5, `${label}: relative error against cpu`);
+    assert.ok(relativeError(product.values, cpu.values) <= 1e-5, `${label}: relative error against cpu`);
   }
 });
 
@@ -175,24 +166,26 @@ test("PadV2 with zeros (conv.wat's copyRows) gives wasm's own bits: one or two a
   }
 });
 
+/** Depthwise gradient cases at stride 1: the input's shape, the filter's size and the padding. */
+const DEPTHWISE_CASES: { x: [number, number, number, number]; k: number; pad: Pad }[] = [
+  { x: [3, 7, 7, 32], k: 3, pad: "same" },
+  { x: [2, 6, 5, 44], k: 3, pad: "same" }, // one 32-channel block and three of four
+  { x: [2, 6, 6, 8], k: 3, pad: "valid" },
+  { x: [1, 9, 8, 4], k: 5, pad: "same" },
+  {
+    x: [2, 4, 4, 12],
+    k: 2,
+    pad: [
+      [0, 0],
+      [0, 2],
+      [1, 0],
+      [0, 0],
+    ],
+  },
+];
+
 test("DepthwiseConv2dNativeBackpropFilter at stride 1 (conv.wat's tap-by-tap sums) gives the per-output walk's bits and matches cpu", async () => {
-  const cases: { x: [number, number, number, number]; k: number; pad: Pad }[] = [
-    { x: [3, 7, 7, 32], k: 3, pad: "same" },
-    { x: [2, 6, 5, 44], k: 3, pad: "same" }, // one 32-channel block and three of four
-    { x: [2, 6, 6, 8], k: 3, pad: "valid" },
-    { x: [1, 9, 8, 4], k: 5, pad: "same" },
-    {
-      x: [2, 4, 4, 12],
-      k: 2,
-      pad: [
-        [0, 0],
-        [0, 2],
-        [1, 0],
-        [0, 0],
-      ],
-    },
-  ];
-  for (const [i, c] of cases.entries()) {
+  for (const [i, c] of DEPTHWISE_CASES.entries()) {
     const label = `x ${c.x.join("×")}, ${c.k}×${c.k}, pad ${JSON.stringify(c.pad)}`;
     const xValues = randomValues(c.x, 130 + i);
     const filterShape: [number, number, number, number] = [c.k, c.k, c.x[3], 1];
@@ -208,27 +201,12 @@ test("DepthwiseConv2dNativeBackpropFilter at stride 1 (conv.wat's tap-by-tap sum
     enableConvProduct(true);
     const taps = await run("wasm", grad);
     assert.equal(firstBitDifference(walk.values, taps.values), -1, `${label}: bits differ from the per-output walk's`);
-    assert.ok(relativeError(cpu.values, taps.values) <= 1e-5, `${label}: relative error against cpu`);
+    assert.ok(relativeError(taps.values, cpu.values) <= 1e-5, `${label}: relative error against cpu`);
   }
 });
 
 test("DepthwiseConv2dNativeBackpropInput at stride 1 (conv.wat's gather, sums in registers) gives the scatter's bits and matches cpu", async () => {
-  const cases: { dx: [number, number, number, number]; k: number; pad: Pad }[] = [
-    { dx: [3, 7, 7, 32], k: 3, pad: "same" },
-    { dx: [2, 6, 5, 44], k: 3, pad: "same" },
-    { dx: [2, 6, 6, 8], k: 3, pad: "valid" },
-    { dx: [1, 9, 8, 4], k: 5, pad: "same" },
-    {
-      dx: [2, 4, 4, 12],
-      k: 2,
-      pad: [
-        [0, 0],
-        [0, 2],
-        [1, 0],
-        [0, 0],
-      ],
-    },
-  ];
+  const cases = DEPTHWISE_CASES.map((c) => ({ dx: c.x, k: c.k, pad: c.pad }));
   for (const [i, c] of cases.entries()) {
     const label = `dx ${c.dx.join("×")}, ${c.k}×${c.k}, pad ${JSON.stringify(c.pad)}`;
     const filterShape: [number, number, number, number] = [c.k, c.k, c.dx[3], 1];
@@ -247,6 +225,6 @@ test("DepthwiseConv2dNativeBackpropInput at stride 1 (conv.wat's gather, sums in
     enableConvProduct(true);
     const gather = await run("wasm", grad);
     assert.equal(firstBitDifference(scatter.values, gather.values), -1, `${label}: bits differ from the scatter's`);
-    assert.ok(relativeError(cpu.values, gather.values) <= 1e-5, `${label}: relative error against cpu`);
+    assert.ok(relativeError(gather.values, cpu.values) <= 1e-5, `${label}: relative error against cpu`);
   }
 });

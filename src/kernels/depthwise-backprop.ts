@@ -76,47 +76,15 @@ function depthwiseBackpropFilter(args: Args): tf.TensorInfo {
     const conv = strideHeight === 1 && strideWidth === 1 ? convLoops(backend) : undefined;
     withScratch(backend, acc.length * 4, (image) => {
       const sums = new Float32Array(heapBuffer(backend), image, acc.length);
+      const dims = [inHeight, inWidth, inChannels, outHeight, outWidth, filterHeight, filterWidth, strideHeight, strideWidth, top, left] as const;
       for (let b = 0; b < batchSize; b++) {
         const xAt = pointer(backend, x) + b * inHeight * inWidth * inChannels * 4;
         const dyAt = pointer(backend, dy) + b * outHeight * outWidth * outChannels * 4;
-        if (conv) {
-          conv.depthwiseFilterGradTaps(
-            xAt,
-            dyAt,
-            image,
-            inHeight,
-            inWidth,
-            inChannels,
-            outHeight,
-            outWidth,
-            filterHeight,
-            filterWidth,
-            strideHeight,
-            strideWidth,
-            top,
-            left,
-          );
-          for (let i = 0; i < acc.length; i++) acc[i] += sums[i];
-          continue;
+        if (conv) conv.depthwiseFilterGradTaps(xAt, dyAt, image, ...dims);
+        else {
+          sums.fill(0);
+          simd.depthwiseFilterGrad(xAt, dyAt, image, 1, ...dims);
         }
-        sums.fill(0);
-        simd.depthwiseFilterGrad(
-          xAt,
-          dyAt,
-          image,
-          1,
-          inHeight,
-          inWidth,
-          inChannels,
-          outHeight,
-          outWidth,
-          filterHeight,
-          filterWidth,
-          strideHeight,
-          strideWidth,
-          top,
-          left,
-        );
         for (let i = 0; i < acc.length; i++) acc[i] += sums[i];
       }
     });
