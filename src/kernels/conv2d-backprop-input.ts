@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import { relaxedMatMulInBlocks } from "./gemm";
+import { relaxedConv2DInputGrad, relaxedMatMulInBlocks } from "./gemm";
 import { heapBuffer, pointer, simdLoops } from "./simd";
 import { threadedConv2DBackpropInput } from "./threaded-conv";
 import { callKernel, checkNhwc, dispose, Pad, transposeInfo } from "./util";
@@ -79,7 +79,8 @@ export function makeConv2DBackpropInputConfig(original: tf.KernelConfig): tf.Ker
       const unit = 6 / gcd(outWidth, 6);
       const imageRows = Math.max(1, Math.floor(BLOCK_BYTES / (outWidth * k * 4 * unit))) * unit;
       const threaded = threadedConv2DBackpropInput(backend, dy, filterT, dx, info);
-      const blocked = threaded || relaxedMatMulInBlocks(backend, a, b, imageRows * outWidth, (c, first, rows) => col2im(c, first / outWidth, rows / outWidth));
+      const fused = threaded || relaxedConv2DInputGrad(backend, dy, filterT, dx, info);
+      const blocked = fused || relaxedMatMulInBlocks(backend, a, b, imageRows * outWidth, (c, first, rows) => col2im(c, first / outWidth, rows / outWidth));
       if (!blocked) {
         const dcols = callKernel(
           "BatchMatMul",

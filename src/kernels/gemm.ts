@@ -40,6 +40,25 @@ export interface GemmExports {
     runStride: number,
     accumulate: number,
   ): void;
+  gemmCol2im(
+    dy: number,
+    bp: number,
+    dx: number,
+    scratch: number,
+    pixels: number,
+    co: number,
+    c: number,
+    h: number,
+    w: number,
+    oh: number,
+    ow: number,
+    kh: number,
+    kw: number,
+    sh: number,
+    sw: number,
+    top: number,
+    left: number,
+  ): void;
 }
 
 // The compile options leave out the DOM typings, where WebAssembly's live; this is the little used here.
@@ -54,12 +73,22 @@ export const KC_MAX = 512;
 
 let compiled: object | null | undefined;
 let enabled = true;
+let fusedInputGrad = true;
+let fusedInputGradRuns = 0;
 const instances = new WeakMap<object, GemmExports>();
 
 /** Switch the relaxed-SIMD product off (tests use it to check the XNNPACK paths it replaces). */
 export function enableRelaxedGemm(on: boolean): void {
   enabled = on;
 }
+
+/** Switch gemm.wat's fused product and scatter for the input gradient off (tests and A/B timings compare it with the blocked one). */
+export function enableFusedInputGrad(on: boolean): void {
+  fusedInputGrad = on;
+}
+
+/** How many input gradients gemmCol2im has computed in this process (tests check that theirs took it). */
+export const fusedInputGradCalls = (): number => fusedInputGradRuns;
 
 function compiledModule(): object | null {
   if (compiled === undefined) compiled = compileRelaxedSimd(GEMM_WASM_BASE64);
@@ -137,6 +166,54 @@ export function relaxedMatMulInBlocks(
       use(block, first, rows);
     }
   });
+  return true;
+}
+
+/**
+ * A convolution's input gradient dx += col2im(dy · Wᵀ) by gemm.wat's gemmCol2im (filterT = Wᵀ [co, (kh,kw,ci)],
+ * dx zeroed): the column gradients go, 6 output pixels at a time, from registers through a scratch tile in L1 into
+ * dx, with relaxedMatMul's sums and col2imAdd's additions in its order. False (nothing computed) where it is switched
+ * off or unavailable, the shapes do not fit it (ci % 8 ≠ 0, more than 32 taps) or the product would run faster on the
+ * kernel threads.
+ */
+export function relaxedConv2DInputGrad(
+  backend: BackendWasm,
+  dy: tf.TensorInfo,
+  filterT: tf.TensorInfo,
+  dx: tf.TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+): boolean {
+  const gemm = fusedInputGrad ? gemmFor(backend) : undefined;
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, filterHeight, filterWidth, padInfo } = info;
+  const pixels = batchSize * outHeight * outWidth;
+  const k = filterHeight * filterWidth * inChannels;
+  if (!gemm || inChannels % 8 !== 0 || filterHeight * filterWidth > 32 || dy.dtype !== "float32" || filterT.dtype !== "float32") return false;
+  if (kernelThreads() > 1 && pixels * k * outChannels >= MIN_THREADED_MACS) return false;
+  withScratch(backend, k * outChannels * 4 + 6 * (k + outChannels) * 4, (bp) => {
+    gemm.packB(pointer(backend, filterT), bp, outChannels, k);
+    const [h, w, kh, kw, sh, sw] = [inHeight, inWidth, filterHeight, filterWidth, info.strideHeight, info.strideWidth];
+    const scratch = bp + k * outChannels * 4;
+    gemm.gemmCol2im(
+      pointer(backend, dy),
+      bp,
+      pointer(backend, dx),
+      scratch,
+      pixels,
+      outChannels,
+      inChannels,
+      h,
+      w,
+      outHeight,
+      outWidth,
+      kh,
+      kw,
+      sh,
+      sw,
+      padInfo.top,
+      padInfo.left,
+    );
+  });
+  fusedInputGradRuns++;
   return true;
 }
 
