@@ -170,11 +170,10 @@ export function relaxedMatMulInBlocks(
 }
 
 /**
- * A convolution's input gradient dx += col2im(dy · Wᵀ) by gemm.wat's gemmCol2im (filterT = Wᵀ [co, (kh,kw,ci)],
- * dx zeroed): the column gradients go, 6 output pixels at a time, from registers through a scratch tile in L1 into
- * dx, with relaxedMatMul's sums and col2imAdd's additions in its order. False (nothing computed) where it is switched
- * off or unavailable, the shapes do not fit it (ci % 8 ≠ 0, more than 32 taps) or the product would run faster on the
- * kernel threads.
+ * A convolution's input gradient dx += col2im(dy · Wᵀ) (filterT = Wᵀ [co, (kh,kw,ci)], dx zeroed) by gemm.wat's
+ * gemmCol2im: 6 output pixels at a time from registers through an L1 scratch tile into dx, with relaxedMatMul's sums
+ * and col2imAdd's additions in its order. False (nothing computed) where switched off or unavailable, where the shapes
+ * do not fit (ci % 8 ≠ 0, over 32 taps; 1×1, faster blocked) or the kernel threads would run it faster.
  */
 export function relaxedConv2DInputGrad(
   backend: BackendWasm,
@@ -187,7 +186,8 @@ export function relaxedConv2DInputGrad(
   const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, filterHeight, filterWidth, padInfo } = info;
   const pixels = batchSize * outHeight * outWidth;
   const k = filterHeight * filterWidth * inChannels;
-  if (!gemm || inChannels % 8 !== 0 || filterHeight * filterWidth > 32 || dy.dtype !== "float32" || filterT.dtype !== "float32") return false;
+  const taps = filterHeight * filterWidth;
+  if (!gemm || inChannels % 8 !== 0 || taps === 1 || taps > 32 || dy.dtype !== "float32" || filterT.dtype !== "float32") return false;
   if (kernelThreads() > 1 && pixels * k * outChannels >= MIN_THREADED_MACS) return false;
   withScratch(backend, k * outChannels * 4 + 6 * (k + outChannels) * 4, (bp) => {
     gemm.packB(pointer(backend, filterT), bp, outChannels, k);
