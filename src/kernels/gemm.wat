@@ -359,31 +359,39 @@
       (block $sDone (loop $sLoop
         (br_if $sDone (i32.ge_u (local.get $r) (local.get $rows)))
         (local.set $src (i32.add (local.get $scratch) (i32.mul (local.get $ldk) (local.get $r))))
+        ;; (ih, iw): where tap (0, 0) lands; d: its address in dx (wrapping where outside, never used there), stepped
+        ;; a row of dx per fh and a pixel per fw
+        (local.set $ih (i32.sub (i32.mul (local.get $oi) (local.get $sh)) (local.get $top)))
+        (local.set $iw (i32.sub (i32.mul (local.get $oj) (local.get $sw)) (local.get $left)))
+        (local.set $d (i32.add (local.get $dx) (i32.mul (local.get $cBytes)
+          (i32.add (i32.mul (i32.add (i32.mul (local.get $img) (local.get $h)) (local.get $ih)) (local.get $w)) (local.get $iw)))))
         (local.set $fh (i32.const 0))
         (block $fhDone (loop $fhLoop
           (br_if $fhDone (i32.ge_u (local.get $fh) (local.get $kh)))
-          (local.set $ih (i32.sub (i32.add (i32.mul (local.get $oi) (local.get $sh)) (local.get $fh)) (local.get $top)))
-          (local.set $fw (i32.const 0))
-          (block $fwDone (loop $fwLoop
-            (br_if $fwDone (i32.ge_u (local.get $fw) (local.get $kw)))
-            (local.set $iw (i32.sub (i32.add (i32.mul (local.get $oj) (local.get $sw)) (local.get $fw)) (local.get $left)))
-            (if (i32.and (i32.lt_u (local.get $ih) (local.get $h)) (i32.lt_u (local.get $iw) (local.get $w)))
-              (then
-                (local.set $d (i32.add (local.get $dx)
-                  (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $img) (local.get $h)) (local.get $ih)) (local.get $w)) (local.get $iw))
-                    (local.get $cBytes))))
-                (local.set $v (i32.const 0))
-                (block $vDone (loop $vLoop
-                  (br_if $vDone (i32.ge_u (local.get $v) (local.get $cBytes)))
-                  (local.set $a (i32.add (local.get $d) (local.get $v)))
-                  (local.set $panel (i32.add (local.get $src) (local.get $v)))
-                  (v128.store offset=0 (local.get $a) (f32x4.add (v128.load offset=0 (local.get $a)) (v128.load offset=0 (local.get $panel))))
-                  (v128.store offset=16 (local.get $a) (f32x4.add (v128.load offset=16 (local.get $a)) (v128.load offset=16 (local.get $panel))))
-                  (local.set $v (i32.add (local.get $v) (i32.const 32)))
-                  (br $vLoop)))))
-            (local.set $src (i32.add (local.get $src) (local.get $cBytes)))
-            (local.set $fw (i32.add (local.get $fw) (i32.const 1)))
-            (br $fwLoop)))
+          (if (i32.lt_u (i32.add (local.get $ih) (local.get $fh)) (local.get $h))
+            (then
+              (local.set $a (local.get $d))
+              (local.set $panel (local.get $src))
+              (local.set $fw (i32.const 0))
+              (block $fwDone (loop $fwLoop
+                (br_if $fwDone (i32.ge_u (local.get $fw) (local.get $kw)))
+                (if (i32.lt_u (i32.add (local.get $iw) (local.get $fw)) (local.get $w))
+                  (then
+                    (local.set $v (i32.const 0))
+                    (block $vDone (loop $vLoop
+                      (br_if $vDone (i32.ge_u (local.get $v) (local.get $cBytes)))
+                      (v128.store offset=0 (i32.add (local.get $a) (local.get $v))
+                        (f32x4.add (v128.load offset=0 (i32.add (local.get $a) (local.get $v))) (v128.load offset=0 (i32.add (local.get $panel) (local.get $v)))))
+                      (v128.store offset=16 (i32.add (local.get $a) (local.get $v))
+                        (f32x4.add (v128.load offset=16 (i32.add (local.get $a) (local.get $v))) (v128.load offset=16 (i32.add (local.get $panel) (local.get $v)))))
+                      (local.set $v (i32.add (local.get $v) (i32.const 32)))
+                      (br $vLoop)))))
+                (local.set $a (i32.add (local.get $a) (local.get $cBytes)))
+                (local.set $panel (i32.add (local.get $panel) (local.get $cBytes)))
+                (local.set $fw (i32.add (local.get $fw) (i32.const 1)))
+                (br $fwLoop)))))
+          (local.set $d (i32.add (local.get $d) (i32.mul (local.get $w) (local.get $cBytes))))
+          (local.set $src (i32.add (local.get $src) (i32.mul (local.get $kw) (local.get $cBytes))))
           (local.set $fh (i32.add (local.get $fh) (i32.const 1)))
           (br $fhLoop)))
         (local.set $oj (i32.add (local.get $oj) (i32.const 1)))
