@@ -3,7 +3,7 @@ import * as assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { hasRelaxedGemm, kernelThreads, registerWasmKernels, setKernelThreads } from "../src/kernels";
-import { enableFusedInputGrad, fusedInputGradCalls } from "../src/kernels/gemm";
+import { enableFusedInputGrad, fusedInputGradCalls } from "../src/kernels/input-grad";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { mulberry32 } from "../src/random";
 import { relativeError } from "./logits";
@@ -64,7 +64,7 @@ const CASES: { dx: [number, number, number, number]; k: number; co: number; stri
   },
 ];
 
-test("Conv2DBackpropInput's fused product and scatter (gemmCol2im) gives the blocked product's and col2im's bits and matches cpu", async (t) => {
+test("Conv2DBackpropInput's fused product and scatter (gemmCol2im) gives the blocked product's and col2im's bits, on 1 to 3 threads, and matches cpu", async (t) => {
   await tf.setBackend("wasm");
   if (!hasRelaxedGemm(tf.backend() as BackendWasm)) {
     t.skip("no relaxed SIMD here: the fused kernel does not run");
@@ -91,6 +91,20 @@ test("Conv2DBackpropInput's fused product and scatter (gemmCol2im) gives the blo
       assert.equal(fusedInputGradCalls(), before + runs, `${label}: switched off, gemmCol2im still ran`);
       const at = firstBitDifference(fused, blocked);
       assert.equal(at, -1, `${label}: dx[${at}] = ${fused[at]} fused, ${blocked[at]} blocked`);
+      for (const threads of [2, 3]) {
+        // image by image on the kernel threads (where the product is large enough), fused or not: one thread's bits
+        setKernelThreads(threads);
+        for (const on of [true, false]) {
+          enableFusedInputGrad(on);
+          const calls = fusedInputGradCalls();
+          const threaded = await inputGradient("wasm", dy, filter, attrs);
+          assert.equal(fusedInputGradCalls(), calls + (on ? runs : 0), `${label}, ${threads} threads, fused ${on}: gemmCol2im runs`);
+          const at = firstBitDifference(threaded, fused);
+          assert.equal(at, -1, `${label}, ${threads} threads, fused ${on}: dx[${at}] = ${threaded[at]}, one thread ${fused[at]}`);
+        }
+        enableFusedInputGrad(true);
+        setKernelThreads(1);
+      }
       const cpu = await inputGradient("cpu", dy, filter, attrs);
       const error = relativeError(fused, cpu);
       assert.ok(error <= 1e-5, `${label}: relative error ${error.toExponential(2)} against cpu`);

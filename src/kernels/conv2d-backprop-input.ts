@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import { relaxedConv2DInputGrad, relaxedMatMulInBlocks } from "./gemm";
+import { relaxedMatMulInBlocks } from "./gemm";
+import { relaxedConv2DInputGrad } from "./input-grad";
 import { heapBuffer, pointer, simdLoops } from "./simd";
 import { threadedConv2DBackpropInput } from "./threaded-conv";
 import { callKernel, checkNhwc, dispose, Pad, transposeInfo } from "./util";

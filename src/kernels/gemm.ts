@@ -73,8 +73,6 @@ export const KC_MAX = 512;
 
 let compiled: object | null | undefined;
 let enabled = true;
-let fusedInputGrad = true;
-let fusedInputGradRuns = 0;
 const instances = new WeakMap<object, GemmExports>();
 
 /** Switch the relaxed-SIMD product off (tests use it to check the XNNPACK paths it replaces). */
@@ -82,20 +80,13 @@ export function enableRelaxedGemm(on: boolean): void {
   enabled = on;
 }
 
-/** Switch gemm.wat's fused product and scatter for the input gradient off (tests and A/B timings compare it with the blocked one). */
-export function enableFusedInputGrad(on: boolean): void {
-  fusedInputGrad = on;
-}
-
-/** How many input gradients gemmCol2im has computed in this process (tests check that theirs took it). */
-export const fusedInputGradCalls = (): number => fusedInputGradRuns;
-
 function compiledModule(): object | null {
   if (compiled === undefined) compiled = compileRelaxedSimd(GEMM_WASM_BASE64);
   return compiled;
 }
 
-function gemmFor(backend: BackendWasm): GemmExports | undefined {
+/** gemm.wat's exports on this backend's memory, or undefined where relaxed SIMD is unavailable or switched off. */
+export function gemmFor(backend: BackendWasm): GemmExports | undefined {
   if (!enabled) return undefined;
   const memory = (backend.wasm as unknown as { asm?: { memory?: object } }).asm?.memory;
   const module = memory && compiledModule();
@@ -166,54 +157,6 @@ export function relaxedMatMulInBlocks(
       use(block, first, rows);
     }
   });
-  return true;
-}
-
-/**
- * A convolution's input gradient dx += col2im(dy · Wᵀ) (filterT = Wᵀ [co, (kh,kw,ci)], dx zeroed) by gemm.wat's
- * gemmCol2im: 6 output pixels at a time from registers through an L1 scratch tile into dx, with relaxedMatMul's sums
- * and col2imAdd's additions in its order. False (nothing computed) where switched off or unavailable, where the shapes
- * do not fit (ci % 8 ≠ 0, over 32 taps; 1×1, faster blocked) or the kernel threads would run it faster.
- */
-export function relaxedConv2DInputGrad(
-  backend: BackendWasm,
-  dy: tf.TensorInfo,
-  filterT: tf.TensorInfo,
-  dx: tf.TensorInfo,
-  info: tf.backend_util.Conv2DInfo,
-): boolean {
-  const gemm = fusedInputGrad ? gemmFor(backend) : undefined;
-  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, filterHeight, filterWidth, padInfo } = info;
-  const pixels = batchSize * outHeight * outWidth;
-  const k = filterHeight * filterWidth * inChannels;
-  const taps = filterHeight * filterWidth;
-  if (!gemm || inChannels % 8 !== 0 || taps === 1 || taps > 32 || dy.dtype !== "float32" || filterT.dtype !== "float32") return false;
-  if (kernelThreads() > 1 && pixels * k * outChannels >= MIN_THREADED_MACS) return false;
-  withScratch(backend, k * outChannels * 4 + 6 * (k + outChannels) * 4, (bp) => {
-    gemm.packB(pointer(backend, filterT), bp, outChannels, k);
-    const [h, w, kh, kw, sh, sw] = [inHeight, inWidth, filterHeight, filterWidth, info.strideHeight, info.strideWidth];
-    const scratch = bp + k * outChannels * 4;
-    gemm.gemmCol2im(
-      pointer(backend, dy),
-      bp,
-      pointer(backend, dx),
-      scratch,
-      pixels,
-      outChannels,
-      inChannels,
-      h,
-      w,
-      outHeight,
-      outWidth,
-      kh,
-      kw,
-      sh,
-      sw,
-      padInfo.top,
-      padInfo.left,
-    );
-  });
-  fusedInputGradRuns++;
   return true;
 }
 
