@@ -5,21 +5,12 @@ import "@tensorflow/tfjs-backend-wasm";
 import { hasRelaxedGemm, kernelThreads, registerWasmKernels, setKernelThreads } from "../src/kernels";
 import { enableFusedInputGrad, fusedInputGradCalls } from "../src/kernels/input-grad";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import { mulberry32 } from "../src/random";
+import { firstBitDifference, randomValues } from "./bits";
 import { relativeError } from "./logits";
 
 // Conv2DBackpropInput's fused product and scatter (gemm.wat's gemmCol2im) replaces the blocked product followed by
 // simd.wat's col2imAdd under frozen numerics: every dx value must keep its bits, and match cpu.
 registerWasmKernels();
-
-/** Values in [−1, 1), a quarter of them ±0 (so that sums of zero products meet −0 too). */
-function randomValues(shape: number[], seed: number): Float32Array {
-  const rand = mulberry32(seed);
-  return new Float32Array(shape.reduce((a, b) => a * b, 1)).map(() => {
-    const r = rand();
-    return r < 0.125 ? 0 : r < 0.25 ? -0 : 2 * rand() - 1;
-  });
-}
 
 async function inputGradient(backend: string, dy: tf.Tensor, filter: tf.Tensor, attrs: tf.NamedAttrMap): Promise<Float32Array> {
   await tf.setBackend(backend);
@@ -27,12 +18,6 @@ async function inputGradient(backend: string, dy: tf.Tensor, filter: tf.Tensor, 
     const [d, f] = [tf.tensor(dy.dataSync(), dy.shape), tf.tensor(filter.dataSync(), filter.shape)];
     return (tf.engine().runKernel("Conv2DBackpropInput", { dy: d, filter: f }, attrs) as tf.Tensor).dataSync() as Float32Array;
   });
-}
-
-function firstBitDifference(a: Float32Array, b: Float32Array): number {
-  const [ua, ub] = [new Uint32Array(a.buffer, a.byteOffset, a.length), new Uint32Array(b.buffer, b.byteOffset, b.length)];
-  for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) return i;
-  return ua.length === ub.length ? -1 : Math.min(ua.length, ub.length);
 }
 
 type Pad = "valid" | "same" | tf.backend_util.ExplicitPadding;
