@@ -10,8 +10,9 @@ import { callKernel, checkNhwc, dispose, Pad, transposeInfo } from "./util";
  * dx[b,ih,iw,ci] = Σ dy[b,oh,ow,co] · W[kh,kw,ci,co] over the taps with ih = oh·sh + kh − top, iw = ow·sw + kw − left,
  * on wasm's fast paths instead of the plain loops of wasm's own Conv2DBackpropInput:
  * - with WebAssembly SIMD: the product dcols = dy · Wᵀ, scatter-added into dx by a SIMD loop (col2im); on the
- *   kernel threads image by image (threaded-conv.ts), on one thread with relaxed SIMD (gemm.ts) in blocks of output
- *   rows, each scattered while in cache, else as one product;
+ *   kernel threads image by image (threaded-conv.ts), on one thread with relaxed SIMD as one kernel, 6 output pixels
+ *   at a time (input-grad.ts: 3×3 and other filters with ci % 8 == 0) or else in blocks of output rows (gemm.ts),
+ *   each scattered while in cache, else as one product;
  * - without, at stride 1: one Conv2D of dy, padded by (k − 1 − pad), with W reversed on both spatial axes and
  *   its channel axes swapped; other strides (or pads wider than the filter) use wasm's own kernel.
  */
