@@ -3,21 +3,12 @@ import * as assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { enableConvProduct, registerWasmKernels } from "../src/kernels";
-import { mulberry32 } from "../src/random";
+import { firstBitDifference, randomValues } from "./bits";
 import { relativeError } from "./logits";
 
 // FusedConv2D without bias or activation (conv.wat's product) and PadV2 with zeros (conv.wat's copyRows) replace
 // wasm's own kernels under frozen numerics: they must give XNNPACK's and wasm's own bits exactly, and match cpu.
 registerWasmKernels();
-
-/** Values in [−1, 1), a quarter of them ±0 (so that padded and zero taps give −0 products too). */
-function randomValues(shape: number[], seed: number): Float32Array {
-  const rand = mulberry32(seed);
-  return new Float32Array(shape.reduce((a, b) => a * b, 1)).map(() => {
-    const r = rand();
-    return r < 0.125 ? 0 : r < 0.25 ? -0 : 2 * rand() - 1;
-  });
-}
 
 async function run(backend: string, f: () => tf.Tensor): Promise<{ shape: number[]; values: Float32Array }> {
   await tf.setBackend(backend);
@@ -25,12 +16,6 @@ async function run(backend: string, f: () => tf.Tensor): Promise<{ shape: number
     const out = f();
     return { shape: out.shape, values: out.dataSync() as Float32Array };
   });
-}
-
-function firstBitDifference(a: Float32Array, b: Float32Array): number {
-  const [ua, ub] = [new Uint32Array(a.buffer, a.byteOffset, a.length), new Uint32Array(b.buffer, b.byteOffset, b.length)];
-  for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) return i;
-  return -1;
 }
 
 type Pad = "valid" | "same" | tf.backend_util.ExplicitPadding;

@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { relaxedMatMulInBlocks } from "./gemm";
+import { relaxedConv2DInputGrad } from "./input-grad";
 import { heapBuffer, pointer, simdLoops } from "./simd";
 import { threadedConv2DBackpropInput } from "./threaded-conv";
 import { callKernel, checkNhwc, dispose, Pad, transposeInfo } from "./util";
@@ -9,8 +10,9 @@ import { callKernel, checkNhwc, dispose, Pad, transposeInfo } from "./util";
  * dx[b,ih,iw,ci] = Σ dy[b,oh,ow,co] · W[kh,kw,ci,co] over the taps with ih = oh·sh + kh − top, iw = ow·sw + kw − left,
  * on wasm's fast paths instead of the plain loops of wasm's own Conv2DBackpropInput:
  * - with WebAssembly SIMD: the product dcols = dy · Wᵀ, scatter-added into dx by a SIMD loop (col2im); on the
- *   kernel threads image by image (threaded-conv.ts), on one thread with relaxed SIMD (gemm.ts) in blocks of output
- *   rows, each scattered while in cache, else as one product;
+ *   kernel threads image by image (threaded-conv.ts), on one thread with relaxed SIMD as one kernel, 6 output pixels
+ *   at a time (input-grad.ts: 3×3 and other filters with ci % 8 == 0) or else in blocks of output rows (gemm.ts),
+ *   each scattered while in cache, else as one product;
  * - without, at stride 1: one Conv2D of dy, padded by (k − 1 − pad), with W reversed on both spatial axes and
  *   its channel axes swapped; other strides (or pads wider than the filter) use wasm's own kernel.
  */
@@ -79,7 +81,8 @@ export function makeConv2DBackpropInputConfig(original: tf.KernelConfig): tf.Ker
       const unit = 6 / gcd(outWidth, 6);
       const imageRows = Math.max(1, Math.floor(BLOCK_BYTES / (outWidth * k * 4 * unit))) * unit;
       const threaded = threadedConv2DBackpropInput(backend, dy, filterT, dx, info);
-      const blocked = threaded || relaxedMatMulInBlocks(backend, a, b, imageRows * outWidth, (c, first, rows) => col2im(c, first / outWidth, rows / outWidth));
+      const fused = threaded || relaxedConv2DInputGrad(backend, dy, filterT, dx, info);
+      const blocked = fused || relaxedMatMulInBlocks(backend, a, b, imageRows * outWidth, (c, first, rows) => col2im(c, first / outWidth, rows / outWidth));
       if (!blocked) {
         const dcols = callKernel(
           "BatchMatMul",

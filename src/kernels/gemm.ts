@@ -40,6 +40,25 @@ export interface GemmExports {
     runStride: number,
     accumulate: number,
   ): void;
+  gemmCol2im(
+    dy: number,
+    bp: number,
+    dx: number,
+    scratch: number,
+    pixels: number,
+    co: number,
+    c: number,
+    h: number,
+    w: number,
+    oh: number,
+    ow: number,
+    kh: number,
+    kw: number,
+    sh: number,
+    sw: number,
+    top: number,
+    left: number,
+  ): void;
 }
 
 // The compile options leave out the DOM typings, where WebAssembly's live; this is the little used here.
@@ -66,7 +85,8 @@ function compiledModule(): object | null {
   return compiled;
 }
 
-function gemmFor(backend: BackendWasm): GemmExports | undefined {
+/** gemm.wat's exports on this backend's memory, or undefined where relaxed SIMD is unavailable or switched off. */
+export function gemmFor(backend: BackendWasm): GemmExports | undefined {
   if (!enabled) return undefined;
   const memory = (backend.wasm as unknown as { asm?: { memory?: object } }).asm?.memory;
   const module = memory && compiledModule();

@@ -102,6 +102,53 @@
     (v128.store offset=16 (local.get $c) (local.get $c01))
   )
 
+  ;; rows6x8's sums with the tile's 6 rows of A packed, ap[k][0..6) = A_r[k] (each element of C gets the same fused
+  ;; multiply-adds in the same order): the k loop advances two pointers instead of seven.
+  (func $packed6x8
+    (param $ap i32) (param $kc i32) (param $bp i32) (param $c i32) (param $ldc i32)
+    (local $end i32)
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128) (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128) (local $c40 v128) (local $c41 v128) (local $c50 v128) (local $c51 v128)
+    (local $b0 v128) (local $b1 v128) (local $x v128)
+    (local.set $end (i32.add (local.get $ap) (i32.mul (local.get $kc) (i32.const 24))))
+    (block $kDone (loop $k
+      (br_if $kDone (i32.ge_u (local.get $ap) (local.get $end)))
+      (local.set $b0 (v128.load (local.get $bp)))
+      (local.set $b1 (v128.load offset=16 (local.get $bp)))
+      (local.set $x (v128.load32_splat offset=0 (local.get $ap)))
+      (local.set $c00 (f32x4.relaxed_madd (local.get $x) (local.get $b0) (local.get $c00)))
+      (local.set $c01 (f32x4.relaxed_madd (local.get $x) (local.get $b1) (local.get $c01)))
+      (local.set $x (v128.load32_splat offset=4 (local.get $ap)))
+      (local.set $c10 (f32x4.relaxed_madd (local.get $x) (local.get $b0) (local.get $c10)))
+      (local.set $c11 (f32x4.relaxed_madd (local.get $x) (local.get $b1) (local.get $c11)))
+      (local.set $x (v128.load32_splat offset=8 (local.get $ap)))
+      (local.set $c20 (f32x4.relaxed_madd (local.get $x) (local.get $b0) (local.get $c20)))
+      (local.set $c21 (f32x4.relaxed_madd (local.get $x) (local.get $b1) (local.get $c21)))
+      (local.set $x (v128.load32_splat offset=12 (local.get $ap)))
+      (local.set $c30 (f32x4.relaxed_madd (local.get $x) (local.get $b0) (local.get $c30)))
+      (local.set $c31 (f32x4.relaxed_madd (local.get $x) (local.get $b1) (local.get $c31)))
+      (local.set $x (v128.load32_splat offset=16 (local.get $ap)))
+      (local.set $c40 (f32x4.relaxed_madd (local.get $x) (local.get $b0) (local.get $c40)))
+      (local.set $c41 (f32x4.relaxed_madd (local.get $x) (local.get $b1) (local.get $c41)))
+      (local.set $x (v128.load32_splat offset=20 (local.get $ap)))
+      (local.set $c50 (f32x4.relaxed_madd (local.get $x) (local.get $b0) (local.get $c50)))
+      (local.set $c51 (f32x4.relaxed_madd (local.get $x) (local.get $b1) (local.get $c51)))
+      (local.set $ap (i32.add (local.get $ap) (i32.const 24)))
+      (local.set $bp (i32.add (local.get $bp) (i32.const 32)))
+      (br $k)))
+    (v128.store offset=0 (local.get $c) (local.get $c00))
+    (v128.store offset=16 (local.get $c) (local.get $c01))
+    (v128.store offset=0 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 1))) (local.get $c10))
+    (v128.store offset=16 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 1))) (local.get $c11))
+    (v128.store offset=0 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 2))) (local.get $c20))
+    (v128.store offset=16 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 2))) (local.get $c21))
+    (v128.store offset=0 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 3))) (local.get $c30))
+    (v128.store offset=16 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 3))) (local.get $c31))
+    (v128.store offset=0 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 4))) (local.get $c40))
+    (v128.store offset=16 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 4))) (local.get $c41))
+    (v128.store offset=0 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 5))) (local.get $c50))
+    (v128.store offset=16 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 5))) (local.get $c51))
+  )
+
   ;; bp[p][k][0..8) = b[k][8p..8p + 8): B [k, n] (n % 8 == 0) as panels of 8 columns, each contiguous over k.
   (func $packB (export "packB") (param $b i32) (param $bp i32) (param $k i32) (param $n i32)
     (local $p i32) (local $kk i32) (local $src i32) (local $rowBytes i32)
@@ -206,4 +253,156 @@
         (br $iLoop)))
       (local.set $kb (i32.add (local.get $kb) (local.get $kc)))
       (br $kbLoop))))
+
+  ;; Bit i of the result: tap i = fh·kw + fw of the output pixel in row oi, column oj lands inside the h × w input,
+  ;; at (oi·sh + fh − top, oj·sw + fw − left).
+  (func $tapMask (param $oi i32) (param $oj i32) (param $h i32) (param $w i32)
+    (param $kh i32) (param $kw i32) (param $sh i32) (param $sw i32) (param $top i32) (param $left i32) (result i32)
+    (local $fh i32) (local $fw i32) (local $ih i32) (local $iw i32) (local $mask i32)
+    (block $fhDone (loop $fhLoop
+      (br_if $fhDone (i32.ge_u (local.get $fh) (local.get $kh)))
+      (local.set $ih (i32.sub (i32.add (i32.mul (local.get $oi) (local.get $sh)) (local.get $fh)) (local.get $top)))
+      (local.set $fw (i32.const 0))
+      (block $fwDone (loop $fwLoop
+        (br_if $fwDone (i32.ge_u (local.get $fw) (local.get $kw)))
+        (local.set $iw (i32.sub (i32.add (i32.mul (local.get $oj) (local.get $sw)) (local.get $fw)) (local.get $left)))
+        ;; unsigned: a negative row or column is out of range too
+        (if (i32.and (i32.lt_u (local.get $ih) (local.get $h)) (i32.lt_u (local.get $iw) (local.get $w)))
+          (then (local.set $mask (i32.or (local.get $mask)
+            (i32.shl (i32.const 1) (i32.add (i32.mul (local.get $fh) (local.get $kw)) (local.get $fw)))))))
+        (local.set $fw (i32.add (local.get $fw) (i32.const 1)))
+        (br $fwLoop)))
+      (local.set $fh (i32.add (local.get $fh) (i32.const 1)))
+      (br $fhLoop)))
+    (local.get $mask))
+
+  ;; A convolution's input gradient dx += col2im(dy · Wᵀ), with the column gradients never whole in memory: output
+  ;; pixels in tiles of 6 (the last tile shorter), each tile's rows of dy · Wᵀ (gemmPacked's sums: bp = Wᵀ [co, K]
+  ;; packed, K = kh·kw·c, c % 8 == 0) into `scratch` (6·K floats, then 6·co for the tile's rows of dy), then added into dx pixel by pixel, tap by tap,
+  ;; as col2imAdd adds them (simd.wat): every dx element gets the same sums in the same order. Taps that land outside
+  ;; dx for all of a tile's pixels are not computed (col2imAdd skips them). kh·kw ≤ 32; dx zeroed by the caller.
+  (func (export "gemmCol2im")
+    (param $dy i32) (param $bp i32) (param $dx i32) (param $scratch i32) (param $pixels i32) (param $co i32)
+    (param $c i32) (param $h i32) (param $w i32) (param $oh i32) (param $ow i32)
+    (param $kh i32) (param $kw i32) (param $sh i32) (param $sw i32) (param $top i32) (param $left i32)
+    (local $p i32) (local $rows i32) (local $r i32) (local $mask i32) (local $q i32) (local $k i32) (local $lda i32)
+    (local $ldk i32) (local $cBytes i32) (local $a i32) (local $panel i32) (local $src i32) (local $d i32) (local $v i32)
+    (local $oi i32) (local $oj i32) (local $fh i32) (local $fw i32) (local $ih i32) (local $iw i32) (local $img i32)
+    (local $mi i32) (local $mj i32) (local $ap i32)
+    (local.set $ap (i32.add (local.get $scratch) (i32.mul (i32.mul (i32.mul (local.get $kh) (local.get $kw)) (local.get $c)) (i32.const 24))))
+    (local.set $cBytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $k (i32.mul (i32.mul (local.get $kh) (local.get $kw)) (local.get $c)))
+    (local.set $ldk (i32.shl (local.get $k) (i32.const 2)))
+    (local.set $lda (i32.shl (local.get $co) (i32.const 2)))
+    (block $pDone (loop $pLoop
+      (br_if $pDone (i32.ge_u (local.get $p) (local.get $pixels)))
+      (local.set $rows (i32.sub (local.get $pixels) (local.get $p)))
+      (if (i32.gt_u (local.get $rows) (i32.const 6)) (then (local.set $rows (i32.const 6))))
+      ;; (oi, oj): the tile's first pixel's output row (in its image) and column, advanced pixel by pixel
+      (local.set $mask (i32.const 0))
+      (local.set $mi (local.get $oi))
+      (local.set $mj (local.get $oj))
+      (local.set $r (i32.const 0))
+      (block $mDone (loop $mLoop
+        (br_if $mDone (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $mask (i32.or (local.get $mask)
+          (call $tapMask (local.get $mi) (local.get $mj) (local.get $h) (local.get $w)
+            (local.get $kh) (local.get $kw) (local.get $sh) (local.get $sw) (local.get $top) (local.get $left))))
+        (local.set $mj (i32.add (local.get $mj) (i32.const 1)))
+        (if (i32.eq (local.get $mj) (local.get $ow)) (then
+          (local.set $mj (i32.const 0))
+          (local.set $mi (i32.add (local.get $mi) (i32.const 1)))
+          (if (i32.eq (local.get $mi) (local.get $oh)) (then (local.set $mi (i32.const 0))))))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $mLoop)))
+      ;; the tile's rows of dy · Wᵀ, panel by panel, for the taps some pixel needs; a full tile's rows of dy packed at ap
+      (local.set $a (i32.add (local.get $dy) (i32.mul (local.get $p) (local.get $lda))))
+      (if (i32.eq (local.get $rows) (i32.const 6)) (then
+        (local.set $v (i32.const 0))
+        (block $packDone (loop $packLoop
+          (br_if $packDone (i32.ge_u (local.get $v) (local.get $co)))
+          (local.set $d (i32.add (local.get $ap) (i32.mul (local.get $v) (i32.const 24))))
+          (local.set $src (i32.add (local.get $a) (i32.shl (local.get $v) (i32.const 2))))
+          (f32.store offset=0 (local.get $d) (f32.load (local.get $src)))
+          (f32.store offset=4 (local.get $d) (f32.load (i32.add (local.get $src) (local.get $lda))))
+          (f32.store offset=8 (local.get $d) (f32.load (i32.add (local.get $src) (i32.mul (local.get $lda) (i32.const 2)))))
+          (f32.store offset=12 (local.get $d) (f32.load (i32.add (local.get $src) (i32.mul (local.get $lda) (i32.const 3)))))
+          (f32.store offset=16 (local.get $d) (f32.load (i32.add (local.get $src) (i32.mul (local.get $lda) (i32.const 4)))))
+          (f32.store offset=20 (local.get $d) (f32.load (i32.add (local.get $src) (i32.mul (local.get $lda) (i32.const 5)))))
+          (local.set $v (i32.add (local.get $v) (i32.const 1)))
+          (br $packLoop)))))
+      (local.set $q (i32.const 0))
+      (block $qDone (loop $qLoop
+        (br_if $qDone (i32.ge_u (local.get $q) (local.get $k)))
+        (if (i32.and (i32.shr_u (local.get $mask) (i32.div_u (local.get $q) (local.get $c))) (i32.const 1))
+          (then
+            (local.set $panel (i32.add (local.get $bp) (i32.mul (local.get $q) (local.get $lda))))
+            (if (i32.eq (local.get $rows) (i32.const 6))
+              (then
+                (call $packed6x8
+                  (local.get $ap) (local.get $co) (local.get $panel) (i32.add (local.get $scratch) (i32.shl (local.get $q) (i32.const 2))) (local.get $ldk)))
+              (else
+                (local.set $r (i32.const 0))
+                (block $rDone (loop $rLoop
+                  (br_if $rDone (i32.ge_u (local.get $r) (local.get $rows)))
+                  (call $rows1x8
+                    (i32.add (local.get $a) (i32.mul (local.get $lda) (local.get $r)))
+                    (local.get $co) (local.get $panel)
+                    (i32.add (i32.add (local.get $scratch) (i32.mul (local.get $ldk) (local.get $r))) (i32.shl (local.get $q) (i32.const 2)))
+                    (local.get $ldk) (i32.const 0))
+                  (local.set $r (i32.add (local.get $r) (i32.const 1)))
+                  (br $rLoop)))))))
+        (local.set $q (i32.add (local.get $q) (i32.const 8)))
+        (br $qLoop)))
+      ;; scatter-add, pixel by pixel in order, as col2imAdd
+      (local.set $r (i32.const 0))
+      (block $sDone (loop $sLoop
+        (br_if $sDone (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $src (i32.add (local.get $scratch) (i32.mul (local.get $ldk) (local.get $r))))
+        ;; (ih, iw): where tap (0, 0) lands; d: its address in dx (wrapping where outside, never used there), stepped
+        ;; a row of dx per fh and a pixel per fw
+        (local.set $ih (i32.sub (i32.mul (local.get $oi) (local.get $sh)) (local.get $top)))
+        (local.set $iw (i32.sub (i32.mul (local.get $oj) (local.get $sw)) (local.get $left)))
+        (local.set $d (i32.add (local.get $dx) (i32.mul (local.get $cBytes)
+          (i32.add (i32.mul (i32.add (i32.mul (local.get $img) (local.get $h)) (local.get $ih)) (local.get $w)) (local.get $iw)))))
+        (local.set $fh (i32.const 0))
+        (block $fhDone (loop $fhLoop
+          (br_if $fhDone (i32.ge_u (local.get $fh) (local.get $kh)))
+          (if (i32.lt_u (i32.add (local.get $ih) (local.get $fh)) (local.get $h))
+            (then
+              (local.set $a (local.get $d))
+              (local.set $panel (local.get $src))
+              (local.set $fw (i32.const 0))
+              (block $fwDone (loop $fwLoop
+                (br_if $fwDone (i32.ge_u (local.get $fw) (local.get $kw)))
+                (if (i32.lt_u (i32.add (local.get $iw) (local.get $fw)) (local.get $w))
+                  (then
+                    (local.set $v (i32.const 0))
+                    (block $vDone (loop $vLoop
+                      (br_if $vDone (i32.ge_u (local.get $v) (local.get $cBytes)))
+                      (v128.store offset=0 (i32.add (local.get $a) (local.get $v))
+                        (f32x4.add (v128.load offset=0 (i32.add (local.get $a) (local.get $v))) (v128.load offset=0 (i32.add (local.get $panel) (local.get $v)))))
+                      (v128.store offset=16 (i32.add (local.get $a) (local.get $v))
+                        (f32x4.add (v128.load offset=16 (i32.add (local.get $a) (local.get $v))) (v128.load offset=16 (i32.add (local.get $panel) (local.get $v)))))
+                      (local.set $v (i32.add (local.get $v) (i32.const 32)))
+                      (br $vLoop)))))
+                (local.set $a (i32.add (local.get $a) (local.get $cBytes)))
+                (local.set $panel (i32.add (local.get $panel) (local.get $cBytes)))
+                (local.set $fw (i32.add (local.get $fw) (i32.const 1)))
+                (br $fwLoop)))))
+          (local.set $d (i32.add (local.get $d) (i32.mul (local.get $w) (local.get $cBytes))))
+          (local.set $src (i32.add (local.get $src) (i32.mul (local.get $kw) (local.get $cBytes))))
+          (local.set $fh (i32.add (local.get $fh) (i32.const 1)))
+          (br $fhLoop)))
+        (local.set $oj (i32.add (local.get $oj) (i32.const 1)))
+        (if (i32.eq (local.get $oj) (local.get $ow)) (then
+          (local.set $oj (i32.const 0))
+          (local.set $oi (i32.add (local.get $oi) (i32.const 1)))
+          (if (i32.eq (local.get $oi) (local.get $oh)) (then
+            (local.set $oi (i32.const 0))
+            (local.set $img (i32.add (local.get $img) (i32.const 1)))))))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $sLoop)))
+      (local.set $p (i32.add (local.get $p) (local.get $rows)))
+      (br $pLoop))))
 )

@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { aligned, hasRelaxedGemm, KC_MAX } from "./gemm";
+import { countFusedInputGrad, fitsGemmCol2im, gemmCol2imScratchBytes } from "./input-grad";
 import { heapBuffer, pointer } from "./simd";
 import { COL2IM_IMAGES, IM2COL_IMAGES, MIN_THREADED_MACS, kernelThreads, runJob, sharedGemm, threadedGemmPacked } from "./threads";
 
@@ -90,7 +91,7 @@ export function threadedConv2DBackpropInput(
     batchSize * perImage * outChannels * 4,
     outChannels * n * 4,
     tf.util.sizeFromShape(dx.shape) * 4,
-    aligned(perImage * n * 4),
+    aligned(Math.max(perImage * n * 4, gemmCol2imScratchBytes(n, outChannels))),
   ];
   const [sdy, sf, sbp, sdx, scratch, end] = layout(dyBytes, fBytes, fBytes, dxBytes, threads * scratchBytes);
   const shared = sharedGemm(end);
@@ -104,7 +105,9 @@ export function threadedConv2DBackpropInput(
   shared.packB(sf, sbp, outChannels, n);
   const { strideHeight, strideWidth } = info;
   const col2im = [inChannels, inHeight, inWidth, outHeight, outWidth, filterHeight, filterWidth, strideHeight, strideWidth, padInfo.top, padInfo.left];
-  runJob(COL2IM_IMAGES, batchSize, imagesPerClaim(batchSize, threads), [sdy, sbp, scratch, scratchBytes, sdx, outChannels, KC_MAX, ...col2im]);
+  const fused = fitsGemmCol2im(info);
+  runJob(COL2IM_IMAGES, batchSize, imagesPerClaim(batchSize, threads), [sdy, sbp, scratch, scratchBytes, sdx, outChannels, KC_MAX, ...col2im, fused ? 1 : 0]);
+  if (fused) countFusedInputGrad();
   heap.set(mem.subarray(sdx, sdx + dxBytes), pdx);
   return true;
 }

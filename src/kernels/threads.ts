@@ -40,7 +40,7 @@ export interface PackedGemm {
 }
 
 /** gemm.wat and simd.wat built on a shared memory export the same functions as the single-threaded modules. */
-type SharedGemmExports = Pick<GemmExports, "packB" | "gemmPacked">;
+type SharedGemmExports = Pick<GemmExports, "packB" | "gemmPacked" | "gemmCol2im">;
 type SharedSimdExports = Pick<SimdLoops, "im2colRows" | "col2imAdd">;
 
 // The compile options leave out the DOM typings, where WebAssembly's live; this is the little used here.
@@ -90,8 +90,8 @@ export const COL2IM_IMAGES = 2;
  *   top, left, then dy, bp, n, images per block: block b's transposed im2col matrix [kh·kw·c, images·oh·ow] at
  *   cols + b·its size, and its rows of dy [images·oh·ow, n] packed at bp + b·their size.
  * - COL2IM_IMAGES, units images: dy, bp, scratch, scratch bytes per thread, dx, k, kcMax, then col2imAdd's c, h, w, oh,
- *   ow, kh, kw, sh, sw, top, left: image b's column gradients dy_b [oh·ow, k] · B (packed at bp) into the thread's
- *   scratch, then scatter-added into dx in their rows' order.
+ *   ow, kh, kw, sh, sw, top, left, fused: image b's column gradients dy_b [oh·ow, k] · B (packed at bp) into the thread's
+ *   scratch, then scatter-added into dx in their rows' order; fused ≠ 0: both at once by gemmCol2im (input-grad.ts).
  */
 export function runUnits(kind: number, a: Int32Array, first: number, count: number, gemm: SharedGemmExports, simd: SharedSimdExports, slot: number): void {
   if (kind === 0) {
@@ -138,6 +138,29 @@ export function runUnits(kind: number, a: Int32Array, first: number, count: numb
   } else if (kind === 2) {
     const [perImage, n, scratch] = [a[10] * a[11], a[12] * a[13] * a[7], a[2] + slot * a[3]];
     for (let b = first; b < first + count; b++) {
+      if (a[18]) {
+        const dx = a[4] + b * a[8] * a[9] * a[7] * 4;
+        gemm.gemmCol2im(
+          a[0] + b * perImage * a[5] * 4,
+          a[1],
+          dx,
+          scratch,
+          perImage,
+          a[5],
+          a[7],
+          a[8],
+          a[9],
+          a[10],
+          a[11],
+          a[12],
+          a[13],
+          a[14],
+          a[15],
+          a[16],
+          a[17],
+        );
+        continue;
+      }
       gemm.gemmPacked(a[0] + b * perImage * a[5] * 4, 0, a[5] * 4, a[1], scratch, perImage, a[5], n, a[6], a[6], 0, 0);
       simd.col2imAdd(scratch, a[4], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], b * a[10], a[10]);
     }
