@@ -15,6 +15,10 @@ export interface NormLoops {
   batchNormGrad(x: number, dy: number, dx: number, vecs: number, acc: number, rows: number, cBytes: number): void;
   /** simd.wat's sumRowsF64 (the same sums, each channel's rows in the same order), blocked: cBytes = 4·cols. */
   sumRowsF64Blocked(x: number, acc: number, rows: number, cBytes: number): void;
+  /** Batch norm's training statistics and their gradient (batch-norm-train.ts). */
+  varianceSums(x: number, vecs: number, acc: number, rows: number, cBytes: number): void;
+  statsGradSums(x: number, vecs: number, acc: number, rows: number, cBytes: number): void;
+  statsGradDx(x: number, dxBn: number, vecs: number, dx: number, rows: number, cBytes: number): void;
   reluGrad(x: number, dy: number, out: number, bytes: number): void;
   squareGrad(x: number, dy: number, out: number, bytes: number): void;
 }
