@@ -42,7 +42,8 @@ function batchNormTrain(args: KernelArgs): tf.TensorInfo[] {
   const { varianceEpsilon } = (args.attrs ?? {}) as unknown as tf.FusedBatchNormAttrs;
   const loops = normLoops(backend);
   const columns = x.shape[x.shape.length - 1];
-  if (!loops || x.dtype !== "float32" || columns % 4 !== 0) throw new Error(`${BATCH_NORM_TRAIN}: x [${x.shape}] must be float32 with channels in fours, on wasm with SIMD`);
+  if (!loops || x.dtype !== "float32" || columns % 4 !== 0)
+    throw new Error(`${BATCH_NORM_TRAIN}: x [${x.shape}] must be float32 with channels in fours, on wasm with SIMD`);
   const rows = tf.util.sizeFromShape(x.shape) / columns;
   const axis = x.shape.slice(0, -1).map((_, i) => i);
   const mean = wasmKernel(tf.Mean)({ inputs: { x }, backend, attrs: { axis, keepDims: false } } as never) as tf.TensorInfo;
@@ -90,8 +91,16 @@ function statsGrad(args: KernelArgs): tf.TensorInfo {
   return dx;
 }
 
-export const batchNormTrainConfig: tf.KernelConfig = { kernelName: BATCH_NORM_TRAIN, backendName: "wasm", kernelFunc: batchNormTrain as unknown as tf.KernelFunc };
-export const batchNormStatsGradConfig: tf.KernelConfig = { kernelName: BATCH_NORM_STATS_GRAD, backendName: "wasm", kernelFunc: statsGrad as unknown as tf.KernelFunc };
+export const batchNormTrainConfig: tf.KernelConfig = {
+  kernelName: BATCH_NORM_TRAIN,
+  backendName: "wasm",
+  kernelFunc: batchNormTrain as unknown as tf.KernelFunc,
+};
+export const batchNormStatsGradConfig: tf.KernelConfig = {
+  kernelName: BATCH_NORM_STATS_GRAD,
+  backendName: "wasm",
+  kernelFunc: statsGrad as unknown as tf.KernelFunc,
+};
 
 export const batchNormTrainGradient: tf.GradConfig = {
   kernelName: BATCH_NORM_TRAIN,
@@ -123,7 +132,18 @@ function fusedApplies(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): boolean 
   // Sub's gradient sums over the axes where x has more than one row: sum.ts's float64 sums only when they lead
   const leading = x.shape.slice(0, -1);
   const summedLead = leading.every((d, i) => d === 1 || leading.slice(0, i).every((e) => e > 1));
-  return summedLead && x.rank >= 2 && x.rank <= 4 && x.dtype === "float32" && columns > 0 && columns % 4 === 0 && rows > 0 && rows < 2 ** 24 && vector(gamma) && vector(beta);
+  return (
+    summedLead &&
+    x.rank >= 2 &&
+    x.rank <= 4 &&
+    x.dtype === "float32" &&
+    columns > 0 &&
+    columns % 4 === 0 &&
+    rows > 0 &&
+    rows < 2 ** 24 &&
+    vector(gamma) &&
+    vector(beta)
+  );
 }
 
 /**
@@ -131,9 +151,18 @@ function fusedApplies(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): boolean 
  * over every axis but the last (returned too: they move the moving statistics). Fused where it applies and `xUnshared`
  * (nothing but this batch norm reads x), else tf.moments and tf.batchNorm; the same bits either way.
  */
-export function batchNormTraining(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number, xUnshared: boolean): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
+export function batchNormTraining(
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  epsilon: number,
+  xUnshared: boolean,
+): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
   if (!xUnshared || !fusedApplies(x, gamma, beta)) {
-    const { mean, variance } = tf.moments(x, x.shape.slice(0, -1).map((_, i) => i));
+    const { mean, variance } = tf.moments(
+      x,
+      x.shape.slice(0, -1).map((_, i) => i),
+    );
     return { y: tf.batchNorm(x, mean, variance, beta, gamma, epsilon), mean, variance };
   }
   const inputs = { x, scale: gamma, offset: beta } as unknown as tf.NamedTensorMap;
