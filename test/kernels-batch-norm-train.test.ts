@@ -53,7 +53,7 @@ function run(fused: boolean, x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, w:
       tf.dispose(stats);
     });
     const calls = (kernel: string) => profiler.timings().find((t) => t.kernel === kernel)?.calls ?? 0;
-    return { values, fusedCalls: calls("FwpruneBatchNormTrain") + calls("FwpruneBatchNormStatsGrad") };
+    return { values, fusedCalls: calls("FwpruneBatchNormTrain") + calls("FwpruneBatchNormTrainGrad") };
   } finally {
     profiler.stop();
     enableFusedBatchNormTraining(true);

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import { BATCH_NORM_GRAD, normLoops } from "./batch-norm-grad";
+import { normLoops } from "./batch-norm-grad";
 import { heapBuffer, pointer, withScratch } from "./simd";
 
 /**
@@ -8,9 +8,9 @@ import { heapBuffer, pointer, withScratch } from "./simd";
  * Reshape, Sub, Square, Mean) and FusedBatchNorm, and autodiff runs the gradient of each in reverse (Tile, Square's
  * gradient, Sum, Neg, two Adds of the whole activation, ...). FwpruneBatchNormTrain computes the mean with the Mean
  * kernel, the variance in one pass with the same float32 subtraction and square per element and the same float64
- * sums, and y with the FusedBatchNorm kernel; its gradient runs FwpruneBatchNormGrad (batch-norm-grad.ts) and then
- * FwpruneBatchNormStatsGrad: one pass for the Sum of Square's gradient and one for dx = (dx_bn + dd) + dx_mean, the
- * two Adds in the engine's order. Every output has the bits of the composite path.
+ * sums, and y with the FusedBatchNorm kernel. Its gradient, FwpruneBatchNormTrainGrad, makes three passes:
+ * FwpruneBatchNormGrad's sums (batch-norm-grad.ts), the Sum of Square's gradient dd for Sub's, and
+ * dx = (dx_bn + dd) + dx_mean, the two Adds in the engine's order. Every output has the bits of the composite path.
  *
  * The engine adds the gradients reaching x one at a time: x's gradient from ops recorded after the batch norm would
  * be added before dx_bn there, but before the fused dx here. So the fused path is only for an x that nothing else
@@ -18,7 +18,8 @@ import { heapBuffer, pointer, withScratch } from "./simd";
  * offset of one value a channel. Everything else, or with enableFusedBatchNormTraining(false), takes the composite path.
  */
 export const BATCH_NORM_TRAIN = "FwpruneBatchNormTrain";
-export const BATCH_NORM_STATS_GRAD = "FwpruneBatchNormStatsGrad";
+export const BATCH_NORM_TRAIN_GRAD = "FwpruneBatchNormTrainGrad";
+const GRAD_VECTORS = ["mean", "r", "scale", "h", "negR"] as const;
 
 let fusedOn = true;
 
@@ -60,35 +61,52 @@ function batchNormTrain(args: KernelArgs): tf.TensorInfo[] {
 }
 
 /**
- * Inputs x, the batch mean, dsq (the variance's gradient over the rows: Mean's gradient), and FwpruneBatchNormGrad's
- * dxBn and dMean; output x's whole gradient. mean' = dMean − Σ dd (Sub's gradient, then the engine's Add) and
- * dx_mean = mean'/rows are per channel, in float32 as tfjs's kernels round them.
+ * The gradient of FwpruneBatchNormTrain. Inputs x, dy, the batch mean and FusedBatchNorm's gradient factors per
+ * channel (r = 1/√(variance + ε), scale, h = −r³/2, negR = −r); outputs dx, dScale, dOffset. Three passes:
+ * batchNormGrad's sums (dx_bn not stored), Σ dd for Sub's gradient, and dx = (dx_bn + dd) + dx_mean. In between,
+ * per channel and in float32 as tfjs's kernels round them: dsq = dVariance/rows (the variance's Mean),
+ * mean' = dMean − Σ dd (Sub's gradient, then the engine's Add) and dx_mean = mean'/rows (the mean's Mean).
  */
-function statsGrad(args: KernelArgs): tf.TensorInfo {
+function trainGrad(args: KernelArgs): tf.TensorInfo[] {
   const backend = args.backend as BackendWasm;
-  const { x, mean, dsq, dxBn, dMean } = args.inputs as Record<"x" | "mean" | "dsq" | "dxBn" | "dMean", tf.TensorInfo>;
+  const { x, dy } = args.inputs as Record<"x" | "dy", tf.TensorInfo>;
   const loops = normLoops(backend);
   const columns = x.shape[x.shape.length - 1];
-  if (!loops || x.dtype !== "float32" || columns % 4 !== 0 || !tf.util.arraysEqual(x.shape, dxBn.shape)) {
-    throw new Error(`${BATCH_NORM_STATS_GRAD}: x [${x.shape}] and dxBn [${dxBn.shape}] must be float32 of one shape, channels in fours, on wasm with SIMD`);
+  const vectors = GRAD_VECTORS.map((name) => args.inputs[name] as tf.TensorInfo);
+  const fits = (t: tf.TensorInfo) => t.dtype === "float32" && tf.util.sizeFromShape(t.shape) === columns;
+  if (!loops || x.dtype !== "float32" || !tf.util.arraysEqual(x.shape, dy.shape) || columns % 4 !== 0 || !vectors.every(fits)) {
+    throw new Error(
+      `${BATCH_NORM_TRAIN_GRAD}: x [${x.shape}] and dy [${dy.shape}] must be float32 of one shape, channels in fours, one value a channel, on wasm with SIMD`,
+    );
   }
   const rows = tf.util.sizeFromShape(x.shape) / columns;
   const cBytes = columns * 4;
   const dx = backend.makeOutput(x.shape, "float32");
-  const vector = (t: tf.TensorInfo) => backend.typedArrayFromHeap(t) as Float32Array;
-  withScratch(backend, 3 * cBytes + 2 * cBytes, (vecs) => {
+  const [dScale, dOffset] = [0, 1].map(() => backend.makeOutput([columns], "float32"));
+  // scratch: mean, r, scale, h, negR | four float64 sums | mean, dsq, dxMean, r, scale | one float64 sum
+  withScratch(backend, 20 * cBytes, (vecs) => {
     const heap = heapBuffer(backend);
-    new Float32Array(heap, vecs, columns).set(vector(mean));
-    new Float32Array(heap, vecs + cBytes, columns).set(vector(dsq));
-    const sums = new Float64Array(heap, vecs + 3 * cBytes, columns).fill(0);
-    loops.statsGradSums(pointer(backend, x), vecs, vecs + 3 * cBytes, rows, cBytes);
-    const dxMean = new Float32Array(heap, vecs + 2 * cBytes, columns);
-    const dMeanBn = vector(dMean);
+    const [acc, statVecs, statAcc] = [vecs + 5 * cBytes, vecs + 13 * cBytes, vecs + 18 * cBytes];
+    const f32 = (at: number) => new Float32Array(heap, at, columns);
+    const f64 = (at: number) => new Float64Array(heap, at, columns);
+    vectors.forEach((t, i) => f32(vecs + i * cBytes).set(backend.typedArrayFromHeap(t) as Float32Array));
+    [0, 1, 2, 3].forEach((i) => f64(acc + i * 2 * cBytes).fill(0));
+    loops.batchNormGrad(pointer(backend, x), pointer(backend, dy), 0, vecs, acc, rows, cBytes, 0);
+    const [dMean, dVariance] = [0, 1].map((i) => Float32Array.from(f64(acc + i * 2 * cBytes)));
+    (backend.typedArrayFromHeap(dScale) as Float32Array).set(f64(acc + 4 * cBytes));
+    (backend.typedArrayFromHeap(dOffset) as Float32Array).set(f64(acc + 6 * cBytes));
+    const [mean, dsq, dxMean, r, scale] = [0, 1, 2, 3, 4].map((i) => f32(statVecs + i * cBytes));
+    mean.set(f32(vecs));
+    r.set(f32(vecs + cBytes));
+    scale.set(f32(vecs + 2 * cBytes));
     // Math.fround of one double operation on two float32 values is the float32 operation, correctly rounded
-    for (let c = 0; c < columns; c++) dxMean[c] = Math.fround(Math.fround(dMeanBn[c] - Math.fround(sums[c])) / rows);
-    loops.statsGradDx(pointer(backend, x), pointer(backend, dxBn), vecs, pointer(backend, dx), rows, cBytes);
+    for (let c = 0; c < columns; c++) dsq[c] = Math.fround(dVariance[c] / rows);
+    const sums = f64(statAcc).fill(0);
+    loops.statsGradSums(pointer(backend, x), statVecs, statAcc, rows, cBytes);
+    for (let c = 0; c < columns; c++) dxMean[c] = Math.fround(Math.fround(dMean[c] - Math.fround(sums[c])) / rows);
+    loops.trainGradDx(pointer(backend, x), pointer(backend, dy), statVecs, pointer(backend, dx), rows, cBytes);
   });
-  return dx;
+  return [dx, dScale, dOffset];
 }
 
 export const batchNormTrainConfig: tf.KernelConfig = {
@@ -96,10 +114,10 @@ export const batchNormTrainConfig: tf.KernelConfig = {
   backendName: "wasm",
   kernelFunc: batchNormTrain as unknown as tf.KernelFunc,
 };
-export const batchNormStatsGradConfig: tf.KernelConfig = {
-  kernelName: BATCH_NORM_STATS_GRAD,
+export const batchNormTrainGradConfig: tf.KernelConfig = {
+  kernelName: BATCH_NORM_TRAIN_GRAD,
   backendName: "wasm",
-  kernelFunc: statsGrad as unknown as tf.KernelFunc,
+  kernelFunc: trainGrad as unknown as tf.KernelFunc,
 };
 
 export const batchNormTrainGradient: tf.GradConfig = {
@@ -110,15 +128,12 @@ export const batchNormTrainGradient: tf.GradConfig = {
     const [x, scale, mean, variance] = saved;
     const dy = (dys as tf.Tensor[])[0];
     const { varianceEpsilon } = attrs as unknown as tf.FusedBatchNormAttrs;
-    // FusedBatchNorm's gradient as batch-norm-grad.ts runs it: the per-channel factors with tfjs's ops, then one pass
+    // FusedBatchNorm's gradient factors with tfjs's ops in its order (as batch-norm-grad.ts computes them)
     const r = tf.rsqrt(tf.add(variance, tf.scalar(varianceEpsilon)));
     const h = tf.mul(tf.mul(tf.mul(r, r), r), tf.scalar(-0.5));
     const negR = tf.mul(r, tf.scalar(-1));
-    const grads = tf.engine().runKernel(BATCH_NORM_GRAD, { x, dy, mean, r, scale, h, negR } as unknown as tf.NamedTensorMap, {});
-    const [dxBn, dMean, dVariance, dScale, dOffset] = grads as tf.Tensor[];
-    // the variance's Mean: its gradient divided by the rows (gradients.ts divides before broadcasting)
-    const dsq = tf.div(dVariance, x.size / mean.size);
-    const dx = tf.engine().runKernel(BATCH_NORM_STATS_GRAD, { x, mean, dsq, dxBn, dMean } as unknown as tf.NamedTensorMap, {}) as tf.Tensor;
+    const inputs = { x, dy, mean, r, scale, h, negR } as unknown as tf.NamedTensorMap;
+    const [dx, dScale, dOffset] = tf.engine().runKernel(BATCH_NORM_TRAIN_GRAD, inputs, {}) as tf.Tensor[];
     return { x: () => dx, scale: () => dScale, offset: () => dOffset };
   },
 };

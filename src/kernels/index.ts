@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { makeBatchMatMulConfig } from "./batch-mat-mul";
 import { makeSplitFusedConv2DConfig } from "./batch-split";
 import { batchNormGradConfig, reluGradConfig, squareGradConfig } from "./batch-norm-grad";
-import { batchNormStatsGradConfig, batchNormTrainConfig, batchNormTrainGradient } from "./batch-norm-train";
+import { batchNormTrainConfig, batchNormTrainGradConfig, batchNormTrainGradient } from "./batch-norm-train";
 import { makeConv2DConfig } from "./conv2d";
 import { conv2DBackpropFilterConfig } from "./conv2d-backprop-filter";
 import { makeConv2DBackpropInputConfig } from "./conv2d-backprop-input";
@@ -69,7 +69,7 @@ export function registerWasmKernels(): void {
     reluGradConfig,
     squareGradConfig,
     batchNormTrainConfig,
-    batchNormStatsGradConfig,
+    batchNormTrainGradConfig,
   ];
   for (const config of configs) overrideWasmKernel(config);
   tf.registerGradient(batchNormTrainGradient);
