@@ -210,15 +210,16 @@
       (br $next))))
 ;; Batch norm's training statistics and their gradient (batch-norm-train.ts), over NHWC rows of cBytes (channels in
 ;; fours), c an element's channel; acc: float64 vectors of c zeroed by the caller, each channel summing its rows in
-;; order (blocks of 32 rows, four channels at a time), as sumRowsF64Blocked sums:
+;; order, as sumRowsF64Blocked sums (blocks of 32 rows, eight channels at a time, then four when cols is not in eights):
 ;;   varianceSums:  acc[c] += (x − mean[c])²                vecs: mean        (tfjs: Square(Sub(x, mean)), then Mean)
 ;;   statsGradSums: acc[c] += dsq[c]·((x − mean[c])·2)      vecs: mean, dsq   (Square's gradient, then Sub's Sum)
 ;;   trainGradDx:   dx = ((dy·r[c])·s[c] + dsq[c]·((x − mean[c])·2)) + dxm[c]   vecs: mean, dsq, dxm, r, s
-;;                  (batchNormGrad's dx, then the engine's two Adds)
+;;                  (batchNormGrad's dx, then the engine's two Adds), element by element in memory order
   (func (export "varianceSums")
     (param $x i32) (param $vecs i32) (param $acc i32) (param $rows i32) (param $cBytes i32)
-    (local $r0 i32) (local $r1 i32) (local $r i32) (local $k i32) (local $p i32) (local $q i32)
-    (local $m v128) (local $s v128) (local $d v128) (local $e v128) (local $a0 v128) (local $a1 v128)
+    (local $r0 i32) (local $r1 i32) (local $r i32) (local $k i32) (local $p i32) (local $q i32) (local $wide i32)
+    (local $m v128) (local $s v128) (local $m2 v128) (local $s2 v128) (local $d v128) (local $e v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
     (block $blocksDone (loop $blockLoop
       (br_if $blocksDone (i32.ge_u (local.get $r0) (local.get $rows)))
       (local.set $r1 (select (local.get $rows) (i32.add (local.get $r0) (i32.const 32))
@@ -226,10 +227,15 @@
       (local.set $k (i32.const 0))
       (block $kDone (loop $kLoop
         (br_if $kDone (i32.ge_u (local.get $k) (local.get $cBytes)))
+        (local.set $wide (i32.le_u (i32.add (local.get $k) (i32.const 32)) (local.get $cBytes)))
         (local.set $m (v128.load (i32.add (local.get $vecs) (local.get $k))))
         (local.set $q (i32.add (local.get $acc) (i32.shl (local.get $k) (i32.const 1))))
         (local.set $a0 (v128.load (local.get $q)))
         (local.set $a1 (v128.load offset=16 (local.get $q)))
+        (if (local.get $wide) (then
+          (local.set $m2 (v128.load offset=16 (i32.add (local.get $vecs) (local.get $k))))
+          (local.set $a2 (v128.load offset=32 (local.get $q)))
+          (local.set $a3 (v128.load offset=48 (local.get $q)))))
         (local.set $p (i32.add (i32.add (local.get $x) (i32.mul (local.get $r0) (local.get $cBytes))) (local.get $k)))
         (local.set $r (local.get $r0))
         (block $rDone (loop $rLoop
@@ -239,20 +245,29 @@
           (local.set $a0 (f64x2.add (local.get $a0) (f64x2.promote_low_f32x4 (local.get $e))))
           (local.set $a1 (f64x2.add (local.get $a1)
             (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $e) (local.get $e)))))
+          (if (local.get $wide) (then
+            (local.set $d (f32x4.sub (v128.load offset=16 (local.get $p)) (local.get $m2)))
+            (local.set $e (f32x4.mul (local.get $d) (local.get $d)))
+            (local.set $a2 (f64x2.add (local.get $a2) (f64x2.promote_low_f32x4 (local.get $e))))
+            (local.set $a3 (f64x2.add (local.get $a3)
+              (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $e) (local.get $e)))))))
           (local.set $p (i32.add (local.get $p) (local.get $cBytes)))
           (local.set $r (i32.add (local.get $r) (i32.const 1)))
           (br $rLoop)))
         (v128.store (local.get $q) (local.get $a0))
         (v128.store offset=16 (local.get $q) (local.get $a1))
-        (local.set $k (i32.add (local.get $k) (i32.const 16)))
+        (if (local.get $wide) (then
+          (v128.store offset=32 (local.get $q) (local.get $a2))
+          (v128.store offset=48 (local.get $q) (local.get $a3))))
+        (local.set $k (i32.add (local.get $k) (select (i32.const 32) (i32.const 16) (local.get $wide))))
         (br $kLoop)))
       (local.set $r0 (local.get $r1))
       (br $blockLoop))))
-
   (func (export "statsGradSums")
     (param $x i32) (param $vecs i32) (param $acc i32) (param $rows i32) (param $cBytes i32)
-    (local $r0 i32) (local $r1 i32) (local $r i32) (local $k i32) (local $p i32) (local $q i32)
-    (local $m v128) (local $s v128) (local $d v128) (local $e v128) (local $a0 v128) (local $a1 v128)
+    (local $r0 i32) (local $r1 i32) (local $r i32) (local $k i32) (local $p i32) (local $q i32) (local $wide i32)
+    (local $m v128) (local $s v128) (local $m2 v128) (local $s2 v128) (local $d v128) (local $e v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
     (block $blocksDone (loop $blockLoop
       (br_if $blocksDone (i32.ge_u (local.get $r0) (local.get $rows)))
       (local.set $r1 (select (local.get $rows) (i32.add (local.get $r0) (i32.const 32))
@@ -260,11 +275,17 @@
       (local.set $k (i32.const 0))
       (block $kDone (loop $kLoop
         (br_if $kDone (i32.ge_u (local.get $k) (local.get $cBytes)))
+        (local.set $wide (i32.le_u (i32.add (local.get $k) (i32.const 32)) (local.get $cBytes)))
         (local.set $m (v128.load (i32.add (local.get $vecs) (local.get $k))))
         (local.set $s (v128.load (i32.add (i32.add (local.get $vecs) (local.get $cBytes)) (local.get $k))))
         (local.set $q (i32.add (local.get $acc) (i32.shl (local.get $k) (i32.const 1))))
         (local.set $a0 (v128.load (local.get $q)))
         (local.set $a1 (v128.load offset=16 (local.get $q)))
+        (if (local.get $wide) (then
+          (local.set $m2 (v128.load offset=16 (i32.add (local.get $vecs) (local.get $k))))
+          (local.set $s2 (v128.load offset=16 (i32.add (i32.add (local.get $vecs) (local.get $cBytes)) (local.get $k))))
+          (local.set $a2 (v128.load offset=32 (local.get $q)))
+          (local.set $a3 (v128.load offset=48 (local.get $q)))))
         (local.set $p (i32.add (i32.add (local.get $x) (i32.mul (local.get $r0) (local.get $cBytes))) (local.get $k)))
         (local.set $r (local.get $r0))
         (block $rDone (loop $rLoop
@@ -274,12 +295,21 @@
           (local.set $a0 (f64x2.add (local.get $a0) (f64x2.promote_low_f32x4 (local.get $e))))
           (local.set $a1 (f64x2.add (local.get $a1)
             (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $e) (local.get $e)))))
+          (if (local.get $wide) (then
+            (local.set $d (f32x4.sub (v128.load offset=16 (local.get $p)) (local.get $m2)))
+            (local.set $e (f32x4.mul (local.get $s2) (f32x4.mul (local.get $d) (f32x4.splat (f32.const 2)))))
+            (local.set $a2 (f64x2.add (local.get $a2) (f64x2.promote_low_f32x4 (local.get $e))))
+            (local.set $a3 (f64x2.add (local.get $a3)
+              (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $e) (local.get $e)))))))
           (local.set $p (i32.add (local.get $p) (local.get $cBytes)))
           (local.set $r (i32.add (local.get $r) (i32.const 1)))
           (br $rLoop)))
         (v128.store (local.get $q) (local.get $a0))
         (v128.store offset=16 (local.get $q) (local.get $a1))
-        (local.set $k (i32.add (local.get $k) (i32.const 16)))
+        (if (local.get $wide) (then
+          (v128.store offset=32 (local.get $q) (local.get $a2))
+          (v128.store offset=48 (local.get $q) (local.get $a3))))
+        (local.set $k (i32.add (local.get $k) (select (i32.const 32) (i32.const 16) (local.get $wide))))
         (br $kLoop)))
       (local.set $r0 (local.get $r1))
       (br $blockLoop))))
