@@ -12,9 +12,10 @@ import { heapBuffer, pointer, withScratch } from "./simd";
  * FwpruneBatchNormGrad's sums (batch-norm-grad.ts), the Sum of Square's gradient dd for Sub's, and
  * dx = (dx_bn + dd) + dx_mean, the two Adds in the engine's order. Every output has the bits of the composite path.
  *
- * The engine adds the gradients reaching x one at a time: x's gradient from ops recorded after the batch norm would
- * be added before dx_bn there, but before the fused dx here. So the fused path is only for an x that nothing else
- * reads (the caller knows); it also needs wasm with SIMD, float32, rank 2 to 4, channels in fours, and a scale and an
+ * The engine adds the gradients reaching x one at a time, in reverse order of recording: the gradient G of an op that
+ * read x after the batch norm gives ((G + dx_bn) + dd) + dx_mean there but G + ((dx_bn + dd) + dx_mean) here, and
+ * float32 addition does not associate. So the fused path is only for an x that nothing else reads (the caller
+ * knows: forward.ts counts a node's consumers, src/zoo.ts's batch norms follow a convolution); it also needs wasm with SIMD, float32, rank 2 to 4, channels in fours, and a scale and an
  * offset of one value a channel. Everything else, or with enableFusedBatchNormTraining(false), takes the composite path.
  */
 export const BATCH_NORM_TRAIN = "FwpruneBatchNormTrain";
