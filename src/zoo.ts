@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { batchNormTraining } from "./kernels/batch-norm-train";
 import { lossOf } from "./train";
 
 /**
@@ -43,9 +44,55 @@ function seeds(first: number): () => Init {
 
 type Node = tf.SymbolicTensor;
 
+/** tfjs-layers' BatchNormalization: the class its factory instantiates, looked up where it registers for loading. */
+const LayersBatchNorm = tf.serialization.SerializationMap.getMap().classNameMap.BatchNormalization[0] as unknown as new (
+  args?: Parameters<typeof tf.layers.batchNormalization>[0],
+) => tf.layers.Layer;
+
+interface BatchNormState {
+  axis: number;
+  momentum: number;
+  epsilon: number;
+  gamma?: tf.LayerVariable;
+  beta?: tf.LayerVariable;
+  movingMean: tf.LayerVariable;
+  movingVariance: tf.LayerVariable;
+}
+
+/**
+ * tfjs-layers' batch norm whose training step is src/kernels' fused one (batchNormTraining: the same bits, fewer
+ * passes); it serialises as BatchNormalization. Only for a zoo convolution's output, which nothing else reads (the
+ * fused gradient of x needs that); other cases and inference are tfjs-layers' own.
+ */
+class ZooBatchNorm extends LayersBatchNorm {
+  static className = "BatchNormalization";
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | tf.Tensor[] {
+    const bn = this as unknown as BatchNormState;
+    const x = Array.isArray(inputs) && inputs.length === 1 ? inputs[0] : inputs;
+    const lastAxis = x instanceof tf.Tensor && (bn.axis === -1 || bn.axis === x.rank - 1);
+    if (!kwargs.training || !lastAxis || !bn.gamma || !bn.beta) return super.call(inputs, kwargs);
+    const { gamma, beta, epsilon, momentum } = bn;
+    return tf.tidy(() => {
+      const { y, mean, variance } = batchNormTraining(x as tf.Tensor, gamma.read(), beta.read(), epsilon, true);
+      // the moving statistics as tfjs-layers moves them: moving − (moving − batch)·(1 − momentum)
+      for (const [variable, value] of [
+        [bn.movingMean, mean],
+        [bn.movingVariance, variance],
+      ] as const) {
+        tf.tidy(() => {
+          const moving = variable.read();
+          variable.write(tf.sub(moving, tf.mul(tf.sub(moving, value), 1 - momentum)));
+        });
+      }
+      return y;
+    });
+  }
+}
+
 function convBn(h: Node, init: () => Init, filters: number, kernelSize: number, strides: number, relu: boolean): Node {
   const conv = tf.layers.conv2d({ filters, kernelSize, strides, padding: "same", useBias: false, kernelInitializer: init() });
-  const normed = tf.layers.batchNormalization().apply(conv.apply(h)) as Node;
+  const normed = new ZooBatchNorm().apply(conv.apply(h)) as Node;
   return relu ? (tf.layers.reLU().apply(normed) as Node) : normed;
 }
 
@@ -94,7 +141,7 @@ export function separableNet(opts: ZooOptions = {}): tf.LayersModel {
     [256, 2],
   ]) {
     const depthwise = tf.layers.depthwiseConv2d({ kernelSize: 3, strides, padding: "same", useBias: false, depthwiseInitializer: init() });
-    const normed = tf.layers.batchNormalization().apply(depthwise.apply(h)) as Node;
+    const normed = new ZooBatchNorm().apply(depthwise.apply(h)) as Node;
     h = convBn(tf.layers.reLU().apply(normed) as Node, init, filters, 1, 1, true);
   }
   return tf.model({ inputs: input, outputs: head(h, init, classes), name: "separable_net" });

@@ -75,6 +75,7 @@ export function forward(model: ModelGraph | ModelSpec, params: Params, x: tf.Ten
         i++;
         continue;
       }
+      ctx.inputUnshared = node.inputs.length === 1 && consumers.get(node.inputs[0]) === 1;
       const spec = node.name === target && opts.output !== "output" ? withoutSoftmax(node) : node;
       values.set(node.name, KINDS[node.kind].forward(spec as never, inputs, param, ctx));
       if (node.name === target) break;

@@ -21,6 +21,8 @@ export interface ForwardContext {
   seed: number;
   /** While training, BN writes its updated moving statistics here (kept tensors, by parameter name). */
   statUpdates?: Record<string, tf.Tensor>;
+  /** Set by forward.ts for the node it runs: no other node reads this node's input (batch norm's fused gradient needs it). */
+  inputUnshared?: boolean;
 }
 
 export type NodeOf<K extends NodeKind> = Extract<NodeSpec, { kind: K }>;

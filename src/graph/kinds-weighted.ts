@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { batchNormTraining } from "../kernels/batch-norm-train";
 import {
   ChannelSlice,
   KindDef,
@@ -205,8 +206,7 @@ export const batchNorm: KindDef<"batch-norm"> = {
     const beta = p("beta") ?? tf.zeros(channels);
     if (!ctx.training) return tf.batchNorm(x, p("moving-mean") as tf.Tensor, p("moving-variance") as tf.Tensor, beta, gamma, c.epsilon);
     // Training: batch statistics (biased variance, as tfjs-layers and Keras); the moving ones move toward them.
-    const axes = x.shape.slice(0, -1).map((_, i) => i);
-    const { mean, variance } = tf.moments(x, axes);
+    const { y, mean, variance } = batchNormTraining(x, gamma, beta, c.epsilon, ctx.inputUnshared === true);
     if (ctx.statUpdates) {
       const decay = 1 - c.momentum;
       for (const [role, batch] of [
@@ -218,7 +218,7 @@ export const batchNorm: KindDef<"batch-norm"> = {
         ctx.statUpdates[paramName(n.name, role)] = tf.keep(tf.sub(moving, tf.mul(tf.sub(moving, batch), decay)));
       }
     }
-    return tf.batchNorm(x, mean, variance, beta, gamma, c.epsilon);
+    return y;
   },
   fromKeras: (_cls, k, where) => {
     const rawAxis = Array.isArray(k.axis) && k.axis.length === 1 ? k.axis[0] : (k.axis ?? -1);

@@ -12,9 +12,16 @@ import { heapBuffer, loopsOnMemory, pointer, simdLoops, withScratch } from "./si
  * backends, and wasm without SIMD keep tfjs-core's gradient.
  */
 export interface NormLoops {
-  batchNormGrad(x: number, dy: number, dx: number, vecs: number, acc: number, rows: number, cBytes: number): void;
+  /** dx is stored only where storeDx is 1 (batch-norm-train.ts recomputes it). */
+  batchNormGrad(x: number, dy: number, dx: number, vecs: number, acc: number, rows: number, cBytes: number, storeDx: number): void;
   /** simd.wat's sumRowsF64 (the same sums, each channel's rows in the same order), blocked: cBytes = 4·cols. */
   sumRowsF64Blocked(x: number, acc: number, rows: number, cBytes: number): void;
+  /** Batch norm's training statistics and their gradient (batch-norm-train.ts). */
+  varianceSums(x: number, vecs: number, acc: number, rows: number, cBytes: number): void;
+  statsGradSums(x: number, vecs: number, acc: number, rows: number, cBytes: number): void;
+  trainGradDx(x: number, dy: number, vecs: number, dx: number, rows: number, cBytes: number): void;
+  /** Batch norm's forward, y = x·k + d per channel (elementwise.ts). */
+  scaleShiftRows(x: number, vecs: number, out: number, rows: number, cBytes: number): void;
   reluGrad(x: number, dy: number, out: number, bytes: number): void;
   squareGrad(x: number, dy: number, out: number, bytes: number): void;
 }
@@ -51,7 +58,7 @@ function batchNormGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }
     const heap = heapBuffer(backend);
     vectors.forEach((t, i) => new Float32Array(heap, vecs + i * cBytes, columns).set(backend.typedArrayFromHeap(t) as Float32Array));
     new Float64Array(heap, acc, 4 * columns).fill(0);
-    loops.batchNormGrad(pointer(backend, x), pointer(backend, dy), pointer(backend, dx), vecs, acc, rows, cBytes);
+    loops.batchNormGrad(pointer(backend, x), pointer(backend, dy), pointer(backend, dx), vecs, acc, rows, cBytes, 1);
     sums.forEach((s, i) => (backend.typedArrayFromHeap(s) as Float32Array).set(new Float64Array(heap, acc + i * 2 * cBytes, columns)));
   });
   return [dx, ...sums];

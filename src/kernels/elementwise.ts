@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { normLoops } from "./batch-norm-grad";
 import { heapBuffer, pointer, simdLoops, withScratch } from "./simd";
 
 /**
@@ -83,7 +84,7 @@ export const makeRealDivConfig = (original: tf.KernelConfig) => makeBinaryConfig
 
 /**
  * Batch norm's forward, y = (x − mean)·scale/√(variance + ε) + offset per channel, as y = x·k + d with k and d
- * per channel (float64, then float32), two SIMD passes; within float32 rounding of the cpu backend's formula.
+ * per channel (float64, then float32), one SIMD pass (norm.wat's scaleShiftRows; two of simd.wat's without it); within float32 rounding of the cpu backend's formula.
  * Per-channel statistics of NHWC activations with channels in fours; otherwise wasm's own kernel.
  */
 export function makeFusedBatchNormConfig(original: tf.KernelConfig): tf.KernelConfig {
@@ -116,8 +117,12 @@ export function makeFusedBatchNormConfig(original: tf.KernelConfig): tf.KernelCo
         d[c] = (o ? o[c] : 0) - m![c] * factor;
       }
       const rowBytes = columns * 4;
-      simd.mulRows(pointer(backend, x), rowBytes, at, 0, pointer(backend, out), rows, rowBytes);
-      simd.addRows(pointer(backend, out), rowBytes, at + rowBytes, 0, pointer(backend, out), rows, rowBytes);
+      const norm = normLoops(backend);
+      if (norm) norm.scaleShiftRows(pointer(backend, x), at, pointer(backend, out), rows, rowBytes);
+      else {
+        simd.mulRows(pointer(backend, x), rowBytes, at, 0, pointer(backend, out), rows, rowBytes);
+        simd.addRows(pointer(backend, out), rowBytes, at + rowBytes, 0, pointer(backend, out), rows, rowBytes);
+      }
     });
     return out;
   };

@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { makeBatchMatMulConfig } from "./batch-mat-mul";
 import { makeSplitFusedConv2DConfig } from "./batch-split";
 import { batchNormGradConfig, reluGradConfig, squareGradConfig } from "./batch-norm-grad";
+import { batchNormTrainConfig, batchNormTrainGradConfig, batchNormTrainGradient } from "./batch-norm-train";
 import { makeConv2DConfig } from "./conv2d";
 import { conv2DBackpropFilterConfig } from "./conv2d-backprop-filter";
 import { makeConv2DBackpropInputConfig } from "./conv2d-backprop-input";
@@ -20,6 +21,7 @@ import { overrideWasmKernel } from "./util";
 export { FusedMomentumOptimizer, MOMENTUM_STEP } from "./momentum";
 export { enableRelaxedGemm, hasRelaxedGemm } from "./gemm";
 export { enableConvProduct } from "./fused-conv2d";
+export { batchNormTraining, enableFusedBatchNormTraining } from "./batch-norm-train";
 export { MIN_SPLIT_MACS, splitConvolutions, splitWorkersReady, whenSplitWorkersReady } from "./batch-split";
 export { THREADS_HELP, coreCount, kernelThreads, parseThreads, setKernelThreads, shutdownKernelThreads, threadedProducts, threadsFlag } from "./threads";
 export { useFastGradients } from "./gradients";
@@ -66,8 +68,11 @@ export function registerWasmKernels(): void {
     batchNormGradConfig,
     reluGradConfig,
     squareGradConfig,
+    batchNormTrainConfig,
+    batchNormTrainGradConfig,
   ];
   for (const config of configs) overrideWasmKernel(config);
+  tf.registerGradient(batchNormTrainGradient);
   useFastGradients();
   registered = true;
 }

@@ -5,7 +5,8 @@
 (module
   (import "env" "memory" (memory 1))
 
-;; Batch norm's gradient over NHWC rows of cBytes (channels in fours), per element (c its channel):
+;; Batch norm's gradient over NHWC rows of cBytes (channels in fours), per element (c its channel; dx stored only
+;; when storeDx is not 0: batch-norm-train.ts recomputes it in its last pass):
   ;;   xm = x − mean[c]; dys = dy·s[c]
   ;;   dx = (dy·r[c])·s[c]                          (tfjs: mul(mul(dy, tile(r)), scale))
   ;;   sums (float64, rows in order, as simd.wat's sumRowsF64):
@@ -15,6 +16,7 @@
   ;; eight float64x2 sums stay in locals over a block; each channel still sums its rows in order.
   (func (export "batchNormGrad")
     (param $x i32) (param $dy i32) (param $dx i32) (param $vecs i32) (param $acc i32) (param $rows i32) (param $cBytes i32)
+    (param $storeDx i32)
     (local $r0 i32) (local $r1 i32) (local $r i32) (local $k i32) (local $p i32) (local $v i32) (local $q i32)
     (local $dyv v128) (local $xm v128) (local $dys v128) (local $e v128)
     (local $m v128) (local $rv v128) (local $sv v128) (local $hv v128) (local $nv v128)
@@ -53,7 +55,8 @@
           (local.set $dyv (v128.load (i32.add (local.get $dy) (local.get $p))))
           (local.set $xm (f32x4.sub (v128.load (i32.add (local.get $x) (local.get $p))) (local.get $m)))
           (local.set $dys (f32x4.mul (local.get $dyv) (local.get $sv)))
-          (v128.store (i32.add (local.get $dx) (local.get $p)) (f32x4.mul (f32x4.mul (local.get $dyv) (local.get $rv)) (local.get $sv)))
+          (if (local.get $storeDx) (then
+            (v128.store (i32.add (local.get $dx) (local.get $p)) (f32x4.mul (f32x4.mul (local.get $dyv) (local.get $rv)) (local.get $sv)))))
           (local.set $e (f32x4.mul (local.get $nv) (local.get $dys)))
           (local.set $a0 (f64x2.add (local.get $a0) (f64x2.promote_low_f32x4 (local.get $e))))
           (local.set $a1 (f64x2.add (local.get $a1)
@@ -205,4 +208,152 @@
           (f32x4.mul (v128.load (i32.add (local.get $x) (local.get $k))) (f32x4.splat (f32.const 2)))))
       (local.set $k (i32.add (local.get $k) (i32.const 16)))
       (br $next))))
+;; Batch norm's training statistics and their gradient (batch-norm-train.ts), over NHWC rows of cBytes (channels in
+;; fours), c an element's channel; acc: float64 vectors of c zeroed by the caller, each channel summing its rows in
+;; order, as sumRowsF64Blocked sums (blocks of 32 rows, eight channels at a time, then four when cols is not in eights):
+;;   varianceSums:  acc[c] += (x − mean[c])²                vecs: mean        (tfjs: Square(Sub(x, mean)), then Mean)
+;;   statsGradSums: acc[c] += dsq[c]·((x − mean[c])·2)      vecs: mean, dsq   (Square's gradient, then Sub's Sum)
+;;   trainGradDx:   dx = ((dy·r[c])·s[c] + dsq[c]·((x − mean[c])·2)) + dxm[c]   vecs: mean, dsq, dxm, r, s
+;;                  (batchNormGrad's dx, then the engine's two Adds), element by element in memory order
+  (func (export "varianceSums")
+    (param $x i32) (param $vecs i32) (param $acc i32) (param $rows i32) (param $cBytes i32)
+    (local $r0 i32) (local $r1 i32) (local $r i32) (local $k i32) (local $p i32) (local $q i32) (local $wide i32)
+    (local $m v128) (local $s v128) (local $m2 v128) (local $s2 v128) (local $d v128) (local $e v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (block $blocksDone (loop $blockLoop
+      (br_if $blocksDone (i32.ge_u (local.get $r0) (local.get $rows)))
+      (local.set $r1 (select (local.get $rows) (i32.add (local.get $r0) (i32.const 32))
+        (i32.lt_u (i32.sub (local.get $rows) (local.get $r0)) (i32.const 32))))
+      (local.set $k (i32.const 0))
+      (block $kDone (loop $kLoop
+        (br_if $kDone (i32.ge_u (local.get $k) (local.get $cBytes)))
+        (local.set $wide (i32.le_u (i32.add (local.get $k) (i32.const 32)) (local.get $cBytes)))
+        (local.set $m (v128.load (i32.add (local.get $vecs) (local.get $k))))
+        (local.set $q (i32.add (local.get $acc) (i32.shl (local.get $k) (i32.const 1))))
+        (local.set $a0 (v128.load (local.get $q)))
+        (local.set $a1 (v128.load offset=16 (local.get $q)))
+        (if (local.get $wide) (then
+          (local.set $m2 (v128.load offset=16 (i32.add (local.get $vecs) (local.get $k))))
+          (local.set $a2 (v128.load offset=32 (local.get $q)))
+          (local.set $a3 (v128.load offset=48 (local.get $q)))))
+        (local.set $p (i32.add (i32.add (local.get $x) (i32.mul (local.get $r0) (local.get $cBytes))) (local.get $k)))
+        (local.set $r (local.get $r0))
+        (block $rDone (loop $rLoop
+          (br_if $rDone (i32.ge_u (local.get $r) (local.get $r1)))
+          (local.set $d (f32x4.sub (v128.load (local.get $p)) (local.get $m)))
+          (local.set $e (f32x4.mul (local.get $d) (local.get $d)))
+          (local.set $a0 (f64x2.add (local.get $a0) (f64x2.promote_low_f32x4 (local.get $e))))
+          (local.set $a1 (f64x2.add (local.get $a1)
+            (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $e) (local.get $e)))))
+          (if (local.get $wide) (then
+            (local.set $d (f32x4.sub (v128.load offset=16 (local.get $p)) (local.get $m2)))
+            (local.set $e (f32x4.mul (local.get $d) (local.get $d)))
+            (local.set $a2 (f64x2.add (local.get $a2) (f64x2.promote_low_f32x4 (local.get $e))))
+            (local.set $a3 (f64x2.add (local.get $a3)
+              (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $e) (local.get $e)))))))
+          (local.set $p (i32.add (local.get $p) (local.get $cBytes)))
+          (local.set $r (i32.add (local.get $r) (i32.const 1)))
+          (br $rLoop)))
+        (v128.store (local.get $q) (local.get $a0))
+        (v128.store offset=16 (local.get $q) (local.get $a1))
+        (if (local.get $wide) (then
+          (v128.store offset=32 (local.get $q) (local.get $a2))
+          (v128.store offset=48 (local.get $q) (local.get $a3))))
+        (local.set $k (i32.add (local.get $k) (select (i32.const 32) (i32.const 16) (local.get $wide))))
+        (br $kLoop)))
+      (local.set $r0 (local.get $r1))
+      (br $blockLoop))))
+  (func (export "statsGradSums")
+    (param $x i32) (param $vecs i32) (param $acc i32) (param $rows i32) (param $cBytes i32)
+    (local $r0 i32) (local $r1 i32) (local $r i32) (local $k i32) (local $p i32) (local $q i32) (local $wide i32)
+    (local $m v128) (local $s v128) (local $m2 v128) (local $s2 v128) (local $d v128) (local $e v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (block $blocksDone (loop $blockLoop
+      (br_if $blocksDone (i32.ge_u (local.get $r0) (local.get $rows)))
+      (local.set $r1 (select (local.get $rows) (i32.add (local.get $r0) (i32.const 32))
+        (i32.lt_u (i32.sub (local.get $rows) (local.get $r0)) (i32.const 32))))
+      (local.set $k (i32.const 0))
+      (block $kDone (loop $kLoop
+        (br_if $kDone (i32.ge_u (local.get $k) (local.get $cBytes)))
+        (local.set $wide (i32.le_u (i32.add (local.get $k) (i32.const 32)) (local.get $cBytes)))
+        (local.set $m (v128.load (i32.add (local.get $vecs) (local.get $k))))
+        (local.set $s (v128.load (i32.add (i32.add (local.get $vecs) (local.get $cBytes)) (local.get $k))))
+        (local.set $q (i32.add (local.get $acc) (i32.shl (local.get $k) (i32.const 1))))
+        (local.set $a0 (v128.load (local.get $q)))
+        (local.set $a1 (v128.load offset=16 (local.get $q)))
+        (if (local.get $wide) (then
+          (local.set $m2 (v128.load offset=16 (i32.add (local.get $vecs) (local.get $k))))
+          (local.set $s2 (v128.load offset=16 (i32.add (i32.add (local.get $vecs) (local.get $cBytes)) (local.get $k))))
+          (local.set $a2 (v128.load offset=32 (local.get $q)))
+          (local.set $a3 (v128.load offset=48 (local.get $q)))))
+        (local.set $p (i32.add (i32.add (local.get $x) (i32.mul (local.get $r0) (local.get $cBytes))) (local.get $k)))
+        (local.set $r (local.get $r0))
+        (block $rDone (loop $rLoop
+          (br_if $rDone (i32.ge_u (local.get $r) (local.get $r1)))
+          (local.set $d (f32x4.sub (v128.load (local.get $p)) (local.get $m)))
+          (local.set $e (f32x4.mul (local.get $s) (f32x4.mul (local.get $d) (f32x4.splat (f32.const 2)))))
+          (local.set $a0 (f64x2.add (local.get $a0) (f64x2.promote_low_f32x4 (local.get $e))))
+          (local.set $a1 (f64x2.add (local.get $a1)
+            (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $e) (local.get $e)))))
+          (if (local.get $wide) (then
+            (local.set $d (f32x4.sub (v128.load offset=16 (local.get $p)) (local.get $m2)))
+            (local.set $e (f32x4.mul (local.get $s2) (f32x4.mul (local.get $d) (f32x4.splat (f32.const 2)))))
+            (local.set $a2 (f64x2.add (local.get $a2) (f64x2.promote_low_f32x4 (local.get $e))))
+            (local.set $a3 (f64x2.add (local.get $a3)
+              (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $e) (local.get $e)))))))
+          (local.set $p (i32.add (local.get $p) (local.get $cBytes)))
+          (local.set $r (i32.add (local.get $r) (i32.const 1)))
+          (br $rLoop)))
+        (v128.store (local.get $q) (local.get $a0))
+        (v128.store offset=16 (local.get $q) (local.get $a1))
+        (if (local.get $wide) (then
+          (v128.store offset=32 (local.get $q) (local.get $a2))
+          (v128.store offset=48 (local.get $q) (local.get $a3))))
+        (local.set $k (i32.add (local.get $k) (select (i32.const 32) (i32.const 16) (local.get $wide))))
+        (br $kLoop)))
+      (local.set $r0 (local.get $r1))
+      (br $blockLoop))))
+  (func (export "trainGradDx")
+    (param $x i32) (param $dy i32) (param $vecs i32) (param $dx i32) (param $rows i32) (param $cBytes i32)
+    (local $k i32) (local $p i32) (local $v i32) (local $end i32)
+    (local.set $end (i32.mul (local.get $rows) (local.get $cBytes)))
+    (block $rDone (loop $rLoop
+      (br_if $rDone (i32.ge_u (local.get $p) (local.get $end)))
+      (local.set $k (i32.const 0))
+      (block $kDone (loop $kLoop
+        (br_if $kDone (i32.ge_u (local.get $k) (local.get $cBytes)))
+        (local.set $v (i32.add (local.get $vecs) (local.get $k)))
+        (v128.store (i32.add (local.get $dx) (local.get $p))
+          (f32x4.add
+            (f32x4.add
+              (f32x4.mul (f32x4.mul (v128.load (i32.add (local.get $dy) (local.get $p)))
+                  (v128.load (i32.add (local.get $v) (i32.mul (local.get $cBytes) (i32.const 3)))))
+                (v128.load (i32.add (local.get $v) (i32.shl (local.get $cBytes) (i32.const 2)))))
+              (f32x4.mul (v128.load (i32.add (local.get $v) (local.get $cBytes)))
+                (f32x4.mul (f32x4.sub (v128.load (i32.add (local.get $x) (local.get $p))) (v128.load (local.get $v)))
+                  (f32x4.splat (f32.const 2)))))
+            (v128.load (i32.add (local.get $v) (i32.shl (local.get $cBytes) (i32.const 1))))))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (local.set $k (i32.add (local.get $k) (i32.const 16)))
+        (br $kLoop)))
+      (br $rLoop))))
+  ;; Batch norm's forward (elementwise.ts): y = x·k[c] + d[c] over NHWC rows of cBytes, in one pass (vecs: k, then d);
+  ;; the float32 product, then the float32 sum, as simd.wat's mulRows and addRows compute them in two passes.
+  (func (export "scaleShiftRows")
+    (param $x i32) (param $vecs i32) (param $out i32) (param $rows i32) (param $cBytes i32)
+    (local $k i32) (local $p i32) (local $v i32) (local $end i32)
+    (local.set $end (i32.mul (local.get $rows) (local.get $cBytes)))
+    (block $rDone (loop $rLoop
+      (br_if $rDone (i32.ge_u (local.get $p) (local.get $end)))
+      (local.set $k (i32.const 0))
+      (block $kDone (loop $kLoop
+        (br_if $kDone (i32.ge_u (local.get $k) (local.get $cBytes)))
+        (local.set $v (i32.add (local.get $vecs) (local.get $k)))
+        (v128.store (i32.add (local.get $out) (local.get $p))
+          (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $x) (local.get $p))) (v128.load (local.get $v)))
+            (v128.load (i32.add (local.get $v) (local.get $cBytes)))))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (local.set $k (i32.add (local.get $k) (i32.const 16)))
+        (br $kLoop)))
+      (br $rLoop))))
 )
