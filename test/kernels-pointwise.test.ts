@@ -3,14 +3,15 @@ import * as assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { hasRelaxedGemm, kernelThreads, registerWasmKernels, setKernelThreads } from "../src/kernels";
-import { blockedPackingCount, enableBlockedPacking } from "../src/kernels/gemm";
+import { blockedPackingCount, enableBlockedPacking, enableTwoRowTiles } from "../src/kernels/gemm";
 import { enablePointwiseFilterGradBlocks, pointwiseFilterGradBlockRuns } from "../src/kernels/conv2d-backprop-filter";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { firstBitDifference, randomValues } from "./bits";
 import { relativeError } from "./logits";
 
-// Under frozen numerics, relaxedMatMul packing B a block at a time and a 1×1 filter's gradient transposing x a block
-// of pixels at a time must give the bits of packing B whole and transposing x whole, and match cpu.
+// Under frozen numerics, relaxedMatMul packing B a block at a time, gemm.wat's 2-row tiles for a 6-row tile's leftover
+// rows, and a 1×1 filter's gradient transposing x a block of pixels at a time must give the bits of packing B whole,
+// 1-row tiles and transposing x whole, and match cpu.
 registerWasmKernels();
 
 async function onBackend(backend: string, kernel: string, inputs: Record<string, tf.Tensor>, attrs: tf.NamedAttrMap): Promise<Float32Array> {
@@ -117,6 +118,40 @@ test("a 1×1 filter's gradient with x transposed a block of pixels at a time giv
     }
   } finally {
     enablePointwiseFilterGradBlocks(true);
+    setKernelThreads(threads);
+  }
+});
+
+test("gemm.wat's 2-row tiles for a 6-row tile's leftover rows give the 1-row tiles' bits, and match cpu", async (t) => {
+  if (!(await relaxedGemmHere(t))) return;
+  const threads = kernelThreads();
+  setKernelThreads(1);
+  try {
+    let seed = 110;
+    // every leftover count (m % 6 = 0..5), short and long k (one and several KC_MAX blocks), one and several panels
+    for (const m of [1, 2, 3, 4, 5, 6, 7, 8, 11, 32, 64]) {
+      for (const [k, n] of [
+        [9, 8],
+        [77, 24],
+        [1100, 16],
+      ]) {
+        const label = `${m}×${k}×${n}`;
+        const a = tf.tensor(randomValues([1, m, k], seed++), [1, m, k]);
+        const b = tf.tensor(randomValues([1, k, n], seed++), [1, k, n]);
+        const attrs = { transposeA: false, transposeB: false } as unknown as tf.NamedAttrMap;
+        const twoRows = await onBackend("wasm", "BatchMatMul", { a, b }, attrs);
+        enableTwoRowTiles(false);
+        const oneRow = await onBackend("wasm", "BatchMatMul", { a, b }, attrs);
+        enableTwoRowTiles(true);
+        const at = firstBitDifference(twoRows, oneRow);
+        assert.equal(at, -1, `${label}: c[${at}] = ${twoRows[at]} with 2-row tiles, ${oneRow[at]} with 1-row tiles`);
+        const error = relativeError(twoRows, await onBackend("cpu", "BatchMatMul", { a, b }, attrs));
+        assert.ok(error <= 1e-5, `${label}: relative error ${error.toExponential(2)} against cpu`);
+        tf.dispose([a, b]);
+      }
+    }
+  } finally {
+    enableTwoRowTiles(true);
     setKernelThreads(threads);
   }
 });

@@ -26,6 +26,7 @@ export interface GemmExports {
     runStride: number,
   ): void;
   packB(b: number, bp: number, k: number, n: number): void;
+  setTwoRows(on: number): void;
   gemmPacked(
     a: number,
     table: number,
@@ -96,7 +97,15 @@ export function gemmFor(backend: BackendWasm): GemmExports | undefined {
     exports = new wasmApi.Instance(module, { env: { memory } }).exports as GemmExports;
     instances.set(memory, exports);
   }
+  exports.setTwoRows(twoRows ? 1 : 0);
   return exports;
+}
+
+let twoRows = true;
+
+/** Switch gemm.wat's 2-row tiles for a 6-row tile's leftover rows off (tests check them against 1-row tiles). */
+export function enableTwoRowTiles(on: boolean): void {
+  twoRows = on;
 }
 
 /** Whether the relaxed-SIMD product can run on this backend. */
