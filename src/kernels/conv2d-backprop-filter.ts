@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import { relaxedConv2DFilterGrad, relaxedMatMulOfBlocks } from "./gemm";
+import { KC_MAX, relaxedConv2DFilterGrad, relaxedMatMulOfBlocks } from "./gemm";
 import { pointer, SimdLoops, simdLoops } from "./simd";
 import { threadedConv2DFilterGrad } from "./threaded-conv";
 import { callKernel, checkNhwc, dispose, Pad, sliceInfo, transposeInfo } from "./util";
@@ -65,10 +65,22 @@ function viaIm2col(backend: BackendWasm, simd: SimdLoops, x: tf.TensorInfo, dy: 
   const n = batchSize * outHeight * outWidth;
   const k = filterHeight * filterWidth * inChannels;
   const filterShape = [filterHeight, filterWidth, inChannels, outChannels];
+  const { top, left } = info.padInfo;
+  // A 1×1, stride-1, unpadded filter's im2col matrix is xT itself.
+  const inPlace = filterHeight * filterWidth * strideHeight * strideWidth === 1 && top === 0 && left === 0 && outHeight === inHeight && outWidth === inWidth;
+  if (inPlace && pointwiseInBlocks) {
+    // xT KC_MAX pixels at a time (the product's k block), transposed into cache just before its products: xT is
+    // never whole in memory. Larger blocks measured slower.
+    const fill = (first: number, kc: number, a: number) => simd.transpose2D(pointer(backend, x) + first * k * 4, a, kc, k);
+    const dw = relaxedMatMulOfBlocks(backend, k, { ...dy, shape: [n, outChannels] }, KC_MAX, fill);
+    if (dw) {
+      pointwiseBlockRuns++;
+      return { ...dw, shape: filterShape };
+    }
+  }
   // xT = x transposed to [ci, b, h, w]: NHWC x as [b·h·w, ci] transposed.
   const xT = backend.makeOutput([inChannels, batchSize, inHeight, inWidth], "float32");
   simd.transpose2D(pointer(backend, x), pointer(backend, xT), batchSize * inHeight * inWidth, inChannels);
-  const { top, left } = info.padInfo;
   const im2col = (cols: number, firstImage: number, images: number) =>
     simd.im2colRows(
       pointer(backend, xT) + firstImage * inHeight * inWidth * 4,
@@ -87,8 +99,7 @@ function viaIm2col(backend: BackendWasm, simd: SimdLoops, x: tf.TensorInfo, dy: 
       left,
       images,
     );
-  // A 1×1, stride-1, unpadded filter's im2col matrix is xT itself: multiply it as it lies (the same values).
-  const inPlace = filterHeight * filterWidth * strideHeight * strideWidth === 1 && top === 0 && left === 0 && outHeight === inHeight && outWidth === inWidth;
+  // For a 1×1 filter xT is the im2col matrix: multiply it as it lies (the same values).
   const direct = inPlace ? undefined : (threadedConv2DFilterGrad(backend, xT, dy, info) ?? relaxedConv2DFilterGrad(backend, xT, dy, info));
   if (direct) {
     dispose(backend, xT);
@@ -111,6 +122,17 @@ function viaIm2col(backend: BackendWasm, simd: SimdLoops, x: tf.TensorInfo, dy: 
   dispose(backend, xT);
   if (!inPlace) dispose(backend, colsT);
   return { ...dw, shape: filterShape };
+}
+
+let pointwiseInBlocks = true;
+let pointwiseBlockRuns = 0;
+
+/** Filter gradients computed a block of pixels at a time so far (tests check that the path ran). */
+export const pointwiseFilterGradBlockRuns = (): number => pointwiseBlockRuns;
+
+/** Switch a 1×1 filter's gradient in blocks of pixels off (tests check it against xT transposed whole). */
+export function enablePointwiseFilterGradBlocks(on: boolean): void {
+  pointwiseInBlocks = on;
 }
 
 /** im2col bytes per block of the blocked product: within L2, beside the packed block of dy. */

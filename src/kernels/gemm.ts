@@ -26,6 +26,7 @@ export interface GemmExports {
     runStride: number,
   ): void;
   packB(b: number, bp: number, k: number, n: number): void;
+  setTwoRows(on: number): void;
   gemmPacked(
     a: number,
     table: number,
@@ -96,7 +97,15 @@ export function gemmFor(backend: BackendWasm): GemmExports | undefined {
     exports = new wasmApi.Instance(module, { env: { memory } }).exports as GemmExports;
     instances.set(memory, exports);
   }
+  exports.setTwoRows(twoRows ? 1 : 0);
   return exports;
+}
+
+let twoRows = true;
+
+/** Switch gemm.wat's 2-row tiles for a 6-row tile's leftover rows off (tests check them against 1-row tiles). */
+export function enableTwoRowTiles(on: boolean): void {
+  twoRows = on;
 }
 
 /** Whether the relaxed-SIMD product can run on this backend. */
@@ -120,12 +129,38 @@ export function relaxedMatMul(backend: BackendWasm, a: tf.TensorInfo, b: tf.Tens
   const c = backend.makeOutput([...batchShape, m, n], "float32");
   const [pa, pb, pc] = [pointer(backend, a), pointer(backend, b), pointer(backend, c)];
   if (m * k * n >= MIN_THREADED_MACS && threadedMatMul(backend, pa, pb, pc, batches, m, k, n)) return c;
+  if (packInBlocks && k > KC_MAX) {
+    // B packed a block of KC_MAX rows at a time, just before its products: the pack reads B once and its block
+    // is still in cache (packing all of a long B first walked it n/8 times); C's sums go on from block to block.
+    withScratch(backend, KC_MAX * n * 4, (bp) => {
+      for (let i = 0; i < batches; i++) {
+        for (let first = 0; first < k; first += KC_MAX) {
+          const kc = Math.min(KC_MAX, k - first);
+          blockedPackings++;
+          gemm.packB(pb + (i * k + first) * n * 4, bp, kc, n);
+          gemm.gemmPacked(pa + (i * m * k + first) * 4, 0, k * 4, bp, pc + i * m * n * 4, m, kc, n, KC_MAX, KC_MAX, 0, first);
+        }
+      }
+    });
+    return c;
+  }
   withScratch(backend, k * n * 4, (bp) => {
     for (let i = 0; i < batches; i++) {
       gemm.gemm(pa + i * m * k * 4, 0, k * 4, pb + i * k * n * 4, bp, pc + i * m * n * 4, m, k, n, KC_MAX, KC_MAX, 0);
     }
   });
   return c;
+}
+
+let packInBlocks = true;
+let blockedPackings = 0;
+
+/** Blocks of B relaxedMatMul has packed one at a time so far (tests check that the path ran). */
+export const blockedPackingCount = (): number => blockedPackings;
+
+/** Switch relaxedMatMul's packing of B block by block off (tests use it to check it against packing B whole). */
+export function enableBlockedPacking(on: boolean): void {
+  packInBlocks = on;
 }
 
 /**

@@ -102,6 +102,46 @@
     (v128.store offset=16 (local.get $c) (local.get $c01))
   )
 
+  ;; C[r][0..8) = (accumulate ? C[r][0..8) : 0) + Σ_k A_r[k]·Bp[k][0..8) over kc values of k, for the 2 rows of A at
+  ;; a0, a1 (a 6-row tile's leftovers: each element gets rows1x8's multiply-adds in the same order, B loaded once for both).
+  (func $rows2x8
+    (param $a0 i32) (param $a1 i32)
+    (param $kc i32) (param $bp i32) (param $c i32) (param $ldc i32) (param $accumulate i32)
+    (local $end i32)
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
+    (local $b0 v128) (local $b1 v128) (local $x v128)
+    (if (local.get $accumulate) (then
+      (local.set $c00 (v128.load offset=0 (local.get $c)))
+      (local.set $c01 (v128.load offset=16 (local.get $c)))
+      (local.set $c10 (v128.load offset=0 (i32.add (local.get $c) (local.get $ldc))))
+      (local.set $c11 (v128.load offset=16 (i32.add (local.get $c) (local.get $ldc))))
+    ))
+    (local.set $end (i32.add (local.get $a0) (i32.shl (local.get $kc) (i32.const 2))))
+    (block $kDone (loop $k
+      (br_if $kDone (i32.ge_u (local.get $a0) (local.get $end)))
+      (local.set $b0 (v128.load (local.get $bp)))
+      (local.set $b1 (v128.load offset=16 (local.get $bp)))
+      (local.set $x (v128.load32_splat (local.get $a0)))
+      (local.set $c00 (f32x4.relaxed_madd (local.get $x) (local.get $b0) (local.get $c00)))
+      (local.set $c01 (f32x4.relaxed_madd (local.get $x) (local.get $b1) (local.get $c01)))
+      (local.set $x (v128.load32_splat (local.get $a1)))
+      (local.set $c10 (f32x4.relaxed_madd (local.get $x) (local.get $b0) (local.get $c10)))
+      (local.set $c11 (f32x4.relaxed_madd (local.get $x) (local.get $b1) (local.get $c11)))
+      (local.set $a0 (i32.add (local.get $a0) (i32.const 4)))
+      (local.set $a1 (i32.add (local.get $a1) (i32.const 4)))
+      (local.set $bp (i32.add (local.get $bp) (i32.const 32)))
+      (br $k)))
+    (v128.store offset=0 (local.get $c) (local.get $c00))
+    (v128.store offset=16 (local.get $c) (local.get $c01))
+    (v128.store offset=0 (i32.add (local.get $c) (local.get $ldc)) (local.get $c10))
+    (v128.store offset=16 (i32.add (local.get $c) (local.get $ldc)) (local.get $c11))
+  )
+
+  ;; Whether gemmPacked takes a tile's leftover rows two at a time (rows2x8) or one at a time (rows1x8): the same bits,
+  ;; switched off only by tests that check it.
+  (global $twoRows (mut i32) (i32.const 1))
+  (func (export "setTwoRows") (param $on i32) (global.set $twoRows (local.get $on)))
+
   ;; rows6x8's sums with the tile's 6 rows of A packed, ap[k][0..6) = A_r[k] (each element of C gets the same fused
   ;; multiply-adds in the same order): the k loop advances two pointers instead of seven.
   (func $packed6x8
@@ -209,9 +249,11 @@
         (br_if $iDone (i32.ge_u (local.get $i) (local.get $m)))
         ;; where this tile's rows start (the same for every panel)
         (local.set $r0 (call $rowStart (local.get $a) (local.get $table) (local.get $lda) (local.get $i) (i32.const 0)))
+        (if (i32.le_u (i32.add (local.get $i) (i32.const 2)) (local.get $m))
+          (then
+            (local.set $r1 (call $rowStart (local.get $a) (local.get $table) (local.get $lda) (i32.add (local.get $i) (i32.const 1)) (i32.const 0)))))
         (if (i32.le_u (i32.add (local.get $i) (i32.const 6)) (local.get $m))
           (then
-            (local.set $r1 (call $rowStart (local.get $a) (local.get $table) (local.get $lda) (i32.add (local.get $i) (i32.const 1)) (i32.const 0)))
             (local.set $r2 (call $rowStart (local.get $a) (local.get $table) (local.get $lda) (i32.add (local.get $i) (i32.const 2)) (i32.const 0)))
             (local.set $r3 (call $rowStart (local.get $a) (local.get $table) (local.get $lda) (i32.add (local.get $i) (i32.const 3)) (i32.const 0)))
             (local.set $r4 (call $rowStart (local.get $a) (local.get $table) (local.get $lda) (i32.add (local.get $i) (i32.const 4)) (i32.const 0)))
@@ -239,17 +281,27 @@
                   (i32.add (local.get $r5) (local.get $shift))
                   (local.get $len) (i32.add (local.get $panel) (i32.shl (local.get $done) (i32.const 5))) (local.get $out) (local.get $ldc)
                   (i32.or (local.get $accumulate) (i32.or (local.get $kb) (local.get $done)))))
-              (else
-                (call $rows1x8
-                  (i32.add (local.get $r0) (local.get $shift))
-                  (local.get $len) (i32.add (local.get $panel) (i32.shl (local.get $done) (i32.const 5))) (local.get $out) (local.get $ldc)
-                  (i32.or (local.get $accumulate) (i32.or (local.get $kb) (local.get $done))))))
+              (else (if (i32.and (global.get $twoRows) (i32.le_u (i32.add (local.get $i) (i32.const 2)) (local.get $m)))
+                (then
+                  (call $rows2x8
+                    (i32.add (local.get $r0) (local.get $shift))
+                    (i32.add (local.get $r1) (local.get $shift))
+                    (local.get $len) (i32.add (local.get $panel) (i32.shl (local.get $done) (i32.const 5))) (local.get $out) (local.get $ldc)
+                    (i32.or (local.get $accumulate) (i32.or (local.get $kb) (local.get $done)))))
+                (else
+                  (call $rows1x8
+                    (i32.add (local.get $r0) (local.get $shift))
+                    (local.get $len) (i32.add (local.get $panel) (i32.shl (local.get $done) (i32.const 5))) (local.get $out) (local.get $ldc)
+                    (i32.or (local.get $accumulate) (i32.or (local.get $kb) (local.get $done))))))))
             (local.set $done (i32.add (local.get $done) (local.get $len)))
             (local.set $shift (i32.add (local.get $shift) (local.get $runStride)))
             (br $runLoop)))
           (local.set $p (i32.add (local.get $p) (i32.const 8)))
           (br $pLoop)))
-        (local.set $i (i32.add (local.get $i) (select (i32.const 6) (i32.const 1) (i32.le_u (i32.add (local.get $i) (i32.const 6)) (local.get $m)))))
+        (local.set $i (i32.add (local.get $i)
+          (select (i32.const 6)
+            (select (i32.const 2) (i32.const 1) (i32.and (global.get $twoRows) (i32.le_u (i32.add (local.get $i) (i32.const 2)) (local.get $m))))
+            (i32.le_u (i32.add (local.get $i) (i32.const 6)) (local.get $m)))))
         (br $iLoop)))
       (local.set $kb (i32.add (local.get $kb) (local.get $kc)))
       (br $kbLoop))))
