@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { batchNormTraining } from "./kernels/batch-norm-train";
+import { batchNormTraining, movingAverage } from "./kernels/batch-norm-train";
 import { lossOf } from "./train";
 
 /**
@@ -75,15 +75,11 @@ class ZooBatchNorm extends LayersBatchNorm {
     const { gamma, beta, epsilon, momentum } = bn;
     return tf.tidy(() => {
       const { y, mean, variance } = batchNormTraining(x as tf.Tensor, gamma.read(), beta.read(), epsilon, true);
-      // the moving statistics as tfjs-layers moves them: moving − (moving − batch)·(1 − momentum)
       for (const [variable, value] of [
         [bn.movingMean, mean],
         [bn.movingVariance, variance],
       ] as const) {
-        tf.tidy(() => {
-          const moving = variable.read();
-          variable.write(tf.sub(moving, tf.mul(tf.sub(moving, value), 1 - momentum)));
-        });
+        tf.tidy(() => void variable.write(movingAverage(variable.read(), value, momentum)));
       }
       return y;
     });

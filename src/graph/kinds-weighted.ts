@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { batchNormTraining } from "../kernels/batch-norm-train";
+import { batchNormTraining, movingAverage } from "../kernels/batch-norm-train";
 import {
   ChannelSlice,
   KindDef,
@@ -208,14 +208,11 @@ export const batchNorm: KindDef<"batch-norm"> = {
     // Training: batch statistics (biased variance, as tfjs-layers and Keras); the moving ones move toward them.
     const { y, mean, variance } = batchNormTraining(x, gamma, beta, c.epsilon, ctx.inputUnshared === true);
     if (ctx.statUpdates) {
-      const decay = 1 - c.momentum;
       for (const [role, batch] of [
         ["moving-mean", mean],
         ["moving-variance", variance],
       ] as const) {
-        const moving = p(role) as tf.Tensor;
-        // moving·momentum + batch·(1 − momentum), written as tfjs-layers writes it: moving − (moving − batch)·(1 − momentum)
-        ctx.statUpdates[paramName(n.name, role)] = tf.keep(tf.sub(moving, tf.mul(tf.sub(moving, batch), decay)));
+        ctx.statUpdates[paramName(n.name, role)] = tf.keep(movingAverage(p(role) as tf.Tensor, batch, c.momentum));
       }
     }
     return y;

@@ -78,6 +78,12 @@ function fused(x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, scale: tf.Ten
   return x.rank === 4 && x.dtype === "float32" && columns % 4 === 0 && mean.rank === 1 && vector(mean) && vector(variance) && vector(scale);
 }
 
+/** FusedBatchNorm's gradient factors per channel (r = 1/√(variance + ε), h = −r³/2, negR = −r), with tfjs-core's own ops in its order. */
+export function batchNormGradFactors(variance: tf.Tensor, epsilon: number): { r: tf.Tensor; h: tf.Tensor; negR: tf.Tensor } {
+  const r = tf.rsqrt(tf.add(variance, tf.scalar(epsilon)));
+  return { r, h: tf.mul(tf.mul(tf.mul(r, r), r), tf.scalar(-0.5)), negR: tf.mul(r, tf.scalar(-1)) };
+}
+
 /** The gradient of FusedBatchNorm: fused where it covers the case, else `original` (tfjs-core's). */
 export function makeBatchNormGradient(original: tf.GradConfig): tf.GradConfig {
   return {
@@ -87,10 +93,7 @@ export function makeBatchNormGradient(original: tf.GradConfig): tf.GradConfig {
       const [x, mean, variance, scale] = saved as (tf.Tensor | undefined)[] as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor | undefined];
       if (!fused(x, mean, variance, scale) || !tf.util.arraysEqual((dy as tf.Tensor).shape, x.shape)) return original.gradFunc(dy, saved, attrs);
       const { varianceEpsilon } = attrs as unknown as tf.FusedBatchNormAttrs;
-      // The per-channel factors, with tfjs-core's own ops in its order.
-      const r = tf.rsqrt(tf.add(variance, tf.scalar(varianceEpsilon)));
-      const h = tf.mul(tf.mul(tf.mul(r, r), r), tf.scalar(-0.5));
-      const negR = tf.mul(r, tf.scalar(-1));
+      const { r, h, negR } = batchNormGradFactors(variance, varianceEpsilon);
       const scaleValue = scale ?? tf.ones(mean.shape);
       const inputs = { x, dy: dy as tf.Tensor, mean, r, scale: scaleValue, h, negR } as unknown as tf.NamedTensorMap;
       const [dx, dMean, dVariance, dScale, dOffset] = tf.engine().runKernel(BATCH_NORM_GRAD, inputs, {}) as tf.Tensor[];

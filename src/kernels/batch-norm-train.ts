@@ -1,7 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import { normLoops } from "./batch-norm-grad";
+import { batchNormGradFactors, normLoops } from "./batch-norm-grad";
 import { heapBuffer, pointer, withScratch } from "./simd";
+import { callKernel } from "./util";
 
 /**
  * Batch norm in training mode as two kernels instead of about fifteen. tfjs composes it as tf.moments (Mean, Cast,
@@ -31,12 +32,6 @@ export function enableFusedBatchNormTraining(on = true): void {
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
 
-function wasmKernel(name: string): tf.KernelFunc {
-  const config = tf.getKernel(name, "wasm");
-  if (!config) throw new Error(`${BATCH_NORM_TRAIN}: wasm kernel ${name} is not registered`);
-  return config.kernelFunc;
-}
-
 /** Inputs x (float32, channels last), scale and offset ([c]); outputs y, the batch mean and the (biased) variance. */
 function batchNormTrain(args: KernelArgs): tf.TensorInfo[] {
   const backend = args.backend as BackendWasm;
@@ -48,7 +43,7 @@ function batchNormTrain(args: KernelArgs): tf.TensorInfo[] {
     throw new Error(`${BATCH_NORM_TRAIN}: x [${x.shape}] must be float32 with channels in fours, on wasm with SIMD`);
   const rows = tf.util.sizeFromShape(x.shape) / columns;
   const axis = x.shape.slice(0, -1).map((_, i) => i);
-  const mean = wasmKernel(tf.Mean)({ inputs: { x }, backend, attrs: { axis, keepDims: false } } as never) as tf.TensorInfo;
+  const mean = callKernel(tf.Mean, backend, { x }, { axis, keepDims: false });
   const variance = backend.makeOutput([columns], "float32");
   withScratch(backend, columns * 8, (acc) => {
     const sums = new Float64Array(heapBuffer(backend), acc, columns).fill(0);
@@ -57,7 +52,7 @@ function batchNormTrain(args: KernelArgs): tf.TensorInfo[] {
     for (let c = 0; c < columns; c++) sums[c] /= rows;
     (backend.typedArrayFromHeap(variance) as Float32Array).set(sums);
   });
-  const y = wasmKernel(tf.FusedBatchNorm)({ inputs: { x, mean, variance, offset, scale }, backend, attrs: { varianceEpsilon } } as never) as tf.TensorInfo;
+  const y = callKernel(tf.FusedBatchNorm, backend, { x, mean, variance, offset, scale }, { varianceEpsilon });
   return [y, mean, variance];
 }
 
@@ -129,10 +124,7 @@ export const batchNormTrainGradient: tf.GradConfig = {
     const [x, scale, mean, variance] = saved;
     const dy = (dys as tf.Tensor[])[0];
     const { varianceEpsilon } = attrs as unknown as tf.FusedBatchNormAttrs;
-    // FusedBatchNorm's gradient factors with tfjs's ops in its order (as batch-norm-grad.ts computes them)
-    const r = tf.rsqrt(tf.add(variance, tf.scalar(varianceEpsilon)));
-    const h = tf.mul(tf.mul(tf.mul(r, r), r), tf.scalar(-0.5));
-    const negR = tf.mul(r, tf.scalar(-1));
+    const { r, h, negR } = batchNormGradFactors(variance, varianceEpsilon);
     const inputs = { x, dy, mean, r, scale, h, negR } as unknown as tf.NamedTensorMap;
     const [dx, dScale, dOffset] = tf.engine().runKernel(BATCH_NORM_TRAIN_GRAD, inputs, {}) as tf.Tensor[];
     return { x: () => dx, scale: () => dScale, offset: () => dOffset };
@@ -184,4 +176,9 @@ export function batchNormTraining(
   const inputs = { x, scale: gamma, offset: beta } as unknown as tf.NamedTensorMap;
   const [y, mean, variance] = tf.engine().runKernel(BATCH_NORM_TRAIN, inputs, { varianceEpsilon: epsilon } as unknown as tf.NamedAttrMap) as tf.Tensor[];
   return { y, mean, variance };
+}
+
+/** A moving statistic moved toward the batch's, as tfjs-layers writes it: moving − (moving − batch)·(1 − momentum). */
+export function movingAverage(moving: tf.Tensor, batch: tf.Tensor, momentum: number): tf.Tensor {
+  return tf.sub(moving, tf.mul(tf.sub(moving, batch), 1 - momentum));
 }
