@@ -130,16 +130,12 @@ export function relaxedMatMul(backend: BackendWasm, a: tf.TensorInfo, b: tf.Tens
   const [pa, pb, pc] = [pointer(backend, a), pointer(backend, b), pointer(backend, c)];
   if (m * k * n >= MIN_THREADED_MACS && threadedMatMul(backend, pa, pb, pc, batches, m, k, n)) return c;
   if (packInBlocks && k > KC_MAX) {
-    // B packed a block of KC_MAX rows at a time, just before its products: the pack reads B once and its block
-    // is still in cache (packing all of a long B first walked it n/8 times); C's sums go on from block to block.
+    // Packing all of a long B first walked it n/8 times.
     withScratch(backend, KC_MAX * n * 4, (bp) => {
       for (let i = 0; i < batches; i++) {
-        for (let first = 0; first < k; first += KC_MAX) {
-          const kc = Math.min(KC_MAX, k - first);
-          blockedPackings++;
-          gemm.packB(pb + (i * k + first) * n * 4, bp, kc, n);
-          gemm.gemmPacked(pa + (i * m * k + first) * 4, 0, k * 4, bp, pc + i * m * n * 4, m, kc, n, KC_MAX, KC_MAX, 0, first);
-        }
+        const rowsOfA = pa + i * m * k * 4;
+        productInKBlocks(gemm, m, k, n, pb + i * k * n * 4, bp, pc + i * m * n * 4, KC_MAX, (first) => [rowsOfA + first * 4, k * 4]);
+        blockedPackings += Math.ceil(k / KC_MAX);
       }
     });
     return c;
@@ -218,15 +214,36 @@ export function relaxedMatMulOfBlocks(
   const [pb, pc] = [pointer(backend, b), pointer(backend, c)];
   const blockBytes = aligned(m * blockK * 4);
   withScratch(backend, blockBytes + blockK * n * 4, (a) => {
-    const bp = a + blockBytes;
-    for (let first = 0; first < k; first += blockK) {
-      const kc = Math.min(blockK, k - first);
+    productInKBlocks(gemm, m, k, n, pb, a + blockBytes, pc, blockK, (first, kc) => {
       fillA(first, kc, a);
-      gemm.packB(pb + first * n * 4, bp, kc, n);
-      gemm.gemmPacked(a, 0, kc * 4, bp, pc, m, kc, n, KC_MAX, KC_MAX, 0, first);
-    }
+      return [a, kc * 4];
+    });
   });
   return c;
+}
+
+/**
+ * C [m, n] = A · B [k, n] in blocks of blockK of k: each block's rows of B packed at bp just before its products (the
+ * pack reads B once, and its block is still in cache), A's block at aBlock(first, kc) = [address, row stride in
+ * bytes]; C's sums go on from block to block in k order, so every element is one product's.
+ */
+function productInKBlocks(
+  gemm: GemmExports,
+  m: number,
+  k: number,
+  n: number,
+  pb: number,
+  bp: number,
+  pc: number,
+  blockK: number,
+  aBlock: (first: number, kc: number) => [number, number],
+): void {
+  for (let first = 0; first < k; first += blockK) {
+    const kc = Math.min(blockK, k - first);
+    const [a, lda] = aBlock(first, kc);
+    gemm.packB(pb + first * n * 4, bp, kc, n);
+    gemm.gemmPacked(a, 0, lda, bp, pc, m, kc, n, KC_MAX, KC_MAX, 0, first);
+  }
 }
 
 /**
