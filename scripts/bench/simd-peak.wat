@@ -1,0 +1,42 @@
+;; WebAssembly SIMD's arithmetic peak on one core: no loads or stores, only the arithmetic of a matrix product's
+;; inner loop. scripts/bench/simd-peak.mjs embeds it: wat2wasm --enable-relaxed-simd simd-peak.wat, then base64.
+(module
+  ;; 10 independent chains of 4-lane fused multiply-adds, n times: 80 flops per iteration
+  (func (export "fma") (param $n i32) (result f32)
+    (local $x v128) (local $y v128) (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $a4 v128) (local $a5 v128) (local $a6 v128) (local $a7 v128) (local $a8 v128) (local $a9 v128)
+    (local.set $x (f32x4.splat (f32.const 0.999999)))
+    (local.set $y (f32x4.splat (f32.const 0.000001)))
+    (loop $l
+      (local.set $a0 (f32x4.relaxed_madd (local.get $a0) (local.get $x) (local.get $y)))
+      (local.set $a1 (f32x4.relaxed_madd (local.get $a1) (local.get $x) (local.get $y)))
+      (local.set $a2 (f32x4.relaxed_madd (local.get $a2) (local.get $x) (local.get $y)))
+      (local.set $a3 (f32x4.relaxed_madd (local.get $a3) (local.get $x) (local.get $y)))
+      (local.set $a4 (f32x4.relaxed_madd (local.get $a4) (local.get $x) (local.get $y)))
+      (local.set $a5 (f32x4.relaxed_madd (local.get $a5) (local.get $x) (local.get $y)))
+      (local.set $a6 (f32x4.relaxed_madd (local.get $a6) (local.get $x) (local.get $y)))
+      (local.set $a7 (f32x4.relaxed_madd (local.get $a7) (local.get $x) (local.get $y)))
+      (local.set $a8 (f32x4.relaxed_madd (local.get $a8) (local.get $x) (local.get $y)))
+      (local.set $a9 (f32x4.relaxed_madd (local.get $a9) (local.get $x) (local.get $y)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br_if $l (local.get $n)))
+    (f32x4.extract_lane 0 (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (local.get $a0) (local.get $a1)) (local.get $a2)) (local.get $a3)) (local.get $a4)) (local.get $a5)) (local.get $a6)) (local.get $a7)) (local.get $a8)) (local.get $a9))))
+  ;; 10 independent chains of 4-lane multiplies and adds, n times: 80 flops per iteration
+  (func (export "muladd") (param $n i32) (result f32)
+    (local $x v128) (local $y v128) (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $a4 v128) (local $a5 v128) (local $a6 v128) (local $a7 v128) (local $a8 v128) (local $a9 v128)
+    (local.set $x (f32x4.splat (f32.const 0.999999)))
+    (local.set $y (f32x4.splat (f32.const 0.000001)))
+    (loop $l
+      (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $y) (local.get $x))))
+      (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $y) (local.get $x))))
+      (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $y) (local.get $x))))
+      (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (local.get $y) (local.get $x))))
+      (local.set $a4 (f32x4.add (local.get $a4) (f32x4.mul (local.get $y) (local.get $x))))
+      (local.set $a5 (f32x4.add (local.get $a5) (f32x4.mul (local.get $y) (local.get $x))))
+      (local.set $a6 (f32x4.add (local.get $a6) (f32x4.mul (local.get $y) (local.get $x))))
+      (local.set $a7 (f32x4.add (local.get $a7) (f32x4.mul (local.get $y) (local.get $x))))
+      (local.set $a8 (f32x4.add (local.get $a8) (f32x4.mul (local.get $y) (local.get $x))))
+      (local.set $a9 (f32x4.add (local.get $a9) (f32x4.mul (local.get $y) (local.get $x))))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br_if $l (local.get $n)))
+    (f32x4.extract_lane 0 (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (local.get $a0) (local.get $a1)) (local.get $a2)) (local.get $a3)) (local.get $a4)) (local.get $a5)) (local.get $a6)) (local.get $a7)) (local.get $a8)) (local.get $a9))))
+)
