@@ -39,14 +39,16 @@ export interface FwIteration {
  * (all coordinates when omitted). Ties: the lower index wins. Expected O(n) (selection, not a sort).
  */
 export function lmoIndices(d: Float32Array, k: number, candidates?: Int32Array): Int32Array {
-  const negative: number[] = [];
+  // A typed array filled in place: pushing onto a plain array and converting took most of the LMO's time.
+  const all = new Int32Array(candidates ? candidates.length : d.length);
+  let count = 0;
   if (candidates) {
-    for (let j = 0; j < candidates.length; j++) if (d[candidates[j]] < 0) negative.push(candidates[j]);
+    for (let j = 0; j < candidates.length; j++) if (d[candidates[j]] < 0) all[count++] = candidates[j];
   } else {
-    for (let i = 0; i < d.length; i++) if (d[i] < 0) negative.push(i);
+    for (let i = 0; i < d.length; i++) if (d[i] < 0) all[count++] = i;
   }
-  const idx = Int32Array.from(negative);
-  if (idx.length <= k) return idx;
+  const idx = all.subarray(0, count);
+  if (count <= k) return idx.slice();
   selectSmallest(idx, k, (a, b) => d[a] < d[b] || (d[a] === d[b] && a < b));
   return idx.slice(0, k);
 }
@@ -63,9 +65,10 @@ export function lmo(d: Float32Array, k: number, sampleIndices?: Int32Array): Flo
  * lower index). Returns a binary vector.
  */
 export function roundMask(m: Float32Array, k: number, tau: number, theta?: Float32Array): Float32Array {
-  const above: number[] = [];
-  for (let i = 0; i < m.length; i++) if (m[i] >= tau) above.push(i);
-  const idx = Int32Array.from(above);
+  const all = new Int32Array(m.length);
+  let count = 0;
+  for (let i = 0; i < m.length; i++) if (m[i] >= tau) all[count++] = i;
+  const idx = all.subarray(0, count);
   if (idx.length > k) selectSmallest(idx, k, roundingPrecedes(m, theta));
   const out = new Float32Array(m.length);
   for (let j = 0; j < Math.min(k, idx.length); j++) out[idx[j]] = 1;
