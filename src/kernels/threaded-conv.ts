@@ -3,7 +3,8 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { aligned, hasRelaxedGemm, KC_MAX } from "./gemm";
 import { countFusedInputGrad, fitsGemmCol2im, gemmCol2imScratchBytes } from "./input-grad";
 import { heapBuffer, pointer } from "./simd";
-import { COL2IM_IMAGES, IM2COL_IMAGES, MIN_THREADED_MACS, kernelThreads, runJob, sharedGemm, threadedGemmPacked } from "./threads";
+import { COL2IM_IMAGES, IM2COL_IMAGES } from "./thread-jobs";
+import { MIN_THREADED_MACS, kernelThreads, runJob, sharedGemm, threadedGemmPacked } from "./threads";
 
 /**
  * A convolution's two gradients on the kernel threads (threads.ts), im2col and col2im included: only the operands and
