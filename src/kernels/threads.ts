@@ -70,6 +70,8 @@ const CHUNK = 8;
 const ARGS = 10;
 const ARG_COUNT = 20;
 const CONTROL_BYTES = Math.ceil((ARGS + ARG_COUNT) / 2) * 8; // whole BigInt64 slots
+/** A first unit no job reaches: NEXT64 while a job's arguments are written. */
+const CLOSED = 0x7fffffff;
 
 // Each thread claims blocks of units until none is left: on a busy machine a thread that wakes late takes fewer.
 const WORKER_SOURCE = `
@@ -261,6 +263,8 @@ export function runJob(kind: number, units: number, chunk: number, args: number[
   const { control } = p;
   const next = new BigInt64Array(control.buffer);
   const generation = (Atomics.load(control, GENERATION) + 1) | 0;
+  // Closed first: a late thread of the last job that reads half-written arguments then sees the new generation, and claims nothing.
+  Atomics.store(next, NEXT64, (BigInt(generation) << 32n) | BigInt(CLOSED));
   control.set([kind, units, chunk], KIND);
   control.set(args, ARGS);
   Atomics.store(control, DONE, 0);
