@@ -27,8 +27,19 @@ export const COL2IM_IMAGES = 2;
  * - COL2IM_IMAGES, units images: dy, bp, scratch, scratch bytes per thread, dx, k, kcMax, then col2imAdd's c, h, w, oh,
  *   ow, kh, kw, sh, sw, top, left, fused: image b's column gradients dy_b [oh·ow, k] · B (packed at bp) into the thread's
  *   scratch, then scatter-added into dx in their rows' order; fused ≠ 0: both at once by gemmCol2im (input-grad.ts).
+ *   Image b's part of dx is zeroed first, by the thread that computes it.
+ * `memory`: the shared memory the modules run on.
  */
-export function runUnits(kind: number, a: Int32Array, first: number, count: number, gemm: SharedGemmExports, simd: SharedSimdExports, slot: number): void {
+export function runUnits(
+  kind: number,
+  a: Int32Array,
+  first: number,
+  count: number,
+  gemm: SharedGemmExports,
+  simd: SharedSimdExports,
+  slot: number,
+  memory: { readonly buffer: SharedArrayBuffer },
+): void {
   if (kind === 0) {
     const rowA = a[1] ? a[0] : a[0] + first * a[2];
     for (let b = 0; b < a[12]; b++) {
@@ -72,9 +83,11 @@ export function runUnits(kind: number, a: Int32Array, first: number, count: numb
     }
   } else if (kind === 2) {
     const [perImage, n, scratch] = [a[10] * a[11], a[12] * a[13] * a[7], a[2] + slot * a[3]];
+    const dxFloats = a[8] * a[9] * a[7];
     for (let b = first; b < first + count; b++) {
+      const dx = a[4] + b * dxFloats * 4;
+      new Float32Array(memory.buffer, dx, dxFloats).fill(0); // image b's part of dx, zeroed by the thread that sums into it
       if (a[18]) {
-        const dx = a[4] + b * a[8] * a[9] * a[7] * 4;
         gemm.gemmCol2im(
           a[0] + b * perImage * a[5] * 4,
           a[1],

@@ -71,7 +71,7 @@ export function threadedConv2DFilterGrad(
 
 /**
  * dx = col2im(dy · Wᵀ) with filterT = Wᵀ [co, (kh,kw,ci)] (on tfjs's heap), images split between the threads: each
- * computes an image's column gradients into scratch of its own and scatter-adds them into that image's part of dx in
+ * zeroes an image's part of dx, computes its column gradients into scratch of its own and scatter-adds them into it in
  * their rows' order, as conv2d-backprop-input.ts's blocked product and scatter do. False (dx untouched) where kernels
  * run on one thread, the product is small or the shapes do not fit ((kh·kw·ci) % 8 ≠ 0).
  */
@@ -102,7 +102,6 @@ export function threadedConv2DBackpropInput(
   const [pdy, pf, pdx] = [pointer(backend, dy), pointer(backend, filterT), pointer(backend, dx)];
   mem.set(heap.subarray(pdy, pdy + dyBytes), sdy);
   mem.set(heap.subarray(pf, pf + fBytes), sf);
-  mem.fill(0, sdx, sdx + dxBytes);
   shared.packB(sf, sbp, outChannels, n);
   const { strideHeight, strideWidth } = info;
   const col2im = [inChannels, inHeight, inWidth, outHeight, outWidth, filterHeight, filterWidth, strideHeight, strideWidth, padInfo.top, padInfo.left];

@@ -111,7 +111,7 @@ for (;;) {
     const count = Math.min(chunk, units - first);
     try {
       if (gemm === null) throw new Error("no module");
-      runUnits(kind, a, first, count, gemm, simd, slot);
+      runUnits(kind, a, first, count, gemm, simd, slot, memory);
     } catch (err) {
       Atomics.store(ctrl, ${FAILED}, 1);
     }
@@ -287,7 +287,7 @@ export function runJob(kind: number, units: number, chunk: number, args: number[
     if (Atomics.compareExchange(next, NEXT64, claim, claim + BigInt(chunk)) !== claim) continue;
     const count = Math.min(chunk, units - first);
     try {
-      runUnits(kind, a, first, count, p.gemm, p.simd, 0);
+      runUnits(kind, a, first, count, p.gemm, p.simd, 0, p.memory);
     } catch {
       Atomics.store(control, FAILED, 1);
     }
