@@ -8,7 +8,7 @@ import type { SimdLoops } from "./simd";
 
 /** gemm.wat and simd.wat built on a shared memory export the same functions as the single-threaded modules. */
 export type SharedGemmExports = Pick<GemmExports, "packB" | "gemmPacked" | "gemmCol2im">;
-export type SharedSimdExports = Pick<SimdLoops, "im2colRows" | "col2imAdd">;
+export type SharedSimdExports = Pick<SimdLoops, "im2colRows" | "col2imAdd" | "transpose2D">;
 
 /** The kinds of job the pool runs (runUnits). */
 export const GEMM_ROWS = 0;
@@ -21,9 +21,10 @@ export const COL2IM_IMAGES = 2;
  * the main thread, for its own scratch. The kinds, a's layout for each:
  * - GEMM_ROWS, units rows of C: gemmPacked's 12 arguments (m unused), then batches, aStride, bpStride: product b
  *   reads A at a + b·aStride (a table's rows likewise) and B packed at bp + b·bpStride, continuing C's sums.
- * - IM2COL_IMAGES, units blocks of images: im2colRows' arguments xT, cols, c, batch, h, w, oh, ow, kh, kw, sh, sw,
- *   top, left, then dy, bp, n, images per block: block b's transposed im2col matrix [kh·kw·c, images·oh·ow] at
- *   cols + b·its size, and its rows of dy [images·oh·ow, n] packed at bp + b·their size.
+ * - IM2COL_IMAGES, units blocks of images: x (NHWC), cols, c, scratch, h, w, oh, ow, kh, kw, sh, sw, top, left
+ *   (im2colRows'), then dy, bp, n, images per block, scratch bytes per thread: block b of x transposed to
+ *   [c, images, h, w] into the thread's scratch, then block b's transposed im2col matrix [kh·kw·c, images·oh·ow] built
+ *   from it at cols + b·its size, and its rows of dy [images·oh·ow, n] packed at bp + b·their size.
  * - COL2IM_IMAGES, units images: dy, bp, scratch, scratch bytes per thread, dx, k, kcMax, then col2imAdd's c, h, w, oh,
  *   ow, kh, kw, sh, sw, top, left, fused: image b's column gradients dy_b [oh·ow, k] · B (packed at bp) into the thread's
  *   scratch, then scatter-added into dx in their rows' order; fused ≠ 0: both at once by gemmCol2im (input-grad.ts).
@@ -60,13 +61,13 @@ export function runUnits(
     }
   } else if (kind === 1) {
     const [images, rows] = [a[17], a[8] * a[9] * a[2]];
-    const perBlock = a[6] * a[7] * images;
+    const [perBlock, pixels, xT] = [a[6] * a[7] * images, images * a[4] * a[5], a[3] + slot * a[18]];
     for (let b = first; b < first + count; b++) {
-      const [xT, cols, c, batch, h, w, oh, ow, kh, kw, sh, sw, top, left] = [
-        a[0] + b * images * a[4] * a[5] * 4,
+      simd.transpose2D(a[0] + b * pixels * a[2] * 4, xT, pixels, a[2]);
+      const [cols, c, batch, h, w, oh, ow, kh, kw, sh, sw, top, left] = [
         a[1] + b * rows * perBlock * 4,
         a[2],
-        a[3],
+        images,
         a[4],
         a[5],
         a[6],

@@ -26,15 +26,15 @@ const divisors = (n: number) => Array.from({ length: n }, (_, i) => i + 1).filte
 const imagesPerClaim = (images: number, threads: number) => Math.max(1, Math.floor(images / (threads * 4)));
 
 /**
- * dW [(kh,kw,ci), co] = Σ_b (image b's transposed im2col matrix) · dy_b from xT = x transposed to [ci, batch, h, w]
- * (on tfjs's heap): the threads first build the im2col matrix of every block of images and pack its rows of dy (blocks
- * split between them), then split dW's rows, each summing over the blocks in order: conv2d-backprop-filter.ts's
- * blocked product.
+ * dW [(kh,kw,ci), co] = Σ_b (image b's transposed im2col matrix) · dy_b from x NHWC (on tfjs's heap): the threads first
+ * transpose every block of images of x to [ci, images, h, w] in scratch of their own, build its im2col matrix and pack
+ * its rows of dy (blocks split between them), then split dW's rows, each summing over the blocks in order:
+ * conv2d-backprop-filter.ts's blocked product.
  * Undefined where kernels run on one thread, the product is small or the shapes do not fit (n % 8 ≠ 0).
  */
 export function threadedConv2DFilterGrad(
   backend: BackendWasm,
-  xT: tf.TensorInfo,
+  x: tf.TensorInfo,
   dy: tf.TensorInfo,
   info: tf.backend_util.Conv2DInfo,
 ): tf.TensorInfo | undefined {
@@ -42,24 +42,29 @@ export function threadedConv2DFilterGrad(
   const m = filterHeight * filterWidth * inChannels;
   const perImage = outHeight * outWidth;
   if (kernelThreads() <= 1 || outChannels % 8 !== 0 || m * perImage * batchSize * outChannels < MIN_THREADED_MACS) return undefined;
-  if (xT.dtype !== "float32" || dy.dtype !== "float32" || !hasRelaxedGemm(backend)) return undefined;
+  if (x.dtype !== "float32" || dy.dtype !== "float32" || !hasRelaxedGemm(backend)) return undefined;
+  const threads = kernelThreads();
+  // Blocks of images as long as a pass over k (KC_MAX) where the batch divides into them: fewer passes over dW.
+  const images = Math.max(...divisors(batchSize).filter((d) => d === 1 || d * perImage <= KC_MAX));
+  const [blocks, k] = [batchSize / images, images * perImage];
   const xBytes = batchSize * inHeight * inWidth * inChannels * 4;
-  const [colsBytes, dyBytes] = [batchSize * m * perImage * 4, batchSize * perImage * outChannels * 4];
-  const [sx, cols, sdy, sbp, sdw, end] = layout(xBytes, colsBytes, dyBytes, dyBytes, m * outChannels * 4);
+  const [colsBytes, dyBytes, xTBytes] = [
+    batchSize * m * perImage * 4,
+    batchSize * perImage * outChannels * 4,
+    aligned(images * inHeight * inWidth * inChannels * 4),
+  ];
+  const [sx, cols, sdy, sbp, sdw, sxT, end] = layout(xBytes, colsBytes, dyBytes, dyBytes, m * outChannels * 4, threads * xTBytes);
   const shared = sharedGemm(end);
-  if (!shared) return undefined;
+  if (!shared || shared.threads !== threads) return undefined;
   const dw = backend.makeOutput([filterHeight, filterWidth, inChannels, outChannels], "float32");
-  const [px, pdy, pdw] = [pointer(backend, xT), pointer(backend, dy), pointer(backend, dw)];
+  const [px, pdy, pdw] = [pointer(backend, x), pointer(backend, dy), pointer(backend, dw)];
   const heap = new Uint8Array(heapBuffer(backend));
   const mem = new Uint8Array(shared.memory.buffer);
   mem.set(heap.subarray(px, px + xBytes), sx);
   mem.set(heap.subarray(pdy, pdy + dyBytes), sdy);
   const { strideHeight, strideWidth } = info;
-  // Blocks of images as long as a pass over k (KC_MAX) where the batch divides into them: fewer passes over dW.
-  const images = Math.max(...divisors(batchSize).filter((d) => d === 1 || d * perImage <= KC_MAX));
-  const [blocks, k] = [batchSize / images, images * perImage];
-  const im2col = [sx, cols, inChannels, batchSize, inHeight, inWidth, outHeight, outWidth, filterHeight, filterWidth, strideHeight, strideWidth];
-  runJob(IM2COL_IMAGES, blocks, imagesPerClaim(blocks, shared.threads), [...im2col, padInfo.top, padInfo.left, sdy, sbp, outChannels, images]);
+  const im2col = [sx, cols, inChannels, sxT, inHeight, inWidth, outHeight, outWidth, filterHeight, filterWidth, strideHeight, strideWidth];
+  runJob(IM2COL_IMAGES, blocks, imagesPerClaim(blocks, threads), [...im2col, padInfo.top, padInfo.left, sdy, sbp, outChannels, images, xTBytes]);
   threadedGemmPacked({
     ...{ a: cols, table: 0, lda: k * 4, bp: sbp, c: sdw, m, k, n: outChannels },
     ...{ kcMax: KC_MAX, runLen: KC_MAX, runStride: 0, accumulate: 0 },
