@@ -4,7 +4,7 @@ import { aligned, hasRelaxedGemm, KC_MAX } from "./gemm";
 import { countFusedInputGrad, fitsGemmCol2im, gemmCol2imScratchBytes } from "./input-grad";
 import { heapBuffer, pointer } from "./simd";
 import { COL2IM_IMAGES, IM2COL_IMAGES } from "./thread-jobs";
-import { MIN_THREADED_MACS, kernelThreads, runJob, sharedGemm, threadedGemmPacked } from "./threads";
+import { CLAIMS_PER_THREAD, MIN_THREADED_MACS, kernelThreads, runJob, sharedGemm, threadedGemmPacked } from "./threads";
 
 /**
  * A convolution's two gradients on the kernel threads (threads.ts), im2col and col2im included: only the operands and
@@ -22,8 +22,8 @@ function layout(...bytes: number[]): number[] {
 /** The divisors of n. */
 const divisors = (n: number) => Array.from({ length: n }, (_, i) => i + 1).filter((d) => n % d === 0);
 
-/** Units per claim: about four claims per thread, so that a thread that wakes late takes fewer. */
-const imagesPerClaim = (images: number, threads: number) => Math.max(1, Math.floor(images / (threads * 4)));
+/** Units per claim: about CLAIMS_PER_THREAD claims per thread, so that a thread that wakes late takes fewer. */
+const imagesPerClaim = (images: number, threads: number) => Math.max(1, Math.floor(images / (threads * CLAIMS_PER_THREAD)));
 
 /**
  * dW [(kh,kw,ci), co] = Σ_b (image b's transposed im2col matrix) · dy_b from x NHWC (on tfjs's heap): the threads first

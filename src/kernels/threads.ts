@@ -55,6 +55,8 @@ const PAGE = 65536;
 const MAX_PAGES = 32768; // as declared by the shared module (build-simd.sh): 2 GiB
 /** Products with fewer multiply-adds run on one thread: waking the pool costs more than they take. */
 export const MIN_THREADED_MACS = 1 << 20;
+/** A job's units are claimed in about this many blocks per thread, so that a thread that wakes late takes fewer. */
+export const CLAIMS_PER_THREAD = 8;
 
 // The control block: Int32 slots for the job generation, the units done, a failure flag and the stop flag, one
 // BigInt64 slot for the next units to claim (generation << 32 | unit: a thread that read an older job's arguments can
@@ -234,12 +236,12 @@ export function threadedProducts(): number {
 }
 
 /**
- * gemmPacked over all of C's rows, claimed in blocks of 6s (gemm.wat's register tile) by this thread and the pool's;
- * returns when every row is done.
+ * gemmPacked over all of C's rows, claimed in blocks of 6s (gemm.wat's register tile), about CLAIMS_PER_THREAD per
+ * thread, by this thread and the pool's; returns when every row is done.
  */
 export function threadedGemmPacked(job: PackedGemm): void {
   const threads = pool ? pool.workers.length + 1 : 1;
-  const chunk = Math.max(6, Math.ceil(job.m / (threads * 4) / 6) * 6);
+  const chunk = Math.max(6, Math.ceil(job.m / (threads * CLAIMS_PER_THREAD) / 6) * 6);
   const [batches, aStride, bpStride] = [job.batches ?? 1, job.aStride ?? 0, job.bpStride ?? 0];
   const args = [
     job.a,
