@@ -10,10 +10,10 @@ import { callKernel, checkNhwc, dispose, Pad, sliceInfo, transposeInfo } from ".
  * paths, whichever measured fastest for the shape:
  * - one or two input channels (a first layer), output channels in 32s: a direct SIMD sum (simd.wat);
  * - otherwise dW = Aᵀ·dy, the matrix product of the transposed im2col matrix of x, Aᵀ[(kh,kw,ci), (b,oh,ow)]
- *   (built by a SIMD loop), with dy[(b,oh,ow), co]: the result is dW's layout; on the kernel threads, im2col and
- *   product both run there (threaded-conv.ts); on one thread with relaxed SIMD
- *   (gemm.ts) at stride 1 Aᵀ is read in place from xT zero-padded, at other strides it is built and multiplied in
- *   blocks of images; else it is one product;
+ *   (built by a SIMD loop), with dy[(b,oh,ow), co]: the result is dW's layout; on the kernel threads, x's
+ *   transpose, im2col and product all run there (threaded-conv.ts); on one thread with relaxed SIMD (gemm.ts) at
+ *   stride 1 Aᵀ is read in place from xT zero-padded, at other strides it is built and multiplied in blocks of
+ *   images; else it is one product;
  * - without WebAssembly SIMD: one Conv2D of xᵀ[ci,H,W,b] with dyᵀ[oh,ow,b,co] as the filter and
  *   dilation = stride, giving [ci,kh,kw,co], then transposed to [kh,kw,ci,co].
  */
@@ -78,6 +78,9 @@ function viaIm2col(backend: BackendWasm, simd: SimdLoops, x: tf.TensorInfo, dy: 
       return { ...dw, shape: filterShape };
     }
   }
+  // On the kernel threads x is copied as it lies and transposed there, a block of images at a time.
+  const threaded = inPlace ? undefined : threadedConv2DFilterGrad(backend, x, dy, info);
+  if (threaded) return threaded;
   // xT = x transposed to [ci, b, h, w]: NHWC x as [b·h·w, ci] transposed.
   const xT = backend.makeOutput([inChannels, batchSize, inHeight, inWidth], "float32");
   simd.transpose2D(pointer(backend, x), pointer(backend, xT), batchSize * inHeight * inWidth, inChannels);
@@ -100,7 +103,7 @@ function viaIm2col(backend: BackendWasm, simd: SimdLoops, x: tf.TensorInfo, dy: 
       images,
     );
   // For a 1×1 filter xT is the im2col matrix: multiply it as it lies (the same values).
-  const direct = inPlace ? undefined : (threadedConv2DFilterGrad(backend, xT, dy, info) ?? relaxedConv2DFilterGrad(backend, xT, dy, info));
+  const direct = inPlace ? undefined : relaxedConv2DFilterGrad(backend, xT, dy, info);
   if (direct) {
     dispose(backend, xT);
     return direct;

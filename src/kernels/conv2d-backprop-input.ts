@@ -55,7 +55,6 @@ export function makeConv2DBackpropInputConfig(original: tf.KernelConfig): tf.Ker
         return { ...dx, shape: attrs.inputShape };
       }
       const dx = backend.makeOutput(attrs.inputShape, "float32");
-      new Float32Array(heapBuffer(backend), pointer(backend, dx), tf.util.sizeFromShape(attrs.inputShape)).fill(0);
       const col2im = (dcols: number, first: number, rows: number) =>
         simd.col2imAdd(
           dcols,
@@ -80,7 +79,9 @@ export function makeConv2DBackpropInputConfig(original: tf.KernelConfig): tf.Ker
       // that fits: dcols stays in cache between the product and the scatter.
       const unit = 6 / gcd(outWidth, 6);
       const imageRows = Math.max(1, Math.floor(BLOCK_BYTES / (outWidth * k * 4 * unit))) * unit;
+      // On the threads dx is zeroed there, image by image, and copied back whole; else zeroed here.
       const threaded = threadedConv2DBackpropInput(backend, dy, filterT, dx, info);
+      if (!threaded) new Float32Array(heapBuffer(backend), pointer(backend, dx), tf.util.sizeFromShape(attrs.inputShape)).fill(0);
       const fused = threaded || relaxedConv2DInputGrad(backend, dy, filterT, dx, info);
       const blocked = fused || relaxedMatMulInBlocks(backend, a, b, imageRows * outWidth, (c, first, rows) => col2im(c, first / outWidth, rows / outWidth));
       if (!blocked) {

@@ -3,7 +3,8 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { aligned, hasRelaxedGemm, KC_MAX } from "./gemm";
 import { countFusedInputGrad, fitsGemmCol2im, gemmCol2imScratchBytes } from "./input-grad";
 import { heapBuffer, pointer } from "./simd";
-import { COL2IM_IMAGES, IM2COL_IMAGES, MIN_THREADED_MACS, kernelThreads, runJob, sharedGemm, threadedGemmPacked } from "./threads";
+import { COL2IM_IMAGES, IM2COL_IMAGES } from "./thread-jobs";
+import { CLAIMS_PER_THREAD, MIN_THREADED_MACS, kernelThreads, runJob, sharedGemm, threadedGemmPacked } from "./threads";
 
 /**
  * A convolution's two gradients on the kernel threads (threads.ts), im2col and col2im included: only the operands and
@@ -21,19 +22,19 @@ function layout(...bytes: number[]): number[] {
 /** The divisors of n. */
 const divisors = (n: number) => Array.from({ length: n }, (_, i) => i + 1).filter((d) => n % d === 0);
 
-/** Units per claim: about four claims per thread, so that a thread that wakes late takes fewer. */
-const imagesPerClaim = (images: number, threads: number) => Math.max(1, Math.floor(images / (threads * 4)));
+/** Units per claim: about CLAIMS_PER_THREAD claims per thread, so that a thread that wakes late takes fewer. */
+const imagesPerClaim = (images: number, threads: number) => Math.max(1, Math.floor(images / (threads * CLAIMS_PER_THREAD)));
 
 /**
- * dW [(kh,kw,ci), co] = Σ_b (image b's transposed im2col matrix) · dy_b from xT = x transposed to [ci, batch, h, w]
- * (on tfjs's heap): the threads first build the im2col matrix of every block of images and pack its rows of dy (blocks
- * split between them), then split dW's rows, each summing over the blocks in order: conv2d-backprop-filter.ts's
- * blocked product.
+ * dW [(kh,kw,ci), co] = Σ_b (image b's transposed im2col matrix) · dy_b from x NHWC (on tfjs's heap): the threads first
+ * transpose every block of images of x to [ci, images, h, w] in scratch of their own, build its im2col matrix and pack
+ * its rows of dy (blocks split between them), then split dW's rows, each summing over the blocks in order:
+ * conv2d-backprop-filter.ts's blocked product.
  * Undefined where kernels run on one thread, the product is small or the shapes do not fit (n % 8 ≠ 0).
  */
 export function threadedConv2DFilterGrad(
   backend: BackendWasm,
-  xT: tf.TensorInfo,
+  x: tf.TensorInfo,
   dy: tf.TensorInfo,
   info: tf.backend_util.Conv2DInfo,
 ): tf.TensorInfo | undefined {
@@ -41,24 +42,29 @@ export function threadedConv2DFilterGrad(
   const m = filterHeight * filterWidth * inChannels;
   const perImage = outHeight * outWidth;
   if (kernelThreads() <= 1 || outChannels % 8 !== 0 || m * perImage * batchSize * outChannels < MIN_THREADED_MACS) return undefined;
-  if (xT.dtype !== "float32" || dy.dtype !== "float32" || !hasRelaxedGemm(backend)) return undefined;
+  if (x.dtype !== "float32" || dy.dtype !== "float32" || !hasRelaxedGemm(backend)) return undefined;
+  const threads = kernelThreads();
+  // Blocks of images as long as a pass over k (KC_MAX) where the batch divides into them: fewer passes over dW.
+  const images = Math.max(...divisors(batchSize).filter((d) => d === 1 || d * perImage <= KC_MAX));
+  const [blocks, k] = [batchSize / images, images * perImage];
   const xBytes = batchSize * inHeight * inWidth * inChannels * 4;
-  const [colsBytes, dyBytes] = [batchSize * m * perImage * 4, batchSize * perImage * outChannels * 4];
-  const [sx, cols, sdy, sbp, sdw, end] = layout(xBytes, colsBytes, dyBytes, dyBytes, m * outChannels * 4);
+  const [colsBytes, dyBytes, xTBytes] = [
+    batchSize * m * perImage * 4,
+    batchSize * perImage * outChannels * 4,
+    aligned(images * inHeight * inWidth * inChannels * 4),
+  ];
+  const [sx, cols, sdy, sbp, sdw, sxT, end] = layout(xBytes, colsBytes, dyBytes, dyBytes, m * outChannels * 4, threads * xTBytes);
   const shared = sharedGemm(end);
-  if (!shared) return undefined;
+  if (!shared || shared.threads !== threads) return undefined;
   const dw = backend.makeOutput([filterHeight, filterWidth, inChannels, outChannels], "float32");
-  const [px, pdy, pdw] = [pointer(backend, xT), pointer(backend, dy), pointer(backend, dw)];
+  const [px, pdy, pdw] = [pointer(backend, x), pointer(backend, dy), pointer(backend, dw)];
   const heap = new Uint8Array(heapBuffer(backend));
   const mem = new Uint8Array(shared.memory.buffer);
   mem.set(heap.subarray(px, px + xBytes), sx);
   mem.set(heap.subarray(pdy, pdy + dyBytes), sdy);
   const { strideHeight, strideWidth } = info;
-  // Blocks of images as long as a pass over k (KC_MAX) where the batch divides into them: fewer passes over dW.
-  const images = Math.max(...divisors(batchSize).filter((d) => d === 1 || d * perImage <= KC_MAX));
-  const [blocks, k] = [batchSize / images, images * perImage];
-  const im2col = [sx, cols, inChannels, batchSize, inHeight, inWidth, outHeight, outWidth, filterHeight, filterWidth, strideHeight, strideWidth];
-  runJob(IM2COL_IMAGES, blocks, imagesPerClaim(blocks, shared.threads), [...im2col, padInfo.top, padInfo.left, sdy, sbp, outChannels, images]);
+  const im2col = [sx, cols, inChannels, sxT, inHeight, inWidth, outHeight, outWidth, filterHeight, filterWidth, strideHeight, strideWidth];
+  runJob(IM2COL_IMAGES, blocks, imagesPerClaim(blocks, threads), [...im2col, padInfo.top, padInfo.left, sdy, sbp, outChannels, images, xTBytes]);
   threadedGemmPacked({
     ...{ a: cols, table: 0, lda: k * 4, bp: sbp, c: sdw, m, k, n: outChannels },
     ...{ kcMax: KC_MAX, runLen: KC_MAX, runStride: 0, accumulate: 0 },
@@ -70,7 +76,7 @@ export function threadedConv2DFilterGrad(
 
 /**
  * dx = col2im(dy · Wᵀ) with filterT = Wᵀ [co, (kh,kw,ci)] (on tfjs's heap), images split between the threads: each
- * computes an image's column gradients into scratch of its own and scatter-adds them into that image's part of dx in
+ * zeroes an image's part of dx, computes its column gradients into scratch of its own and scatter-adds them into it in
  * their rows' order, as conv2d-backprop-input.ts's blocked product and scatter do. False (dx untouched) where kernels
  * run on one thread, the product is small or the shapes do not fit ((kh·kw·ci) % 8 ≠ 0).
  */
@@ -101,7 +107,6 @@ export function threadedConv2DBackpropInput(
   const [pdy, pf, pdx] = [pointer(backend, dy), pointer(backend, filterT), pointer(backend, dx)];
   mem.set(heap.subarray(pdy, pdy + dyBytes), sdy);
   mem.set(heap.subarray(pf, pf + fBytes), sf);
-  mem.fill(0, sdx, sdx + dxBytes);
   shared.packB(sf, sbp, outChannels, n);
   const { strideHeight, strideWidth } = info;
   const col2im = [inChannels, inHeight, inWidth, outHeight, outWidth, filterHeight, filterWidth, strideHeight, strideWidth, padInfo.top, padInfo.left];

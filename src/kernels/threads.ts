@@ -1,10 +1,10 @@
 import * as os from "node:os";
 import { Worker } from "node:worker_threads";
 import { compileRelaxedSimd } from "./simd";
-import type { SimdLoops } from "./simd";
-import type { GemmExports } from "./gemm";
 import { GEMM_SHARED_WASM_BASE64 } from "./gemm-shared-module";
 import { SIMD_SHARED_WASM_BASE64 } from "./simd-shared-module";
+import { GEMM_ROWS, runUnits } from "./thread-jobs";
+import type { SharedGemmExports, SharedSimdExports } from "./thread-jobs";
 
 /**
  * Intra-op threads for gemm.wat's matrix product and simd.wat's im2col and col2im. tfjs's wasm heap is not shared
@@ -12,7 +12,7 @@ import { SIMD_SHARED_WASM_BASE64 } from "./simd-shared-module";
  * WebAssembly.Memory of its own and splits the work between this thread and a pool of worker_threads running the same
  * modules on that memory: C's rows of a product, or whole images of a convolution's gradient. Each element sums its
  * products in the same order whichever units a thread covers: results are bit-identical to the single-threaded
- * kernels on tfjs's heap, whatever the thread count.
+ * kernels on tfjs's heap, whatever the thread count. The jobs themselves (runUnits and its kinds) are in thread-jobs.ts.
  */
 
 /** The arguments of gemm.wat's gemmPacked, every pointer a byte offset into the shared memory. */
@@ -39,10 +39,6 @@ export interface PackedGemm {
   bpStride?: number;
 }
 
-/** gemm.wat and simd.wat built on a shared memory export the same functions as the single-threaded modules. */
-type SharedGemmExports = Pick<GemmExports, "packB" | "gemmPacked" | "gemmCol2im">;
-type SharedSimdExports = Pick<SimdLoops, "im2colRows" | "col2imAdd">;
-
 // The compile options leave out the DOM typings, where WebAssembly's live; this is the little used here.
 interface SharedMemory {
   buffer: SharedArrayBuffer;
@@ -59,6 +55,8 @@ const PAGE = 65536;
 const MAX_PAGES = 32768; // as declared by the shared module (build-simd.sh): 2 GiB
 /** Products with fewer multiply-adds run on one thread: waking the pool costs more than they take. */
 export const MIN_THREADED_MACS = 1 << 20;
+/** A job's units are claimed in about this many blocks per thread, so that a thread that wakes late takes fewer. */
+export const CLAIMS_PER_THREAD = 8;
 
 // The control block: Int32 slots for the job generation, the units done, a failure flag and the stop flag, one
 // BigInt64 slot for the next units to claim (generation << 32 | unit: a thread that read an older job's arguments can
@@ -74,100 +72,13 @@ const CHUNK = 8;
 const ARGS = 10;
 const ARG_COUNT = 20;
 const CONTROL_BYTES = Math.ceil((ARGS + ARG_COUNT) / 2) * 8; // whole BigInt64 slots
-
-/** The kinds of job the pool runs (runUnits). */
-export const GEMM_ROWS = 0;
-export const IM2COL_IMAGES = 1;
-export const COL2IM_IMAGES = 2;
-
 /**
- * Runs units first..first + count − 1 of a job on this thread's instances of the shared modules (the workers run this
- * very function, its source copied into theirs: it uses nothing but its arguments). `slot`: this thread's index, 0 on
- * the main thread, for its own scratch. The kinds, a's layout for each:
- * - GEMM_ROWS, units rows of C: gemmPacked's 12 arguments (m unused), then batches, aStride, bpStride: product b
- *   reads A at a + b·aStride (a table's rows likewise) and B packed at bp + b·bpStride, continuing C's sums.
- * - IM2COL_IMAGES, units blocks of images: im2colRows' arguments xT, cols, c, batch, h, w, oh, ow, kh, kw, sh, sw,
- *   top, left, then dy, bp, n, images per block: block b's transposed im2col matrix [kh·kw·c, images·oh·ow] at
- *   cols + b·its size, and its rows of dy [images·oh·ow, n] packed at bp + b·their size.
- * - COL2IM_IMAGES, units images: dy, bp, scratch, scratch bytes per thread, dx, k, kcMax, then col2imAdd's c, h, w, oh,
- *   ow, kh, kw, sh, sw, top, left, fused: image b's column gradients dy_b [oh·ow, k] · B (packed at bp) into the thread's
- *   scratch, then scatter-added into dx in their rows' order; fused ≠ 0: both at once by gemmCol2im (input-grad.ts).
+ * Milliseconds a thread polls the control block (the workers for the next job, this thread for the last units done)
+ * before it sleeps in Atomics.wait: a job that follows soon (the next kernel's) starts without a wake-up.
  */
-export function runUnits(kind: number, a: Int32Array, first: number, count: number, gemm: SharedGemmExports, simd: SharedSimdExports, slot: number): void {
-  if (kind === 0) {
-    const rowA = a[1] ? a[0] : a[0] + first * a[2];
-    for (let b = 0; b < a[12]; b++) {
-      gemm.gemmPacked(
-        rowA + b * a[13],
-        a[1] ? a[1] + first * 4 : 0,
-        a[2],
-        a[3] + b * a[14],
-        a[4] + first * a[7] * 4,
-        count,
-        a[6],
-        a[7],
-        a[8],
-        a[9],
-        a[10],
-        a[11] || b,
-      );
-    }
-  } else if (kind === 1) {
-    const [images, rows] = [a[17], a[8] * a[9] * a[2]];
-    const perBlock = a[6] * a[7] * images;
-    for (let b = first; b < first + count; b++) {
-      const [xT, cols, c, batch, h, w, oh, ow, kh, kw, sh, sw, top, left] = [
-        a[0] + b * images * a[4] * a[5] * 4,
-        a[1] + b * rows * perBlock * 4,
-        a[2],
-        a[3],
-        a[4],
-        a[5],
-        a[6],
-        a[7],
-        a[8],
-        a[9],
-        a[10],
-        a[11],
-        a[12],
-        a[13],
-      ];
-      simd.im2colRows(xT, cols, c, batch, h, w, oh, ow, kh, kw, sh, sw, top, left, images);
-      gemm.packB(a[14] + b * perBlock * a[16] * 4, a[15] + b * perBlock * a[16] * 4, perBlock, a[16]);
-    }
-  } else if (kind === 2) {
-    const [perImage, n, scratch] = [a[10] * a[11], a[12] * a[13] * a[7], a[2] + slot * a[3]];
-    for (let b = first; b < first + count; b++) {
-      if (a[18]) {
-        const dx = a[4] + b * a[8] * a[9] * a[7] * 4;
-        gemm.gemmCol2im(
-          a[0] + b * perImage * a[5] * 4,
-          a[1],
-          dx,
-          scratch,
-          perImage,
-          a[5],
-          a[7],
-          a[8],
-          a[9],
-          a[10],
-          a[11],
-          a[12],
-          a[13],
-          a[14],
-          a[15],
-          a[16],
-          a[17],
-        );
-        continue;
-      }
-      gemm.gemmPacked(a[0] + b * perImage * a[5] * 4, 0, a[5] * 4, a[1], scratch, perImage, a[5], n, a[6], a[6], 0, 0);
-      simd.col2imAdd(scratch, a[4], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], b * a[10], a[10]);
-    }
-  } else {
-    throw new Error(`no job kind ${kind}`);
-  }
-}
+const SPIN_MS = 2;
+/** A first unit no job reaches: NEXT64 while a job's arguments are written. */
+const CLOSED = 0x7fffffff;
 
 // Each thread claims blocks of units until none is left: on a busy machine a thread that wakes late takes fewer.
 const WORKER_SOURCE = `
@@ -186,6 +97,8 @@ try {
 }
 let seen = 0;
 for (;;) {
+  const until = performance.now() + ${SPIN_MS};
+  for (let i = 1; Atomics.load(ctrl, ${GENERATION}) === seen && ((i & 1023) !== 0 || performance.now() < until); i++);
   Atomics.wait(ctrl, ${GENERATION}, seen);
   seen = Atomics.load(ctrl, ${GENERATION});
   if (Atomics.load(ctrl, ${STOP}) !== 0) break;
@@ -200,7 +113,7 @@ for (;;) {
     const count = Math.min(chunk, units - first);
     try {
       if (gemm === null) throw new Error("no module");
-      runUnits(kind, a, first, count, gemm, simd, slot);
+      runUnits(kind, a, first, count, gemm, simd, slot, memory);
     } catch (err) {
       Atomics.store(ctrl, ${FAILED}, 1);
     }
@@ -323,12 +236,12 @@ export function threadedProducts(): number {
 }
 
 /**
- * gemmPacked over all of C's rows, claimed in blocks of 6s (gemm.wat's register tile) by this thread and the pool's;
- * returns when every row is done.
+ * gemmPacked over all of C's rows, claimed in blocks of 6s (gemm.wat's register tile), about CLAIMS_PER_THREAD per
+ * thread, by this thread and the pool's; returns when every row is done.
  */
 export function threadedGemmPacked(job: PackedGemm): void {
   const threads = pool ? pool.workers.length + 1 : 1;
-  const chunk = Math.max(6, Math.ceil(job.m / (threads * 4) / 6) * 6);
+  const chunk = Math.max(6, Math.ceil(job.m / (threads * CLAIMS_PER_THREAD) / 6) * 6);
   const [batches, aStride, bpStride] = [job.batches ?? 1, job.aStride ?? 0, job.bpStride ?? 0];
   const args = [
     job.a,
@@ -359,6 +272,8 @@ export function runJob(kind: number, units: number, chunk: number, args: number[
   const { control } = p;
   const next = new BigInt64Array(control.buffer);
   const generation = (Atomics.load(control, GENERATION) + 1) | 0;
+  // Closed first: a late thread of the last job that reads half-written arguments then sees the new generation, and claims nothing.
+  Atomics.store(next, NEXT64, (BigInt(generation) << 32n) | BigInt(CLOSED));
   control.set([kind, units, chunk], KIND);
   control.set(args, ARGS);
   Atomics.store(control, DONE, 0);
@@ -374,12 +289,14 @@ export function runJob(kind: number, units: number, chunk: number, args: number[
     if (Atomics.compareExchange(next, NEXT64, claim, claim + BigInt(chunk)) !== claim) continue;
     const count = Math.min(chunk, units - first);
     try {
-      runUnits(kind, a, first, count, p.gemm, p.simd, 0);
+      runUnits(kind, a, first, count, p.gemm, p.simd, 0, p.memory);
     } catch {
       Atomics.store(control, FAILED, 1);
     }
     Atomics.add(control, DONE, count);
   }
+  const until = performance.now() + SPIN_MS;
+  for (let i = 1; Atomics.load(control, DONE) < units && ((i & 1023) !== 0 || performance.now() < until); i++);
   for (let done = Atomics.load(control, DONE); done < units; done = Atomics.load(control, DONE)) Atomics.wait(control, DONE, done);
   if (Atomics.load(control, FAILED) !== 0) throw new Error("a threaded kernel failed (out of bounds in the shared memory)");
 }

@@ -1,0 +1,119 @@
+import type { GemmExports } from "./gemm";
+import type { SimdLoops } from "./simd";
+
+/**
+ * The jobs the kernel threads run (threads.ts): runUnits, which every thread of the pool runs on its own instances of
+ * the shared modules, and the job kinds it knows.
+ */
+
+/** gemm.wat and simd.wat built on a shared memory export the same functions as the single-threaded modules. */
+export type SharedGemmExports = Pick<GemmExports, "packB" | "gemmPacked" | "gemmCol2im">;
+export type SharedSimdExports = Pick<SimdLoops, "im2colRows" | "col2imAdd" | "transpose2D">;
+
+/** The kinds of job the pool runs (runUnits). */
+export const GEMM_ROWS = 0;
+export const IM2COL_IMAGES = 1;
+export const COL2IM_IMAGES = 2;
+
+/**
+ * Runs units first..first + count − 1 of a job on this thread's instances of the shared modules (the workers run this
+ * very function, its source copied into theirs: it uses nothing but its arguments). `slot`: this thread's index, 0 on
+ * the main thread, for its own scratch. The kinds, a's layout for each:
+ * - GEMM_ROWS, units rows of C: gemmPacked's 12 arguments (m unused), then batches, aStride, bpStride: product b
+ *   reads A at a + b·aStride (a table's rows likewise) and B packed at bp + b·bpStride, continuing C's sums.
+ * - IM2COL_IMAGES, units blocks of images: x (NHWC), cols, c, scratch, h, w, oh, ow, kh, kw, sh, sw, top, left
+ *   (im2colRows'), then dy, bp, n, images per block, scratch bytes per thread: block b of x transposed to
+ *   [c, images, h, w] into the thread's scratch, then block b's transposed im2col matrix [kh·kw·c, images·oh·ow] built
+ *   from it at cols + b·its size, and its rows of dy [images·oh·ow, n] packed at bp + b·their size.
+ * - COL2IM_IMAGES, units images: dy, bp, scratch, scratch bytes per thread, dx, k, kcMax, then col2imAdd's c, h, w, oh,
+ *   ow, kh, kw, sh, sw, top, left, fused: image b's column gradients dy_b [oh·ow, k] · B (packed at bp) into the thread's
+ *   scratch, then scatter-added into dx in their rows' order; fused ≠ 0: both at once by gemmCol2im (input-grad.ts).
+ *   Image b's part of dx is zeroed first, by the thread that computes it.
+ * `memory`: the shared memory the modules run on.
+ */
+export function runUnits(
+  kind: number,
+  a: Int32Array,
+  first: number,
+  count: number,
+  gemm: SharedGemmExports,
+  simd: SharedSimdExports,
+  slot: number,
+  memory: { readonly buffer: SharedArrayBuffer },
+): void {
+  if (kind === 0) {
+    const rowA = a[1] ? a[0] : a[0] + first * a[2];
+    for (let b = 0; b < a[12]; b++) {
+      gemm.gemmPacked(
+        rowA + b * a[13],
+        a[1] ? a[1] + first * 4 : 0,
+        a[2],
+        a[3] + b * a[14],
+        a[4] + first * a[7] * 4,
+        count,
+        a[6],
+        a[7],
+        a[8],
+        a[9],
+        a[10],
+        a[11] || b,
+      );
+    }
+  } else if (kind === 1) {
+    const [images, rows] = [a[17], a[8] * a[9] * a[2]];
+    const [perBlock, pixels, xT] = [a[6] * a[7] * images, images * a[4] * a[5], a[3] + slot * a[18]];
+    for (let b = first; b < first + count; b++) {
+      simd.transpose2D(a[0] + b * pixels * a[2] * 4, xT, pixels, a[2]);
+      const [cols, c, batch, h, w, oh, ow, kh, kw, sh, sw, top, left] = [
+        a[1] + b * rows * perBlock * 4,
+        a[2],
+        images,
+        a[4],
+        a[5],
+        a[6],
+        a[7],
+        a[8],
+        a[9],
+        a[10],
+        a[11],
+        a[12],
+        a[13],
+      ];
+      simd.im2colRows(xT, cols, c, batch, h, w, oh, ow, kh, kw, sh, sw, top, left, images);
+      gemm.packB(a[14] + b * perBlock * a[16] * 4, a[15] + b * perBlock * a[16] * 4, perBlock, a[16]);
+    }
+  } else if (kind === 2) {
+    const [perImage, n, scratch] = [a[10] * a[11], a[12] * a[13] * a[7], a[2] + slot * a[3]];
+    const dxFloats = a[8] * a[9] * a[7];
+    for (let b = first; b < first + count; b++) {
+      const dx = a[4] + b * dxFloats * 4;
+      new Float32Array(memory.buffer, dx, dxFloats).fill(0); // image b's part of dx, zeroed by the thread that sums into it
+      if (a[18]) {
+        gemm.gemmCol2im(
+          a[0] + b * perImage * a[5] * 4,
+          a[1],
+          dx,
+          scratch,
+          perImage,
+          a[5],
+          a[7],
+          a[8],
+          a[9],
+          a[10],
+          a[11],
+          a[12],
+          a[13],
+          a[14],
+          a[15],
+          a[16],
+          a[17],
+        );
+        continue;
+      }
+      gemm.gemmPacked(a[0] + b * perImage * a[5] * 4, 0, a[5] * 4, a[1], scratch, perImage, a[5], n, a[6], a[6], 0, 0);
+      simd.col2imAdd(scratch, a[4], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], b * a[10], a[10]);
+    }
+  } else {
+    throw new Error(`no job kind ${kind}`);
+  }
+}
