@@ -102,8 +102,9 @@ for (;;) {
   Atomics.wait(ctrl, ${GENERATION}, seen);
   seen = Atomics.load(ctrl, ${GENERATION});
   if (Atomics.load(ctrl, ${STOP}) !== 0) break;
-  const [kind, units, chunk] = [ctrl[${KIND}], ctrl[${UNITS}], ctrl[${CHUNK}]];
-  const a = ctrl.slice(${ARGS}, ${ARGS + ARG_COUNT});
+  const [kind, units, chunk] = [Atomics.load(ctrl, ${KIND}), Atomics.load(ctrl, ${UNITS}), Atomics.load(ctrl, ${CHUNK})];
+  const a = new Int32Array(${ARG_COUNT});
+  for (let i = 0; i < ${ARG_COUNT}; i++) a[i] = Atomics.load(ctrl, ${ARGS} + i);
   for (;;) {
     const claim = Atomics.load(next, ${NEXT64});
     if (Number(claim >> 32n) !== seen) break;
@@ -272,10 +273,11 @@ export function runJob(kind: number, units: number, chunk: number, args: number[
   const { control } = p;
   const next = new BigInt64Array(control.buffer);
   const generation = (Atomics.load(control, GENERATION) + 1) | 0;
-  // Closed first: a late thread of the last job that reads half-written arguments then sees the new generation, and claims nothing.
+  // Closed first: a late thread of the last job that reads half-written arguments then sees the new generation, and
+  // claims nothing. Atomic writes and reads of the arguments keep that order on every CPU, not only on x86's.
   Atomics.store(next, NEXT64, (BigInt(generation) << 32n) | BigInt(CLOSED));
-  control.set([kind, units, chunk], KIND);
-  control.set(args, ARGS);
+  [kind, units, chunk].forEach((v, i) => Atomics.store(control, KIND + i, v));
+  args.forEach((v, i) => Atomics.store(control, ARGS + i, v));
   Atomics.store(control, DONE, 0);
   Atomics.store(control, FAILED, 0);
   Atomics.store(next, NEXT64, BigInt(generation) << 32n);
