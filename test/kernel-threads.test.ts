@@ -7,6 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/backend";
 import { loadDataset } from "../src/datasets";
 import { compileSparseModel } from "../src/inference/sparse-model";
+import { MIN_SPLIT_EXAMPLES, splitPredictions, whenSparseWorkersReady } from "../src/inference/split-predict";
 import {
   FusedMomentumOptimizer,
   MIN_SPLIT_MACS,
@@ -116,26 +117,33 @@ test("an FW-momentum pruning run: the same mask and per-iteration losses with 1,
   assertSameEverywhere("fw-momentum", result);
 });
 
-test("a sparse model's forward (sparse and dense paths): the same logits with 1, 2 and 3 threads", async () => {
+test("a sparse model's forward (sparse and dense paths) split by examples between threads: the same logits with 1, 2 and 3 threads", async () => {
   await initBackend("wasm", { quiet: true });
   const model = createModel(PAPER_CNN, 9);
   const weights = getWeights(model);
   disposeModel(model);
   for (const [name, w] of Object.entries(weights)) if (name.endsWith("/kernel")) w.forEach((v, i) => Math.abs(v) < 0.05 && (w[i] = 0));
-  const x = tf.tensor4d(data.train.images.subarray(0, 4 * BATCH * 784), [4 * BATCH, 28, 28, 1]);
+  // 125 examples, not whole tiles of 8: 2 threads take 64 + 61, 3 threads 48 + 48 + 29.
+  const n = 4 * BATCH - 3;
+  assert.ok(n >= MIN_SPLIT_EXAMPLES, "large enough to be split");
+  const x = tf.tensor4d(data.train.images.subarray(0, n * 784), [n, 28, 28, 1]);
   for (const paths of ["sparse", "dense"] as const) {
-    const result = await underEachThreadCount(() => {
+    const digests: string[] = [];
+    for (const threads of THREADS) {
+      setKernelThreads(threads);
+      await whenSparseWorkersReady(60_000);
       const sparse = compileSparseModel(PAPER_CNN, weights, { paths, calibrationBatch: 8, calibrationRepeats: 1 });
+      const before = splitPredictions();
       const logits = sparse.predict(x);
-      const out = logits.dataSync() as Float32Array;
+      assert.equal(splitPredictions() - before, threads > 1 ? 1 : 0, `${paths} path, ${threads} threads: split ${threads > 1 ? "once" : "never"}`);
+      digests.push(digest({ logits: logits.dataSync() as Float32Array }));
+      assert.deepEqual(logits.shape, [n, 10]);
       logits.dispose();
       sparse.dispose();
-      return digest({ logits: out });
-    });
-    // Inference runs tfjs's fused kernels (dense path; split by images only for large batches) and sparse.wat's
-    // (sparse path), on one thread: the logits must not change with the setting all the same.
-    assert.deepEqual(result.digests, Array(THREADS.length).fill(result.digests[0]), `${paths} path`);
+    }
+    assert.deepEqual(digests, Array(THREADS.length).fill(digests[0]), `${paths} path`);
   }
+  setKernelThreads(1);
   x.dispose();
 });
 

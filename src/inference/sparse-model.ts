@@ -7,6 +7,7 @@ import { PreparedGraph, prepareGraph } from "./fold";
 import { SparseWeights, csrTensors } from "./layouts";
 import { CompiledGraph, LayerPath, Step, calibrationInputs, execute, program } from "./program";
 import { SPARSE_KERNELS } from "./sparse-kinds";
+import { SplitModel, dropSplitModel, splitPredict } from "./split-predict";
 
 /**
  * A pruned model compiled for inference: each layer with a sparse kernel (src/inference/sparse-kinds.ts: a valid
@@ -55,7 +56,7 @@ export interface SparseModel {
   /** The config's spec, for a model compiled from one. */
   spec?: ModelSpec;
   layers: LayerReport[];
-  /** Logits [n, classes] for examples [n, ...input shape], as the graph's forward computes them. */
+  /** Logits [n, classes] for examples [n, ...input shape], as the graph's forward computes them (a large batch split between the kernel threads: split-predict.ts). */
   predict(x: tf.Tensor): tf.Tensor2D;
   /** The same, step by step, with the milliseconds of each step (conversions, layers, pools) for a profile. */
   profile(x: tf.Tensor): StepTiming[];
@@ -74,7 +75,8 @@ function owners(graph: ModelGraph): { layers: ModelGraph["nodes"]; owner: Map<st
   return { layers, owner };
 }
 
-function compileGraph(prepared: PreparedGraph): CompiledGraph {
+/** The tensors of a folded graph: every parameter, and CSR copies of the kernels that can run sparse. */
+export function compileGraph(prepared: PreparedGraph): CompiledGraph {
   const { graph, values } = prepared;
   const params: Record<string, tf.Tensor> = {};
   const sparse = new Map<string, SparseWeights>();
@@ -101,6 +103,8 @@ function compileGraph(prepared: PreparedGraph): CompiledGraph {
   return { graph, params, sparse, owner: owners(graph).owner };
 }
 
+let nextModelId = 0;
+
 /** Compiles a model graph (or a config's spec) with its weights: see SparseModel. */
 export function compileSparseModel(model: ModelGraph | ModelSpec, weights: Record<string, Float32Array>, opts: CompileOptions = {}): SparseModel {
   const calibrationBatch = opts.calibrationBatch ?? 256;
@@ -123,6 +127,9 @@ export function compileSparseModel(model: ModelGraph | ModelSpec, weights: Recor
     const chosen = choosePaths(compiled, fixed, calibrationBatch, repeats);
     const steps = program(compiled, chosen.paths);
     const { layers } = owners(compiled.graph);
+    const logits = compiled.graph.nodes.find((n) => n.name === compiled.graph.logits) as ModelGraph["nodes"][number];
+    const split: SplitModel = { id: nextModelId++, prepared, paths: [...chosen.paths], classes: logits.outputShape.reduce((a, b) => a * b, 1) };
+    const whole = (x: tf.Tensor) => execute(steps, compiled.graph, x);
     return {
       graph: compiled.graph,
       ...("layers" in model ? { spec: model } : {}),
@@ -136,13 +143,16 @@ export function compileSparseModel(model: ModelGraph | ModelSpec, weights: Recor
           ...chosen.perLayer.get(node.name),
         };
       }),
-      predict: (x) => tf.tidy(() => execute(steps, compiled.graph, x)),
+      predict: (x) => tf.tidy(() => splitPredict(split, x, whole) ?? whole(x)),
       profile(x) {
         const out: StepTiming[] = [];
         tf.tidy(() => void execute(steps, compiled.graph, x, (step, ms) => out.push({ step: step.label, layer: step.layer, ms })));
         return out;
       },
-      dispose: () => tf.dispose(tensors),
+      dispose: () => {
+        dropSplitModel(split.id);
+        tf.dispose(tensors);
+      },
     };
   } catch (err) {
     tf.dispose(tensors);

@@ -1,0 +1,56 @@
+import type { MessagePort } from "node:worker_threads";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../backend";
+import { registerSparseKernels } from "../kernels/sparse";
+import { setKernelThreads } from "../kernels/threads";
+import { CompiledGraph, LayerPath, Step, execute, program } from "./program";
+import { compileGraph } from "./sparse-model";
+import { DONE, FAILED, READY, SplitMessage } from "./split-predict";
+
+/**
+ * A worker thread of split-predict.ts: its own wasm backend with fwprune's kernels on one thread, the models it was
+ * sent compiled to the same programs, and a part of a batch predicted on request, its logits written after the
+ * examples in the request's SharedArrayBuffer.
+ */
+export function serveSplitPredict(workerData: { control: SharedArrayBuffer; slot: number }, port: MessagePort): void {
+  const ctrl = new Int32Array(workerData.control);
+  const { slot } = workerData;
+  setKernelThreads(1); // the other cores are this worker's siblings'
+  const up = initBackend("wasm", { quiet: true }).then(
+    (name) => {
+      registerSparseKernels();
+      Atomics.store(ctrl, slot + READY, name === "wasm" ? 1 : -1);
+    },
+    () => Atomics.store(ctrl, slot + READY, -1),
+  );
+  const models = new Map<number, { compiled: CompiledGraph; steps: Step[] }>();
+  port.on("message", (message: SplitMessage) => {
+    void up.then(() => {
+      if (message.kind === "model") {
+        try {
+          const compiled = compileGraph(message.model.prepared);
+          models.set(message.model.id, { compiled, steps: program(compiled, new Map<string, LayerPath>(message.model.paths)) });
+        } catch {
+          // its predictions fail (no model), and the batch runs whole on the main thread
+        }
+      } else if (message.kind === "drop") {
+        const model = models.get(message.id);
+        if (model) tf.dispose([...Object.values(model.compiled.params), ...[...model.compiled.sparse.values()].flatMap((s) => Object.values(s.csr))]);
+        models.delete(message.id);
+      } else {
+        try {
+          const model = models.get(message.id);
+          if (!model) throw new Error(`no model ${message.id}`);
+          const size = message.shape.reduce((a, b) => a * b, 1);
+          const logits = tf.tidy(() => execute(model.steps, model.compiled.graph, tf.tensor(new Float32Array(message.data, 0, size), message.shape)));
+          new Float32Array(message.data, message.outOffset, logits.size).set(logits.dataSync());
+          logits.dispose();
+        } catch {
+          Atomics.store(ctrl, slot + FAILED, 1);
+        }
+        Atomics.store(ctrl, slot + DONE, 1);
+        Atomics.notify(ctrl, slot + DONE);
+      }
+    });
+  });
+}

@@ -1,0 +1,161 @@
+import { Worker } from "node:worker_threads";
+import * as tf from "@tensorflow/tfjs";
+import { kernelThreads, onKernelThreadsShutdown } from "../kernels/threads";
+import type { PreparedGraph } from "./fold";
+import { TILE } from "./layouts";
+import type { LayerPath } from "./program";
+
+/**
+ * A compiled sparse model's predict with the batch split between this thread and worker threads. Each worker runs
+ * tfjs's wasm backend of its own with fwprune's kernels on one thread, and compiles the same program from the same
+ * folded weights and paths (split-predict-worker.ts). Every example's logits are computed alone (the sparse kernels
+ * keep examples in separate lanes, the dense kernels compute each output row or pixel alone), so a part of the batch
+ * gives the bits of the whole; test/kernel-threads.test.ts checks it. Only the examples and their logits cross, in a
+ * SharedArrayBuffer per worker. Until the workers' backends are up (they start at the first large batch), and for
+ * small batches, the model runs whole on this thread.
+ */
+
+/** Examples below which a batch runs whole: a worker's round trip costs about what a few examples take. */
+export const MIN_SPLIT_EXAMPLES = 64;
+
+// Int32 slots per worker in the control block.
+export const READY = 0; // 1: its backend is up; −1: it failed to start
+export const DONE = 1;
+export const FAILED = 2;
+const SLOTS = 4;
+
+/** What a worker needs to compile a model's program: the folded graph and weights, and each layer's path. */
+export interface SplitModel {
+  id: number;
+  prepared: PreparedGraph;
+  paths: [string, LayerPath][];
+  /** Logits per example. */
+  classes: number;
+}
+
+/** Messages to a worker (split-predict-worker.ts answers predictions through the control block). */
+export type SplitMessage =
+  | { kind: "model"; model: SplitModel }
+  | { kind: "drop"; id: number }
+  | { kind: "predict"; id: number; data: SharedArrayBuffer; shape: number[]; outOffset: number };
+
+interface Pool {
+  control: Int32Array;
+  workers: Worker[];
+  /** Each worker's SharedArrayBuffer, grown as needed. */
+  data: SharedArrayBuffer[];
+  /** The models each worker has compiled. */
+  models: Set<number>;
+}
+let pool: Pool | undefined;
+
+function stopPool(): void {
+  if (!pool) return;
+  for (const worker of pool.workers) void worker.terminate();
+  pool = undefined;
+}
+onKernelThreadsShutdown(stopPool);
+
+// From the TypeScript sources (the tests run them through tsx), the worker needs tsx's hook to load them.
+const WORKER_SOURCE = `
+const { workerData, parentPort } = require("node:worker_threads");
+if (workerData.tsxPath) require(workerData.tsxPath);
+require(workerData.modulePath).serveSplitPredict(workerData, parentPort);
+`;
+
+/** The workers for the current thread count, started on first use (their backends come up in the background). */
+function currentPool(): Pool | undefined {
+  const workers = kernelThreads() - 1;
+  if (pool && pool.workers.length !== workers) stopPool();
+  if (workers < 1) return undefined;
+  if (pool) return pool;
+  const modulePath = require.resolve("./split-predict-worker");
+  const tsxPath = modulePath.endsWith(".ts") ? require.resolve("tsx/cjs") : undefined;
+  const control = new Int32Array(new SharedArrayBuffer(workers * SLOTS * 4));
+  const started = Array.from({ length: workers }, (_, i) => {
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { modulePath, tsxPath, control: control.buffer, slot: i * SLOTS } });
+    worker.unref(); // idle threads never keep the process alive
+    worker.on("error", () => Atomics.store(control, i * SLOTS + READY, -1)); // it failed: never used
+    return worker;
+  });
+  pool = { control, workers: started, data: started.map(() => new SharedArrayBuffer(0)), models: new Set() };
+  return pool;
+}
+
+const ready = (p: Pool) => p.workers.every((_, i) => Atomics.load(p.control, i * SLOTS + READY) === 1);
+
+/**
+ * Start the workers for the current thread count, if any, and wait until their backends are up (at most `timeoutMs`),
+ * so that a timing that follows measures split predictions from the first batch.
+ */
+export async function whenSparseWorkersReady(timeoutMs = 30_000): Promise<void> {
+  const start = Date.now();
+  while (kernelThreads() > 1 && tf.getBackend() === "wasm" && Date.now() - start < timeoutMs) {
+    const p = currentPool();
+    if (!p || ready(p) || p.workers.some((_, i) => Atomics.load(p.control, i * SLOTS + READY) === -1)) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+let predictionsSplit = 0;
+/** How many predictions ran split so far (tests check that the split path did run). */
+export function splitPredictions(): number {
+  return predictionsSplit;
+}
+
+/** Forget a disposed model in the workers. */
+export function dropSplitModel(id: number): void {
+  if (!pool?.models.has(id)) return;
+  for (const worker of pool.workers) worker.postMessage({ kind: "drop", id } satisfies SplitMessage);
+  pool.models.delete(id);
+}
+
+/**
+ * The logits of examples x [n, ...] with the batch split between the threads, `whole` computing a part on this thread;
+ * undefined where it does not pay (one thread, a small batch, workers not yet up, another backend) or a worker failed.
+ */
+export function splitPredict(model: SplitModel, x: tf.Tensor, whole: (x: tf.Tensor) => tf.Tensor2D): tf.Tensor2D | undefined {
+  const n = x.shape[0];
+  if (kernelThreads() <= 1 || n < MIN_SPLIT_EXAMPLES || x.dtype !== "float32" || tf.getBackend() !== "wasm") return undefined;
+  const p = currentPool();
+  if (!p || !ready(p)) return undefined;
+  const threads = p.workers.length + 1;
+  // Whole tiles of examples per worker (the sparse kernels' unit); this thread takes what is left.
+  const per = Math.ceil(n / threads / TILE) * TILE;
+  const cuts = Array.from({ length: threads }, (_, i) => Math.min(n, i * per));
+  const perExample = x.size / n;
+  const values = x.dataSync() as Float32Array;
+  if (!p.models.has(model.id)) {
+    for (const worker of p.workers) worker.postMessage({ kind: "model", model } satisfies SplitMessage);
+    p.models.add(model.id);
+  }
+  predictionsSplit++;
+  const outOffsets = p.workers.map((worker, i) => {
+    const count = cuts[i + 1] - cuts[i];
+    Atomics.store(p.control, i * SLOTS + FAILED, 0);
+    Atomics.store(p.control, i * SLOTS + DONE, count === 0 ? 1 : 0);
+    if (count === 0) return 0;
+    const outOffset = count * perExample * 4;
+    const needed = outOffset + count * model.classes * 4;
+    if (p.data[i].byteLength < needed) p.data[i] = new SharedArrayBuffer(needed);
+    new Float32Array(p.data[i], 0, count * perExample).set(values.subarray(cuts[i] * perExample, cuts[i + 1] * perExample));
+    worker.postMessage({ kind: "predict", id: model.id, data: p.data[i], shape: [count, ...x.shape.slice(1)], outOffset } satisfies SplitMessage);
+    return outOffset;
+  });
+  const mine = cuts[threads - 1];
+  const part = mine < n ? tf.tidy(() => whole(tf.slice(x, mine, n - mine))) : undefined;
+  const partValues = part?.dataSync() as Float32Array | undefined;
+  part?.dispose();
+  p.workers.forEach((_, i) => Atomics.wait(p.control, i * SLOTS + DONE, 0));
+  if (p.workers.some((_, i) => Atomics.load(p.control, i * SLOTS + FAILED) !== 0)) {
+    stopPool();
+    return undefined;
+  }
+  const logits = new Float32Array(n * model.classes);
+  p.workers.forEach((_, i) => {
+    const count = cuts[i + 1] - cuts[i];
+    if (count > 0) logits.set(new Float32Array(p.data[i], outOffsets[i], count * model.classes), cuts[i] * model.classes);
+  });
+  if (partValues) logits.set(partValues, mine * model.classes);
+  return tf.tensor2d(logits, [n, model.classes]);
+}
