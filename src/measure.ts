@@ -1,7 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { Split } from "./data";
 import { splitTensors } from "./examples";
-import { Model, ModelLike, forward, multiplyAdds } from "./model";
+import { inferenceForward } from "./inference/split-predict";
+import { Model, ModelLike, multiplyAdds } from "./model";
 import { magnitudeMask } from "./prune/magnitude";
 import { Mask, SparsityReport, Weights, applyMask, applyMaskToWeights, sparsityOfWeights } from "./prune/mask";
 import { Evaluation, evaluate, evaluateLogits } from "./train";
@@ -118,7 +119,7 @@ export function timeInferenceSideBySide(models: (Model | Predictor)[], split: Sp
   const batches: tf.Tensor4D[] = [];
   for (let s = 0; s < count; s += batchSize) batches.push(tf.slice(data.x, s, Math.min(batchSize, count - s)) as tf.Tensor4D);
   const predict = (model: Model | Predictor, xb: tf.Tensor4D) =>
-    tf.tidy(() => ("params" in model ? forward(model.graph, model.params, xb) : model.predict(xb)).dataSync());
+    tf.tidy(() => ("params" in model ? inferenceForward(model.graph, model.params, xb) : model.predict(xb)).dataSync());
   try {
     for (const model of models) predict(model, batches[0]);
     const seconds: number[][] = models.map(() => []);

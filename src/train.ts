@@ -5,6 +5,7 @@ import { Identity, containerProblem, readContainer, writeContainer } from "./con
 import { checkSplitFits, splitTensors } from "./examples";
 import { SerializedGraph, deserializeGraph, serializeGraph } from "./graph";
 import { Model, ModelLike, ModelSpec, Params, forward, modelFromWeights, trainableVariables } from "./model";
+import { inferenceForward } from "./inference/split-predict";
 import { Mask } from "./prune/mask";
 import { deriveSeed, shuffledIndices } from "./random";
 
@@ -190,7 +191,7 @@ export function evaluate(model: Model, split: Split, batchSize = 1000): Evaluati
 
 /** Accuracy and mean cross-entropy (on the logits) over a whole split, in batches, in inference mode. */
 export function evaluateParams(spec: ModelLike, params: Params, split: Split, batchSize = 1000): Evaluation {
-  return evaluateLogits((x) => forward(spec, params, x), splitTensors(spec, split, "evaluate"), split.count, batchSize);
+  return evaluateLogits((x) => inferenceForward(spec, params, x), splitTensors(spec, split, "evaluate"), split.count, batchSize);
 }
 
 /** Accuracy and mean cross-entropy of any function to logits over a split's tensors (disposed here), in batches. */

@@ -7,7 +7,9 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/backend";
 import { loadDataset } from "../src/datasets";
 import { compileSparseModel } from "../src/inference/sparse-model";
-import { MIN_SPLIT_EXAMPLES, splitPredictions, whenSparseWorkersReady } from "../src/inference/split-predict";
+import { MIN_SPLIT_EXAMPLES, inferenceForward, splitPredictions, whenSparseWorkersReady } from "../src/inference/split-predict";
+import { modelFromLayersModel } from "../src/graph/load";
+import { saveLayersModel } from "./graph-models";
 import {
   FusedMomentumOptimizer,
   MIN_SPLIT_MACS,
@@ -18,7 +20,7 @@ import {
   threadedProducts,
   whenSplitWorkersReady,
 } from "../src/kernels";
-import { PAPER_CNN, createModel, disposeModel, getWeights } from "../src/model";
+import { PAPER_CNN, createModel, disposeModel, forward, getWeights } from "../src/model";
 import { notebookConfig } from "../src/notebook";
 import { prune } from "../src/prune/method";
 import "../src/prune/methods";
@@ -142,6 +144,33 @@ test("a sparse model's forward (sparse and dense paths) split by examples betwee
       sparse.dispose();
     }
     assert.deepEqual(digests, Array(THREADS.length).fill(digests[0]), `${paths} path`);
+  }
+  setKernelThreads(1);
+  x.dispose();
+});
+
+test("a model's forward pass in inference mode (evaluation, inference timing) split by examples between threads: the same logits with 1, 2 and 3 threads", async () => {
+  await initBackend("wasm", { quiet: true });
+  const n = 4 * BATCH - 3; // not whole tiles of 8
+  const x = tf.tensor4d(data.train.images.subarray(0, n * 784), [n, 28, 28, 1]);
+  const layers = zooModel("residual-net", { seed: 3 });
+  const saved = await saveLayersModel(layers);
+  layers.dispose();
+  // The paper CNN, and residual-net for batch norm on its moving statistics, a residual add and global pooling.
+  for (const model of [createModel(PAPER_CNN, 9), modelFromLayersModel(saved.json as never, saved.weights)]) {
+    const digests: string[] = [];
+    for (const threads of THREADS) {
+      setKernelThreads(threads);
+      await whenSparseWorkersReady(60_000);
+      const before = splitPredictions();
+      const logits = inferenceForward(model.graph, model.params, x);
+      assert.equal(splitPredictions() - before, threads > 1 ? 1 : 0, `${model.graph.name}, ${threads} threads: split ${threads > 1 ? "once" : "never"}`);
+      digests.push(digest({ logits: logits.dataSync() as Float32Array }));
+      logits.dispose();
+    }
+    const whole = tf.tidy(() => forward(model.graph, model.params, x).dataSync() as Float32Array);
+    assert.deepEqual(digests, Array(THREADS.length).fill(digest({ logits: whole })), model.graph.name);
+    disposeModel(model);
   }
   setKernelThreads(1);
   x.dispose();

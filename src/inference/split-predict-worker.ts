@@ -1,6 +1,7 @@
 import type { MessagePort } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend";
+import { forward } from "../model";
 import { registerSparseKernels } from "../kernels/sparse";
 import { setKernelThreads } from "../kernels/threads";
 import { CompiledGraph, LayerPath, Step, execute, program } from "./program";
@@ -9,8 +10,8 @@ import { DONE, FAILED, READY, SplitMessage } from "./split-predict";
 
 /**
  * A worker thread of split-predict.ts: its own wasm backend with fwprune's kernels on one thread, the models it was
- * sent compiled to the same programs, and a part of a batch predicted on request, its logits written after the
- * examples in the request's SharedArrayBuffer.
+ * sent compiled to the same programs, and a part of a batch predicted on request (by a compiled model, or by a graph's
+ * forward pass with the weights sent along), its logits written after the examples in the request's SharedArrayBuffer.
  */
 export function serveSplitPredict(workerData: { control: SharedArrayBuffer; slot: number }, port: MessagePort): void {
   const ctrl = new Int32Array(workerData.control);
@@ -39,10 +40,23 @@ export function serveSplitPredict(workerData: { control: SharedArrayBuffer; slot
         models.delete(message.id);
       } else {
         try {
-          const model = models.get(message.id);
-          if (!model) throw new Error(`no model ${message.id}`);
-          const size = message.shape.reduce((a, b) => a * b, 1);
-          const logits = tf.tidy(() => execute(model.steps, model.compiled.graph, tf.tensor(new Float32Array(message.data, 0, size), message.shape)));
+          const logits = tf.tidy(() => {
+            const x = tf.tensor(
+              new Float32Array(
+                message.data,
+                0,
+                message.shape.reduce((a, b) => a * b, 1),
+              ),
+              message.shape,
+            );
+            if (message.kind === "forward") {
+              const params = Object.fromEntries(message.graph.params.map((p) => [p.name, tf.tensor(message.weights[p.name], p.shape)]));
+              return forward(message.graph, params, x);
+            }
+            const model = models.get(message.id);
+            if (!model) throw new Error(`no model ${message.id}`);
+            return execute(model.steps, model.compiled.graph, x);
+          });
           new Float32Array(message.data, message.outOffset, logits.size).set(logits.dataSync());
           logits.dispose();
         } catch {

@@ -1,6 +1,8 @@
 import { Worker } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
 import { kernelThreads, onKernelThreadsShutdown } from "../kernels/threads";
+import { ModelGraph, asGraph } from "../graph";
+import { ModelLike, Params, forward } from "../model";
 import type { PreparedGraph } from "./fold";
 import { TILE } from "./layouts";
 import type { LayerPath } from "./program";
@@ -33,11 +35,12 @@ export interface SplitModel {
   classes: number;
 }
 
-/** Messages to a worker (split-predict-worker.ts answers predictions through the control block). */
+/** Messages to a worker (split-predict-worker.ts answers predictions and forward passes through the control block). */
 export type SplitMessage =
   | { kind: "model"; model: SplitModel }
   | { kind: "drop"; id: number }
-  | { kind: "predict"; id: number; data: SharedArrayBuffer; shape: number[]; outOffset: number };
+  | ({ kind: "predict"; id: number } & Part)
+  | ({ kind: "forward"; graph: ModelGraph; weights: Record<string, Float32Array> } & Part);
 
 interface Pool {
   control: Int32Array;
@@ -110,11 +113,54 @@ export function dropSplitModel(id: number): void {
   pool.models.delete(id);
 }
 
+/** Where a part of the batch goes and its logits come back: examples at 0 in `data`, logits at `outOffset`. */
+interface Part {
+  data: SharedArrayBuffer;
+  shape: number[];
+  outOffset: number;
+}
+
 /**
- * The logits of examples x [n, ...] with the batch split between the threads, `whole` computing a part on this thread;
- * undefined where it does not pay (one thread, a small batch, workers not yet up, another backend) or a worker failed.
+ * A compiled model's logits for examples x [n, ...] with the batch split between the threads, `whole` computing a part on
+ * this thread; undefined where it does not pay (one thread, a small batch, workers not yet up, another backend) or a
+ * worker failed.
  */
 export function splitPredict(model: SplitModel, x: tf.Tensor, whole: (x: tf.Tensor) => tf.Tensor2D): tf.Tensor2D | undefined {
+  return splitBatch(x, model.classes, whole, (p) => {
+    if (!p.models.has(model.id)) {
+      for (const worker of p.workers) worker.postMessage({ kind: "model", model } satisfies SplitMessage);
+      p.models.add(model.id);
+    }
+    return (part) => ({ kind: "predict", id: model.id, ...part });
+  });
+}
+
+/**
+ * A graph's forward pass in inference mode, forward(graph, params, x), with the batch split between the threads (the
+ * weights sent along with each batch: they may change between calls); undefined where it does not pay.
+ */
+export function splitForward(graph: ModelGraph, params: Params, x: tf.Tensor, whole: (x: tf.Tensor) => tf.Tensor2D): tf.Tensor2D | undefined {
+  const logits = graph.nodes.find((node) => node.name === graph.logits);
+  if (!logits) return undefined;
+  const classes = logits.outputShape.reduce((a, b) => a * b, 1);
+  return splitBatch(x, classes, whole, () => {
+    const weights = Object.fromEntries(graph.params.map((p) => [p.name, params[p.name].dataSync() as Float32Array]));
+    return (part) => ({ kind: "forward", graph, weights, ...part });
+  });
+}
+
+/** forward(model, params, x) in inference mode (the logits), its batch split between the threads where that pays. */
+export function inferenceForward(model: ModelLike, params: Params, x: tf.Tensor): tf.Tensor2D {
+  const whole = (part: tf.Tensor) => forward(model, params, part);
+  return splitForward(asGraph(model), params, x, whole) ?? whole(x);
+}
+
+function splitBatch(
+  x: tf.Tensor,
+  classes: number,
+  whole: (x: tf.Tensor) => tf.Tensor2D,
+  prepare: (p: Pool) => (part: Part) => SplitMessage,
+): tf.Tensor2D | undefined {
   const n = x.shape[0];
   if (kernelThreads() <= 1 || n < MIN_SPLIT_EXAMPLES || x.dtype !== "float32" || tf.getBackend() !== "wasm") return undefined;
   const p = currentPool();
@@ -125,10 +171,7 @@ export function splitPredict(model: SplitModel, x: tf.Tensor, whole: (x: tf.Tens
   const cuts = Array.from({ length: threads }, (_, i) => Math.min(n, i * per));
   const perExample = x.size / n;
   const values = x.dataSync() as Float32Array;
-  if (!p.models.has(model.id)) {
-    for (const worker of p.workers) worker.postMessage({ kind: "model", model } satisfies SplitMessage);
-    p.models.add(model.id);
-  }
+  const request = prepare(p);
   predictionsSplit++;
   const outOffsets = p.workers.map((worker, i) => {
     const count = cuts[i + 1] - cuts[i];
@@ -136,10 +179,10 @@ export function splitPredict(model: SplitModel, x: tf.Tensor, whole: (x: tf.Tens
     Atomics.store(p.control, i * SLOTS + DONE, count === 0 ? 1 : 0);
     if (count === 0) return 0;
     const outOffset = count * perExample * 4;
-    const needed = outOffset + count * model.classes * 4;
+    const needed = outOffset + count * classes * 4;
     if (p.data[i].byteLength < needed) p.data[i] = new SharedArrayBuffer(needed);
     new Float32Array(p.data[i], 0, count * perExample).set(values.subarray(cuts[i] * perExample, cuts[i + 1] * perExample));
-    worker.postMessage({ kind: "predict", id: model.id, data: p.data[i], shape: [count, ...x.shape.slice(1)], outOffset } satisfies SplitMessage);
+    worker.postMessage(request({ data: p.data[i], shape: [count, ...x.shape.slice(1)], outOffset }));
     return outOffset;
   });
   const mine = cuts[threads - 1];
@@ -151,11 +194,11 @@ export function splitPredict(model: SplitModel, x: tf.Tensor, whole: (x: tf.Tens
     stopPool();
     return undefined;
   }
-  const logits = new Float32Array(n * model.classes);
+  const logits = new Float32Array(n * classes);
   p.workers.forEach((_, i) => {
     const count = cuts[i + 1] - cuts[i];
-    if (count > 0) logits.set(new Float32Array(p.data[i], outOffsets[i], count * model.classes), cuts[i] * model.classes);
+    if (count > 0) logits.set(new Float32Array(p.data[i], outOffsets[i], count * classes), cuts[i] * classes);
   });
-  if (partValues) logits.set(partValues, mine * model.classes);
-  return tf.tensor2d(logits, [n, model.classes]);
+  if (partValues) logits.set(partValues, mine * classes);
+  return tf.tensor2d(logits, [n, classes]);
 }
