@@ -1,6 +1,6 @@
 import { Worker } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
-import { kernelThreads, onKernelThreadsShutdown } from "../kernels/threads";
+import { kernelThreads, onKernelThreadsShutdown, onThisThreadAlone } from "../kernels/threads";
 import { ModelGraph, asGraph } from "../graph";
 import { ModelLike, Params, forward } from "../model";
 import type { PreparedGraph } from "./fold";
@@ -186,7 +186,7 @@ function splitBatch(
     return outOffset;
   });
   const mine = cuts[threads - 1];
-  const part = mine < n ? tf.tidy(() => whole(tf.slice(x, mine, n - mine))) : undefined;
+  const part = mine < n ? onThisThreadAlone(() => tf.tidy(() => whole(tf.slice(x, mine, n - mine)))) : undefined;
   const partValues = part?.dataSync() as Float32Array | undefined;
   part?.dispose();
   p.workers.forEach((_, i) => Atomics.wait(p.control, i * SLOTS + DONE, 0));

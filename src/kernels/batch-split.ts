@@ -3,7 +3,7 @@ import { Worker } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { heapBuffer, pointer } from "./simd";
-import { kernelThreads, onKernelThreadsShutdown } from "./threads";
+import { kernelThreads, onKernelThreadsShutdown, threadsNow } from "./threads";
 import { dispose, sliceInfo } from "./util";
 
 /**
@@ -118,7 +118,7 @@ export function makeSplitFusedConv2DConfig(original: tf.KernelConfig): tf.Kernel
     const backend = args.backend as BackendWasm;
     const { x, filter } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
     const attrs = (args.attrs ?? {}) as unknown as tf.FusedConv2DAttrs;
-    if (kernelThreads() <= 1 || (attrs.dataFormat ?? "NHWC") !== "NHWC") return whole(args);
+    if (threadsNow() <= 1 || (attrs.dataFormat ?? "NHWC") !== "NHWC") return whole(args);
     // The inputs given (bias and preluActivationWeights are optional: undefined when absent).
     const given = Object.entries(args.inputs as Record<string, tf.TensorInfo | undefined>).filter((e): e is [string, tf.TensorInfo] => e[1] !== undefined);
     if (given.some(([, t]) => t.dtype !== "float32")) return whole(args);

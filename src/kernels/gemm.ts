@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { GEMM_WASM_BASE64 } from "./gemm-module";
 import { compileRelaxedSimd, heapBuffer, pointer, withScratch } from "./simd";
-import { MIN_THREADED_MACS, kernelThreads, sharedGemm, threadedGemmPacked } from "./threads";
+import { MIN_THREADED_MACS, sharedGemm, threadedGemmPacked, threadsNow } from "./threads";
 import { callKernel, dispose } from "./util";
 
 /**
@@ -177,7 +177,7 @@ export function relaxedMatMulInBlocks(
   const [m, k] = a.shape;
   const n = b.shape[1];
   if (n % 8 !== 0 || b.shape[0] !== k || m * k * n === 0 || blockRows < 1) return false;
-  if (kernelThreads() > 1 && m * k * n >= MIN_THREADED_MACS) return false;
+  if (threadsNow() > 1 && m * k * n >= MIN_THREADED_MACS) return false;
   const [pa, pb] = [pointer(backend, a), pointer(backend, b)];
   withScratch(backend, k * n * 4 + blockRows * n * 4, (bp) => {
     const block = bp + k * n * 4;
@@ -209,7 +209,7 @@ export function relaxedMatMulOfBlocks(
   if (!gemm || b.dtype !== "float32" || b.shape.length !== 2 || blockK < 1) return undefined;
   const [k, n] = b.shape;
   if (n % 8 !== 0 || m * k * n === 0) return undefined;
-  if (kernelThreads() > 1 && m * k * n >= MIN_THREADED_MACS) return undefined;
+  if (threadsNow() > 1 && m * k * n >= MIN_THREADED_MACS) return undefined;
   const c = backend.makeOutput([m, n], "float32");
   const [pb, pc] = [pointer(backend, b), pointer(backend, c)];
   const blockBytes = aligned(m * blockK * 4);
@@ -265,7 +265,7 @@ export function relaxedConv2DFilterGrad(
   const k = outHeight * outWidth; // per image
   if (!gemm || info.strideHeight !== 1 || info.strideWidth !== 1 || outWidth < 16 || outChannels % 8 !== 0) return undefined;
   if (xT.dtype !== "float32" || dy.dtype !== "float32") return undefined;
-  if (kernelThreads() > 1 && m * k * batchSize * outChannels >= MIN_THREADED_MACS) return undefined;
+  if (threadsNow() > 1 && m * k * batchSize * outChannels >= MIN_THREADED_MACS) return undefined;
   const paddings = [
     [0, 0],
     [0, 0],

@@ -4,7 +4,7 @@ import { aligned, hasRelaxedGemm, KC_MAX } from "./gemm";
 import { countFusedInputGrad, fitsGemmCol2im, gemmCol2imScratchBytes } from "./input-grad";
 import { heapBuffer, pointer } from "./simd";
 import { COL2IM_IMAGES, IM2COL_IMAGES } from "./thread-jobs";
-import { CLAIMS_PER_THREAD, MIN_THREADED_MACS, kernelThreads, runJob, sharedGemm, threadedGemmPacked } from "./threads";
+import { CLAIMS_PER_THREAD, MIN_THREADED_MACS, kernelThreads, runJob, sharedGemm, threadedGemmPacked, threadsNow } from "./threads";
 
 /**
  * A convolution's two gradients on the kernel threads (threads.ts), im2col and col2im included: only the operands and
@@ -41,7 +41,7 @@ export function threadedConv2DFilterGrad(
   const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, filterHeight, filterWidth, padInfo } = info;
   const m = filterHeight * filterWidth * inChannels;
   const perImage = outHeight * outWidth;
-  if (kernelThreads() <= 1 || outChannels % 8 !== 0 || m * perImage * batchSize * outChannels < MIN_THREADED_MACS) return undefined;
+  if (threadsNow() <= 1 || outChannels % 8 !== 0 || m * perImage * batchSize * outChannels < MIN_THREADED_MACS) return undefined;
   if (x.dtype !== "float32" || dy.dtype !== "float32" || !hasRelaxedGemm(backend)) return undefined;
   const threads = kernelThreads();
   // Blocks of images as long as a pass over k (KC_MAX) where the batch divides into them: fewer passes over dW.
@@ -90,7 +90,7 @@ export function threadedConv2DBackpropInput(
   const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, filterHeight, filterWidth, padInfo } = info;
   const n = filterHeight * filterWidth * inChannels;
   const perImage = outHeight * outWidth;
-  if (kernelThreads() <= 1 || n % 8 !== 0 || batchSize * perImage * outChannels * n < MIN_THREADED_MACS) return false;
+  if (threadsNow() <= 1 || n % 8 !== 0 || batchSize * perImage * outChannels * n < MIN_THREADED_MACS) return false;
   if (dy.dtype !== "float32" || filterT.dtype !== "float32" || !hasRelaxedGemm(backend)) return false;
   const threads = kernelThreads();
   const [dyBytes, fBytes, dxBytes, scratchBytes] = [

@@ -143,6 +143,25 @@ export function coreCount(): number {
 }
 
 let requested: number | undefined;
+let aloneDepth = 0;
+
+/**
+ * Run `work` with every kernel on this thread alone, the pools idle but kept: the other threads are busy with other
+ * parts of the same batch (split-predict.ts).
+ */
+export function onThisThreadAlone<T>(work: () => T): T {
+  aloneDepth++;
+  try {
+    return work();
+  } finally {
+    aloneDepth--;
+  }
+}
+
+/** Threads for the kernel about to run: kernelThreads(), or 1 inside onThisThreadAlone. */
+export function threadsNow(): number {
+  return aloneDepth > 0 ? 1 : kernelThreads();
+}
 
 /** Threads for the kernels of this process: set by setKernelThreads, else FWPRUNE_THREADS, else every core. */
 export function kernelThreads(): number {
@@ -179,7 +198,7 @@ function sharedModules(): { gemmModule: object; simdModule: object } | null {
 /** The pool for the current thread count, started on first use; undefined with one thread or without relaxed SIMD. */
 function currentPool(): Pool | undefined {
   const threads = kernelThreads();
-  if (threads <= 1) return undefined;
+  if (threads <= 1 || aloneDepth > 0) return undefined;
   if (pool) return pool;
   const modules = sharedModules();
   if (!modules) return undefined;
