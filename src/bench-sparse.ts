@@ -10,7 +10,7 @@ import { DenseSparseComparison, SparseBenchLayer, compareDenseSparse, paramTenso
 import { inputShape } from "./graph";
 import { loadModel } from "./graph/load";
 import { encodeSparseWeights } from "./inference/export";
-import { whenSparseWorkersReady } from "./inference/split-predict";
+import { whenInferenceWorkersReady } from "./inference/split-predict";
 import { magnitudePruned, median, msPerCall, roundTo } from "./measure";
 import { disposeModel, forward, getWeights, specOf } from "./model";
 import { mulberry32 } from "./random";
@@ -76,7 +76,7 @@ export async function runSparseBench(opts: SparseBenchOptions): Promise<SparseBe
     throw new Error(`--budget: expected an integer in 1..10 (the quick preset's checkpoints), got ${budget}`);
   const backend = await initBackend(undefined, { quiet: true });
   if (backend !== "wasm") throw new Error(`bench --sparse times fwprune's wasm kernels; the backend is ${backend} (set FWPRUNE_BACKEND=wasm)`);
-  await whenSparseWorkersReady();
+  await whenInferenceWorkersReady();
 
   const { spec, weights, test } = await quickCheckpoint(opts.dataDir, budget, opts.onStatus);
   const maxBatch = Math.max(...batches);
@@ -164,7 +164,7 @@ export async function runModelSparseBench(
   if (!Number.isInteger(rounds) || rounds < 3) throw new Error(`--rounds: expected an integer ≥ 3, got ${rounds}`);
   const backend = await initBackend(undefined, { quiet: true });
   if (backend !== "wasm") throw new Error(`bench --sparse times fwprune's wasm kernels; the backend is ${backend} (set FWPRUNE_BACKEND=wasm)`);
-  await whenSparseWorkersReady();
+  await whenInferenceWorkersReady();
   const model = loadModel(opts.modelFile);
   const { graph } = model;
   const weights = getWeights(model);

@@ -7,7 +7,7 @@ import { Model, countParams, createModel, disposeModel, getWeights, modelFromWei
 import { groupLayout, keptGroups, l1GroupMask, specFlops } from "./prune/groups";
 import { surgery } from "./prune/surgery";
 import { ImageShape, Split } from "./data";
-import { whenSparseWorkersReady } from "./inference/split-predict";
+import { whenInferenceWorkersReady } from "./inference/split-predict";
 import { Predictor, msPerCall, roundTo, timeInferenceSideBySide } from "./measure";
 import { mulberry32 } from "./random";
 import { trainStep } from "./train";
@@ -126,7 +126,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
     const trainStepOf = (i: number) => subject.train(batches[i % steps].x, batches[i % steps].y);
     const trainSamplesPerSec = samples / ((msPerCall(trainStepOf, steps, { warmup: WARMUP_SAMPLES / BATCH }) * steps) / 1000);
     // One pass over inferCount images in batches of INFER_BATCH, after a warm-up batch.
-    if (backend === "wasm") await Promise.all([whenSplitWorkersReady(), whenSparseWorkersReady()]);
+    if (backend === "wasm") await Promise.all([whenSplitWorkersReady(), whenInferenceWorkersReady()]);
     const [inference] = timeInferenceSideBySide([subject.predictor], inferSplit, { repeats: 1, batchSize: INFER_BATCH });
 
     const result: BenchResult = {

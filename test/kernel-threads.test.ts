@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/backend";
 import { loadDataset } from "../src/datasets";
 import { compileSparseModel } from "../src/inference/sparse-model";
-import { MIN_SPLIT_EXAMPLES, inferenceForward, splitPredictions, whenSparseWorkersReady } from "../src/inference/split-predict";
+import { MIN_SPLIT_EXAMPLES, inferenceForward, splitPredictions, whenInferenceWorkersReady } from "../src/inference/split-predict";
 import { modelFromLayersModel } from "../src/graph/load";
 import { saveLayersModel } from "./graph-models";
 import {
@@ -133,7 +133,7 @@ test("a sparse model's forward (sparse and dense paths) split by examples betwee
     const digests: string[] = [];
     for (const threads of THREADS) {
       setKernelThreads(threads);
-      await whenSparseWorkersReady(60_000);
+      await whenInferenceWorkersReady(60_000);
       const sparse = compileSparseModel(PAPER_CNN, weights, { paths, calibrationBatch: 8, calibrationRepeats: 1 });
       const before = splitPredictions();
       const logits = sparse.predict(x);
@@ -161,7 +161,7 @@ test("a model's forward pass in inference mode (evaluation, inference timing) sp
     const digests: string[] = [];
     for (const threads of THREADS) {
       setKernelThreads(threads);
-      await whenSparseWorkersReady(60_000);
+      await whenInferenceWorkersReady(60_000);
       const before = splitPredictions();
       const logits = inferenceForward(model.graph, model.params, x);
       assert.equal(splitPredictions() - before, threads > 1 ? 1 : 0, `${model.graph.name}, ${threads} threads: split ${threads > 1 ? "once" : "never"}`);

@@ -6,7 +6,7 @@ import { initBackend } from "../backend";
 import { datasetFor } from "../datasets";
 import { DatasetChangedError, checkDatasetDigest } from "../digest";
 import { compileSparseModel } from "../inference/sparse-model";
-import { whenSparseWorkersReady } from "../inference/split-predict";
+import { whenInferenceWorkersReady } from "../inference/split-predict";
 import { sparseKernelsAvailable } from "../kernels/sparse";
 import { totalFlops } from "../graph";
 import { Model, cloneModel, countParams, disposeModel, getWeights, modelFromWeights } from "../model";
@@ -129,7 +129,7 @@ export async function computeRecord(
     const sparseModel = sparseKernelsAvailable()
       ? compileSparseModel(model.graph, finalWeights, { calibrationBatch: Math.min(128, inference.batchSize ?? 1000), calibrationRepeats: 3 })
       : undefined;
-    if (sparseModel) await whenSparseWorkersReady(); // so that every timed pass splits its batches alike
+    if (sparseModel) await whenInferenceWorkersReady(); // so that every timed pass splits its batches alike
     const timed = [model, ...(model === checkpoint ? [] : [checkpoint]), ...(sparseModel ? [sparseModel] : [])];
     let timings;
     try {

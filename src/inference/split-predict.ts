@@ -8,13 +8,14 @@ import { TILE } from "./layouts";
 import type { LayerPath } from "./program";
 
 /**
- * A compiled sparse model's predict with the batch split between this thread and worker threads. Each worker runs
- * tfjs's wasm backend of its own with fwprune's kernels on one thread, and compiles the same program from the same
- * folded weights and paths (split-predict-worker.ts). Every example's logits are computed alone (the sparse kernels
- * keep examples in separate lanes, the dense kernels compute each output row or pixel alone), so a part of the batch
- * gives the bits of the whole; test/kernel-threads.test.ts checks it. Only the examples and their logits cross, in a
- * SharedArrayBuffer per worker. Until the workers' backends are up (they start at the first large batch), and for
- * small batches, the model runs whole on this thread.
+ * Inference with the batch split by examples between this thread and worker threads: a compiled sparse model's
+ * predict, and a graph's forward pass in inference mode. Each worker runs tfjs's wasm backend of its own with
+ * fwprune's kernels on one thread (split-predict-worker.ts); it compiles a sparse model's program once from the same
+ * folded weights and paths, and gets a graph's weights with each batch. Every example's logits are computed alone (the
+ * sparse kernels keep examples in separate lanes, the dense kernels compute each output row or pixel alone, batch norm
+ * uses its moving statistics), so a part of the batch gives the bits of the whole; test/kernel-threads.test.ts checks
+ * it. Only the examples and their logits cross, in a SharedArrayBuffer per worker. Until the workers' backends are up
+ * (they start at the first large batch), and for small batches, the batch runs whole on this thread.
  */
 
 /** Examples below which a batch runs whole: a worker's round trip costs about what a few examples take. */
@@ -91,7 +92,7 @@ const ready = (p: Pool) => p.workers.every((_, i) => Atomics.load(p.control, i *
  * Start the workers for the current thread count, if any, and wait until their backends are up (at most `timeoutMs`),
  * so that a timing that follows measures split predictions from the first batch.
  */
-export async function whenSparseWorkersReady(timeoutMs = 30_000): Promise<void> {
+export async function whenInferenceWorkersReady(timeoutMs = 30_000): Promise<void> {
   const start = Date.now();
   while (kernelThreads() > 1 && tf.getBackend() === "wasm" && Date.now() - start < timeoutMs) {
     const p = currentPool();
@@ -101,7 +102,7 @@ export async function whenSparseWorkersReady(timeoutMs = 30_000): Promise<void> 
 }
 
 let predictionsSplit = 0;
-/** How many predictions ran split so far (tests check that the split path did run). */
+/** How many batches ran split so far (tests check that the split path did run). */
 export function splitPredictions(): number {
   return predictionsSplit;
 }
