@@ -72,11 +72,6 @@ const CHUNK = 8;
 const ARGS = 10;
 const ARG_COUNT = 20;
 const CONTROL_BYTES = Math.ceil((ARGS + ARG_COUNT) / 2) * 8; // whole BigInt64 slots
-/**
- * Milliseconds a thread polls the control block (the workers for the next job, this thread for the last units done)
- * before it sleeps in Atomics.wait: a job that follows soon (the next kernel's) starts without a wake-up.
- */
-const SPIN_MS = 2;
 /** A first unit no job reaches: NEXT64 while a job's arguments are written. */
 const CLOSED = 0x7fffffff;
 
@@ -97,8 +92,6 @@ try {
 }
 let seen = 0;
 for (;;) {
-  const until = performance.now() + ${SPIN_MS};
-  for (let i = 1; Atomics.load(ctrl, ${GENERATION}) === seen && ((i & 1023) !== 0 || performance.now() < until); i++);
   Atomics.wait(ctrl, ${GENERATION}, seen);
   seen = Atomics.load(ctrl, ${GENERATION});
   if (Atomics.load(ctrl, ${STOP}) !== 0) break;
@@ -316,8 +309,6 @@ export function runJob(kind: number, units: number, chunk: number, args: number[
     }
     Atomics.add(control, DONE, count);
   }
-  const until = performance.now() + SPIN_MS;
-  for (let i = 1; Atomics.load(control, DONE) < units && ((i & 1023) !== 0 || performance.now() < until); i++);
   for (let done = Atomics.load(control, DONE); done < units; done = Atomics.load(control, DONE)) Atomics.wait(control, DONE, done);
   if (Atomics.load(control, FAILED) !== 0) throw new Error("a threaded kernel failed (out of bounds in the shared memory)");
 }
