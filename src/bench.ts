@@ -126,7 +126,8 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
     const trainStepOf = (i: number) => subject.train(batches[i % steps].x, batches[i % steps].y);
     const trainSamplesPerSec = samples / ((msPerCall(trainStepOf, steps, { warmup: WARMUP_SAMPLES / BATCH }) * steps) / 1000);
     // One pass over inferCount images in batches of INFER_BATCH, after a warm-up batch.
-    if (backend === "wasm") await Promise.all([whenSplitWorkersReady(), whenInferenceWorkersReady()]);
+    // The pool the predictor's inference uses: a model graph's forward is split whole, a layers model's convolutions.
+    if (backend === "wasm") await ("params" in subject.predictor ? whenInferenceWorkersReady() : whenSplitWorkersReady());
     const [inference] = timeInferenceSideBySide([subject.predictor], inferSplit, { repeats: 1, batchSize: INFER_BATCH });
 
     const result: BenchResult = {

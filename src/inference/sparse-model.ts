@@ -103,6 +103,11 @@ export function compileGraph(prepared: PreparedGraph): CompiledGraph {
   return { graph, params, sparse, owner: owners(graph).owner };
 }
 
+/** Every tensor a compiled graph holds (to dispose of it). */
+export function compiledTensors(c: CompiledGraph): tf.Tensor[] {
+  return [...Object.values(c.params), ...[...c.sparse.values()].flatMap((s) => Object.values(s.csr))];
+}
+
 let nextModelId = 0;
 
 /** Compiles a model graph (or a config's spec) with its weights: see SparseModel. */
@@ -122,13 +127,12 @@ export function compileSparseModel(model: ModelGraph | ModelSpec, weights: Recor
   const fixed = fixedPaths(prepared.graph, requested, available);
   if (available) registerSparseKernels();
   const compiled = compileGraph(prepared);
-  const tensors = [...Object.values(compiled.params), ...[...compiled.sparse.values()].flatMap((s) => Object.values(s.csr))];
+  const tensors = compiledTensors(compiled);
   try {
     const chosen = choosePaths(compiled, fixed, calibrationBatch, repeats);
     const steps = program(compiled, chosen.paths);
     const { layers } = owners(compiled.graph);
-    const logits = compiled.graph.nodes.find((n) => n.name === compiled.graph.logits) as ModelGraph["nodes"][number];
-    const split: SplitModel = { id: nextModelId++, prepared, paths: [...chosen.paths], classes: logits.outputShape.reduce((a, b) => a * b, 1) };
+    const split: SplitModel = { id: nextModelId++, prepared, paths: [...chosen.paths] };
     const whole = (x: tf.Tensor) => execute(steps, compiled.graph, x);
     return {
       graph: compiled.graph,

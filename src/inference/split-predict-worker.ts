@@ -5,7 +5,7 @@ import { forward } from "../model";
 import { registerSparseKernels } from "../kernels/sparse";
 import { setKernelThreads } from "../kernels/threads";
 import { CompiledGraph, LayerPath, Step, execute, program } from "./program";
-import { compileGraph } from "./sparse-model";
+import { compileGraph, compiledTensors } from "./sparse-model";
 import { DONE, FAILED, READY, SplitMessage } from "./split-predict";
 
 /**
@@ -36,7 +36,7 @@ export function serveSplitPredict(workerData: { control: SharedArrayBuffer; slot
         }
       } else if (message.kind === "drop") {
         const model = models.get(message.id);
-        if (model) tf.dispose([...Object.values(model.compiled.params), ...[...model.compiled.sparse.values()].flatMap((s) => Object.values(s.csr))]);
+        if (model) tf.dispose(compiledTensors(model.compiled));
         models.delete(message.id);
       } else {
         try {

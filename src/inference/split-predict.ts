@@ -32,8 +32,6 @@ export interface SplitModel {
   id: number;
   prepared: PreparedGraph;
   paths: [string, LayerPath][];
-  /** Logits per example. */
-  classes: number;
 }
 
 /** Messages to a worker (split-predict-worker.ts answers predictions and forward passes through the control block). */
@@ -127,7 +125,7 @@ interface Part {
  * worker failed.
  */
 export function splitPredict(model: SplitModel, x: tf.Tensor, whole: (x: tf.Tensor) => tf.Tensor2D): tf.Tensor2D | undefined {
-  return splitBatch(x, model.classes, whole, (p) => {
+  return splitBatch(model.prepared.graph, x, whole, (p) => {
     if (!p.models.has(model.id)) {
       for (const worker of p.workers) worker.postMessage({ kind: "model", model } satisfies SplitMessage);
       p.models.add(model.id);
@@ -141,10 +139,7 @@ export function splitPredict(model: SplitModel, x: tf.Tensor, whole: (x: tf.Tens
  * weights sent along with each batch: they may change between calls); undefined where it does not pay.
  */
 export function splitForward(graph: ModelGraph, params: Params, x: tf.Tensor, whole: (x: tf.Tensor) => tf.Tensor2D): tf.Tensor2D | undefined {
-  const logits = graph.nodes.find((node) => node.name === graph.logits);
-  if (!logits) return undefined;
-  const classes = logits.outputShape.reduce((a, b) => a * b, 1);
-  return splitBatch(x, classes, whole, () => {
+  return splitBatch(graph, x, whole, () => {
     const weights = Object.fromEntries(graph.params.map((p) => [p.name, params[p.name].dataSync() as Float32Array]));
     return (part) => ({ kind: "forward", graph, weights, ...part });
   });
@@ -157,8 +152,8 @@ export function inferenceForward(model: ModelLike, params: Params, x: tf.Tensor)
 }
 
 function splitBatch(
+  graph: ModelGraph,
   x: tf.Tensor,
-  classes: number,
   whole: (x: tf.Tensor) => tf.Tensor2D,
   prepare: (p: Pool) => (part: Part) => SplitMessage,
 ): tf.Tensor2D | undefined {
@@ -166,6 +161,9 @@ function splitBatch(
   if (kernelThreads() <= 1 || n < MIN_SPLIT_EXAMPLES || x.dtype !== "float32" || tf.getBackend() !== "wasm") return undefined;
   const p = currentPool();
   if (!p || !ready(p)) return undefined;
+  const logitsNode = graph.nodes.find((node) => node.name === graph.logits);
+  if (!logitsNode) return undefined;
+  const classes = logitsNode.outputShape.reduce((a, b) => a * b, 1);
   const threads = p.workers.length + 1;
   // Whole tiles of examples per worker (the sparse kernels' unit); this thread takes what is left.
   const per = Math.ceil(n / threads / TILE) * TILE;
