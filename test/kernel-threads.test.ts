@@ -199,6 +199,47 @@ test("inference's convolution (tfjs's FusedConv2D) split by images between threa
   assert.deepEqual(outputs, Array(THREADS.length).fill(outputs[0]));
 });
 
+test("tfjs's heap made shared gives the bits of tfjs's own heap (training steps of the paper CNN, one thread each)", async () => {
+  // Two processes: one starts the wasm backend as fwprune does (a shared heap), one as plain tfjs does. Records and the
+  // run cache computed before the heap was shared stay valid only if every bit agrees.
+  const dist = path.join(__dirname, "..", "dist");
+  const script = (shared: boolean) => `
+    const tf = require("@tensorflow/tfjs");
+    require("@tensorflow/tfjs-backend-wasm");
+    const { createHash } = require("node:crypto");
+    const lib = require(${JSON.stringify(dist)});
+    const kernels = require(${JSON.stringify(path.join(dist, "kernels"))});
+    lib.setKernelThreads(1);
+    const start = ${shared} ? lib.initBackend("wasm", { quiet: true }) : (kernels.registerWasmKernels(), tf.setBackend("wasm"));
+    start.then(() => {
+      const data = lib.loadDataset({ name: "mnist-embedded", limitTrain: 3 * 64, limitTest: 10 });
+      const model = lib.createModel(lib.PAPER_CNN, 7);
+      const optimizer = new kernels.FusedMomentumOptimizer(0.01, 0.9);
+      for (let s = 0; s < 3; s++) {
+        const x = tf.tensor4d(data.train.images.subarray(s * 64 * 784, (s + 1) * 64 * 784), [64, 28, 28, 1]);
+        const y = tf.tensor1d(data.train.labels.subarray(s * 64, (s + 1) * 64), "int32");
+        lib.trainStep(model, optimizer, x, y);
+        tf.dispose([x, y]);
+      }
+      const weights = lib.getWeights(model);
+      const hash = createHash("sha256");
+      for (const name of Object.keys(weights).sort()) hash.update(name).update(Buffer.from(weights[name].buffer, weights[name].byteOffset, weights[name].byteLength));
+      console.log(JSON.stringify({ shared: kernels.sharedHeapOf(tf.backend()) !== undefined, digest: hash.digest("hex") }));
+    });`;
+  const run = async (shared: boolean) => {
+    const child = spawn(process.execPath, ["-e", script(shared)], { stdio: ["ignore", "pipe", "inherit"], cwd: path.join(__dirname, "..") });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    assert.equal(code, 0, out);
+    return JSON.parse(out.trim()) as { shared: boolean; digest: string };
+  };
+  const [fwprune, plain] = await Promise.all([run(true), run(false)]);
+  assert.equal(fwprune.shared, true, "fwprune's start must share tfjs's heap");
+  assert.equal(plain.shared, false, "plain tfjs's start must keep its own heap");
+  assert.equal(fwprune.digest, plain.digest);
+});
+
 test("thread counts: a clear error for anything but a positive whole number", () => {
   assert.equal(parseThreads("--threads", "3"), 3);
   for (const bad of ["0", "-1", "1.5", "", "two"]) assert.throws(() => parseThreads("--threads", bad), /--threads: got .*; expected a positive whole number/);

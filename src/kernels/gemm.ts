@@ -1,8 +1,9 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { GEMM_WASM_BASE64 } from "./gemm-module";
-import { compileRelaxedSimd, heapBuffer, pointer, withScratch } from "./simd";
-import { MIN_THREADED_MACS, sharedGemm, threadedGemmPacked, threadsNow } from "./threads";
+import { isShared } from "./shared-heap";
+import { compileRelaxedSimd, heapBuffer, pointer, withAlignedScratch, withScratch } from "./simd";
+import { MIN_THREADED_MACS, poolThreads, threadedGemmPacked } from "./threads";
 import { callKernel, dispose } from "./util";
 
 /**
@@ -72,7 +73,7 @@ const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 /** k values summed per pass over C: A's 6 rows of a block (6·512 floats) stay in L1 while all panels use them. */
 export const KC_MAX = 512;
 
-let compiled: object | null | undefined;
+const compiled = new Map<boolean, object | null>();
 let enabled = true;
 const instances = new WeakMap<object, GemmExports>();
 
@@ -81,16 +82,16 @@ export function enableRelaxedGemm(on: boolean): void {
   enabled = on;
 }
 
-function compiledModule(): object | null {
-  if (compiled === undefined) compiled = compileRelaxedSimd(GEMM_WASM_BASE64);
-  return compiled;
+function compiledModule(shared: boolean): object | null {
+  if (!compiled.has(shared)) compiled.set(shared, compileRelaxedSimd(GEMM_WASM_BASE64, shared));
+  return compiled.get(shared) ?? null;
 }
 
 /** gemm.wat's exports on this backend's memory, or undefined where relaxed SIMD is unavailable or switched off. */
 export function gemmFor(backend: BackendWasm): GemmExports | undefined {
   if (!enabled) return undefined;
   const memory = (backend.wasm as unknown as { asm?: { memory?: object } }).asm?.memory;
-  const module = memory && compiledModule();
+  const module = memory && compiledModule(isShared(memory));
   if (!memory || !module) return undefined;
   let exports = instances.get(memory);
   if (!exports) {
@@ -177,7 +178,7 @@ export function relaxedMatMulInBlocks(
   const [m, k] = a.shape;
   const n = b.shape[1];
   if (n % 8 !== 0 || b.shape[0] !== k || m * k * n === 0 || blockRows < 1) return false;
-  if (threadsNow() > 1 && m * k * n >= MIN_THREADED_MACS) return false;
+  if (poolThreads(backend) > 1 && m * k * n >= MIN_THREADED_MACS) return false;
   const [pa, pb] = [pointer(backend, a), pointer(backend, b)];
   withScratch(backend, k * n * 4 + blockRows * n * 4, (bp) => {
     const block = bp + k * n * 4;
@@ -209,7 +210,7 @@ export function relaxedMatMulOfBlocks(
   if (!gemm || b.dtype !== "float32" || b.shape.length !== 2 || blockK < 1) return undefined;
   const [k, n] = b.shape;
   if (n % 8 !== 0 || m * k * n === 0) return undefined;
-  if (threadsNow() > 1 && m * k * n >= MIN_THREADED_MACS) return undefined;
+  if (poolThreads(backend) > 1 && m * k * n >= MIN_THREADED_MACS) return undefined;
   const c = backend.makeOutput([m, n], "float32");
   const [pb, pc] = [pointer(backend, b), pointer(backend, c)];
   const blockBytes = aligned(m * blockK * 4);
@@ -265,7 +266,7 @@ export function relaxedConv2DFilterGrad(
   const k = outHeight * outWidth; // per image
   if (!gemm || info.strideHeight !== 1 || info.strideWidth !== 1 || outWidth < 16 || outChannels % 8 !== 0) return undefined;
   if (xT.dtype !== "float32" || dy.dtype !== "float32") return undefined;
-  if (threadsNow() > 1 && m * k * batchSize * outChannels >= MIN_THREADED_MACS) return undefined;
+  if (poolThreads(backend) > 1 && m * k * batchSize * outChannels >= MIN_THREADED_MACS) return undefined;
   const paddings = [
     [0, 0],
     [0, 0],
@@ -321,8 +322,7 @@ export function relaxedConv2D(backend: BackendWasm, x: tf.TensorInfo, filter: tf
     }
   };
   const runStride = inWidth * inChannels * 4;
-  const xBytes = tf.util.sizeFromShape(x.shape) * 4;
-  if (m * k * outChannels >= MIN_THREADED_MACS && threadedConv2D(backend, { px, xBytes, pf, po, m, k, n: outChannels, runLen, runStride, fillRows })) {
+  if (m * k * outChannels >= MIN_THREADED_MACS && threadedConv2D(backend, { px, pf, po, m, k, n: outChannels, runLen, runStride, fillRows })) {
     return out;
   }
   withScratch(backend, k * outChannels * 4 + m * 4, (bp) => {
@@ -333,36 +333,44 @@ export function relaxedConv2D(backend: BackendWasm, x: tf.TensorInfo, filter: tf
   return out;
 }
 
-/** Bytes rounded up to 16 (SIMD loads), so that consecutive regions of the shared memory stay aligned. */
+/** Bytes rounded up to 16 (SIMD loads), so that consecutive regions of scratch stay aligned. */
 export const aligned = (bytes: number) => Math.ceil(bytes / 16) * 16;
 
 /**
- * relaxedMatMul's product on the kernel threads (threads.ts): a, b copied from tfjs's heap into the shared memory,
- * C's rows split between the threads, C copied back to `pc`. False where products run on one thread.
+ * relaxedMatMul's product on the kernel threads (threads.ts), on tfjs's heap in place: B packed on this thread, C's
+ * rows split between the threads. False where products run on one thread.
  */
 function threadedMatMul(backend: BackendWasm, pa: number, pb: number, pc: number, batches: number, m: number, k: number, n: number): boolean {
+  const gemm = gemmFor(backend);
+  if (!gemm || poolThreads(backend) <= 1) return false;
   const [aBytes, bBytes, cBytes] = [m * k * 4, k * n * 4, m * n * 4];
-  const [sa, sb, sbp, sc] = [0, aligned(aBytes), aligned(aBytes) + aligned(bBytes), aligned(aBytes) + 2 * aligned(bBytes)];
-  const shared = sharedGemm(sc + cBytes);
-  if (!shared) return false;
-  const heap = new Uint8Array(heapBuffer(backend));
-  const mem = new Uint8Array(shared.memory.buffer);
-  for (let i = 0; i < batches; i++) {
-    mem.set(heap.subarray(pa + i * aBytes, pa + (i + 1) * aBytes), sa);
-    mem.set(heap.subarray(pb + i * bBytes, pb + (i + 1) * bBytes), sb);
-    shared.packB(sb, sbp, k, n);
-    threadedGemmPacked({ a: sa, table: 0, lda: k * 4, bp: sbp, c: sc, m, k, n, kcMax: KC_MAX, runLen: KC_MAX, runStride: 0, accumulate: 0 });
-    heap.set(mem.subarray(sc, sc + cBytes), pc + i * cBytes);
-  }
+  withAlignedScratch(backend, bBytes, (bp) => {
+    for (let i = 0; i < batches; i++) {
+      gemm.packB(pb + i * bBytes, bp, k, n);
+      threadedGemmPacked({
+        a: pa + i * aBytes,
+        table: 0,
+        lda: k * 4,
+        bp,
+        c: pc + i * cBytes,
+        m,
+        k,
+        n,
+        kcMax: KC_MAX,
+        runLen: KC_MAX,
+        runStride: 0,
+        accumulate: 0,
+      });
+    }
+  });
   return true;
 }
 
-/** relaxedConv2D's product on the kernel threads: x and the filter copied into the shared memory, C copied back. */
+/** relaxedConv2D's product on the kernel threads, on tfjs's heap in place. */
 function threadedConv2D(
   backend: BackendWasm,
   conv: {
     px: number;
-    xBytes: number;
     pf: number;
     po: number;
     m: number;
@@ -373,22 +381,14 @@ function threadedConv2D(
     fillRows: (rows: Int32Array) => void;
   },
 ): boolean {
-  const { px, xBytes, pf, po, m, k, n } = conv;
-  const bBytes = k * n * 4;
-  const sx = 0;
-  const sf = aligned(xBytes);
-  const sbp = sf + aligned(bBytes);
-  const table = sbp + aligned(bBytes);
-  const sc = table + aligned(m * 4);
-  const shared = sharedGemm(sc + m * n * 4);
-  if (!shared) return false;
-  const heap = new Uint8Array(heapBuffer(backend));
-  const mem = new Uint8Array(shared.memory.buffer);
-  mem.set(heap.subarray(px, px + xBytes), sx);
-  mem.set(heap.subarray(pf, pf + bBytes), sf);
-  conv.fillRows(new Int32Array(shared.memory.buffer, table, m));
-  shared.packB(sf, sbp, k, n);
-  threadedGemmPacked({ a: sx, table, lda: 0, bp: sbp, c: sc, m, k, n, kcMax: k, runLen: conv.runLen, runStride: conv.runStride, accumulate: 0 });
-  heap.set(mem.subarray(sc, sc + m * n * 4), po);
+  const gemm = gemmFor(backend);
+  if (!gemm || poolThreads(backend) <= 1) return false;
+  const { px, pf, po, m, k, n } = conv;
+  withAlignedScratch(backend, aligned(k * n * 4) + m * 4, (bp) => {
+    const table = bp + aligned(k * n * 4);
+    conv.fillRows(new Int32Array(heapBuffer(backend), table, m));
+    gemm.packB(pf, bp, k, n);
+    threadedGemmPacked({ a: px, table, lda: 0, bp, c: po, m, k, n, kcMax: k, runLen: conv.runLen, runStride: conv.runStride, accumulate: 0 });
+  });
   return true;
 }

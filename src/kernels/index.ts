@@ -24,6 +24,7 @@ export { enableConvProduct } from "./fused-conv2d";
 export { batchNormTraining, enableFusedBatchNormTraining } from "./batch-norm-train";
 export { MIN_SPLIT_MACS, splitConvolutions, splitWorkersReady, whenSplitWorkersReady } from "./batch-split";
 export { THREADS_HELP, coreCount, kernelThreads, parseThreads, setKernelThreads, shutdownKernelThreads, threadedProducts, threadsFlag } from "./threads";
+export { importingSharedMemory, sharedHeapOf, withSharedMemory } from "./shared-heap";
 export { useFastGradients } from "./gradients";
 export { cpuClockMs, profileKernels } from "./profile";
 export type { KernelProfiler, KernelTiming } from "./profile";

@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { gemmFor } from "./gemm";
 import { pointer, withScratch } from "./simd";
-import { MIN_THREADED_MACS, threadsNow } from "./threads";
+import { MIN_THREADED_MACS, poolThreads } from "./threads";
 
 /**
  * A convolution's input gradient dx += col2im(dy · Wᵀ) by gemm.wat's gemmCol2im: 6 output pixels at a time from
@@ -50,7 +50,7 @@ export function relaxedConv2DInputGrad(
   const pixels = batchSize * outHeight * outWidth;
   const k = filterHeight * filterWidth * inChannels;
   if (!gemm || !fitsGemmCol2im(info) || dy.dtype !== "float32" || filterT.dtype !== "float32") return false;
-  if (threadsNow() > 1 && pixels * k * outChannels >= MIN_THREADED_MACS) return false;
+  if (poolThreads(backend) > 1 && pixels * k * outChannels >= MIN_THREADED_MACS) return false;
   withScratch(backend, k * outChannels * 4 + gemmCol2imScratchBytes(k, outChannels), (bp) => {
     gemm.packB(pointer(backend, filterT), bp, outChannels, k);
     const [h, w, kh, kw, sh, sw] = [inHeight, inWidth, filterHeight, filterWidth, info.strideHeight, info.strideWidth];

@@ -1,6 +1,7 @@
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { setFlagsFromString } from "node:v8";
 import { SIMD_WASM_BASE64 } from "./simd-module";
+import { importingSharedMemory, isShared } from "./shared-heap";
 
 /** The loops of simd.wat, bound to the memory of one tfjs wasm backend. Pointers are byte offsets. */
 export interface SimdLoops {
@@ -121,26 +122,35 @@ interface EmscriptenModule {
 }
 
 /**
- * A module's loops instantiated once per wasm heap (memory), importing that memory; null for good where the module
- * does not compile or instantiate (no WebAssembly SIMD), so callers fall back to tfjs's kernels.
+ * A module's loops instantiated once per wasm heap (memory), importing that memory (shared where the heap is, see
+ * shared-heap.ts); null for good where the module does not compile or instantiate (no WebAssembly SIMD), so callers
+ * fall back to tfjs's kernels.
  */
 export function loopsOnMemory<T>(base64: string): (memory: object) => T | undefined {
   const instances = new WeakMap<object, T | null>();
-  let compiled: object | null | undefined;
+  const compiled = new Map<boolean, object | null>();
   return (memory) => {
     let loops = instances.get(memory);
     if (loops === undefined) {
+      const shared = isShared(memory);
       try {
-        compiled ??= new wasmApi.Module(Buffer.from(base64, "base64"));
-        loops = new wasmApi.Instance(compiled, { env: { memory } }).exports as T;
+        if (!compiled.has(shared)) compiled.set(shared, new wasmApi.Module(moduleBytes(base64, shared)));
+        const module = compiled.get(shared);
+        loops = module ? (new wasmApi.Instance(module, { env: { memory } }).exports as T) : null;
       } catch {
-        compiled = null;
+        compiled.set(shared, null);
         loops = null;
       }
       instances.set(memory, loops);
     }
     return loops ?? undefined;
   };
+}
+
+/** A kernel module's bytes, importing a shared memory where `shared`. */
+export function moduleBytes(base64: string, shared: boolean): Uint8Array {
+  const bytes = Buffer.from(base64, "base64");
+  return shared ? importingSharedMemory(bytes) : bytes;
 }
 
 const simdOnMemory = loopsOnMemory<SimdLoops>(SIMD_WASM_BASE64);
@@ -178,12 +188,17 @@ export function withScratch<T>(backend: BackendWasm, bytes: number, use: (at: nu
   }
 }
 
+/** withScratch at a multiple of 16 bytes, where SIMD loads of regions laid out from it (gemm.ts's aligned) stay aligned. */
+export function withAlignedScratch<T>(backend: BackendWasm, bytes: number, use: (at: number) => T): T {
+  return withScratch(backend, bytes + 16, (at) => use(Math.ceil(at / 16) * 16));
+}
+
 /**
  * A module using relaxed SIMD, or null where that is unavailable. Node 20's V8 has it behind a flag, which is set (only
  * if a first compile fails) before compiling again; newer engines have it on by default.
  */
-export function compileRelaxedSimd(base64: string): object | null {
-  const bytes = Buffer.from(base64, "base64");
+export function compileRelaxedSimd(base64: string, shared = false): object | null {
+  const bytes = moduleBytes(base64, shared);
   try {
     return new wasmApi.Module(bytes);
   } catch {

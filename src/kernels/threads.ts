@@ -1,18 +1,20 @@
 import * as os from "node:os";
 import { Worker } from "node:worker_threads";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { GEMM_WASM_BASE64 } from "./gemm-module";
+import { sharedHeapOf } from "./shared-heap";
 import { compileRelaxedSimd } from "./simd";
-import { GEMM_SHARED_WASM_BASE64 } from "./gemm-shared-module";
-import { SIMD_SHARED_WASM_BASE64 } from "./simd-shared-module";
+import { SIMD_WASM_BASE64 } from "./simd-module";
 import { GEMM_ROWS, runUnits } from "./thread-jobs";
 import type { SharedGemmExports, SharedSimdExports } from "./thread-jobs";
 
 /**
- * Intra-op threads for gemm.wat's matrix product and simd.wat's im2col and col2im. tfjs's wasm heap is not shared
- * (its threaded build does not run in Node), so a threaded kernel copies its operands into a shared
- * WebAssembly.Memory of its own and splits the work between this thread and a pool of worker_threads running the same
- * modules on that memory: C's rows of a product, or whole images of a convolution's gradient. Each element sums its
- * products in the same order whichever units a thread covers: results are bit-identical to the single-threaded
- * kernels on tfjs's heap, whatever the thread count. The jobs themselves (runUnits and its kinds) are in thread-jobs.ts.
+ * Intra-op threads for gemm.wat's matrix product and simd.wat's im2col and col2im. tfjs's wasm heap is a shared
+ * WebAssembly.Memory (shared-heap.ts), so a threaded kernel splits its work, on tfjs's tensors in place, between this
+ * thread and a pool of worker_threads running the same modules on that memory: C's rows of a product, or whole images
+ * of a convolution's gradient. Each element sums its products in the same order whichever units a thread covers:
+ * results are bit-identical to the single-threaded kernels, whatever the thread count. The jobs themselves (runUnits
+ * and its kinds) are in thread-jobs.ts.
  */
 
 /** The arguments of gemm.wat's gemmPacked, every pointer a byte offset into the shared memory. */
@@ -42,17 +44,12 @@ export interface PackedGemm {
 // The compile options leave out the DOM typings, where WebAssembly's live; this is the little used here.
 interface SharedMemory {
   buffer: SharedArrayBuffer;
-  grow(pages: number): number;
 }
 interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { exports: unknown };
-  Memory: new (descriptor: { initial: number; maximum: number; shared: boolean }) => SharedMemory;
 }
 const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
-const PAGE = 65536;
-const MAX_PAGES = 32768; // as declared by the shared module (build-simd.sh): 2 GiB
 /** Products with fewer multiply-adds run on one thread: waking the pool costs more than they take. */
 export const MIN_THREADED_MACS = 1 << 20;
 /** A job's units are claimed in about this many blocks per thread, so that a thread that wakes late takes fewer. */
@@ -182,20 +179,25 @@ let compiled: { gemmModule: object; simdModule: object } | null | undefined;
 
 function sharedModules(): { gemmModule: object; simdModule: object } | null {
   if (compiled === undefined) {
-    const [gemmModule, simdModule] = [compileRelaxedSimd(GEMM_SHARED_WASM_BASE64), compileRelaxedSimd(SIMD_SHARED_WASM_BASE64)];
+    const [gemmModule, simdModule] = [compileRelaxedSimd(GEMM_WASM_BASE64, true), compileRelaxedSimd(SIMD_WASM_BASE64, true)];
     compiled = gemmModule && simdModule ? { gemmModule, simdModule } : null;
   }
   return compiled;
 }
 
-/** The pool for the current thread count, started on first use; undefined with one thread or without relaxed SIMD. */
-function currentPool(): Pool | undefined {
+/**
+ * The pool on this backend's heap for the current thread count, started on first use; undefined with one thread,
+ * without relaxed SIMD, or where tfjs's heap is not shared.
+ */
+function currentPool(backend: BackendWasm): Pool | undefined {
   const threads = kernelThreads();
   if (threads <= 1 || aloneDepth > 0) return undefined;
-  if (pool) return pool;
+  const memory = sharedHeapOf(backend) as SharedMemory | undefined;
+  if (!memory) return undefined;
+  if (pool && pool.memory === memory) return pool;
+  if (pool) shutdownKernelThreads(); // a new backend, a new heap
   const modules = sharedModules();
   if (!modules) return undefined;
-  const memory = new wasmApi.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
   const control = new Int32Array(new SharedArrayBuffer(CONTROL_BYTES));
   const gemm = new wasmApi.Instance(modules.gemmModule, { env: { memory } }).exports as SharedGemmExports;
   const simd = new wasmApi.Instance(modules.simdModule, { env: { memory } }).exports as SharedSimdExports;
@@ -227,19 +229,12 @@ export function shutdownKernelThreads(): void {
 }
 
 /**
- * A shared memory of at least `bytes`, its packB and the thread count, or undefined where kernels run on one thread.
- * Views of `memory.buffer` taken after this call stay valid until the next.
+ * The threads that share the kernel about to run on this backend (this one included): 1 inside onThisThreadAlone, with
+ * one thread asked for, without relaxed SIMD, or where tfjs's heap is not shared; else the pool's, started on first use.
  */
-export function sharedGemm(bytes: number): { memory: SharedMemory; packB: SharedGemmExports["packB"]; threads: number } | undefined {
-  const p = currentPool();
-  if (!p) return undefined;
-  const have = p.memory.buffer.byteLength;
-  if (bytes > have) {
-    const pages = Math.ceil((bytes - have) / PAGE);
-    if (have / PAGE + pages > MAX_PAGES) return undefined;
-    p.memory.grow(pages);
-  }
-  return { memory: p.memory, packB: (b, bp, k, n) => p.gemm.packB(b, bp, k, n), threads: p.workers.length + 1 };
+export function poolThreads(backend: BackendWasm): number {
+  const p = currentPool(backend);
+  return p ? p.workers.length + 1 : 1;
 }
 
 let productsThreaded = 0;
@@ -279,7 +274,7 @@ export function threadedGemmPacked(job: PackedGemm): void {
 /** A job of `units` units of `kind` (runUnits) on this thread and the pool's, in claims of `chunk`; returns when all are done. */
 export function runJob(kind: number, units: number, chunk: number, args: number[]): void {
   const p = pool;
-  if (!p) throw new Error("runJob: no thread pool (call sharedGemm first)");
+  if (!p) throw new Error("runJob: no thread pool (call poolThreads first)");
   if (args.length > ARG_COUNT) throw new Error(`runJob: ${args.length} arguments; at most ${ARG_COUNT}`);
   productsThreaded++;
   const { control } = p;
@@ -310,5 +305,5 @@ export function runJob(kind: number, units: number, chunk: number, args: number[
     Atomics.add(control, DONE, count);
   }
   for (let done = Atomics.load(control, DONE); done < units; done = Atomics.load(control, DONE)) Atomics.wait(control, DONE, done);
-  if (Atomics.load(control, FAILED) !== 0) throw new Error("a threaded kernel failed (out of bounds in the shared memory)");
+  if (Atomics.load(control, FAILED) !== 0) throw new Error("a threaded kernel failed (out of bounds on the wasm heap)");
 }
