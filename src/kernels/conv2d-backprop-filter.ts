@@ -3,12 +3,15 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { KC_MAX, relaxedConv2DFilterGrad, relaxedMatMulOfBlocks } from "./gemm";
 import { pointer, SimdLoops, simdLoops } from "./simd";
 import { threadedConv2DFilterGrad } from "./threaded-conv";
+import { FILTER_TAPS } from "./thread-jobs";
+import { MIN_THREADED_MACS, poolThreads, runJob } from "./threads";
 import { callKernel, checkNhwc, dispose, Pad, sliceInfo, transposeInfo } from "./util";
 
 /**
  * dW[kh,kw,ci,co] = Σ_{b,oh,ow} x[b, oh·sh + kh − top, ow·sw + kw − left, ci] · dy[b,oh,ow,co], on wasm's fast
  * paths, whichever measured fastest for the shape:
- * - one or two input channels (a first layer), output channels in 32s: a direct SIMD sum (simd.wat);
+ * - one or two input channels (a first layer), output channels in 32s: a direct SIMD sum (simd.wat), its filter's taps
+ *   split between the kernel threads;
  * - otherwise dW = Aᵀ·dy, the matrix product of the transposed im2col matrix of x, Aᵀ[(kh,kw,ci), (b,oh,ow)]
  *   (built by a SIMD loop), with dy[(b,oh,ow), co]: the result is dW's layout; on the kernel threads, x's
  *   transpose, im2col and product all run there (threaded-conv.ts); on one thread with relaxed SIMD (gemm.ts) at
@@ -36,24 +39,15 @@ function conv2DBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: un
     const dw = backend.makeOutput(attrs.filterShape, "float32");
     const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
     const { filterHeight, filterWidth, strideHeight, strideWidth } = info;
-    simd.conv2DFilterGradDirect(
-      pointer(backend, x),
-      pointer(backend, dy),
-      pointer(backend, dw),
-      batchSize,
-      inHeight,
-      inWidth,
-      inChannels,
-      outHeight,
-      outWidth,
-      outChannels,
-      filterHeight,
-      filterWidth,
-      strideHeight,
-      strideWidth,
-      info.padInfo.top,
-      info.padInfo.left,
-    );
+    const direct = [
+      ...[pointer(backend, x), pointer(backend, dy), pointer(backend, dw)],
+      ...[batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels],
+      ...[filterHeight, filterWidth, strideHeight, strideWidth, info.padInfo.top, info.padInfo.left],
+    ] as const;
+    const taps = filterHeight * filterWidth;
+    const macs = batchSize * outHeight * outWidth * outChannels * taps * inChannels;
+    if (taps > 1 && macs >= MIN_THREADED_MACS && poolThreads(backend) > 1) runJob(FILTER_TAPS, taps, 1, [...direct]);
+    else simd.conv2DFilterGradDirect(...direct);
     return dw;
   }
   return viaIm2col(backend, simd, x, dy, info);

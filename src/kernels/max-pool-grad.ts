@@ -1,12 +1,15 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { pointer, simdLoops } from "./simd";
+import { POOL_GRAD_IMAGES } from "./thread-jobs";
+import { CLAIMS_PER_THREAD, MIN_THREADED_FLOATS, poolThreads, runJob } from "./threads";
 import { Pad } from "./util";
 
 /**
  * dx of a max pool: each output's gradient goes to the first maximum of its window (row-major scan,
  * as the cpu backend does). 2×2 windows at stride 2 (the paper CNN's) run as a SIMD loop (simd.wat) that finds
- * the maximum by comparing with the pooled output; other pools run in plain TypeScript over the wasm heap.
+ * the maximum by comparing with the pooled output, images split between the kernel threads (threads.ts); other pools
+ * run in plain TypeScript over the wasm heap.
  * wasm's own kernel is ~10× slower than either.
  */
 function maxPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
@@ -42,9 +45,16 @@ function maxPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; at
     channels % 4 === 0;
   if (simd && plainTiles) {
     // Windows tile the input; the pooled output tells each window's maximum.
-    if (2 * outHeight < inHeight || 2 * outWidth < inWidth) dx.fill(0);
+    const uncovered = 2 * outHeight < inHeight || 2 * outWidth < inWidth;
     const { output } = args.inputs as { output: tf.TensorInfo };
     const at = (t: tf.TensorInfo) => pointer(backend, t);
+    const threads = poolThreads(backend);
+    if (threads > 1 && batchSize > 1 && dx.length >= MIN_THREADED_FLOATS) {
+      const args = [at(input), at(output), at(dy), at(out), inHeight, inWidth, channels, outHeight, outWidth, uncovered ? 1 : 0];
+      runJob(POOL_GRAD_IMAGES, batchSize, Math.max(1, Math.floor(batchSize / (threads * CLAIMS_PER_THREAD))), args);
+      return out;
+    }
+    if (uncovered) dx.fill(0);
     simd.maxPoolGrad2x2(at(input), at(output), at(dy), at(out), batchSize, inHeight, inWidth, channels, outHeight, outWidth);
     return out;
   }

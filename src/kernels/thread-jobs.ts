@@ -8,12 +8,14 @@ import type { SimdLoops } from "./simd";
 
 /** gemm.wat and simd.wat built on a shared memory export the same functions as the single-threaded modules. */
 export type SharedGemmExports = Pick<GemmExports, "packB" | "gemmPacked" | "gemmCol2im">;
-export type SharedSimdExports = Pick<SimdLoops, "im2colRows" | "col2imAdd" | "transpose2D">;
+export type SharedSimdExports = Pick<SimdLoops, "im2colRows" | "col2imAdd" | "transpose2D" | "conv2DFilterGradDirect" | "maxPoolGrad2x2">;
 
 /** The kinds of job the pool runs (runUnits). */
 export const GEMM_ROWS = 0;
 export const IM2COL_IMAGES = 1;
 export const COL2IM_IMAGES = 2;
+export const FILTER_TAPS = 3;
+export const POOL_GRAD_IMAGES = 4;
 
 /**
  * Runs units first..first + count − 1 of a job on this thread's instances of the shared modules (the workers run this
@@ -29,6 +31,11 @@ export const COL2IM_IMAGES = 2;
  *   ow, kh, kw, sh, sw, top, left, fused: image b's column gradients dy_b [oh·ow, k] · B (packed at bp) into the thread's
  *   scratch, then scatter-added into dx in their rows' order; fused ≠ 0: both at once by gemmCol2im (input-grad.ts).
  *   Image b's part of dx is zeroed first, by the thread that computes it.
+ * - FILTER_TAPS, units taps (fh, fw) of a filter: conv2DFilterGradDirect's 16 arguments: tap u's gradient dW[fh, fw]
+ *   by conv2DFilterGradDirect for a 1×1 filter with top − fh and left − fw (the same sums over b, i, j in the same
+ *   order as for the whole filter: its loops read fh only through top − fh and h − 1 − fh + top).
+ * - POOL_GRAD_IMAGES, units images: maxPoolGrad2x2's x, y, g, dx, then h, w, c, oh, ow, and zero ≠ 0 where the windows
+ *   leave part of dx uncovered: image b's part of dx zeroed first, then image b's maxPoolGrad2x2.
  * `memory`: the shared memory the modules run on.
  */
 export function runUnits(
@@ -113,6 +120,27 @@ export function runUnits(
       gemm.gemmPacked(a[0] + b * perImage * a[5] * 4, 0, a[5] * 4, a[1], scratch, perImage, a[5], n, a[6], a[6], 0, 0);
       simd.col2imAdd(scratch, a[4], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], b * a[10], a[10]);
     }
+  } else if (kind === 3) {
+    const [c, co, kw] = [a[6], a[9], a[11]];
+    for (let u = first; u < first + count; u++) {
+      const [fh, fw] = [Math.floor(u / kw), u % kw];
+      simd.conv2DFilterGradDirect(a[0], a[1], a[2] + u * c * co * 4, a[3], a[4], a[5], c, a[7], a[8], co, 1, 1, a[12], a[13], a[14] - fh, a[15] - fw);
+    }
+  } else if (kind === 4) {
+    const [inFloats, outFloats] = [a[4] * a[5] * a[6], a[7] * a[8] * a[6]];
+    if (a[9]) new Float32Array(memory.buffer, a[3] + first * inFloats * 4, count * inFloats).fill(0);
+    simd.maxPoolGrad2x2(
+      a[0] + first * inFloats * 4,
+      a[1] + first * outFloats * 4,
+      a[2] + first * outFloats * 4,
+      a[3] + first * inFloats * 4,
+      count,
+      a[4],
+      a[5],
+      a[6],
+      a[7],
+      a[8],
+    );
   } else {
     throw new Error(`no job kind ${kind}`);
   }

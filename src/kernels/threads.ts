@@ -52,6 +52,8 @@ const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 /** Products with fewer multiply-adds run on one thread: waking the pool costs more than they take. */
 export const MIN_THREADED_MACS = 1 << 20;
+/** Loops that only move floats (a max pool's gradient) run on one thread below this many. */
+export const MIN_THREADED_FLOATS = 1 << 16;
 /** A job's units are claimed in about this many blocks per thread, so that a thread that wakes late takes fewer. */
 export const CLAIMS_PER_THREAD = 8;
 
