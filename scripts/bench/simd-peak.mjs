@@ -1,5 +1,5 @@
-// The ceilings behind the zoo models' speed (README § Speed): WebAssembly SIMD's arithmetic peak on one core,
-// fwprune's own matrix product at a large square size, a native BLAS's (NumPy's OpenBLAS, when a python3 with NumPy
+// The ceilings behind the zoo models' speed (README § Speed): WebAssembly SIMD's arithmetic peak on one core and on
+// two at once, fwprune's own matrix product at a large square size on one thread and on two, a native BLAS's (NumPy's OpenBLAS, when a python3 with NumPy
 // is found) and the multiply-adds of a training step of each zoo model, so that samples/s read as GFLOP/s.
 // Run after `npm run build`: node scripts/bench/simd-peak.mjs   (PYTHON=path picks the python3; default /usr/bin/python3)
 import { spawnSync } from "child_process";
@@ -37,18 +37,49 @@ for (const [name, what] of [
   console.log(`WebAssembly SIMD peak, 1 core, ${what}: ${((iterations * 80) / s / 1e9).toFixed(1)} GFLOP/s`);
 }
 
-fw.setKernelThreads(1);
-await fw.initBackend("wasm", { quiet: true });
-for (const n of [256, 1024]) {
-  const [a, b] = [tf.randomUniform([n, n]), tf.randomUniform([n, n])];
-  const product = () =>
-    tf.tidy(() => {
-      tf.matMul(a, b).dataSync();
-    });
-  product();
-  const s = best(5, () => seconds(product));
-  console.log(`fwprune matMul ${n}x${n}, 1 thread: ${((2 * n ** 3) / s / 1e9).toFixed(1)} GFLOP/s`);
+// The fused loop on `threads` worker threads at once (they start together): each thread's GFLOP/s.
+async function peakOnThreads(threads) {
+  const ready = new Int32Array(new SharedArrayBuffer(4));
+  const source = `
+    const { parentPort, workerData } = require("worker_threads");
+    require("v8").setFlagsFromString("--experimental-wasm-relaxed-simd");
+    const peak = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(workerData.wasm, "base64"))).exports;
+    peak.fma(1e6);
+    const ready = new Int32Array(workerData.ready);
+    Atomics.add(ready, 0, 1);
+    while (Atomics.load(ready, 0) < workerData.threads);
+    const start = performance.now();
+    peak.fma(${iterations});
+    parentPort.postMessage(${iterations * 80} / ((performance.now() - start) / 1000) / 1e9);`;
+  const { Worker } = await import("worker_threads");
+  return Promise.all(
+    Array.from({ length: threads }, () => {
+      const worker = new Worker(source, { eval: true, workerData: { wasm: PEAK_WASM, ready: ready.buffer, threads } });
+      return new Promise((resolve, reject) => worker.once("message", resolve).once("error", reject));
+    }),
+  );
 }
+for (const threads of [1, 2]) {
+  const rates = [];
+  for (let round = 0; round < 3; round++) rates.push((await peakOnThreads(threads)).reduce((x, y) => x + y, 0));
+  console.log(`WebAssembly SIMD peak, fused multiply-add, ${threads} thread(s) at once: ${Math.max(...rates).toFixed(1)} GFLOP/s in all`);
+}
+
+await fw.initBackend("wasm", { quiet: true });
+for (const threads of [1, 2]) {
+  fw.setKernelThreads(threads);
+  for (const n of [256, 1024]) {
+    const [a, b] = [tf.randomUniform([n, n]), tf.randomUniform([n, n])];
+    const product = () =>
+      tf.tidy(() => {
+        tf.matMul(a, b).dataSync();
+      });
+    product();
+    const s = best(5, () => seconds(product));
+    console.log(`fwprune matMul ${n}x${n}, ${threads} thread(s): ${((2 * n ** 3) / s / 1e9).toFixed(1)} GFLOP/s`);
+  }
+}
+fw.setKernelThreads(1);
 
 const python = process.env.PYTHON ?? "/usr/bin/python3";
 const numpy = spawnSync(
