@@ -1,5 +1,7 @@
 import { Worker } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { heapBuffer, pointer } from "../kernels/simd";
 import { kernelThreads, onKernelThreadsShutdown, onThisThreadAlone } from "../kernels/threads";
 import { ModelGraph, asGraph } from "../graph";
 import { ModelLike, Params, forward } from "../model";
@@ -169,8 +171,8 @@ function splitBatch(
   const per = Math.ceil(n / threads / TILE) * TILE;
   const cuts = Array.from({ length: threads }, (_, i) => Math.min(n, i * per));
   const perExample = x.size / n;
-  const values = x.dataSync() as Float32Array;
   const request = prepare(p);
+  const backend = tf.backend() as BackendWasm;
   predictionsSplit++;
   const outOffsets = p.workers.map((worker, i) => {
     const count = cuts[i + 1] - cuts[i];
@@ -180,7 +182,9 @@ function splitBatch(
     const outOffset = count * perExample * 4;
     const needed = outOffset + count * classes * 4;
     if (p.data[i].byteLength < needed) p.data[i] = new SharedArrayBuffer(needed);
-    new Float32Array(p.data[i], 0, count * perExample).set(values.subarray(cuts[i] * perExample, cuts[i + 1] * perExample));
+    // Straight from tfjs's heap: a copy out of a shared heap (dataSync) costs more than a plain one.
+    const examples = new Float32Array(heapBuffer(backend), pointer(backend, x) + cuts[i] * perExample * 4, count * perExample);
+    new Float32Array(p.data[i], 0, count * perExample).set(examples);
     worker.postMessage(request({ data: p.data[i], shape: [count, ...x.shape.slice(1)], outOffset }));
     return outOffset;
   });
