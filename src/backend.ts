@@ -1,7 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { kernelThreads, registerWasmKernels } from "./kernels";
-import { shareWasmHeap } from "./kernels/shared-heap";
 
 export type BackendName = "tensorflow" | "wasm" | "cpu";
 export const BACKENDS: readonly BackendName[] = ["tensorflow", "wasm", "cpu"];
@@ -42,7 +41,6 @@ export async function initBackend(preferred?: BackendName, opts: { quiet?: boole
       continue;
     }
     if (name === "wasm") {
-      shareWasmHeap();
       registerWasmKernels();
       kernelThreads(); // a bad FWPRUNE_THREADS fails here, before any work
     }

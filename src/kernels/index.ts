@@ -17,6 +17,7 @@ import { makePadV2Config } from "./pad";
 import { makeMeanConfig, makeSumConfig } from "./sum";
 import { makeTileConfig } from "./tile";
 import { overrideWasmKernel } from "./util";
+import { shareWasmHeap } from "./shared-heap";
 
 export { FusedMomentumOptimizer, MOMENTUM_STEP } from "./momentum";
 export { enableRelaxedGemm, hasRelaxedGemm } from "./gemm";
@@ -33,12 +34,13 @@ export type { KernelProfiler, KernelTiming } from "./profile";
  * Gradient kernels the wasm backend lacks (Conv2DBackpropFilter, the depthwise convolution's two) or runs slowly
  * (the others; batch norm's elementwise ops, Tile and Mean), Conv2D and BatchMatMul on relaxed SIMD where
  * available (gemm.ts), and wasm's own FusedConv2D split by images between the kernel threads (batch-split.ts),
- * registered once, before the backend starts. Kernels that fall back to wasm's own keep its
- * setup function.
+ * registered once, before the backend starts (which then loads with a shared heap: shared-heap.ts). Kernels that
+ * fall back to wasm's own keep its setup function.
  */
 let registered = false;
 export function registerWasmKernels(): void {
   if (registered) return;
+  shareWasmHeap(); // before the backend starts, so that the kernel threads work on its heap
   const wasmKernel = (name: string) => {
     const config = tf.getKernel(name, "wasm");
     if (!config) throw new Error(`wasm kernel ${name} is not registered; import "@tensorflow/tfjs-backend-wasm" first`);

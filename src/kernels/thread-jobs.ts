@@ -6,7 +6,7 @@ import type { SimdLoops } from "./simd";
  * the shared modules, and the job kinds it knows.
  */
 
-/** gemm.wat and simd.wat built on a shared memory export the same functions as the single-threaded modules. */
+/** gemm.wat and simd.wat importing a shared memory (moduleBytes) export the same functions as on a plain one. */
 export type SharedGemmExports = Pick<GemmExports, "packB" | "gemmPacked" | "gemmCol2im">;
 export type SharedSimdExports = Pick<SimdLoops, "im2colRows" | "col2imAdd" | "transpose2D" | "conv2DFilterGradDirect" | "maxPoolGrad2x2">;
 
@@ -36,7 +36,7 @@ export const POOL_GRAD_IMAGES = 4;
  *   order as for the whole filter: its loops read fh only through top − fh and h − 1 − fh + top).
  * - POOL_GRAD_IMAGES, units images: maxPoolGrad2x2's x, y, g, dx, then h, w, c, oh, ow, and zero ≠ 0 where the windows
  *   leave part of dx uncovered: image b's part of dx zeroed first, then image b's maxPoolGrad2x2.
- * `memory`: the shared memory the modules run on.
+ * `memory`: tfjs's heap, shared, that the modules run on.
  */
 export function runUnits(
   kind: number,

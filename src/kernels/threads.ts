@@ -17,7 +17,7 @@ import type { SharedGemmExports, SharedSimdExports } from "./thread-jobs";
  * and its kinds) are in thread-jobs.ts.
  */
 
-/** The arguments of gemm.wat's gemmPacked, every pointer a byte offset into the shared memory. */
+/** The arguments of gemm.wat's gemmPacked, every pointer a byte offset into tfjs's (shared) heap. */
 export interface PackedGemm {
   a: number;
   table: number;
