@@ -9,10 +9,10 @@ import { GEMM_ROWS, runUnits } from "./thread-jobs";
 import type { SharedGemmExports, SharedSimdExports } from "./thread-jobs";
 
 /**
- * Intra-op threads for gemm.wat's matrix product and simd.wat's im2col and col2im. tfjs's wasm heap is a shared
- * WebAssembly.Memory (shared-heap.ts), so a threaded kernel splits its work, on tfjs's tensors in place, between this
- * thread and a pool of worker_threads running the same modules on that memory: C's rows of a product, or whole images
- * of a convolution's gradient. Each element sums its products in the same order whichever units a thread covers:
+ * Intra-op threads for gemm.wat's matrix product and simd.wat's loops (im2col, col2im, a first layer's filter
+ * gradient, a max pool's gradient). tfjs's wasm heap is a shared WebAssembly.Memory (shared-heap.ts), so a threaded
+ * kernel splits its work, on tfjs's tensors in place, between this thread and a pool of worker_threads running the same
+ * modules on that memory: C's rows of a product, whole images, or a filter's taps. Each element sums its products in the same order whichever units a thread covers:
  * results are bit-identical to the single-threaded kernels, whatever the thread count. The jobs themselves (runUnits
  * and its kinds) are in thread-jobs.ts.
  */
