@@ -40,7 +40,6 @@ export type { KernelProfiler, KernelTiming } from "./profile";
 let registered = false;
 export function registerWasmKernels(): void {
   if (registered) return;
-  shareWasmHeap(); // before the backend starts, so that the kernel threads work on its heap
   const wasmKernel = (name: string) => {
     const config = tf.getKernel(name, "wasm");
     if (!config) throw new Error(`wasm kernel ${name} is not registered; import "@tensorflow/tfjs-backend-wasm" first`);
@@ -75,6 +74,7 @@ export function registerWasmKernels(): void {
     batchNormTrainGradConfig,
   ];
   for (const config of configs) overrideWasmKernel(config);
+  shareWasmHeap(); // before the backend starts, so that the kernel threads work on its heap
   tf.registerGradient(batchNormTrainGradient);
   useFastGradients();
   registered = true;

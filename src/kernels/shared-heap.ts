@@ -1,7 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 
 /**
  * tfjs's wasm heap as a shared WebAssembly.Memory, so that the kernel threads (threads.ts) work on tfjs's tensors in
@@ -142,6 +141,9 @@ export function shareWasmHeap(): boolean {
     const bytes = files.get(where);
     return bytes ? Promise.resolve(new Response(bytes)) : fetchOther(where, init);
   };
+  // Required here, not imported: importing the package registers the wasm backend, which only its users want.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { setWasmPaths } = require("@tensorflow/tfjs-backend-wasm") as typeof import("@tensorflow/tfjs-backend-wasm");
   setWasmPaths(Object.fromEntries(BINARIES.map((name) => [name, PREFIX + name])), true);
   prepared = true;
   return prepared;
