@@ -446,3 +446,40 @@ test("FusedMomentumOptimizer gives tf.train.momentum's weights bit for bit: fuse
   }
   assert.notDeepEqual(Array.from(reference[0]), Array.from(randomInput([3, 5], 10).values), "the updates moved the weights");
 });
+
+test("Slice: a run of the input copied within the heap (float32, int32, bool; empty; after the heap grew), others by tfjs's kernel, all exactly as cpu", async () => {
+  const cases: { shape: number[]; begin: number[]; size: number[] }[] = [
+    { shape: [10, 4, 3], begin: [2, 0, 0], size: [5, -1, -1] }, // whole examples: one run
+    { shape: [10, 4, 3], begin: [3, 1, 0], size: [1, 2, 3] }, // rows of one example: one run
+    { shape: [10, 4, 3], begin: [0, 1, 1], size: [4, 2, 2] }, // a window: many runs (tfjs's kernel)
+    { shape: [10, 4, 3], begin: [9, 0, 0], size: [0, 4, 3] }, // empty
+    { shape: [7], begin: [6], size: [1] },
+  ];
+  for (const dtype of ["float32", "int32", "bool"] as const) {
+    for (const c of cases) {
+      const values = Array.from({ length: c.shape.reduce((a, b) => a * b, 1) }, (_, i) =>
+        dtype === "bool" ? i % 3 === 0 : dtype === "int32" ? i * 7 - 50 : i * 0.37 - 4,
+      );
+      const results: { shape: number[]; values: number[] }[] = [];
+      for (const backend of ["cpu", "wasm"]) {
+        await tf.setBackend(backend);
+        const x = tf.tensor(values as number[], c.shape, dtype);
+        if (backend === "wasm") tf.dispose(tf.zeros([4 << 20])); // allocated and freed before: the slice's output may land anywhere
+        const out = tf.slice(x, c.begin, c.size);
+        results.push({ shape: out.shape, values: Array.from(out.dataSync()) });
+        tf.dispose([x, out]);
+      }
+      assert.deepEqual(results[1], results[0], `${dtype} ${JSON.stringify(c)}`);
+    }
+  }
+  // A large run: a batch of a 10,000-example set, copied within the heap rather than read out whole.
+  await tf.setBackend("wasm");
+  const set = tf.tensor2d(
+    Float32Array.from({ length: 10_000 * 784 }, (_, i) => (i % 1013) / 7),
+    [10_000, 784],
+  );
+  const batch = tf.slice(set, [5_000, 0], [1_000, 784]);
+  const expected = Float32Array.from({ length: 1_000 * 784 }, (_, i) => ((i + 5_000 * 784) % 1013) / 7);
+  assert.deepEqual(batch.dataSync(), expected);
+  tf.dispose([set, batch]);
+});

@@ -18,6 +18,7 @@ import { makeMeanConfig, makeSumConfig } from "./sum";
 import { makeTileConfig } from "./tile";
 import { overrideWasmKernel } from "./util";
 import { shareWasmHeap } from "./shared-heap";
+import { makeSliceConfig } from "./slice";
 
 export { FusedMomentumOptimizer, MOMENTUM_STEP } from "./momentum";
 export { enableRelaxedGemm, hasRelaxedGemm } from "./gemm";
@@ -65,6 +66,7 @@ export function registerWasmKernels(): void {
     makeFusedBatchNormConfig(wasmKernel(tf.FusedBatchNorm)),
     makeBatchMatMulConfig(wasmKernel(tf.BatchMatMul)),
     makeIdentityConfig(wasmKernel(tf.Identity)),
+    makeSliceConfig(wasmKernel(tf.Slice)),
     makeCastConfig(wasmKernel(tf.Cast)),
     momentumStepConfig,
     batchNormGradConfig,
