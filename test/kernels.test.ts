@@ -127,11 +127,13 @@ test("Conv2DBackpropFilter on wasm: explicit padding, and the paper CNN's conv s
   await expectSameAsCpu("dW conv2", "Conv2DBackpropFilter", conv2, { strides: 1, pad: "valid", dataFormat: "NHWC", filterShape: [3, 3, 32, 64] });
 });
 
-test("Conv2DBackpropFilter on one thread (stride 1: read in place from padded xT; else im2col in blocks of images) matches cpu, and 2 and 3 threads its bits", async () => {
+test("Conv2DBackpropFilter on one thread (stride 1: read in place from padded xT; else im2col in blocks of images; one or two input channels: a direct sum) matches cpu, and 2 and 3 threads its bits", async () => {
   const cases = [
     { x: [6, 20, 20, 16], co: 8, stride: 1 }, // in place, image by image
     { x: [6, 20, 12, 16], co: 8, stride: 1 }, // rows too short to read in place: 2 blocks of 3 images
     { x: [20, 30, 30, 8], co: 16, stride: 2 }, // blocks of 8 images, the last of 4
+    { x: [16, 28, 28, 1], co: 32, stride: 1 }, // one input channel: the direct sum, its taps split on the threads
+    { x: [16, 29, 29, 2], co: 32, stride: 2 }, // two, at stride 2
   ];
   const threads = kernelThreads();
   try {

@@ -14,7 +14,7 @@ export function makeSliceConfig(original: tf.KernelConfig): tf.KernelConfig {
     const backend = args.backend as BackendWasm;
     const { x } = args.inputs as { x: tf.TensorInfo };
     const { begin, size } = (args.attrs ?? {}) as unknown as tf.SliceAttrs;
-    const [start, extent] = tf.slice_util.parseSliceParams(x as tf.TensorInfo as tf.Tensor, begin, size);
+    const [start, extent] = tf.slice_util.parseSliceParams(x, begin, size);
     if (!COPIED_DTYPES.includes(x.dtype) || !tf.slice_util.isSliceContinous(x.shape, start, extent)) {
       return original.kernelFunc(args as Parameters<tf.KernelFunc>[0]);
     }
