@@ -6,7 +6,8 @@ import { registerSparseKernels } from "../kernels/sparse";
 import { setKernelThreads } from "../kernels/threads";
 import { CompiledGraph, LayerPath, Step, execute, program } from "./program";
 import { compileGraph, compiledTensors } from "./sparse-model";
-import { DONE, FAILED, READY, SplitMessage } from "./split-predict";
+import { DONE, FAILED, READY } from "../kernels/worker-pool";
+import type { SplitMessage } from "./split-predict";
 
 /**
  * A worker thread of split-predict.ts: its own wasm backend with fwprune's kernels on one thread, the models it was

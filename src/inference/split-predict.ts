@@ -1,8 +1,8 @@
-import { Worker } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { heapBuffer, pointer } from "../kernels/simd";
-import { kernelThreads, onKernelThreadsShutdown, onThisThreadAlone } from "../kernels/threads";
+import { kernelThreads, onThisThreadAlone } from "../kernels/threads";
+import { WorkerPool, openSlot, waitForWorkers, workerPool, workersReady } from "../kernels/worker-pool";
 import { ModelGraph, asGraph } from "../graph";
 import { ModelLike, Params, forward } from "../model";
 import type { PreparedGraph } from "./fold";
@@ -23,12 +23,6 @@ import type { LayerPath } from "./program";
 /** Examples below which a batch runs whole: a worker's round trip costs about what a few examples take. */
 export const MIN_SPLIT_EXAMPLES = 64;
 
-// Int32 slots per worker in the control block.
-export const READY = 0; // 1: its backend is up; −1: it failed to start
-export const DONE = 1;
-export const FAILED = 2;
-const SLOTS = 4;
-
 /** What a worker needs to compile a model's program: the folded graph and weights, and each layer's path. */
 export interface SplitModel {
   id: number;
@@ -43,23 +37,6 @@ export type SplitMessage =
   | ({ kind: "predict"; id: number } & Part)
   | ({ kind: "forward"; graph: ModelGraph; weights: Record<string, Float32Array> } & Part);
 
-interface Pool {
-  control: Int32Array;
-  workers: Worker[];
-  /** Each worker's SharedArrayBuffer, grown as needed. */
-  data: SharedArrayBuffer[];
-  /** The models each worker has compiled. */
-  models: Set<number>;
-}
-let pool: Pool | undefined;
-
-function stopPool(): void {
-  if (!pool) return;
-  for (const worker of pool.workers) void worker.terminate();
-  pool = undefined;
-}
-onKernelThreadsShutdown(stopPool);
-
 // From the TypeScript sources (the tests run them through tsx), the worker needs tsx's hook to load them.
 const WORKER_SOURCE = `
 const { workerData, parentPort } = require("node:worker_threads");
@@ -67,39 +44,24 @@ if (workerData.tsxPath) require(workerData.tsxPath);
 require(workerData.modulePath).serveSplitPredict(workerData, parentPort);
 `;
 
-/** The workers for the current thread count, started on first use (their backends come up in the background). */
-function currentPool(): Pool | undefined {
-  const workers = kernelThreads() - 1;
-  if (pool && pool.workers.length !== workers) stopPool();
-  if (workers < 1) return undefined;
-  if (pool) return pool;
+const workers = workerPool(WORKER_SOURCE, () => {
   const modulePath = require.resolve("./split-predict-worker");
-  const tsxPath = modulePath.endsWith(".ts") ? require.resolve("tsx/cjs") : undefined;
-  const control = new Int32Array(new SharedArrayBuffer(workers * SLOTS * 4));
-  const started = Array.from({ length: workers }, (_, i) => {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { modulePath, tsxPath, control: control.buffer, slot: i * SLOTS } });
-    worker.unref(); // idle threads never keep the process alive
-    worker.on("error", () => Atomics.store(control, i * SLOTS + READY, -1)); // it failed: never used
-    return worker;
-  });
-  pool = { control, workers: started, data: started.map(() => new SharedArrayBuffer(0)), models: new Set() };
-  return pool;
-}
+  return { modulePath, tsxPath: modulePath.endsWith(".ts") ? require.resolve("tsx/cjs") : undefined };
+});
 
-const ready = (p: Pool) => p.workers.every((_, i) => Atomics.load(p.control, i * SLOTS + READY) === 1);
+/** The models each pool's workers have compiled. */
+const compiledBy = new WeakMap<WorkerPool, Set<number>>();
+function modelsOf(p: WorkerPool): Set<number> {
+  let models = compiledBy.get(p);
+  if (!models) compiledBy.set(p, (models = new Set()));
+  return models;
+}
 
 /**
  * Start the workers for the current thread count, if any, and wait until their backends are up (at most `timeoutMs`),
  * so that a timing that follows measures split predictions from the first batch.
  */
-export async function whenInferenceWorkersReady(timeoutMs = 30_000): Promise<void> {
-  const start = Date.now();
-  while (kernelThreads() > 1 && tf.getBackend() === "wasm" && Date.now() - start < timeoutMs) {
-    const p = currentPool();
-    if (!p || ready(p) || p.workers.some((_, i) => Atomics.load(p.control, i * SLOTS + READY) === -1)) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+export const whenInferenceWorkersReady = (timeoutMs?: number) => workers.whenReady(timeoutMs);
 
 let predictionsSplit = 0;
 /** How many batches ran split so far (tests check that the split path did run). */
@@ -109,9 +71,10 @@ export function splitPredictions(): number {
 
 /** Forget a disposed model in the workers. */
 export function dropSplitModel(id: number): void {
-  if (!pool?.models.has(id)) return;
-  for (const worker of pool.workers) worker.postMessage({ kind: "drop", id } satisfies SplitMessage);
-  pool.models.delete(id);
+  const p = workers.running();
+  if (!p || !modelsOf(p).has(id)) return;
+  for (const worker of p.workers) worker.postMessage({ kind: "drop", id } satisfies SplitMessage);
+  modelsOf(p).delete(id);
 }
 
 /** Where a part of the batch goes and its logits come back: examples at 0 in `data`, logits at `outOffset`. */
@@ -128,9 +91,9 @@ interface Part {
  */
 export function splitPredict(model: SplitModel, x: tf.Tensor, whole: (x: tf.Tensor) => tf.Tensor2D): tf.Tensor2D | undefined {
   return splitBatch(model.prepared.graph, x, whole, (p) => {
-    if (!p.models.has(model.id)) {
+    if (!modelsOf(p).has(model.id)) {
       for (const worker of p.workers) worker.postMessage({ kind: "model", model } satisfies SplitMessage);
-      p.models.add(model.id);
+      modelsOf(p).add(model.id);
     }
     return (part) => ({ kind: "predict", id: model.id, ...part });
   });
@@ -157,12 +120,12 @@ function splitBatch(
   graph: ModelGraph,
   x: tf.Tensor,
   whole: (x: tf.Tensor) => tf.Tensor2D,
-  prepare: (p: Pool) => (part: Part) => SplitMessage,
+  prepare: (p: WorkerPool) => (part: Part) => SplitMessage,
 ): tf.Tensor2D | undefined {
   const n = x.shape[0];
   if (kernelThreads() <= 1 || n < MIN_SPLIT_EXAMPLES || x.dtype !== "float32" || tf.getBackend() !== "wasm") return undefined;
-  const p = currentPool();
-  if (!p || !ready(p)) return undefined;
+  const p = workers.current();
+  if (!p || !workersReady(p)) return undefined;
   const logitsNode = graph.nodes.find((node) => node.name === graph.logits);
   if (!logitsNode) return undefined;
   const classes = logitsNode.outputShape.reduce((a, b) => a * b, 1);
@@ -176,8 +139,7 @@ function splitBatch(
   predictionsSplit++;
   const outOffsets = p.workers.map((worker, i) => {
     const count = cuts[i + 1] - cuts[i];
-    Atomics.store(p.control, i * SLOTS + FAILED, 0);
-    Atomics.store(p.control, i * SLOTS + DONE, count === 0 ? 1 : 0);
+    openSlot(p, i, count === 0);
     if (count === 0) return 0;
     const outOffset = count * perExample * 4;
     const needed = outOffset + count * classes * 4;
@@ -192,9 +154,8 @@ function splitBatch(
   const part = mine < n ? onThisThreadAlone(() => tf.tidy(() => whole(tf.slice(x, mine, n - mine)))) : undefined;
   const partValues = part?.dataSync() as Float32Array | undefined;
   part?.dispose();
-  p.workers.forEach((_, i) => Atomics.wait(p.control, i * SLOTS + DONE, 0));
-  if (p.workers.some((_, i) => Atomics.load(p.control, i * SLOTS + FAILED) !== 0)) {
-    stopPool();
+  if (waitForWorkers(p)) {
+    workers.stop();
     return undefined;
   }
   const logits = new Float32Array(n * classes);

@@ -1,10 +1,10 @@
 import * as path from "node:path";
-import { Worker } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { heapBuffer, pointer } from "./simd";
-import { kernelThreads, onKernelThreadsShutdown, threadsNow } from "./threads";
+import { threadsNow } from "./threads";
 import { dispose, sliceInfo } from "./util";
+import { DONE, FAILED, READY, openSlot, waitForWorkers, workerPool, workersReady } from "./worker-pool";
 
 /**
  * tfjs's own (XNNPACK) FusedConv2D, the inference convolution, with the batch split between this thread and worker
@@ -16,12 +16,6 @@ import { dispose, sliceInfo } from "./util";
 
 /** Multiply-adds below which the kernel runs whole: the copies cost about as much as a thread saves. */
 export const MIN_SPLIT_MACS = 1 << 28;
-
-// Int32 slots per worker in the control block.
-const READY = 0; // 1: its backend is up; −1: it failed to start
-const DONE = 1;
-const FAILED = 2;
-const SLOTS = 4;
 
 // Each job: x's images (the worker's part), filter, bias and prelu weights as Float32Array views of `data`, the output
 // written to `data` at outOffset.
@@ -49,39 +43,10 @@ parentPort.on("message", (job) => {
 });
 `;
 
-interface SplitPool {
-  control: Int32Array;
-  workers: Worker[];
-  /** Each worker's SharedArrayBuffer, grown as needed. */
-  data: SharedArrayBuffer[];
-}
-let pool: SplitPool | undefined;
-
-function stopPool(): void {
-  if (!pool) return;
-  for (const worker of pool.workers) void worker.terminate();
-  pool = undefined;
-}
-onKernelThreadsShutdown(stopPool);
-
-/** The workers for the current thread count, started on first use (their backends come up in the background). */
-function currentPool(): SplitPool | undefined {
-  const workers = kernelThreads() - 1;
-  if (pool && pool.workers.length !== workers) stopPool();
-  if (workers < 1) return undefined;
-  if (pool) return pool;
+const workers = workerPool(WORKER_SOURCE, () => {
   const wasmPath = require.resolve("@tensorflow/tfjs-backend-wasm");
-  const corePath = require.resolve("@tensorflow/tfjs-core", { paths: [path.dirname(wasmPath)] });
-  const control = new Int32Array(new SharedArrayBuffer(workers * SLOTS * 4));
-  const started = Array.from({ length: workers }, (_, i) => {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { corePath, wasmPath, control: control.buffer, slot: i * SLOTS } });
-    worker.unref(); // idle threads never keep the process alive
-    worker.on("error", () => Atomics.store(control, i * SLOTS + READY, -1)); // it failed to start: never used
-    return worker;
-  });
-  pool = { control, workers: started, data: started.map(() => new SharedArrayBuffer(0)) };
-  return pool;
-}
+  return { wasmPath, corePath: require.resolve("@tensorflow/tfjs-core", { paths: [path.dirname(wasmPath)] }) };
+});
 
 let convolutionsSplit = 0;
 /** How many convolutions ran split so far (tests check that the split path did run). */
@@ -91,18 +56,15 @@ export function splitConvolutions(): number {
 
 /** Whether the workers for the current thread count have their backends up (starting them if need be). */
 export function splitWorkersReady(): boolean {
-  const p = currentPool();
-  return p !== undefined && p.workers.every((_, i) => Atomics.load(p.control, i * SLOTS + READY) === 1);
+  const p = workers.current();
+  return p !== undefined && workersReady(p);
 }
 
 /**
  * Start the workers for the current thread count, if any, and wait until their backends are up (at most `timeoutMs`),
  * so that a timing that follows measures the split kernel from its first batch.
  */
-export async function whenSplitWorkersReady(timeoutMs = 30_000): Promise<void> {
-  const start = Date.now();
-  while (kernelThreads() > 1 && !splitWorkersReady() && Date.now() - start < timeoutMs) await new Promise((r) => setTimeout(r, 20));
-}
+export const whenSplitWorkersReady = (timeoutMs?: number) => workers.whenReady(timeoutMs);
 
 /** `count` floats of a tensor on tfjs's heap from float `first` on, as bytes. */
 function bytesOf(backend: BackendWasm, info: tf.TensorInfo, first = 0, count = tf.util.sizeFromShape(info.shape)): Uint8Array {
@@ -131,11 +93,11 @@ export function makeSplitFusedConv2DConfig(original: tf.KernelConfig): tf.Kernel
       attrs.dimRoundingMode,
     );
     const perImage = info.outHeight * info.outWidth * info.outChannels;
-    const p = currentPool();
+    const p = workers.current();
     const threads = p ? p.workers.length + 1 : 1;
     const batch = x.shape[0];
     if (!p || batch < threads || batch * perImage * info.filterHeight * info.filterWidth * info.inChannels < MIN_SPLIT_MACS) return whole(args);
-    if (p.workers.some((_, i) => Atomics.load(p.control, i * SLOTS + READY) !== 1)) return whole(args);
+    if (!workersReady(p)) return whole(args);
     convolutionsSplit++;
     const inImage = tf.util.sizeFromShape(x.shape.slice(1));
     const cuts = Array.from({ length: threads + 1 }, (_, i) => Math.round((batch * i) / threads));
@@ -158,8 +120,7 @@ export function makeSplitFusedConv2DConfig(original: tf.KernelConfig): tf.Kernel
         inputs[part.name] = { data, offset, size: part.bytes.byteLength / 4, shape: part.shape };
         offset += part.bytes.byteLength;
       }
-      Atomics.store(p.control, i * SLOTS + DONE, 0);
-      Atomics.store(p.control, i * SLOTS + FAILED, 0);
+      openSlot(p, i);
       worker.postMessage({ kernel: original.kernelName, inputs, attrs: args.attrs ?? {}, data, outOffset });
       return outOffset;
     });
@@ -167,10 +128,9 @@ export function makeSplitFusedConv2DConfig(original: tf.KernelConfig): tf.Kernel
     const xMine = sliceInfo(backend, x, [mine, 0, 0, 0], [batch - mine, ...x.shape.slice(1)]);
     const part = whole({ ...args, inputs: { ...args.inputs, x: xMine } });
     dispose(backend, xMine);
-    p.workers.forEach((_, i) => Atomics.wait(p.control, i * SLOTS + DONE, 0));
-    if (p.workers.some((_, i) => Atomics.load(p.control, i * SLOTS + FAILED) !== 0)) {
+    if (waitForWorkers(p)) {
       dispose(backend, part);
-      stopPool();
+      workers.stop();
       return whole(args);
     }
     const out = backend.makeOutput([batch, ...part.shape.slice(1)], "float32");

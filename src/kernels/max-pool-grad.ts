@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { pointer, simdLoops } from "./simd";
 import { POOL_GRAD_IMAGES } from "./thread-jobs";
-import { CLAIMS_PER_THREAD, MIN_THREADED_FLOATS, poolThreads, runJob } from "./threads";
+import { MIN_THREADED_FLOATS, poolThreads, runJob, unitsPerClaim } from "./threads";
 import { Pad } from "./util";
 
 /**
@@ -51,7 +51,7 @@ function maxPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; at
     const threads = poolThreads(backend);
     if (threads > 1 && batchSize > 1 && dx.length >= MIN_THREADED_FLOATS) {
       const args = [at(input), at(output), at(dy), at(out), inHeight, inWidth, channels, outHeight, outWidth, uncovered ? 1 : 0];
-      runJob(POOL_GRAD_IMAGES, batchSize, Math.max(1, Math.floor(batchSize / (threads * CLAIMS_PER_THREAD))), args);
+      runJob(POOL_GRAD_IMAGES, batchSize, unitsPerClaim(batchSize, threads), args);
       return out;
     }
     if (uncovered) dx.fill(0);

@@ -39,6 +39,15 @@ function writeLeb(value: number): number[] {
   return out;
 }
 
+/** A module's sections after its 8-byte header: each one's id, where it starts, where its body starts, where it ends. */
+function* sections(wasm: Uint8Array): Generator<{ id: number; start: number; body: number; end: number }> {
+  for (let start = 8; start < wasm.length;) {
+    const [size, body] = readLeb(wasm, start + 1);
+    yield { id: wasm[start], start, body, end: body + size };
+    start = body + size;
+  }
+}
+
 /** The name at `at` (a length, then that many bytes of UTF-8) and the byte after it. */
 function readName(wasm: Uint8Array, at: number): [name: string, next: number] {
   const [length, start] = readLeb(wasm, at);
@@ -56,10 +65,7 @@ const afterLimits = (wasm: Uint8Array, at: number) => {
  * heap once shareWasmHeap made it shared: the same code, one import's limits re-encoded.
  */
 export function importingSharedMemory(wasm: Uint8Array): Uint8Array {
-  for (let at = 8; at < wasm.length;) {
-    const id = wasm[at];
-    const [size, body] = readLeb(wasm, at + 1);
-    const end = body + size;
+  for (const { id, start, body, end } of sections(wasm)) {
     if (id === IMPORT_SECTION) {
       let [count, entry] = readLeb(wasm, body);
       for (; count > 0; count--) {
@@ -72,7 +78,7 @@ export function importingSharedMemory(wasm: Uint8Array): Uint8Array {
           const replaced = [0x03, ...writeLeb(minimum), ...writeLeb(HEAP_MAX_PAGES)];
           const after = afterLimits(wasm, limits);
           const newBody = [...wasm.subarray(body, limits), ...replaced, ...wasm.subarray(after, end)];
-          return Uint8Array.from([...wasm.subarray(0, at), IMPORT_SECTION, ...writeLeb(newBody.length), ...newBody, ...wasm.subarray(end)]);
+          return Uint8Array.from([...wasm.subarray(0, start), IMPORT_SECTION, ...writeLeb(newBody.length), ...newBody, ...wasm.subarray(end)]);
         }
         if (wasm[kind] === 0) entry = readLeb(wasm, desc)[1];
         else if (wasm[kind] === 1) entry = afterLimits(wasm, desc + 1);
@@ -80,7 +86,6 @@ export function importingSharedMemory(wasm: Uint8Array): Uint8Array {
         else entry = desc + 2; // a global: its type and mutability
       }
     }
-    at = end;
   }
   throw new Error('a kernel module without an "env" "memory" import');
 }
@@ -95,9 +100,7 @@ export const isShared = (memory: object) => (memory as { buffer: object }).buffe
 export function withSharedMemory(wasm: Uint8Array, file: string): Uint8Array {
   const magic = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
   if (wasm.length < 8 || magic.some((b, i) => wasm[i] !== b)) throw new Error(`${file}: not a WebAssembly binary (version 1)`);
-  for (let at = 8; at < wasm.length;) {
-    const id = wasm[at];
-    const [size, body] = readLeb(wasm, at + 1);
+  for (const { id, body } of sections(wasm)) {
     if (id === MEMORY_SECTION) {
       const [count, limits] = readLeb(wasm, body);
       if (count !== 1 || wasm[limits] !== 0x01)
@@ -108,7 +111,6 @@ export function withSharedMemory(wasm: Uint8Array, file: string): Uint8Array {
       shared[limits] = 0x03;
       return shared;
     }
-    at = body + size;
   }
   throw new Error(`${file}: no memory section (a memory imported instead of declared?); expected tfjs's SIMD build`);
 }
@@ -156,5 +158,5 @@ interface EmscriptenExports {
 /** The wasm backend's heap, where it is a shared WebAssembly.Memory (shareWasmHeap ran before it started). */
 export function sharedHeapOf(backend: { wasm: unknown }): EmscriptenExports["asm"]["memory"] | undefined {
   const memory = (backend.wasm as EmscriptenExports).asm?.memory;
-  return memory && memory.buffer instanceof SharedArrayBuffer ? memory : undefined;
+  return memory && isShared(memory) ? memory : undefined;
 }

@@ -4,7 +4,7 @@ import { aligned, gemmFor, KC_MAX } from "./gemm";
 import { countFusedInputGrad, fitsGemmCol2im, gemmCol2imScratchBytes } from "./input-grad";
 import { pointer, withAlignedScratch } from "./simd";
 import { COL2IM_IMAGES, IM2COL_IMAGES } from "./thread-jobs";
-import { CLAIMS_PER_THREAD, MIN_THREADED_MACS, poolThreads, runJob, threadedGemmPacked } from "./threads";
+import { MIN_THREADED_MACS, poolThreads, runJob, threadedGemmPacked, unitsPerClaim } from "./threads";
 
 /**
  * A convolution's two gradients on the kernel threads (threads.ts), im2col and col2im included, on tfjs's heap in place
@@ -21,9 +21,6 @@ function layout(...bytes: number[]): number[] {
 
 /** The divisors of n. */
 const divisors = (n: number) => Array.from({ length: n }, (_, i) => i + 1).filter((d) => n % d === 0);
-
-/** Units per claim: about CLAIMS_PER_THREAD claims per thread, so that a thread that wakes late takes fewer. */
-const imagesPerClaim = (images: number, threads: number) => Math.max(1, Math.floor(images / (threads * CLAIMS_PER_THREAD)));
 
 /**
  * dW [(kh,kw,ci), co] = Σ_b (image b's transposed im2col matrix) · dy_b from x NHWC: the threads first
@@ -60,7 +57,7 @@ export function threadedConv2DFilterGrad(
   withAlignedScratch(backend, end, (at) => {
     const im2col = [px, at + cols, inChannels, at + xT, inHeight, inWidth, outHeight, outWidth, filterHeight, filterWidth, strideHeight, strideWidth];
     const packDy = [pdy, at + bp, outChannels, images, xTBytes];
-    runJob(IM2COL_IMAGES, blocks, imagesPerClaim(blocks, threads), [...im2col, padInfo.top, padInfo.left, ...packDy]);
+    runJob(IM2COL_IMAGES, blocks, unitsPerClaim(blocks, threads), [...im2col, padInfo.top, padInfo.left, ...packDy]);
     threadedGemmPacked({
       ...{ a: at + cols, table: 0, lda: k * 4, bp: at + bp, c: pdw, m, k, n: outChannels },
       ...{ kcMax: KC_MAX, runLen: KC_MAX, runStride: 0, accumulate: 0 },
@@ -99,7 +96,7 @@ export function threadedConv2DBackpropInput(
   withAlignedScratch(backend, end, (at) => {
     gemm.packB(pointer(backend, filterT), at + bp, outChannels, n);
     const args = [pointer(backend, dy), at + bp, at + scratch, scratchBytes, pointer(backend, dx), outChannels, KC_MAX, ...col2im, fused ? 1 : 0];
-    runJob(COL2IM_IMAGES, batchSize, imagesPerClaim(batchSize, threads), args);
+    runJob(COL2IM_IMAGES, batchSize, unitsPerClaim(batchSize, threads), args);
   });
   if (fused) countFusedInputGrad();
   return true;

@@ -57,6 +57,9 @@ export const MIN_THREADED_FLOATS = 1 << 16;
 /** A job's units are claimed in about this many blocks per thread, so that a thread that wakes late takes fewer. */
 export const CLAIMS_PER_THREAD = 8;
 
+/** Units per claim of a job of `units` units: about CLAIMS_PER_THREAD claims per thread, at least one unit each. */
+export const unitsPerClaim = (units: number, threads: number) => Math.max(1, Math.floor(units / (threads * CLAIMS_PER_THREAD)));
+
 // The control block: Int32 slots for the job generation, the units done, a failure flag and the stop flag, one
 // BigInt64 slot for the next units to claim (generation << 32 | unit: a thread that read an older job's arguments can
 // never claim units of a newer one), then the job's kind, unit count, units per claim and arguments.
