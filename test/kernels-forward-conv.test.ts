@@ -2,7 +2,7 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
-import { enableConvProduct, registerWasmKernels } from "../src/kernels";
+import { enableConvProduct, kernelThreads, registerWasmKernels, setKernelThreads, threadedProducts } from "../src/kernels";
 import { firstBitDifference, randomValues } from "./bits";
 import { relativeError } from "./logits";
 
@@ -56,6 +56,33 @@ test("FusedConv2D without bias or activation (conv.wat) gives XNNPACK's bits and
     assert.deepEqual(product.shape, cpu.shape, `${label}: shape`);
     assert.equal(firstBitDifference(xnnpack.values, product.values), -1, `${label}: bits differ from XNNPACK's`);
     assert.ok(relativeError(product.values, cpu.values) <= 1e-5, `${label}: relative error against cpu`);
+  }
+});
+
+test("Conv2D of a first layer (few input channels) on 2 and 3 threads (conv.wat's product, pixels split) gives one thread's XNNPACK bits", async () => {
+  const cases: { x: [number, number, number, number]; k: number; co: number; stride: number; pad: Pad }[] = [
+    { x: [16, 28, 28, 1], k: 3, co: 32, stride: 1, pad: "valid" }, // the paper CNN's first layer
+    { x: [8, 32, 32, 3], k: 5, co: 16, stride: 2, pad: "same" },
+    { x: [41, 17, 13, 2], k: 3, co: 8, stride: 1, pad: "same" }, // pixels not in whole register tiles
+  ];
+  const threads = kernelThreads();
+  try {
+    for (const [i, c] of cases.entries()) {
+      const label = `x ${c.x.join("×")}, ${c.k}×${c.k}→${c.co}, stride ${c.stride}, pad ${c.pad}`;
+      const [xValues, wValues] = [randomValues(c.x, 70 + i), randomValues([c.k, c.k, c.x[3], c.co], 90 + i)];
+      const conv = () => tf.conv2d(tf.tensor4d(xValues, c.x), tf.tensor4d(wValues, [c.k, c.k, c.x[3], c.co]), c.stride, c.pad);
+      setKernelThreads(1);
+      const xnnpack = await run("wasm", conv);
+      for (const n of [2, 3]) {
+        setKernelThreads(n);
+        const jobs = threadedProducts();
+        const threaded = await run("wasm", conv);
+        assert.ok(threadedProducts() > jobs, `${label}: ${n} threads ran nothing on the pool`);
+        assert.equal(firstBitDifference(xnnpack.values, threaded.values), -1, `${label}: ${n} threads' bits differ from XNNPACK's`);
+      }
+    }
+  } finally {
+    setKernelThreads(threads);
   }
 });
 

@@ -2,6 +2,8 @@ import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { CONV_WASM_BASE64 } from "./conv-module";
 import { heapBuffer, loopsOnMemory, pointer, withScratch } from "./simd";
+import { CONV_ROWS } from "./thread-jobs";
+import { MIN_THREADED_MACS, poolThreads, runJob } from "./threads";
 import { callKernel, conv2DInfoOf, dispose } from "./util";
 
 /** conv.wat's loops: a product in XNNPACK's multiply-then-add order, register tiles of 5 output pixels × 8 output channels. */
@@ -58,8 +60,9 @@ export function convLoops(backend: BackendWasm): ConvLoops | undefined {
  * An NHWC convolution (dilation 1, output channels in 8s) as one product read in place from x zero-padded: row
  * (b, oh, ow) of the im2col matrix is kh runs of kw·c floats, a padded input row apart; the filter [kh, kw, c, co] is B
  * as it lies. Every output is XNNPACK's: +0, then each tap's product added in (kh, kw, c) order (a padded tap's
- * product is ±0, which leaves a sum that started from +0 as it is). Undefined where the loops are unavailable or
- * the convolution does not fit them.
+ * product is ±0, which leaves a sum that started from +0 as it is). On the kernel threads, output pixels split between
+ * them (each output's sum is computed whole by one thread). Undefined where the loops are unavailable or the
+ * convolution does not fit them.
  */
 export function convProduct(backend: BackendWasm, x: tf.TensorInfo, filter: tf.TensorInfo, info: tf.backend_util.Conv2DInfo): tf.TensorInfo | undefined {
   const loops = convLoops(backend);
@@ -91,10 +94,20 @@ export function convProduct(backend: BackendWasm, x: tf.TensorInfo, filter: tf.T
       }
     }
     loops.packB(pf, bp, k, outChannels);
-    loops.convProduct(px, table, bp, po, m, k, outChannels, runLen, wp * inChannels * 4);
+    const args = [px, table, bp, po, m, k, outChannels, runLen, wp * inChannels * 4] as const;
+    const threads = convThreads(backend, info);
+    // Claims of whole register tiles (5 pixels), about 8 per thread.
+    if (threads > 1) runJob(CONV_ROWS, m, Math.max(5, Math.ceil(m / (threads * 8) / 5) * 5), [...args]);
+    else loops.convProduct(...args);
   });
   if (!unpadded) dispose(backend, padded);
   return out;
+}
+
+/** The threads convProduct runs on for this convolution: the pool's where it is large enough to pay, else 1. */
+export function convThreads(backend: BackendWasm, info: tf.backend_util.Conv2DInfo): number {
+  const macs = info.batchSize * info.outHeight * info.outWidth * info.outChannels * info.filterHeight * info.filterWidth * info.inChannels;
+  return macs >= MIN_THREADED_MACS ? poolThreads(backend) : 1;
 }
 
 /**

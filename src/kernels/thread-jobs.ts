@@ -1,3 +1,4 @@
+import type { ConvLoops } from "./fused-conv2d";
 import type { GemmExports } from "./gemm";
 import type { SimdLoops } from "./simd";
 
@@ -9,6 +10,8 @@ import type { SimdLoops } from "./simd";
 /** gemm.wat and simd.wat importing a shared memory (moduleBytes) export the same functions as on a plain one. */
 export type SharedGemmExports = Pick<GemmExports, "packB" | "gemmPacked" | "gemmCol2im">;
 export type SharedSimdExports = Pick<SimdLoops, "im2colRows" | "col2imAdd" | "transpose2D" | "conv2DFilterGradDirect" | "maxPoolGrad2x2">;
+/** conv.wat, likewise. */
+export type SharedConvExports = Pick<ConvLoops, "convProduct">;
 
 /** The kinds of job the pool runs (runUnits). */
 export const GEMM_ROWS = 0;
@@ -16,6 +19,7 @@ export const IM2COL_IMAGES = 1;
 export const COL2IM_IMAGES = 2;
 export const FILTER_TAPS = 3;
 export const POOL_GRAD_IMAGES = 4;
+export const CONV_ROWS = 5;
 
 /**
  * Runs units first..first + count − 1 of a job on this thread's instances of the shared modules (the workers run this
@@ -36,6 +40,8 @@ export const POOL_GRAD_IMAGES = 4;
  *   order as for the whole filter: its loops read fh only through top − fh and h − 1 − fh + top).
  * - POOL_GRAD_IMAGES, units images: maxPoolGrad2x2's x, y, g, dx, then h, w, c, oh, ow, and zero ≠ 0 where the windows
  *   leave part of dx uncovered: image b's part of dx zeroed first, then image b's maxPoolGrad2x2.
+ * - CONV_ROWS, units output pixels (rows of the im2col matrix): convProduct's 9 arguments (m unused): its rows
+ *   first..first + count − 1, each output's sum alone (fused-conv2d.ts).
  * `memory`: tfjs's heap, shared, that the modules run on.
  */
 export function runUnits(
@@ -45,6 +51,7 @@ export function runUnits(
   count: number,
   gemm: SharedGemmExports,
   simd: SharedSimdExports,
+  conv: SharedConvExports,
   slot: number,
   memory: { readonly buffer: SharedArrayBuffer },
 ): void {
@@ -141,6 +148,8 @@ export function runUnits(
       a[7],
       a[8],
     );
+  } else if (kind === 5) {
+    conv.convProduct(a[0], a[1] + first * 4, a[2], a[3] + first * a[6] * 4, count, a[5], a[6], a[7], a[8]);
   } else {
     throw new Error(`no job kind ${kind}`);
   }

@@ -1,18 +1,19 @@
 import * as os from "node:os";
 import { Worker } from "node:worker_threads";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { CONV_WASM_BASE64 } from "./conv-module";
 import { GEMM_WASM_BASE64 } from "./gemm-module";
 import { sharedHeapOf } from "./shared-heap";
 import { compileRelaxedSimd } from "./simd";
 import { SIMD_WASM_BASE64 } from "./simd-module";
 import { GEMM_ROWS, runUnits } from "./thread-jobs";
-import type { SharedGemmExports, SharedSimdExports } from "./thread-jobs";
+import type { SharedConvExports, SharedGemmExports, SharedSimdExports } from "./thread-jobs";
 
 /**
- * Intra-op threads for gemm.wat's matrix product and simd.wat's loops (im2col, col2im, a first layer's filter
- * gradient, a max pool's gradient). tfjs's wasm heap is a shared WebAssembly.Memory (shared-heap.ts), so a threaded
+ * Intra-op threads for gemm.wat's matrix product, simd.wat's loops (im2col, col2im, a first layer's filter
+ * gradient, a max pool's gradient) and conv.wat's convolution (a first layer's forward). tfjs's wasm heap is a shared WebAssembly.Memory (shared-heap.ts), so a threaded
  * kernel splits its work, on tfjs's tensors in place, between this thread and a pool of worker_threads running the same
- * modules on that memory: C's rows of a product, whole images, or a filter's taps. Each element sums its products in the same order whichever units a thread covers:
+ * modules on that memory: C's rows of a product, whole images, a filter's taps or a convolution's output pixels. Each element sums its products in the same order whichever units a thread covers:
  * results are bit-identical to the single-threaded kernels, whatever the thread count. The jobs themselves (runUnits
  * and its kinds) are in thread-jobs.ts.
  */
@@ -80,15 +81,17 @@ const CLOSED = 0x7fffffff;
 // Each thread claims blocks of units until none is left: on a busy machine a thread that wakes late takes fewer.
 const WORKER_SOURCE = `
 const { workerData } = require("node:worker_threads");
-const { gemmModule, simdModule, memory, control, slot } = workerData;
+const { gemmModule, simdModule, convModule, memory, control, slot } = workerData;
 const ctrl = new Int32Array(control);
 const next = new BigInt64Array(control);
 const runUnits = ${runUnits.toString()};
 let gemm = null;
 let simd = null;
+let conv = null;
 try {
   gemm = new WebAssembly.Instance(gemmModule, { env: { memory } }).exports;
   simd = new WebAssembly.Instance(simdModule, { env: { memory } }).exports;
+  conv = new WebAssembly.Instance(convModule, { env: { memory } }).exports;
 } catch (err) {
   gemm = null; // reported at each claimed block as a failure: the main thread must never wait for units left undone
 }
@@ -109,7 +112,7 @@ for (;;) {
     const count = Math.min(chunk, units - first);
     try {
       if (gemm === null) throw new Error("no module");
-      runUnits(kind, a, first, count, gemm, simd, slot, memory);
+      runUnits(kind, a, first, count, gemm, simd, conv, slot, memory);
     } catch (err) {
       Atomics.store(ctrl, ${FAILED}, 1);
     }
@@ -177,15 +180,16 @@ interface Pool {
   control: Int32Array;
   gemm: SharedGemmExports;
   simd: SharedSimdExports;
+  conv: SharedConvExports;
   workers: Worker[];
 }
 let pool: Pool | undefined;
-let compiled: { gemmModule: object; simdModule: object } | null | undefined;
+let compiled: { gemmModule: object; simdModule: object; convModule: object } | null | undefined;
 
-function sharedModules(): { gemmModule: object; simdModule: object } | null {
+function sharedModules(): { gemmModule: object; simdModule: object; convModule: object } | null {
   if (compiled === undefined) {
-    const [gemmModule, simdModule] = [compileRelaxedSimd(GEMM_WASM_BASE64, true), compileRelaxedSimd(SIMD_WASM_BASE64, true)];
-    compiled = gemmModule && simdModule ? { gemmModule, simdModule } : null;
+    const [gemmModule, simdModule, convModule] = [GEMM_WASM_BASE64, SIMD_WASM_BASE64, CONV_WASM_BASE64].map((m) => compileRelaxedSimd(m, true));
+    compiled = gemmModule && simdModule && convModule ? { gemmModule, simdModule, convModule } : null;
   }
   return compiled;
 }
@@ -206,12 +210,13 @@ function currentPool(backend: BackendWasm): Pool | undefined {
   const control = new Int32Array(new SharedArrayBuffer(CONTROL_BYTES));
   const gemm = new wasmApi.Instance(modules.gemmModule, { env: { memory } }).exports as SharedGemmExports;
   const simd = new wasmApi.Instance(modules.simdModule, { env: { memory } }).exports as SharedSimdExports;
+  const conv = new wasmApi.Instance(modules.convModule, { env: { memory } }).exports as SharedConvExports;
   const workers = Array.from({ length: threads - 1 }, (_, i) => {
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ...modules, memory, control: control.buffer, slot: i + 1 } });
     worker.unref(); // idle threads never keep the process alive
     return worker;
   });
-  pool = { memory, control, gemm, simd, workers };
+  pool = { memory, control, gemm, simd, conv, workers };
   return pool;
 }
 
@@ -303,7 +308,7 @@ export function runJob(kind: number, units: number, chunk: number, args: number[
     if (Atomics.compareExchange(next, NEXT64, claim, claim + BigInt(chunk)) !== claim) continue;
     const count = Math.min(chunk, units - first);
     try {
-      runUnits(kind, a, first, count, p.gemm, p.simd, 0, p.memory);
+      runUnits(kind, a, first, count, p.gemm, p.simd, p.conv, 0, p.memory);
     } catch {
       Atomics.store(control, FAILED, 1);
     }
