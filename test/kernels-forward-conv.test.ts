@@ -86,6 +86,33 @@ test("Conv2D of a first layer (few input channels) on 2 and 3 threads (conv.wat'
   }
 });
 
+test("MaxPool 2×2 on 2 and 3 threads (simd.wat's maxPool2x2, images split) gives one thread's XNNPACK bits, NaN and ±0 included", async () => {
+  const shapes: [number, number, number, number][] = [
+    [64, 26, 26, 32], // the paper CNN's pools
+    [64, 11, 11, 64], // odd sizes: the last row and column left out
+    [5, 40, 41, 24],
+  ];
+  const threads = kernelThreads();
+  try {
+    for (const [i, shape] of shapes.entries()) {
+      // randomValues' ±0 and a NaN in every 16th value: windows that mix them, where the maximum's order shows
+      const values = randomValues(shape, 120 + i).map((v, j) => (j % 16 === 5 ? NaN : v));
+      const pool = () => tf.maxPool(tf.tensor4d(values, shape), 2, 2, "valid");
+      setKernelThreads(1);
+      const xnnpack = await run("wasm", pool);
+      for (const n of [2, 3]) {
+        setKernelThreads(n);
+        const jobs = threadedProducts();
+        const threaded = await run("wasm", pool);
+        assert.ok(threadedProducts() > jobs, `${shape.join("×")}: ${n} threads ran nothing on the pool`);
+        assert.equal(firstBitDifference(xnnpack.values, threaded.values), -1, `${shape.join("×")}: ${n} threads' bits differ from XNNPACK's`);
+      }
+    }
+  } finally {
+    setKernelThreads(threads);
+  }
+});
+
 test("FusedConv2D's gradients through conv.wat's forward still match finite differences", async () => {
   await tf.setBackend("wasm");
   const x = tf.tensor4d(randomValues([1, 5, 5, 2], 7), [1, 5, 5, 2]);

@@ -1,6 +1,6 @@
 // Each threaded kernel of a paper-CNN training step (batch 64) alone, on one thread and on two, interleaved within one
-// process so that a slow minute slows both: the median wall time of each and the gain. tfjs's own kernels (the first
-// convolution, the max pool) are timed beside them: they stay on one thread.
+// process so that a slow minute slows both: the median wall time of each and the gain. tfjs's own Relu is timed beside
+// them as the control: it stays on one thread.
 // Run after `npm run build`: node scripts/bench/kernel-threads.mjs [rounds]   (default 40; the first 5 warm up)
 import { createRequire } from "module";
 import { performance } from "perf_hooks";
@@ -19,9 +19,10 @@ const [x2, dy2, f2] = [random([64, 13, 13, 32]), random([64, 11, 11, 64]), rando
 const [flat, w3, dy3] = [random([64, 1600]), random([1600, 128]), random([64, 128])];
 const conv = { strides: 1, pad: "valid", dataFormat: "NHWC" };
 const kernels = {
-  "conv1 forward (tfjs)": () => tf.conv2d(x1, f1, 1, "valid"),
+  "conv1 forward": () => tf.conv2d(x1, f1, 1, "valid"),
   "conv1 filter gradient": () => tf.engine().runKernel("Conv2DBackpropFilter", { x: x1, dy: dy1 }, { ...conv, filterShape: [3, 3, 1, 32] }),
-  "max pool (tfjs)": () => tf.maxPool(dy1, 2, 2, "valid"),
+  "max pool": () => tf.maxPool(dy1, 2, 2, "valid"),
+  "relu (tfjs, control)": () => tf.relu(dy1),
   "conv2 forward": () => tf.conv2d(x2, f2, 1, "valid"),
   "conv2 filter gradient": () => tf.engine().runKernel("Conv2DBackpropFilter", { x: x2, dy: dy2 }, { ...conv, filterShape: [3, 3, 32, 64] }),
   "conv2 input gradient": () => tf.engine().runKernel("Conv2DBackpropInput", { dy: dy2, filter: f2 }, { ...conv, inputShape: [64, 13, 13, 32] }),

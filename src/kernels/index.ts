@@ -11,6 +11,7 @@ import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from "./d
 import { makeAddConfig, makeFusedBatchNormConfig, makeMultiplyConfig, makeRealDivConfig, makeSubConfig } from "./elementwise";
 import { makeCastConfig, makeIdentityConfig } from "./identity";
 import { useFastGradients } from "./gradients";
+import { makeMaxPoolConfig } from "./max-pool";
 import { maxPoolGradConfig } from "./max-pool-grad";
 import { momentumStepConfig } from "./momentum";
 import { makePadV2Config } from "./pad";
@@ -55,6 +56,7 @@ export function registerWasmKernels(): void {
     makeConv2DBackpropInputConfig(wasmKernel(tf.Conv2DBackpropInput)),
     depthwiseBackpropFilterConfig,
     depthwiseBackpropInputConfig,
+    makeMaxPoolConfig(wasmKernel(tf.MaxPool)),
     maxPoolGradConfig,
     makeSumConfig(wasmKernel(tf.Sum)),
     makeMeanConfig(wasmKernel(tf.Mean)),

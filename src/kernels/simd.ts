@@ -6,6 +6,7 @@ import { importingSharedMemory, isShared } from "./shared-heap";
 /** The loops of simd.wat, bound to the memory of one tfjs wasm backend. Pointers are byte offsets. */
 export interface SimdLoops {
   maxPoolGrad2x2(x: number, y: number, g: number, dx: number, batch: number, h: number, w: number, c: number, oh: number, ow: number): void;
+  maxPool2x2(x: number, y: number, batch: number, h: number, w: number, c: number, oh: number, ow: number): void;
   sumRowsF64(x: number, acc: number, rows: number, cols: number): void;
   /** col2im of the output rows first ≤ b·oh + i < first + rows, added into dx (zeroed by the caller). */
   col2imAdd(

@@ -4,6 +4,59 @@
 (module
   (import "env" "memory" (memory 1))
 
+  ;; y of a 2×2, stride-2, unpadded max pool over NHWC x (channels % 4 == 0) for `batch` images: XNNPACK's 9-input
+  ;; maximum (wasm x86 build) bit for bit, NaN and ±0 included: its inputs i0..i3 the window column by column
+  ;; (i0 = (0,0), i1 = (1,0), i2 = (0,1), i3 = (1,1)), i4..i8 = i0; y = pmin(+∞, pmax(−∞, pmax(pmax(i0, pmax(i3, i2)),
+  ;; pmax(pmax(pmax(i0, i1), i0), i0)))). Odd last rows/columns are left out.
+  (func (export "maxPool2x2")
+    (param $x i32) (param $y i32) (param $batch i32) (param $h i32) (param $w i32) (param $c i32) (param $oh i32) (param $ow i32)
+    (local $b i32) (local $i i32) (local $j i32) (local $k i32)
+    (local $cBytes i32) (local $rowBytes i32) (local $a i32) (local $o i32)
+    (local $i0 v128) (local $i1 v128) (local $i2 v128) (local $i3 v128) (local $lo v128) (local $hi v128)
+    (local.set $lo (f32x4.splat (f32.const -inf)))
+    (local.set $hi (f32x4.splat (f32.const inf)))
+    (local.set $cBytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $rowBytes (i32.mul (local.get $w) (local.get $cBytes)))
+    (local.set $o (local.get $y))
+    (local.set $b (i32.const 0))
+    (block $bDone (loop $bLoop
+      (br_if $bDone (i32.ge_u (local.get $b) (local.get $batch)))
+      (local.set $i (i32.const 0))
+      (block $iDone (loop $iLoop
+        (br_if $iDone (i32.ge_u (local.get $i) (local.get $oh)))
+        (local.set $j (i32.const 0))
+        (block $jDone (loop $jLoop
+          (br_if $jDone (i32.ge_u (local.get $j) (local.get $ow)))
+          ;; a = address of window (b, 2i, 2j) in x
+          (local.set $a
+            (i32.add (local.get $x)
+              (i32.add
+                (i32.mul (i32.add (i32.mul (local.get $b) (local.get $h)) (i32.shl (local.get $i) (i32.const 1))) (local.get $rowBytes))
+                (i32.mul (i32.shl (local.get $j) (i32.const 1)) (local.get $cBytes)))))
+          (local.set $k (i32.const 0))
+          (block $kDone (loop $kLoop
+            (br_if $kDone (i32.ge_u (local.get $k) (local.get $cBytes)))
+            (local.set $i0 (v128.load (local.get $a)))
+            (local.set $i1 (v128.load (i32.add (local.get $a) (local.get $rowBytes))))
+            (local.set $i2 (v128.load (i32.add (local.get $a) (local.get $cBytes))))
+            (local.set $i3 (v128.load (i32.add (i32.add (local.get $a) (local.get $rowBytes)) (local.get $cBytes))))
+            (v128.store (local.get $o)
+              (f32x4.pmin (local.get $hi)
+                (f32x4.pmax (local.get $lo)
+                  (f32x4.pmax
+                    (f32x4.pmax (local.get $i0) (f32x4.pmax (local.get $i3) (local.get $i2)))
+                    (f32x4.pmax (f32x4.pmax (f32x4.pmax (local.get $i0) (local.get $i1)) (local.get $i0)) (local.get $i0))))))
+            (local.set $a (i32.add (local.get $a) (i32.const 16)))
+            (local.set $o (i32.add (local.get $o) (i32.const 16)))
+            (local.set $k (i32.add (local.get $k) (i32.const 16)))
+            (br $kLoop)))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $jLoop)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $iLoop)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $bLoop))))
+
   ;; dx of a 2×2, stride-2, unpadded max pool over NHWC x (channels % 4 == 0): each output's gradient g goes
   ;; to the first element of its window (row-major) equal to the pooled value y, as the cpu backend does.
   ;; Rows/columns no window covers (odd sizes) are not written: the caller zeroes them.

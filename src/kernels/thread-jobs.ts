@@ -9,7 +9,7 @@ import type { SimdLoops } from "./simd";
 
 /** gemm.wat and simd.wat importing a shared memory (moduleBytes) export the same functions as on a plain one. */
 export type SharedGemmExports = Pick<GemmExports, "packB" | "gemmPacked" | "gemmCol2im">;
-export type SharedSimdExports = Pick<SimdLoops, "im2colRows" | "col2imAdd" | "transpose2D" | "conv2DFilterGradDirect" | "maxPoolGrad2x2">;
+export type SharedSimdExports = Pick<SimdLoops, "im2colRows" | "col2imAdd" | "transpose2D" | "conv2DFilterGradDirect" | "maxPoolGrad2x2" | "maxPool2x2">;
 /** conv.wat, likewise. */
 export type SharedConvExports = Pick<ConvLoops, "convProduct">;
 
@@ -20,6 +20,7 @@ export const COL2IM_IMAGES = 2;
 export const FILTER_TAPS = 3;
 export const POOL_GRAD_IMAGES = 4;
 export const CONV_ROWS = 5;
+export const POOL_IMAGES = 6;
 
 /**
  * Runs units first..first + count − 1 of a job on this thread's instances of the shared modules (the workers run this
@@ -42,6 +43,7 @@ export const CONV_ROWS = 5;
  *   leave part of dx uncovered: image b's part of dx zeroed first, then image b's maxPoolGrad2x2.
  * - CONV_ROWS, units output pixels (rows of the im2col matrix): convProduct's 9 arguments (m unused): its rows
  *   first..first + count − 1, each output's sum alone (fused-conv2d.ts).
+ * - POOL_IMAGES, units images: maxPool2x2's x, y, then h, w, c, oh, ow.
  * `memory`: tfjs's heap, shared, that the modules run on.
  */
 export function runUnits(
@@ -150,6 +152,9 @@ export function runUnits(
     );
   } else if (kind === 5) {
     conv.convProduct(a[0], a[1] + first * 4, a[2], a[3] + first * a[6] * 4, count, a[5], a[6], a[7], a[8]);
+  } else if (kind === 6) {
+    const [inFloats, outFloats] = [a[2] * a[3] * a[4], a[5] * a[6] * a[4]];
+    simd.maxPool2x2(a[0] + first * inFloats * 4, a[1] + first * outFloats * 4, count, a[2], a[3], a[4], a[5], a[6]);
   } else {
     throw new Error(`no job kind ${kind}`);
   }
