@@ -11,7 +11,10 @@ import { MIN_SPLIT_EXAMPLES, inferenceForward, splitPredictions, whenInferenceWo
 import { modelFromLayersModel } from "../src/graph/load";
 import { saveLayersModel } from "./graph-models";
 import {
+  deferredJobCount,
+  enableDeferredFilterGrad,
   FusedMomentumOptimizer,
+  isDeferred,
   MIN_SPLIT_MACS,
   parseThreads,
   setKernelThreads,
@@ -69,6 +72,7 @@ function assertSameEverywhere(what: string, r: { digests: string[]; threaded: nu
 }
 
 test("training steps of the paper CNN: the same weights with 1, 2 and 3 threads", async () => {
+  const deferred = deferredJobCount();
   const result = await underEachThreadCount(() => {
     const model = createModel(PAPER_CNN, 7);
     const optimizer = new FusedMomentumOptimizer(0.01, 0.9);
@@ -83,6 +87,47 @@ test("training steps of the paper CNN: the same weights with 1, 2 and 3 threads"
     return digest(weights);
   });
   assertSameEverywhere("paper CNN", result);
+  assert.ok(deferredJobCount() >= deferred + 2 * 3, "the second convolution's filter gradient product was deferred at every step on 2 and 3 threads");
+});
+
+test("a deferred filter gradient read, taken by another kernel or disposed before it is done: always the bits computed at once", async () => {
+  await initBackend("wasm", { quiet: true });
+  setKernelThreads(2);
+  const [x, dy] = [tf.randomUniform([32, 13, 13, 32], -1, 1, "float32", 5), tf.randomUniform([32, 11, 11, 64], -1, 1, "float32", 6)];
+  const attrs = { strides: 1, pad: "valid", dataFormat: "NHWC", filterShape: [3, 3, 32, 64] };
+  const dW = () => tf.engine().runKernel("Conv2DBackpropFilter", { x, dy }, attrs) as tf.Tensor;
+  try {
+    enableDeferredFilterGrad(false);
+    const atOnce = dW();
+    const expected = atOnce.dataSync().slice();
+    assert.ok(!isDeferred(atOnce.dataId));
+    atOnce.dispose();
+    enableDeferredFilterGrad(true);
+    const jobs = deferredJobCount();
+    const read = dW();
+    assert.ok(isDeferred(read.dataId) && deferredJobCount() === jobs + 1, "the product was deferred");
+    assert.deepEqual(read.dataSync(), expected, "read back");
+    assert.ok(!isDeferred(read.dataId), "joined once read");
+    read.dispose();
+    const taken = dW();
+    const times1 = tf.mul(taken, 1); // x·1 = x exactly
+    assert.deepEqual(times1.dataSync(), expected, "taken by Multiply");
+    tf.dispose([taken, times1]);
+    // Disposed at once: the job is joined before its output's memory is freed and handed out again.
+    dW().dispose();
+    const fresh = tf.zeros([3 * 3 * 32 * 64]);
+    const next = dW();
+    assert.ok(
+      fresh.dataSync().every((v) => v === 0),
+      "memory freed after a disposed deferred job stays untouched",
+    );
+    assert.deepEqual(next.dataSync(), expected, "a job after one disposed");
+    tf.dispose([fresh, next]);
+  } finally {
+    enableDeferredFilterGrad(true);
+    setKernelThreads(1);
+    tf.dispose([x, dy]);
+  }
 });
 
 for (const name of ["residual-net", "separable-net"] as ZooModelName[]) {

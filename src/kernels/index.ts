@@ -20,13 +20,26 @@ import { makeTileConfig } from "./tile";
 import { overrideWasmKernel } from "./util";
 import { shareWasmHeap } from "./shared-heap";
 import { makeSliceConfig } from "./slice";
+import { guardKernels } from "./deferred";
 
 export { FusedMomentumOptimizer, MOMENTUM_STEP } from "./momentum";
 export { enableRelaxedGemm, hasRelaxedGemm } from "./gemm";
 export { enableConvProduct } from "./fused-conv2d";
 export { batchNormTraining, enableFusedBatchNormTraining } from "./batch-norm-train";
 export { MIN_SPLIT_MACS, splitConvolutions, splitWorkersReady, whenSplitWorkersReady } from "./batch-split";
-export { THREADS_HELP, coreCount, kernelThreads, parseThreads, setKernelThreads, shutdownKernelThreads, threadedProducts, threadsFlag } from "./threads";
+export {
+  THREADS_HELP,
+  coreCount,
+  deferredJobCount,
+  isDeferred,
+  kernelThreads,
+  parseThreads,
+  setKernelThreads,
+  shutdownKernelThreads,
+  threadedProducts,
+  threadsFlag,
+} from "./threads";
+export { enableDeferredFilterGrad } from "./threaded-conv";
 export { importingSharedMemory, sharedHeapOf, withSharedMemory } from "./shared-heap";
 export { useFastGradients } from "./gradients";
 export { cpuClockMs, profileKernels } from "./profile";
@@ -78,6 +91,7 @@ export function registerWasmKernels(): void {
     batchNormTrainGradConfig,
   ];
   for (const config of configs) overrideWasmKernel(config);
+  guardKernels(); // every kernel, tfjs's and these: none may read a deferred job's output before it is done
   shareWasmHeap(); // before the backend starts, so that the kernel threads work on its heap
   tf.registerGradient(batchNormTrainGradient);
   useFastGradients();

@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { isDeferred } from "./threads";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { pointer, simdLoops } from "./simd";
 
@@ -79,6 +80,10 @@ export class FusedMomentumOptimizer extends tf.Optimizer {
       ? variableGradients.map((g) => [g.name, g.tensor])
       : Object.entries(variableGradients);
     const fused = tf.getKernel(MOMENTUM_STEP, tf.getBackend()) !== undefined;
+    // A gradient still being computed on the kernel threads (deferred: a filter gradient's product) is applied last, so
+    // that this thread waits for it as late as it can. Each variable's update is its own: the order changes no value.
+    const ready = (g: tf.Tensor | undefined) => g == null || !isDeferred(g.dataId);
+    entries.sort(([, a], [, b]) => Number(!ready(a)) - Number(!ready(b)));
     for (const [name, gradient] of entries) {
       if (gradient == null) continue;
       const value = tf.engine().registeredVariables[name];

@@ -189,6 +189,13 @@ export function withScratch<T>(backend: BackendWasm, bytes: number, use: (at: nu
   }
 }
 
+/** `bytes` of scratch on tfjs's heap at a multiple of 16 bytes, kept until `free` (withAlignedScratch's, unscoped). */
+export function alignedScratch(backend: BackendWasm, bytes: number): { at: number; free: () => void } {
+  const wasm = backend.wasm as unknown as EmscriptenModule;
+  const raw = wasm._malloc(bytes + 16) >>> 0;
+  return { at: Math.ceil(raw / 16) * 16, free: () => wasm._free(raw) };
+}
+
 /** withScratch at a multiple of 16 bytes, where SIMD loads of regions laid out from it (gemm.ts's aligned) stay aligned. */
 export function withAlignedScratch<T>(backend: BackendWasm, bytes: number, use: (at: number) => T): T {
   return withScratch(backend, bytes + 16, (at) => use(Math.ceil(at / 16) * 16));

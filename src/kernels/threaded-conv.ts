@@ -2,9 +2,16 @@ import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { aligned, gemmFor, KC_MAX } from "./gemm";
 import { countFusedInputGrad, fitsGemmCol2im, gemmCol2imScratchBytes } from "./input-grad";
-import { pointer, withAlignedScratch } from "./simd";
+import { guardDeferredData } from "./deferred";
+import { alignedScratch, pointer, withAlignedScratch } from "./simd";
 import { COL2IM_IMAGES, IM2COL_IMAGES } from "./thread-jobs";
-import { MIN_THREADED_MACS, poolThreads, runJob, threadedGemmPacked, unitsPerClaim } from "./threads";
+import { deferGemmPacked, MIN_THREADED_MACS, poolThreads, runJob, threadedGemmPacked, unitsPerClaim } from "./threads";
+
+let deferProducts = true;
+/** Switch the filter gradient's deferred product off (benchmarks and tests compare it with the product run at once). */
+export function enableDeferredFilterGrad(on: boolean): void {
+  deferProducts = on;
+}
 
 /**
  * A convolution's two gradients on the kernel threads (threads.ts), im2col and col2im included, on tfjs's heap in place
@@ -54,16 +61,31 @@ export function threadedConv2DFilterGrad(
   const dw = backend.makeOutput([filterHeight, filterWidth, inChannels, outChannels], "float32");
   const [px, pdy, pdw] = [pointer(backend, x), pointer(backend, dy), pointer(backend, dw)];
   const { strideHeight, strideWidth } = info;
-  withAlignedScratch(backend, end, (at) => {
+  const { at, free } = alignedScratch(backend, end);
+  try {
     const im2col = [px, at + cols, inChannels, at + xT, inHeight, inWidth, outHeight, outWidth, filterHeight, filterWidth, strideHeight, strideWidth];
     const packDy = [pdy, at + bp, outChannels, images, xTBytes];
     runJob(IM2COL_IMAGES, blocks, unitsPerClaim(blocks, threads), [...im2col, padInfo.top, padInfo.left, ...packDy]);
-    threadedGemmPacked({
-      ...{ a: at + cols, table: 0, lda: k * 4, bp: at + bp, c: pdw, m, k, n: outChannels },
-      ...{ kcMax: KC_MAX, runLen: KC_MAX, runStride: 0, accumulate: 0 },
-      ...{ batches: blocks, aStride: m * k * 4, bpStride: k * outChannels * 4 },
-    });
-  });
+  } catch (err) {
+    free();
+    throw err;
+  }
+  // The product reads only the scratch: it is left to the pool's threads while this one goes on (deferred.ts).
+  guardDeferredData(backend);
+  const product = {
+    ...{ a: at + cols, table: 0, lda: k * 4, bp: at + bp, c: pdw, m, k, n: outChannels },
+    ...{ kcMax: KC_MAX, runLen: KC_MAX, runStride: 0, accumulate: 0 },
+    ...{ batches: blocks, aStride: m * k * 4, bpStride: k * outChannels * 4 },
+  };
+  if (deferProducts) {
+    deferGemmPacked(product, [dw.dataId], free);
+    return dw;
+  }
+  try {
+    threadedGemmPacked(product);
+  } finally {
+    free();
+  }
   return dw;
 }
 

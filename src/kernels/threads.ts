@@ -228,6 +228,7 @@ export function onKernelThreadsShutdown(stop: () => void): void {
 
 /** Stop the pools' threads (the next threaded kernel starts a new pool). */
 export function shutdownKernelThreads(): void {
+  finishDeferred();
   for (const stop of shutdownHooks) stop();
   if (!pool) return;
   const { control, workers } = pool;
@@ -244,7 +245,13 @@ export function shutdownKernelThreads(): void {
  */
 export function poolThreads(backend: BackendWasm): number {
   const p = currentPool(backend);
-  return p ? p.workers.length + 1 : 1;
+  if (!p) return 1;
+  if (deferred) {
+    // Busy with a deferred job: the kernel runs on this thread alone, unless the job is done already.
+    if (Atomics.load(p.control, DONE) < deferred.units) return 1;
+    finishDeferred();
+  }
+  return p.workers.length + 1;
 }
 
 let productsThreaded = 0;
@@ -258,31 +265,32 @@ export function threadedProducts(): number {
  * thread, by this thread and the pool's; returns when every row is done.
  */
 export function threadedGemmPacked(job: PackedGemm): void {
-  const threads = pool ? pool.workers.length + 1 : 1;
-  const chunk = Math.max(6, Math.ceil(job.m / (threads * CLAIMS_PER_THREAD) / 6) * 6);
-  const [batches, aStride, bpStride] = [job.batches ?? 1, job.aStride ?? 0, job.bpStride ?? 0];
-  const args = [
-    job.a,
-    job.table,
-    job.lda,
-    job.bp,
-    job.c,
-    job.m,
-    job.k,
-    job.n,
-    job.kcMax,
-    job.runLen,
-    job.runStride,
-    job.accumulate,
-    batches,
-    aStride,
-    bpStride,
-  ];
-  runJob(GEMM_ROWS, job.m, chunk, args);
+  runJob(GEMM_ROWS, job.m, gemmChunk(job.m), gemmArgs(job));
 }
+
+/** threadedGemmPacked's product as a deferred job (deferJob): C is `data`[0]'s, `release` frees A and B's scratch. */
+export function deferGemmPacked(job: PackedGemm, data: object[], release: () => void): void {
+  deferJob(GEMM_ROWS, job.m, gemmChunk(job.m), gemmArgs(job), data, release);
+}
+
+function gemmChunk(m: number): number {
+  const threads = pool ? pool.workers.length + 1 : 1;
+  return Math.max(6, Math.ceil(m / (threads * CLAIMS_PER_THREAD) / 6) * 6);
+}
+
+const gemmArgs = (job: PackedGemm) => [
+  ...[job.a, job.table, job.lda, job.bp, job.c, job.m, job.k, job.n, job.kcMax, job.runLen, job.runStride, job.accumulate],
+  ...[job.batches ?? 1, job.aStride ?? 0, job.bpStride ?? 0],
+];
 
 /** A job of `units` units of `kind` (runUnits) on this thread and the pool's, in claims of `chunk`; returns when all are done. */
 export function runJob(kind: number, units: number, chunk: number, args: number[]): void {
+  finishDeferred();
+  claimAndWait(postJob(kind, units, chunk, args), units, chunk);
+}
+
+/** The job's arguments written to the control block and the pool's threads woken; returns the pool. */
+function postJob(kind: number, units: number, chunk: number, args: number[]): Pool {
   const p = pool;
   if (!p) throw new Error("runJob: no thread pool (call poolThreads first)");
   if (args.length > ARG_COUNT) throw new Error(`runJob: ${args.length} arguments; at most ${ARG_COUNT}`);
@@ -300,6 +308,14 @@ export function runJob(kind: number, units: number, chunk: number, args: number[
   Atomics.store(next, NEXT64, BigInt(generation) << 32n);
   Atomics.store(control, GENERATION, generation);
   Atomics.notify(control, GENERATION);
+  return p;
+}
+
+/** This thread claims the posted job's units until none is left, then waits for the pool's threads to finish theirs. */
+function claimAndWait(p: Pool, units: number, chunk: number): void {
+  const { control } = p;
+  const next = new BigInt64Array(control.buffer);
+  const kind = Atomics.load(control, KIND);
   const a = control.slice(ARGS, ARGS + ARG_COUNT);
   for (;;) {
     const claim = Atomics.load(next, NEXT64);
@@ -316,4 +332,49 @@ export function runJob(kind: number, units: number, chunk: number, args: number[
   }
   for (let done = Atomics.load(control, DONE); done < units; done = Atomics.load(control, DONE)) Atomics.wait(control, DONE, done);
   if (Atomics.load(control, FAILED) !== 0) throw new Error("a threaded kernel failed (out of bounds on the wasm heap)");
+}
+
+/**
+ * A job left to the pool's threads (deferJob) while this thread goes on with other kernels, on its own: the data it
+ * reads or writes, and what frees its scratch once it is done.
+ */
+interface Deferred {
+  pool: Pool;
+  units: number;
+  chunk: number;
+  data: Set<object>;
+  release: () => void;
+}
+let deferred: Deferred | undefined;
+
+/**
+ * Post a job to the pool's threads and return at once: this thread goes on with the kernels that follow, each on its
+ * own (poolThreads is 1 meanwhile), and joins the job, claiming what is left of it, when a kernel takes one of `data`
+ * (tfjs data ids: its output, any tensor it reads) as an input, when one of them is read or disposed, or when the
+ * pool is wanted again (finishDeferred). `release` runs once every unit is done. The job's bits are runJob's: every
+ * unit is computed alone, whichever thread claims it.
+ */
+export function deferJob(kind: number, units: number, chunk: number, args: number[], data: object[], release: () => void): void {
+  finishDeferred();
+  deferred = { pool: postJob(kind, units, chunk, args), units, chunk, data: new Set(data), release };
+  deferredJobs++;
+}
+
+let deferredJobs = 0;
+/** How many jobs were deferred so far (tests check that the path ran). */
+export const deferredJobCount = (): number => deferredJobs;
+
+/** Whether a deferred job is running that reads or writes `dataId`. */
+export const isDeferred = (dataId: object): boolean => deferred !== undefined && deferred.data.has(dataId);
+
+/** Join the deferred job, if any: claim what is left of it, wait for the rest, free its scratch. */
+export function finishDeferred(): void {
+  const d = deferred;
+  if (!d) return;
+  deferred = undefined;
+  try {
+    claimAndWait(d.pool, d.units, d.chunk);
+  } finally {
+    d.release();
+  }
 }
