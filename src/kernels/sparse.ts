@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { guarded } from "./deferred";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { SPARSE_WASM_BASE64 } from "./sparse-module";
 import type { SparseLoops } from "../runtime/kernels";
@@ -147,12 +148,16 @@ function tilesToColsKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unkno
 }
 
 let registered = false;
-/** Register the two kernels on wasm (idempotent; they are new kernel names, so nothing of tfjs's is replaced). */
+/** Register the four kernels on wasm (idempotent; they are new kernel names, so nothing of tfjs's is replaced). */
 export function registerSparseKernels(): void {
   if (registered) return;
-  tf.registerKernel({ kernelName: SPARSE_SPMM, backendName: "wasm", kernelFunc: spmmKernel as tf.KernelFunc });
-  tf.registerKernel({ kernelName: MAX_POOL_TILES, backendName: "wasm", kernelFunc: maxPoolTilesKernel as tf.KernelFunc });
-  tf.registerKernel({ kernelName: SPARSE_CONV_POOL, backendName: "wasm", kernelFunc: convPoolKernel as tf.KernelFunc });
-  tf.registerKernel({ kernelName: TILES_TO_COLS, backendName: "wasm", kernelFunc: tilesToColsKernel as tf.KernelFunc });
+  const kernels = [
+    [SPARSE_SPMM, spmmKernel],
+    [MAX_POOL_TILES, maxPoolTilesKernel],
+    [SPARSE_CONV_POOL, convPoolKernel],
+    [TILES_TO_COLS, tilesToColsKernel],
+  ] as const;
+  // Guarded like every wasm kernel: none may read a deferred job's output before it is done (deferred.ts).
+  for (const [kernelName, kernelFunc] of kernels) tf.registerKernel(guarded({ kernelName, backendName: "wasm", kernelFunc: kernelFunc as tf.KernelFunc }));
   registered = true;
 }
