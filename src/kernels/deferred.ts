@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import { finishDeferred, isDeferred } from "./threads";
+import { anyDeferred, finishDeferred, isDeferred } from "./threads";
 import { overrideWasmKernel } from "./util";
 
 /**
@@ -14,6 +14,7 @@ import { overrideWasmKernel } from "./util";
 export function guarded(config: tf.KernelConfig): tf.KernelConfig {
   const inner = config.kernelFunc;
   const kernelFunc: tf.KernelFunc = (args) => {
+    if (!anyDeferred()) return inner(args);
     for (const input of Object.values(args.inputs)) {
       if (input && isDeferred(input.dataId)) {
         finishDeferred();

@@ -364,6 +364,9 @@ let deferredJobs = 0;
 /** How many jobs were deferred so far (tests check that the path ran). */
 export const deferredJobCount = (): number => deferredJobs;
 
+/** Whether a deferred job is running. */
+export const anyDeferred = (): boolean => deferred !== undefined;
+
 /** Whether a deferred job is running that reads or writes `dataId`. */
 export const isDeferred = (dataId: object): boolean => deferred !== undefined && deferred.data.has(dataId);
 
