@@ -59,30 +59,34 @@ test("FusedConv2D without bias or activation (conv.wat) gives XNNPACK's bits and
   }
 });
 
+/** `f` on 2 and 3 threads runs on the pool and gives its bits on one thread (wasm's own XNNPACK kernel there). */
+async function expectOneThreadsBits(label: string, f: () => tf.Tensor): Promise<void> {
+  const threads = kernelThreads();
+  try {
+    setKernelThreads(1);
+    const xnnpack = await run("wasm", f);
+    for (const n of [2, 3]) {
+      setKernelThreads(n);
+      const jobs = threadedProducts();
+      const threaded = await run("wasm", f);
+      assert.ok(threadedProducts() > jobs, `${label}: ${n} threads ran nothing on the pool`);
+      assert.equal(firstBitDifference(xnnpack.values, threaded.values), -1, `${label}: ${n} threads' bits differ from XNNPACK's`);
+    }
+  } finally {
+    setKernelThreads(threads);
+  }
+}
+
 test("Conv2D of a first layer (few input channels) on 2 and 3 threads (conv.wat's product, pixels split) gives one thread's XNNPACK bits", async () => {
   const cases: { x: [number, number, number, number]; k: number; co: number; stride: number; pad: Pad }[] = [
     { x: [16, 28, 28, 1], k: 3, co: 32, stride: 1, pad: "valid" }, // the paper CNN's first layer
     { x: [8, 32, 32, 3], k: 5, co: 16, stride: 2, pad: "same" },
     { x: [41, 17, 13, 2], k: 3, co: 8, stride: 1, pad: "same" }, // pixels not in whole register tiles
   ];
-  const threads = kernelThreads();
-  try {
-    for (const [i, c] of cases.entries()) {
-      const label = `x ${c.x.join("×")}, ${c.k}×${c.k}→${c.co}, stride ${c.stride}, pad ${c.pad}`;
-      const [xValues, wValues] = [randomValues(c.x, 70 + i), randomValues([c.k, c.k, c.x[3], c.co], 90 + i)];
-      const conv = () => tf.conv2d(tf.tensor4d(xValues, c.x), tf.tensor4d(wValues, [c.k, c.k, c.x[3], c.co]), c.stride, c.pad);
-      setKernelThreads(1);
-      const xnnpack = await run("wasm", conv);
-      for (const n of [2, 3]) {
-        setKernelThreads(n);
-        const jobs = threadedProducts();
-        const threaded = await run("wasm", conv);
-        assert.ok(threadedProducts() > jobs, `${label}: ${n} threads ran nothing on the pool`);
-        assert.equal(firstBitDifference(xnnpack.values, threaded.values), -1, `${label}: ${n} threads' bits differ from XNNPACK's`);
-      }
-    }
-  } finally {
-    setKernelThreads(threads);
+  for (const [i, c] of cases.entries()) {
+    const [xValues, wValues] = [randomValues(c.x, 70 + i), randomValues([c.k, c.k, c.x[3], c.co], 90 + i)];
+    const conv = () => tf.conv2d(tf.tensor4d(xValues, c.x), tf.tensor4d(wValues, [c.k, c.k, c.x[3], c.co]), c.stride, c.pad);
+    await expectOneThreadsBits(`x ${c.x.join("×")}, ${c.k}×${c.k}→${c.co}, stride ${c.stride}, pad ${c.pad}`, conv);
   }
 });
 
@@ -92,24 +96,10 @@ test("MaxPool 2×2 on 2 and 3 threads (simd.wat's maxPool2x2, images split) give
     [64, 11, 11, 64], // odd sizes: the last row and column left out
     [5, 40, 41, 24],
   ];
-  const threads = kernelThreads();
-  try {
-    for (const [i, shape] of shapes.entries()) {
-      // randomValues' ±0 and a NaN in every 16th value: windows that mix them, where the maximum's order shows
-      const values = randomValues(shape, 120 + i).map((v, j) => (j % 16 === 5 ? NaN : v));
-      const pool = () => tf.maxPool(tf.tensor4d(values, shape), 2, 2, "valid");
-      setKernelThreads(1);
-      const xnnpack = await run("wasm", pool);
-      for (const n of [2, 3]) {
-        setKernelThreads(n);
-        const jobs = threadedProducts();
-        const threaded = await run("wasm", pool);
-        assert.ok(threadedProducts() > jobs, `${shape.join("×")}: ${n} threads ran nothing on the pool`);
-        assert.equal(firstBitDifference(xnnpack.values, threaded.values), -1, `${shape.join("×")}: ${n} threads' bits differ from XNNPACK's`);
-      }
-    }
-  } finally {
-    setKernelThreads(threads);
+  for (const [i, shape] of shapes.entries()) {
+    // randomValues' ±0 and a NaN in every 16th value: windows that mix them, where the maximum's order shows
+    const values = randomValues(shape, 120 + i).map((v, j) => (j % 16 === 5 ? NaN : v));
+    await expectOneThreadsBits(shape.join("×"), () => tf.maxPool(tf.tensor4d(values, shape), 2, 2, "valid"));
   }
 });
 

@@ -3,7 +3,7 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { pointer, simdLoops } from "./simd";
 import { POOL_GRAD_IMAGES } from "./thread-jobs";
 import { MIN_THREADED_FLOATS, poolThreads, runJob, unitsPerClaim } from "./threads";
-import { Pad } from "./util";
+import { pool2DInfoOf } from "./util";
 
 /**
  * dx of a max pool: each output's gradient goes to the first maximum of its window (row-major scan,
@@ -16,14 +16,7 @@ function maxPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; at
   const backend = args.backend as BackendWasm;
   const { dy, input } = args.inputs as { dy: tf.TensorInfo; input: tf.TensorInfo };
   const attrs = (args.attrs ?? {}) as unknown as tf.MaxPoolGradAttrs;
-  const info = tf.backend_util.computePool2DInfo(
-    input.shape as [number, number, number, number],
-    attrs.filterSize,
-    attrs.strides,
-    1,
-    attrs.pad as Pad,
-    attrs.dimRoundingMode,
-  );
+  const info = pool2DInfoOf(input, attrs);
   const { batchSize, inHeight, inWidth, inChannels: channels, outHeight, outWidth } = info;
   const { strideHeight, strideWidth, filterHeight, filterWidth } = info;
   const { top, left } = info.padInfo;

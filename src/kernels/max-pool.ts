@@ -3,7 +3,7 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { pointer, simdLoops } from "./simd";
 import { POOL_IMAGES } from "./thread-jobs";
 import { MIN_THREADED_FLOATS, poolThreads, runJob, unitsPerClaim } from "./threads";
-import { dispose, Pad } from "./util";
+import { dispose, pool2DInfoOf } from "./util";
 
 /**
  * MaxPool: a 2×2, stride-2, unpadded pool (the paper CNN's) with images split between the kernel threads, on simd.wat's
@@ -18,14 +18,7 @@ export function makeMaxPoolConfig(original: tf.KernelConfig): tf.KernelConfig {
     const backend = args.backend as BackendWasm;
     const { x } = args.inputs as { x: tf.TensorInfo };
     const attrs = (args.attrs ?? {}) as unknown as tf.MaxPoolAttrs;
-    const info = tf.backend_util.computePool2DInfo(
-      x.shape as [number, number, number, number],
-      attrs.filterSize,
-      attrs.strides,
-      1,
-      attrs.pad as Pad,
-      attrs.dimRoundingMode,
-    );
+    const info = pool2DInfoOf(x, attrs);
     const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, padInfo } = info;
     const plainTiles =
       [info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth].every((v) => v === 2) &&

@@ -10,12 +10,14 @@ import { GEMM_ROWS, runUnits } from "./thread-jobs";
 import type { SharedConvExports, SharedGemmExports, SharedSimdExports } from "./thread-jobs";
 
 /**
- * Intra-op threads for gemm.wat's matrix product, simd.wat's loops (im2col, col2im, a first layer's filter
- * gradient, a max pool's gradient) and conv.wat's convolution (a first layer's forward). tfjs's wasm heap is a shared WebAssembly.Memory (shared-heap.ts), so a threaded
- * kernel splits its work, on tfjs's tensors in place, between this thread and a pool of worker_threads running the same
- * modules on that memory: C's rows of a product, whole images, a filter's taps or a convolution's output pixels. Each element sums its products in the same order whichever units a thread covers:
- * results are bit-identical to the single-threaded kernels, whatever the thread count. The jobs themselves (runUnits
- * and its kinds) are in thread-jobs.ts.
+ * Intra-op threads for gemm.wat's matrix product, simd.wat's loops (im2col, col2im, a first layer's filter gradient, a
+ * 2×2 max pool and its gradient) and conv.wat's convolution (a first layer's forward). tfjs's wasm heap is a shared
+ * WebAssembly.Memory (shared-heap.ts), so a threaded kernel splits its work, on tfjs's tensors in place, between this
+ * thread and a pool of worker_threads running the same modules on that memory: C's rows of a product, whole images, a
+ * filter's taps or a convolution's output pixels. Each element sums its products in the same order whichever units a
+ * thread covers: results are bit-identical to the single-threaded kernels, whatever the thread count. A job runs at
+ * once (runJob) or is left to the pool's threads while this one goes on (deferJob; deferred.ts keeps its output from
+ * being read early). The jobs themselves (runUnits and its kinds) are in thread-jobs.ts.
  */
 
 /** The arguments of gemm.wat's gemmPacked, every pointer a byte offset into tfjs's (shared) heap. */

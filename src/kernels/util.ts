@@ -24,6 +24,12 @@ export function conv2DInfoOf(x: tf.TensorInfo, filter: tf.TensorInfo, attrs: tf.
   );
 }
 
+/** A max pool's geometry from its input and attributes (MaxPool's, MaxPoolGrad's), dilation 1. */
+export function pool2DInfoOf(x: tf.TensorInfo, attrs: tf.MaxPoolAttrs | tf.MaxPoolGradAttrs): tf.backend_util.Conv2DInfo {
+  const shape = x.shape as [number, number, number, number];
+  return tf.backend_util.computePool2DInfo(shape, attrs.filterSize, attrs.strides, 1, attrs.pad as Pad, attrs.dimRoundingMode);
+}
+
 export function transposeInfo(backend: BackendWasm, x: tf.TensorInfo, perm: number[]): tf.TensorInfo {
   return callKernel("Transpose", backend, { x }, { perm });
 }
