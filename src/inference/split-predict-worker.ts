@@ -7,6 +7,7 @@ import { setKernelThreads } from "../kernels/threads";
 import { CompiledGraph, LayerPath, Step, execute, program } from "./program";
 import { compileGraph, compiledTensors } from "./sparse-model";
 import { DONE, FAILED, READY } from "../kernels/worker-pool";
+import { EXAMPLES_AT, claimExamples } from "./split-predict";
 import type { SplitMessage } from "./split-predict";
 
 /**
@@ -41,25 +42,29 @@ export function serveSplitPredict(workerData: { control: SharedArrayBuffer; slot
         models.delete(message.id);
       } else {
         try {
-          const logits = tf.tidy(() => {
-            const x = tf.tensor(
-              new Float32Array(
-                message.data,
-                0,
-                message.shape.reduce((a, b) => a * b, 1),
-              ),
-              message.shape,
+          const { data, shape } = message;
+          const perExample = shape.slice(1).reduce((a, b) => a * b, 1);
+          const model = message.kind === "predict" ? models.get(message.id) : undefined;
+          if (message.kind === "predict" && !model) throw new Error(`no model ${message.id}`);
+          const params =
+            message.kind === "forward" ? Object.fromEntries(message.graph.params.map((p) => [p.name, tf.tensor(message.weights[p.name], p.shape)])) : {};
+          try {
+            claimExamples(
+              message,
+              (first, count) => {
+                const logits = tf.tidy(() => {
+                  const x = tf.tensor(new Float32Array(data, EXAMPLES_AT + first * perExample * 4, count * perExample), [count, ...shape.slice(1)]);
+                  return message.kind === "forward" ? forward(message.graph, params, x) : execute(model!.steps, model!.compiled.graph, x);
+                });
+                const values = logits.dataSync() as Float32Array;
+                logits.dispose();
+                return values;
+              },
+              true,
             );
-            if (message.kind === "forward") {
-              const params = Object.fromEntries(message.graph.params.map((p) => [p.name, tf.tensor(message.weights[p.name], p.shape)]));
-              return forward(message.graph, params, x);
-            }
-            const model = models.get(message.id);
-            if (!model) throw new Error(`no model ${message.id}`);
-            return execute(model.steps, model.compiled.graph, x);
-          });
-          new Float32Array(message.data, message.outOffset, logits.size).set(logits.dataSync());
-          logits.dispose();
+          } finally {
+            tf.dispose(Object.values(params));
+          }
         } catch {
           Atomics.store(ctrl, slot + FAILED, 1);
         }

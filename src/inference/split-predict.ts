@@ -16,8 +16,9 @@ import type { LayerPath } from "./program";
  * folded weights and paths, and gets a graph's weights with each batch. Every example's logits are computed alone (the
  * sparse kernels keep examples in separate lanes, the dense kernels compute each output row or pixel alone, batch norm
  * uses its moving statistics), so a part of the batch gives the bits of the whole; test/kernel-threads.test.ts checks
- * it. Only the examples and their logits cross, in a SharedArrayBuffer per worker. Until the workers' backends are up
- * (they start at the first large batch), and for small batches, the batch runs whole on this thread.
+ * it. Only the examples and their logits cross, in one SharedArrayBuffer, from which every thread claims whole tiles of
+ * examples until none is left. Until the workers' backends are up (they start at the first large batch), and for
+ * small batches, the batch runs whole on this thread.
  */
 
 /** Examples below which a batch runs whole: a worker's round trip costs about what a few examples take. */
@@ -69,6 +70,12 @@ export function splitPredictions(): number {
   return predictionsSplit;
 }
 
+let examplesByWorkers = 0;
+/** How many examples of split batches the worker threads computed so far (tests check that they took part). */
+export function workerExamples(): number {
+  return examplesByWorkers;
+}
+
 /** Forget a disposed model in the workers. */
 export function dropSplitModel(id: number): void {
   const p = workers.running();
@@ -77,11 +84,38 @@ export function dropSplitModel(id: number): void {
   modelsOf(p).delete(id);
 }
 
-/** Where a part of the batch goes and its logits come back: examples at 0 in `data`, logits at `outOffset`. */
-interface Part {
+/**
+ * A batch shared by the threads: `data` holds the next example to claim (an Int32 at 0), the examples from
+ * EXAMPLES_AT and the logits from `outOffset`. Each thread claims `chunk` examples at a time (whole tiles) until none
+ * is left: a thread on a slower or busier core takes fewer.
+ */
+export interface Part {
   data: SharedArrayBuffer;
   shape: number[];
   outOffset: number;
+  chunk: number;
+}
+
+/** Where a shared batch's examples start in its buffer (after the claim counter, 16 bytes for alignment). */
+export const EXAMPLES_AT = 16;
+
+/** Claims per thread of a batch: the finer, the better balanced, but each claim is a forward pass of its own. */
+const CLAIMS_PER_THREAD = 4;
+
+/**
+ * Claim chunks of a shared batch until none is left, computing each one's logits with `logitsOf(first, count)`
+ * (count × classes values) and writing them in place (this thread and split-predict-worker.ts run it alike).
+ */
+export function claimExamples(part: Part, logitsOf: (first: number, count: number) => Float32Array, byWorker = false): void {
+  const counters = new Int32Array(part.data, 0, 2); // the next example to claim; examples claimed by workers
+  const n = part.shape[0];
+  for (let first = Atomics.add(counters, 0, part.chunk); first < n; first = Atomics.add(counters, 0, part.chunk)) {
+    const count = Math.min(part.chunk, n - first);
+    if (byWorker) Atomics.add(counters, 1, count);
+    const logits = logitsOf(first, count);
+    const classes = logits.length / count;
+    new Float32Array(part.data, part.outOffset + first * classes * 4, logits.length).set(logits);
+  }
 }
 
 /**
@@ -130,39 +164,35 @@ function splitBatch(
   if (!logitsNode) return undefined;
   const classes = logitsNode.outputShape.reduce((a, b) => a * b, 1);
   const threads = p.workers.length + 1;
-  // Whole tiles of examples per worker (the sparse kernels' unit); this thread takes what is left.
-  const per = Math.ceil(n / threads / TILE) * TILE;
-  const cuts = Array.from({ length: threads }, (_, i) => Math.min(n, i * per));
+  // Whole tiles of examples per claim (the sparse kernels' unit).
+  const chunk = Math.ceil(n / (threads * CLAIMS_PER_THREAD) / TILE) * TILE;
   const perExample = x.size / n;
   const request = prepare(p);
   const backend = tf.backend() as BackendWasm;
   predictionsSplit++;
-  const outOffsets = p.workers.map((worker, i) => {
-    const count = cuts[i + 1] - cuts[i];
-    openSlot(p, i, count === 0);
-    if (count === 0) return 0;
-    const outOffset = count * perExample * 4;
-    const needed = outOffset + count * classes * 4;
-    if (p.data[i].byteLength < needed) p.data[i] = new SharedArrayBuffer(needed);
-    // Straight from tfjs's heap: a copy out of a shared heap (dataSync) costs more than a plain one.
-    const examples = new Float32Array(heapBuffer(backend), pointer(backend, x) + cuts[i] * perExample * 4, count * perExample);
-    new Float32Array(p.data[i], 0, count * perExample).set(examples);
-    worker.postMessage(request({ data: p.data[i], shape: [count, ...x.shape.slice(1)], outOffset }));
-    return outOffset;
+  const outOffset = EXAMPLES_AT + n * perExample * 4;
+  const needed = outOffset + n * classes * 4;
+  if (p.data[0].byteLength < needed) p.data[0] = new SharedArrayBuffer(needed);
+  const part: Part = { data: p.data[0], shape: x.shape, outOffset, chunk };
+  // Straight from tfjs's heap: a copy out of a shared heap (dataSync) costs more than a plain one.
+  new Float32Array(part.data, EXAMPLES_AT, n * perExample).set(new Float32Array(heapBuffer(backend), pointer(backend, x), n * perExample));
+  new Int32Array(part.data, 0, 2).fill(0);
+  p.workers.forEach((worker, i) => {
+    openSlot(p, i);
+    worker.postMessage(request(part));
   });
-  const mine = cuts[threads - 1];
-  const part = mine < n ? onThisThreadAlone(() => tf.tidy(() => whole(tf.slice(x, mine, n - mine)))) : undefined;
-  const partValues = part?.dataSync() as Float32Array | undefined;
-  part?.dispose();
+  onThisThreadAlone(() =>
+    claimExamples(part, (first, count) => {
+      const logits = tf.tidy(() => whole(tf.slice(x, first, count)));
+      const values = logits.dataSync() as Float32Array;
+      logits.dispose();
+      return values;
+    }),
+  );
   if (waitForWorkers(p)) {
     workers.stop();
     return undefined;
   }
-  const logits = new Float32Array(n * classes);
-  p.workers.forEach((_, i) => {
-    const count = cuts[i + 1] - cuts[i];
-    if (count > 0) logits.set(new Float32Array(p.data[i], outOffsets[i], count * classes), cuts[i] * classes);
-  });
-  if (partValues) logits.set(partValues, mine * classes);
-  return tf.tensor2d(logits, [n, classes]);
+  examplesByWorkers += new Int32Array(part.data, 0, 2)[1];
+  return tf.tensor2d(new Float32Array(part.data, outOffset, n * classes).slice(), [n, classes]);
 }
