@@ -33,7 +33,8 @@ const divisors = (n: number) => Array.from({ length: n }, (_, i) => i + 1).filte
  * dW [(kh,kw,ci), co] = Σ_b (image b's transposed im2col matrix) · dy_b from x NHWC: the threads first
  * transpose every block of images of x to [ci, images, h, w] in scratch of their own, build its im2col matrix and pack
  * its rows of dy (blocks split between them), then split dW's rows, each summing over the blocks in order:
- * conv2d-backprop-filter.ts's blocked product.
+ * conv2d-backprop-filter.ts's blocked product. That product is deferred (deferJob): dW is returned at once and is
+ * complete when anything reads, takes or disposes it (deferred.ts).
  * Undefined where kernels run on one thread, the product is small or the shapes do not fit (n % 8 ≠ 0).
  */
 export function threadedConv2DFilterGrad(
