@@ -1,8 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { GEMM_WASM_BASE64 } from "./gemm-module";
-import { isShared } from "./shared-heap";
-import { compileRelaxedSimd, heapBuffer, pointer, withAlignedScratch, withScratch } from "./simd";
+import { heapBuffer, loopsOnMemory, pointer, withAlignedScratch, withScratch } from "./simd";
 import { MIN_THREADED_MACS, poolThreads, threadedGemmPacked } from "./threads";
 import { callKernel, dispose } from "./util";
 
@@ -63,41 +62,23 @@ export interface GemmExports {
   ): void;
 }
 
-// The compile options leave out the DOM typings, where WebAssembly's live; this is the little used here.
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-}
-const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-
 /** k values summed per pass over C: A's 6 rows of a block (6·512 floats) stay in L1 while all panels use them. */
 export const KC_MAX = 512;
 
-const compiled = new Map<boolean, object | null>();
 let enabled = true;
-const instances = new WeakMap<object, GemmExports>();
+const gemmOnMemory = loopsOnMemory<GemmExports>(GEMM_WASM_BASE64);
 
 /** Switch the relaxed-SIMD product off (tests use it to check the XNNPACK paths it replaces). */
 export function enableRelaxedGemm(on: boolean): void {
   enabled = on;
 }
 
-function compiledModule(shared: boolean): object | null {
-  if (!compiled.has(shared)) compiled.set(shared, compileRelaxedSimd(GEMM_WASM_BASE64, shared));
-  return compiled.get(shared) ?? null;
-}
-
 /** gemm.wat's exports on this backend's memory, or undefined where relaxed SIMD is unavailable or switched off. */
 export function gemmFor(backend: BackendWasm): GemmExports | undefined {
   if (!enabled) return undefined;
   const memory = (backend.wasm as unknown as { asm?: { memory?: object } }).asm?.memory;
-  const module = memory && compiledModule(isShared(memory));
-  if (!memory || !module) return undefined;
-  let exports = instances.get(memory);
-  if (!exports) {
-    exports = new wasmApi.Instance(module, { env: { memory } }).exports as GemmExports;
-    instances.set(memory, exports);
-  }
+  const exports = memory && gemmOnMemory(memory);
+  if (!exports) return undefined;
   exports.setTwoRows(twoRows ? 1 : 0);
   return exports;
 }

@@ -129,17 +129,13 @@ interface EmscriptenModule {
  */
 export function loopsOnMemory<T>(base64: string): (memory: object) => T | undefined {
   const instances = new WeakMap<object, T | null>();
-  const compiled = new Map<boolean, object | null>();
   return (memory) => {
     let loops = instances.get(memory);
     if (loops === undefined) {
-      const shared = isShared(memory);
+      const module = compileRelaxedSimd(base64, isShared(memory));
       try {
-        if (!compiled.has(shared)) compiled.set(shared, new wasmApi.Module(moduleBytes(base64, shared)));
-        const module = compiled.get(shared);
         loops = module ? (new wasmApi.Instance(module, { env: { memory } }).exports as T) : null;
       } catch {
-        compiled.set(shared, null);
         loops = null;
       }
       instances.set(memory, loops);
@@ -198,7 +194,12 @@ export function alignedScratch(backend: BackendWasm, bytes: number): { at: numbe
 
 /** withScratch at a multiple of 16 bytes, where SIMD loads of regions laid out from it (gemm.ts's aligned) stay aligned. */
 export function withAlignedScratch<T>(backend: BackendWasm, bytes: number, use: (at: number) => T): T {
-  return withScratch(backend, bytes + 16, (at) => use(Math.ceil(at / 16) * 16));
+  const { at, free } = alignedScratch(backend, bytes);
+  try {
+    return use(at);
+  } finally {
+    free();
+  }
 }
 
 /**
@@ -206,7 +207,16 @@ export function withAlignedScratch<T>(backend: BackendWasm, bytes: number, use: 
  * if a first compile fails) before compiling again; newer engines have it on by default.
  */
 export function compileRelaxedSimd(base64: string, shared = false): object | null {
-  const bytes = moduleBytes(base64, shared);
+  let modules = compiledModules.get(base64);
+  if (!modules) compiledModules.set(base64, (modules = new Map()));
+  if (!modules.has(shared)) modules.set(shared, compile(moduleBytes(base64, shared)));
+  return modules.get(shared) ?? null;
+}
+
+/** Each kernel module compiled once, for a plain heap and for a shared one (the kernel threads' workers get the same). */
+const compiledModules = new Map<string, Map<boolean, object | null>>();
+
+function compile(bytes: Uint8Array): object | null {
   try {
     return new wasmApi.Module(bytes);
   } catch {

@@ -186,14 +186,10 @@ interface Pool {
   workers: Worker[];
 }
 let pool: Pool | undefined;
-let compiled: { gemmModule: object; simdModule: object; convModule: object } | null | undefined;
-
+/** The kernel modules importing a shared memory, compiled once (simd.ts) for this thread's kernels and the pool's. */
 function sharedModules(): { gemmModule: object; simdModule: object; convModule: object } | null {
-  if (compiled === undefined) {
-    const [gemmModule, simdModule, convModule] = [GEMM_WASM_BASE64, SIMD_WASM_BASE64, CONV_WASM_BASE64].map((m) => compileRelaxedSimd(m, true));
-    compiled = gemmModule && simdModule && convModule ? { gemmModule, simdModule, convModule } : null;
-  }
-  return compiled;
+  const [gemmModule, simdModule, convModule] = [GEMM_WASM_BASE64, SIMD_WASM_BASE64, CONV_WASM_BASE64].map((m) => compileRelaxedSimd(m, true));
+  return gemmModule && simdModule && convModule ? { gemmModule, simdModule, convModule } : null;
 }
 
 /**
