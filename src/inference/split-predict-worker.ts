@@ -49,19 +49,15 @@ export function serveSplitPredict(workerData: { control: SharedArrayBuffer; slot
           const params =
             message.kind === "forward" ? Object.fromEntries(message.graph.params.map((p) => [p.name, tf.tensor(message.weights[p.name], p.shape)])) : {};
           try {
-            claimExamples(
-              message,
-              (first, count) => {
-                const logits = tf.tidy(() => {
-                  const x = tf.tensor(new Float32Array(data, EXAMPLES_AT + first * perExample * 4, count * perExample), [count, ...shape.slice(1)]);
-                  return message.kind === "forward" ? forward(message.graph, params, x) : execute(model!.steps, model!.compiled.graph, x);
-                });
-                const values = logits.dataSync() as Float32Array;
-                logits.dispose();
-                return values;
-              },
-              true,
-            );
+            claimExamples(message, (first, count) => {
+              const logits = tf.tidy(() => {
+                const x = tf.tensor(new Float32Array(data, EXAMPLES_AT + first * perExample * 4, count * perExample), [count, ...shape.slice(1)]);
+                return message.kind === "forward" ? forward(message.graph, params, x) : execute(model!.steps, model!.compiled.graph, x);
+              });
+              const values = logits.dataSync() as Float32Array;
+              logits.dispose();
+              return values;
+            });
           } finally {
             tf.dispose(Object.values(params));
           }

@@ -87,13 +87,15 @@ export function dropSplitModel(id: number): void {
 /**
  * A batch shared by the threads: `data` holds the next example to claim (an Int32 at 0), the examples from
  * EXAMPLES_AT and the logits from `outOffset`. Each thread claims `chunk` examples at a time (whole tiles) until none
- * is left: a thread on a slower or busier core takes fewer.
+ * is left, a worker after its own first chunk: a thread on a slower or busier core takes fewer.
  */
 export interface Part {
   data: SharedArrayBuffer;
   shape: number[];
   outOffset: number;
   chunk: number;
+  /** A worker's own first chunk, from this example on (claimed for it in advance), before it claims others. */
+  own?: number;
 }
 
 /** Where a shared batch's examples start in its buffer (after the claim counter, 16 bytes for alignment). */
@@ -106,12 +108,13 @@ const CLAIMS_PER_THREAD = 4;
  * Claim chunks of a shared batch until none is left, computing each one's logits with `logitsOf(first, count)`
  * (count × classes values) and writing them in place (this thread and split-predict-worker.ts run it alike).
  */
-export function claimExamples(part: Part, logitsOf: (first: number, count: number) => Float32Array, byWorker = false): void {
-  const counters = new Int32Array(part.data, 0, 2); // the next example to claim; examples claimed by workers
+export function claimExamples(part: Part, logitsOf: (first: number, count: number) => Float32Array): void {
+  const counters = new Int32Array(part.data, 0, 2); // the next example to claim; examples computed by workers
   const n = part.shape[0];
-  for (let first = Atomics.add(counters, 0, part.chunk); first < n; first = Atomics.add(counters, 0, part.chunk)) {
+  const claim = () => Atomics.add(counters, 0, part.chunk);
+  for (let first = part.own ?? claim(); first < n; first = claim()) {
     const count = Math.min(part.chunk, n - first);
-    if (byWorker) Atomics.add(counters, 1, count);
+    if (part.own !== undefined) Atomics.add(counters, 1, count);
     const logits = logitsOf(first, count);
     const classes = logits.length / count;
     new Float32Array(part.data, part.outOffset + first * classes * 4, logits.length).set(logits);
@@ -176,10 +179,12 @@ function splitBatch(
   const part: Part = { data: p.data[0], shape: x.shape, outOffset, chunk };
   // Straight from tfjs's heap: a copy out of a shared heap (dataSync) costs more than a plain one.
   new Float32Array(part.data, EXAMPLES_AT, n * perExample).set(new Float32Array(heapBuffer(backend), pointer(backend, x), n * perExample));
-  new Int32Array(part.data, 0, 2).fill(0);
+  // Each worker's first chunk is its own, so that its round trip overlaps this thread's first claims.
+  const counters = new Int32Array(part.data, 0, 2);
+  counters.set([Math.min(n, p.workers.length * chunk), 0]);
   p.workers.forEach((worker, i) => {
     openSlot(p, i);
-    worker.postMessage(request(part));
+    worker.postMessage(request({ ...part, own: i * chunk }));
   });
   onThisThreadAlone(() =>
     claimExamples(part, (first, count) => {
@@ -193,6 +198,6 @@ function splitBatch(
     workers.stop();
     return undefined;
   }
-  examplesByWorkers += new Int32Array(part.data, 0, 2)[1];
+  examplesByWorkers += counters[1];
   return tf.tensor2d(new Float32Array(part.data, outOffset, n * classes).slice(), [n, classes]);
 }
