@@ -339,6 +339,33 @@ async function expectConvolutionsSameAsCpu(label: string) {
   await expectSameAsCpu(`${label} conv2d paper conv2`, "Conv2D", conv2, { strides: 1, pad: "valid", dataFormat: "NHWC", dilations: 1 });
 }
 
+test("BatchMatMul on 2 and 3 threads (C's rows split, or its 8-column panels where it has fewer rows than columns) gives one thread's bits", async () => {
+  const products: { a: Shape; b: Shape }[] = [
+    { a: [64, 1600], b: [1600, 128] }, // the paper CNN's dense layer: panels, k past one block of 512
+    { a: [13, 700], b: [700, 200] }, // panels: rows not in whole tiles, an odd number of panels
+    { a: [3, 10, 300], b: [3, 300, 400] }, // panels, batched: each product's B packed by the threads
+    { a: [1600, 64], b: [64, 128] }, // rows
+  ];
+  const threads = kernelThreads();
+  try {
+    for (const [i, { a, b }] of products.entries()) {
+      const inputs = { a: randomInput(a, 2400 + i), b: randomInput(b, 2450 + i) };
+      const attrs = { transposeA: false, transposeB: false };
+      setKernelThreads(1);
+      const one = await runOn("wasm", "BatchMatMul", inputs, attrs);
+      for (const n of [2, 3]) {
+        setKernelThreads(n);
+        const jobs = threadedProducts();
+        const threaded = await runOn("wasm", "BatchMatMul", inputs, attrs);
+        assert.ok(threadedProducts() > jobs, `${a.join("×")}·${b.join("×")}: ${n} threads ran nothing on the pool`);
+        assert.deepEqual(threaded.values, one.values, `${a.join("×")}·${b.join("×")}: ${n} threads give one thread's bits`);
+      }
+    }
+  } finally {
+    setKernelThreads(threads);
+  }
+});
+
 test("relaxed-SIMD products on wasm (BatchMatMul, Conv2D) match cpu; so do the XNNPACK paths without them", async () => {
   await tf.setBackend("wasm");
   assert.ok(hasRelaxedGemm(tf.backend() as never), "relaxed SIMD compiles in this Node");

@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { CONV_WASM_BASE64 } from "./conv-module";
 import { heapBuffer, loopsOnMemory, pointer, withScratch } from "./simd";
-import { CONV_ROWS } from "./thread-jobs";
+import { CONV_ROWS, convRowStarts } from "./thread-jobs";
 import { MIN_THREADED_MACS, poolThreads, runJob } from "./threads";
 import { callKernel, conv2DInfoOf, dispose } from "./util";
 
@@ -86,19 +86,17 @@ export function convProduct(backend: BackendWasm, x: tf.TensorInfo, filter: tf.T
   const [px, pf, po] = [pointer(backend, padded), pointer(backend, filter), pointer(backend, out)];
   withScratch(backend, k * outChannels * 4 + m * 4, (bp) => {
     const table = bp + k * outChannels * 4;
-    const rows = new Int32Array(heapBuffer(backend), table, m);
-    for (let b = 0, i = 0; b < batchSize; b++) {
-      for (let oh = 0; oh < outHeight; oh++) {
-        const rowStart = (b * hp + oh * strideHeight) * wp;
-        for (let ow = 0; ow < outWidth; ow++) rows[i++] = (rowStart + ow * strideWidth) * inChannels * 4;
-      }
-    }
     loops.packB(pf, bp, k, outChannels);
     const args = [px, table, bp, po, m, k, outChannels, runLen, wp * inChannels * 4] as const;
+    const rowStarts = [outHeight, outWidth, hp, wp, strideHeight, strideWidth, inChannels] as const;
     const threads = convThreads(backend, info);
-    // Claims of whole register tiles (5 pixels), about 8 per thread.
-    if (threads > 1) runJob(CONV_ROWS, m, Math.max(5, Math.ceil(m / (threads * 8) / 5) * 5), [...args]);
-    else loops.convProduct(...args);
+    // Claims of whole register tiles (5 pixels), about 8 per thread, each filling its part of the table first.
+    if (threads > 1) {
+      runJob(CONV_ROWS, m, Math.max(5, Math.ceil(m / (threads * 8) / 5) * 5), [...args, ...rowStarts]);
+    } else {
+      convRowStarts(new Int32Array(heapBuffer(backend), table, m), 0, ...rowStarts);
+      loops.convProduct(...args);
+    }
   });
   if (!unpadded) dispose(backend, padded);
   return out;

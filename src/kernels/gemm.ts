@@ -26,6 +26,8 @@ export interface GemmExports {
     runStride: number,
   ): void;
   packB(b: number, bp: number, k: number, n: number): void;
+  /** packB for B's columns p..p + n − 1 of rows ldn floats long: b at B's column p, bp at packed B's panel p/8. */
+  packPanels(b: number, bp: number, k: number, n: number, ldn: number): void;
   setTwoRows(on: number): void;
   gemmPacked(
     a: number,
@@ -36,6 +38,22 @@ export interface GemmExports {
     m: number,
     k: number,
     n: number,
+    kcMax: number,
+    runLen: number,
+    runStride: number,
+    accumulate: number,
+  ): void;
+  /** gemmPacked for C's columns p..p + n − 1 of rows ldn floats long: bp at packed B's panel p/8, c at C's column p. */
+  gemmPanels(
+    a: number,
+    table: number,
+    lda: number,
+    bp: number,
+    c: number,
+    m: number,
+    k: number,
+    n: number,
+    ldn: number,
     kcMax: number,
     runLen: number,
     runStride: number,
@@ -327,7 +345,6 @@ function threadedMatMul(backend: BackendWasm, pa: number, pb: number, pc: number
   const [aBytes, bBytes, cBytes] = [m * k * 4, k * n * 4, m * n * 4];
   withAlignedScratch(backend, bBytes, (bp) => {
     for (let i = 0; i < batches; i++) {
-      gemm.packB(pb + i * bBytes, bp, k, n);
       threadedGemmPacked({
         a: pa + i * aBytes,
         table: 0,
@@ -341,6 +358,7 @@ function threadedMatMul(backend: BackendWasm, pa: number, pb: number, pc: number
         runLen: KC_MAX,
         runStride: 0,
         accumulate: 0,
+        b: pb + i * bBytes,
       });
     }
   });

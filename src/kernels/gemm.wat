@@ -191,8 +191,13 @@
 
   ;; bp[p][k][0..8) = b[k][8p..8p + 8): B [k, n] (n % 8 == 0) as panels of 8 columns, each contiguous over k.
   (func $packB (export "packB") (param $b i32) (param $bp i32) (param $k i32) (param $n i32)
+    (call $packPanels (local.get $b) (local.get $bp) (local.get $k) (local.get $n) (local.get $n)))
+
+  ;; packB for n of B's columns in rows of ldn floats: with b at B's column p and bp at panel p/8 (bp + p·k floats),
+  ;; panels p/8 .. (p + n)/8 − 1 of the whole packed B.
+  (func $packPanels (export "packPanels") (param $b i32) (param $bp i32) (param $k i32) (param $n i32) (param $ldn i32)
     (local $p i32) (local $kk i32) (local $src i32) (local $rowBytes i32)
-    (local.set $rowBytes (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $rowBytes (i32.shl (local.get $ldn) (i32.const 2)))
     (block $pDone (loop $pLoop
       (br_if $pDone (i32.ge_u (local.get $p) (local.get $n)))
       (local.set $src (i32.add (local.get $b) (i32.shl (local.get $p) (i32.const 2))))
@@ -236,10 +241,20 @@
   (func $gemmPacked (export "gemmPacked")
     (param $a i32) (param $table i32) (param $lda i32) (param $bp i32) (param $c i32)
     (param $m i32) (param $k i32) (param $n i32) (param $kcMax i32) (param $runLen i32) (param $runStride i32) (param $accumulate i32)
+    (call $gemmPanels (local.get $a) (local.get $table) (local.get $lda) (local.get $bp) (local.get $c)
+      (local.get $m) (local.get $k) (local.get $n) (local.get $n)
+      (local.get $kcMax) (local.get $runLen) (local.get $runStride) (local.get $accumulate)))
+
+  ;; gemmPacked for n of C's columns in rows of ldn floats: with bp at packed B's panel p/8 (bp + p·k floats) and c at
+  ;; C's column p, columns p..p + n − 1 of the whole product, each element's sum gemmPacked's (threads may share a
+  ;; product's panels instead of its rows).
+  (func $gemmPanels (export "gemmPanels")
+    (param $a i32) (param $table i32) (param $lda i32) (param $bp i32) (param $c i32)
+    (param $m i32) (param $k i32) (param $n i32) (param $ldn i32) (param $kcMax i32) (param $runLen i32) (param $runStride i32) (param $accumulate i32)
     (local $kb i32) (local $kc i32) (local $i i32) (local $p i32) (local $ldc i32) (local $panel i32) (local $out i32)
     (local $done i32) (local $len i32) (local $shift i32)
     (local $r0 i32) (local $r1 i32) (local $r2 i32) (local $r3 i32) (local $r4 i32) (local $r5 i32)
-    (local.set $ldc (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $ldc (i32.shl (local.get $ldn) (i32.const 2)))
     (block $kbDone (loop $kbLoop
       (br_if $kbDone (i32.ge_u (local.get $kb) (local.get $k)))
       (local.set $kc (i32.sub (local.get $k) (local.get $kb)))
@@ -263,7 +278,7 @@
           (br_if $pDone (i32.ge_u (local.get $p) (local.get $n)))
           ;; this block's part of panel p/8, and C[i][p]
           (local.set $panel (i32.add (local.get $bp) (i32.shl (i32.add (i32.mul (local.get $p) (local.get $k)) (i32.shl (local.get $kb) (i32.const 3))) (i32.const 2))))
-          (local.set $out (i32.add (local.get $c) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $n)) (local.get $p)) (i32.const 2))))
+          (local.set $out (i32.add (local.get $c) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $ldn)) (local.get $p)) (i32.const 2))))
           (local.set $done (i32.const 0))
           (local.set $shift (i32.shl (local.get $kb) (i32.const 2)))
           (block $runDone (loop $runLoop

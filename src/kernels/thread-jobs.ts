@@ -8,7 +8,7 @@ import type { SimdLoops } from "./simd";
  */
 
 /** gemm.wat and simd.wat importing a shared memory (moduleBytes) export the same functions as on a plain one. */
-export type SharedGemmExports = Pick<GemmExports, "packB" | "gemmPacked" | "gemmCol2im">;
+export type SharedGemmExports = Pick<GemmExports, "packB" | "packPanels" | "gemmPacked" | "gemmPanels" | "gemmCol2im">;
 export type SharedSimdExports = Pick<SimdLoops, "im2colRows" | "col2imAdd" | "transpose2D" | "conv2DFilterGradDirect" | "maxPoolGrad2x2" | "maxPool2x2">;
 /** conv.wat, likewise. */
 export type SharedConvExports = Pick<ConvLoops, "convProduct">;
@@ -21,6 +21,23 @@ export const FILTER_TAPS = 3;
 export const POOL_GRAD_IMAGES = 4;
 export const CONV_ROWS = 5;
 export const POOL_IMAGES = 6;
+export const GEMM_PANELS = 7;
+
+/**
+ * rows[j] = where the im2col row of output pixel first + j starts (bytes from the padded input [b, hp, wp, c]): pixel
+ * (b, i, j) of an oh × ow output reads from input pixel (b, i·sh, j·sw). Like runUnits, it uses nothing but its
+ * arguments (the workers run a copy of it).
+ */
+export function convRowStarts(rows: Int32Array, first: number, oh: number, ow: number, hp: number, wp: number, sh: number, sw: number, c: number): void {
+  let [b, i, j] = [Math.floor(first / (oh * ow)), Math.floor(first / ow) % oh, first % ow];
+  for (let r = 0; r < rows.length; r++) {
+    rows[r] = ((b * hp + i * sh) * wp + j * sw) * c * 4;
+    if (++j === ow) {
+      j = 0;
+      if (++i === oh) [i, b] = [0, b + 1];
+    }
+  }
+}
 
 /**
  * Runs units first..first + count − 1 of a job on this thread's instances of the shared modules (the workers run this
@@ -41,9 +58,13 @@ export const POOL_IMAGES = 6;
  *   order as for the whole filter: its loops read fh only through top − fh and h − 1 − fh + top).
  * - POOL_GRAD_IMAGES, units images: maxPoolGrad2x2's x, y, g, dx, then h, w, c, oh, ow, and zero ≠ 0 where the windows
  *   leave part of dx uncovered: image b's part of dx zeroed first, then image b's maxPoolGrad2x2.
- * - CONV_ROWS, units output pixels (rows of the im2col matrix): convProduct's 9 arguments (m unused): its rows
- *   first..first + count − 1, each output's sum alone (fused-conv2d.ts).
+ * - CONV_ROWS, units output pixels (rows of the im2col matrix): convProduct's 9 arguments (m unused), then
+ *   convRowStarts' oh, ow, hp, wp, sh, sw, c: the table's entries first..first + count − 1 (convRowStarts), then
+ *   convProduct over those rows, each output's sum alone (fused-conv2d.ts).
  * - POOL_IMAGES, units images: maxPool2x2's x, y, then h, w, c, oh, ow.
+ * - GEMM_PANELS, units panels of 8 of C's columns: GEMM_ROWS's arguments, then b: each of C's rows computed over the
+ *   panels first..first + count − 1 (gemmPanels), those panels first packed from B [k, n] at b where b ≠ 0 (one
+ *   product only): a product with fewer rows of C than columns, where a block of rows would read all of B.
  * `memory`: tfjs's heap, shared, that the modules run on.
  */
 export function runUnits(
@@ -151,10 +172,18 @@ export function runUnits(
       a[8],
     );
   } else if (kind === 5) {
+    convRowStarts(new Int32Array(memory.buffer, a[1] + first * 4, count), first, a[9], a[10], a[11], a[12], a[13], a[14], a[15]);
     conv.convProduct(a[0], a[1] + first * 4, a[2], a[3] + first * a[6] * 4, count, a[5], a[6], a[7], a[8]);
   } else if (kind === 6) {
     const [inFloats, outFloats] = [a[2] * a[3] * a[4], a[5] * a[6] * a[4]];
     simd.maxPool2x2(a[0] + first * inFloats * 4, a[1] + first * outFloats * 4, count, a[2], a[3], a[4], a[5], a[6]);
+  } else if (kind === 7) {
+    const [k, n] = [a[6], a[7]];
+    for (let b = 0; b < a[12]; b++) {
+      const bp = a[3] + b * a[14] + first * 8 * k * 4;
+      if (a[15]) gemm.packPanels(a[15] + first * 8 * 4, bp, k, count * 8, n);
+      gemm.gemmPanels(a[0] + b * a[13], a[1], a[2], bp, a[4] + first * 8 * 4, a[5], k, count * 8, n, a[8], a[9], a[10], a[11] || b);
+    }
   } else {
     throw new Error(`no job kind ${kind}`);
   }
