@@ -340,17 +340,22 @@ async function expectConvolutionsSameAsCpu(label: string) {
 }
 
 test("BatchMatMul on 2 and 3 threads (C's rows split, or its 8-column panels where it has fewer rows than columns) gives one thread's bits", async () => {
-  const products: { a: Shape; b: Shape }[] = [
+  const products: { a: Shape; b: Shape; transposeB?: boolean }[] = [
     { a: [64, 1600], b: [1600, 128] }, // the paper CNN's dense layer: panels, k past one block of 512
     { a: [13, 700], b: [700, 200] }, // panels: rows not in whole tiles, an odd number of panels
     { a: [3, 10, 300], b: [3, 300, 400] }, // panels, batched: each product's B packed by the threads
     { a: [1600, 64], b: [64, 128] }, // rows
+    // A·Bᵀ, panels packed from B as it lies (one thread: (B·Aᵀ)ᵀ): the dense layer's input gradient, odd sizes
+    { a: [64, 128], b: [1600, 128], transposeB: true },
+    { a: [16, 203], b: [808, 203], transposeB: true },
+    { a: [40, 2000], b: [64, 2000], transposeB: true }, // k past one block of 512
+    { a: [56, 300], b: [64, 300], transposeB: true }, // one thread: B transposed, then A·B
   ];
   const threads = kernelThreads();
   try {
-    for (const [i, { a, b }] of products.entries()) {
+    for (const [i, { a, b, transposeB }] of products.entries()) {
       const inputs = { a: randomInput(a, 2400 + i), b: randomInput(b, 2450 + i) };
-      const attrs = { transposeA: false, transposeB: false };
+      const attrs = { transposeA: false, transposeB: transposeB ?? false };
       setKernelThreads(1);
       const one = await runOn("wasm", "BatchMatMul", inputs, attrs);
       for (const n of [2, 3]) {

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import { relaxedMatMul } from "./gemm";
+import { relaxedMatMul, threadedMatMulTransposedB } from "./gemm";
 import { dispose, transposeInfo } from "./util";
 
 /**
@@ -8,7 +8,8 @@ import { dispose, transposeInfo } from "./util";
  * plain loops (~10× slower). Transpose an operand explicitly instead (cheap next to the product). XNNPACK also
  * repacks b on every call with a new b, so for A·Bᵀ with a large B (a dense layer's input gradient dy·Wᵀ)
  * it computes (B·Aᵀ)ᵀ: only the small A and the product are transposed, and B is used as it lies. Where relaxed
- * SIMD is available, the products whose output has columns in 8s run on gemm.ts's fused multiply-add instead.
+ * SIMD is available, the products whose output has columns in 8s run on gemm.ts's fused multiply-add instead; on the
+ * kernel threads, A·Bᵀ with fewer rows than columns runs as it is, B's panels packed from B.
  */
 export function makeBatchMatMulConfig(original: tf.KernelConfig): tf.KernelConfig {
   const batchMatMul = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => {
@@ -27,7 +28,11 @@ export function makeBatchMatMulConfig(original: tf.KernelConfig): tf.KernelConfi
     if (!transposeA && a.shape.length === 2 && b.shape.length === 2) {
       const [m, k] = a.shape;
       const n = b.shape[0];
-      if (m * k + m * n < n * k) {
+      const swapped = m * k + m * n < n * k;
+      // Where one thread's (B·Aᵀ)ᵀ is gemm.ts's product too (its output has columns in 8s), and so gives these bits.
+      const direct = !swapped || m % 8 === 0 ? threadedMatMulTransposedB(backend, a, b) : undefined;
+      if (direct) return direct;
+      if (swapped) {
         const aT = swapLast(a);
         const productT = plain(b, aT);
         dispose(backend, aT);

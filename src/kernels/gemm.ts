@@ -28,6 +28,8 @@ export interface GemmExports {
   packB(b: number, bp: number, k: number, n: number): void;
   /** packB for B's columns p..p + n − 1 of rows ldn floats long: b at B's column p, bp at packed B's panel p/8. */
   packPanels(b: number, bp: number, k: number, n: number, ldn: number): void;
+  /** packPanels from Bᵀ [n, k] (rows ldk floats long): bT at Bᵀ's row p, bp at packed B's panel p/8. */
+  packPanelsTransposed(bT: number, bp: number, k: number, n: number, ldk: number): void;
   setTwoRows(on: number): void;
   gemmPacked(
     a: number,
@@ -332,12 +334,32 @@ export function relaxedConv2D(backend: BackendWasm, x: tf.TensorInfo, filter: tf
   return out;
 }
 
+/**
+ * C [m, n] = a [m, k] · bT [n, k]ᵀ on the kernel threads, B's panels packed from bT by the threads that use them (a
+ * dense layer's input gradient dy·Wᵀ, without transposing W or C). Each element is relaxedMatMul's of a and bTᵀ, and
+ * of bT and aᵀ transposed: the same products (a·b = b·a, in a fused multiply-add too) summed in the same order.
+ * Undefined where products run on one thread, the shapes do not fit (n % 8 ≠ 0) or C has as many rows as columns.
+ */
+export function threadedMatMulTransposedB(backend: BackendWasm, a: tf.TensorInfo, bT: tf.TensorInfo): tf.TensorInfo | undefined {
+  if (!gemmFor(backend) || a.dtype !== "float32" || bT.dtype !== "float32" || a.shape.length !== 2 || bT.shape.length !== 2) return undefined;
+  const [m, k] = a.shape;
+  const n = bT.shape[0];
+  if (n % 8 !== 0 || bT.shape[1] !== k || m >= n || m * k * n < MIN_THREADED_MACS || poolThreads(backend) <= 1) return undefined;
+  const c = backend.makeOutput([m, n], "float32");
+  const [pa, pb, pc] = [pointer(backend, a), pointer(backend, bT), pointer(backend, c)];
+  withAlignedScratch(backend, k * n * 4, (bp) => {
+    const product = { a: pa, table: 0, lda: k * 4, bp, c: pc, m, k, n, kcMax: KC_MAX, runLen: KC_MAX, runStride: 0, accumulate: 0 };
+    threadedGemmPacked({ ...product, b: pb, bTransposed: true });
+  });
+  return c;
+}
+
 /** Bytes rounded up to 16 (SIMD loads), so that consecutive regions of scratch stay aligned. */
 export const aligned = (bytes: number) => Math.ceil(bytes / 16) * 16;
 
 /**
- * relaxedMatMul's product on the kernel threads (threads.ts), on tfjs's heap in place: B packed on this thread, C's
- * rows split between the threads. False where products run on one thread.
+ * relaxedMatMul's product on the kernel threads (threads.ts), on tfjs's heap in place: C's rows or panels split
+ * between the threads (threadedGemmPacked). False where products run on one thread.
  */
 function threadedMatMul(backend: BackendWasm, pa: number, pb: number, pc: number, batches: number, m: number, k: number, n: number): boolean {
   const gemm = gemmFor(backend);

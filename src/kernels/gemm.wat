@@ -213,6 +213,31 @@
       (local.set $p (i32.add (local.get $p) (i32.const 8)))
       (br $pLoop))))
 
+  ;; packPanels from Bᵀ [n, k] (rows ldk floats long) instead of B: with bT at Bᵀ's row p and bp at panel p/8,
+  ;; bp[q][kk][r] = bT[8q + r][kk] for panels p/8 .. (p + n)/8 − 1 (n % 8 == 0).
+  (func (export "packPanelsTransposed") (param $bT i32) (param $bp i32) (param $k i32) (param $n i32) (param $ldk i32)
+    (local $p i32) (local $kk i32) (local $r i32) (local $row i32) (local $rowBytes i32)
+    (local.set $rowBytes (i32.shl (local.get $ldk) (i32.const 2)))
+    (block $pDone (loop $pLoop
+      (br_if $pDone (i32.ge_u (local.get $p) (local.get $n)))
+      (local.set $r (i32.const 0))
+      (block $rDone (loop $rLoop
+        (br_if $rDone (i32.ge_u (local.get $r) (i32.const 8)))
+        ;; row p + r of Bᵀ into lane r of every k of panel p/8
+        (local.set $row (i32.add (local.get $bT) (i32.mul (i32.add (local.get $p) (local.get $r)) (local.get $rowBytes))))
+        (local.set $kk (i32.const 0))
+        (block $kDone (loop $kLoop
+          (br_if $kDone (i32.ge_u (local.get $kk) (local.get $k)))
+          (f32.store
+            (i32.add (local.get $bp) (i32.shl (i32.add (i32.shl (i32.add (i32.mul (local.get $p) (local.get $k)) (i32.shl (local.get $kk) (i32.const 3))) (i32.const 0)) (local.get $r)) (i32.const 2)))
+            (f32.load (i32.add (local.get $row) (i32.shl (local.get $kk) (i32.const 2)))))
+          (local.set $kk (i32.add (local.get $kk) (i32.const 1)))
+          (br $kLoop)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rLoop)))
+      (local.set $p (i32.add (local.get $p) (i32.const 8)))
+      (br $pLoop))))
+
   ;; Where row i of A starts: a + table[i] (table: an i32 array of byte offsets) or, without one (table = 0),
   ;; a + i·lda; plus `shift` bytes.
   (func $rowStart (param $a i32) (param $table i32) (param $lda i32) (param $i i32) (param $shift i32) (result i32)

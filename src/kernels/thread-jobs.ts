@@ -8,7 +8,7 @@ import type { SimdLoops } from "./simd";
  */
 
 /** gemm.wat and simd.wat importing a shared memory (moduleBytes) export the same functions as on a plain one. */
-export type SharedGemmExports = Pick<GemmExports, "packB" | "packPanels" | "gemmPacked" | "gemmPanels" | "gemmCol2im">;
+export type SharedGemmExports = Pick<GemmExports, "packB" | "packPanels" | "packPanelsTransposed" | "gemmPacked" | "gemmPanels" | "gemmCol2im">;
 export type SharedSimdExports = Pick<SimdLoops, "im2colRows" | "col2imAdd" | "transpose2D" | "conv2DFilterGradDirect" | "maxPoolGrad2x2" | "maxPool2x2">;
 /** conv.wat, likewise. */
 export type SharedConvExports = Pick<ConvLoops, "convProduct">;
@@ -62,9 +62,10 @@ export function convRowStarts(rows: Int32Array, first: number, oh: number, ow: n
  *   convRowStarts' oh, ow, hp, wp, sh, sw, c: the table's entries first..first + count − 1 (convRowStarts), then
  *   convProduct over those rows, each output's sum alone (fused-conv2d.ts).
  * - POOL_IMAGES, units images: maxPool2x2's x, y, then h, w, c, oh, ow.
- * - GEMM_PANELS, units panels of 8 of C's columns: GEMM_ROWS's arguments, then b: each of C's rows computed over the
- *   panels first..first + count − 1 (gemmPanels), those panels first packed from B [k, n] at b where b ≠ 0 (one
- *   product only): a product with fewer rows of C than columns, where a block of rows would read all of B.
+ * - GEMM_PANELS, units panels of 8 of C's columns: GEMM_ROWS's arguments, then b and transposed: each of C's rows
+ *   computed over the panels first..first + count − 1 (gemmPanels), those panels first packed from B [k, n] at b where
+ *   b ≠ 0 (one product only), or from Bᵀ [n, k] at b where transposed ≠ 0: a product with fewer rows of C than
+ *   columns, where a block of rows would read all of B.
  * `memory`: tfjs's heap, shared, that the modules run on.
  */
 export function runUnits(
@@ -181,7 +182,8 @@ export function runUnits(
     const [k, n] = [a[6], a[7]];
     for (let b = 0; b < a[12]; b++) {
       const bp = a[3] + b * a[14] + first * 8 * k * 4;
-      if (a[15]) gemm.packPanels(a[15] + first * 8 * 4, bp, k, count * 8, n);
+      if (a[15] && a[16]) gemm.packPanelsTransposed(a[15] + first * 8 * k * 4, bp, k, count * 8, k);
+      else if (a[15]) gemm.packPanels(a[15] + first * 8 * 4, bp, k, count * 8, n);
       gemm.gemmPanels(a[0] + b * a[13], a[1], a[2], bp, a[4] + first * 8 * 4, a[5], k, count * 8, n, a[8], a[9], a[10], a[11] || b);
     }
   } else {

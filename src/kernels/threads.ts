@@ -44,6 +44,8 @@ export interface PackedGemm {
   bpStride?: number;
   /** B [k, n] itself, to be packed into bp first (by the threads that use its panels, where they share C's panels). One product only. */
   b?: number;
+  /** b is Bᵀ [n, k]. */
+  bTransposed?: boolean;
 }
 
 // The compile options leave out the DOM typings, where WebAssembly's live; this is the little used here.
@@ -280,7 +282,8 @@ export function threadedGemmPacked(job: PackedGemm): void {
   if (job.b !== undefined) {
     if ((job.batches ?? 1) !== 1) throw new Error("threadedGemmPacked: B to pack with more than one product");
     if (!pool) throw new Error("threadedGemmPacked: no thread pool (call poolThreads first)");
-    if (kind === GEMM_ROWS) pool.gemm.packB(job.b, job.bp, job.k, job.n);
+    if (kind === GEMM_ROWS && job.bTransposed) pool.gemm.packPanelsTransposed(job.b, job.bp, job.k, job.n, job.k);
+    else if (kind === GEMM_ROWS) pool.gemm.packB(job.b, job.bp, job.k, job.n);
   }
   runJob(kind, units, chunk, gemmArgs(job));
 }
@@ -299,7 +302,7 @@ function gemmJob({ m, n }: PackedGemm): [number, number, number] {
 
 const gemmArgs = (job: PackedGemm) => [
   ...[job.a, job.table, job.lda, job.bp, job.c, job.m, job.k, job.n, job.kcMax, job.runLen, job.runStride, job.accumulate],
-  ...[job.batches ?? 1, job.aStride ?? 0, job.bpStride ?? 0, job.b ?? 0],
+  ...[job.batches ?? 1, job.aStride ?? 0, job.bpStride ?? 0, job.b ?? 0, job.bTransposed ? 1 : 0],
 ];
 
 /** A job of `units` units of `kind` (runUnits) on this thread and the pool's, in claims of `chunk`; returns when all are done. */
