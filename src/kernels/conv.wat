@@ -55,6 +55,59 @@
     (v128.store offset=0 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 4))) (local.get $c40)) (v128.store offset=16 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 4))) (local.get $c41))
   )
 
+  ;; rows5x8 over all of k at once, from +0: `runs` runs of runLen values of k, the rows' runs runStride bytes apart, the
+  ;; sums kept in registers from run to run (rows5x8 run by run stores and reloads them: the same bits).
+  (func $rows5x8Runs
+    (param $a0 i32) (param $a1 i32) (param $a2 i32) (param $a3 i32) (param $a4 i32)
+    (param $runs i32) (param $runLen i32) (param $runStride i32) (param $bp i32) (param $c i32) (param $ldc i32)
+    (local $end i32) (local $skip i32)
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128) (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128) (local $c40 v128) (local $c41 v128)
+    (local $b0 v128) (local $b1 v128) (local $x v128)
+    ;; from the end of one run to the start of the next
+    (local.set $skip (i32.sub (local.get $runStride) (i32.shl (local.get $runLen) (i32.const 2))))
+    (block $runsDone (loop $run
+      (br_if $runsDone (i32.eqz (local.get $runs)))
+      (local.set $end (i32.add (local.get $a0) (i32.shl (local.get $runLen) (i32.const 2))))
+      (block $kDone (loop $k
+        (br_if $kDone (i32.ge_u (local.get $a0) (local.get $end)))
+        (local.set $b0 (v128.load (local.get $bp)))
+        (local.set $b1 (v128.load offset=16 (local.get $bp)))
+        (local.set $x (v128.load32_splat (local.get $a0)))
+        (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $x) (local.get $b0))))
+        (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $x) (local.get $b1))))
+        (local.set $x (v128.load32_splat (local.get $a1)))
+        (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $x) (local.get $b0))))
+        (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $x) (local.get $b1))))
+        (local.set $x (v128.load32_splat (local.get $a2)))
+        (local.set $c20 (f32x4.add (local.get $c20) (f32x4.mul (local.get $x) (local.get $b0))))
+        (local.set $c21 (f32x4.add (local.get $c21) (f32x4.mul (local.get $x) (local.get $b1))))
+        (local.set $x (v128.load32_splat (local.get $a3)))
+        (local.set $c30 (f32x4.add (local.get $c30) (f32x4.mul (local.get $x) (local.get $b0))))
+        (local.set $c31 (f32x4.add (local.get $c31) (f32x4.mul (local.get $x) (local.get $b1))))
+        (local.set $x (v128.load32_splat (local.get $a4)))
+        (local.set $c40 (f32x4.add (local.get $c40) (f32x4.mul (local.get $x) (local.get $b0))))
+        (local.set $c41 (f32x4.add (local.get $c41) (f32x4.mul (local.get $x) (local.get $b1))))
+        (local.set $a0 (i32.add (local.get $a0) (i32.const 4)))
+        (local.set $a1 (i32.add (local.get $a1) (i32.const 4)))
+        (local.set $a2 (i32.add (local.get $a2) (i32.const 4)))
+        (local.set $a3 (i32.add (local.get $a3) (i32.const 4)))
+        (local.set $a4 (i32.add (local.get $a4) (i32.const 4)))
+        (local.set $bp (i32.add (local.get $bp) (i32.const 32)))
+        (br $k)))
+      (local.set $a0 (i32.add (local.get $a0) (local.get $skip)))
+      (local.set $a1 (i32.add (local.get $a1) (local.get $skip)))
+      (local.set $a2 (i32.add (local.get $a2) (local.get $skip)))
+      (local.set $a3 (i32.add (local.get $a3) (local.get $skip)))
+      (local.set $a4 (i32.add (local.get $a4) (local.get $skip)))
+      (local.set $runs (i32.sub (local.get $runs) (i32.const 1)))
+      (br $run)))
+    (v128.store offset=0 (local.get $c) (local.get $c00)) (v128.store offset=16 (local.get $c) (local.get $c01))
+    (v128.store offset=0 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 1))) (local.get $c10)) (v128.store offset=16 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 1))) (local.get $c11))
+    (v128.store offset=0 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 2))) (local.get $c20)) (v128.store offset=16 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 2))) (local.get $c21))
+    (v128.store offset=0 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 3))) (local.get $c30)) (v128.store offset=16 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 3))) (local.get $c31))
+    (v128.store offset=0 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 4))) (local.get $c40)) (v128.store offset=16 (i32.add (local.get $c) (i32.mul (local.get $ldc) (i32.const 4))) (local.get $c41))
+  )
+
   ;; C[r][0..8) = (accumulate ? C[r][0..8) : +0) + A_r[k]·Bp[k][0..8), product then sum, k = 0..kc − 1 in order, for the 1 row of A at a0.
   (func $rows1x8
     (param $a0 i32)
@@ -367,6 +420,11 @@
         (local.set $out (i32.add (local.get $c) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $n)) (local.get $p)) (i32.const 2))))
         (local.set $done (i32.const 0))
         (local.set $shift (i32.const 0))
+        ;; a full tile whose k is whole runs: every run at once
+        (if (i32.and (local.get $full) (i32.eqz (i32.rem_u (local.get $k) (local.get $runLen)))) (then
+          (call $rows5x8Runs (local.get $r0) (local.get $r1) (local.get $r2) (local.get $r3) (local.get $r4)
+            (i32.div_u (local.get $k) (local.get $runLen)) (local.get $runLen) (local.get $runStride) (local.get $panel) (local.get $out) (local.get $ldc))
+          (local.set $done (local.get $k))))
         (block $runDone (loop $runLoop
           (br_if $runDone (i32.ge_u (local.get $done) (local.get $k)))
           (local.set $len (i32.sub (local.get $k) (local.get $done)))
