@@ -10,11 +10,14 @@ import { compileSparseModel } from "../src/inference/sparse-model";
 import { MIN_SPLIT_EXAMPLES, inferenceForward, splitPredictions, whenInferenceWorkersReady, workerExamples } from "../src/inference/split-predict";
 import { modelFromLayersModel } from "../src/graph/load";
 import { saveLayersModel } from "./graph-models";
+import { finishDeferred } from "../src/kernels/threads";
 import {
+  continuedWorkCount,
   deferredJobCount,
   enableDeferredFilterGrad,
   FusedMomentumOptimizer,
   isDeferred,
+  MOMENTUM_STEP,
   MIN_SPLIT_MACS,
   parseThreads,
   setKernelThreads,
@@ -72,7 +75,7 @@ function assertSameEverywhere(what: string, r: { digests: string[]; threaded: nu
 }
 
 test("training steps of the paper CNN: the same weights with 1, 2 and 3 threads", async () => {
-  const deferred = deferredJobCount();
+  const [deferred, continued] = [deferredJobCount(), continuedWorkCount()];
   const result = await underEachThreadCount(() => {
     const model = createModel(PAPER_CNN, 7);
     const optimizer = new FusedMomentumOptimizer(0.01, 0.9);
@@ -88,6 +91,7 @@ test("training steps of the paper CNN: the same weights with 1, 2 and 3 threads"
   });
   assertSameEverywhere("paper CNN", result);
   assert.ok(deferredJobCount() >= deferred + 2 * 3, "the second convolution's filter gradient product was deferred at every step on 2 and 3 threads");
+  assert.ok(continuedWorkCount() >= continued + 2 * 3, "its variable's update waited for it at every step on 2 and 3 threads");
 });
 
 test("a deferred filter gradient read, taken by another kernel or disposed before it is done: always the bits computed at once", async () => {
@@ -113,16 +117,41 @@ test("a deferred filter gradient read, taken by another kernel or disposed befor
     const times1 = tf.mul(taken, 1); // x·1 = x exactly
     assert.deepEqual(times1.dataSync(), expected, "taken by Multiply");
     tf.dispose([taken, times1]);
-    // Disposed at once: the job is joined before its output's memory is freed and handed out again.
+    // Disposed at once: its memory is freed only once the job is done, so memory handed out meanwhile stays untouched.
     dW().dispose();
     const fresh = tf.zeros([3 * 3 * 32 * 64]);
-    const next = dW();
+    finishDeferred();
     assert.ok(
       fresh.dataSync().every((v) => v === 0),
-      "memory freed after a disposed deferred job stays untouched",
+      "memory handed out while a disposed deferred job ran stays untouched",
     );
+    const next = dW();
     assert.deepEqual(next.dataSync(), expected, "a job after one disposed");
     tf.dispose([fresh, next]);
+    // The optimizer's update of a deferred gradient waits for it; the gradient, old value and accumulation disposed
+    // meanwhile are freed only after it; whatever reads the new value or accumulation joins.
+    const update = (g: tf.Tensor, value: tf.Tensor, accumulation: tf.Tensor) =>
+      tf.engine().runKernel(MOMENTUM_STEP, { value, accumulation, gradient: g }, { learningRate: 0.1, momentum: 0.9 }) as tf.Tensor[];
+    const state = () => [tf.randomUniform([3, 3, 32, 64], -1, 1, "float32", 7), tf.randomUniform([3, 3, 32, 64], -1, 1, "float32", 8)];
+    enableDeferredFilterGrad(false);
+    const g0 = dW();
+    const [w0, v0] = state();
+    const updatedAtOnce = update(g0, w0, v0).map((t) => t.dataSync().slice());
+    enableDeferredFilterGrad(true);
+    const g1 = dW();
+    const [w1, v1] = state();
+    const continued = continuedWorkCount();
+    const [value, accumulation] = update(g1, w1, v1);
+    assert.ok(continuedWorkCount() === continued + 1 && isDeferred(value.dataId) && isDeferred(accumulation.dataId), "the update waited");
+    tf.dispose([g1, w1, v1]);
+    const scratch = tf.ones([3 * 3 * 32 * 64]);
+    assert.deepEqual(value.dataSync(), updatedAtOnce[0], "new value");
+    assert.deepEqual(accumulation.dataSync(), updatedAtOnce[1], "new accumulation");
+    assert.ok(
+      scratch.dataSync().every((v) => v === 1),
+      "memory allocated while the disposals waited stays untouched",
+    );
+    tf.dispose([g0, w0, v0, value, accumulation, scratch]);
   } finally {
     enableDeferredFilterGrad(true);
     setKernelThreads(1);

@@ -1,17 +1,23 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import { anyDeferred, finishDeferred, isDeferred } from "./threads";
+import { MOMENTUM_STEP } from "./momentum";
+import { anyDeferred, finishDeferred, isDeferred, postponeDisposal } from "./threads";
 import { overrideWasmKernel } from "./util";
 
 /**
  * A job deferred to the kernel threads (threads.ts's deferJob: a convolution's filter gradient product, which a training
- * step needs only at the optimizer) writes its output while this thread goes on. Nothing may see that output, nor free
- * what the job uses, before it is done: every wasm kernel joins the job first where one of its inputs is the job's data
- * (guardKernels), and so do the backend's reads and disposals of it (guardDeferredData).
+ * step needs only at the optimizer) writes its output while this thread goes on; the optimizer's update of that
+ * variable waits for it too (continueDeferred), possibly into the next step. Nothing may see that data before it is
+ * done, nor free it: every wasm kernel joins the job first where one of its inputs is the job's data (guardKernels),
+ * and so do the backend's reads of it; its disposals wait for the job (guardDeferredData).
  */
+
+/** Kernels that take a deferred job's data themselves (momentum.ts's update leaves its work until the job is done). */
+const TAKE_DEFERRED = new Set([MOMENTUM_STEP]);
 
 /** `config` with a kernel that first joins a deferred job whose data it takes. */
 export function guarded(config: tf.KernelConfig): tf.KernelConfig {
+  if (TAKE_DEFERRED.has(config.kernelName)) return config;
   const inner = config.kernelFunc;
   const kernelFunc: tf.KernelFunc = (args) => {
     if (!anyDeferred()) return inner(args);
@@ -33,16 +39,26 @@ export function guardKernels(): void {
 
 const guardedBackends = new WeakSet<BackendWasm>();
 
-/** The backend's reads and disposals join a deferred job whose data they touch (set up once per backend). */
+/**
+ * The backend's reads join a deferred job whose data they read; a disposal that would free its memory waits until the
+ * job is done (set up once per backend).
+ */
 export function guardDeferredData(backend: BackendWasm): void {
   if (guardedBackends.has(backend)) return;
   guardedBackends.add(backend);
-  const methods = backend as unknown as Record<"readSync" | "read" | "disposeData", (dataId: object, ...rest: unknown[]) => unknown>;
-  for (const name of ["readSync", "read", "disposeData"] as const) {
+  const methods = backend as unknown as Record<"readSync" | "read", (dataId: object, ...rest: unknown[]) => unknown>;
+  for (const name of ["readSync", "read"] as const) {
     const original = methods[name].bind(backend);
     methods[name] = (dataId, ...rest) => {
       if (isDeferred(dataId)) finishDeferred();
       return original(dataId, ...rest);
     };
   }
+  const disposeData = backend.disposeData.bind(backend);
+  backend.disposeData = (dataId: object, force = false) => {
+    // Only the last reference frees the memory; an earlier one just counts down.
+    const last = force || backend.refCount(dataId) <= 1;
+    if (last && postponeDisposal(dataId, () => disposeData(dataId, force))) return true;
+    return disposeData(dataId, force);
+  };
 }

@@ -29,6 +29,7 @@ export { batchNormTraining, enableFusedBatchNormTraining } from "./batch-norm-tr
 export { MIN_SPLIT_MACS, splitConvolutions, splitWorkersReady, whenSplitWorkersReady } from "./batch-split";
 export {
   THREADS_HELP,
+  continuedWorkCount,
   coreCount,
   deferredJobCount,
   isDeferred,

@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { isDeferred } from "./threads";
+import { continueDeferred, finishDeferred, isDeferred } from "./threads";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { pointer, simdLoops } from "./simd";
 
@@ -33,9 +33,16 @@ function momentumStep(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; a
   const negLr = Math.fround(-learningRate);
   const m = Math.fround(momentum);
   const simd = simdLoops(backend);
+  // A gradient still being computed on the kernel threads: the update waits for it (deferred.ts), and whatever reads the
+  // new value or accumulation first waits for both. This kernel is not guarded: it joins the job itself where needed.
+  const data = [value, accumulation, gradient, newValue, newAccumulation].map((t) => t.dataId);
+  const waits = simd !== undefined && isDeferred(gradient.dataId) && !isDeferred(value.dataId) && !isDeferred(accumulation.dataId);
+  if (!waits && data.some((d) => isDeferred(d))) finishDeferred();
   if (simd) {
-    const at = (t: tf.TensorInfo) => pointer(backend, t);
-    simd.momentumStep(at(value), at(accumulation), at(gradient), at(newValue), at(newAccumulation), n, negLr, m);
+    // Where the data lie now: a variable's dataId changes when it is assigned the new value.
+    const [w, acc, g, wOut, accOut] = [value, accumulation, gradient, newValue, newAccumulation].map((t) => pointer(backend, t));
+    const update = () => simd.momentumStep(w, acc, g, wOut, accOut, n, negLr, m);
+    if (!(waits && continueDeferred(update, data))) update();
     return [newValue, newAccumulation];
   }
   const w = backend.typedArrayFromHeap(value) as Float32Array;

@@ -366,6 +366,10 @@ interface Deferred {
   chunk: number;
   data: Set<object>;
   release: () => void;
+  /** Work on the job's output that waits for it (continueDeferred), run on this thread in order once it is done. */
+  after: (() => void)[];
+  /** Disposals of its data (postponeDisposal), run after `after`. */
+  disposals: (() => void)[];
 }
 let deferred: Deferred | undefined;
 
@@ -378,8 +382,32 @@ let deferred: Deferred | undefined;
  */
 export function deferJob(kind: number, units: number, chunk: number, args: number[], data: object[], release: () => void): void {
   finishDeferred();
-  deferred = { pool: postJob(kind, units, chunk, args), units, chunk, data: new Set(data), release };
+  deferred = { pool: postJob(kind, units, chunk, args), units, chunk, data: new Set(data), release, after: [], disposals: [] };
   deferredJobs++;
+}
+
+/**
+ * Leave `work` (on this thread, no kernels) until the deferred job is done, where one is running: it runs when the job
+ * is joined, before anything reads or takes `data` (tfjs data ids: what `work` reads or writes), which join the job as
+ * the job's own data does. False (nothing left) where no job is running.
+ */
+export function continueDeferred(work: () => void, data: object[]): boolean {
+  if (!deferred) return false;
+  deferred.after.push(work);
+  for (const d of data) deferred.data.add(d);
+  continuedJobs++;
+  return true;
+}
+
+let continuedJobs = 0;
+/** How many pieces of work waited for a deferred job so far (tests check that the path ran). */
+export const continuedWorkCount = (): number => continuedJobs;
+
+/** Leave the disposal of a deferred job's data until the job is done; false where `dataId` is not its data. */
+export function postponeDisposal(dataId: object, dispose: () => void): boolean {
+  if (!deferred || !deferred.data.has(dataId)) return false;
+  deferred.disposals.push(dispose);
+  return true;
 }
 
 let deferredJobs = 0;
@@ -392,14 +420,19 @@ export const anyDeferred = (): boolean => deferred !== undefined;
 /** Whether a deferred job is running that reads or writes `dataId`. */
 export const isDeferred = (dataId: object): boolean => deferred !== undefined && deferred.data.has(dataId);
 
-/** Join the deferred job, if any: claim what is left of it, wait for the rest, free its scratch. */
+/**
+ * Join the deferred job, if any: claim what is left of it, wait for the rest, run the work that waited for it, then the
+ * disposals left until it was done, and free its scratch.
+ */
 export function finishDeferred(): void {
   const d = deferred;
   if (!d) return;
   deferred = undefined;
   try {
     claimAndWait(d.pool, d.units, d.chunk);
+    for (const work of d.after) work();
   } finally {
+    for (const dispose of d.disposals) dispose();
     d.release();
   }
 }
