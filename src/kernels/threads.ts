@@ -16,8 +16,9 @@ import type { SharedConvExports, SharedGemmExports, SharedSimdExports } from "./
  * thread and a pool of worker_threads running the same modules on that memory: C's rows of a product, whole images, a
  * filter's taps or a convolution's output pixels. Each element sums its products in the same order whichever units a
  * thread covers: results are bit-identical to the single-threaded kernels, whatever the thread count. A job runs at
- * once (runJob) or is left to the pool's threads while this one goes on (deferJob; deferred.ts keeps its output from
- * being read early). The jobs themselves (runUnits and its kinds) are in thread-jobs.ts.
+ * once (runJob) or is left to the pool's threads while this one goes on (deferJob), with work on its output waiting for
+ * it (continueDeferred); deferred.ts keeps its data from being read or freed early. The jobs themselves (runUnits and
+ * its kinds) are in thread-jobs.ts.
  */
 
 /** The arguments of gemm.wat's gemmPacked, every pointer a byte offset into tfjs's (shared) heap. */
@@ -61,11 +62,6 @@ const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 export const MIN_THREADED_MACS = 1 << 20;
 /** Loops that only move floats (a max pool's gradient) run on one thread below this many. */
 export const MIN_THREADED_FLOATS = 1 << 16;
-/**
- * How long a worker watches for the next job before it sleeps (ms), so that it rarely sleeps between a training step's
- * jobs: 0.25–0.4 ms less per paper-CNN step on 2 threads (about 18 ms) on a 2-core virtual machine.
- */
-const SPIN_MS = 1;
 /** A job's units are claimed in about this many blocks per thread, so that a thread that wakes late takes fewer. */
 export const CLAIMS_PER_THREAD = 8;
 
@@ -109,10 +105,6 @@ try {
 }
 let seen = 0;
 for (;;) {
-  // Watch for the next job a while before sleeping: on a virtual machine, waking a sleeping thread can take longer
-  // than a small job.
-  const until = performance.now() + ${SPIN_MS};
-  while (Atomics.load(ctrl, ${GENERATION}) === seen && performance.now() < until);
   Atomics.wait(ctrl, ${GENERATION}, seen);
   seen = Atomics.load(ctrl, ${GENERATION});
   if (Atomics.load(ctrl, ${STOP}) !== 0) break;
