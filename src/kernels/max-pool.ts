@@ -8,9 +8,9 @@ import { dispose, pool2DInfoOf } from "./util";
 /**
  * MaxPool: a 2×2, stride-2, unpadded pool (the paper CNN's) on simd.wat's maxPool2x2, which takes XNNPACK's maximum in
  * XNNPACK's order (about 2.5× faster than XNNPACK's kernel on one thread), with images split between the kernel threads;
- * anything else on wasm's own (XNNPACK) kernel. XNNPACK picks its maximum by CPU (wasm's pmax on x86, max elsewhere; NaN and ±0 tell them
- * apart), so the loop is used only where it gives wasm's own bits on windows of every mix of ±0, NaN, 1 and −1,
- * checked once per backend.
+ * anything else on wasm's own (XNNPACK) kernel. XNNPACK picks its maximum by CPU (wasm's pmax on x86, max elsewhere;
+ * NaN and ±0 tell them apart), so the loop is used only where it gives wasm's own bits on windows of every mix of ±0,
+ * NaN, 1 and −1, checked once per backend.
  */
 export function makeMaxPoolConfig(original: tf.KernelConfig): tf.KernelConfig {
   const whole = (args: KernelArgs) => original.kernelFunc(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
