@@ -41,7 +41,7 @@ const guardedBackends = new WeakSet<BackendWasm>();
 
 /**
  * The backend's reads join a deferred job whose data they read; a disposal that would free its memory waits until the
- * job is done (set up once per backend).
+ * job is done; disposing the backend joins it (set up once per backend).
  */
 export function guardDeferredData(backend: BackendWasm): void {
   if (guardedBackends.has(backend)) return;
@@ -60,5 +60,11 @@ export function guardDeferredData(backend: BackendWasm): void {
     const last = force || backend.refCount(dataId) <= 1;
     if (last && postponeDisposal(dataId, () => disposeData(dataId, force))) return true;
     return disposeData(dataId, force);
+  };
+  // The work and disposals left for a job run on this backend's heap: before it goes away.
+  const dispose = backend.dispose.bind(backend);
+  backend.dispose = () => {
+    finishDeferred();
+    dispose();
   };
 }

@@ -232,15 +232,19 @@ export function onKernelThreadsShutdown(stop: () => void): void {
 
 /** Stop the pools' threads (the next threaded kernel starts a new pool). */
 export function shutdownKernelThreads(): void {
-  finishDeferred();
-  for (const stop of shutdownHooks) stop();
-  if (!pool) return;
-  const { control, workers } = pool;
-  Atomics.store(control, STOP, 1);
-  Atomics.add(control, GENERATION, 1);
-  Atomics.notify(control, GENERATION);
-  for (const worker of workers) void worker.terminate();
-  pool = undefined;
+  try {
+    finishDeferred(); // a failed job throws here: the threads stop all the same
+  } finally {
+    for (const stop of shutdownHooks) stop();
+    if (pool) {
+      const { control, workers } = pool;
+      Atomics.store(control, STOP, 1);
+      Atomics.add(control, GENERATION, 1);
+      Atomics.notify(control, GENERATION);
+      for (const worker of workers) void worker.terminate();
+      pool = undefined;
+    }
+  }
 }
 
 /**
