@@ -75,7 +75,9 @@ function assertSameEverywhere(what: string, r: { digests: string[]; threaded: nu
 }
 
 test("training steps of the paper CNN: the same weights with 1, 2 and 3 threads", async () => {
-  const [deferred, continued] = [deferredJobCount(), continuedWorkCount()];
+  // Whether the optimizer's update waits for the product depends on timing (a product already done is joined sooner):
+  // the deferred-gradient test below checks that path.
+  const deferred = deferredJobCount();
   const result = await underEachThreadCount(() => {
     const model = createModel(PAPER_CNN, 7);
     const optimizer = new FusedMomentumOptimizer(0.01, 0.9);
@@ -91,7 +93,6 @@ test("training steps of the paper CNN: the same weights with 1, 2 and 3 threads"
   });
   assertSameEverywhere("paper CNN", result);
   assert.ok(deferredJobCount() >= deferred + 2 * 3, "the second convolution's filter gradient product was deferred at every step on 2 and 3 threads");
-  assert.ok(continuedWorkCount() >= continued + 2 * 3, "its variable's update waited for it at every step on 2 and 3 threads");
 });
 
 test("a deferred filter gradient read, taken by another kernel or disposed before it is done: always the bits computed at once", async () => {
@@ -128,30 +129,38 @@ test("a deferred filter gradient read, taken by another kernel or disposed befor
     const next = dW();
     assert.deepEqual(next.dataSync(), expected, "a job after one disposed");
     tf.dispose([fresh, next]);
-    // The optimizer's update of a deferred gradient waits for it; the gradient, old value and accumulation disposed
-    // meanwhile are freed only after it; whatever reads the new value or accumulation joins.
-    const update = (g: tf.Tensor, value: tf.Tensor, accumulation: tf.Tensor) =>
-      tf.engine().runKernel(MOMENTUM_STEP, { value, accumulation, gradient: g }, { learningRate: 0.1, momentum: 0.9 }) as tf.Tensor[];
-    const state = () => [tf.randomUniform([3, 3, 32, 64], -1, 1, "float32", 7), tf.randomUniform([3, 3, 32, 64], -1, 1, "float32", 8)];
+    // The optimizer's update of a deferred gradient waits for it (variables assigned its outputs, as the optimizer
+    // does, which changes their data ids); the gradient, old value and accumulation disposed meanwhile are freed only
+    // after it; whatever reads the new value or accumulation joins.
+    const update = (g: tf.Tensor, value: tf.Variable, accumulation: tf.Variable) => {
+      const [newValue, newAccumulation] = tf
+        .engine()
+        .runKernel(MOMENTUM_STEP, { value, accumulation, gradient: g }, { learningRate: 0.1, momentum: 0.9 }) as tf.Tensor[];
+      value.assign(newValue);
+      accumulation.assign(newAccumulation);
+      tf.dispose([newValue, newAccumulation]);
+    };
+    const state = () => [tf.randomUniform([3, 3, 32, 64], -1, 1, "float32", 7).variable(), tf.randomUniform([3, 3, 32, 64], -1, 1, "float32", 8).variable()];
     enableDeferredFilterGrad(false);
     const g0 = dW();
     const [w0, v0] = state();
-    const updatedAtOnce = update(g0, w0, v0).map((t) => t.dataSync().slice());
+    update(g0, w0, v0);
+    const updatedAtOnce = [w0, v0].map((t) => t.dataSync().slice());
     enableDeferredFilterGrad(true);
     const g1 = dW();
     const [w1, v1] = state();
     const continued = continuedWorkCount();
-    const [value, accumulation] = update(g1, w1, v1);
-    assert.ok(continuedWorkCount() === continued + 1 && isDeferred(value.dataId) && isDeferred(accumulation.dataId), "the update waited");
-    tf.dispose([g1, w1, v1]);
+    update(g1, w1, v1);
+    assert.ok(continuedWorkCount() === continued + 1 && isDeferred(w1.dataId) && isDeferred(v1.dataId), "the update waited");
+    g1.dispose();
     const scratch = tf.ones([3 * 3 * 32 * 64]);
-    assert.deepEqual(value.dataSync(), updatedAtOnce[0], "new value");
-    assert.deepEqual(accumulation.dataSync(), updatedAtOnce[1], "new accumulation");
+    assert.deepEqual(w1.dataSync(), updatedAtOnce[0], "new value");
+    assert.deepEqual(v1.dataSync(), updatedAtOnce[1], "new accumulation");
     assert.ok(
       scratch.dataSync().every((v) => v === 1),
       "memory allocated while the disposals waited stays untouched",
     );
-    tf.dispose([g0, w0, v0, value, accumulation, scratch]);
+    tf.dispose([g0, w0, v0, w1, v1, scratch]);
   } finally {
     enableDeferredFilterGrad(true);
     setKernelThreads(1);
