@@ -1,5 +1,5 @@
 import type { ConvLoops } from "./fused-conv2d";
-import type { GemmExports } from "./gemm";
+import type { GemmExports } from "./gemm-exports";
 import type { SimdLoops } from "./simd";
 
 /**

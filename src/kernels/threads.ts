@@ -1,4 +1,3 @@
-import * as os from "node:os";
 import { Worker } from "node:worker_threads";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { CONV_WASM_BASE64 } from "./conv-module";
@@ -7,6 +6,7 @@ import { sharedHeapOf } from "./shared-heap";
 import { compileRelaxedSimd } from "./simd";
 import { SIMD_WASM_BASE64 } from "./simd-module";
 import { convRowStarts, GEMM_PANELS, GEMM_ROWS, runUnits } from "./thread-jobs";
+import { requestThreads, threadsNow } from "./thread-count";
 import type { SharedConvExports, SharedGemmExports, SharedSimdExports } from "./thread-jobs";
 
 /**
@@ -129,57 +129,11 @@ for (;;) {
 }
 `;
 
-/** A positive integer thread count from a flag or FWPRUNE_THREADS, or an error naming where it came from. */
-export function parseThreads(source: string, text: string): number {
-  const n = Number(text);
-  if (text.trim() === "" || !Number.isInteger(n) || n < 1)
-    throw new Error(`${source}: got ${JSON.stringify(text)}; expected a positive whole number of threads`);
-  return n;
-}
-
-/** --threads' help, the same on every command that trains or times. */
-export const THREADS_HELP = "threads for the matrix products (default: FWPRUNE_THREADS, else every core); results are identical whatever the count";
-
-/** commander's parser for --threads. */
-export const threadsFlag = (text: string): number => parseThreads("--threads", text);
-
-/** This machine's cores, as Node counts them. */
-export function coreCount(): number {
-  return typeof os.availableParallelism === "function" ? os.availableParallelism() : os.cpus().length;
-}
-
-let requested: number | undefined;
-let aloneDepth = 0;
-
-/**
- * Run `work` with every kernel on this thread alone, the pools idle but kept: the other threads are busy with other
- * parts of the same batch (split-predict.ts).
- */
-export function onThisThreadAlone<T>(work: () => T): T {
-  aloneDepth++;
-  try {
-    return work();
-  } finally {
-    aloneDepth--;
-  }
-}
-
-/** Threads for the kernel about to run: kernelThreads(), or 1 inside onThisThreadAlone. */
-export function threadsNow(): number {
-  return aloneDepth > 0 ? 1 : kernelThreads();
-}
-
-/** Threads for the kernels of this process: set by setKernelThreads, else FWPRUNE_THREADS, else every core. */
-export function kernelThreads(): number {
-  if (requested !== undefined) return requested;
-  const env = process.env.FWPRUNE_THREADS;
-  return env === undefined || env === "" ? coreCount() : parseThreads("FWPRUNE_THREADS", env);
-}
+export { coreCount, kernelThreads, onThisThreadAlone, parseThreads, THREADS_HELP, threadsFlag, threadsNow } from "./thread-count";
 
 /** Use `n` threads from the next kernel on (1: the single-threaded products on tfjs's heap, no pool). */
 export function setKernelThreads(n: number): void {
-  if (!Number.isInteger(n) || n < 1) throw new Error(`threads: got ${n}; expected a positive whole number`);
-  requested = n;
+  requestThreads(n);
   if (pool && pool.workers.length !== n - 1) shutdownKernelThreads();
 }
 
@@ -203,8 +157,8 @@ function sharedModules(): { gemmModule: object; simdModule: object; convModule: 
  * without relaxed SIMD, or where tfjs's heap is not shared.
  */
 function currentPool(backend: BackendWasm): Pool | undefined {
-  const threads = kernelThreads();
-  if (threads <= 1 || aloneDepth > 0) return undefined;
+  const threads = threadsNow();
+  if (threads <= 1) return undefined;
   const memory = sharedHeapOf(backend) as SharedMemory | undefined;
   if (!memory) return undefined;
   if (pool && pool.memory === memory) return pool;
