@@ -3,6 +3,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import * as zlib from "zlib";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/backend";
 import { CONTAINER_MAGIC, decodeContainer, encodeContainer } from "../src/container";
@@ -14,8 +15,10 @@ import {
   intactEpochs,
   loadCachedCheckpoint,
   readPretrainInfo,
+  recordChecksum,
   runFile,
   sealedJson,
+  shippedRecord,
   unsealJson,
   verifyRecordText,
   writeRecord,
@@ -161,11 +164,11 @@ test("a mask file says what it belongs to; every single-bit flip in it is refuse
   }
 });
 
-test("a single-bit flip anywhere in a run record's file is refused (one bit of every byte)", () => {
-  const dataDir = tmp("record");
-  const record = {
+/** A failed run record as writeRecord takes it (no checksum yet). */
+function failedRecordLike(key: string): RunRecord {
+  return {
     format: 3,
-    key: KEY,
+    key,
     status: "failed",
     reason: "a reason",
     label: "fw",
@@ -173,7 +176,7 @@ test("a single-bit flip anywhere in a run record's file is refused (one bit of e
     seed: 0,
     budget: 1,
     sparsityTarget: 0.9,
-    inputs: { format: 3, checkpoint: { pretrainKey: KEY, epoch: 1 }, method: "fw" },
+    inputs: { format: 3, checkpoint: { pretrainKey: key, epoch: 1 }, method: "fw" },
     config: { name: "x" },
     backend: "wasm",
     versions: { fwprune: "0.1.0", tfjs: "4.22.0", node: "v20" },
@@ -181,6 +184,11 @@ test("a single-bit flip anywhere in a run record's file is refused (one bit of e
     host: "h",
     pid: 1,
   } as unknown as RunRecord;
+}
+
+test("a single-bit flip anywhere in a run record's file is refused (one bit of every byte)", () => {
+  const dataDir = tmp("record");
+  const record = failedRecordLike(KEY);
   writeRecord(dataDir, record);
   const file = runFile(dataDir, KEY);
   const bytes = fs.readFileSync(file);
@@ -196,6 +204,29 @@ test("a single-bit flip anywhere in a run record's file is refused (one bit of e
       );
     }
   }
+});
+
+test("a shipped record is checked when a run asks for it: a tampered line is reported and passed over, the intact one used", (t) => {
+  const dir = tmp("shipped");
+  const base = { ...failedRecordLike(KEY), checksum: undefined };
+  const intact = { ...base, checksum: recordChecksum(base as RunRecord) };
+  const tampered = { ...intact, reason: "another reason" }; // its checksum no longer matches
+  const otherKey = KEY.replace("0", "f");
+  const other = { ...intact, key: otherKey, checksum: undefined };
+  const otherTampered = { ...other, checksum: recordChecksum(other as RunRecord), label: "edited" };
+  // The key's intact line, then a tampered copy of it (the last valid line wins), and a key with only a tampered line.
+  const lines = [intact, tampered, otherTampered, { no: "key" }].map((r) => JSON.stringify(r)).join("\n") + "\n";
+  fs.writeFileSync(path.join(dir, "x.jsonl.gz"), zlib.gzipSync(lines));
+  const errors: string[] = [];
+  t.mock.method(console, "error", (message: string) => errors.push(message));
+  assert.deepEqual(shippedRecord(KEY, dir), intact);
+  assert.equal(shippedRecord(otherKey, dir), undefined);
+  assert.equal(shippedRecord(otherKey, dir), undefined, "asked again: still refused");
+  assert.equal(errors.length, 3, errors.join("\n"));
+  assert.match(errors[0], /ignoring line 4 of .*x\.jsonl\.gz: no "key" field/);
+  assert.match(errors[1], /ignoring line 2 of .*x\.jsonl\.gz: .*checksum/);
+  assert.match(errors[2], /ignoring line 3 of .*x\.jsonl\.gz: .*checksum/);
+  fs.rmSync(dir, { recursive: true });
 });
 
 test("a pre-training log is sealed like a record: read back intact, refused when edited or another key's", () => {
