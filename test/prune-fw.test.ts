@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { FwOracle, frankWolfe } from "../src/prune/frank-wolfe";
+import { FwOracle, frankWolfe, lmoIndices } from "../src/prune/frank-wolfe";
 import { describeMomentum, describeStepSize, goldenSectionStep, mokhtariRho, momentumAt, stepSizeAt, toMomentum, toStepSize } from "../src/prune/schedules";
 import { mulberry32 } from "../src/random";
 
@@ -144,6 +144,41 @@ test("FW-momentum with β = 0 equals plain FW exactly; β > 0 differs; samples a
   assert.equal(plain.history[299].samples, 1200);
   // momentum averages the noise out: a smaller final loss than plain FW on this noisy problem
   assert.ok(q.value(beta9.m) < q.value(plain.m), `β=0.9: ${q.value(beta9.m)} vs plain ${q.value(plain.m)}`);
+});
+
+test("each iteration's arithmetic, float for float: the direction, the gap (summed in index order, then the vertex's order), the step and the non-zero count", async () => {
+  // An oracle with zero and repeated gradient entries (ties, entries that are not negative) and a schedule with γ = 0
+  // and γ = 1 steps (a mask entry that returns to zero): each value is checked against the formulas written plainly.
+  const n = 3001;
+  const k = 300;
+  const rand = mulberry32(11);
+  const grads = Array.from({ length: 12 }, () => Float32Array.from({ length: n }, (_, i) => (i % 7 === 0 ? 0 : Math.round((rand() - 0.5) * 64) / 64)));
+  const oracle: FwOracle = { n, evaluate: (_m, t) => ({ loss: t, grad: grads[t], samples: 5 }) };
+  const m0 = Float32Array.from({ length: n }, (_, i) => (i % 3 === 0 ? 0.25 : 0));
+  // Schedules are self-contained functions (their source identifies them), so the tables sit inside them.
+  const gamma = (t: number) => [0.5, 0, 0.3, 1, 0.125, 0, 0.7, 0.01, 0.2, 0.9, 0.05, 0.5][t];
+  const beta = (t: number) => [0, 0.9, 0.5, 0.99, 0.1, 0.9, 0.3, 0.75, 0.9, 0.6, 0.2, 0.9][t];
+  const opts = { k, iterations: 12, stepSize: { name: "g", fn: gamma }, momentum: { name: "b", fn: beta } };
+  const { m, history } = await frankWolfe(oracle, m0, opts);
+  const want = m0.slice();
+  const d = new Float32Array(n);
+  for (let t = 0; t < 12; t++) {
+    for (let i = 0; i < n; i++) d[i] = t === 0 ? grads[t][i] : beta(t) * d[i] + (1 - beta(t)) * grads[t][i];
+    const chosen = lmoIndices(d, k);
+    let gap = 0;
+    for (let i = 0; i < n; i++) gap += d[i] * want[i];
+    for (const i of chosen) gap -= d[i];
+    for (let i = 0; i < n; i++) want[i] *= 1 - gamma(t);
+    for (const i of chosen) want[i] += gamma(t);
+    const nonzero = want.filter((v) => v !== 0).length;
+    const it = history[t];
+    assert.deepEqual([it.gap, it.stepSize, it.vertexSize, it.nonzero, it.samples], [gap, gamma(t), chosen.length, nonzero, 5 * (t + 1)], `iteration ${t}`);
+  }
+  assert.deepEqual(m, want);
+  assert.ok(
+    history.some((h, t) => t > 0 && h.nonzero < history[t - 1].nonzero),
+    "some entry returned to zero",
+  );
 });
 
 test("lmoSampleFraction: seeded, reproducible, and different from the full LMO", async () => {

@@ -131,14 +131,11 @@ export async function frankWolfe(oracle: FwOracle, m0: Float32Array, opts: Frank
     const { loss, grad, samples: used } = oracle.evaluate(m, t);
     samples += used;
     const beta = t === 0 ? 0 : momentumAt(momentum, t);
-    if (t === 0 || momentum.kind === "none") d.set(grad);
-    else for (let i = 0; i < n; i++) d[i] = beta * d[i] + (1 - beta) * grad[i];
+    let gap = direction(d, grad, t === 0 || momentum.kind === "none" ? undefined : beta, m);
 
     const candidates = fraction < 1 ? shuffledIndices(n, deriveSeed(seed, `fw/lmo-sample/${t}`)).subarray(0, sampleSize) : undefined;
     const chosen = lmoIndices(d, opts.k, candidates);
-    let gap = 0;
-    for (let i = 0; i < n; i++) gap += d[i] * m[i];
-    for (const i of chosen) gap -= d[i];
+    for (let j = 0; j < chosen.length; j++) gap -= d[chosen[j]];
 
     let gamma: number;
     if (stepSize.kind === "line-search" && lineSearch) {
@@ -153,17 +150,54 @@ export async function frankWolfe(oracle: FwOracle, m0: Float32Array, opts: Frank
     } else {
       gamma = stepSizeAt(stepSize, t);
     }
-    if (gamma !== 0) {
-      const keep = 1 - gamma;
-      for (let i = 0; i < n; i++) m[i] *= keep;
-      for (const i of chosen) m[i] += gamma;
-    }
-    let nonzero = 0;
-    for (let i = 0; i < n; i++) if (m[i] !== 0) nonzero++;
+    const nonzero = stepTowards(m, chosen, gamma);
     const it: FwIteration = { t, loss, gap, stepSize: gamma, beta, vertexSize: chosen.length, nonzero, samples };
     history.push(it);
     await opts.onIteration?.(it, m);
     await yieldNow();
   }
   return { m, history, samples };
+}
+
+// The loops of an iteration, each a module-level function over typed arrays, with loads and stores fused: written
+// inline in the async frankWolfe they took 3 ms of each iteration at n = 225k. Same operations, same order, same bits.
+
+/** dₜ = gₜ (beta undefined) or β·dₜ₋₁ + (1 − β)·gₜ, in place; returns ⟨dₜ, m⟩ summed in index order. */
+function direction(d: Float32Array, grad: Float32Array, beta: number | undefined, m: Float32Array): number {
+  let dot = 0;
+  if (beta === undefined) {
+    d.set(grad);
+    for (let i = 0; i < d.length; i++) dot += d[i] * m[i];
+    return dot;
+  }
+  const rest = 1 - beta;
+  for (let i = 0; i < d.length; i++) {
+    const di = Math.fround(beta * d[i] + rest * grad[i]);
+    d[i] = di;
+    dot += di * m[i];
+  }
+  return dot;
+}
+
+/** m ← (1 − γ)·m + γ·v, v the vertex of `chosen`, in place (nothing when γ = 0); returns the non-zero entries of m. */
+function stepTowards(m: Float32Array, chosen: Int32Array, gamma: number): number {
+  let nonzero = 0;
+  if (gamma === 0) {
+    for (let i = 0; i < m.length; i++) if (m[i] !== 0) nonzero++;
+    return nonzero;
+  }
+  const keep = 1 - gamma;
+  for (let i = 0; i < m.length; i++) {
+    const mi = Math.fround(m[i] * keep);
+    m[i] = mi;
+    if (mi !== 0) nonzero++;
+  }
+  for (let j = 0; j < chosen.length; j++) {
+    const i = chosen[j];
+    const before = m[i];
+    const after = Math.fround(before + gamma);
+    m[i] = after;
+    nonzero += (after !== 0 ? 1 : 0) - (before !== 0 ? 1 : 0);
+  }
+  return nonzero;
 }
