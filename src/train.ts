@@ -94,12 +94,20 @@ export function maskToTensors(model: Model, mask: Mask): Record<string, tf.Tenso
 export function trainStep(model: Model, optimizer: tf.Optimizer, xb: tf.Tensor, yb: tf.Tensor1D, maskTensors?: Record<string, tf.Tensor>, seed = 0): number {
   const statUpdates: Record<string, tf.Tensor> = {};
   const logits = () => forward(model.graph, model.params, xb, { training: true, seed, statUpdates });
-  const loss = optimizer.minimize(() => lossOf(logits(), yb), true, trainableVariables(model)) as tf.Scalar;
+  // The fused optimizer masks as it updates (its update may wait for a deferred gradient; a multiply after it would not).
+  const masksInUpdate = maskTensors !== undefined && optimizer instanceof FusedMomentumOptimizer;
+  if (masksInUpdate) optimizer.holdAtZero(new Map(Object.entries(maskTensors).map(([name, m]) => [model.params[name].name, m])));
+  let loss: tf.Scalar;
+  try {
+    loss = optimizer.minimize(() => lossOf(logits(), yb), true, trainableVariables(model)) as tf.Scalar;
+  } finally {
+    if (masksInUpdate) optimizer.holdAtZero();
+  }
   for (const [name, value] of Object.entries(statUpdates)) model.params[name].assign(value);
   tf.dispose(Object.values(statUpdates));
   const value = loss.dataSync()[0];
   loss.dispose();
-  if (maskTensors) applyMaskInPlace(model, maskTensors);
+  if (maskTensors && !masksInUpdate) applyMaskInPlace(model, maskTensors);
   return value;
 }
 

@@ -30,7 +30,8 @@ import { PAPER_CNN, createModel, disposeModel, forward, getWeights } from "../sr
 import { notebookConfig } from "../src/notebook";
 import { prune } from "../src/prune/method";
 import "../src/prune/methods";
-import { trainStep } from "../src/train";
+import { applyMaskInPlace, maskToTensors, trainStep } from "../src/train";
+import { mulberry32 } from "../src/random";
 import { layersTrainStep, zooModel, ZooModelName } from "../src/zoo";
 
 // The matrix products split C's rows between threads and never a sum: every weight, mask and logit must come out
@@ -93,6 +94,43 @@ test("training steps of the paper CNN: the same weights with 1, 2 and 3 threads"
   });
   assertSameEverywhere("paper CNN", result);
   assert.ok(deferredJobCount() >= deferred + 2 * 3, "the second convolution's filter gradient product was deferred at every step on 2 and 3 threads");
+});
+
+test("retraining a pruned paper CNN: the update masking as it goes gives the bits of masking after each step, with 1, 2 and 3 threads", async () => {
+  // The fused optimizer multiplies by the mask inside its update (which may wait for a deferred gradient); tfjs's own
+  // momentum optimizer (the same float32 operations) is masked after each step by applyMaskInPlace instead.
+  const mask = (model: ReturnType<typeof createModel>) => {
+    const rand = mulberry32(5);
+    const out: Record<string, Float32Array> = {};
+    for (const name of ["conv1/kernel", "conv2/kernel", "dense1/kernel", "dense2/kernel"])
+      out[name] = Float32Array.from({ length: model.params[name].size }, () => (rand() < 0.5 ? 0 : 1));
+    return out;
+  };
+  const retrain = (optimizer: tf.Optimizer) => {
+    const model = createModel(PAPER_CNN, 7);
+    const m = mask(model);
+    const masks = maskToTensors(model, m);
+    applyMaskInPlace(model, masks);
+    for (let s = 0; s < 3; s++) {
+      const { x, y } = batch(s);
+      trainStep(model, optimizer, x, y, masks);
+      tf.dispose([x, y]);
+    }
+    const weights = getWeights(model);
+    for (const [name, keep] of Object.entries(m))
+      assert.ok(
+        keep.every((k, i) => k === 1 || weights[name][i] === 0),
+        `${name}: pruned weights stay zero`,
+      );
+    optimizer.dispose();
+    tf.dispose(Object.values(masks));
+    disposeModel(model);
+    return digest(weights);
+  };
+  const fused = await underEachThreadCount(() => retrain(new FusedMomentumOptimizer(0.01, 0.9)));
+  assertSameEverywhere("masked in the update", fused);
+  const after = await underEachThreadCount(() => retrain(tf.train.momentum(0.01, 0.9)));
+  assert.deepEqual(fused.digests, after.digests, "masking in the update and after it give the same weights");
 });
 
 test("a deferred filter gradient read, taken by another kernel or disposed before it is done: always the bits computed at once", async () => {
