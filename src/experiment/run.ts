@@ -6,7 +6,7 @@ import { initBackend } from "../backend";
 import { datasetFor } from "../datasets";
 import { DatasetChangedError, checkDatasetDigest } from "../digest";
 import { compileSparseModel } from "../inference/sparse-model";
-import { whenInferenceWorkersReady } from "../inference/split-predict";
+import { startInferenceWorkers, whenInferenceWorkersReady } from "../inference/split-predict";
 import { sparseKernelsAvailable } from "../kernels/sparse";
 import { totalFlops } from "../graph";
 import { Model, cloneModel, countParams, disposeModel, getWeights, modelFromWeights } from "../model";
@@ -78,6 +78,7 @@ export async function computeRecord(
   onFinalModel?: (final: Model, outcome?: PruneOutcome) => Promise<void>,
 ): Promise<RunRecord> {
   const start = performance.now();
+  startInferenceWorkers(); // evaluation splits its batches between them (and the timing waits for them)
   const dataset = datasetFor(plan.dataset, plan.datasetDigest);
   checkDatasetDigest(dataset, plan.datasetDigest); // throws: nothing is recorded under the key of other data
   const method = getMethod(plan.method);

@@ -64,6 +64,15 @@ function modelsOf(p: WorkerPool): Set<number> {
  */
 export const whenInferenceWorkersReady = (timeoutMs?: number) => workers.whenReady(timeoutMs);
 
+/**
+ * Start the workers now (where inference would split: wasm, more than one thread) without waiting: their backends
+ * come up in the background, on a core this thread leaves idle while it reads data, instead of at the first large
+ * batch, beside the kernel threads.
+ */
+export function startInferenceWorkers(): void {
+  if (tf.getBackend() === "wasm") workers.current();
+}
+
 let predictionsSplit = 0;
 /** How many batches ran split so far (tests check that the split path did run). */
 export function splitPredictions(): number {
