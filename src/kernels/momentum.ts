@@ -20,11 +20,7 @@ function momentumStep(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; a
   const backend = args.backend as BackendWasm;
   const { value, accumulation, gradient, mask } = args.inputs as Record<"value" | "accumulation" | "gradient", tf.TensorInfo> & { mask?: tf.TensorInfo };
   const { learningRate, momentum } = (args.attrs ?? {}) as unknown as MomentumStepAttrs;
-  for (const [name, t] of [
-    ["accumulation", accumulation],
-    ["gradient", gradient],
-    ...(mask ? [["mask", mask] as const] : []),
-  ] as const) {
+  for (const [name, t] of [["accumulation", accumulation], ["gradient", gradient], ...(mask ? [["mask", mask] as const] : [])] as const) {
     if (t.dtype !== "float32" || !tf.util.arraysEqual(t.shape, value.shape)) {
       throw new Error(`${MOMENTUM_STEP}: ${name} is ${t.dtype} [${t.shape}]; expected float32 [${value.shape}] like the value`);
     }
