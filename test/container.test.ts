@@ -206,7 +206,7 @@ test("a single-bit flip anywhere in a run record's file is refused (one bit of e
   }
 });
 
-test("a shipped record is checked when a run asks for it: a tampered line is reported and passed over, the intact one used", (t) => {
+test("a shipped record is checked when a run asks for it: tampered lines are reported and passed over, the last intact one used", (t) => {
   const dir = tmp("shipped");
   const base = { ...failedRecordLike(KEY), checksum: undefined };
   const intact = { ...base, checksum: recordChecksum(base as RunRecord) };
@@ -214,18 +214,26 @@ test("a shipped record is checked when a run asks for it: a tampered line is rep
   const otherKey = KEY.replace("0", "f");
   const other = { ...intact, key: otherKey, checksum: undefined };
   const otherTampered = { ...other, checksum: recordChecksum(other as RunRecord), label: "edited" };
-  // The key's intact line, then a tampered copy of it (the last valid line wins), and a key with only a tampered line.
-  const lines = [intact, tampered, otherTampered, { no: "key" }].map((r) => JSON.stringify(r)).join("\n") + "\n";
-  fs.writeFileSync(path.join(dir, "x.jsonl.gz"), zlib.gzipSync(lines));
+  const edited = { ...intact, label: "edited" };
+  const intactLater = { ...base, createdAt: new Date(1).toISOString() };
+  const later = { ...intactLater, checksum: recordChecksum(intactLater as RunRecord) };
+  // For KEY: tampered, intact, edited, intact again (the last valid line wins; every bad one is reported); a key with
+  // only a tampered line; a line without a key; a line whose key is not where records write it (found by parsing).
+  const moved = failedRecordLike(KEY.replace("1", "e"));
+  const movedSealed = Object.assign({ label: "" }, moved, { checksum: recordChecksum(moved) }); // label's place first
+  const texts = [tampered, intact, edited, later, otherTampered, { no: "key" }, movedSealed].map((r) => JSON.stringify(r));
+  fs.writeFileSync(path.join(dir, "x.jsonl.gz"), zlib.gzipSync(texts.join("\n") + "\n"));
   const errors: string[] = [];
   t.mock.method(console, "error", (message: string) => errors.push(message));
-  assert.deepEqual(shippedRecord(KEY, dir), intact);
+  assert.deepEqual(shippedRecord(KEY, dir), later);
   assert.equal(shippedRecord(otherKey, dir), undefined);
   assert.equal(shippedRecord(otherKey, dir), undefined, "asked again: still refused");
-  assert.equal(errors.length, 3, errors.join("\n"));
-  assert.match(errors[0], /ignoring line 4 of .*x\.jsonl\.gz: no "key" field/);
-  assert.match(errors[1], /ignoring line 2 of .*x\.jsonl\.gz: .*checksum/);
+  assert.deepEqual(shippedRecord(moved.key, dir), movedSealed);
+  assert.equal(errors.length, 4, errors.join("\n"));
+  assert.match(errors[0], /ignoring line 6 of .*x\.jsonl\.gz: not JSON with a "key" field/);
+  assert.match(errors[1], /ignoring line 1 of .*x\.jsonl\.gz: .*checksum/);
   assert.match(errors[2], /ignoring line 3 of .*x\.jsonl\.gz: .*checksum/);
+  assert.match(errors[3], /ignoring line 5 of .*x\.jsonl\.gz: .*checksum/);
   fs.rmSync(dir, { recursive: true });
 });
 

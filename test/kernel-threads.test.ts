@@ -170,10 +170,9 @@ test("a deferred filter gradient read, taken by another kernel or disposed befor
     // The optimizer's update of a deferred gradient waits for it (variables assigned its outputs, as the optimizer
     // does, which changes their data ids); the gradient, old value and accumulation disposed meanwhile are freed only
     // after it; whatever reads the new value or accumulation joins.
-    const update = (g: tf.Tensor, value: tf.Variable, accumulation: tf.Variable) => {
-      const [newValue, newAccumulation] = tf
-        .engine()
-        .runKernel(MOMENTUM_STEP, { value, accumulation, gradient: g }, { learningRate: 0.1, momentum: 0.9 }) as tf.Tensor[];
+    const update = (g: tf.Tensor, value: tf.Variable, accumulation: tf.Variable, mask?: tf.Tensor) => {
+      const inputs = { value, accumulation, gradient: g, ...(mask ? { mask } : {}) };
+      const [newValue, newAccumulation] = tf.engine().runKernel(MOMENTUM_STEP, inputs, { learningRate: 0.1, momentum: 0.9 }) as tf.Tensor[];
       value.assign(newValue);
       accumulation.assign(newAccumulation);
       tf.dispose([newValue, newAccumulation]);
@@ -198,7 +197,24 @@ test("a deferred filter gradient read, taken by another kernel or disposed befor
       scratch.dataSync().every((v) => v === 1),
       "memory allocated while the disposals waited stays untouched",
     );
-    tf.dispose([g0, w0, v0, w1, v1, scratch]);
+    // Likewise with a mask (retraining a pruned model): the waiting update multiplies by it, as the one at once does.
+    const mask = tf.tidy(() => tf.randomUniform([3, 3, 32, 64], 0, 1, "float32", 9).greater(0.5).cast("float32"));
+    enableDeferredFilterGrad(false);
+    const g2 = dW();
+    const [w2, v2] = state();
+    update(g2, w2, v2, mask);
+    const maskedAtOnce = w2.dataSync().slice();
+    enableDeferredFilterGrad(true);
+    const g3 = dW();
+    const [w3, v3] = state();
+    update(g3, w3, v3, mask);
+    assert.ok(continuedWorkCount() === continued + 2 && isDeferred(w3.dataId), "the masked update waited");
+    mask.dispose(); // its memory is freed only after the update that reads it
+    tf.dispose(g3);
+    const overwrite = tf.ones([3 * 3 * 32 * 64]);
+    assert.deepEqual(w3.dataSync(), maskedAtOnce, "new masked value");
+    assert.ok(maskedAtOnce.some((v) => v === 0) && maskedAtOnce.some((v) => v !== 0), "some weights masked, some kept");
+    tf.dispose([g0, w0, v0, w1, v1, scratch, g2, w2, v2, w3, v3, overwrite]);
   } finally {
     enableDeferredFilterGrad(true);
     setKernelThreads(1);

@@ -444,42 +444,63 @@ test("wasm gradient kernels reject attributes they do not implement, naming them
 
 let momentumRun = 0;
 /** Weights after a few updates of variables of odd and SIMD-friendly sizes by one optimizer, on one backend. */
-async function momentumWeights(backend: string, makeOptimizer: () => tf.Optimizer): Promise<Float32Array[]> {
+/**
+ * Weights after a few updates of variables of odd and SIMD-friendly sizes by one optimizer, on one backend; `masked`: each
+ * variable held at zero where a mask says so (FusedMomentumOptimizer: in its update; others: tf.mul after each step).
+ */
+async function momentumWeights(backend: string, makeOptimizer: () => tf.Optimizer, masked = false): Promise<Float32Array[]> {
   await tf.setBackend(backend);
   const shapes = [[3, 5], [7], [2, 3, 3, 4]];
   const run = momentumRun++;
   const vars = shapes.map((shape, i) => tf.variable(tf.tensor(randomInput(shape, 10 + i).values, shape), true, `momentum-test-${run}-${i}`));
+  const masks = new Map(
+    vars.map((v, i) => [
+      v.name,
+      tf.tensor(
+        randomInput(shapes[i], 50 + i).values.map((x) => (x < 0 ? 0 : 1)),
+        shapes[i],
+      ),
+    ]),
+  );
   const optimizer = makeOptimizer();
+  const inUpdate = masked && optimizer instanceof FusedMomentumOptimizer;
+  if (inUpdate) optimizer.holdAtZero(masks);
   for (let step = 0; step < 4; step++) {
     const grads: tf.NamedTensorMap = {};
     vars.forEach((v, i) => (grads[v.name] = tf.tensor(randomInput(shapes[i], 100 * step + i).values, shapes[i])));
     optimizer.applyGradients(grads);
     tf.dispose(Object.values(grads));
+    if (masked && !inUpdate) tf.tidy(() => vars.forEach((v) => v.assign(tf.mul(v, masks.get(v.name)!))));
   }
   const weights = vars.map((v) => v.dataSync() as Float32Array);
   optimizer.dispose();
-  tf.dispose(vars);
+  tf.dispose([...vars, ...masks.values()]);
   return weights;
 }
 
-test("FusedMomentumOptimizer gives tf.train.momentum's weights bit for bit: fused kernel (SIMD and plain) and tf-op fallback", async () => {
-  const reference = await momentumWeights("cpu", () => tf.train.momentum(0.05, 0.9));
-  const candidates: Record<string, Float32Array[]> = {
-    "wasm tf.train.momentum": await momentumWeights("wasm", () => tf.train.momentum(0.05, 0.9)),
-    "wasm fused SIMD": await momentumWeights("wasm", () => new FusedMomentumOptimizer(0.05, 0.9)),
-    "cpu fallback ops": await momentumWeights("cpu", () => new FusedMomentumOptimizer(0.05, 0.9)),
-  };
-  enableSimdLoops(false);
-  try {
-    candidates["wasm fused plain"] = await momentumWeights("wasm", () => new FusedMomentumOptimizer(0.05, 0.9));
-  } finally {
-    enableSimdLoops(true);
-  }
-  for (const [label, weights] of Object.entries(candidates)) {
-    weights.forEach((w, i) => assert.deepEqual(Array.from(w), Array.from(reference[i]), `${label}: variable ${i}`));
-  }
-  assert.notDeepEqual(Array.from(reference[0]), Array.from(randomInput([3, 5], 10).values), "the updates moved the weights");
-});
+for (const masked of [false, true]) {
+  const what = masked ? ", masked in the update as tf.mul masks after it" : "";
+  test(`FusedMomentumOptimizer gives tf.train.momentum's weights bit for bit${what}: fused kernel (SIMD and plain) and tf-op fallback`, async () => {
+    const reference = await momentumWeights("cpu", () => tf.train.momentum(0.05, 0.9), masked);
+    const candidates: Record<string, Float32Array[]> = {
+      "wasm tf.train.momentum": await momentumWeights("wasm", () => tf.train.momentum(0.05, 0.9), masked),
+      "wasm fused SIMD": await momentumWeights("wasm", () => new FusedMomentumOptimizer(0.05, 0.9), masked),
+      "cpu fallback ops": await momentumWeights("cpu", () => new FusedMomentumOptimizer(0.05, 0.9), masked),
+    };
+    enableSimdLoops(false);
+    try {
+      candidates["wasm fused plain"] = await momentumWeights("wasm", () => new FusedMomentumOptimizer(0.05, 0.9), masked);
+    } finally {
+      enableSimdLoops(true);
+    }
+    for (const [label, weights] of Object.entries(candidates)) {
+      weights.forEach((w, i) => assert.deepEqual(Array.from(w), Array.from(reference[i]), `${label}: variable ${i}`));
+    }
+    assert.notDeepEqual(Array.from(reference[0]), Array.from(randomInput([3, 5], 10).values), "the updates moved the weights");
+    const zeros = reference.reduce((n, w) => n + w.filter((v) => v === 0).length, 0);
+    assert.ok(masked ? zeros > 10 : zeros === 0, `${zeros} weights are zero`);
+  });
+}
 
 test("Slice: a run of the input copied within the heap (float32, int32, bool; empty; after the heap grew), others by tfjs's kernel, all exactly as cpu", async () => {
   const cases: { shape: number[]; begin: number[]; size: number[] }[] = [

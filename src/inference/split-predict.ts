@@ -17,8 +17,8 @@ import type { LayerPath } from "./program";
  * sparse kernels keep examples in separate lanes, the dense kernels compute each output row or pixel alone, batch norm
  * uses its moving statistics), so a part of the batch gives the bits of the whole; test/kernel-threads.test.ts checks
  * it. Only the examples and their logits cross, in one SharedArrayBuffer, from which every thread claims whole tiles of
- * examples until none is left. Until the workers' backends are up (they start at the first large batch), and for
- * small batches, the batch runs whole on this thread.
+ * examples until none is left. Until the workers' backends are up (they start at the first large batch, or with a run:
+ * startInferenceWorkers), and for small batches, the batch runs whole on this thread.
  */
 
 /** Examples below which a batch runs whole: a worker's round trip costs about what a few examples take. */
