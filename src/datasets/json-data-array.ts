@@ -9,7 +9,10 @@ const JSON_NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
 const EXACT_DIGITS = 15;
 const POWERS_OF_TEN = Array.from({ length: EXACT_DIGITS + 1 }, (_, i) => 10 ** i);
 
-/** The numbers of the JSON text `{ "data": [ ... ] }` in `bytes` (whitespace anywhere JSON allows it); `file` names errors. */
+/**
+ * The numbers of the JSON text `{ "data": [ ... ] }` in `bytes` (whitespace anywhere JSON allows it); `file` names errors.
+ * Returns a view of the numbers read, over a buffer sized for the longest array the text could hold (not copied).
+ */
 export function parseDataArray(bytes: Uint8Array, file: string): Float64Array {
   const length = bytes.length;
   let pos = 0;
@@ -58,7 +61,7 @@ export function parseDataArray(bytes: Uint8Array, file: string): Float64Array {
   }
   pos = skipSpace(bytes, expect(bytes, skipSpace(bytes, pos), "}", file));
   if (pos !== length) fail(bytes, pos, "the end of the file", file);
-  return values.slice(0, count);
+  return values.subarray(0, count);
 }
 
 function skipSpace(bytes: Uint8Array, pos: number): number {
