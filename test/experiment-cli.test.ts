@@ -141,3 +141,14 @@ test("workers whose sweep is killed exit promptly and quietly", { skip: !fs.exis
   await new Promise((resolve) => setTimeout(resolve, 200));
   assert.doesNotMatch(stderr, /Error|at .*\.js:\d+/, "no stack trace in the user's terminal");
 });
+
+test(
+  "the build leaves dist/cli.js executable, so `npx fwprune` (the README's commands) can run it",
+  { skip: !fs.existsSync(CLI) && "dist/cli.js not built" },
+  () => {
+    assert.doesNotThrow(() => fs.accessSync(CLI, fs.constants.X_OK), `${CLI} is not executable`);
+    const r = spawnSync(CLI, ["--help"], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /Usage: fwprune/);
+  },
+);
