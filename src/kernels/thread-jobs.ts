@@ -29,12 +29,17 @@ export const GEMM_PANELS = 7;
  * arguments (the workers run a copy of it).
  */
 export function convRowStarts(rows: Int32Array, first: number, oh: number, ow: number, hp: number, wp: number, sh: number, sw: number, c: number): void {
-  let [b, i, j] = [Math.floor(first / (oh * ow)), Math.floor(first / ow) % oh, first % ow];
+  let b = Math.floor(first / (oh * ow));
+  let i = Math.floor(first / ow) % oh;
+  let j = first % ow;
   for (let r = 0; r < rows.length; r++) {
     rows[r] = ((b * hp + i * sh) * wp + j * sw) * c * 4;
     if (++j === ow) {
       j = 0;
-      if (++i === oh) [i, b] = [0, b + 1];
+      if (++i === oh) {
+        i = 0;
+        b++;
+      }
     }
   }
 }
@@ -98,30 +103,21 @@ export function runUnits(
       );
     }
   } else if (kind === 1) {
-    const [images, rows] = [a[17], a[8] * a[9] * a[2]];
-    const [perBlock, pixels, xT] = [a[6] * a[7] * images, images * a[4] * a[5], a[3] + slot * a[18]];
+    const images = a[17];
+    const rows = a[8] * a[9] * a[2];
+    const perBlock = a[6] * a[7] * images;
+    const pixels = images * a[4] * a[5];
+    const xT = a[3] + slot * a[18];
     for (let b = first; b < first + count; b++) {
       simd.transpose2D(a[0] + b * pixels * a[2] * 4, xT, pixels, a[2]);
-      const [cols, c, batch, h, w, oh, ow, kh, kw, sh, sw, top, left] = [
-        a[1] + b * rows * perBlock * 4,
-        a[2],
-        images,
-        a[4],
-        a[5],
-        a[6],
-        a[7],
-        a[8],
-        a[9],
-        a[10],
-        a[11],
-        a[12],
-        a[13],
-      ];
-      simd.im2colRows(xT, cols, c, batch, h, w, oh, ow, kh, kw, sh, sw, top, left, images);
+      const cols = a[1] + b * rows * perBlock * 4;
+      simd.im2colRows(xT, cols, a[2], images, a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], images);
       gemm.packB(a[14] + b * perBlock * a[16] * 4, a[15] + b * perBlock * a[16] * 4, perBlock, a[16]);
     }
   } else if (kind === 2) {
-    const [perImage, n, scratch] = [a[10] * a[11], a[12] * a[13] * a[7], a[2] + slot * a[3]];
+    const perImage = a[10] * a[11];
+    const n = a[12] * a[13] * a[7];
+    const scratch = a[2] + slot * a[3];
     const dxFloats = a[8] * a[9] * a[7];
     for (let b = first; b < first + count; b++) {
       const dx = a[4] + b * dxFloats * 4;
@@ -152,13 +148,17 @@ export function runUnits(
       simd.col2imAdd(scratch, a[4], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], b * a[10], a[10]);
     }
   } else if (kind === 3) {
-    const [c, co, kw] = [a[6], a[9], a[11]];
+    const c = a[6];
+    const co = a[9];
+    const kw = a[11];
     for (let u = first; u < first + count; u++) {
-      const [fh, fw] = [Math.floor(u / kw), u % kw];
+      const fh = Math.floor(u / kw);
+      const fw = u % kw;
       simd.conv2DFilterGradDirect(a[0], a[1], a[2] + u * c * co * 4, a[3], a[4], a[5], c, a[7], a[8], co, 1, 1, a[12], a[13], a[14] - fh, a[15] - fw);
     }
   } else if (kind === 4) {
-    const [inFloats, outFloats] = [a[4] * a[5] * a[6], a[7] * a[8] * a[6]];
+    const inFloats = a[4] * a[5] * a[6];
+    const outFloats = a[7] * a[8] * a[6];
     if (a[9]) new Float32Array(memory.buffer, a[3] + first * inFloats * 4, count * inFloats).fill(0);
     simd.maxPoolGrad2x2(
       a[0] + first * inFloats * 4,
@@ -176,10 +176,12 @@ export function runUnits(
     convRowStarts(new Int32Array(memory.buffer, a[1] + first * 4, count), first, a[9], a[10], a[11], a[12], a[13], a[14], a[15]);
     conv.convProduct(a[0], a[1] + first * 4, a[2], a[3] + first * a[6] * 4, count, a[5], a[6], a[7], a[8]);
   } else if (kind === 6) {
-    const [inFloats, outFloats] = [a[2] * a[3] * a[4], a[5] * a[6] * a[4]];
+    const inFloats = a[2] * a[3] * a[4];
+    const outFloats = a[5] * a[6] * a[4];
     simd.maxPool2x2(a[0] + first * inFloats * 4, a[1] + first * outFloats * 4, count, a[2], a[3], a[4], a[5], a[6]);
   } else if (kind === 7) {
-    const [k, n] = [a[6], a[7]];
+    const k = a[6];
+    const n = a[7];
     for (let b = 0; b < a[12]; b++) {
       const bp = a[3] + b * a[14] + first * 8 * k * 4;
       if (a[15] && a[16]) gemm.packPanelsTransposed(a[15] + first * 8 * k * 4, bp, k, count * 8, k);
