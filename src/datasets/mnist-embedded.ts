@@ -95,11 +95,14 @@ export function readEmbeddedMnist(): Split {
   const labels = new Int32Array(EMBEDDED_MNIST_COUNT);
   let count = 0;
   const read: [string, string][] = [];
-  // One buffer for every file's numbers: a fresh 8 MB one for each, written page by page, took 0.15 s of the 0.6 s read.
+  // One buffer for every file's bytes and one for its numbers: fresh ones for each file (28 MB in all, the system
+  // handing them out page by page) took 0.2 s of the 0.6 s read.
+  let text = Buffer.alloc(0);
+  let bytes: Buffer;
   let scratch = new Float64Array(0);
   for (let digit = 0; digit < MNIST_CLASSES; digit++) {
     const file = path.join(digitsDir(), `${digit}.json`);
-    const bytes = fs.readFileSync(file);
+    [text, bytes] = readInto(file, text);
     read.push([file, sha256(bytes)]);
     if (scratch.length < dataArrayBound(bytes.length)) scratch = new Float64Array(dataArrayBound(bytes.length));
     const data = parseDataArray(bytes, file, scratch);
@@ -131,4 +134,22 @@ function snapToBytes(data: Float64Array, out: Float32Array): number {
     out[i] = Math.round(v * 255) / 255;
   }
   return -1;
+}
+
+/** The bytes of `file`, read into `buffer` where they fit (else into a new one): [the buffer, a view of the bytes]. */
+function readInto(file: string, buffer: Buffer): [Buffer, Buffer] {
+  const fd = fs.openSync(file, "r");
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (buffer.length < size) buffer = Buffer.allocUnsafe(size);
+    let read = 0;
+    while (read < size) {
+      const n = fs.readSync(fd, buffer, read, size - read, read);
+      if (n === 0) throw new Error(`${file}: ${read} bytes read of ${size} (the file shrank while it was read)`);
+      read += n;
+    }
+    return [buffer, buffer.subarray(0, size)];
+  } finally {
+    fs.closeSync(fd);
+  }
 }
