@@ -259,7 +259,12 @@ test("permuteInPlace gives gather's images and labels for any permutation, in pl
     assert.deepEqual(Array.from(split.images), Array.from(want.images), `images, order ${order.join(",")}`);
     assert.deepEqual(Array.from(split.labels), Array.from(want.labels), `labels, order ${order.join(",")}`);
   }
-  for (const bad of [[0, 1], [0, 0, 1], [0, 1, 3], [0, -1, 2]]) {
+  for (const bad of [
+    [0, 1],
+    [0, 0, 1],
+    [0, 1, 3],
+    [0, -1, 2],
+  ]) {
     const split = make(3);
     assert.throws(() => permuteInPlace(split, Int32Array.from(bad)), /order must hold each of 0\.\.2 once/, bad.join(","));
     assert.deepEqual(Array.from(split.labels), [100, 101, 102], "left as it was");
@@ -278,7 +283,10 @@ test("the digit files' scanner reads into a scratch buffer where it is long enou
   const own = parseDataArray(text, "t.json", short);
   assert.deepEqual(Array.from(own), [0.5, 1, 0.25]);
   assert.notEqual(own.buffer, short.buffer);
-  assert.ok(short.every((v) => v === 7), "a scratch too short is left alone");
+  assert.ok(
+    short.every((v) => v === 7),
+    "a scratch too short is left alone",
+  );
 });
 
 test("the digit files' scanner: any JSON number as JSON.parse reads it; anything else named with its byte offset", () => {
