@@ -1,5 +1,17 @@
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
+
+/** This machine, as it appears in the names of temporary files and folders (see removeOrphanedTemporaries). */
+const HOST = encodeURIComponent(os.hostname());
+
+/**
+ * A temporary name beside `target`: `<target>.<random>.<pid>@<host>.<kind>`, so that a later process on this machine
+ * can tell the leftovers of a writer that was killed.
+ */
+function temporaryName(target: string, kind: "tmp" | "old"): string {
+  return `${target}.${Math.random().toString(36).slice(2)}.${process.pid}@${HOST}.${kind}`;
+}
 
 /**
  * Write a file atomically: every byte into a temporary file beside it (looping over short writes), fsync, then
@@ -9,7 +21,7 @@ import * as path from "path";
  */
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
-  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  const tmp = temporaryName(file, "tmp");
   let fd: number | undefined;
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -78,9 +90,9 @@ export function assertReplaceableFolder(dir: string, replaceable: string[], what
 export function publishFolder(dir: string, files: Record<string, string | Uint8Array>, replaceable: string[], what = "folder"): void {
   const target = path.resolve(dir);
   assertReplaceableFolder(target, replaceable, what);
-  const stamp = `${process.pid}-${Math.random().toString(36).slice(2)}`;
-  const tmp = `${target}.tmp-${stamp}`;
-  const old = `${target}.old-${stamp}`;
+  removeOrphanedTemporaries(path.dirname(target)); // a publish killed earlier may have left its folder moved aside
+  const tmp = temporaryName(target, "tmp");
+  const old = temporaryName(target, "old");
   try {
     fs.mkdirSync(tmp, { recursive: true });
     for (const [name, bytes] of Object.entries(files)) writeFileAtomic(path.join(tmp, name), bytes);
@@ -99,4 +111,52 @@ export function publishFolder(dir: string, files: Record<string, string | Uint8A
       : new Error(`could not write ${what} ${target}: ${(err as Error).message}`, { cause: err });
   }
   fs.rmSync(old, { recursive: true, force: true });
+}
+
+const TEMPORARY = /\.[a-z0-9]*\.(\d+)@([^@/]+)\.(tmp|old)$/;
+
+/**
+ * Clean up after writers on this machine that were killed in the middle of writeFileAtomic or publishFolder (kill -9, a
+ * crash, a pulled plug): their temporary files and folders in `dir` are removed, and a folder that publishFolder had
+ * moved aside is put back where its new one never arrived. Only names whose process is gone are touched, so writers
+ * still running here, and every writer on other machines sharing the folder, are left alone. Returns the names handled.
+ */
+export function removeOrphanedTemporaries(dir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return []; // no such folder yet: nothing was written there
+  }
+  const orphaned = names
+    .map((name) => ({ name, match: TEMPORARY.exec(name) }))
+    .filter(({ match }) => match !== null && match[2] === HOST && !processAlive(Number(match[1])));
+  // The folders moved aside first: put back where publishFolder was killed between its two renames.
+  orphaned.sort((a, b) => Number(a.match?.[3] === "tmp") - Number(b.match?.[3] === "tmp"));
+  for (const { name, match } of orphaned) {
+    const file = path.join(dir, name);
+    const original = path.join(dir, name.slice(0, name.length - (match as RegExpExecArray)[0].length));
+    if (match?.[3] === "old" && !fs.existsSync(original)) fs.renameSync(file, original);
+    else fs.rmSync(file, { recursive: true, force: true });
+  }
+  return orphaned.map(({ name }) => name);
+}
+
+/**
+ * Whether process `pid` runs on this machine: signal 0 checks without sending anything (EPERM: it runs, as another
+ * user); a zombie (killed, not yet reaped by a parent that was killed too) has stopped writing.
+ */
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8"); // "pid (name) state ...": the name may hold ") "
+    return stat[stat.lastIndexOf(")") + 2] !== "Z";
+  } catch {
+    return true; // no /proc (macOS): signal 0's answer stands
+  }
 }

@@ -1,11 +1,11 @@
 // Writes that never publish half a file: short writes, a failing write, a real full disk.
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { spawnSync } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { assertWritableFolder, publishFolder, writeFileAtomic } from "../src/fsutil";
+import { assertWritableFolder, publishFolder, removeOrphanedTemporaries, writeFileAtomic } from "../src/fsutil";
 import { resolveConfig, sweep } from "../src/experiment";
 
 // The module object itself (not the import namespace), so that a mock is seen by src/fsutil.ts's own import.
@@ -99,6 +99,74 @@ test("publishFolder: a folder appears whole, replaces an earlier one, and a fail
   assert.equal(fs.readFileSync(path.join(out, "a.txt"), "utf8"), "two");
   assert.deepEqual(fs.readdirSync(parent), ["out"], "the new folder was removed");
   fs.rmSync(parent, { recursive: true, force: true });
+});
+
+/**
+ * Run `call` (a call to src/fsutil.ts's `writeFileAtomic` or `publishFolder`) in a process that stops for good right
+ * after its `stopAfter`-th call to fs.`at`, then kill -9 it there: what a crash at that point leaves behind. With
+ * `zombie`, its parent is a `sleep` that never reaps it, so that it stays a zombie until the returned `done()`.
+ */
+async function killedIn(call: string, at: "fsyncSync" | "renameSync", stopAfter: number, zombie = false): Promise<() => void> {
+  const source = `
+    const fs = require("fs");
+    const real = fs.${at};
+    let calls = 0;
+    fs.${at} = (...args) => {
+      const result = real(...args);
+      if (++calls === ${stopAfter}) {
+        process.stdout.write("stopped " + process.pid + "\\n");
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000);
+      }
+      return result;
+    };
+    const { writeFileAtomic, publishFolder } = require(${JSON.stringify(path.join(__dirname, "..", "src", "fsutil.ts"))});
+    ${call};`;
+  const node = [process.execPath, "--import", "tsx", "-e", source];
+  const parent = zombie
+    ? spawn("sh", ["-c", '"$@" & exec sleep 60', "sh", ...node], { stdio: ["ignore", "pipe", "inherit"] })
+    : spawn(node[0], node.slice(1), { stdio: ["ignore", "pipe", "inherit"] });
+  const writer = await new Promise<number>((resolve, reject) => {
+    parent.stdout.on("data", (chunk: Buffer) => {
+      const stopped = /stopped (\d+)/.exec(chunk.toString());
+      if (stopped) resolve(Number(stopped[1]));
+    });
+    parent.on("exit", (code) => reject(new Error(`the writer exited (${code}) before it stopped`)));
+  });
+  process.kill(writer, "SIGKILL");
+  if (!zombie) await new Promise((resolve) => parent.on("close", resolve));
+  else while (!fs.readFileSync(`/proc/${writer}/stat`, "utf8").includes(") Z ")) await new Promise((resolve) => setTimeout(resolve, 10));
+  return () => parent.kill("SIGKILL");
+}
+
+test("writers killed mid-write: their temporary files go, a folder moved aside comes back, live and other machines' writers are left alone", async () => {
+  const dir = tmp("orphans");
+  const record = path.join(dir, "run.json");
+  const model = path.join(dir, "run.model");
+  // kill -9 after publishFolder moved the earlier model aside, before the new one took its place
+  publishFolder(model, { "weights.bin": "first" }, ["weights.bin"]);
+  await killedIn(`publishFolder(${JSON.stringify(model)}, { "weights.bin": "second" }, ["weights.bin"])`, "renameSync", 2);
+  // kill -9 after the record's temporary file is synced, before its rename (last: a publish cleans up its folder first);
+  // a second record's writer is killed the same way, and left a zombie by a parent that never reaps it
+  await killedIn(`writeFileAtomic(${JSON.stringify(record)}, "{}")`, "fsyncSync", 1);
+  const reap = await killedIn(`writeFileAtomic(${JSON.stringify(path.join(dir, "zombie.json"))}, "{}")`, "fsyncSync", 1, true);
+  const left = fs.readdirSync(dir);
+  assert.ok(!left.some((name) => ["run.json", "run.model", "zombie.json"].includes(name)), `killed before any landed: ${left.join(", ")}`);
+  assert.equal(left.length, 4, `two records' temporary files, the new model's folder and the earlier one moved aside: ${left.join(", ")}`);
+  // A writer still running here (this process) and one on another machine sharing the folder.
+  const host = encodeURIComponent(os.hostname());
+  const live = `other.json.abc.${process.pid}@${host}.tmp`;
+  const elsewhere = `other.json.abc.${process.pid}@another-${host}.tmp`;
+  for (const name of [live, elsewhere, "notes.tmp"]) fs.writeFileSync(path.join(dir, name), "");
+
+  try {
+    assert.equal(removeOrphanedTemporaries(dir).length, 4);
+  } finally {
+    reap();
+  }
+  assert.deepEqual(fs.readdirSync(dir).sort(), [elsewhere, live, "notes.tmp", "run.model"].sort());
+  assert.equal(fs.readFileSync(path.join(model, "weights.bin"), "utf8"), "first", "the earlier model is back, whole");
+  assert.deepEqual(removeOrphanedTemporaries(dir), [], "nothing left to clean");
+  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test("a data folder that cannot be written is refused before any work, even as root (where access() says yes to /proc)", () => {

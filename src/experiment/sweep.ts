@@ -6,7 +6,7 @@ import { ExperimentConfig, validateConfig } from "./config";
 import { lockAgeSeconds, lockPath, lockTimings } from "./lock";
 import { modelsOf } from "./config-model";
 import { PretrainPlan, RunPlan, Shard, parseShard, planPretraining, planRuns, shardRuns } from "./plan";
-import { assertWritableFolder } from "../fsutil";
+import { assertWritableFolder, removeOrphanedTemporaries } from "../fsutil";
 import { kernelThreads } from "../kernels";
 import { defaultDataDir } from "../paths";
 import { cachedCheckpointProblem, intactEpochs } from "./pretrain";
@@ -61,6 +61,14 @@ const WAIT_REPORT_SECONDS = 30;
 const describeRun = (r: RunPlan) => `${r.label} budget ${r.budget} seed ${r.seed}${r.sparsity === null ? "" : ` s=${r.sparsity}`}`;
 const checkpointId = (key: string, epoch: number) => `${key}/${epoch}`;
 
+/** What sweeps on this machine that were killed (kill -9, a crash) left half-written: records, final models, checkpoints. */
+function removeLeftovers(dataDir: string): void {
+  const checkpoints = path.join(dataDir, "checkpoints");
+  const folders = [path.join(dataDir, "runs"), checkpoints];
+  if (fs.existsSync(checkpoints)) folders.push(...fs.readdirSync(checkpoints).map((key) => path.join(checkpoints, key)));
+  for (const folder of folders) removeOrphanedTemporaries(folder);
+}
+
 /** Run what is missing; returns every record of the config (computed now or found in the cache). */
 export async function sweep(configInput: ExperimentConfig | unknown, opts: SweepOptions = {}): Promise<SweepResult> {
   const started = performance.now();
@@ -68,6 +76,7 @@ export async function sweep(configInput: ExperimentConfig | unknown, opts: Sweep
   const config = validateConfig(configInput);
   const dataDir = opts.dataDir ?? defaultDataDir();
   assertWritableFolder(dataDir);
+  removeLeftovers(dataDir);
   const shard = typeof opts.shard === "string" ? parseShard(opts.shard) : opts.shard;
   const runs = shardRuns(planRuns(config), shard).filter((r) => opts.model === undefined || r.model === opts.model);
   if (opts.model !== undefined && runs.length === 0 && !modelsOf(config).some((m) => m.name === opts.model))
