@@ -128,17 +128,17 @@ export function removeOrphanedTemporaries(dir: string): string[] {
   } catch {
     return []; // no such folder yet: nothing was written there
   }
-  const orphaned = names
-    .map((name) => ({ name, match: TEMPORARY.exec(name) }))
-    .filter(({ match }) => match !== null && match[2] === HOST && !processAlive(Number(match[1])));
-  // The folders moved aside first: put back where publishFolder was killed between its two renames.
-  orphaned.sort((a, b) => Number(a.match?.[3] === "tmp") - Number(b.match?.[3] === "tmp"));
-  for (const { name, match } of orphaned) {
-    const file = path.join(dir, name);
-    const original = path.join(dir, name.slice(0, name.length - (match as RegExpExecArray)[0].length));
-    if (match?.[3] === "old" && !fs.existsSync(original)) fs.renameSync(file, original);
-    else fs.rmSync(file, { recursive: true, force: true });
+  const orphaned = names.flatMap((name) => {
+    const match = TEMPORARY.exec(name);
+    if (!match || match[2] !== HOST || processAlive(Number(match[1]))) return [];
+    return [{ file: path.join(dir, name), kind: match[3], original: path.join(dir, name.slice(0, match.index)), name }];
+  });
+  // The folders moved aside first: each goes back where publishFolder was killed before its new one took the place.
+  for (const { file, original } of orphaned.filter((o) => o.kind === "old")) {
+    if (fs.existsSync(original)) fs.rmSync(file, { recursive: true, force: true });
+    else fs.renameSync(file, original);
   }
+  for (const { file } of orphaned.filter((o) => o.kind === "tmp")) fs.rmSync(file, { recursive: true, force: true });
   return orphaned.map(({ name }) => name);
 }
 
