@@ -153,3 +153,26 @@ test("magnitude pruning over a model: global ranks all kernels together, per-lay
   assert.equal(perLayer["dense1/kernel"].filter((x) => x === 0).length, 16);
   assert.deepEqual([...perLayer["dense1/kernel"].subarray(14, 18)], [0, 0, 1, 1]);
 });
+
+test("LMO over vectors of different sizes one after another (its scratch is reused): each matches a full sort, earlier results intact", () => {
+  const rand = mulberry32(21);
+  // Signs alternating at random, values from a few levels (many ties), −0, NaN and −∞ among them.
+  const vector = (n: number) =>
+    Float32Array.from({ length: n }, (_, i) => (i % 97 === 0 ? [-0, NaN, -Infinity][i % 3] : (rand() < 0.5 ? -1 : 1) * Math.floor(rand() * 8)));
+  const bySort = (d: Float32Array, k: number, candidates?: Int32Array) =>
+    Array.from(candidates ?? d.keys())
+      .filter((i) => d[i] < 0)
+      .sort((a, b) => d[a] - d[b] || a - b)
+      .slice(0, k)
+      .sort((a, b) => a - b);
+  const sorted = (idx: Int32Array) => Array.from(idx).sort((a, b) => a - b);
+  const calls: [Float32Array, number, Int32Array | undefined][] = [
+    [vector(5000), 700, undefined],
+    [vector(300), 40, undefined],
+    [vector(8000), 1000, undefined],
+    [vector(8000), 600, shuffledIndices(8000, 4).subarray(0, 2000)],
+    [vector(200), 150, undefined], // fewer negative entries than k: all of them
+  ];
+  const results = calls.map(([d, k, candidates]) => lmoIndices(d, k, candidates));
+  calls.forEach(([d, k, candidates], c) => assert.deepEqual(sorted(results[c]), bySort(d, k, candidates), `call ${c}`));
+});

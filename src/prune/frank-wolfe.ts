@@ -34,18 +34,32 @@ export interface FwIteration {
   samples: number;
 }
 
+// The LMO's list of negative entries, kept from call to call: a fresh one of n entries, handed out by the system page by
+// page, took 1.5–2.5 ms of each call at n = 225k.
+let negativeScratch = new Int32Array(0);
+
 /**
  * Indices of the LMO vertex over C: the k most negative entries of d (only entries < 0), among `candidates`
  * (all coordinates when omitted). Ties: the lower index wins. Expected O(n) (selection, not a sort).
  */
 export function lmoIndices(d: Float32Array, k: number, candidates?: Int32Array): Int32Array {
-  // A typed array filled in place: pushing onto a plain array and converting took most of the LMO's time.
-  const all = new Int32Array(candidates ? candidates.length : d.length);
+  const length = candidates ? candidates.length : d.length;
+  if (negativeScratch.length < length) negativeScratch = new Int32Array(length);
+  const all = negativeScratch;
+  // Each entry is stored and kept by adding the comparison's 0 or 1, without a branch: a momentum direction's signs
+  // change about every other entry, and a branch on them was mispredicted as often (1.1 ms against 0.3 at n = 225k).
   let count = 0;
   if (candidates) {
-    for (let j = 0; j < candidates.length; j++) if (d[candidates[j]] < 0) all[count++] = candidates[j];
+    for (let j = 0; j < length; j++) {
+      const i = candidates[j];
+      all[count] = i;
+      count += +(d[i] < 0);
+    }
   } else {
-    for (let i = 0; i < d.length; i++) if (d[i] < 0) all[count++] = i;
+    for (let i = 0; i < length; i++) {
+      all[count] = i;
+      count += +(d[i] < 0);
+    }
   }
   const idx = all.subarray(0, count);
   if (count <= k) return idx.slice();
