@@ -20,6 +20,7 @@ import {
   MOMENTUM_STEP,
   MIN_SPLIT_MACS,
   parseThreads,
+  readFloatsInto,
   setKernelThreads,
   splitConvolutions,
   splitWorkersReady,
@@ -152,6 +153,14 @@ test("a deferred filter gradient read, taken by another kernel or disposed befor
     assert.deepEqual(read.dataSync(), expected, "read back");
     assert.ok(!isDeferred(read.dataId), "joined once read");
     read.dispose();
+    const readInto = dW();
+    const into = new Float32Array(readInto.size).fill(NaN);
+    assert.ok(isDeferred(readInto.dataId));
+    assert.equal(readFloatsInto(readInto, into), into, "read into the array given");
+    assert.deepEqual(into, expected, "read into an array");
+    assert.ok(!isDeferred(readInto.dataId), "joined once read into an array");
+    assert.throws(() => readFloatsInto(readInto, new Float32Array(3)), /float32 tensor of 3 values expected, got float32 of 18432/);
+    readInto.dispose();
     const taken = dW();
     const times1 = tf.mul(taken, 1); // x·1 = x exactly
     assert.deepEqual(times1.dataSync(), expected, "taken by Multiply");

@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/backend";
 import { toTensors } from "../src/data";
 import { loadDataset } from "../src/datasets";
-import { ModelSpec, createModel, forward, getWeights, modelFromWeights } from "../src/model";
+import { ModelSpec, createModel, disposeModel, forward, getWeights, modelFromWeights } from "../src/model";
 import { deriveSeed, mulberry32, shuffledIndices } from "../src/random";
 import { lossOf, train } from "../src/train";
 import {
@@ -113,6 +113,27 @@ for (const loss of ["crossentropy", "mse"] as const) {
       }
     } finally {
       oracle.dispose();
+    }
+  });
+}
+
+for (const backend of ["cpu", "wasm"] as const) {
+  test(`the mask gradient read into a given array: the bits of a fresh one (${backend})`, async () => {
+    await initBackend(backend, { quiet: true });
+    const model = createModel(SPEC, 4);
+    const oracle = cnnMaskOracle(model, tiny.train, { batchSize: 32, seed: 5, loss: "crossentropy" });
+    try {
+      const m = Float32Array.from({ length: oracle.n }, (_, i) => (i % 3) / 2);
+      const fresh = oracle.evaluate(m, 2);
+      const into = new Float32Array(oracle.n).fill(NaN);
+      const read = oracle.evaluate(m, 2, into);
+      assert.equal(read.grad, into, "the gradient is the array given");
+      assert.deepEqual(into, fresh.grad);
+      assert.equal(read.loss, fresh.loss);
+      assert.ok(fresh.grad.some((g) => g !== 0));
+    } finally {
+      oracle.dispose();
+      disposeModel(model);
     }
   });
 }

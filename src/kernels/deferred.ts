@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { MOMENTUM_STEP } from "./momentum";
+import { heapBuffer, pointer } from "./simd";
 import { anyDeferred, finishDeferred, isDeferred, postponeDisposal } from "./threads";
 import { overrideWasmKernel } from "./util";
 
@@ -67,4 +68,22 @@ export function guardDeferredData(backend: BackendWasm): void {
     finishDeferred();
     dispose();
   };
+}
+
+/**
+ * A float32 tensor's values copied into `out`, without the fresh array dataSync() returns (on wasm, straight from tfjs's
+ * heap, once a deferred job writing them is done): where a loop reads a large tensor each iteration, a fresh array's
+ * pages cost more than the copy.
+ */
+export function readFloatsInto(t: tf.Tensor, out: Float32Array): Float32Array {
+  if (t.dtype !== "float32" || t.size !== out.length)
+    throw new Error(`readFloatsInto: a float32 tensor of ${out.length} values expected, got ${t.dtype} of ${t.size}`);
+  if (tf.getBackend() !== "wasm") {
+    out.set(t.dataSync() as Float32Array);
+    return out;
+  }
+  const backend = tf.backend() as BackendWasm;
+  if (isDeferred(t.dataId)) finishDeferred();
+  out.set(new Float32Array(heapBuffer(backend), pointer(backend, t), t.size));
+  return out;
 }

@@ -22,6 +22,8 @@ import { shareWasmHeap } from "./shared-heap";
 import { makeSliceConfig } from "./slice";
 import { guardKernels } from "./deferred";
 
+export { readFloatsInto } from "./deferred";
+
 export { FusedMomentumOptimizer, MOMENTUM_STEP } from "./momentum";
 export { enableRelaxedGemm, hasRelaxedGemm } from "./gemm";
 export { enableConvProduct } from "./fused-conv2d";

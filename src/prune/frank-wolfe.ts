@@ -9,8 +9,11 @@ import { selectSmallest } from "./select";
  */
 export interface FwOracle {
   n: number;
-  /** F(m) and ∇F(m) at iteration t; a stochastic oracle draws its minibatch from t. `samples`: samples consumed. */
-  evaluate(m: Float32Array, t: number): { loss: number; grad: Float32Array; samples: number };
+  /**
+   * F(m) and ∇F(m) at iteration t; a stochastic oracle draws its minibatch from t. `samples`: samples consumed. Where
+   * `into` is given, the gradient may be written there (and returned) instead of into a new array.
+   */
+  evaluate(m: Float32Array, t: number, into?: Float32Array): { loss: number; grad: Float32Array; samples: number };
   /** F at m on the same minibatch as the last evaluate(): needed by the line-search step size. */
   lossAt?(m: Float32Array): number;
 }
@@ -138,11 +141,12 @@ export async function frankWolfe(oracle: FwOracle, m0: Float32Array, opts: Frank
 
   const m = m0.slice();
   const d = new Float32Array(n);
+  const gradient = new Float32Array(n); // each iteration's, read into the same array
   const lineSearch = stepSize.kind === "line-search" ? { trial: new Float32Array(n), v: new Float32Array(n) } : undefined;
   const history: FwIteration[] = [];
   let samples = 0;
   for (let t = 0; t < opts.iterations; t++) {
-    const { loss, grad, samples: used } = oracle.evaluate(m, t);
+    const { loss, grad, samples: used } = oracle.evaluate(m, t, gradient);
     samples += used;
     const beta = t === 0 ? 0 : momentumAt(momentum, t);
     let gap = direction(d, grad, t === 0 || momentum.kind === "none" ? undefined : beta, m);
