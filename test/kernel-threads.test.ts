@@ -253,14 +253,17 @@ for (const name of ["residual-net", "separable-net"] as ZooModelName[]) {
   });
 }
 
-test("an FW-momentum pruning run: the same mask and per-iteration losses with 1, 2 and 3 threads", async () => {
+test("an FW-momentum pruning run: the same mask and per-iteration losses and gaps with 1, 2 and 3 threads", async () => {
   const result = await underEachThreadCount(async () => {
     const model = createModel(PAPER_CNN, 5);
     const outcome = await prune(model, "fw-momentum", { iterations: 4, batchSize: BATCH }, { train: data.train, seed: 2, target: 0.9 });
     disposeModel(model);
-    const losses = Float32Array.from((outcome.history ?? []).map((h) => (h as { loss: number }).loss));
+    const history = (outcome.history ?? []) as { loss: number; gap: number }[];
+    const losses = Float32Array.from(history.map((h) => h.loss));
     assert.equal(losses.length, 4);
-    return digest({ ...outcome.mask, "history/loss": losses });
+    // The gaps are doubles: their bits, two floats each.
+    const gaps = new Float32Array(Float64Array.from(history.map((h) => h.gap)).buffer);
+    return digest({ ...outcome.mask, "history/loss": losses, "history/gap": gaps });
   });
   assertSameEverywhere("fw-momentum", result);
 });
