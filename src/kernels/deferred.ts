@@ -71,9 +71,9 @@ export function guardDeferredData(backend: BackendWasm): void {
 }
 
 /**
- * A float32 tensor's values copied into `out`, without the fresh array dataSync() returns (on wasm, straight from tfjs's
- * heap, once a deferred job writing them is done): where a loop reads a large tensor each iteration, a fresh array's
- * pages cost more than the copy.
+ * A float32 tensor's values (on the current backend) copied into `out`, without the fresh array dataSync() returns (on
+ * wasm, straight from tfjs's heap, once a deferred job writing them is done): where a loop reads a large tensor each
+ * iteration, a fresh array's pages cost more than the copy.
  */
 export function readFloatsInto(t: tf.Tensor, out: Float32Array): Float32Array {
   if (t.dtype !== "float32" || t.size !== out.length)
