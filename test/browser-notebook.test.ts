@@ -232,8 +232,9 @@ test(`in headless Chromium, notebook ${NOTEBOOK} served by "npm run notebook" ru
       await new Promise((resolve) => setTimeout(resolve, 500));
       state = await pageState(page);
     }
-    // Plotly draws after the output arrives: give the last figure a moment.
-    for (let i = 0; i < 20 && state.errors.length === 0 && state.drawn < state.figures; i++) {
+    // A cell's outputs can arrive after its prompt is numbered (they come on another channel, late on a busy machine),
+    // and plotly draws after its output arrives: give the last figures a moment.
+    for (let i = 0; i < 120 && state.errors.length === 0 && (state.figures < FIGURES_IN_NOTEBOOK || state.drawn < state.figures); i++) {
       await new Promise((resolve) => setTimeout(resolve, 250));
       state = await pageState(page);
     }
