@@ -24,6 +24,17 @@ export const POOL_IMAGES = 6;
 export const GEMM_PANELS = 7;
 
 /**
+ * How many units the claim starting at unit `first` takes: `chunk` while much is left, then a share of what is left
+ * (half of it split between the threads), so that the last claims are small and the threads finish close together.
+ * Claims of GEMM_ROWS and CONV_ROWS stay in multiples of their modules' row tiles (6 and 5). Which thread claims a unit
+ * never changes its bits, so neither does this. Like runUnits, it uses nothing but its arguments (the workers run a copy).
+ */
+export function claimSize(kind: number, first: number, units: number, chunk: number, threads: number): number {
+  const grain = kind === 0 ? 6 : kind === 5 ? 5 : 1;
+  return Math.min(chunk, Math.max(grain, Math.ceil((units - first) / (2 * threads) / grain) * grain));
+}
+
+/**
  * rows[j] = where the im2col row of output pixel first + j starts (bytes from the padded input [b, hp, wp, c]): pixel
  * (b, i, j) of an oh × ow output reads from input pixel (b, i·sh, j·sw). Like runUnits, it uses nothing but its
  * arguments (the workers run a copy of it).

@@ -3,9 +3,10 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { CONV_WASM_BASE64 } from "./conv-module";
 import { GEMM_WASM_BASE64 } from "./gemm-module";
 import { sharedHeapOf } from "./shared-heap";
+import { SpinPolicy } from "./spin";
 import { compileRelaxedSimd } from "./simd";
 import { SIMD_WASM_BASE64 } from "./simd-module";
-import { convRowStarts, GEMM_PANELS, GEMM_ROWS, runUnits } from "./thread-jobs";
+import { claimSize, convRowStarts, GEMM_PANELS, GEMM_ROWS, runUnits } from "./thread-jobs";
 import { requestThreads, threadsNow } from "./thread-count";
 import type { SharedConvExports, SharedGemmExports, SharedSimdExports } from "./thread-jobs";
 
@@ -62,15 +63,15 @@ const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 export const MIN_THREADED_MACS = 1 << 20;
 /** Loops that only move floats (a max pool's gradient) run on one thread below this many. */
 export const MIN_THREADED_FLOATS = 1 << 16;
-/** A job's units are claimed in about this many blocks per thread, so that a thread that wakes late takes fewer. */
+/** Claims take at most 1 / (threads · this) of a job's units, fewer near its end (claimSize): a thread that wakes late takes fewer. */
 export const CLAIMS_PER_THREAD = 8;
-
-/** Units per claim of a job of `units` units: about CLAIMS_PER_THREAD claims per thread, at least one unit each. */
+/** Units per claim of a job of `units` units, at most (claimSize): about CLAIMS_PER_THREAD claims per thread, at least one. */
 export const unitsPerClaim = (units: number, threads: number) => Math.max(1, Math.floor(units / (threads * CLAIMS_PER_THREAD)));
 
 // The control block: Int32 slots for the job generation, the units done, a failure flag and the stop flag, one
 // BigInt64 slot for the next units to claim (generation << 32 | unit: a thread that read an older job's arguments can
-// never claim units of a newer one), then the job's kind, unit count, units per claim and arguments.
+// never claim units of a newer one), then the job's kind, unit count, units per claim, the µs a thread polls before it
+// sleeps (spin.ts) and the arguments.
 const GENERATION = 0;
 const DONE = 1;
 const FAILED = 2;
@@ -79,6 +80,7 @@ const NEXT64 = 2; // BigInt64 index: Int32 slots 4 and 5
 const KIND = 6;
 const UNITS = 7;
 const CHUNK = 8;
+const SPIN = 9;
 const ARGS = 10;
 const ARG_COUNT = 20;
 const CONTROL_BYTES = Math.ceil((ARGS + ARG_COUNT) / 2) * 8; // whole BigInt64 slots
@@ -88,11 +90,12 @@ const CLOSED = 0x7fffffff;
 // Each thread claims blocks of units until none is left: on a busy machine a thread that wakes late takes fewer.
 const WORKER_SOURCE = `
 const { workerData } = require("node:worker_threads");
-const { gemmModule, simdModule, convModule, memory, control, slot } = workerData;
+const { gemmModule, simdModule, convModule, memory, control, slot, threads } = workerData;
 const ctrl = new Int32Array(control);
 const next = new BigInt64Array(control);
 const convRowStarts = ${convRowStarts.toString()};
 const runUnits = ${runUnits.toString()};
+const claimSize = ${claimSize.toString()};
 let gemm = null;
 let simd = null;
 let conv = null;
@@ -105,6 +108,8 @@ try {
 }
 let seen = 0;
 for (;;) {
+  const pollUntil = performance.now() + Atomics.load(ctrl, ${SPIN}) / 1000;
+  while (Atomics.load(ctrl, ${GENERATION}) === seen && performance.now() < pollUntil);
   Atomics.wait(ctrl, ${GENERATION}, seen);
   seen = Atomics.load(ctrl, ${GENERATION});
   if (Atomics.load(ctrl, ${STOP}) !== 0) break;
@@ -116,8 +121,9 @@ for (;;) {
     if (Number(claim >> 32n) !== seen) break;
     const first = Number(claim & 0xffffffffn);
     if (first >= units) break;
-    if (Atomics.compareExchange(next, ${NEXT64}, claim, claim + BigInt(chunk)) !== claim) continue;
-    const count = Math.min(chunk, units - first);
+    const size = claimSize(kind, first, units, chunk, threads);
+    if (Atomics.compareExchange(next, ${NEXT64}, claim, claim + BigInt(size)) !== claim) continue;
+    const count = Math.min(size, units - first);
     try {
       if (gemm === null) throw new Error("no module");
       runUnits(kind, a, first, count, gemm, simd, conv, slot, memory);
@@ -144,6 +150,7 @@ interface Pool {
   simd: SharedSimdExports;
   conv: SharedConvExports;
   workers: Worker[];
+  spin: SpinPolicy;
 }
 let pool: Pool | undefined;
 /** The kernel modules importing a shared memory, compiled once (simd.ts) for this thread's kernels and the pool's. */
@@ -170,11 +177,11 @@ function currentPool(backend: BackendWasm): Pool | undefined {
   const simd = new wasmApi.Instance(modules.simdModule, { env: { memory } }).exports as SharedSimdExports;
   const conv = new wasmApi.Instance(modules.convModule, { env: { memory } }).exports as SharedConvExports;
   const workers = Array.from({ length: threads - 1 }, (_, i) => {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ...modules, memory, control: control.buffer, slot: i + 1 } });
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ...modules, memory, control: control.buffer, slot: i + 1, threads } });
     worker.unref(); // idle threads never keep the process alive
     return worker;
   });
-  pool = { memory, control, gemm, simd, conv, workers };
+  pool = { memory, control, gemm, simd, conv, workers, spin: new SpinPolicy() };
   return pool;
 }
 
@@ -277,6 +284,7 @@ function postJob(kind: number, units: number, chunk: number, args: number[]): Po
   args.forEach((v, i) => Atomics.store(control, ARGS + i, v));
   Atomics.store(control, DONE, 0);
   Atomics.store(control, FAILED, 0);
+  Atomics.store(control, SPIN, p.spin.spinMicroseconds());
   Atomics.store(next, NEXT64, BigInt(generation) << 32n);
   Atomics.store(control, GENERATION, generation);
   Atomics.notify(control, GENERATION);
@@ -293,8 +301,9 @@ function claimAndWait(p: Pool, units: number, chunk: number): void {
     const claim = Atomics.load(next, NEXT64);
     const first = Number(claim & 0xffffffffn);
     if (first >= units) break;
-    if (Atomics.compareExchange(next, NEXT64, claim, claim + BigInt(chunk)) !== claim) continue;
-    const count = Math.min(chunk, units - first);
+    const size = claimSize(kind, first, units, chunk, p.workers.length + 1);
+    if (Atomics.compareExchange(next, NEXT64, claim, claim + BigInt(size)) !== claim) continue;
+    const count = Math.min(size, units - first);
     try {
       runUnits(kind, a, first, count, p.gemm, p.simd, p.conv, 0, p.memory);
     } catch {
@@ -302,6 +311,8 @@ function claimAndWait(p: Pool, units: number, chunk: number): void {
     }
     Atomics.add(control, DONE, count);
   }
+  const pollUntil = performance.now() + Atomics.load(control, SPIN) / 1000;
+  while (Atomics.load(control, DONE) < units && performance.now() < pollUntil);
   for (let done = Atomics.load(control, DONE); done < units; done = Atomics.load(control, DONE)) Atomics.wait(control, DONE, done);
   if (Atomics.load(control, FAILED) !== 0) throw new Error("a threaded kernel failed (out of bounds on the wasm heap)");
 }
