@@ -12,6 +12,7 @@ import { makeAddConfig, makeFusedBatchNormConfig, makeMultiplyConfig, makeRealDi
 import { makeCastConfig, makeIdentityConfig } from "./identity";
 import { useFastGradients } from "./gradients";
 import { makeMaxPoolConfig } from "./max-pool";
+import { makeTransposeConfig } from "./transpose";
 import { maxPoolGradConfig } from "./max-pool-grad";
 import { momentumStepConfig } from "./momentum";
 import { makePadV2Config } from "./pad";
@@ -83,6 +84,7 @@ export function registerWasmKernels(): void {
     makeRealDivConfig(wasmKernel(tf.RealDiv)),
     makeFusedBatchNormConfig(wasmKernel(tf.FusedBatchNorm)),
     makeBatchMatMulConfig(wasmKernel(tf.BatchMatMul)),
+    makeTransposeConfig(wasmKernel(tf.Transpose)),
     makeIdentityConfig(wasmKernel(tf.Identity)),
     makeSliceConfig(wasmKernel(tf.Slice)),
     makeCastConfig(wasmKernel(tf.Cast)),
