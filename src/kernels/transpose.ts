@@ -17,10 +17,8 @@ export function makeTransposeConfig(original: tf.KernelConfig): tf.KernelConfig 
     const size = tf.util.sizeFromShape(x.shape);
     if (!simd || x.dtype !== "float32" || size === 0 || !swapsLastTwo(perm)) return original.kernelFunc(args as Parameters<tf.KernelFunc>[0]);
     const [rows, cols] = x.shape.slice(-2);
-    const y = backend.makeOutput(
-      perm.map((p) => x.shape[p]),
-      "float32",
-    );
+    const shape = perm.map((p) => x.shape[p]);
+    const y = backend.makeOutput(shape, "float32");
     const [px, py] = [pointer(backend, x), pointer(backend, y)];
     for (let at = 0; at < size * 4; at += rows * cols * 4) simd.transpose2D(px + at, py + at, rows, cols);
     return y;
