@@ -10,6 +10,7 @@ import { loadDataset } from "../src/datasets";
 import { asGraph } from "../src/graph";
 import { csrFromDense } from "../src/inference/csr";
 import { decodeSparseWeights, encodeSparseWeights } from "../src/inference/export";
+import { calibrationNoise } from "../src/inference/program";
 import { CompileOptions, compileSparseModel } from "../src/inference/sparse-model";
 import { ModelSpec, PAPER_CNN, createModel, disposeModel, getWeights } from "../src/model";
 import { magnitudeMask } from "../src/prune/magnitude";
@@ -92,6 +93,16 @@ test("each layer's path is the one calibration measured faster, and the counts o
     .filter(([k]) => k.endsWith("/kernel"))
     .reduce((n, [, v]) => n + v.filter((w) => w === 0).length, 0);
   assert.equal(zeros, exact);
+});
+
+test("calibration noise: in [−1, 1), one array grown and reused, the same values whatever was asked before", () => {
+  const noise = calibrationNoise();
+  const small = noise(1000).slice();
+  assert.ok(small.every((v) => v >= -1 && v < 1) && new Set(small).size > 990, "spread over [−1, 1)");
+  const large = noise(5000);
+  assert.deepEqual(large.subarray(0, 1000), small, "grown: the first values unchanged");
+  assert.equal(noise(3000).buffer, large.buffer, "a shorter request reuses the array");
+  assert.deepEqual(calibrationNoise()(1000), small, "seeded: every calibration sees the same noise");
 });
 
 test("other specs: padded and strided convolutions, a 3×3 pool and a conv without a pool fall back where they must and still agree", async () => {

@@ -7,7 +7,7 @@ import { initBackend } from "../src/backend";
 import { loadDataset } from "../src/datasets";
 import * as tf from "@tensorflow/tfjs";
 import { PAPER_CNN, countParams, createModel, getWeights, modelFromWeights, paramShapes, prunableNames, disposeModel } from "../src/model";
-import { DivergenceError, checkpointProblem, evaluate, loadCheckpoint, saveCheckpoint, train } from "../src/train";
+import { DivergenceError, checkpointProblem, evaluate, loadCheckpoint, minibatch, saveCheckpoint, train } from "../src/train";
 import { timeInference } from "../src/measure";
 
 const data = loadDataset({ name: "mnist-embedded" });
@@ -50,6 +50,32 @@ test("creating and disposing models leaves no tensors behind", async () => {
     disposeModel(copy);
   }
   assert.equal(tf.memory().numTensors, before);
+});
+
+test("a minibatch holds the examples asked for, in order, alike on wasm (written on its heap) and cpu, and leaks nothing", async () => {
+  const digits = loadDataset({ name: "mnist-embedded", limitTrain: 50, limitTest: 10 });
+  const idx = Int32Array.from([7, 0, 49, 7, 23]);
+  const expected = idx.reduce<number[]>((out, i) => [...out, ...digits.train.images.subarray(i * 784, (i + 1) * 784)], []);
+  for (const backend of ["wasm", "cpu"] as const) {
+    await initBackend(backend, { quiet: true });
+    const before = tf.memory().numTensors;
+    const [x, y] = tf.tidy(() => {
+      const kept = minibatch(digits.train, idx);
+      minibatch(digits.train, idx.subarray(1, 3)); // made and dropped inside the tidy
+      return kept;
+    });
+    assert.deepEqual(x.shape, [5, 28, 28, 1], backend);
+    assert.deepEqual([...x.dataSync()], expected, `${backend}: the images`);
+    assert.deepEqual(
+      [...y.dataSync()],
+      [...idx].map((i) => digits.train.labels[i]),
+      `${backend}: the labels`,
+    );
+    assert.equal(tf.memory().numTensors, before + 2, `${backend}: the tidy freed the dropped batch`);
+    tf.dispose([x, y]);
+    assert.equal(tf.memory().numTensors, before, `${backend}: nothing left`);
+  }
+  await initBackend("wasm", { quiet: true });
 });
 
 test("checkpoints round-trip exactly and reject truncated or corrupted files", async () => {

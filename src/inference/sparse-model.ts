@@ -5,7 +5,7 @@ import type { ModelSpec } from "../model";
 import { median, roundTo } from "../measure";
 import { PreparedGraph, prepareGraph } from "./fold";
 import { SparseWeights, csrTensors } from "./layouts";
-import { CompiledGraph, LayerPath, Step, calibrationInputs, execute, program } from "./program";
+import { CompiledGraph, LayerPath, Step, calibrationInputs, calibrationNoise, execute, program } from "./program";
 import { SPARSE_KERNELS } from "./sparse-kinds";
 import { SplitModel, dropSplitModel, splitPredict } from "./split-predict";
 
@@ -204,7 +204,8 @@ function choosePaths(c: CompiledGraph, fixed: Map<string, LayerPath>, batch: num
   let best = new Map([...fixed, ...free.map((name) => [name, "dense"] as const)]);
   if (free.length === 0) return { paths: best, perLayer };
   const memo = new Map<string, number>();
-  const cost = (paths: Map<string, LayerPath>) => timeSteps(program(c, paths), batch, repeats, memo);
+  const noise = calibrationNoise();
+  const cost = (paths: Map<string, LayerPath>) => timeSteps(program(c, paths), batch, repeats, memo, noise);
   let bestMs = cost(best);
   const consider = (paths: Map<string, LayerPath>) => {
     const ms = cost(paths);
@@ -224,12 +225,12 @@ function choosePaths(c: CompiledGraph, fixed: Map<string, LayerPath>, batch: num
   return { paths: best, perLayer };
 }
 
-function timeSteps(steps: Step[], n: number, repeats: number, memo: Map<string, number>): number {
+function timeSteps(steps: Step[], n: number, repeats: number, memo: Map<string, number>, noise: (length: number) => Float32Array): number {
   let total = 0;
   for (const step of steps) {
     let ms = memo.get(step.key);
     if (ms === undefined) {
-      const xs = calibrationInputs(step, n);
+      const xs = calibrationInputs(step, n, noise);
       const once = () => {
         const t0 = performance.now();
         const y = step.run(xs, n);

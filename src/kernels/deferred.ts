@@ -87,3 +87,20 @@ export function readFloatsInto(t: tf.Tensor, out: Float32Array): Float32Array {
   out.set(new Float32Array(heapBuffer(backend), pointer(backend, t), t.size));
   return out;
 }
+
+/**
+ * A float32 tensor of `shape` whose values `fill` writes into the array it is handed (pure JavaScript: no tfjs call
+ * inside). On wasm that array is the tensor's own memory on tfjs's heap, so no fresh array is made and copied in.
+ */
+export function filledTensor(shape: number[], fill: (values: Float32Array) => void): tf.Tensor {
+  const size = tf.util.sizeFromShape(shape);
+  if (tf.getBackend() !== "wasm") {
+    const values = new Float32Array(size);
+    fill(values);
+    return tf.tensor(values, shape, "float32");
+  }
+  const backend = tf.backend() as BackendWasm;
+  const out = backend.makeOutput(shape, "float32");
+  fill(new Float32Array(heapBuffer(backend), pointer(backend, out), size)); // after makeOutput: it may grow the heap
+  return tf.engine().makeTensorFromTensorInfo(out);
+}
