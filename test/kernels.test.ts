@@ -4,6 +4,7 @@ import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import {
   enableRelaxedGemm,
+  filledTensor,
   FusedMomentumOptimizer,
   hasRelaxedGemm,
   kernelThreads,
@@ -537,4 +538,33 @@ test("Slice: a run of the input copied within the heap (float32, int32, bool; em
   const expected = Float32Array.from({ length: 1_000 * 784 }, (_, i) => ((i + 5_000 * 784) % 1013) / 7);
   assert.deepEqual(batch.dataSync(), expected);
   tf.dispose([set, batch]);
+});
+
+test("filledTensor: the values its fill writes (on wasm, in the tensor's own heap memory), alike on cpu; a failing fill leaves nothing", async () => {
+  const fill = (values: Float32Array) => values.forEach((_, i) => (values[i] = i * 0.25 - 3));
+  for (const backend of ["cpu", "wasm"]) {
+    await tf.setBackend(backend);
+    const before = { tensors: tf.memory().numTensors, data: tf.backend().numDataIds() };
+    const big = tf.zeros([4 << 20]); // the heap grown and freed before: the output may land anywhere
+    big.dispose();
+    const t = tf.tidy(() => filledTensor([3, 5, 2], fill));
+    assert.deepEqual(t.shape, [3, 5, 2], backend);
+    assert.deepEqual(
+      t.dataSync(),
+      Float32Array.from({ length: 30 }, (_, i) => i * 0.25 - 3),
+      backend,
+    );
+    const empty = filledTensor([0, 4], fill);
+    assert.deepEqual(empty.shape, [0, 4], `${backend}: empty`);
+    assert.throws(
+      () =>
+        filledTensor([8], () => {
+          throw new Error("fill failed");
+        }),
+      /fill failed/,
+    );
+    tf.dispose([t, empty]);
+    assert.equal(tf.memory().numTensors, before.tensors, `${backend}: nothing left`);
+    assert.equal(tf.backend().numDataIds(), before.data, `${backend}: the failed fill's memory freed`);
+  }
 });

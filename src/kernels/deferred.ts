@@ -101,6 +101,11 @@ export function filledTensor(shape: number[], fill: (values: Float32Array) => vo
   }
   const backend = tf.backend() as BackendWasm;
   const out = backend.makeOutput(shape, "float32");
-  fill(new Float32Array(heapBuffer(backend), pointer(backend, out), size)); // after makeOutput: it may grow the heap
+  try {
+    fill(new Float32Array(heapBuffer(backend), pointer(backend, out), size)); // after makeOutput: it may grow the heap
+  } catch (err) {
+    backend.disposeData(out.dataId);
+    throw err;
+  }
   return tf.engine().makeTensorFromTensorInfo(out);
 }
