@@ -138,8 +138,8 @@ export function execute(steps: Step[], graph: ModelGraph, x: tf.Tensor, onStep?:
 
 /**
  * Noise in [−1, 1) of any length up to the largest asked for so far: one array, grown when needed and reused for every
- * calibration input (timings do not depend on the values). tf.randomUniform's fresh arrays of each input took about a
- * third of a small model's calibration.
+ * calibration input (timings do not depend on the values). A fresh array for each input (tf.randomUniform's) took about
+ * 30% of the paper CNN's calibration, most of it the system handing out their pages.
  */
 export function calibrationNoise(): (length: number) => Float32Array {
   let values = new Float32Array(0);
