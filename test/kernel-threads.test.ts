@@ -329,6 +329,23 @@ test("a model's forward pass in inference mode (evaluation, inference timing) sp
   x.dispose();
 });
 
+test("calibration times a batch as it runs: one that is split by examples on this thread alone, a smaller one on the kernel threads", async () => {
+  await initBackend("wasm", { quiet: true });
+  const model = createModel(PAPER_CNN, 4);
+  const weights = getWeights(model);
+  disposeModel(model);
+  for (const [name, w] of Object.entries(weights)) if (name.endsWith("/kernel")) w.forEach((v, i) => Math.abs(v) < 0.05 && (w[i] = 0));
+  setKernelThreads(2);
+  const calibrate = (calibrationBatch: number) => {
+    const [products, convolutions] = [threadedProducts(), splitConvolutions()];
+    compileSparseModel(PAPER_CNN, weights, { calibrationBatch, calibrationRepeats: 1 }).dispose();
+    return { products: threadedProducts() - products, convolutions: splitConvolutions() - convolutions };
+  };
+  assert.deepEqual(calibrate(MIN_SPLIT_EXAMPLES), { products: 0, convolutions: 0 }, "a split batch's parts run alone: timed alone");
+  assert.ok(calibrate(MIN_SPLIT_EXAMPLES - 1).products > 0, "a batch that runs whole uses the kernel threads: timed with them");
+  setKernelThreads(1);
+});
+
 test("inference's convolution (tfjs's FusedConv2D) split by images between threads: the same outputs with 1, 2 and 3 threads", async () => {
   await initBackend("wasm", { quiet: true });
   const [batch, filterShape] = [301, [3, 3, 32, 64] as [number, number, number, number]]; // 3 threads: parts of 100, 100, 101

@@ -1,13 +1,14 @@
 import * as tf from "@tensorflow/tfjs";
 import { ModelGraph, asGraph } from "../graph";
 import { registerSparseKernels, sparseKernelsAvailable } from "../kernels/sparse";
+import { onThisThreadAlone } from "../kernels/threads";
 import type { ModelSpec } from "../model";
 import { median, roundTo } from "../measure";
 import { PreparedGraph, prepareGraph } from "./fold";
 import { SparseWeights, csrTensors } from "./layouts";
 import { CompiledGraph, LayerPath, Step, calibrationInputs, calibrationNoise, execute, program } from "./program";
 import { SPARSE_KERNELS } from "./sparse-kinds";
-import { SplitModel, dropSplitModel, splitPredict } from "./split-predict";
+import { SplitModel, dropSplitModel, splitPredict, splitsBatchesOf } from "./split-predict";
 
 /**
  * A pruned model compiled for inference: each layer with a sparse kernel (src/inference/sparse-kinds.ts: a valid
@@ -24,7 +25,10 @@ export interface CompileOptions {
   mask?: Record<string, Float32Array>;
   /** "auto" (default): each layer's path from measured speed; or every layer one way; or per layer name ("conv2"). */
   paths?: "auto" | LayerPath | Record<string, LayerPath>;
-  /** Examples per calibration pass (default 256); timings do not depend on the values, so the examples are noise. */
+  /**
+   * Examples per calibration pass (default 256); timings do not depend on the values, so the examples are noise. Timed
+   * as a batch of that size runs: from MIN_SPLIT_EXAMPLES on, split between the threads, each part on its thread alone.
+   */
   calibrationBatch?: number;
   /** Timed passes per step in calibration (the median counts; default 5). */
   calibrationRepeats?: number;
@@ -129,7 +133,8 @@ export function compileSparseModel(model: ModelGraph | ModelSpec, weights: Recor
   const compiled = compileGraph(prepared);
   const tensors = compiledTensors(compiled);
   try {
-    const chosen = choosePaths(compiled, fixed, calibrationBatch, repeats);
+    const calibrate = () => choosePaths(compiled, fixed, calibrationBatch, repeats);
+    const chosen = splitsBatchesOf(calibrationBatch) ? onThisThreadAlone(calibrate) : calibrate();
     const steps = program(compiled, chosen.paths);
     const { layers } = owners(compiled.graph);
     const split: SplitModel = { id: nextModelId++, prepared, paths: [...chosen.paths] };

@@ -24,6 +24,12 @@ import type { LayerPath } from "./program";
 /** Examples below which a batch runs whole: a worker's round trip costs about what a few examples take. */
 export const MIN_SPLIT_EXAMPLES = 64;
 
+/**
+ * Whether a batch of n examples runs split between the threads (once the workers are up), each part on its thread
+ * alone; else it runs whole on this thread, its kernels threaded.
+ */
+export const splitsBatchesOf = (n: number) => kernelThreads() > 1 && n >= MIN_SPLIT_EXAMPLES && tf.getBackend() === "wasm";
+
 /** What a worker needs to compile a model's program: the folded graph and weights, and each layer's path. */
 export interface SplitModel {
   id: number;
@@ -169,7 +175,7 @@ function splitBatch(
   prepare: (p: WorkerPool) => (part: Part) => SplitMessage,
 ): tf.Tensor2D | undefined {
   const n = x.shape[0];
-  if (kernelThreads() <= 1 || n < MIN_SPLIT_EXAMPLES || x.dtype !== "float32" || tf.getBackend() !== "wasm") return undefined;
+  if (!splitsBatchesOf(n) || x.dtype !== "float32") return undefined;
   const p = workers.current();
   if (!p || !workersReady(p)) return undefined;
   const logitsNode = graph.nodes.find((node) => node.name === graph.logits);
