@@ -11,7 +11,7 @@ import { inputShape } from "./graph";
 import { loadModel } from "./graph/load";
 import { encodeSparseWeights } from "./inference/export";
 import { whenInferenceWorkersReady } from "./inference/split-predict";
-import { magnitudePruned, median, msPerCall, roundTo } from "./measure";
+import { magnitudePruned, median, msPerCall, roundTo, valuesOf } from "./measure";
 import { disposeModel, forward, getWeights, specOf } from "./model";
 import { mulberry32 } from "./random";
 import { loadSparseModel } from "./runtime";
@@ -185,7 +185,7 @@ export async function runModelSparseBench(
         const x: tf.Tensor = tf.tensor(examples, [batch, ...shape]);
         try {
           const compared = compareDenseSparse(graph, pruned, x as tf.Tensor4D, { rounds, params });
-          const runDense = () => tf.tidy(() => forward(graph, params, x, { output: "output" }).dataSync());
+          const runDense = () => valuesOf(() => forward(graph, params, x, { output: "output" }));
           const runRuntime = () => runtime.predict(examples, batch);
           const passes = Math.max(1, Math.ceil(20 / Math.max(msPerCall(runDense, 1), 1e-3)));
           const [dense, ours] = [[] as number[], [] as number[]];

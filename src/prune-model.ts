@@ -5,7 +5,7 @@ import { DatasetSpec, ModelIO, checkDataFitsModel, datasetFor, resolveDataArgume
 import { countingBar } from "./experiment/commands";
 import { fraction, positiveInteger } from "./experiment/flags";
 import { ensureBackend } from "./experiment/run";
-import { flopsOf, layersModelAccuracy } from "./measure";
+import { flopsOf, layersModelAccuracy, valuesOf } from "./measure";
 import { assertReplaceableFolder, assertWritableFolder, publishFolder } from "./fsutil";
 import { classCount, inputShape, paramCount, totalFlops } from "./graph";
 import { loadModel } from "./graph/load";
@@ -119,7 +119,7 @@ async function checkedSparseFile(model: Model, test: Dataset["test"]): Promise<U
   const n = Math.min(SPARSE_CHECK_EXAMPLES, test.count);
   const size = inputShape(model.graph).reduce((a, b) => a * b, 1);
   const examples = test.images.subarray(0, n * size);
-  const expected = tf.tidy(() => forward(model.graph, model.params, tf.tensor(examples, [n, ...inputShape(model.graph)]), { output: "output" }).dataSync());
+  const expected = valuesOf(() => forward(model.graph, model.params, tf.tensor(examples, [n, ...inputShape(model.graph)]), { output: "output" }));
   const got = (await loadSparseModel(bytes)).predict(examples, n);
   let [diff, scale] = [0, 0];
   expected.forEach((e, i) => ([diff, scale] = [Math.max(diff, Math.abs(got[i] - e)), Math.max(scale, Math.abs(e))]));

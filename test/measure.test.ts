@@ -5,7 +5,7 @@ import { datasetFor } from "../src/datasets";
 import { ensureBackend } from "../src/experiment/run";
 import { layersArtifactsFor } from "../src/inference/export";
 import { compileSparseModel } from "../src/inference/sparse-model";
-import { evaluatePredictor, flopsOf, layersModelAccuracy, magnitudePruned, msPerCall, timeInferenceSideBySide } from "../src/measure";
+import { evaluatePredictor, flopsOf, layersModelAccuracy, magnitudePruned, msPerCall, timeInferenceSideBySide, valuesOf } from "../src/measure";
 import { PAPER_CNN, createModel, disposeModel, getWeights, modelFromWeights, multiplyAdds } from "../src/model";
 import { evaluate } from "../src/train";
 
@@ -62,6 +62,15 @@ test("msPerCall: warm-up calls untimed, then the clock's time over the timed cal
   assert.deepEqual(order, [0, 1, 0, 1, 2, 3], "warm-up calls 0..1, then timed calls 0..3");
   assert.equal(ms, (1 + 2 + 3 + 4) / 4);
   assert.throws(() => msPerCall(call, 0), /msPerCall calls: got 0; expected an integer ≥ 1/);
+});
+
+test("valuesOf: the values of the tensor made inside tf.tidy, read after it, with no tensor left behind", async () => {
+  await ensureBackend();
+  const x = tf.tensor1d([1, 2, 3]);
+  const before = tf.memory().numTensors;
+  assert.deepEqual([...valuesOf(() => tf.mul(tf.add(x, 1), 2))], [4, 6, 8]);
+  assert.equal(tf.memory().numTensors, before, "the intermediate and the result disposed");
+  x.dispose();
 });
 
 test("timeInferenceSideBySide: one timing per model, over every batch of the samples asked for", async () => {

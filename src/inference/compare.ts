@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { asGraph } from "../graph";
 import { ModelLike, forward, paramShapes } from "../model";
-import { median, msPerCall, roundTo } from "../measure";
+import { median, msPerCall, roundTo, valuesOf } from "../measure";
 import { LayerPath, SparseModel, StepTiming, compileSparseModel } from "./sparse-model";
 
 export interface SparseBenchLayer {
@@ -65,8 +65,8 @@ export function compareDenseSparse(
     throw err;
   }
   try {
-    const runDense = () => tf.tidy(() => forward(spec, params, x).dataSync());
-    const runSparse = () => tf.tidy(() => sparse.predict(x).dataSync());
+    const runDense = () => valuesOf(() => forward(spec, params, x));
+    const runSparse = () => valuesOf(() => sparse.predict(x));
     const a = runDense();
     const b = runSparse();
     let diff = 0;

@@ -14,6 +14,13 @@ const MIN_ROUND_SAMPLES = 200;
 
 const byId = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
+/** A tensor's values read after tf.tidy (which walks a returned typed array entry by entry, a cost the timing counted). */
+const valuesOf = (run: () => tf.Tensor): Float32Array => {
+  const out = tf.tidy(run);
+  const values = out.dataSync() as Float32Array;
+  out.dispose();
+  return values;
+};
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -47,7 +54,7 @@ async function start() {
   const images = (n: number) => digits.subarray(0, n * PIXELS);
 
   const denseLogits = (x: Float32Array, n: number): Float32Array =>
-    tf.tidy(() => (dense.predict(tf.tensor4d(x, [n, SIZE, SIZE, 1]), { batchSize: Math.max(n, 1) }) as tf.Tensor).dataSync() as Float32Array);
+    valuesOf(() => dense.predict(tf.tensor4d(x, [n, SIZE, SIZE, 1]), { batchSize: Math.max(n, 1) }) as tf.Tensor);
 
   byId("about").textContent =
     `${info.model}, ${info.checkpoint}, pruned to ${(100 * info.sparsity).toFixed(0)}% by ${info.pruning}: ` +
@@ -94,7 +101,7 @@ async function start() {
       const x = images(batch);
       const input = tf.tensor4d(x, [batch, SIZE, SIZE, 1]);
       const calls = Math.ceil(MIN_ROUND_SAMPLES / batch);
-      const runDense = () => tf.tidy(() => (dense.predict(input, { batchSize: batch }) as tf.Tensor).dataSync());
+      const runDense = () => valuesOf(() => dense.predict(input, { batchSize: batch }) as tf.Tensor);
       const runSparse = () => runtime.predict(x, batch);
       const samplesPerSec = (run: () => unknown) => {
         const t0 = performance.now();
