@@ -268,12 +268,18 @@ test("an FW-momentum pruning run: the same mask and per-iteration losses and gap
   assertSameEverywhere("fw-momentum", result);
 });
 
-test("a sparse model's forward (sparse and dense paths) split by examples between threads: the same logits with 1, 2 and 3 threads", async () => {
-  await initBackend("wasm", { quiet: true });
-  const model = createModel(PAPER_CNN, 9);
+/** A paper CNN's initial weights (seeded), its kernels' entries under 0.05 in size set to zero. */
+function sparsePaperCnn(seed: number): Record<string, Float32Array> {
+  const model = createModel(PAPER_CNN, seed);
   const weights = getWeights(model);
   disposeModel(model);
   for (const [name, w] of Object.entries(weights)) if (name.endsWith("/kernel")) w.forEach((v, i) => Math.abs(v) < 0.05 && (w[i] = 0));
+  return weights;
+}
+
+test("a sparse model's forward (sparse and dense paths) split by examples between threads: the same logits with 1, 2 and 3 threads", async () => {
+  await initBackend("wasm", { quiet: true });
+  const weights = sparsePaperCnn(9);
   // 125 examples, not whole tiles of 8: claimed 16 at a time on 2 threads (the last claim 13), 8 at a time on 3.
   const n = 4 * BATCH - 3;
   assert.ok(n >= MIN_SPLIT_EXAMPLES, "large enough to be split");
@@ -331,10 +337,7 @@ test("a model's forward pass in inference mode (evaluation, inference timing) sp
 
 test("calibration times a batch as it runs: one that is split by examples on this thread alone, a smaller one on the kernel threads", async () => {
   await initBackend("wasm", { quiet: true });
-  const model = createModel(PAPER_CNN, 4);
-  const weights = getWeights(model);
-  disposeModel(model);
-  for (const [name, w] of Object.entries(weights)) if (name.endsWith("/kernel")) w.forEach((v, i) => Math.abs(v) < 0.05 && (w[i] = 0));
+  const weights = sparsePaperCnn(4);
   setKernelThreads(2);
   const calibrate = (calibrationBatch: number) => {
     const [products, convolutions] = [threadedProducts(), splitConvolutions()];
