@@ -9,7 +9,7 @@ export * from "./graph";
 export { loadGraph, loadModel, modelFromLayersModel } from "./graph/load";
 export * from "./random";
 export * from "./train";
-export { kernelThreads, setKernelThreads, shutdownKernelThreads } from "./kernels";
+export { kernelThreads, setKernelThreads, shutdownKernelThreads, valuesOf } from "./kernels";
 export * from "./examples";
 export * from "./zoo";
 export * from "./container";

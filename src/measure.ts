@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { Split } from "./data";
 import { splitTensors } from "./examples";
 import { inferenceForward } from "./inference/split-predict";
+import { valuesOf } from "./kernels";
 import { Model, ModelLike, multiplyAdds } from "./model";
 import { magnitudeMask } from "./prune/magnitude";
 import { Mask, SparsityReport, Weights, applyMask, applyMaskToWeights, sparsityOfWeights } from "./prune/mask";
@@ -30,19 +31,6 @@ export function msPerCall(call: (i: number) => unknown, calls: number, opts: { w
   const start = clockMs();
   for (let i = 0; i < calls; i++) call(i);
   return (clockMs() - start) / calls;
-}
-
-/**
- * The values of the tensor that `run` makes (inside tf.tidy), read after the tidy and the tensor then disposed: a typed
- * array returned from tf.tidy is walked entry by entry (0.6–2 ms for a batch of 1000's logits), which timings counted.
- */
-export function valuesOf(run: () => tf.Tensor): Float32Array {
-  const out = tf.tidy(run);
-  try {
-    return out.dataSync() as Float32Array;
-  } finally {
-    out.dispose();
-  }
 }
 
 /**

@@ -5,7 +5,8 @@ import { DatasetSpec, ModelIO, checkDataFitsModel, datasetFor, resolveDataArgume
 import { countingBar } from "./experiment/commands";
 import { fraction, positiveInteger } from "./experiment/flags";
 import { ensureBackend } from "./experiment/run";
-import { flopsOf, layersModelAccuracy, valuesOf } from "./measure";
+import { valuesOf } from "./kernels";
+import { flopsOf, layersModelAccuracy } from "./measure";
 import { assertReplaceableFolder, assertWritableFolder, publishFolder } from "./fsutil";
 import { classCount, inputShape, paramCount, totalFlops } from "./graph";
 import { loadModel } from "./graph/load";

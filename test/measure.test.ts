@@ -5,7 +5,8 @@ import { datasetFor } from "../src/datasets";
 import { ensureBackend } from "../src/experiment/run";
 import { layersArtifactsFor } from "../src/inference/export";
 import { compileSparseModel } from "../src/inference/sparse-model";
-import { evaluatePredictor, flopsOf, layersModelAccuracy, magnitudePruned, msPerCall, timeInferenceSideBySide, valuesOf } from "../src/measure";
+import { valuesOf } from "../src/kernels";
+import { evaluatePredictor, flopsOf, layersModelAccuracy, magnitudePruned, msPerCall, timeInferenceSideBySide } from "../src/measure";
 import { PAPER_CNN, createModel, disposeModel, getWeights, modelFromWeights, multiplyAdds } from "../src/model";
 import { evaluate } from "../src/train";
 

@@ -1,7 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { asGraph } from "../graph";
 import { ModelLike, forward, paramShapes } from "../model";
-import { median, msPerCall, roundTo, valuesOf } from "../measure";
+import { valuesOf } from "../kernels/deferred";
+import { median, msPerCall, roundTo } from "../measure";
 import { LayerPath, SparseModel, StepTiming, compileSparseModel } from "./sparse-model";
 
 export interface SparseBenchLayer {

@@ -2,6 +2,7 @@ import type { MessagePort } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend";
 import { forward } from "../model";
+import { valuesOf } from "../kernels/deferred";
 import { registerSparseKernels } from "../kernels/sparse";
 import { setKernelThreads } from "../kernels/threads";
 import { CompiledGraph, LayerPath, Step, execute, program } from "./program";
@@ -49,15 +50,12 @@ export function serveSplitPredict(workerData: { control: SharedArrayBuffer; slot
           const params =
             message.kind === "forward" ? Object.fromEntries(message.graph.params.map((p) => [p.name, tf.tensor(message.weights[p.name], p.shape)])) : {};
           try {
-            claimExamples(message, (first, count) => {
-              const logits = tf.tidy(() => {
+            claimExamples(message, (first, count) =>
+              valuesOf(() => {
                 const x = tf.tensor(new Float32Array(data, EXAMPLES_AT + first * perExample * 4, count * perExample), [count, ...shape.slice(1)]);
                 return message.kind === "forward" ? forward(message.graph, params, x) : execute(model!.steps, model!.compiled.graph, x);
-              });
-              const values = logits.dataSync() as Float32Array;
-              logits.dispose();
-              return values;
-            });
+              }),
+            );
           } finally {
             tf.dispose(Object.values(params));
           }

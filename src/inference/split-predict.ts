@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { valuesOf } from "../kernels/deferred";
 import { heapBuffer, pointer } from "../kernels/simd";
 import { kernelThreads, onThisThreadAlone } from "../kernels/threads";
 import { WorkerPool, openSlot, waitForWorkers, workerPool, workersReady } from "../kernels/worker-pool";
@@ -203,10 +204,7 @@ function splitBatch(
   });
   onThisThreadAlone(() =>
     claimExamples(part, (first, count) => {
-      const logits = tf.tidy(() => whole(tf.slice(x, first, count)));
-      const values = logits.dataSync() as Float32Array;
-      logits.dispose();
-      return values;
+      return valuesOf(() => whole(tf.slice(x, first, count)));
     }),
   );
   if (waitForWorkers(p)) {

@@ -23,7 +23,7 @@ import { shareWasmHeap } from "./shared-heap";
 import { makeSliceConfig } from "./slice";
 import { guardKernels } from "./deferred";
 
-export { filledTensor, readFloatsInto } from "./deferred";
+export { filledTensor, readFloatsInto, valuesOf } from "./deferred";
 
 export { FusedMomentumOptimizer, MOMENTUM_STEP } from "./momentum";
 export { enableRelaxedGemm, hasRelaxedGemm } from "./gemm";
