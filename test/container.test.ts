@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -19,10 +20,13 @@ import {
   runFile,
   sealedJson,
   shippedRecord,
+  SHIPPED_DIR,
   unsealJson,
   verifyRecordText,
   writeRecord,
+  writeShipped,
 } from "../src/experiment";
+import { indexFile } from "../src/experiment/shipped";
 import { mergeDataDirs } from "../src/experiment/merge";
 import { ModelSpec, createModel, disposeModel, getWeights } from "../src/model";
 import { loadMask, saveMask } from "../src/prune/mask";
@@ -235,6 +239,61 @@ test("a shipped record is checked when a run asks for it: tampered lines are rep
   assert.match(errors[2], /ignoring line 3 of .*x\.jsonl\.gz: .*checksum/);
   assert.match(errors[3], /ignoring line 5 of .*x\.jsonl\.gz: .*checksum/);
   fs.rmSync(dir, { recursive: true });
+});
+
+const sealedRecord = (key: string): RunRecord => {
+  const base = { ...failedRecordLike(key), checksum: undefined };
+  return { ...base, checksum: recordChecksum(base as RunRecord) };
+};
+const sha256 = (bytes: Uint8Array | string) => createHash("sha256").update(bytes).digest("hex");
+
+test("a shipped file is decompressed only for a key its index lists; an index of other bytes is passed over", (t) => {
+  const dir = tmp("shipped-index");
+  const [first, second] = [KEY, KEY.replace("0", "e")].map(sealedRecord);
+  const file = path.join(dir, "a.jsonl.gz");
+  writeShipped(file, [second, first]);
+  const index = JSON.parse(fs.readFileSync(indexFile(file), "utf8"));
+  assert.deepEqual(index, { of: sha256(fs.readFileSync(file)), keys: [first.key, second.key] });
+  // A file that is no gzip at all, whose current index lists one key: decompressed (and reported) only for that key.
+  const broken = path.join(dir, "b.jsonl.gz");
+  fs.writeFileSync(broken, "not gzip");
+  const listed = "f".repeat(32);
+  fs.writeFileSync(indexFile(broken), JSON.stringify({ of: sha256("not gzip"), keys: [listed] }));
+  const errors: string[] = [];
+  t.mock.method(console, "error", (message: string) => errors.push(message));
+  assert.deepEqual(shippedRecord(second.key, dir), second);
+  assert.deepEqual(shippedRecord(first.key, dir), first);
+  assert.equal(shippedRecord("a".repeat(32), dir), undefined);
+  assert.deepEqual(errors, [], "b.jsonl.gz was decompressed for keys its index does not list");
+  assert.equal(shippedRecord(listed, dir), undefined);
+  assert.equal(errors.length, 1);
+  assert.match(errors[0], /ignoring .*b\.jsonl\.gz: not a gzipped file/);
+  // Lines added without a new index: the index no longer matches, so the file is read whole and the new key found.
+  const stale = tmp("shipped-stale");
+  const staleFile = path.join(stale, "a.jsonl.gz");
+  writeShipped(staleFile, [second]);
+  fs.writeFileSync(staleFile, zlib.gzipSync([second, first].map((r) => JSON.stringify(r)).join("\n") + "\n"));
+  assert.deepEqual(shippedRecord(first.key, stale), first);
+  fs.rmSync(dir, { recursive: true });
+  fs.rmSync(stale, { recursive: true });
+});
+
+test("every shipped file has a current index: the SHA-256 of its bytes and every key of its lines", () => {
+  const files = fs.readdirSync(SHIPPED_DIR).filter((f) => f.endsWith(".jsonl.gz"));
+  assert.ok(files.length > 0);
+  for (const name of files) {
+    const file = path.join(SHIPPED_DIR, name);
+    const bytes = fs.readFileSync(file);
+    const keys = zlib
+      .gunzipSync(bytes)
+      .toString("utf8")
+      .split("\n")
+      .filter((line) => line.trim() !== "")
+      .map((line) => (JSON.parse(line) as RunRecord).key);
+    const index = JSON.parse(fs.readFileSync(indexFile(file), "utf8"));
+    assert.equal(index.of, sha256(bytes), `${indexFile(file)} indexes other bytes than ${name}'s: run fwprune ship again`);
+    assert.deepEqual(index.keys, [...new Set(keys)].sort(), indexFile(file));
+  }
 });
 
 test("a pre-training log is sealed like a record: read back intact, refused when edited or another key's", () => {

@@ -5,7 +5,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { loadConfig, resolveConfig } from "../src/experiment/config";
-import { SHIPPED_DIR } from "../src/experiment/store";
+import { SHIPPED_DIR } from "../src/experiment/shipped";
 import { shellQuote, slurmScripts } from "../src/experiment/slurm";
 import { fileInside } from "../src/paths";
 

@@ -4,6 +4,7 @@ export { GraphModelSpec, residualNetSpec, separableNetSpec } from "./architectur
 export * from "./presets";
 export * from "./plan";
 export * from "./store";
+export { SHIPPED_DIR } from "./shipped";
 export * from "./lock";
 export {
   cachedCheckpointProblem,

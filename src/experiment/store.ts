@@ -1,13 +1,12 @@
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import * as zlib from "zlib";
 import { configure } from "safe-stable-stringify";
 import { z } from "zod";
 import { writeFileAtomic } from "../fsutil";
-import { REPO_ROOT } from "../paths";
 import type { PruneDetails } from "../prune/method";
 import { RECORD_FORMAT, RunInputs } from "./plan";
+import { SHIPPED_DIR, takeShippedLines, writeShippedLines } from "./shipped";
 
 /**
  * The result cache under a data folder:
@@ -143,77 +142,17 @@ export function unsealJson(text: string): Record<string, unknown> | undefined {
   }
 }
 
-/**
- * Records shipped with the repository (data/shipped/*.jsonl.gz, one record per line): found like cached ones, so a
- * fresh clone prints and plots paper-scale results without computing anything. A local record takes precedence.
- */
-export const SHIPPED_DIR = path.join(REPO_ROOT, "data", "shipped");
-
-/** A shipped line found under its key: checked (parsed, then as readRecord checks any record) only when asked for. */
-interface ShippedLine {
-  where: string;
-  text: string;
-}
-/** By folder (tests read their own), by key: the lines not yet asked for, or the checked record. */
-const shipped = new Map<string, Map<string, ShippedLine[] | RunRecord>>();
-
-/** A record's key as writeShipped writes it: the second field, after format (JSON.stringify of a RunRecord). */
-const LEADING_KEY = /^\{"format":[^,]*,"key":"([^"\\]*)"/;
-
-/**
- * The shipped records' lines by key. Only the key is read here (from the start of the line where it is written so,
- * else the line is parsed); the record a run asks for is parsed and checked in shippedRecord: checking all of them
- * took 0.8 s of every run. A bad line is reported when its key is asked for.
- */
-function shippedLines(dir: string): Map<string, ShippedLine[] | RunRecord> {
-  const known = shipped.get(dir);
-  if (known) return known;
-  const byKey = new Map<string, ShippedLine[] | RunRecord>();
-  shipped.set(dir, byKey);
-  if (!fs.existsSync(dir)) return byKey;
-  for (const name of fs
-    .readdirSync(dir)
-    .filter((f) => f.endsWith(".jsonl.gz"))
-    .sort()) {
-    const file = path.join(dir, name);
-    let lines: string[];
-    try {
-      lines = zlib.gunzipSync(fs.readFileSync(file)).toString("utf8").split("\n");
-    } catch (err) {
-      console.error(`fwprune: ignoring ${file}: not a gzipped file of records (${(err as Error).message})`);
-      continue;
-    }
-    lines.forEach((text, i) => {
-      if (text.trim() === "") return;
-      const where = `line ${i + 1} of ${file}`;
-      const key = LEADING_KEY.exec(text)?.[1] ?? keyOf(text);
-      if (key === undefined) return console.error(`fwprune: ignoring ${where}: not JSON with a "key" field`);
-      const found = byKey.get(key) as ShippedLine[] | undefined;
-      if (found) found.push({ where, text });
-      else byKey.set(key, [{ where, text }]);
-    });
-  }
-  return byKey;
-}
-
-/** The string "key" field of a JSON line, if it is one. */
-function keyOf(text: string): string | undefined {
-  try {
-    const key = (JSON.parse(text) as { key?: unknown } | null)?.key;
-    return typeof key === "string" ? key : undefined;
-  } catch {
-    return undefined;
-  }
-}
+/** By folder, by key: the shipped record found (checked), or null where none of its lines passed. */
+const shippedChecked = new Map<string, Map<string, RunRecord | null>>();
 
 /** The shipped record of `key`: the last of its lines that parses and passes recordProblem (every other is reported). */
 export function shippedRecord(key: string, dir = SHIPPED_DIR): RunRecord | undefined {
-  const byKey = shippedLines(dir);
-  const found = byKey.get(key);
-  if (!Array.isArray(found)) return found;
-  byKey.delete(key);
+  let checked = shippedChecked.get(dir);
+  if (!checked) shippedChecked.set(dir, (checked = new Map()));
+  const known = checked.get(key);
+  if (known !== undefined) return known ?? undefined;
   let valid: RunRecord | undefined;
-  for (const { where, text } of found) {
+  for (const { where, text } of takeShippedLines(key, dir)) {
     let record: RunRecord;
     try {
       record = JSON.parse(text) as RunRecord;
@@ -225,15 +164,17 @@ export function shippedRecord(key: string, dir = SHIPPED_DIR): RunRecord | undef
     if (problem) console.error(`fwprune: ignoring ${where}: ${problem}`);
     else valid = record;
   }
-  if (valid) byKey.set(key, valid);
+  checked.set(key, valid ?? null);
   return valid;
 }
 
-/** Write the records (sorted by key) as a shipped file: gzipped JSON lines, byte-identical for the same records. */
+/** Write the records (sorted by key) as a shipped file and its index (shipped.ts). */
 export function writeShipped(file: string, records: RunRecord[]): void {
-  const lines = [...records].sort((a, b) => (a.key < b.key ? -1 : 1)).map((r) => JSON.stringify(r));
-  writeFileAtomic(file, zlib.gzipSync(Buffer.from(lines.join("\n") + "\n"), { level: 9 }));
-  shipped.clear();
+  writeShippedLines(
+    file,
+    [...records].sort((a, b) => (a.key < b.key ? -1 : 1)).map((r) => JSON.stringify(r)),
+  );
+  shippedChecked.clear();
 }
 
 /**
