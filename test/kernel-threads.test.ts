@@ -7,7 +7,14 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../src/backend";
 import { loadDataset } from "../src/datasets";
 import { compileSparseModel } from "../src/inference/sparse-model";
-import { MIN_SPLIT_EXAMPLES, inferenceForward, splitPredictions, whenInferenceWorkersReady, workerExamples } from "../src/inference/split-predict";
+import {
+  MIN_SPLIT_EXAMPLES,
+  inferenceForward,
+  splitPredictions,
+  splitWeightsSent,
+  whenInferenceWorkersReady,
+  workerExamples,
+} from "../src/inference/split-predict";
 import { modelFromLayersModel } from "../src/graph/load";
 import { saveLayersModel } from "./graph-models";
 import { finishDeferred } from "../src/kernels/threads";
@@ -332,6 +339,36 @@ test("a model's forward pass in inference mode (evaluation, inference timing) sp
   }
   assert.ok(workerExamples() > byWorkers, "the worker threads computed some of the examples");
   setKernelThreads(1);
+  x.dispose();
+});
+
+test("a split forward pass sends the weights to the workers once, and again only once a weight changed: the logits always the whole forward's", async () => {
+  await initBackend("wasm", { quiet: true });
+  const n = 2 * MIN_SPLIT_EXAMPLES;
+  const x = tf.tensor4d(data.train.images.subarray(0, n * 784), [n, 28, 28, 1]);
+  const model = createModel(PAPER_CNN, 11);
+  setKernelThreads(2);
+  await whenInferenceWorkersReady(60_000);
+  const logitsNow = () => {
+    const before = splitPredictions();
+    const logits = inferenceForward(model.graph, model.params, x);
+    assert.equal(splitPredictions() - before, 1, "split");
+    const whole = tf.tidy(() => forward(model.graph, model.params, x));
+    assert.equal(digest({ split: logits.dataSync() as Float32Array }), digest({ split: whole.dataSync() as Float32Array }));
+    tf.dispose([logits, whole]);
+  };
+  const sent = splitWeightsSent();
+  logitsNow();
+  logitsNow();
+  assert.equal(splitWeightsSent() - sent, 1, "the same weights: sent with the first batch only");
+  const kernel = Object.keys(model.params).find((name) => name.endsWith("kernel")) as string;
+  (model.params[kernel] as tf.Variable).assign(tf.mul(model.params[kernel], 0.5));
+  logitsNow();
+  assert.equal(splitWeightsSent() - sent, 2, "a weight assigned: sent again, and the workers compute with it");
+  logitsNow();
+  assert.equal(splitWeightsSent() - sent, 2);
+  setKernelThreads(1);
+  disposeModel(model);
   x.dispose();
 });
 

@@ -1,7 +1,8 @@
 import type { MessagePort } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend";
-import { forward } from "../model";
+import { Params, forward } from "../model";
+import type { ModelGraph } from "../graph";
 import { valuesOf } from "../kernels/deferred";
 import { registerSparseKernels } from "../kernels/sparse";
 import { setKernelThreads } from "../kernels/threads";
@@ -14,7 +15,8 @@ import type { SplitMessage } from "./split-predict";
 /**
  * A worker thread of split-predict.ts: its own wasm backend with fwprune's kernels on one thread, the models it was
  * sent compiled to the same programs, and a part of a batch predicted on request (by a compiled model, or by a graph's
- * forward pass with the weights sent along), its logits written after the examples in the request's SharedArrayBuffer.
+ * forward pass with the weights it was sent, kept by id), its logits written after the examples in the request's
+ * SharedArrayBuffer.
  */
 export function serveSplitPredict(workerData: { control: SharedArrayBuffer; slot: number }, port: MessagePort): void {
   const ctrl = new Int32Array(workerData.control);
@@ -28,6 +30,7 @@ export function serveSplitPredict(workerData: { control: SharedArrayBuffer; slot
     () => Atomics.store(ctrl, slot + READY, -1),
   );
   const models = new Map<number, { compiled: CompiledGraph; steps: Step[] }>();
+  const weightSets = new Map<number, { graph: ModelGraph; params: Params }>();
   port.on("message", (message: SplitMessage) => {
     void up.then(() => {
       if (message.kind === "model") {
@@ -37,6 +40,9 @@ export function serveSplitPredict(workerData: { control: SharedArrayBuffer; slot
         } catch {
           // its predictions fail (no model), and the batch runs whole on the main thread
         }
+      } else if (message.kind === "drop-weights") {
+        tf.dispose(Object.values(weightSets.get(message.id)?.params ?? {}));
+        weightSets.delete(message.id);
       } else if (message.kind === "drop") {
         const model = models.get(message.id);
         if (model) tf.dispose(compiledTensors(model.compiled));
@@ -47,18 +53,13 @@ export function serveSplitPredict(workerData: { control: SharedArrayBuffer; slot
           const perExample = shape.slice(1).reduce((a, b) => a * b, 1);
           const model = message.kind === "predict" ? models.get(message.id) : undefined;
           if (message.kind === "predict" && !model) throw new Error(`no model ${message.id}`);
-          const params =
-            message.kind === "forward" ? Object.fromEntries(message.graph.params.map((p) => [p.name, tf.tensor(message.weights[p.name], p.shape)])) : {};
-          try {
-            claimExamples(message, (first, count) =>
-              valuesOf(() => {
-                const x = tf.tensor(new Float32Array(data, EXAMPLES_AT + first * perExample * 4, count * perExample), [count, ...shape.slice(1)]);
-                return message.kind === "forward" ? forward(message.graph, params, x) : execute(model!.steps, model!.compiled.graph, x);
-              }),
-            );
-          } finally {
-            tf.dispose(Object.values(params));
-          }
+          const weights = message.kind === "forward" ? weightsOf(message) : undefined;
+          claimExamples(message, (first, count) =>
+            valuesOf(() => {
+              const x = tf.tensor(new Float32Array(data, EXAMPLES_AT + first * perExample * 4, count * perExample), [count, ...shape.slice(1)]);
+              return weights ? forward(weights.graph, weights.params, x) : execute(model!.steps, model!.compiled.graph, x);
+            }),
+          );
         } catch {
           Atomics.store(ctrl, slot + FAILED, 1);
         }
@@ -67,4 +68,16 @@ export function serveSplitPredict(workerData: { control: SharedArrayBuffer; slot
       }
     });
   });
+
+  /** A forward pass's weights: those sent along (kept under their id), else those kept under it. */
+  function weightsOf(message: Extract<SplitMessage, { kind: "forward" }>): { graph: ModelGraph; params: Params } {
+    const { id, graph, weights } = message;
+    if (graph && weights) {
+      tf.dispose(Object.values(weightSets.get(id)?.params ?? {}));
+      weightSets.set(id, { graph, params: Object.fromEntries(graph.params.map((p) => [p.name, tf.tensor(weights[p.name], p.shape)])) });
+    }
+    const held = weightSets.get(id);
+    if (!held) throw new Error(`no weights ${id}`);
+    return held;
+  }
 }

@@ -11,15 +11,15 @@ import { TILE } from "./layouts";
 import type { LayerPath } from "./program";
 
 /**
- * Inference with the batch split by examples between this thread and worker threads: a compiled sparse model's
- * predict, and a graph's forward pass in inference mode. Each worker runs tfjs's wasm backend of its own with
- * fwprune's kernels on one thread (split-predict-worker.ts); it compiles a sparse model's program once from the same
- * folded weights and paths, and gets a graph's weights with each batch. Every example's logits are computed alone (the
- * sparse kernels keep examples in separate lanes, the dense kernels compute each output row or pixel alone, batch norm
- * uses its moving statistics), so a part of the batch gives the bits of the whole; test/kernel-threads.test.ts checks
- * it. Only the examples and their logits cross, in one SharedArrayBuffer, from which every thread claims whole tiles of
- * examples until none is left. Until the workers' backends are up (they start at the first large batch, or with a run:
- * startInferenceWorkers), and for small batches, the batch runs whole on this thread.
+ * Inference with the batch split by examples between this thread and worker threads: a compiled sparse model's predict,
+ * and a graph's forward pass in inference mode. Each worker runs tfjs's wasm backend of its own with fwprune's kernels
+ * on one thread (split-predict-worker.ts); it compiles a sparse model's program once from the same folded weights and
+ * paths, and a graph's weights with its first batch (again only once they changed). Every example's logits are computed
+ * alone (the sparse kernels keep examples in separate lanes, the dense kernels compute each output row or pixel alone,
+ * batch norm uses its moving statistics), so a part of the batch gives the bits of the whole;
+ * test/kernel-threads.test.ts checks it. Only the examples and their logits cross, in one SharedArrayBuffer, from which
+ * every thread claims whole tiles of examples until none is left. Until the workers' backends are up (they start at the
+ * first large batch, or with a run: startInferenceWorkers), and for small batches, the batch runs whole on this thread.
  */
 
 /** Examples below which a batch runs whole: a worker's round trip costs about what a few examples take. */
@@ -43,7 +43,8 @@ export type SplitMessage =
   | { kind: "model"; model: SplitModel }
   | { kind: "drop"; id: number }
   | ({ kind: "predict"; id: number } & Part)
-  | ({ kind: "forward"; graph: ModelGraph; weights: Record<string, Float32Array> } & Part);
+  | ({ kind: "forward"; id: number; graph?: ModelGraph; weights?: Record<string, Float32Array> } & Part)
+  | { kind: "drop-weights"; id: number };
 
 // From the TypeScript sources (the tests run them through tsx), the worker needs tsx's hook to load them.
 const WORKER_SOURCE = `
@@ -153,13 +154,44 @@ export function splitPredict(model: SplitModel, x: tf.Tensor, whole: (x: tf.Tens
 }
 
 /**
- * A graph's forward pass in inference mode, forward(graph, params, x), with the batch split between the threads (the
- * weights sent along with each batch: they may change between calls); undefined where it does not pay.
+ * The weights each pool's workers hold for forward passes, latest last: the graph and the data ids of the tensors they
+ * were read from. A tensor's data never changes (a variable's data id does when it is assigned), so the same graph
+ * with the same data ids has the same weights.
+ */
+interface HeldWeights {
+  id: number;
+  graph: ModelGraph;
+  dataIds: object[];
+}
+const heldBy = new WeakMap<WorkerPool, HeldWeights[]>();
+/** Weight sets a worker holds at most (a run times two dense models side by side). */
+const HELD_WEIGHTS = 3;
+let nextWeightsId = 0;
+let weightsSent = 0;
+/** How many times a forward pass's weights were sent to the workers (tests check that they are sent once). */
+export const splitWeightsSent = (): number => weightsSent;
+
+/**
+ * A graph's forward pass in inference mode, forward(graph, params, x), with the batch split between the threads;
+ * undefined where it does not pay. The weights go to the workers with the first batch of a graph and params' data,
+ * and again only once their data changed: sending them with every batch (a copy, a structured clone, the worker's
+ * tensors) kept this thread waiting for the worker 4–5 ms a batch of 1,000 of the paper CNN.
  */
 export function splitForward(graph: ModelGraph, params: Params, x: tf.Tensor, whole: (x: tf.Tensor) => tf.Tensor2D): tf.Tensor2D | undefined {
-  return splitBatch(graph, x, whole, () => {
-    const weights = Object.fromEntries(graph.params.map((p) => [p.name, params[p.name].dataSync() as Float32Array]));
-    return (part) => ({ kind: "forward", graph, weights, ...part });
+  return splitBatch(graph, x, whole, (p) => {
+    const dataIds = graph.params.map((q) => params[q.name].dataId);
+    let held = heldBy.get(p);
+    if (!held) heldBy.set(p, (held = []));
+    const known = held.find((h) => h.graph === graph && h.dataIds.every((d, i) => d === dataIds[i]));
+    if (known) return (part) => ({ kind: "forward", id: known.id, ...part });
+    const entry = { id: nextWeightsId++, graph, dataIds };
+    held.push(entry);
+    for (const old of held.splice(0, Math.max(0, held.length - HELD_WEIGHTS))) {
+      for (const worker of p.workers) worker.postMessage({ kind: "drop-weights", id: old.id } satisfies SplitMessage);
+    }
+    const weights = Object.fromEntries(graph.params.map((q) => [q.name, params[q.name].dataSync() as Float32Array]));
+    weightsSent++;
+    return (part) => ({ kind: "forward", id: entry.id, graph, weights, ...part });
   });
 }
 
