@@ -8,7 +8,10 @@ import { initBackend } from "../src/backend";
 import { loadDataset } from "../src/datasets";
 import { compileSparseModel } from "../src/inference/sparse-model";
 import {
+  EXAMPLES_AT,
   MIN_SPLIT_EXAMPLES,
+  claimExamples,
+  exampleClaim,
   inferenceForward,
   splitPredictions,
   splitWeightsSent,
@@ -340,6 +343,32 @@ test("a model's forward pass in inference mode (evaluation, inference timing) sp
   assert.ok(workerExamples() > byWorkers, "the worker threads computed some of the examples");
   setKernelThreads(1);
   x.dispose();
+});
+
+test("a split batch's claims: whole tiles of examples, a chunk while much is left, then shrinking to a tile, every example once", () => {
+  const n = 1000;
+  const classes = 10;
+  const data = new SharedArrayBuffer(EXAMPLES_AT + n * classes * 4);
+  const part = { data, shape: [n, 28, 28, 1], outOffset: EXAMPLES_AT, chunk: 128, threads: 2 };
+  const claims: [number, number][] = [];
+  claimExamples(part, (first, count) => {
+    claims.push([first, count]);
+    return new Float32Array(count * classes).fill(first);
+  });
+  assert.deepEqual(
+    claims.map(([, count]) => count),
+    [128, 128, 128, 128, 128, 96, 72, 48, 40, 32, 24, 16, 8, 8, 8, 8],
+  );
+  let next = 0;
+  for (const [first, count] of claims) {
+    assert.equal(first, next, "claims in order, none skipped or taken twice");
+    next += count;
+  }
+  assert.equal(next, n);
+  assert.ok(claims.every(([, count]) => count % 8 === 0) || n % 8 !== 0);
+  assert.deepEqual(new Float32Array(data, EXAMPLES_AT + 999 * classes * 4, classes), new Float32Array(classes).fill(992), "logits in place");
+  assert.equal(exampleClaim(0, n, 128, 2), 128);
+  assert.equal(exampleClaim(996, n, 128, 2), 8, "at least a tile");
 });
 
 test("a split forward pass sends the weights to the workers once, and again only once a weight changed: the logits always the whole forward's", async () => {
