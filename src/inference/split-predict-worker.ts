@@ -69,11 +69,10 @@ export function serveSplitPredict(workerData: { control: SharedArrayBuffer; slot
     });
   });
 
-  /** A forward pass's weights: those sent along (kept under their id), else those kept under it. */
+  /** A forward pass's weights: those sent along (kept under their id, which is never sent twice), else those kept under it. */
   function weightsOf(message: Extract<SplitMessage, { kind: "forward" }>): { graph: ModelGraph; params: Params } {
     const { id, graph, weights } = message;
     if (graph && weights) {
-      tf.dispose(Object.values(weightSets.get(id)?.params ?? {}));
       weightSets.set(id, { graph, params: Object.fromEntries(graph.params.map((p) => [p.name, tf.tensor(weights[p.name], p.shape)])) });
     }
     const held = weightSets.get(id);

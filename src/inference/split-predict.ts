@@ -58,13 +58,18 @@ const workers = workerPool(WORKER_SOURCE, () => {
   return { modulePath, tsxPath: modulePath.endsWith(".ts") ? require.resolve("tsx/cjs") : undefined };
 });
 
-/** The models each pool's workers have compiled. */
-const compiledBy = new WeakMap<WorkerPool, Set<number>>();
-function modelsOf(p: WorkerPool): Set<number> {
-  let models = compiledBy.get(p);
-  if (!models) compiledBy.set(p, (models = new Set()));
-  return models;
+/** What each pool's workers hold, made on first use: a new pool (after a failure) holds nothing. */
+function perPool<T>(make: () => T): (p: WorkerPool) => T {
+  const by = new WeakMap<WorkerPool, T>();
+  return (p) => {
+    let held = by.get(p);
+    if (held === undefined) by.set(p, (held = make()));
+    return held;
+  };
 }
+
+/** The models each pool's workers have compiled. */
+const modelsOf = perPool(() => new Set<number>());
 
 /**
  * Start the workers for the current thread count, if any, and wait until their backends are up (at most `timeoutMs`),
@@ -182,7 +187,7 @@ interface HeldWeights {
   graph: ModelGraph;
   dataIds: object[];
 }
-const heldBy = new WeakMap<WorkerPool, HeldWeights[]>();
+const weightsOf = perPool((): HeldWeights[] => []);
 /** Weight sets a worker holds at most (a run times two dense models side by side). */
 const HELD_WEIGHTS = 3;
 let nextWeightsId = 0;
@@ -199,8 +204,7 @@ export const splitWeightsSent = (): number => weightsSent;
 export function splitForward(graph: ModelGraph, params: Params, x: tf.Tensor, whole: (x: tf.Tensor) => tf.Tensor2D): tf.Tensor2D | undefined {
   return splitBatch(graph, x, whole, (p) => {
     const dataIds = graph.params.map((q) => params[q.name].dataId);
-    let held = heldBy.get(p);
-    if (!held) heldBy.set(p, (held = []));
+    const held = weightsOf(p);
     const known = held.find((h) => h.graph === graph && h.dataIds.every((d, i) => d === dataIds[i]));
     if (known) return (part) => ({ kind: "forward", id: known.id, ...part });
     const entry = { id: nextWeightsId++, graph, dataIds };
