@@ -1,6 +1,7 @@
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-wasm";
 import { kernelThreads, registerWasmKernels } from "./kernels";
+import { registerTfjsGradients } from "./kernels/gradients";
 
 export type BackendName = "tensorflow" | "wasm" | "cpu";
 export const BACKENDS: readonly BackendName[] = ["tensorflow", "wasm", "cpu"];
@@ -27,9 +28,10 @@ export function hasNativeBackend(): boolean {
 
 /**
  * Pick and initialise the tfjs backend: the one named (argument, then FWPRUNE_BACKEND), else the fastest
- * available: tensorflow (tfjs-node) → wasm → cpu. Returns the backend that actually runs.
+ * available: tensorflow (tfjs-node) → wasm → cpu. Returns the backend that actually runs. With it, tfjs's gradients,
+ * except where `training` is false (a thread that only infers).
  */
-export async function initBackend(preferred?: BackendName, opts: { quiet?: boolean } = {}): Promise<BackendName> {
+export async function initBackend(preferred?: BackendName, opts: { quiet?: boolean; training?: boolean } = {}): Promise<BackendName> {
   const requested = preferred ?? (process.env.FWPRUNE_BACKEND as BackendName | undefined) ?? undefined;
   if (requested !== undefined && !BACKENDS.includes(requested)) {
     throw new Error(`FWPRUNE_BACKEND: unknown backend "${requested}"; expected one of ${BACKENDS.join(", ")}`);
@@ -41,8 +43,12 @@ export async function initBackend(preferred?: BackendName, opts: { quiet?: boole
       continue;
     }
     if (name === "wasm") {
-      registerWasmKernels();
+      registerWasmKernels({ training: opts.training });
       kernelThreads(); // a bad FWPRUNE_THREADS fails here, before any work
+    } else {
+      if (opts.training !== false) registerTfjsGradients();
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only where it runs
+      if (name === "cpu") require("@tensorflow/tfjs-backend-cpu");
     }
     if (tf.getBackend() === name || (await tf.setBackend(name))) {
       await tf.ready();

@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "./backend";
 import { pixelsPerImage } from "./data";
 import { datasetFor } from "./datasets";

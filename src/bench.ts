@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import { BackendName, initBackend } from "./backend";
 import { cpuClockMs, FusedMomentumOptimizer, kernelThreads, KernelTiming, profileKernels, whenSplitWorkersReady } from "./kernels";
 import { classCount, inputShape } from "./graph";

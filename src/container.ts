@@ -1,6 +1,6 @@
 import { createHash } from "crypto";
 import * as fs from "fs";
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import { writeFileAtomic } from "./fsutil";
 import { Expected, Identity, decodeFrame, encodeFrame, frameBody, isObject } from "./runtime/container-frame";
 

@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as zlib from "zlib";
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import { combineDigests, sha256 } from "./digest";
 
 /** An image's height, width and channels (1: grayscale, 3: RGB), as a model's input shape is written. */

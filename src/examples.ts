@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import { Split, formatShape } from "./data";
 import { asGraph, classCount, inputShape } from "./graph";
 import { ModelLike } from "./model";

@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import { Split } from "./data";
 import { splitTensors } from "./examples";
 import { inferenceForward } from "./inference/split-predict";
@@ -77,7 +77,9 @@ export async function layersModelAccuracy(
   split: Split,
 ): Promise<number> {
   const weightData = weightBytes.buffer.slice(weightBytes.byteOffset, weightBytes.byteOffset + weightBytes.length) as ArrayBuffer;
-  const model = await tf.loadLayersModel({
+  // tfjs-layers is loaded here, not with this module, which the inference threads load too.
+  const { loadLayersModel } = await import("@tensorflow/tfjs-layers");
+  const model = await loadLayersModel({
     load: async () => ({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData }),
   });
   try {

@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import { ModelGraph, Params, ParamInfo, asGraph, forward, kernelFlops, paramCount } from "./graph";
 import { deriveSeed, mulberry32 } from "./random";
 

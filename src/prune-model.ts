@@ -11,7 +11,7 @@ import { assertReplaceableFolder, assertWritableFolder, publishFolder } from "./
 import { classCount, inputShape, paramCount, totalFlops } from "./graph";
 import { loadModel } from "./graph/load";
 import { decodeSparseWeights, encodeSparseWeights, layersArtifactsFor } from "./inference/export";
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import { Model, disposeModel, forward, getWeights, modelFromWeights, trainableVariables } from "./model";
 import { Mask, applyMask, sparsityOfWeights, weightSparsity } from "./prune/mask";
 import { surgery, unsurgery } from "./prune/surgery";

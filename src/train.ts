@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import { Split, pixelsPerImage } from "./data";
 import { FusedMomentumOptimizer, filledTensor } from "./kernels";
 import { Identity, containerProblem, readContainer, writeContainer } from "./container";

@@ -1,4 +1,5 @@
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
+import * as tfl from "@tensorflow/tfjs-layers";
 import { batchNormTraining, movingAverage } from "./kernels/batch-norm-train";
 import { lossOf } from "./train";
 
@@ -34,29 +35,29 @@ function checkOptions(builder: string, opts: ZooOptions): Required<ZooOptions> {
   return { inputShape, classes, seed };
 }
 
-type Init = ReturnType<typeof tf.initializers.glorotUniform>;
+type Init = ReturnType<typeof tfl.initializers.glorotUniform>;
 
 /** Hands out consecutive seeds to the layers of one model. */
 function seeds(first: number): () => Init {
   let next = first;
-  return () => tf.initializers.glorotUniform({ seed: next++ });
+  return () => tfl.initializers.glorotUniform({ seed: next++ });
 }
 
-type Node = tf.SymbolicTensor;
+type Node = tfl.SymbolicTensor;
 
 /** tfjs-layers' BatchNormalization: the class its factory instantiates, looked up where it registers for loading. */
 const LayersBatchNorm = tf.serialization.SerializationMap.getMap().classNameMap.BatchNormalization[0] as unknown as new (
-  args?: Parameters<typeof tf.layers.batchNormalization>[0],
-) => tf.layers.Layer;
+  args?: Parameters<typeof tfl.layers.batchNormalization>[0],
+) => tfl.layers.Layer;
 
 interface BatchNormState {
   axis: number;
   momentum: number;
   epsilon: number;
-  gamma?: tf.LayerVariable;
-  beta?: tf.LayerVariable;
-  movingMean: tf.LayerVariable;
-  movingVariance: tf.LayerVariable;
+  gamma?: tfl.LayerVariable;
+  beta?: tfl.LayerVariable;
+  movingMean: tfl.LayerVariable;
+  movingVariance: tfl.LayerVariable;
 }
 
 /**
@@ -87,14 +88,14 @@ class ZooBatchNorm extends LayersBatchNorm {
 }
 
 function convBn(h: Node, init: () => Init, filters: number, kernelSize: number, strides: number, relu: boolean): Node {
-  const conv = tf.layers.conv2d({ filters, kernelSize, strides, padding: "same", useBias: false, kernelInitializer: init() });
+  const conv = tfl.layers.conv2d({ filters, kernelSize, strides, padding: "same", useBias: false, kernelInitializer: init() });
   const normed = new ZooBatchNorm().apply(conv.apply(h)) as Node;
-  return relu ? (tf.layers.reLU().apply(normed) as Node) : normed;
+  return relu ? (tfl.layers.reLU().apply(normed) as Node) : normed;
 }
 
 function head(h: Node, init: () => Init, classes: number): Node {
-  const pooled = tf.layers.globalAveragePooling2d({}).apply(h);
-  return tf.layers.dense({ units: classes, kernelInitializer: init() }).apply(pooled) as Node;
+  const pooled = tfl.layers.globalAveragePooling2d({}).apply(h);
+  return tfl.layers.dense({ units: classes, kernelInitializer: init() }).apply(pooled) as Node;
 }
 
 /**
@@ -103,10 +104,10 @@ function head(h: Node, init: () => Init, classes: number): Node {
  * each joined by an Add and a ReLU, then global average pooling and a dense head. 77,754 trainable parameters at
  * the defaults.
  */
-export function residualNet(opts: ZooOptions = {}): tf.LayersModel {
+export function residualNet(opts: ZooOptions = {}): tfl.LayersModel {
   const { inputShape, classes, seed } = checkOptions("residualNet", opts);
   const init = seeds(seed);
-  const input = tf.input({ shape: inputShape });
+  const input = tfl.input({ shape: inputShape });
   let h = convBn(input, init, 16, 3, 1, true);
   for (const [filters, strides] of [
     [16, 1],
@@ -115,9 +116,9 @@ export function residualNet(opts: ZooOptions = {}): tf.LayersModel {
   ]) {
     const inner = convBn(convBn(h, init, filters, 3, strides, true), init, filters, 3, 1, false);
     const shortcut = strides === 1 && h.shape[3] === filters ? h : convBn(h, init, filters, 1, strides, false);
-    h = tf.layers.reLU().apply(tf.layers.add().apply([inner, shortcut])) as Node;
+    h = tfl.layers.reLU().apply(tfl.layers.add().apply([inner, shortcut])) as Node;
   }
-  return tf.model({ inputs: input, outputs: head(h, init, classes), name: "residual_net" });
+  return tfl.model({ inputs: input, outputs: head(h, init, classes), name: "residual_net" });
 }
 
 /**
@@ -125,10 +126,10 @@ export function residualNet(opts: ZooOptions = {}): tf.LayersModel {
  * pointwise conv1×1–BN–ReLU with 64, 128, 128 and 256 output channels (stride 1, 2, 1, 2 on the depthwise conv),
  * then global average pooling and a dense head. 67,338 trainable parameters at the defaults.
  */
-export function separableNet(opts: ZooOptions = {}): tf.LayersModel {
+export function separableNet(opts: ZooOptions = {}): tfl.LayersModel {
   const { inputShape, classes, seed } = checkOptions("separableNet", opts);
   const init = seeds(seed);
-  const input = tf.input({ shape: inputShape });
+  const input = tfl.input({ shape: inputShape });
   let h = convBn(input, init, 32, 3, 1, true);
   for (const [filters, strides] of [
     [64, 1],
@@ -136,22 +137,22 @@ export function separableNet(opts: ZooOptions = {}): tf.LayersModel {
     [128, 1],
     [256, 2],
   ]) {
-    const depthwise = tf.layers.depthwiseConv2d({ kernelSize: 3, strides, padding: "same", useBias: false, depthwiseInitializer: init() });
+    const depthwise = tfl.layers.depthwiseConv2d({ kernelSize: 3, strides, padding: "same", useBias: false, depthwiseInitializer: init() });
     const normed = new ZooBatchNorm().apply(depthwise.apply(h)) as Node;
-    h = convBn(tf.layers.reLU().apply(normed) as Node, init, filters, 1, 1, true);
+    h = convBn(tfl.layers.reLU().apply(normed) as Node, init, filters, 1, 1, true);
   }
-  return tf.model({ inputs: input, outputs: head(h, init, classes), name: "separable_net" });
+  return tfl.model({ inputs: input, outputs: head(h, init, classes), name: "separable_net" });
 }
 
-export function zooModel(name: ZooModelName, opts: ZooOptions = {}): tf.LayersModel {
+export function zooModel(name: ZooModelName, opts: ZooOptions = {}): tfl.LayersModel {
   if (name === "residual-net") return residualNet(opts);
   if (name === "separable-net") return separableNet(opts);
   throw new Error(`zoo model "${String(name)}": unknown; expected one of ${ZOO_MODELS.join(", ")}`);
 }
 
 /** Trainable parameters, and all parameters including batch norm's moving statistics. */
-export function zooParamCounts(model: tf.LayersModel): { trainable: number; total: number } {
-  const size = (ws: tf.LayerVariable[]) => ws.reduce((n, w) => n + tf.util.sizeFromShape(w.shape as number[]), 0);
+export function zooParamCounts(model: tfl.LayersModel): { trainable: number; total: number } {
+  const size = (ws: tfl.LayerVariable[]) => ws.reduce((n, w) => n + tf.util.sizeFromShape(w.shape as number[]), 0);
   return { trainable: size(model.trainableWeights), total: size(model.weights) };
 }
 
@@ -159,7 +160,7 @@ export function zooParamCounts(model: tf.LayersModel): { trainable: number; tota
  * One minibatch step of a layers model in training mode (batch norm on batch statistics, updating its moving
  * ones): softmax cross-entropy of the logits, minimised by `optimizer` over the trainable weights. Returns the loss.
  */
-export function layersTrainStep(model: tf.LayersModel, optimizer: tf.Optimizer, x: tf.Tensor4D, y: tf.Tensor1D): number {
+export function layersTrainStep(model: tfl.LayersModel, optimizer: tf.Optimizer, x: tf.Tensor4D, y: tf.Tensor1D): number {
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const loss = optimizer.minimize(() => lossOf(model.apply(x, { training: true }) as tf.Tensor2D, y), true, vars) as tf.Scalar;
   const value = loss.dataSync()[0];

@@ -1,5 +1,5 @@
 import * as path from "path";
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import { encodeContainer, readContainer } from "../container";
 import { writeFileAtomic } from "../fsutil";
 import { Model, ModelLike, modelFromWeights, paramShapes } from "../model";

@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../backend";
 import { datasetFor } from "../datasets";
 import { DatasetChangedError, checkDatasetDigest } from "../digest";

@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import type { ModelSpec } from "../model";
 import { asGraph } from "./from-spec";
 import { ForwardContext, paramName } from "./kind";

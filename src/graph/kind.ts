@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import { ACTIVATIONS, ActivationName, NodeConfigs, NodeKind, NodeSpec, Padding, ParamRole } from "./types";
 
 /** The shape of one kind's definition: everything fwprune knows about a node kind lives in one such object. */

@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import { batchNormTraining, movingAverage } from "../kernels/batch-norm-train";
 import {
   ChannelSlice,

@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import { asGraph } from "../graph";
 import { ModelLike, forward, paramShapes } from "../model";
 import { valuesOf } from "../kernels/deferred";

@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import { ConvPoolAttrs, MAX_POOL_TILES, SPARSE_CONV_POOL, SPARSE_SPMM, SpmmAttrs, TILES_TO_COLS } from "../kernels/sparse";
 import { Csr } from "./csr";
 

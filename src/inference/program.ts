@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import { GraphNode, KINDS, ModelGraph, paramName } from "../graph";
 import { filledTensor } from "../kernels/deferred";
 import { mulberry32 } from "../random";

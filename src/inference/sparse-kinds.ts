@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import { GraphNode, NodeKind, ParamRole } from "../graph";
 import type { NodeOf } from "../graph/kind";
 import { Csr, csrFromDense } from "./csr";

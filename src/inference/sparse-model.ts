@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import { ModelGraph, asGraph } from "../graph";
 import { registerSparseKernels, sparseKernelsAvailable } from "../kernels/sparse";
 import { onThisThreadAlone } from "../kernels/threads";

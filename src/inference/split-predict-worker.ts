@@ -1,5 +1,5 @@
 import type { MessagePort } from "node:worker_threads";
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../backend";
 import { Params, forward } from "../model";
 import type { ModelGraph } from "../graph";
@@ -22,7 +22,7 @@ export function serveSplitPredict(workerData: { control: SharedArrayBuffer; slot
   const ctrl = new Int32Array(workerData.control);
   const { slot } = workerData;
   setKernelThreads(1); // the other cores are this worker's siblings'
-  const up = initBackend("wasm", { quiet: true }).then(
+  const up = initBackend("wasm", { quiet: true, training: false }).then(
     (name) => {
       registerSparseKernels();
       Atomics.store(ctrl, slot + READY, name === "wasm" ? 1 : -1);

@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { relaxedMatMul, threadedMatMulTransposedB } from "./gemm";
 import { dispose, transposeInfo } from "./util";

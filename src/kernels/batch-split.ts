@@ -1,5 +1,5 @@
 import * as path from "node:path";
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { heapBuffer, pointer } from "./simd";
 import { threadsNow } from "./threads";

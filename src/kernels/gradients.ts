@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import { makeBatchNormGradient, makeElementwiseGradient } from "./batch-norm-grad";
 
 /**
@@ -41,10 +41,21 @@ let tfjsGradients: tf.GradConfig[] | undefined;
 let fastGradients: tf.GradConfig[] | undefined;
 
 /**
+ * Register tfjs-core's gradients of every kernel. Its Node build leaves them out; tfjs-layers' registers them all when
+ * loaded (so does the tfjs package, which loads four packages more, 0.1 s of every start). Loaded here, on first use,
+ * not with this module: the threads that only infer never load it.
+ */
+export function registerTfjsGradients(): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- for its side effect, and only where gradients are taken
+  require("@tensorflow/tfjs-layers");
+}
+
+/**
  * Register the gradients above and those of batch norm, Relu and Square (batch-norm-grad.ts) in place of tfjs-core's, for every backend (the
  * values are the same), or (`on` false: tests compare the two) put tfjs-core's back.
  */
 export function useFastGradients(on = true): void {
+  registerTfjsGradients();
   tfjsGradients ??= [tf.Mean, tf.Sum, tf.FusedBatchNorm, tf.Relu, tf.Square].map((name) => tf.getGradient(name));
   const [, , batchNorm, relu, square] = tfjsGradients;
   fastGradients ??= [meanGradient, sumGradient, makeBatchNormGradient(batchNorm), makeElementwiseGradient(relu), makeElementwiseGradient(square)];

@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import { makeBatchMatMulConfig } from "./batch-mat-mul";
 import { makeSplitFusedConv2DConfig } from "./batch-split";
 import { batchNormGradConfig, reluGradConfig, squareGradConfig } from "./batch-norm-grad";
@@ -54,10 +54,17 @@ export type { KernelProfiler, KernelTiming } from "./profile";
  * (the others; batch norm's elementwise ops, Tile and Mean), Conv2D and BatchMatMul on relaxed SIMD where
  * available (gemm.ts), and wasm's own FusedConv2D split by images between the kernel threads (batch-split.ts),
  * registered once, before the backend starts (which then loads with a shared heap: shared-heap.ts). Kernels that
- * fall back to wasm's own keep its setup function.
+ * fall back to wasm's own keep its setup function. With them, the gradients (tfjs-core's and ours), except in a thread
+ * that only infers (`training` false).
  */
 let registered = false;
-export function registerWasmKernels(): void {
+let gradientsRegistered = false;
+export function registerWasmKernels(opts: { training?: boolean } = {}): void {
+  if (opts.training !== false && !gradientsRegistered) {
+    tf.registerGradient(batchNormTrainGradient);
+    useFastGradients();
+    gradientsRegistered = true;
+  }
   if (registered) return;
   const wasmKernel = (name: string) => {
     const config = tf.getKernel(name, "wasm");
@@ -98,7 +105,5 @@ export function registerWasmKernels(): void {
   for (const config of configs) overrideWasmKernel(config);
   guardKernels(); // every kernel, tfjs's and these: none may read a deferred job's output before it is done
   shareWasmHeap(); // before the backend starts, so that the kernel threads work on its heap
-  tf.registerGradient(batchNormTrainGradient);
-  useFastGradients();
   registered = true;
 }

@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 
 /** Self time (excluding kernels it called through the registry) and call count of one kernel. */
 export interface KernelTiming {

@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 
 /**
  * tfjs's wasm heap as a shared WebAssembly.Memory, so that the kernel threads (threads.ts) work on tfjs's tensors in

@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import { guarded } from "./deferred";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { SPARSE_WASM_BASE64 } from "./sparse-module";

@@ -1,5 +1,5 @@
 import { Worker } from "node:worker_threads";
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import { kernelThreads, onKernelThreadsShutdown } from "./threads";
 
 /**

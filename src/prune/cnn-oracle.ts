@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import { Split } from "../data";
 import { checkSplitFits } from "../examples";
 import { readFloatsInto } from "../kernels/deferred";

@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import { Split } from "../data";
 import { channelGroups } from "../graph";
 import { Model, Params, getWeights } from "../model";

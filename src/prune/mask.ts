@@ -1,4 +1,4 @@
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import { Identity, readContainer, writeContainer } from "../container";
 import { asGraph, prunableParams } from "../graph";
 import { Model, ModelLike, getWeights, modelFromWeights } from "../model";
