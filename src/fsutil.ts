@@ -160,3 +160,21 @@ function processAlive(pid: number): boolean {
     return true; // no /proc (macOS): signal 0's answer stands
   }
 }
+
+/** The bytes of `file`, read into `buffer` where they fit (else into a new one): [the buffer, a view of the bytes]. */
+export function readInto(file: string, buffer: Buffer): [Buffer, Buffer] {
+  const fd = fs.openSync(file, "r");
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (buffer.length < size) buffer = Buffer.allocUnsafe(size);
+    let read = 0;
+    while (read < size) {
+      const n = fs.readSync(fd, buffer, read, size - read, read);
+      if (n === 0) throw new Error(`${file}: ${read} bytes read of ${size} (the file shrank while it was read)`);
+      read += n;
+    }
+    return [buffer, buffer.subarray(0, size)];
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -3,6 +3,7 @@ import * as path from "path";
 import { z } from "zod";
 import { ImageShape, Split, permuteInPlace, pixelsPerImage } from "../data";
 import { combineDigests, sha256 } from "../digest";
+import { readInto } from "../fsutil";
 import { shuffledIndices } from "../random";
 import { limitFields, limitProblems, registerDataset } from "./dataset";
 import { parseDataArray } from "./json-data-array";
@@ -147,22 +148,4 @@ function snapToBytes(data: Float64Array, out: Float32Array): number {
     out[i] = Math.round(v * 255) / 255;
   }
   return -1;
-}
-
-/** The bytes of `file`, read into `buffer` where they fit (else into a new one): [the buffer, a view of the bytes]. */
-function readInto(file: string, buffer: Buffer): [Buffer, Buffer] {
-  const fd = fs.openSync(file, "r");
-  try {
-    const size = fs.fstatSync(fd).size;
-    if (buffer.length < size) buffer = Buffer.allocUnsafe(size);
-    let read = 0;
-    while (read < size) {
-      const n = fs.readSync(fd, buffer, read, size - read, read);
-      if (n === 0) throw new Error(`${file}: ${read} bytes read of ${size} (the file shrank while it was read)`);
-      read += n;
-    }
-    return [buffer, buffer.subarray(0, size)];
-  } finally {
-    fs.closeSync(fd);
-  }
 }
