@@ -37,6 +37,7 @@ export async function initBackend(preferred?: BackendName, opts: { quiet?: boole
     throw new Error(`FWPRUNE_BACKEND: unknown backend "${requested}"; expected one of ${BACKENDS.join(", ")}`);
   }
   const order: BackendName[] = requested ? [requested] : [...BACKENDS];
+  if (opts.training !== false) registerTfjsGradients();
   for (const name of order) {
     if (name === "tensorflow" && !hasNativeBackend()) {
       if (requested) throw new Error('backend "tensorflow" needs @tensorflow/tfjs-node: npm install @tensorflow/tfjs-node');
@@ -45,11 +46,9 @@ export async function initBackend(preferred?: BackendName, opts: { quiet?: boole
     if (name === "wasm") {
       registerWasmKernels({ training: opts.training });
       kernelThreads(); // a bad FWPRUNE_THREADS fails here, before any work
-    } else {
-      if (opts.training !== false) registerTfjsGradients();
-      // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only where it runs
-      if (name === "cpu") require("@tensorflow/tfjs-backend-cpu");
     }
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only where it runs
+    if (name === "cpu") require("@tensorflow/tfjs-backend-cpu");
     if (tf.getBackend() === name || (await tf.setBackend(name))) {
       await tf.ready();
       if (!opts.quiet && !process.env.FWPRUNE_QUIET) console.error(`fwprune: tfjs backend ${tf.getBackend()}`);

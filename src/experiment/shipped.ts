@@ -1,7 +1,7 @@
-import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as zlib from "zlib";
+import { sha256 } from "../digest";
 import { writeFileAtomic } from "../fsutil";
 import { REPO_ROOT } from "../paths";
 
@@ -35,8 +35,6 @@ const LEADING_KEY = /^\{"format":[^,]*,"key":"([^"\\]*)"/;
 
 /** The index beside a shipped file. */
 export const indexFile = (file: string) => file.replace(/\.jsonl\.gz$/, ".keys.json");
-
-const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
 /**
  * The lines shipped under `key`, in file and line order, each handed out once (the caller checks them and keeps the
