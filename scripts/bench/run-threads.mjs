@@ -1,7 +1,9 @@
 // A whole run on one thread and on two: `fwprune run --preset quick --method fw-momentum --budget 2` from a cached
 // checkpoint, `--threads 1` and `--threads 2` in each round, the order alternating, so that a slow minute slows both.
-// Prints each round's wall times and their ratio, then the ratio of the means and the median ratio; and checks that
-// the two records are the same apart from timings (they must be: results do not depend on the thread count).
+// Prints each round's wall times and their ratio, then the ratio of the means and the median ratio, then where the time
+// went (the records' phases: FW, retraining, the final evaluation with the inference timing, and the rest of the wall
+// time: the process's start, modules, data, checkpoint, the pruned model's evaluation, record and exit); and checks
+// that the two records are the same apart from timings (they must be: results do not depend on the thread count).
 // The checkpoint is pre-trained once, untimed, in a temporary data folder; each run's record is removed before it, so
 // every run computes; the folder is removed at the end.
 // Run after `npm run build`: node scripts/bench/run-threads.mjs [rounds]   (default 8)
@@ -43,10 +45,13 @@ try {
   console.log("pre-training the quick preset's checkpoint (budget 2), untimed");
   const reference = results(run(2).record);
   const times = { 1: [], 2: [] };
+  const phases = { 1: [], 2: [] };
   for (let r = 0; r < rounds; r++) {
     for (const threads of r % 2 ? [2, 1] : [1, 2]) {
       const { seconds, record } = run(threads);
       times[threads].push(seconds);
+      const { prune, retrain, evaluate } = record.metrics.seconds;
+      phases[threads].push({ prune, retrain, evaluate, rest: seconds - prune - retrain - evaluate });
       if (JSON.stringify(results(record)) !== JSON.stringify(reference))
         throw new Error(`round ${r + 1}, ${threads} threads: the record differs beyond its timings`);
     }
@@ -59,6 +64,10 @@ try {
   console.log(
     `means: 1 thread ${mean(times[1]).toFixed(2)} s, 2 threads ${mean(times[2]).toFixed(2)} s: ${(mean(times[2]) / mean(times[1])).toFixed(3)}× (median ratio ${median.toFixed(3)}×); records identical apart from timings`,
   );
+  for (const [phase, label] of Object.entries({ prune: "FW", retrain: "retraining", evaluate: "evaluation and timing", rest: "the rest" })) {
+    const [one, two] = [mean(phases[1].map((p) => p[phase])), mean(phases[2].map((p) => p[phase]))];
+    console.log(`  ${label.padEnd(22)} 1 thread ${one.toFixed(2)} s   2 threads ${two.toFixed(2)} s   ${(two / one).toFixed(3)}×`);
+  }
 } finally {
   fs.rmSync(dataDir, { recursive: true, force: true });
 }
